@@ -1,0 +1,79 @@
+# evvm build. `make` builds everything; `make demo` and `make check` also
+# install what they need first (see README.md).
+
+B	?= build
+CC	?= cc
+SAN	?=
+
+CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
+	       -Iinclude -fno-strict-aliasing -pthread -MMD -MP
+ifeq ($(SAN),1)
+CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS	+= -fsanitize=address,undefined
+endif
+override CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
+LDLIBS	+= -pthread
+
+LIB_SRCS := $(wildcard lib/*.c)
+VMM_SRCS := $(wildcard vmm/*.c vmm/arch/x86/*.c vmm/boot/*.c)
+DEV_SRCS := $(wildcard devices/*.c)
+CLI_SRCS := $(filter-out cli/main.c,$(wildcard cli/*.c))
+
+LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS) $(VMM_SRCS) $(DEV_SRCS))
+CLI_OBJS := $(patsubst %.c,$(B)/%.o,$(CLI_SRCS))
+
+LIBEVVM := $(B)/libevvm.a
+EVVM	:= $(B)/evvm
+
+.DEFAULT_GOAL := all
+include guest/guest.mk
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
+INT_TESTS  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildcard tests/integration/*.c))
+
+.PHONY: all tests demo check clean format
+all: $(EVVM) $(GUEST_ELF) tests
+
+tests: $(UNIT_TESTS) $(INT_TESTS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBEVVM): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# The demo guest is linked into evvm itself.
+$(B)/cli/demo_guest.o: cli/demo_guest.S $(GUEST_ELF)
+	@mkdir -p $(dir $@)
+	$(CC) -c -DDEMO_GUEST_PATH='"$(GUEST_ELF)"' $< -o $@
+
+$(EVVM): $(B)/cli/main.o $(CLI_OBJS) $(B)/cli/demo_guest.o $(LIBEVVM)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Tests link what they test from libevvm and the CLI objects, and tests/lib.
+TEST_LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard tests/lib/*.c))
+$(B)/tests/%: tests/%.c $(TEST_LIB_OBJS) $(LIBEVVM) $(CLI_OBJS) $(B)/cli/demo_guest.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ivmm -Icli -Itests/lib $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(CLI_OBJS) \
+		$(B)/cli/demo_guest.o $(LIBEVVM) -lcmocka $(LDLIBS)
+
+demo:
+	@tools/deps build
+	@$(MAKE) --no-print-directory $(EVVM)
+	$(EVVM) run
+
+check:
+	@tools/deps test
+	@$(MAKE) --no-print-directory all
+	@tools/run-tests $(B)
+
+clean:
+	rm -rf $(B)
+
+format:
+	clang-format -i $(shell git ls-files '*.c' '*.h')
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef EVVM_CLI_H
+#define EVVM_CLI_H
+
+/* Exit status for a command line evvm cannot understand. */
+#define EXIT_USAGE 2
+
+int cmd_run(int argc, char **argv);
+
+/* The test guest linked into evvm (cli/demo_guest.S). */
+extern const unsigned char demo_guest_start[];
+extern const unsigned char demo_guest_end[];
+
+#endif

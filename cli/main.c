@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef EVVM_VERSION
+#define EVVM_VERSION "0.1"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: evvm COMMAND [OPTIONS]\n"
+		   "\n"
+		   "A KVM micro-VMM whose devices talk to the guest through eventfds.\n"
+		   "\n"
+		   "Commands:\n"
+		   "  run        boot a guest (the bundled demo guest without --kernel)\n"
+		   "\n"
+		   "Run 'evvm COMMAND --help' for a command's options.\n"
+		   "  -h, --help     this text\n"
+		   "  -V, --version  print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("evvm %s\n", EVVM_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+	fprintf(stderr, "evvm: unknown command '%s' (see 'evvm --help')\n", argv[1]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: MIT
+/* `evvm run`: flags -> VM config, then run the VM until the guest ends. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <evvm/log.h>
+#include <evvm/loop.h>
+#include <evvm/vm.h>
+
+#include "cli.h"
+#include "parse.h"
+
+#define DEFAULT_MEM_SIZE (128ULL << 20)
+
+static void run_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: evvm run [OPTIONS]\n"
+		"\n"
+		"Boot a guest and run it until it exits; evvm's exit status is the guest's.\n"
+		"\n"
+		"  --kernel PATH       PVH ELF kernel to boot (default: the bundled demo guest)\n"
+		"  --cmdline STR       kernel command line (at most %u bytes)\n"
+		"  --cpus boot=N       number of vCPUs, 1..%u (default 1)\n"
+		"  --memory size=SIZE  guest RAM, e.g. 512M or 2G, a multiple of 4K,\n"
+		"                      at least %lluM (default %lluM)\n"
+		"  -v, --verbose       log more (repeat for debug messages)\n"
+		"  -h, --help          this text\n"
+		"\n"
+		"The guest's serial port (COM1) is this terminal. Exit status: the value\n"
+		"the guest wrote to the debug-exit port (0xf4), 0 when it powered off, %d\n"
+		"when the VM failed (triple fault, KVM error), 128+N when stopped by\n"
+		"signal N, %d for a bad command line.\n",
+		EVVM_CMDLINE_MAX, EVVM_MAX_CPUS, EVVM_MEM_MIN >> 20, DEFAULT_MEM_SIZE >> 20,
+		EVVM_EXIT_FAILURE, EXIT_USAGE);
+}
+
+enum { OPT_KERNEL = 256, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY };
+
+static const struct option run_options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Parse "boot=N" for --cpus. */
+static int parse_cpus(char *arg, unsigned int *nr)
+{
+	char *key, *val;
+	uint64_t v;
+	int r;
+
+	while ((r = parse_kv_next(&arg, &key, &val)) > 0) {
+		if (strcmp(key, "boot")) {
+			fprintf(stderr, "evvm: --cpus: unknown key '%s' (expected boot=N)\n", key);
+			return -EINVAL;
+		}
+		if (parse_uint(val, 1, EVVM_MAX_CPUS, &v)) {
+			fprintf(stderr, "evvm: --cpus boot=%s: expected a number from 1 to %u\n",
+				val, EVVM_MAX_CPUS);
+			return -EINVAL;
+		}
+		*nr = v;
+	}
+	if (r < 0)
+		fprintf(stderr, "evvm: --cpus: expected boot=N\n");
+	return r;
+}
+
+/* Parse "size=SIZE" for --memory. */
+static int parse_memory(char *arg, uint64_t *size)
+{
+	char *key, *val;
+	int r;
+
+	while ((r = parse_kv_next(&arg, &key, &val)) > 0) {
+		if (strcmp(key, "size")) {
+			fprintf(stderr, "evvm: --memory: unknown key '%s' (expected size=SIZE)\n",
+				key);
+			return -EINVAL;
+		}
+		if (parse_size(val, size)) {
+			fprintf(stderr, "evvm: --memory size=%s: expected a size such as 512M\n",
+				val);
+			return -EINVAL;
+		}
+	}
+	if (r < 0)
+		fprintf(stderr, "evvm: --memory: expected size=SIZE\n");
+	return r;
+}
+
+/* Map the kernel file read-only; it is copied into guest RAM at create. */
+static int map_kernel(const char *path, const void **image, size_t *size)
+{
+	struct stat st;
+	void *p;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		pr_err("kernel '%s': open: %s", path, evvm_strerror(err));
+		return err;
+	}
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		pr_err("kernel '%s': stat: %s", path, evvm_strerror(err));
+		close(fd);
+		return err;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+		pr_err("kernel '%s': not a regular, non-empty file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	err = p == MAP_FAILED ? -errno : 0;
+	close(fd);
+	if (err) {
+		pr_err("kernel '%s': mmap: %s", path, evvm_strerror(err));
+		return err;
+	}
+	*image = p;
+	*size = st.st_size;
+	return 0;
+}
+
+struct run_signals {
+	struct evvm_vm *vm;
+	int fd;
+};
+
+static void run_on_signal(void *opaque, uint32_t events)
+{
+	struct run_signals *s = opaque;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(s->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	pr_warn("stopping on %s", sigabbrev_np(si.ssi_signo) ? sigabbrev_np(si.ssi_signo) : "?");
+	vm_stop(s->vm, 128 + si.ssi_signo);
+}
+
+/*
+ * On a terminal, pass keys to the guest as typed (no line editing, no echo)
+ * but keep ^C as SIGINT so evvm can always be stopped.
+ */
+static bool term_raw(struct termios *saved)
+{
+	struct termios t;
+
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, saved) < 0)
+		return false;
+	t = *saved;
+	t.c_lflag &= ~(ICANON | ECHO);
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	return tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct evvm_vm_config cfg = {
+		.mem_size = DEFAULT_MEM_SIZE,
+		.nr_cpus = 1,
+		.console_in = -1,
+		.console_out = STDOUT_FILENO,
+	};
+	const char *kernel = NULL;
+	struct run_signals sigs = { .fd = -1 };
+	struct termios saved_term;
+	bool raw = false;
+	struct evvm_vm *vm = NULL;
+	int opt, verbose = 0, status = EVVM_EXIT_FAILURE;
+	sigset_t mask;
+
+	argv[0] = (char *)"evvm run"; /* getopt names the command in its messages */
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "vh", run_options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_KERNEL:
+			kernel = optarg;
+			break;
+		case OPT_CMDLINE:
+			cfg.cmdline = optarg;
+			break;
+		case OPT_CPUS:
+			if (parse_cpus(optarg, &cfg.nr_cpus))
+				return EXIT_USAGE;
+			break;
+		case OPT_MEMORY:
+			if (parse_memory(optarg, &cfg.mem_size))
+				return EXIT_USAGE;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			run_usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "evvm: see 'evvm run --help'\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "evvm run: unexpected argument '%s' (see 'evvm run --help')\n",
+			argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (cfg.mem_size < EVVM_MEM_MIN || (cfg.mem_size & 0xfff)) {
+		fprintf(stderr,
+			"evvm: --memory size=%llu bytes: must be a multiple of 4K and at least %lluM\n",
+			(unsigned long long)cfg.mem_size, EVVM_MEM_MIN >> 20);
+		return EXIT_USAGE;
+	}
+	if (cfg.cmdline && strlen(cfg.cmdline) > EVVM_CMDLINE_MAX) {
+		fprintf(stderr, "evvm: --cmdline: %zu bytes, the limit is %u\n",
+			strlen(cfg.cmdline), EVVM_CMDLINE_MAX);
+		return EXIT_USAGE;
+	}
+	evvm_log_set_level(verbose >= 2 ? EVVM_LOG_DEBUG : verbose ? EVVM_LOG_INFO : EVVM_LOG_WARN);
+
+	if (kernel) {
+		if (map_kernel(kernel, &cfg.kernel, &cfg.kernel_size))
+			return EVVM_EXIT_FAILURE;
+		cfg.kernel_name = kernel;
+	} else {
+		cfg.kernel = demo_guest_start;
+		cfg.kernel_size = demo_guest_end - demo_guest_start;
+		cfg.kernel_name = "(bundled demo guest)";
+	}
+
+	/* Signals are read from a signalfd on the VM's loop; vCPU threads inherit the mask. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	sigs.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigs.fd < 0) {
+		pr_err("signalfd: %s", evvm_strerror(errno));
+		goto out;
+	}
+
+	if (isatty(STDIN_FILENO))
+		cfg.console_in = STDIN_FILENO;
+	if (vm_create(&cfg, &vm))
+		goto out;
+	sigs.vm = vm;
+	if (loop_add(vm_loop(vm), sigs.fd, EPOLLIN, run_on_signal, &sigs)) {
+		pr_err("cannot watch signals");
+		goto out;
+	}
+	raw = term_raw(&saved_term);
+	status = vm_run(vm);
+out:
+	if (raw)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_term);
+	vm_destroy(vm);
+	if (sigs.fd >= 0)
+		close(sigs.fd);
+	if (kernel && cfg.kernel)
+		munmap((void *)cfg.kernel, cfg.kernel_size);
+	return status;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef EVVM_LOG_H
+#define EVVM_LOG_H
+
+/*
+ * Diagnostics on stderr, one line per call, prefixed "evvm: ". A line is
+ * written with a single write(2), so lines from several threads never mix.
+ */
+
+enum evvm_log_level {
+	EVVM_LOG_ERR,
+	EVVM_LOG_WARN,
+	EVVM_LOG_INFO,
+	EVVM_LOG_DEBUG,
+};
+
+/* Lines above @level are dropped. Default EVVM_LOG_WARN. */
+void evvm_log_set_level(enum evvm_log_level level);
+
+/* Format and write one line (a trailing newline is added). */
+void evvm_log(enum evvm_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* "ENOENT (No such file or directory)" for -ENOENT or ENOENT; static storage. */
+const char *evvm_strerror(int err);
+
+#define pr_err(...)   evvm_log(EVVM_LOG_ERR, __VA_ARGS__)
+#define pr_warn(...)  evvm_log(EVVM_LOG_WARN, __VA_ARGS__)
+#define pr_info(...)  evvm_log(EVVM_LOG_INFO, __VA_ARGS__)
+#define pr_debug(...) evvm_log(EVVM_LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef EVVM_MEM_H
+#define EVVM_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Guest physical memory as seen by the host: a sorted set of disjoint regions,
+ * each a host mapping of part of one file (a memfd, so it can be shared with
+ * vhost-user backends). Every guest-controlled address is turned into a host
+ * pointer through mem_translate(), which checks bounds and overflow.
+ */
+
+#define EVVM_MEM_MAX_REGIONS 8
+
+struct evvm_mem_region {
+	uint64_t gpa;	 /* guest physical start */
+	uint64_t size;	 /* bytes */
+	void *hva;	 /* host mapping of the region */
+	int fd;		 /* file backing it, -1 if anonymous; not owned */
+	uint64_t offset; /* offset of the region in @fd */
+};
+
+struct evvm_mem {
+	unsigned int nr_regions;
+	struct evvm_mem_region regions[EVVM_MEM_MAX_REGIONS];
+};
+
+/* Empty the map. Mappings are owned by whoever added them. */
+void mem_init(struct evvm_mem *mem);
+
+/*
+ * Add a region. Returns 0, -EINVAL for an empty region or one whose end
+ * overflows, -EEXIST if it overlaps a region already present, -ENOSPC when
+ * the table is full.
+ */
+int mem_add_region(struct evvm_mem *mem, const struct evvm_mem_region *region);
+
+/*
+ * Host pointer for guest range [@gpa, @gpa + @len), or NULL unless the whole
+ * range lies inside one region. @len 0 is treated as 1.
+ */
+void *mem_translate(const struct evvm_mem *mem, uint64_t gpa, uint64_t len);
+
+/* Region holding @gpa, or NULL. */
+const struct evvm_mem_region *mem_find(const struct evvm_mem *mem, uint64_t gpa);
+
+/* Copy to/from guest memory. Return 0 or -EFAULT if not entirely in one region. */
+int mem_write(const struct evvm_mem *mem, uint64_t gpa, const void *src, size_t len);
+int mem_read(const struct evvm_mem *mem, uint64_t gpa, void *dst, size_t len);
+
+#endif

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef EVVM_VM_H
+#define EVVM_VM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A virtual machine: guest RAM, vCPU threads, the in-kernel irqchip, the io
+ * buses and the legacy devices, and a loop thread (the caller of vm_run()).
+ * Everything lives in struct evvm_vm: several VMs can run in one process.
+ */
+
+struct evvm_vm;
+struct evvm_loop;
+
+#define EVVM_MEM_MIN	 (4ULL << 20) /* below this not even the test guest fits */
+#define EVVM_MAX_CPUS	 64
+#define EVVM_CMDLINE_MAX 4095
+
+/* Exit status of vm_run() when the VM failed (triple fault, KVM error). */
+#define EVVM_EXIT_FAILURE 1
+
+struct evvm_vm_config {
+	uint64_t mem_size;	/* bytes, a multiple of 4 KiB, >= EVVM_MEM_MIN */
+	unsigned int nr_cpus;	/* 1..EVVM_MAX_CPUS */
+	const char *kernel_name; /* names the kernel in messages */
+	const void *kernel;	/* ELF image, read by vm_create() only */
+	size_t kernel_size;
+	const char *cmdline; /* may be NULL */
+	int console_in;	     /* serial input fd, or -1; not owned */
+	int console_out;     /* serial output fd, or -1 to discard; not owned */
+};
+
+/*
+ * Create a VM from @cfg and load its kernel. Returns 0 and sets *@out, or
+ * -errno after logging one line that names what failed.
+ */
+int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out);
+
+/*
+ * Run the vCPUs until the guest exits or vm_stop() is called, dispatching
+ * the VM's loop in the calling thread. Returns the exit status (0..255): the
+ * value the guest wrote to the debug-exit port, EVVM_EXIT_FAILURE if the VM
+ * failed, or the status given to vm_stop(). Call once.
+ */
+int vm_run(struct evvm_vm *vm);
+
+/* Ask the VM to stop with @status; the first request wins. Thread-safe. */
+void vm_stop(struct evvm_vm *vm, int status);
+
+/* The loop vm_run() dispatches, for callers that add their own fds. */
+struct evvm_loop *vm_loop(struct evvm_vm *vm);
+
+/* Free everything; the VM must not be running. NULL is ignored. */
+void vm_destroy(struct evvm_vm *vm);
+
+#endif

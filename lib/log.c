@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <evvm/log.h>
+
+static _Atomic int log_level = EVVM_LOG_WARN;
+
+void evvm_log_set_level(enum evvm_log_level level)
+{
+	atomic_store(&log_level, level);
+}
+
+void evvm_log(enum evvm_log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	if ((int)level > atomic_load(&log_level))
+		return;
+
+	n = snprintf(line, sizeof(line), "evvm: ");
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	/* Diagnostics are best effort: nothing useful to do if stderr is gone. */
+	if (write(STDERR_FILENO, line, n) < 0)
+		return;
+}
+
+const char *evvm_strerror(int err)
+{
+	static _Thread_local char buf[96];
+	const char *name;
+
+	if (err < 0)
+		err = -err;
+	name = strerrorname_np(err);
+	snprintf(buf, sizeof(buf), "%s (%s)", name ? name : "E?", strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error");
+	return buf;
+}

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <string.h>
+
+#include <evvm/mem.h>
+
+void mem_init(struct evvm_mem *mem)
+{
+	memset(mem, 0, sizeof(*mem));
+}
+
+int mem_add_region(struct evvm_mem *mem, const struct evvm_mem_region *r)
+{
+	unsigned int i, pos;
+
+	if (r->size == 0 || r->gpa + r->size < r->gpa)
+		return -EINVAL;
+	if (mem->nr_regions == EVVM_MEM_MAX_REGIONS)
+		return -ENOSPC;
+
+	for (pos = 0; pos < mem->nr_regions; pos++) {
+		const struct evvm_mem_region *o = &mem->regions[pos];
+
+		if (r->gpa < o->gpa + o->size && o->gpa < r->gpa + r->size)
+			return -EEXIST;
+		if (r->gpa < o->gpa)
+			break;
+	}
+	for (i = mem->nr_regions; i > pos; i--)
+		mem->regions[i] = mem->regions[i - 1];
+	mem->regions[pos] = *r;
+	mem->nr_regions++;
+	return 0;
+}
+
+const struct evvm_mem_region *mem_find(const struct evvm_mem *mem, uint64_t gpa)
+{
+	/* A handful of regions: a linear scan beats a search. */
+	for (unsigned int i = 0; i < mem->nr_regions; i++) {
+		const struct evvm_mem_region *r = &mem->regions[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa < r->size)
+			return r;
+	}
+	return NULL;
+}
+
+void *mem_translate(const struct evvm_mem *mem, uint64_t gpa, uint64_t len)
+{
+	const struct evvm_mem_region *r = mem_find(mem, gpa);
+	uint64_t off;
+
+	if (!r)
+		return NULL;
+	off = gpa - r->gpa;
+	if (len == 0)
+		len = 1;
+	/* off < size holds, so size - off cannot underflow. */
+	if (len > r->size - off)
+		return NULL;
+	return (char *)r->hva + off;
+}
+
+int mem_write(const struct evvm_mem *mem, uint64_t gpa, const void *src, size_t len)
+{
+	void *dst = mem_translate(mem, gpa, len);
+
+	if (!dst)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
+
+int mem_read(const struct evvm_mem *mem, uint64_t gpa, void *dst, size_t len)
+{
+	const void *src = mem_translate(mem, gpa, len);
+
+	if (!src)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}

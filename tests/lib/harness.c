@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "harness.h"
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void buf_read(struct buf *b, int fd, bool *open)
+{
+	char tmp[4096];
+	ssize_t n = read(fd, tmp, sizeof(tmp));
+
+	if (n <= 0) {
+		if (n == 0 || (errno != EINTR && errno != EAGAIN))
+			*open = false;
+		return;
+	}
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = realloc(b->p, b->cap);
+		assert_non_null(b->p);
+	}
+	memcpy(b->p + b->len, tmp, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void run(struct run_result *r, int timeout_s, const char *const args[],
+		const char *wait_for, int sig)
+{
+	const char *evvm = getenv("EVVM") ? getenv("EVVM") : "build/evvm";
+	const char *argv[64];
+	int out[2], err[2], ws;
+	struct buf bo = { 0 }, be = { 0 };
+	bool oo = true, eo = true, signalled = false;
+	double deadline = now_s() + timeout_s;
+	size_t n = 0;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	argv[n++] = evvm;
+	for (size_t i = 0; args[i] && n < 63; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+
+		dup2(devnull, 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		execv(evvm, (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", evvm, strerror(errno));
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+
+	while (oo || eo) {
+		struct pollfd p[2] = { { oo ? out[0] : -1, POLLIN, 0 }, { eo ? err[0] : -1, POLLIN, 0 } };
+		double left = deadline - now_s();
+
+		if (left <= 0) {
+			r->timed_out = true;
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(p, 2, (int)(left * 1000) + 1) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents)
+			buf_read(&bo, out[0], &oo);
+		if (p[1].revents)
+			buf_read(&be, err[0], &eo);
+		if (wait_for && !signalled && bo.p && strstr(bo.p, wait_for)) {
+			kill(pid, sig);
+			signalled = true;
+		}
+	}
+	close(out[0]);
+	close(err[0]);
+	waitpid(pid, &ws, 0);
+	r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+	r->out = bo.p ? bo.p : strdup("");
+	r->err = be.p ? be.p : strdup("");
+	if (r->timed_out)
+		print_error("evvm timed out after %d s\nstdout:\n%s\nstderr:\n%s\n", timeout_s,
+			    r->out, r->err);
+}
+
+void run_evvm(struct run_result *r, int timeout_s, const char *const args[])
+{
+	run(r, timeout_s, args, NULL, 0);
+}
+
+void run_evvm_signal(struct run_result *r, int timeout_s, const char *const args[],
+		     const char *wait_for, int sig)
+{
+	run(r, timeout_s, args, wait_for, sig);
+}
+
+void run_result_free(struct run_result *r)
+{
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+}
+
+void require_kvm(void)
+{
+	int fd;
+
+	if (access("/dev/kvm", F_OK) != 0) {
+		print_message("SKIP: /dev/kvm does not exist on this machine\n");
+		skip();
+	}
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fail_msg("/dev/kvm exists but cannot be opened: %s", strerror(errno));
+	close(fd);
+}
+
+const char *guest_elf(void)
+{
+	return getenv("GUEST_ELF") ? getenv("GUEST_ELF") : "build/guest/evvm-guest.elf";
+}
+
+void assert_contains_(const char *hay, const char *needle, const char *what, const char *file,
+		      int line)
+{
+	if (hay && strstr(hay, needle))
+		return;
+	print_error("%s:%d: %s does not contain \"%s\"; it is:\n%s\n", file, line, what, needle,
+		    hay ? hay : "(null)");
+	_fail(file, line);
+}

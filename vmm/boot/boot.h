@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef EVVM_VMM_BOOT_H
+#define EVVM_VMM_BOOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <evvm/mem.h>
+
+struct evvm_vm;
+
+struct elf_image {
+	uint64_t entry;	    /* e_entry (virtual) */
+	uint64_t pvh_entry; /* XEN_ELFNOTE_PHYS32_ENTRY, if has_pvh */
+	bool has_pvh;
+	uint64_t load_lo; /* lowest and highest guest-physical byte loaded */
+	uint64_t load_hi;
+};
+
+/*
+ * Check a 64-bit x86 ELF executable and copy its PT_LOAD segments to their
+ * physical addresses in @mem (zero-filling up to p_memsz). Every header and
+ * segment is bounds-checked against @size and against guest RAM. Returns 0
+ * or -errno after logging "kernel '<name>': <problem>".
+ */
+int elf_load(const struct evvm_mem *mem, const void *image, size_t size, const char *name,
+	     struct elf_image *out);
+
+/* One e820 entry. */
+struct e820_entry {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
+};
+
+#define E820_RAM      1
+#define E820_RESERVED 2
+#define E820_MAX      16
+
+/* The guest memory map: RAM evvm created, and the reserved holes. */
+unsigned int e820_build(const struct evvm_vm *vm, struct e820_entry *e, unsigned int max);
+
+/*
+ * Load the kernel in vm->cfg as a PVH ELF, write hvm_start_info, the memory
+ * map and the command line, and set vm->entry_rip/entry_rbx.
+ */
+int pvh_load(struct evvm_vm *vm);
+
+#endif

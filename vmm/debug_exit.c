@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The debug-exit port: a guest write of value V ends the VM and `evvm run`
+ * exits with status V & 0xff. Test guests use it to report their result.
+ */
+#include <string.h>
+
+#include <evvm/log.h>
+
+#include "vm.h"
+
+static void debug_exit_write(void *opaque, uint64_t offset, const void *data, unsigned int len)
+{
+	struct evvm_vm *vm = opaque;
+	uint8_t status;
+
+	(void)len;
+	if (offset != 0)
+		return; /* only the low byte of the port is the status */
+	memcpy(&status, data, 1);
+	pr_info("guest exit with status %u", status);
+	vm_stop(vm, status);
+}
+
+static const struct iobus_ops debug_exit_ops = {
+	.write = debug_exit_write,
+};
+
+int debug_exit_init(struct evvm_vm *vm)
+{
+	return iobus_register(&vm->pio, DEBUG_EXIT_PORT, 4, &debug_exit_ops, vm, "debug-exit");
+}

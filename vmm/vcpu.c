@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include <evvm/log.h>
+
+#include "arch/x86/x86.h"
+#include "vm.h"
+
+/* Sent to a vCPU thread to make KVM_RUN return. */
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+static void vcpu_kick_handler(int sig)
+{
+	(void)sig; /* only interrupts KVM_RUN */
+}
+
+static void vcpu_kick_handler_init(void)
+{
+	struct sigaction sa = { .sa_handler = vcpu_kick_handler };
+
+	/* No SA_RESTART: KVM_RUN must return EINTR. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(VCPU_KICK_SIGNAL, &sa, NULL);
+}
+
+static void vcpu_install_kick_handler(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, vcpu_kick_handler_init);
+}
+
+int vcpu_create(struct evvm_vm *vm, struct vcpu *vcpu, unsigned int id)
+{
+	int err;
+
+	vcpu_install_kick_handler();
+	vcpu->vm = vm;
+	vcpu->id = id;
+	vcpu->run = MAP_FAILED;
+	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, id);
+	if (vcpu->fd < 0) {
+		err = -errno;
+		pr_err("vcpu %u: KVM_CREATE_VCPU: %s", id, evvm_strerror(err));
+		return err;
+	}
+	vcpu->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		err = -errno;
+		pr_err("vcpu %u: mmap kvm_run: %s", id, evvm_strerror(err));
+		return err;
+	}
+	err = cpuid_set(vcpu->fd, vm->cpuid, id, vm->nr_vcpus);
+	if (err)
+		return err;
+	/* The boot vCPU starts at the kernel entry; the others wait for INIT/SIPI. */
+	if (id == 0) {
+		err = regs_set_pvh_entry(vcpu->fd, vm->entry_rip, vm->entry_rbx);
+		if (err) {
+			pr_err("vcpu 0: setting entry registers: %s", evvm_strerror(err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void vcpu_handle_io(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+
+	/* String I/O (rep ins/outs) arrives as count accesses in a row. */
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+		if (run->io.direction == KVM_EXIT_IO_OUT)
+			iobus_write(&vcpu->vm->pio, run->io.port, data, run->io.size);
+		else
+			iobus_read(&vcpu->vm->pio, run->io.port, data, run->io.size);
+	}
+}
+
+static void vcpu_handle_mmio(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	unsigned int len = run->mmio.len;
+
+	if (len == 0 || len > sizeof(run->mmio.data))
+		return;
+	if (run->mmio.is_write)
+		iobus_write(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
+	else
+		iobus_read(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
+}
+
+/* The VM failed: say why, show the registers, stop. */
+static void vcpu_fail(struct vcpu *vcpu, const char *what)
+{
+	pr_err("vcpu %u: %s", vcpu->id, what);
+	regs_dump(vcpu->fd, vcpu->id);
+	vm_stop(vcpu->vm, EVVM_EXIT_FAILURE);
+}
+
+/* Handle one exit; false when the vCPU must stop. */
+static bool vcpu_handle_exit(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	char msg[160];
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		vcpu_handle_io(vcpu);
+		return true;
+	case KVM_EXIT_MMIO:
+		vcpu_handle_mmio(vcpu);
+		return true;
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		vcpu_fail(vcpu, "triple fault: the guest shut down (KVM_EXIT_SHUTDOWN)");
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ||
+		    run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
+			pr_info("guest %s", run->system_event.type == KVM_SYSTEM_EVENT_RESET ?
+						    "reset" :
+						    "power-off");
+			vm_stop(vcpu->vm, 0);
+			return false;
+		}
+		snprintf(msg, sizeof(msg), "system event %u", run->system_event.type);
+		vcpu_fail(vcpu, msg);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(msg, sizeof(msg), "VM entry failed, hardware reason 0x%llx",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		vcpu_fail(vcpu, msg);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		snprintf(msg, sizeof(msg), "KVM internal error, suberror %u%s",
+			 run->internal.suberror,
+			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+				 " (instruction emulation failed)" :
+				 "");
+		vcpu_fail(vcpu, msg);
+		return false;
+	case KVM_EXIT_HLT:
+		/* Only without an in-kernel irqchip; with no interrupts it is the end. */
+		vcpu_fail(vcpu, "halted with interrupts unserviced (KVM_EXIT_HLT)");
+		return false;
+	default:
+		snprintf(msg, sizeof(msg), "unhandled exit reason %u", run->exit_reason);
+		vcpu_fail(vcpu, msg);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *vcpu = arg;
+	struct evvm_vm *vm = vcpu->vm;
+	char name[16];
+	sigset_t set;
+
+	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
+	pthread_setname_np(pthread_self(), name);
+	sigemptyset(&set);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!atomic_load(&vm->stopping)) {
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			pr_err("vcpu %u: KVM_RUN: %s", vcpu->id, evvm_strerror(errno));
+			vm_stop(vm, EVVM_EXIT_FAILURE);
+			break;
+		}
+		if (!vcpu_handle_exit(vcpu))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *vcpu)
+{
+	int err = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+
+	if (err) {
+		pr_err("vcpu %u: pthread_create: %s", vcpu->id, evvm_strerror(err));
+		return -err;
+	}
+	vcpu->started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *vcpu)
+{
+	if (vcpu->run == MAP_FAILED)
+		return;
+	/* KVM_RUN entered after this returns at once; one in progress is signalled. */
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (vcpu->started)
+		pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_join(struct vcpu *vcpu)
+{
+	if (vcpu->started) {
+		pthread_join(vcpu->thread, NULL);
+		vcpu->started = false;
+	}
+}
+
+void vcpu_destroy(struct evvm_vm *vm, struct vcpu *vcpu)
+{
+	if (vcpu->run != MAP_FAILED && vcpu->run)
+		munmap(vcpu->run, vm->run_size);
+	if (vcpu->fd >= 0)
+		close(vcpu->fd);
+	vcpu->run = MAP_FAILED;
+	vcpu->fd = -1;
+}

@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include <evvm/log.h>
+#include <evvm/loop.h>
+
+#include "arch/x86/x86.h"
+#include "boot/boot.h"
+#include "uart.h"
+#include "vm.h"
+
+#define MPTABLE_GPA 0xf0000ULL
+
+/* Capabilities evvm cannot run without. */
+static const struct {
+	int cap;
+	const char *name;
+} required_caps[] = {
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+};
+
+static int kvm_open(struct evvm_vm *vm)
+{
+	int version;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		int err = -errno;
+
+		pr_err("/dev/kvm: open: %s", evvm_strerror(err));
+		return err;
+	}
+	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION) {
+		pr_err("/dev/kvm: API version %d, evvm needs %d", version, KVM_API_VERSION);
+		return -ENOTSUP;
+	}
+	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+			pr_err("/dev/kvm: %s is missing", required_caps[i].name);
+			return -ENOTSUP;
+		}
+	}
+	return 0;
+}
+
+/* Fail with a message naming the ioctl. */
+static int vm_ioctl(struct evvm_vm *vm, unsigned long req, unsigned long arg, const char *name)
+{
+	if (ioctl(vm->vm_fd, req, arg) < 0) {
+		int err = -errno;
+
+		pr_err("%s: %s", name, evvm_strerror(err));
+		return err;
+	}
+	return 0;
+}
+
+static int vm_add_ram(struct evvm_vm *vm, unsigned int slot, uint64_t gpa, uint64_t offset,
+		      uint64_t size)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)vm->ram + offset,
+	};
+	struct evvm_mem_region m = {
+		.gpa = gpa,
+		.size = size,
+		.hva = (char *)vm->ram + offset,
+		.fd = vm->mem_fd,
+		.offset = offset,
+	};
+	int err;
+
+	err = vm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, (unsigned long)&r,
+		       "KVM_SET_USER_MEMORY_REGION");
+	if (err)
+		return err;
+	return mem_add_region(&vm->mem, &m);
+}
+
+/* Guest RAM: one memfd, below 3 GiB and, for the rest, above 4 GiB. */
+static int vm_create_ram(struct evvm_vm *vm)
+{
+	uint64_t size = vm->cfg.mem_size;
+	uint64_t low = size < LOW_RAM_END ? size : LOW_RAM_END;
+	int err;
+
+	vm->mem_fd = memfd_create("evvm-ram", MFD_CLOEXEC);
+	if (vm->mem_fd < 0 || ftruncate(vm->mem_fd, size) < 0) {
+		err = -errno;
+		pr_err("guest RAM (%llu MiB): memfd: %s", (unsigned long long)(size >> 20),
+		       evvm_strerror(err));
+		return err;
+	}
+	vm->ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->mem_fd,
+		       0);
+	if (vm->ram == MAP_FAILED) {
+		err = -errno;
+		vm->ram = NULL;
+		pr_err("guest RAM (%llu MiB): mmap: %s", (unsigned long long)(size >> 20),
+		       evvm_strerror(err));
+		return err;
+	}
+	vm->ram_size = size;
+	/* Backing huge guest RAM with THP where the host allows it; advice only. */
+	madvise(vm->ram, size, MADV_HUGEPAGE);
+
+	err = vm_add_ram(vm, 0, 0, 0, low);
+	if (!err && size > low)
+		err = vm_add_ram(vm, 1, HIGH_RAM_START, low, size - low);
+	return err;
+}
+
+static void vm_uart_set_irq(void *opaque, int level)
+{
+	vm_set_irq_line(opaque, COM1_IRQ, level);
+}
+
+static void vm_console_input(void *opaque, uint32_t events);
+
+static void vm_uart_rx_ready(void *opaque)
+{
+	struct evvm_vm *vm = opaque;
+
+	/* Called from a vCPU thread: epoll_ctl itself is thread-safe. */
+	if (vm->cfg.console_in >= 0)
+		loop_mod(vm->loop, vm->cfg.console_in, EPOLLIN);
+}
+
+static void vm_console_input(void *opaque, uint32_t events)
+{
+	struct evvm_vm *vm = opaque;
+	size_t space = uart_rx_space(vm->uart);
+	uint8_t buf[16];
+	ssize_t n;
+	size_t done;
+
+	(void)events;
+	if (space == 0) {
+		/* Full: pause until the guest reads (vm_uart_rx_ready). */
+		loop_mod(vm->loop, vm->cfg.console_in, 0);
+		return;
+	}
+	/* Read no more than the FIFO can take so nothing is ever dropped. */
+	n = read(vm->cfg.console_in, buf, space < sizeof(buf) ? space : sizeof(buf));
+	if (n <= 0) {
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			return;
+		/* EOF or error: the guest just gets no more input. */
+		loop_del(vm->loop, vm->cfg.console_in);
+		return;
+	}
+	done = uart_receive(vm->uart, buf, n);
+	if (done < (size_t)n)
+		pr_warn("com1: %zd input bytes lost", n - (ssize_t)done);
+	if (uart_rx_space(vm->uart) == 0)
+		loop_mod(vm->loop, vm->cfg.console_in, 0);
+}
+
+static int vm_create_devices(struct evvm_vm *vm)
+{
+	struct uart_config uc = {
+		.name = "com1",
+		.out_fd = vm->cfg.console_out,
+		.set_irq = vm_uart_set_irq,
+		.rx_ready = vm_uart_rx_ready,
+		.opaque = vm,
+	};
+	int err;
+
+	err = uart_create(&uc, &vm->uart);
+	if (err)
+		return err;
+	err = iobus_register(&vm->pio, COM1_PORT, 8, &uart_iobus_ops, vm->uart, "com1");
+	if (!err)
+		err = debug_exit_init(vm);
+	if (!err && vm->cfg.console_in >= 0)
+		err = loop_add(vm->loop, vm->cfg.console_in, EPOLLIN, vm_console_input, vm);
+	if (err)
+		pr_err("legacy devices: %s", evvm_strerror(err));
+	return err;
+}
+
+static int vm_check_config(const struct evvm_vm_config *cfg)
+{
+	if (cfg->mem_size < EVVM_MEM_MIN || (cfg->mem_size & 0xfff)) {
+		pr_err("memory size %llu bytes: must be a multiple of 4 KiB and at least %llu MiB",
+		       (unsigned long long)cfg->mem_size, EVVM_MEM_MIN >> 20);
+		return -EINVAL;
+	}
+	if (cfg->nr_cpus < 1 || cfg->nr_cpus > EVVM_MAX_CPUS) {
+		pr_err("%u vCPUs: evvm supports 1 to %u", cfg->nr_cpus, EVVM_MAX_CPUS);
+		return -EINVAL;
+	}
+	if (cfg->cmdline && strlen(cfg->cmdline) > EVVM_CMDLINE_MAX) {
+		pr_err("command line is %zu bytes, the limit is %u", strlen(cfg->cmdline),
+		       EVVM_CMDLINE_MAX);
+		return -E2BIG;
+	}
+	return 0;
+}
+
+int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
+{
+	struct kvm_pit_config pit = { .flags = 0 };
+	struct evvm_vm *vm;
+	uint32_t sig, features;
+	int max_cpus, err;
+
+	err = vm_check_config(cfg);
+	if (err)
+		return err;
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->cfg = *cfg;
+	vm->kvm_fd = vm->vm_fd = vm->mem_fd = -1;
+	mem_init(&vm->mem);
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	if (iobus_init(&vm->pio, "pio") || iobus_init(&vm->mmio, "mmio")) {
+		free(vm);
+		return -ENOMEM;
+	}
+	err = loop_create(&vm->loop, "vm");
+	if (err)
+		goto fail;
+
+	err = kvm_open(vm);
+	if (err)
+		goto fail;
+	max_cpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max_cpus > 0 && cfg->nr_cpus > (unsigned int)max_cpus) {
+		pr_err("%u vCPUs: this KVM allows at most %d", cfg->nr_cpus, max_cpus);
+		err = -EINVAL;
+		goto fail;
+	}
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		err = -errno;
+		pr_err("KVM_CREATE_VM: %s", evvm_strerror(err));
+		goto fail;
+	}
+	err = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (err <= 0) {
+		err = err < 0 ? -errno : -EINVAL;
+		pr_err("KVM_GET_VCPU_MMAP_SIZE: %s", evvm_strerror(err));
+		goto fail;
+	}
+	vm->run_size = err;
+
+	/* Real-mode support pages for VMX, in the hole below 4 GiB. */
+	err = vm_ioctl(vm, KVM_SET_TSS_ADDR, KVM_TSS_ADDR, "KVM_SET_TSS_ADDR");
+	if (!err) {
+		uint64_t idmap = KVM_IDMAP_ADDR;
+
+		err = vm_ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, (unsigned long)&idmap,
+			       "KVM_SET_IDENTITY_MAP_ADDR");
+	}
+	if (!err)
+		err = vm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
+	if (!err)
+		err = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
+	if (!err)
+		err = vm_create_ram(vm);
+	if (!err)
+		err = vm_create_devices(vm);
+	if (!err)
+		err = pvh_load(vm);
+	if (!err)
+		err = cpuid_get_supported(vm->kvm_fd, &vm->cpuid);
+	if (err)
+		goto fail;
+
+	cpuid_signature(vm->cpuid, &sig, &features);
+	err = mptable_write(&vm->mem, MPTABLE_GPA, cfg->nr_cpus, sig, features);
+	if (err < 0) {
+		pr_err("MP table: %s", evvm_strerror(err));
+		goto fail;
+	}
+
+	vm->vcpus = calloc(cfg->nr_cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (unsigned int i = 0; i < cfg->nr_cpus; i++) {
+		vm->vcpus[i].fd = -1;
+		vm->vcpus[i].run = MAP_FAILED;
+	}
+	vm->nr_vcpus = cfg->nr_cpus;
+	for (unsigned int i = 0; i < cfg->nr_cpus; i++) {
+		err = vcpu_create(vm, &vm->vcpus[i], i);
+		if (err)
+			goto fail;
+	}
+	*out = vm;
+	return 0;
+fail:
+	vm_destroy(vm);
+	return err;
+}
+
+int vm_set_irq_line(struct evvm_vm *vm, unsigned int gsi, int level)
+{
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0) {
+		int err = -errno;
+
+		pr_err("KVM_IRQ_LINE gsi %u: %s", gsi, evvm_strerror(err));
+		return err;
+	}
+	return 0;
+}
+
+void vm_stop(struct evvm_vm *vm, int status)
+{
+	pthread_mutex_lock(&vm->stop_lock);
+	if (!atomic_load(&vm->stopping)) {
+		vm->status = status;
+		atomic_store(&vm->stopping, true);
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+			vcpu_kick(&vm->vcpus[i]);
+		loop_stop(vm->loop);
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
+int vm_run(struct evvm_vm *vm)
+{
+	int err = 0;
+
+	/* Under the stop lock, so vm_stop() sees every started thread. */
+	pthread_mutex_lock(&vm->stop_lock);
+	for (unsigned int i = 0; i < vm->nr_vcpus && !err; i++)
+		err = vcpu_start(&vm->vcpus[i]);
+	pthread_mutex_unlock(&vm->stop_lock);
+
+	if (err)
+		vm_stop(vm, EVVM_EXIT_FAILURE);
+	else if (loop_run(vm->loop) < 0)
+		vm_stop(vm, EVVM_EXIT_FAILURE);
+
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(&vm->vcpus[i]);
+	return vm->status;
+}
+
+struct evvm_loop *vm_loop(struct evvm_vm *vm)
+{
+	return vm->loop;
+}
+
+void vm_destroy(struct evvm_vm *vm)
+{
+	if (!vm)
+		return;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(vm, &vm->vcpus[i]);
+	free(vm->vcpus);
+	free(vm->cpuid);
+	uart_destroy(vm->uart);
+	loop_destroy(vm->loop);
+	iobus_destroy(&vm->pio);
+	iobus_destroy(&vm->mmio);
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	if (vm->mem_fd >= 0)
+		close(vm->mem_fd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	pthread_mutex_destroy(&vm->stop_lock);
+	free(vm);
+}
