@@ -31,7 +31,7 @@ include guest/guest.mk
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 INT_TESTS  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildcard tests/integration/*.c))
 
-.PHONY: all tests demo check clean format
+.PHONY: all tests demo test check clean format
 all: $(EVVM) $(GUEST_ELF) tests
 
 tests: $(UNIT_TESTS) $(INT_TESTS)
@@ -65,10 +65,16 @@ demo:
 	@$(MAKE) --no-print-directory $(EVVM)
 	$(EVVM) run
 
+# Build and run the tests of one build ($(B), $(CC), $(SAN)).
+test: all
+	@tools/run-tests $(B)
+
+# Everything CI runs: gcc, then gcc with ASan+UBSan (leaks fail), then clang.
 check:
 	@tools/deps test
-	@$(MAKE) --no-print-directory all
-	@tools/run-tests $(B)
+	@$(MAKE) --no-print-directory test
+	@$(MAKE) --no-print-directory test B=build-asan SAN=1
+	@$(MAKE) --no-print-directory test B=build-clang CC=clang
 
 clean:
 	rm -rf $(B)
