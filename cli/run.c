@@ -37,6 +37,13 @@ static void run_usage(FILE *f)
 		"  --cpus boot=N       number of vCPUs, 1..%u (default 1)\n"
 		"  --memory size=SIZE  guest RAM, e.g. 512M or 2G, a multiple of 4K,\n"
 		"                      at least %lluM (default %lluM)\n"
+		"  --ioeventfd=MODE    doorbells: kernel (KVM_IOEVENTFD, default) or user (matched\n"
+		"                      by evvm after the exit, same rules)\n"
+		"  --irqfd=MODE        interrupts: kernel (KVM_IRQFD, default) or user (an evvm\n"
+		"                      thread injects with KVM_IRQ_LINE/KVM_SIGNAL_MSI)\n"
+		"  --poll-max-us=N     I/O threads busy-poll up to N us before sleeping (default 0)\n"
+		"  --stats[=FORMAT]    print fabric counters to stderr at exit: text (default) or json\n"
+		"  --testdev           add the fabric test device (docs/testdev.md)\n"
 		"  -v, --verbose       log more (repeat for debug messages)\n"
 		"  -h, --help          this text\n"
 		"\n"
@@ -48,13 +55,28 @@ static void run_usage(FILE *f)
 		EVVM_EXIT_FAILURE, EXIT_USAGE);
 }
 
-enum { OPT_KERNEL = 256, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY };
+enum {
+	OPT_KERNEL = 256,
+	OPT_CMDLINE,
+	OPT_CPUS,
+	OPT_MEMORY,
+	OPT_IOEVENTFD,
+	OPT_IRQFD,
+	OPT_POLL,
+	OPT_STATS,
+	OPT_TESTDEV,
+};
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "ioeventfd", required_argument, NULL, OPT_IOEVENTFD },
+	{ "irqfd", required_argument, NULL, OPT_IRQFD },
+	{ "poll-max-us", required_argument, NULL, OPT_POLL },
+	{ "stats", optional_argument, NULL, OPT_STATS },
+	{ "testdev", no_argument, NULL, OPT_TESTDEV },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -105,6 +127,17 @@ static int parse_memory(char *arg, uint64_t *size)
 	if (r < 0)
 		fprintf(stderr, "evvm: --memory: expected size=SIZE\n");
 	return r;
+}
+
+/* "kernel" or "user" for --ioeventfd / --irqfd. */
+static int parse_mode(const char *flag, const char *arg, bool *user)
+{
+	if (!strcmp(arg, "kernel") || !strcmp(arg, "user")) {
+		*user = !strcmp(arg, "user");
+		return 0;
+	}
+	fprintf(stderr, "evvm: --%s=%s: expected kernel or user\n", flag, arg);
+	return -EINVAL;
 }
 
 /* Map the kernel file read-only; it is copied into guest RAM at create. */
@@ -190,7 +223,9 @@ int cmd_run(int argc, char **argv)
 	struct termios saved_term;
 	bool raw = false;
 	struct evvm_vm *vm = NULL;
+	enum { STATS_NONE, STATS_TEXT, STATS_JSON } stats = STATS_NONE;
 	int opt, verbose = 0, status = EVVM_EXIT_FAILURE;
+	uint64_t v;
 	sigset_t mask;
 
 	argv[0] = (char *)"evvm run"; /* getopt names the command in its messages */
@@ -210,6 +245,35 @@ int cmd_run(int argc, char **argv)
 		case OPT_MEMORY:
 			if (parse_memory(optarg, &cfg.mem_size))
 				return EXIT_USAGE;
+			break;
+		case OPT_IOEVENTFD:
+			if (parse_mode("ioeventfd", optarg, &cfg.ioeventfd_user))
+				return EXIT_USAGE;
+			break;
+		case OPT_IRQFD:
+			if (parse_mode("irqfd", optarg, &cfg.irqfd_user))
+				return EXIT_USAGE;
+			break;
+		case OPT_POLL:
+			if (parse_uint(optarg, 0, 1000000, &v)) {
+				fprintf(stderr, "evvm: --poll-max-us=%s: expected 0 to 1000000\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			cfg.poll_max_us = v;
+			break;
+		case OPT_STATS:
+			if (!optarg || !strcmp(optarg, "text")) {
+				stats = STATS_TEXT;
+			} else if (!strcmp(optarg, "json")) {
+				stats = STATS_JSON;
+			} else {
+				fprintf(stderr, "evvm: --stats=%s: expected text or json\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_TESTDEV:
+			cfg.testdev = true;
 			break;
 		case 'v':
 			verbose++;
@@ -273,6 +337,8 @@ int cmd_run(int argc, char **argv)
 	}
 	raw = term_raw(&saved_term);
 	status = vm_run(vm);
+	if (stats != STATS_NONE)
+		vm_print_stats(vm, stderr, stats == STATS_JSON);
 out:
 	if (raw)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved_term);

@@ -78,9 +78,12 @@ static void vcpu_handle_io(struct vcpu *vcpu)
 
 	/* String I/O (rep ins/outs) arrives as count accesses in a row. */
 	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
-		if (run->io.direction == KVM_EXIT_IO_OUT)
-			iobus_write(&vcpu->vm->pio, run->io.port, data, run->io.size);
-		else
+		if (run->io.direction == KVM_EXIT_IO_OUT) {
+			/* User-mode ioeventfds see the write first, as KVM's would. */
+			if (!ioeventfd_user_write(&vcpu->vm->ioeventfds, IOEVENTFD_PIO,
+						  run->io.port, data, run->io.size))
+				iobus_write(&vcpu->vm->pio, run->io.port, data, run->io.size);
+		} else
 			iobus_read(&vcpu->vm->pio, run->io.port, data, run->io.size);
 	}
 }
@@ -92,8 +95,11 @@ static void vcpu_handle_mmio(struct vcpu *vcpu)
 
 	if (len == 0 || len > sizeof(run->mmio.data))
 		return;
-	if (run->mmio.is_write)
-		iobus_write(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
+	if (run->mmio.is_write) {
+		if (!ioeventfd_user_write(&vcpu->vm->ioeventfds, IOEVENTFD_MMIO,
+					  run->mmio.phys_addr, run->mmio.data, len))
+			iobus_write(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
+	}
 	else
 		iobus_read(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
 }

@@ -193,9 +193,27 @@ static int vm_create_devices(struct evvm_vm *vm)
 		err = debug_exit_init(vm);
 	if (!err && vm->cfg.console_in >= 0)
 		err = loop_add(vm->loop, vm->cfg.console_in, EPOLLIN, vm_console_input, vm);
+	if (!err && vm->cfg.testdev)
+		err = testdev_create(vm, &vm->testdev);
 	if (err)
 		pr_err("legacy devices: %s", evvm_strerror(err));
 	return err;
+}
+
+static int vm_create_fabric(struct evvm_vm *vm)
+{
+	int err;
+
+	err = ioeventfd_table_init(&vm->ioeventfds, vm->vm_fd, vm->cfg.ioeventfd_user);
+	if (err)
+		return err;
+	err = irqfd_table_init(&vm->irqfds, vm->vm_fd, vm->cfg.irqfd_user);
+	vm->fabric_ready = true; /* destroy both, even after a partial init */
+	if (err) {
+		pr_err("irqfd table: %s", evvm_strerror(err));
+		return err;
+	}
+	return 0;
 }
 
 static int vm_check_config(const struct evvm_vm_config *cfg)
@@ -280,6 +298,8 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 	if (!err)
 		err = vm_create_ram(vm);
 	if (!err)
+		err = vm_create_fabric(vm);
+	if (!err)
 		err = vm_create_devices(vm);
 	if (!err)
 		err = pvh_load(vm);
@@ -348,6 +368,8 @@ int vm_run(struct evvm_vm *vm)
 	int err = 0;
 
 	/* Under the stop lock, so vm_stop() sees every started thread. */
+	if (vm->testdev)
+		err = testdev_start(vm->testdev);
 	pthread_mutex_lock(&vm->stop_lock);
 	for (unsigned int i = 0; i < vm->nr_vcpus && !err; i++)
 		err = vcpu_start(&vm->vcpus[i]);
@@ -360,7 +382,59 @@ int vm_run(struct evvm_vm *vm)
 
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
+	testdev_stop(vm->testdev);
 	return vm->status;
+}
+
+unsigned int vm_marks(struct evvm_vm *vm, struct evvm_mark *out, unsigned int max)
+{
+	return vm->testdev ? testdev_marks(vm->testdev, out, max) : 0;
+}
+
+void vm_print_stats(struct evvm_vm *vm, FILE *f, bool json)
+{
+	struct ioeventfd_table *io = &vm->ioeventfds;
+	struct irqfd_table *irq = &vm->irqfds;
+
+	fprintf(f, json ? "{\"ioeventfds\": [" : "ioeventfds (%s):\n",
+		vm->cfg.ioeventfd_user ? "user" : "kernel");
+	pthread_rwlock_rdlock(&io->lock);
+	for (unsigned int i = 0; i < io->nr; i++) {
+		struct ioeventfd *e = io->entries[i];
+
+		fprintf(f,
+			json ? "%s{\"space\": \"%s\", \"addr\": %llu, \"len\": %u, \"kicks\": %llu, "
+			       "\"user_hits\": %llu}" :
+			       "%s  %s 0x%llx len %u: %llu kicks, %llu matched in evvm\n",
+			json && i ? ", " : "", e->key.space == IOEVENTFD_PIO ? "pio" : "mmio",
+			(unsigned long long)e->key.addr, e->key.len,
+			(unsigned long long)atomic_load(&e->kicks),
+			(unsigned long long)atomic_load(&e->user_hits));
+	}
+	pthread_rwlock_unlock(&io->lock);
+	fprintf(f, json ? "], \"irqfds\": [" : "irqfds (%s):\n", vm->cfg.irqfd_user ? "user" : "kernel");
+	pthread_mutex_lock(&irq->lock);
+	for (unsigned int i = 0; i < irq->nr; i++) {
+		struct irqfd *q = irq->entries[i];
+
+		fprintf(f,
+			json ? "%s{\"gsi\": %u, \"level\": %s, \"signals\": %llu, \"injected\": %llu}" :
+			       "%s  gsi %u%s: %llu interrupts sent, %llu injected by evvm\n",
+			json && i ? ", " : "", q->gsi,
+			json ? (q->resample_fd >= 0 ? "true" : "false") :
+			       (q->resample_fd >= 0 ? " (level)" : ""),
+			(unsigned long long)atomic_load(&q->signals),
+			(unsigned long long)atomic_load(&q->injected));
+	}
+	pthread_mutex_unlock(&irq->lock);
+	fprintf(f, json ? "], \"unowned\": {\"pio\": %llu, \"mmio\": %llu}, \"loops\": {" :
+			  "unowned accesses: %llu pio, %llu mmio\n",
+		(unsigned long long)iobus_unowned_count(&vm->pio),
+		(unsigned long long)iobus_unowned_count(&vm->mmio));
+	if (vm->testdev)
+		testdev_print_stats(vm->testdev, f, json);
+	if (json)
+		fprintf(f, "}}\n");
 }
 
 struct evvm_loop *vm_loop(struct evvm_vm *vm)
@@ -376,6 +450,12 @@ void vm_destroy(struct evvm_vm *vm)
 		vcpu_destroy(vm, &vm->vcpus[i]);
 	free(vm->vcpus);
 	free(vm->cpuid);
+	/* Teardown reverses setup: devices let go of their fds before the tables. */
+	testdev_destroy(vm->testdev);
+	if (vm->fabric_ready) {
+		irqfd_table_destroy(&vm->irqfds);
+		ioeventfd_table_destroy(&vm->ioeventfds);
+	}
 	uart_destroy(vm->uart);
 	loop_destroy(vm->loop);
 	iobus_destroy(&vm->pio);

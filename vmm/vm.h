@@ -10,10 +10,13 @@
 #include <evvm/vm.h>
 
 #include "iobus.h"
+#include "ioeventfd.h"
+#include "irqfd.h"
 
 struct kvm_run;
 struct kvm_cpuid2;
 struct uart;
+struct testdev;
 
 struct vcpu {
 	struct evvm_vm *vm;
@@ -48,6 +51,9 @@ struct evvm_vm {
 
 	struct iobus pio;
 	struct iobus mmio;
+	struct ioeventfd_table ioeventfds;
+	struct irqfd_table irqfds;
+	bool fabric_ready; /* the two tables above are initialised */
 
 	struct kvm_cpuid2 *cpuid; /* what KVM supports; patched per vCPU */
 	struct vcpu *vcpus;
@@ -57,6 +63,7 @@ struct evvm_vm {
 
 	struct evvm_loop *loop;
 	struct uart *uart;
+	struct testdev *testdev;
 
 	pthread_mutex_t stop_lock;
 	atomic_bool stopping;
@@ -75,5 +82,13 @@ int vm_set_irq_line(struct evvm_vm *vm, unsigned int gsi, int level);
 
 /* debug_exit.c */
 int debug_exit_init(struct evvm_vm *vm);
+
+/* testdev.c */
+int testdev_create(struct evvm_vm *vm, struct testdev **out);
+int testdev_start(struct testdev *td);
+void testdev_stop(struct testdev *td);
+void testdev_destroy(struct testdev *td);
+unsigned int testdev_marks(struct testdev *td, struct evvm_mark *out, unsigned int max);
+void testdev_print_stats(struct testdev *td, FILE *f, bool json);
 
 #endif

@@ -2,8 +2,10 @@
 #ifndef EVVM_VM_H
 #define EVVM_VM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * A virtual machine: guest RAM, vCPU threads, the in-kernel irqchip, the io
@@ -30,6 +32,16 @@ struct evvm_vm_config {
 	const char *cmdline; /* may be NULL */
 	int console_in;	     /* serial input fd, or -1; not owned */
 	int console_out;     /* serial output fd, or -1 to discard; not owned */
+	bool ioeventfd_user; /* match doorbells in evvm, not in KVM */
+	bool irqfd_user;     /* inject from an evvm thread, not from KVM */
+	bool testdev;	     /* the fabric test device (docs/testdev.md) */
+	unsigned int poll_max_us; /* I/O threads busy-poll this long before sleeping */
+};
+
+/* A benchmark marker written by the guest to testdev's MARK register. */
+struct evvm_mark {
+	uint32_t value;
+	uint64_t ns; /* CLOCK_MONOTONIC */
 };
 
 /*
@@ -51,6 +63,12 @@ void vm_stop(struct evvm_vm *vm, int status);
 
 /* The loop vm_run() dispatches, for callers that add their own fds. */
 struct evvm_loop *vm_loop(struct evvm_vm *vm);
+
+/* Copy up to @max markers the guest wrote (in order); returns how many there were. */
+unsigned int vm_marks(struct evvm_vm *vm, struct evvm_mark *out, unsigned int max);
+
+/* Write the fabric's counters (ioeventfds, irqfds, loops) as text or JSON. */
+void vm_print_stats(struct evvm_vm *vm, FILE *f, bool json);
 
 /* Free everything; the VM must not be running. NULL is ignored. */
 void vm_destroy(struct evvm_vm *vm);
