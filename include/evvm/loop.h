@@ -52,7 +52,11 @@ int loop_del(struct evvm_loop *loop, int fd);
  */
 int loop_call(struct evvm_loop *loop, int (*fn)(void *opaque), void *opaque);
 
-/* Dispatch until loop_stop(). Returns 0, or -errno if epoll failed. */
+/*
+ * Dispatch until loop_stop(). A stop is final: once requested, even before
+ * this is called, loop_run() returns at once. Returns 0, or -errno if epoll
+ * failed.
+ */
 int loop_run(struct evvm_loop *loop);
 
 /* Make loop_run() return after the callback in progress. Thread-safe. */
