@@ -31,8 +31,16 @@ include guest/guest.mk
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 INT_TESTS  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildcard tests/integration/*.c))
 
+# Benchmarks: every build compiles them into $(B)/bench/; the default build
+# also leaves the executables at bench/<name>.
+BENCHES := bench/notify
+BENCH_TARGETS := $(addprefix $(B)/,$(BENCHES))
+ifeq ($(B),build)
+BENCH_TARGETS += $(BENCHES)
+endif
+
 .PHONY: all tests demo test check clean format
-all: $(EVVM) $(GUEST_ELF) tests
+all: $(EVVM) $(GUEST_ELF) tests $(BENCH_TARGETS)
 
 tests: $(UNIT_TESTS) $(INT_TESTS)
 
@@ -60,6 +68,14 @@ $(B)/tests/%: tests/%.c $(TEST_LIB_OBJS) $(LIBEVVM) $(CLI_OBJS) $(B)/cli/demo_gu
 	$(CC) $(CFLAGS) -Ivmm -Icli -Itests/lib $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(CLI_OBJS) \
 		$(B)/cli/demo_guest.o $(LIBEVVM) -lcmocka $(LDLIBS)
 
+$(B)/bench/notify: bench/notify.c bench/raw_kvm.c bench/raw_kvm.h $(LIBEVVM) $(B)/cli/demo_guest.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/notify.c bench/raw_kvm.c $(B)/cli/demo_guest.o \
+		$(LIBEVVM) $(LDLIBS)
+
+bench/%: $(B)/bench/%
+	cp $< $@
+
 demo:
 	@tools/deps build
 	@$(MAKE) --no-print-directory $(EVVM)
@@ -77,7 +93,7 @@ check:
 	@$(MAKE) --no-print-directory test B=build-clang CC=clang
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) $(BENCHES)
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

@@ -1,0 +1,259 @@
+/*
+ * tests=bench: the guest half of the fabric benchmark (docs/testdev.md,
+ * "Benchmark guest protocol"). Three phases, each bracketed by MARK writes
+ * that the host timestamps:
+ *
+ *   1. empty loop: N iterations doing nothing;
+ *   2. doorbell: N writes to a second doorbell (bench.addr + 0x1000) whose
+ *      eventfd nobody answers, so only the vCPU's cost of a write counts;
+ *   3. round trip: N times clear the flag, ring, spin until the MSI handler
+ *      has set the flag.
+ *
+ * bench.setup=testdev (default) wires the doorbell ioeventfd to an MSI
+ * irqfd through testdev; bench.setup=none means the host already did.
+ * Not in the default test set: it needs a host that answers the doorbell.
+ */
+#include "cmdline.h"
+#include "cpu.h"
+#include "io.h"
+#include "irq.h"
+#include "lapic.h"
+#include "lib.h"
+#include "printf.h"
+#include "test.h"
+#include "testdev.h"
+
+#define MARK_END		0x100	/* phase | MARK_END ends a phase */
+
+#define BENCH_N_DEFAULT		1000
+#define BENCH_VECTOR_DEFAULT	0x40
+#define BENCH_ADDR_DEFAULT	0xd2000000UL
+
+/* Phase 2's doorbell: an ioeventfd nobody answers. */
+#define BENCH_QUIET_OFFSET	0x1000
+
+/* Spins between two TSC checks while waiting for an answer. */
+#define SPIN_CHECK		256
+
+/* Set by the MSI handler, cleared by phase 3 before each doorbell write. */
+static volatile u32 bench_flag;
+
+static void bench_irq(struct irq_frame *frame)
+{
+	(void)frame;
+	bench_flag = 1;
+	lapic_eoi();
+}
+
+/* Decimal or 0x-hex, the whole string, no overflow; 0 on success. */
+static int parse_u64(const char *s, u64 *out)
+{
+	unsigned int base = 10, d;
+	u64 v = 0;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s >= '0' && *s <= '9')
+			d = *s - '0';
+		else if (base == 16 && *s >= 'a' && *s <= 'f')
+			d = *s - 'a' + 10;
+		else if (base == 16 && *s >= 'A' && *s <= 'F')
+			d = *s - 'A' + 10;
+		else
+			return -1;
+		if (v > (~0ULL - d) / base)
+			return -1;
+		v = v * base + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* bench.@key as a number in [@min, @max], or @def when absent. */
+static int bench_arg(const char *key, u64 def, u64 min, u64 max, u64 *out)
+{
+	const char *s = cmdline_get(key);
+
+	*out = def;
+	if (!s)
+		return 0;
+	if (parse_u64(s, out) || *out < min || *out > max)
+		return test_fail("bad %s '%s' (want %lu..0x%lx)", key, s, min,
+				 max);
+	return 0;
+}
+
+static void mark(u32 v)
+{
+	outl(v, TESTDEV_MARK);
+}
+
+/*
+ * The three loops, each its own function so objdump shows exactly what runs
+ * between the marks. Phases 1 and 2 are the same asm loop but for the store
+ * (n >= 1), so phase 2 - phase 1 is the doorbell writes alone whatever the
+ * compiler would unroll. The doorbell (>= 2 GiB) is addressed through a
+ * 64-bit register, never a sign-extended disp32.
+ */
+static __attribute__((noinline)) void phase_empty(u32 n)
+{
+	mark(1);
+	asm volatile("1:\n\t"
+		     "decl %0\n\t"
+		     "jnz 1b"
+		     : "+r"(n) : : "memory");
+	mark(1 | MARK_END);
+}
+
+static __attribute__((noinline)) void phase_doorbell(unsigned long db, u32 n)
+{
+	mark(2);
+	asm volatile("1:\n\t"
+		     "movl %0, (%1)\n\t"
+		     "decl %0\n\t"
+		     "jnz 1b"
+		     : "+r"(n) : "r"(db) : "memory");
+	mark(2 | MARK_END);
+}
+
+/* 0, or the 1-based iteration whose answer never came. */
+static __attribute__((noinline)) u32 phase_roundtrip(unsigned long db, u32 n)
+{
+	volatile u32 *p = (volatile u32 *)db;
+	u64 deadline;
+	u32 i, spins;
+
+	mark(3);
+	for (i = 0; i < n; i++) {
+		bench_flag = 0;
+		*p = i;
+		/* The timeout starts at the first TSC check: tiny fast path. */
+		deadline = 0;
+		spins = SPIN_CHECK;
+		while (!bench_flag) {
+			if (--spins)
+				continue;
+			spins = SPIN_CHECK;
+			if (!deadline)
+				deadline = tsc_deadline(TIMEOUT_CYCLES);
+			else if (tsc_passed(deadline))
+				return i + 1;
+		}
+	}
+	mark(3 | MARK_END);
+	return 0;
+}
+
+/* Wire doorbell -> ioeventfd -> I/O thread -> MSI irqfd through testdev. */
+static int testdev_setup(unsigned long db, u32 vector, s32 *ioev, s32 *irqfd,
+			 s32 *quiet)
+{
+	s32 r;
+
+	if (testdev_check())
+		return -1;
+	*quiet = testdev_cmd(TD_IOEVENTFD_ASSIGN, TD_IOEV_MMIO,
+			     (u32)(db + BENCH_QUIET_OFFSET), 4, 0);
+	if (*quiet < 0)
+		return test_fail("IOEVENTFD_ASSIGN mmio 0x%lx len 4: %d",
+				 db + BENCH_QUIET_OFFSET, *quiet);
+	*ioev = testdev_cmd(TD_IOEVENTFD_ASSIGN, TD_IOEV_MMIO, (u32)db, 4, 0);
+	if (*ioev < 0)
+		return test_fail("IOEVENTFD_ASSIGN mmio 0x%lx len 4: %d", db,
+				 *ioev);
+	*irqfd = testdev_cmd(TD_IRQFD_ASSIGN, TD_IRQFD_MSI, vector, lapic_id(),
+			     0);
+	if (*irqfd < 0)
+		return test_fail("IRQFD_ASSIGN msi vector 0x%x: %d", vector,
+				 *irqfd);
+	r = testdev_cmd(TD_BIND, *ioev, *irqfd, 0, 0);
+	if (r)
+		return test_fail("BIND ioeventfd %d irqfd %d: %d", *ioev,
+				 *irqfd, r);
+	return 0;
+}
+
+static void testdev_teardown(s32 ioev, s32 irqfd, s32 quiet)
+{
+	s32 r;
+
+	if (quiet >= 0) {
+		r = testdev_cmd(TD_IOEVENTFD_DEASSIGN, quiet, 0, 0, 0);
+		if (r)
+			test_fail("IOEVENTFD_DEASSIGN %d: %d", quiet, r);
+	}
+	if (ioev >= 0) {
+		r = testdev_cmd(TD_IOEVENTFD_DEASSIGN, ioev, 0, 0, 0);
+		if (r)
+			test_fail("IOEVENTFD_DEASSIGN %d: %d", ioev, r);
+	}
+	if (irqfd >= 0) {
+		r = testdev_cmd(TD_IRQFD_DEASSIGN, irqfd, 0, 0, 0);
+		if (r)
+			test_fail("IRQFD_DEASSIGN %d: %d", irqfd, r);
+	}
+}
+
+static int test_bench(void)
+{
+	const char *setup = cmdline_get("bench.setup");
+	s32 ioev = -1, irqfd = -1, quiet = -1;
+	u64 n, vector, db, t[4];
+	bool use_testdev;
+	int rc = -1;
+	u32 stuck;
+
+	/* The doorbell is 32-bit: testdev's ARG1; the guest maps 4 GiB. */
+	if (bench_arg("bench.n", BENCH_N_DEFAULT, 1, 0xffffffff, &n) ||
+	    bench_arg("bench.vector", BENCH_VECTOR_DEFAULT, NR_EXCEPTIONS,
+		      SPURIOUS_VECTOR - 1, &vector) ||
+	    bench_arg("bench.addr", BENCH_ADDR_DEFAULT, 0, 0xfffffffc, &db))
+		return -1;
+	if (db & 3)
+		return test_fail("bench.addr 0x%lx is not 4-byte aligned", db);
+	if (!setup || !strcmp(setup, "testdev"))
+		use_testdev = true;
+	else if (!strcmp(setup, "none"))
+		use_testdev = false;
+	else
+		return test_fail("bad bench.setup '%s' (testdev or none)",
+				 setup);
+
+	cli();
+	bench_flag = 0;
+	irq_register(vector, bench_irq);
+	lapic_enable();
+	if (use_testdev && testdev_setup(db, vector, &ioev, &irqfd, &quiet))
+		goto out;
+
+	t[0] = rdtsc();
+	phase_empty(n);
+	t[1] = rdtsc();
+	phase_doorbell(db + BENCH_QUIET_OFFSET, n);
+	t[2] = rdtsc();
+
+	sti();
+	t[3] = rdtsc();
+	stuck = phase_roundtrip(db, n);
+	cli();
+	if (stuck) {
+		test_fail("round trip %u of %lu: no MSI on vector 0x%lx in %lu cycles",
+			  stuck, n, vector, (u64)TIMEOUT_CYCLES);
+		goto out;
+	}
+	printf("evvm-guest: bench: n=%lu tsc: empty %lu doorbell %lu "
+	       "roundtrip %lu\n", n, t[1] - t[0], t[2] - t[1], rdtsc() - t[3]);
+	rc = 0;
+out:
+	cli();
+	if (use_testdev)
+		testdev_teardown(ioev, irqfd, quiet);
+	irq_register(vector, NULL);
+	return rc;
+}
+GUEST_TEST("bench", test_bench);
