@@ -146,6 +146,8 @@ int ioeventfd_deassign(struct ioeventfd_table *t, const struct ioeventfd_key *k,
 		err = ioeventfd_kvm(t, &e->key, fd, true);
 		if (err)
 			break;
+		t->retired_kicks += atomic_load(&e->kicks);
+		t->retired_user_hits += atomic_load(&e->user_hits);
 		t->entries[i] = t->entries[--t->nr];
 		free(e);
 		break;
@@ -193,4 +195,16 @@ bool ioeventfd_user_write(struct ioeventfd_table *t, enum ioeventfd_space space,
 	}
 	pthread_rwlock_unlock(&t->lock);
 	return hit;
+}
+
+void ioeventfd_totals(struct ioeventfd_table *t, uint64_t *kicks, uint64_t *user_hits)
+{
+	pthread_rwlock_rdlock(&t->lock);
+	*kicks = t->retired_kicks;
+	*user_hits = t->retired_user_hits;
+	for (unsigned int i = 0; i < t->nr; i++) {
+		*kicks += atomic_load(&t->entries[i]->kicks);
+		*user_hits += atomic_load(&t->entries[i]->user_hits);
+	}
+	pthread_rwlock_unlock(&t->lock);
 }

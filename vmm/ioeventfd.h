@@ -46,7 +46,12 @@ struct ioeventfd_table {
 	pthread_rwlock_t lock;
 	unsigned int nr;
 	struct ioeventfd *entries[IOEVENTFD_MAX];
+	/* Counters of entries already deassigned, so totals survive them. */
+	uint64_t retired_kicks, retired_user_hits;
 };
+
+/* Kicks and user-mode matches over the table's life, live entries included. */
+void ioeventfd_totals(struct ioeventfd_table *t, uint64_t *kicks, uint64_t *user_hits);
 
 int ioeventfd_table_init(struct ioeventfd_table *t, int vm_fd, bool user);
 

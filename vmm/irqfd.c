@@ -375,6 +375,8 @@ int irqfd_deassign(struct irqfd_table *t, int fd, uint32_t gsi)
 		err = t->user ? irqfd_user_watch(t, q, false) : irqfd_kvm(t, q, true);
 		if (err)
 			break;
+		t->retired_signals += atomic_load(&q->signals);
+		t->retired_injected += atomic_load(&q->injected);
 		t->entries[i] = t->entries[--t->nr];
 		if (!t->user) {
 			free(q);
@@ -389,6 +391,18 @@ int irqfd_deassign(struct irqfd_table *t, int fd, uint32_t gsi)
 	}
 	pthread_mutex_unlock(&t->lock);
 	return err;
+}
+
+void irqfd_totals(struct irqfd_table *t, uint64_t *signals, uint64_t *injected)
+{
+	pthread_mutex_lock(&t->lock);
+	*signals = t->retired_signals;
+	*injected = t->retired_injected;
+	for (unsigned int i = 0; i < t->nr; i++) {
+		*signals += atomic_load(&t->entries[i]->signals);
+		*injected += atomic_load(&t->entries[i]->injected);
+	}
+	pthread_mutex_unlock(&t->lock);
 }
 
 int irqfd_signal(struct irqfd *q)

@@ -49,6 +49,7 @@ struct irqfd_table {
 	unsigned int nr_msi;
 	struct irqfd *entries[IRQFD_MAX];
 	unsigned int nr;
+	uint64_t retired_signals, retired_injected; /* of deassigned entries */
 
 	/* user mode injector */
 	int epfd;
@@ -82,6 +83,9 @@ int irqfd_assign(struct irqfd_table *t, int fd, uint32_t gsi, int resample_fd,
 
 /* Remove the irqfd of @fd on @gsi. 0 or -ENOENT. */
 int irqfd_deassign(struct irqfd_table *t, int fd, uint32_t gsi);
+
+/* Signals and user-mode injections over the table's life. */
+void irqfd_totals(struct irqfd_table *t, uint64_t *signals, uint64_t *injected);
 
 /* Signal @irqfd from a device (counts it). 0 or -errno. */
 int irqfd_signal(struct irqfd *irqfd);

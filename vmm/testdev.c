@@ -476,20 +476,7 @@ unsigned int testdev_marks(struct testdev *td, struct evvm_mark *out, unsigned i
 	return n;
 }
 
-void testdev_print_stats(struct testdev *td, FILE *f, bool json)
+struct evvm_loop *testdev_loop(struct testdev *td)
 {
-	struct evvm_loop_stats s;
-
-	loop_get_stats(td->loop, &s);
-	if (json)
-		fprintf(f,
-			"\"testdev-io\": {\"wakeups\": %llu, \"poll_hits\": %llu, "
-			"\"dispatches\": %llu, \"poll_ns\": %llu}",
-			(unsigned long long)s.wakeups, (unsigned long long)s.poll_hits,
-			(unsigned long long)s.dispatches, (unsigned long long)s.poll_ns);
-	else
-		fprintf(f, "loop testdev-io: %llu wakeups, %llu poll hits, %llu dispatches, "
-			   "poll window %llu ns\n",
-			(unsigned long long)s.wakeups, (unsigned long long)s.poll_hits,
-			(unsigned long long)s.dispatches, (unsigned long long)s.poll_ns);
+	return td->loop;
 }

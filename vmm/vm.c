@@ -200,9 +200,26 @@ static int vm_create_devices(struct evvm_vm *vm)
 	return err;
 }
 
+static bool kvm_has(struct evvm_vm *vm, int cap)
+{
+	return ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, cap) > 0;
+}
+
 static int vm_create_fabric(struct evvm_vm *vm)
 {
 	int err;
+
+	/* Where the kernel path is missing, the userspace one stands in for it. */
+	if (!vm->cfg.ioeventfd_user && !kvm_has(vm, KVM_CAP_IOEVENTFD)) {
+		pr_warn("KVM has no KVM_CAP_IOEVENTFD: doorbells are matched in evvm");
+		vm->cfg.ioeventfd_user = true;
+	}
+	if (!vm->cfg.irqfd_user &&
+	    !(kvm_has(vm, KVM_CAP_IRQFD) && kvm_has(vm, KVM_CAP_IRQ_ROUTING) &&
+	      kvm_has(vm, KVM_CAP_IRQFD_RESAMPLE))) {
+		pr_warn("KVM lacks irqfd, routing or resample: interrupts are injected by evvm");
+		vm->cfg.irqfd_user = true;
+	}
 
 	err = ioeventfd_table_init(&vm->ioeventfds, vm->vm_fd, vm->cfg.ioeventfd_user);
 	if (err)
@@ -389,52 +406,6 @@ int vm_run(struct evvm_vm *vm)
 unsigned int vm_marks(struct evvm_vm *vm, struct evvm_mark *out, unsigned int max)
 {
 	return vm->testdev ? testdev_marks(vm->testdev, out, max) : 0;
-}
-
-void vm_print_stats(struct evvm_vm *vm, FILE *f, bool json)
-{
-	struct ioeventfd_table *io = &vm->ioeventfds;
-	struct irqfd_table *irq = &vm->irqfds;
-
-	fprintf(f, json ? "{\"ioeventfds\": [" : "ioeventfds (%s):\n",
-		vm->cfg.ioeventfd_user ? "user" : "kernel");
-	pthread_rwlock_rdlock(&io->lock);
-	for (unsigned int i = 0; i < io->nr; i++) {
-		struct ioeventfd *e = io->entries[i];
-
-		fprintf(f,
-			json ? "%s{\"space\": \"%s\", \"addr\": %llu, \"len\": %u, \"kicks\": %llu, "
-			       "\"user_hits\": %llu}" :
-			       "%s  %s 0x%llx len %u: %llu kicks, %llu matched in evvm\n",
-			json && i ? ", " : "", e->key.space == IOEVENTFD_PIO ? "pio" : "mmio",
-			(unsigned long long)e->key.addr, e->key.len,
-			(unsigned long long)atomic_load(&e->kicks),
-			(unsigned long long)atomic_load(&e->user_hits));
-	}
-	pthread_rwlock_unlock(&io->lock);
-	fprintf(f, json ? "], \"irqfds\": [" : "irqfds (%s):\n", vm->cfg.irqfd_user ? "user" : "kernel");
-	pthread_mutex_lock(&irq->lock);
-	for (unsigned int i = 0; i < irq->nr; i++) {
-		struct irqfd *q = irq->entries[i];
-
-		fprintf(f,
-			json ? "%s{\"gsi\": %u, \"level\": %s, \"signals\": %llu, \"injected\": %llu}" :
-			       "%s  gsi %u%s: %llu interrupts sent, %llu injected by evvm\n",
-			json && i ? ", " : "", q->gsi,
-			json ? (q->resample_fd >= 0 ? "true" : "false") :
-			       (q->resample_fd >= 0 ? " (level)" : ""),
-			(unsigned long long)atomic_load(&q->signals),
-			(unsigned long long)atomic_load(&q->injected));
-	}
-	pthread_mutex_unlock(&irq->lock);
-	fprintf(f, json ? "], \"unowned\": {\"pio\": %llu, \"mmio\": %llu}, \"loops\": {" :
-			  "unowned accesses: %llu pio, %llu mmio\n",
-		(unsigned long long)iobus_unowned_count(&vm->pio),
-		(unsigned long long)iobus_unowned_count(&vm->mmio));
-	if (vm->testdev)
-		testdev_print_stats(vm->testdev, f, json);
-	if (json)
-		fprintf(f, "}}\n");
 }
 
 struct evvm_loop *vm_loop(struct evvm_vm *vm)

@@ -89,6 +89,6 @@ int testdev_start(struct testdev *td);
 void testdev_stop(struct testdev *td);
 void testdev_destroy(struct testdev *td);
 unsigned int testdev_marks(struct testdev *td, struct evvm_mark *out, unsigned int max);
-void testdev_print_stats(struct testdev *td, FILE *f, bool json);
+struct evvm_loop *testdev_loop(struct testdev *td);
 
 #endif
