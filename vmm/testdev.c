@@ -57,6 +57,7 @@ struct td_irq {
 	bool msi;
 	struct irqfd *q;
 	_Atomic int pending; /* level: work the guest has not ACKed */
+	bool asserted;	     /* level: line raised, no resample since (I/O thread only) */
 	struct testdev *td;
 };
 
@@ -102,9 +103,16 @@ static void td_kick(void *opaque, uint32_t events)
 	ioeventfd_note_kicks(io->e, n);
 	if (!io->bound)
 		return;
-	if (io->bound->resample_fd >= 0)
-		atomic_fetch_add(&io->bound->pending, (int)n);
-	irqfd_signal(io->bound->q);
+	if (io->bound->resample_fd < 0) {
+		irqfd_signal(io->bound->q);
+		return;
+	}
+	/* Level: the line stays up until the EOI's resample; raise it once. */
+	atomic_fetch_add(&io->bound->pending, (int)n);
+	if (!io->bound->asserted) {
+		io->bound->asserted = true;
+		irqfd_signal(io->bound->q);
+	}
 }
 
 /* I/O thread: the guest EOI'd a level line; re-assert while work is pending. */
@@ -116,7 +124,8 @@ static void td_resample(void *opaque, uint32_t events)
 	(void)events;
 	if (read(irq->resample_fd, &n, sizeof(n)) != sizeof(n))
 		return;
-	if (atomic_load(&irq->pending) > 0)
+	irq->asserted = atomic_load(&irq->pending) > 0;
+	if (irq->asserted)
 		irqfd_signal(irq->q);
 }
 

@@ -161,6 +161,14 @@ static void test_bad_command_lines(void **state)
 		     "must be a multiple of 4K and at least 4M");
 	expect_error((const char *[]){ "run", "--memory", "size=lots", NULL }, 2,
 		     "--memory size=lots: expected a size");
+	expect_error((const char *[]){ "run", "--ioeventfd=fast", NULL }, 2,
+		     "--ioeventfd=fast: expected kernel or user");
+	expect_error((const char *[]){ "run", "--irqfd=", NULL }, 2,
+		     "--irqfd=: expected kernel or user");
+	expect_error((const char *[]){ "run", "--stats=xml", NULL }, 2,
+		     "--stats=xml: expected text or json");
+	expect_error((const char *[]){ "run", "--poll-max-us=lots", NULL }, 2,
+		     "--poll-max-us=lots: expected 0 to 1000000");
 	expect_error((const char *[]){ "run", "--kernel", "/nonexistent/vmlinux", NULL }, 1,
 		     "evvm: kernel '/nonexistent/vmlinux': open: ENOENT");
 }
@@ -190,6 +198,11 @@ static void test_help_documents_every_flag(void **state)
 	assert_contains(r.out, "--cmdline STR");
 	assert_contains(r.out, "--cpus boot=N");
 	assert_contains(r.out, "--memory size=SIZE");
+	assert_contains(r.out, "--ioeventfd=MODE");
+	assert_contains(r.out, "--irqfd=MODE");
+	assert_contains(r.out, "--poll-max-us=N");
+	assert_contains(r.out, "--stats[=FORMAT]");
+	assert_contains(r.out, "--testdev");
 	run_result_free(&r);
 }
 
