@@ -69,6 +69,21 @@ static void test_serial_interrupt(void **state)
 	run_result_free(&r);
 }
 
+/* Keys typed on evvm's terminal reach the guest's UART, with its interrupt. */
+static void test_serial_input_from_terminal(void **state)
+{
+	struct run_result r;
+
+	(void)state;
+	require_kvm();
+	run_evvm_tty(&r, TIMEOUT, (const char *[]){ "run", "--cmdline", "tests=serial-echo", NULL },
+		     "serial-echo: type a line\n", "hello, evvm\n");
+	assert_contains(r.out, "evvm-guest: serial-echo: got 'hello, evvm'");
+	assert_contains(r.out, "evvm-guest: test serial-echo: ok");
+	assert_int_equal(r.status, 0);
+	run_result_free(&r);
+}
+
 static void test_unowned_mmio_reads_all_ones(void **state)
 {
 	struct run_result r;
@@ -216,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_kernel_from_file),
 		cmocka_unit_test(test_serial_output_arrives),
 		cmocka_unit_test(test_serial_interrupt),
+		cmocka_unit_test(test_serial_input_from_terminal),
 		cmocka_unit_test(test_unowned_mmio_reads_all_ones),
 		cmocka_unit_test(test_two_vcpus_come_up),
 		cmocka_unit_test(test_triple_fault_fails_loudly),

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -50,14 +51,22 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+struct run_opts {
+	const char *wait_for; /* then send @sig, or type @input */
+	int sig;
+	const char *input;
+	bool tty; /* stdin is a pseudo-terminal */
+};
+
 static void run(struct run_result *r, int timeout_s, const char *const args[],
-		const char *wait_for, int sig)
+		const struct run_opts *o)
 {
 	const char *evvm = getenv("EVVM") ? getenv("EVVM") : "build/evvm";
 	const char *argv[64];
 	int out[2], err[2], ws;
 	struct buf bo = { 0 }, be = { 0 };
-	bool oo = true, eo = true, signalled = false;
+	bool oo = true, eo = true, acted = false;
+	int master = -1, slave = -1;
 	double deadline = now_s() + timeout_s;
 	size_t n = 0;
 	pid_t pid;
@@ -70,12 +79,14 @@ static void run(struct run_result *r, int timeout_s, const char *const args[],
 
 	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
 	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+	if (o->tty)
+		assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
+		int in = o->tty ? slave : open("/dev/null", O_RDONLY);
 
-		dup2(devnull, 0);
+		dup2(in, 0);
 		dup2(out[1], 1);
 		dup2(err[1], 2);
 		execv(evvm, (char *const *)argv);
@@ -84,6 +95,8 @@ static void run(struct run_result *r, int timeout_s, const char *const args[],
 	}
 	close(out[1]);
 	close(err[1]);
+	if (slave >= 0)
+		close(slave);
 
 	while (oo || eo) {
 		struct pollfd p[2] = { { oo ? out[0] : -1, POLLIN, 0 }, { eo ? err[0] : -1, POLLIN, 0 } };
@@ -100,14 +113,20 @@ static void run(struct run_result *r, int timeout_s, const char *const args[],
 			buf_read(&bo, out[0], &oo);
 		if (p[1].revents)
 			buf_read(&be, err[0], &eo);
-		if (wait_for && !signalled && bo.p && strstr(bo.p, wait_for)) {
-			kill(pid, sig);
-			signalled = true;
+		if (o->wait_for && !acted && bo.p && strstr(bo.p, o->wait_for)) {
+			if (o->input)
+				assert_int_equal(write(master, o->input, strlen(o->input)),
+						 (ssize_t)strlen(o->input));
+			else
+				kill(pid, o->sig);
+			acted = true;
 		}
 	}
 	close(out[0]);
 	close(err[0]);
 	waitpid(pid, &ws, 0);
+	if (master >= 0)
+		close(master);
 	r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
 	r->out = bo.p ? bo.p : strdup("");
 	r->err = be.p ? be.p : strdup("");
@@ -118,13 +137,25 @@ static void run(struct run_result *r, int timeout_s, const char *const args[],
 
 void run_evvm(struct run_result *r, int timeout_s, const char *const args[])
 {
-	run(r, timeout_s, args, NULL, 0);
+	const struct run_opts o = { 0 };
+
+	run(r, timeout_s, args, &o);
 }
 
 void run_evvm_signal(struct run_result *r, int timeout_s, const char *const args[],
 		     const char *wait_for, int sig)
 {
-	run(r, timeout_s, args, wait_for, sig);
+	const struct run_opts o = { .wait_for = wait_for, .sig = sig };
+
+	run(r, timeout_s, args, &o);
+}
+
+void run_evvm_tty(struct run_result *r, int timeout_s, const char *const args[],
+		  const char *wait_for, const char *input)
+{
+	const struct run_opts o = { .wait_for = wait_for, .input = input, .tty = true };
+
+	run(r, timeout_s, args, &o);
 }
 
 void run_result_free(struct run_result *r)

@@ -23,6 +23,13 @@ void run_evvm(struct run_result *r, int timeout_s, const char *const args[]);
 void run_evvm_signal(struct run_result *r, int timeout_s, const char *const args[],
 		     const char *wait_for, int sig);
 
+/*
+ * Like run_evvm, with evvm's stdin a pseudo-terminal: once stdout contains
+ * @wait_for, @input is typed on it.
+ */
+void run_evvm_tty(struct run_result *r, int timeout_s, const char *const args[],
+		  const char *wait_for, const char *input);
+
 void run_result_free(struct run_result *r);
 
 /*
