@@ -4,7 +4,6 @@
  * Commands run in the vCPU thread that wrote CMD; the answers to kicks run
  * on the device's own I/O thread, as a real device's would.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <evvm/iothread.h>
 #include <evvm/log.h>
 #include <evvm/loop.h>
 
@@ -76,9 +76,8 @@ struct testdev {
 	uint32_t result;
 	struct td_ioev ioev[TESTDEV_SLOTS];
 	struct td_irq irq[TESTDEV_SLOTS];
-	struct evvm_loop *loop;
-	pthread_t thread;
-	bool started;
+	struct evvm_iothread *io;
+	struct evvm_loop *loop; /* the I/O thread's */
 	struct evvm_mark marks[TESTDEV_MARKS];
 	unsigned int nr_marks;
 };
@@ -413,9 +412,9 @@ int testdev_create(struct evvm_vm *vm, struct testdev **out)
 		return -ENOMEM;
 	td->vm = vm;
 	pthread_mutex_init(&td->lock, NULL);
-	err = loop_create(&td->loop, "testdev");
+	err = iothread_create("testdev-io", vm->cfg.poll_max_us, &td->io);
 	if (!err) {
-		loop_set_poll_max(td->loop, vm->cfg.poll_max_us);
+		td->loop = iothread_loop(td->io);
 		err = iobus_register(&vm->pio, TESTDEV_PORT, TESTDEV_SIZE, &testdev_ops, td,
 				     "testdev");
 	}
@@ -428,48 +427,20 @@ int testdev_create(struct evvm_vm *vm, struct testdev **out)
 	return 0;
 }
 
-static void *td_thread(void *opaque)
-{
-	struct testdev *td = opaque;
-
-	pthread_setname_np(pthread_self(), "testdev-io");
-	loop_run(td->loop);
-	return NULL;
-}
-
-int testdev_start(struct testdev *td)
-{
-	int err = pthread_create(&td->thread, NULL, td_thread, td);
-
-	if (err) {
-		pr_err("testdev: pthread_create: %s", evvm_strerror(err));
-		return -err;
-	}
-	td->started = true;
-	return 0;
-}
-
-void testdev_stop(struct testdev *td)
-{
-	if (!td || !td->started)
-		return;
-	loop_stop(td->loop);
-	pthread_join(td->thread, NULL);
-	td->started = false;
-}
-
 void testdev_destroy(struct testdev *td)
 {
 	if (!td)
 		return;
-	testdev_stop(td);
-	for (int i = 0; i < TESTDEV_SLOTS; i++)
-		if (td->ioev[i].used)
-			td_ioeventfd_deassign(td, &td->ioev[i]);
-	for (int i = 0; i < TESTDEV_SLOTS; i++)
-		if (td->irq[i].used)
-			td_irqfd_deassign(td, &td->irq[i]);
-	loop_destroy(td->loop);
+	if (td->io) {
+		/* Unbinding needs the I/O thread: deassign before stopping it. */
+		for (int i = 0; i < TESTDEV_SLOTS; i++)
+			if (td->ioev[i].used)
+				td_ioeventfd_deassign(td, &td->ioev[i]);
+		for (int i = 0; i < TESTDEV_SLOTS; i++)
+			if (td->irq[i].used)
+				td_irqfd_deassign(td, &td->irq[i]);
+		iothread_destroy(td->io);
+	}
 	pthread_mutex_destroy(&td->lock);
 	free(td);
 }

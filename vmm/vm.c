@@ -385,8 +385,6 @@ int vm_run(struct evvm_vm *vm)
 	int err = 0;
 
 	/* Under the stop lock, so vm_stop() sees every started thread. */
-	if (vm->testdev)
-		err = testdev_start(vm->testdev);
 	pthread_mutex_lock(&vm->stop_lock);
 	for (unsigned int i = 0; i < vm->nr_vcpus && !err; i++)
 		err = vcpu_start(&vm->vcpus[i]);
@@ -399,7 +397,6 @@ int vm_run(struct evvm_vm *vm)
 
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
-	testdev_stop(vm->testdev);
 	return vm->status;
 }
 

@@ -85,8 +85,6 @@ int debug_exit_init(struct evvm_vm *vm);
 
 /* testdev.c */
 int testdev_create(struct evvm_vm *vm, struct testdev **out);
-int testdev_start(struct testdev *td);
-void testdev_stop(struct testdev *td);
 void testdev_destroy(struct testdev *td);
 unsigned int testdev_marks(struct testdev *td, struct evvm_mark *out, unsigned int max);
 struct evvm_loop *testdev_loop(struct testdev *td);

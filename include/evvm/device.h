@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef EVVM_DEVICE_H
+#define EVVM_DEVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <evvm/loop.h>
+#include <evvm/mem.h>
+#include <evvm/virtio.h>
+#include <evvm/virtqueue.h>
+
+/*
+ * A virtio device, as the device code sees it: queues, features and config,
+ * and nothing of KVM or of the transport. A transport (virtio-mmio in the
+ * VMM, or the vhost-user backend server) owns a struct evvm_virtio_dev,
+ * negotiates features, sets up the queues, turns kicks into ops->kick() on
+ * the device's I/O thread, and turns dev->notify() into an interrupt.
+ *
+ * Threads: every op except config_read/config_write runs on the device's
+ * I/O thread (dev->loop), so device state needs no locks of its own. The
+ * config ops run on a vCPU thread and may only touch what the device
+ * guards for that (usually: config space that never changes).
+ */
+
+#define EVVM_VIRTIO_MAX_QUEUES 8
+
+struct evvm_virtio_dev;
+
+struct evvm_device_ops {
+	const char *name;   /* "blk", "rng", "console" */
+	uint32_t device_id; /* VIRTIO_ID_* */
+	unsigned int nr_queues;
+	uint16_t queue_max; /* largest queue size the device accepts */
+	uint32_t config_size;
+
+	/* Read or write config space; the transport checked offset + len <= config_size. */
+	void (*config_read)(struct evvm_virtio_dev *dev, uint32_t offset, void *data, uint32_t len);
+	void (*config_write)(struct evvm_virtio_dev *dev, uint32_t offset, const void *data,
+			     uint32_t len);
+
+	/*
+	 * DRIVER_OK: dev->features is final and every queue the driver made
+	 * ready is vq_init()ed. Returns 0 or -errno (the transport then sets
+	 * DEVICE_NEEDS_RESET).
+	 */
+	int (*start)(struct evvm_virtio_dev *dev);
+
+	/*
+	 * A queue was kicked (or, after start(), may hold work). Called again
+	 * for every kick; kicks that arrive while it runs coalesce.
+	 */
+	void (*kick)(struct evvm_virtio_dev *dev, unsigned int q);
+
+	/*
+	 * Device reset: finish or cancel every request in flight; after this
+	 * returns the device touches no queue and no guest memory until the
+	 * next start().
+	 */
+	void (*stop)(struct evvm_virtio_dev *dev);
+
+	/* Free dev->priv and the device's resources; the device is stopped. */
+	void (*destroy)(struct evvm_virtio_dev *dev);
+};
+
+struct evvm_virtio_dev {
+	const struct evvm_device_ops *ops;
+	void *priv; /* the device's own state */
+	char id[32]; /* instance name in messages: "blk0" */
+
+	uint64_t host_features; /* offered (the transport adds VIRTIO_F_VERSION_1) */
+	uint64_t features;	/* negotiated; valid from start() */
+	const struct evvm_mem *mem;
+	struct evvm_loop *loop; /* the device's I/O thread */
+	struct evvm_vq vqs[EVVM_VIRTIO_MAX_QUEUES];
+
+	/* Set by the transport. */
+	void (*notify)(struct evvm_virtio_dev *dev, unsigned int q); /* used-buffer interrupt */
+	void (*fail)(struct evvm_virtio_dev *dev);		     /* DEVICE_NEEDS_RESET */
+	void *transport;
+};
+
+/*
+ * After pushing to queue @q: interrupt the driver if it wants one
+ * (vq_should_notify). Call once per batch of pushes.
+ */
+static inline void virtio_dev_notify(struct evvm_virtio_dev *dev, unsigned int q)
+{
+	if (vq_should_notify(&dev->vqs[q]))
+		dev->notify(dev, q);
+}
+
+/*
+ * A guest error on @q (vq_pop() returned -EINVAL, or a request the device
+ * cannot accept): stop using the device until the driver resets it.
+ */
+static inline void virtio_dev_fail(struct evvm_virtio_dev *dev)
+{
+	dev->fail(dev);
+}
+
+#endif

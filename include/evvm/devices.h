@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef EVVM_DEVICES_H
+#define EVVM_DEVICES_H
+
+#include <stdbool.h>
+
+#include <evvm/device.h>
+
+/*
+ * Device constructors. Each returns 0 with a device ready to hand to a
+ * transport (ops, priv, id and host_features filled in), or -errno after
+ * logging one line that names the device and the cause.
+ */
+
+/* virtio-rng: the driver's buffers are filled from getrandom(2). */
+int rng_create(const char *id, struct evvm_virtio_dev **out);
+
+/* virtio-console, one port: guest output to @out_fd, input from @in_fd (-1: none). */
+struct console_config {
+	int in_fd;  /* not owned */
+	int out_fd; /* not owned */
+};
+int console_create(const char *id, const struct console_config *cfg,
+		   struct evvm_virtio_dev **out);
+
+/* virtio-blk on a file or block device. */
+struct blk_config {
+	const char *path;
+	bool readonly;
+	const char *serial; /* GET_ID answer (at most 20 bytes), or NULL for the id */
+};
+int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_dev **out);
+
+/* ops->destroy() and free the device; NULL is ignored. The device must be stopped. */
+void virtio_dev_destroy(struct evvm_virtio_dev *dev);
+
+#endif
