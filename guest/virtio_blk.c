@@ -1,0 +1,303 @@
+/*
+ * virtio-blk driver: a request is a chain of header (device-readable), data
+ * and status byte (device-writable); with VIRTIO_F_INDIRECT_DESC the chain
+ * sits in the slot's own indirect table and takes one ring descriptor.
+ */
+#include "virtio_blk.h"
+#include "cmdline.h"
+#include "lib.h"
+#include "printf.h"
+#include "test.h"
+
+struct blk_slot {
+	/* struct virtio_blk_req's header: type, reserved, sector. */
+	u32 type;
+	u32 reserved;
+	u64 sector;
+	struct virtq_desc indirect[3];	/* 16-byte aligned: offset 16 */
+	u32 data_len;
+	bool busy;
+	u8 status;
+} __aligned(64);
+
+static struct blk_slot slots[BLK_SLOTS];
+static u16 head_slot[VIRTQ_MAX_SIZE];
+
+/* Staging buffer for blk_rw() users: BLK_BATCH requests' worth. */
+#define STAGE_SECTORS		BLK_STAGE_SECTORS
+static u8 stage[STAGE_SECTORS * BLK_SECTOR] __aligned(4096);
+
+static const char *want_name(enum blk_want want)
+{
+	return want == BLK_WRITABLE ? "writable" : "read-only";
+}
+
+int blk_open(struct blk *b, enum blk_want want)
+{
+	u64 feat = VIRTIO_BIT(VIRTIO_BLK_F_RO) | VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |
+		   VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) |
+		   VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
+	struct virtio_dev *d;
+	unsigned int nth;
+	bool ro;
+
+	memset(b, 0, sizeof(*b));
+	memset(slots, 0, sizeof(slots));
+	for (nth = 0;; nth++) {
+		d = virtio_find(VIRTIO_ID_BLOCK, nth, nth > 0);
+		if (!d && !nth)
+			return -1;
+		if (!d)
+			return test_fail("no %s virtio-blk device among %u (%s)",
+					 want_name(want), nth,
+					 want == BLK_WRITABLE ?
+					 "all offer VIRTIO_BLK_F_RO" :
+					 "none offers VIRTIO_BLK_F_RO; give evvm a read-only --disk");
+		if (virtio_dev_begin(d, feat))
+			return -1;
+		ro = d->offered & VIRTIO_BIT(VIRTIO_BLK_F_RO);
+		if ((want == BLK_WRITABLE && ro) || (want == BLK_READONLY && !ro)) {
+			if (virtio_dev_reset(d))
+				return -1;
+			continue;
+		}
+		break;
+	}
+	b->dev = d;
+	b->vq = virtio_queue_setup(d, 0, VIRTQ_MAX_SIZE);
+	if (!b->vq) {
+		virtio_dev_reset(d);
+		return -1;
+	}
+	b->capacity = virtio_cfg_read64(d, VIRTIO_BLK_CFG_CAPACITY);
+	if (virtio_has(d, VIRTIO_BLK_F_DISCARD)) {
+		b->max_discard_sectors =
+			virtio_cfg_read32(d, VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS);
+		b->max_discard_seg =
+			virtio_cfg_read32(d, VIRTIO_BLK_CFG_MAX_DISCARD_SEG);
+		b->discard_align =
+			virtio_cfg_read32(d, VIRTIO_BLK_CFG_DISCARD_ALIGN);
+	}
+	if (virtio_has(d, VIRTIO_BLK_F_WRITE_ZEROES)) {
+		b->max_wz_sectors =
+			virtio_cfg_read32(d, VIRTIO_BLK_CFG_MAX_WZ_SECTORS);
+		b->max_wz_seg = virtio_cfg_read32(d, VIRTIO_BLK_CFG_MAX_WZ_SEG);
+	}
+	return virtio_dev_ready(d);
+}
+
+int blk_close(struct blk *b)
+{
+	if (!b->dev)
+		return 0;
+	return virtio_dev_reset(b->dev);
+}
+
+int blk_queue(struct blk *b, unsigned int slot, u32 type, u64 sector,
+	      void *data, u32 len)
+{
+	struct blk_slot *s = &slots[slot];
+	struct vbuf bufs[3];
+	unsigned int n = 0;
+	int head;
+
+	s->type = type;
+	s->reserved = 0;
+	s->sector = sector;
+	s->status = BLK_STATUS_NONE;
+	s->data_len = len;
+	bufs[n].addr = (u64)(unsigned long)s;
+	bufs[n].len = 16;
+	bufs[n++].write = false;
+	if (len) {
+		bufs[n].addr = (u64)(unsigned long)data;
+		bufs[n].len = len;
+		bufs[n++].write = type == VIRTIO_BLK_T_IN ||
+				  type == VIRTIO_BLK_T_GET_ID;
+	}
+	bufs[n].addr = (u64)(unsigned long)&s->status;
+	bufs[n].len = 1;
+	bufs[n++].write = true;
+	head = virtq_add(b->vq, bufs, n, s->indirect);
+	if (head < 0)
+		return -1;
+	head_slot[head] = slot;
+	s->busy = true;
+	b->inflight++;
+	return 0;
+}
+
+int blk_reap(struct blk *b, unsigned int *slot, u8 *status, u32 *used_len)
+{
+	u32 id, len;
+	int rc;
+
+	rc = virtq_wait_used(b->vq, &id, &len, VIRTIO_IO_TIMEOUT);
+	if (rc < 0)
+		return -1;
+	if (!rc)
+		return test_fail("virtio-blk: %u requests not completed within %lu cycles (Status 0x%x)",
+				 b->inflight, VIRTIO_IO_TIMEOUT,
+				 virtio_read(b->dev, VIRTIO_MMIO_STATUS));
+	*slot = head_slot[id];
+	slots[*slot].busy = false;
+	*status = READ_ONCE(slots[*slot].status);
+	*used_len = len;
+	b->inflight--;
+	return 1;
+}
+
+/* A completed IN must report data + status as written (2.7.8: used len). */
+static int check_len(unsigned int slot, u8 status, u32 used_len)
+{
+	const struct blk_slot *s = &slots[slot];
+
+	if (s->type == VIRTIO_BLK_T_IN && status == VIRTIO_BLK_S_OK &&
+	    used_len != s->data_len + 1)
+		return test_fail("virtio-blk: read of sector %lu: used len %u, want %u",
+				 s->sector, used_len, s->data_len + 1);
+	return 0;
+}
+
+int blk_sync(struct blk *b, u32 type, u64 sector, void *data, u32 len)
+{
+	unsigned int slot;
+	u32 used_len;
+	u8 status;
+
+	if (blk_queue(b, 0, type, sector, data, len))
+		return test_fail("virtio-blk: no room in the ring");
+	virtq_kick(b->vq);
+	if (blk_reap(b, &slot, &status, &used_len) < 0)
+		return -1;
+	if (check_len(slot, status, used_len))
+		return -1;
+	return status;
+}
+
+int blk_rw(struct blk *b, u32 type, u64 sector, u64 count, void *buf)
+{
+	u64 sub = 0;
+	unsigned int slot, n;
+	u32 used_len;
+	u8 status;
+	bool added;
+
+	while (sub < count || b->inflight) {
+		added = false;
+		for (slot = 0; sub < count && slot < BLK_BATCH; slot++) {
+			if (slots[slot].busy)
+				continue;
+			n = count - sub < BLK_REQ_SECTORS ?
+			    count - sub : BLK_REQ_SECTORS;
+			if (blk_queue(b, slot, type, sector + sub,
+				      (u8 *)buf + sub * BLK_SECTOR,
+				      n * BLK_SECTOR))
+				break;	/* ring full: reap first */
+			sub += n;
+			added = true;
+		}
+		if (added)
+			virtq_kick(b->vq);
+		if (!b->inflight)
+			return test_fail("virtio-blk: a request does not fit an empty ring");
+		if (blk_reap(b, &slot, &status, &used_len) < 0)
+			return -1;
+		if (status != VIRTIO_BLK_S_OK)
+			return test_fail("virtio-blk: %s of %u sectors at %lu: status %u",
+					 type == VIRTIO_BLK_T_IN ? "read" : "write",
+					 slots[slot].data_len / BLK_SECTOR,
+					 slots[slot].sector, status);
+		if (check_len(slot, status, used_len))
+			return -1;
+	}
+	return 0;
+}
+
+void blk_pattern_fill(u32 *buf, u64 first, u32 nwords, u32 seed)
+{
+	u32 i;
+
+	for (i = 0; i < nwords; i++)
+		buf[i] = blk_pattern_word((u32)(first + i), seed);
+}
+
+long blk_pattern_check(const u32 *buf, u64 first, u32 nwords, u32 seed)
+{
+	u32 i;
+
+	for (i = 0; i < nwords; i++)
+		if (buf[i] != blk_pattern_word((u32)(first + i), seed))
+			return i;
+	return -1;
+}
+
+#define WORDS_PER_SECTOR	(BLK_SECTOR / 4)
+
+int blk_write_pattern(struct blk *b, u64 sector, u64 count, u32 seed)
+{
+	u64 n;
+
+	while (count) {
+		n = count < STAGE_SECTORS ? count : STAGE_SECTORS;
+		blk_pattern_fill((u32 *)stage, sector * WORDS_PER_SECTOR,
+				 n * WORDS_PER_SECTOR, seed);
+		if (blk_rw(b, VIRTIO_BLK_T_OUT, sector, n, stage))
+			return -1;
+		sector += n;
+		count -= n;
+	}
+	return 0;
+}
+
+int blk_verify_pattern(struct blk *b, u64 sector, u64 count, u32 seed)
+{
+	const u32 *w = (const u32 *)stage;
+	u64 n, first;
+	long bad;
+
+	while (count) {
+		n = count < STAGE_SECTORS ? count : STAGE_SECTORS;
+		memset(stage, 0, n * BLK_SECTOR);
+		if (blk_rw(b, VIRTIO_BLK_T_IN, sector, n, stage))
+			return -1;
+		first = sector * WORDS_PER_SECTOR;
+		bad = blk_pattern_check(w, first, n * WORDS_PER_SECTOR, seed);
+		if (bad >= 0)
+			return test_fail("virtio-blk: sector %lu word %lu: 0x%08x, want 0x%08x (seed %u)",
+					 sector + bad / WORDS_PER_SECTOR,
+					 bad % WORDS_PER_SECTOR, w[bad],
+					 blk_pattern_word((u32)(first + bad), seed),
+					 seed);
+		sector += n;
+		count -= n;
+	}
+	return 0;
+}
+
+int blk_args(u32 *seed, u64 *sectors)
+{
+	const char *s = cmdline_get("blk.seed");
+	const char *n = cmdline_get("blk.sectors");
+	u64 v;
+
+	*seed = 1;
+	*sectors = 512;
+	if (s) {
+		if (!virtio_parse_u64(s, &v) || v > 0xffffffffULL)
+			return test_fail("bad blk.seed '%s' (a 32-bit number)", s);
+		*seed = v;
+	}
+	if (n) {
+		if (!virtio_parse_u64(n, &v) || !v)
+			return test_fail("bad blk.sectors '%s' (a number > 0)", n);
+		*sectors = v;
+	}
+	return 0;
+}
+
+/* For tests that want the staging buffer directly. */
+void *blk_stage(void)
+{
+	return stage;
+}
