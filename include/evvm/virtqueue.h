@@ -104,7 +104,7 @@ int vq_push(struct evvm_vq *vq, const struct vq_elem *elem, uint32_t written);
 /*
  * Whether the driver wants an interrupt for what was pushed since the last
  * time this returned true: VRING_AVAIL_F_NO_INTERRUPT, or with EVENT_IDX the
- * used_event index (2.7.10).
+ * used_event index (2.7.7).
  */
 bool vq_should_notify(struct evvm_vq *vq);
 
