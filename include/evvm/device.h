@@ -76,7 +76,7 @@ struct evvm_virtio_dev {
 
 	/* Set by the transport. */
 	void (*notify)(struct evvm_virtio_dev *dev, unsigned int q); /* used-buffer interrupt */
-	void (*fail)(struct evvm_virtio_dev *dev);		     /* DEVICE_NEEDS_RESET */
+	void (*needs_reset)(struct evvm_virtio_dev *dev);	     /* DEVICE_NEEDS_RESET */
 	void *transport;
 };
 
@@ -96,7 +96,7 @@ static inline void virtio_dev_notify(struct evvm_virtio_dev *dev, unsigned int q
  */
 static inline void virtio_dev_fail(struct evvm_virtio_dev *dev)
 {
-	dev->fail(dev);
+	dev->needs_reset(dev);
 }
 
 #endif

@@ -1,0 +1,1043 @@
+// SPDX-License-Identifier: MIT
+/*
+ * virtio-blk (virtio 1.2, 5.2) on a file or a block device, one request
+ * queue, I/O through io_uring on the device's I/O thread.
+ *
+ * A request's data moves straight between the file and the guest's buffers
+ * (readv/writev on the iovecs vq_pop() mapped), so nothing but those
+ * iovecs ever reaches guest memory. Each request has at most one io_uring
+ * operation in flight: a short read or write, and each segment of a
+ * discard or write-zeroes, is issued after the previous one completed.
+ */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <liburing.h>
+
+#include <evvm/devices.h>
+#include <evvm/log.h>
+
+/* Feature bits (5.2.3). */
+#define VIRTIO_BLK_F_SEG_MAX	  2
+#define VIRTIO_BLK_F_RO		  5
+#define VIRTIO_BLK_F_BLK_SIZE	  6
+#define VIRTIO_BLK_F_FLUSH	  9
+#define VIRTIO_BLK_F_DISCARD	  13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+/* Request types and status values (5.2.6). */
+#define VIRTIO_BLK_T_IN		  0
+#define VIRTIO_BLK_T_OUT	  1
+#define VIRTIO_BLK_T_FLUSH	  4
+#define VIRTIO_BLK_T_GET_ID	  8
+#define VIRTIO_BLK_T_DISCARD	  11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+
+#define VIRTIO_BLK_S_OK		  0
+#define VIRTIO_BLK_S_IOERR	  1
+#define VIRTIO_BLK_S_UNSUPP	  2
+
+#define VIRTIO_BLK_WZ_F_UNMAP	  1 /* flags.unmap of a discard/write-zeroes segment */
+#define VIRTIO_BLK_ID_BYTES	  20
+
+#define SECTOR_SHIFT		  9
+#define SECTOR_SIZE		  (1u << SECTOR_SHIFT)
+
+#define BLK_QUEUES		  1
+#define BLK_QUEUE_MAX		  256
+#define BLK_SEG_MAX		  (BLK_QUEUE_MAX - 2) /* a chain also holds header and status */
+#define BLK_DWZ_MAX_SEG		  32		      /* segments per discard/write-zeroes */
+#define BLK_DWZ_MAX_SECTORS	  (1u << 22)	      /* 2 GiB per segment */
+/*
+ * One SQE per request in flight, and at most queue_max requests in flight:
+ * the SQ never runs out within a batch, and the CQ (twice the SQ) never
+ * overflows.
+ */
+#define BLK_RING_ENTRIES BLK_QUEUE_MAX
+/* Resubmissions after -EAGAIN/-EINTR with no progress before giving up. */
+#define BLK_MAX_RETRIES 64
+/* Error lines per second at most; the rest are counted. */
+#define BLK_LOG_BURST 5
+
+struct virtio_blk_req_hdr {
+	uint32_t type; /* le32 */
+	uint32_t reserved;
+	uint64_t sector; /* le64 */
+} __attribute__((packed));
+
+struct virtio_blk_dwz_seg {
+	uint64_t sector;      /* le64 */
+	uint32_t num_sectors; /* le32 */
+	uint32_t flags;	      /* le32 */
+} __attribute__((packed));
+
+/* Config space (5.2.4) up to write_zeroes_may_unmap and its padding. */
+struct virtio_blk_config {
+	uint64_t capacity;
+	uint32_t size_max;
+	uint32_t seg_max;
+	uint16_t cylinders;
+	uint8_t heads;
+	uint8_t sectors;
+	uint32_t blk_size;
+	uint8_t physical_block_exp;
+	uint8_t alignment_offset;
+	uint16_t min_io_size;
+	uint32_t opt_io_size;
+	uint8_t writeback;
+	uint8_t unused0;
+	uint16_t num_queues;
+	uint32_t max_discard_sectors;
+	uint32_t max_discard_seg;
+	uint32_t discard_sector_alignment;
+	uint32_t max_write_zeroes_sectors;
+	uint32_t max_write_zeroes_seg;
+	uint8_t write_zeroes_may_unmap;
+	uint8_t unused1[3];
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct virtio_blk_req_hdr) == 16, "request header is 16 bytes");
+_Static_assert(sizeof(struct virtio_blk_dwz_seg) == 16, "segment is 16 bytes");
+_Static_assert(sizeof(struct virtio_blk_config) == 60, "config layout of 5.2.4");
+
+struct blk;
+
+/* A discard/write-zeroes segment, checked and in host byte order. */
+struct blk_seg {
+	uint64_t sector;
+	uint32_t num;
+	bool unmap;
+};
+
+struct blk_req {
+	struct blk *b;
+	struct blk_req *next_free;
+	unsigned int q;
+	uint32_t type;
+	uint8_t *status;  /* the last device-writable byte */
+	uint64_t written; /* data bytes written into the driver's buffers */
+	unsigned int retries;
+
+	/* IN/OUT: what is left to transfer, a window into elem.iov. */
+	struct iovec *iov;
+	unsigned int iovcnt;
+	uint64_t offset;
+	uint64_t left;
+
+	/* DISCARD/WRITE_ZEROES: segment in progress and its step. */
+	unsigned int nseg, seg;
+	int mode;     /* fallocate mode of the operation to issue / in flight */
+	bool syncing; /* all segments done; write-through: fdatasync in flight */
+	struct blk_seg segs[BLK_DWZ_MAX_SEG];
+
+	struct vq_elem elem; /* last: large */
+};
+
+struct blk {
+	struct evvm_virtio_dev *dev;
+	int fd;
+	bool readonly;
+	bool bdev;
+	bool can_punch;	    /* PUNCH_HOLE|KEEP_SIZE works on the file */
+	bool no_zero_range; /* ZERO_RANGE refused: punch, then allocate */
+	uint64_t capacity;  /* sectors */
+	uint32_t blksize;   /* the file system's block size */
+	char serial[VIRTIO_BLK_ID_BYTES];
+	struct virtio_blk_config config; /* fixed after create: read on vCPU threads */
+
+	struct io_uring ring;
+	bool ring_ok;
+	int efd;		      /* signalled by the ring on completions */
+	struct evvm_loop *watch_loop; /* where efd is watched, or NULL */
+
+	bool started;
+	bool writethrough;     /* FLUSH not negotiated: a completed write is stable (5.2.6.4) */
+	bool failed;	       /* virtio_dev_fail() called: pop nothing until reset */
+	unsigned int inflight; /* requests owning an operation in the ring */
+	unsigned int pushed;   /* bit q: pushed to queue q since the last notify */
+	unsigned int stalled;  /* bit q: stopped popping for lack of room or memory */
+	struct blk_req *free_reqs;
+
+	time_t log_sec;
+	unsigned int log_lines;
+	unsigned long log_dropped;
+};
+
+/* One error line, at most BLK_LOG_BURST a second; a guest can cause them. */
+static void blk_log(struct blk *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void blk_log(struct blk *b, const char *fmt, ...)
+{
+	struct timespec ts;
+	char msg[256];
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_sec != b->log_sec) {
+		if (b->log_dropped)
+			pr_err("%s: %lu more errors not shown", b->dev->id, b->log_dropped);
+		b->log_sec = ts.tv_sec;
+		b->log_lines = 0;
+		b->log_dropped = 0;
+	}
+	if (b->log_lines >= BLK_LOG_BURST) {
+		b->log_dropped++;
+		return;
+	}
+	b->log_lines++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pr_err("%s: %s", b->dev->id, msg);
+}
+
+static struct blk_req *blk_req_get(struct blk *b)
+{
+	struct blk_req *req = b->free_reqs;
+
+	if (req) {
+		b->free_reqs = req->next_free;
+		return req;
+	}
+	return malloc(sizeof(*req));
+}
+
+static void blk_req_put(struct blk *b, struct blk_req *req)
+{
+	req->next_free = b->free_reqs;
+	b->free_reqs = req;
+}
+
+static void blk_free_reqs(struct blk *b)
+{
+	while (b->free_reqs) {
+		struct blk_req *req = b->free_reqs;
+
+		b->free_reqs = req->next_free;
+		free(req);
+	}
+}
+
+static const char *blk_type_name(uint32_t type)
+{
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+		return "read";
+	case VIRTIO_BLK_T_OUT:
+		return "write";
+	case VIRTIO_BLK_T_FLUSH:
+		return "flush";
+	case VIRTIO_BLK_T_DISCARD:
+		return "discard";
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return "write-zeroes";
+	default:
+		return "request";
+	}
+}
+
+/*
+ * Write the status byte and hand the chain back, unless the device failed
+ * (the driver must reset it; the rings are not touched again).
+ */
+static void blk_finish(struct blk *b, struct blk_req *req, uint8_t status)
+{
+	struct evvm_vq *vq = &b->dev->vqs[req->q];
+
+	if (!b->failed && !vq->broken) {
+		/* Used length: data read plus the status byte (u32 in the ring). */
+		uint32_t len = req->written < UINT32_MAX ? req->written + 1 : UINT32_MAX;
+
+		*req->status = status;
+		if (vq_push(vq, &req->elem, len) < 0)
+			blk_log(b, "push of head %u refused", req->elem.head);
+		else
+			b->pushed |= 1u << req->q;
+	}
+	blk_req_put(b, req);
+}
+
+static void blk_submit(struct blk *b)
+{
+	while (io_uring_sq_ready(&b->ring)) {
+		int r = io_uring_submit(&b->ring);
+
+		if (r == -EINTR)
+			continue;
+		if (r < 0) {
+			/* The SQEs stay queued and go with the next submit. */
+			blk_log(b, "io_uring_submit: %s", evvm_strerror(r));
+			return;
+		}
+		if (r == 0)
+			return;
+	}
+}
+
+static struct io_uring_sqe *blk_get_sqe(struct blk *b)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+	if (!sqe) {
+		blk_submit(b);
+		sqe = io_uring_get_sqe(&b->ring);
+	}
+	return sqe;
+}
+
+#define PUNCH	 (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)
+#define ALLOCATE FALLOC_FL_KEEP_SIZE /* plain fallocate that keeps the size */
+
+/* The fallocate mode that starts the current discard/write-zeroes segment. */
+static int blk_dwz_mode(const struct blk *b, const struct blk_req *req)
+{
+	if (req->type == VIRTIO_BLK_T_DISCARD)
+		return PUNCH;
+	if (req->segs[req->seg].unmap && b->can_punch)
+		return PUNCH;
+	if (b->bdev || !b->no_zero_range)
+		return FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+	/* No ZERO_RANGE here (tmpfs): punch, then allocate the range again. */
+	return PUNCH;
+}
+
+/* Queue the request's next operation. Returns false when the SQ is full. */
+static bool blk_issue(struct blk *b, struct blk_req *req)
+{
+	struct io_uring_sqe *sqe = blk_get_sqe(b);
+
+	if (!sqe)
+		return false;
+	switch (req->type) {
+	case VIRTIO_BLK_T_IN:
+		io_uring_prep_readv(sqe, b->fd, req->iov, req->iovcnt, req->offset);
+		break;
+	case VIRTIO_BLK_T_OUT:
+		io_uring_prep_writev2(sqe, b->fd, req->iov, req->iovcnt, req->offset,
+				      b->writethrough ? RWF_DSYNC : 0);
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
+		break;
+	default: {
+		const struct blk_seg *s = &req->segs[req->seg];
+
+		if (req->syncing) {
+			io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
+			break;
+		}
+		io_uring_prep_fallocate(sqe, b->fd, req->mode, (off_t)(s->sector << SECTOR_SHIFT),
+					(off_t)s->num << SECTOR_SHIFT);
+		break;
+	}
+	}
+	io_uring_sqe_set_data(sqe, req);
+	return true;
+}
+
+/* Hand a checked request to the ring; it completes in blk_io_done(). */
+static void blk_start_io(struct blk *b, struct blk_req *req)
+{
+	if (!blk_issue(b, req)) {
+		blk_log(b, "%s: no room in the submission queue", blk_type_name(req->type));
+		blk_finish(b, req, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	b->inflight++;
+}
+
+/* Move past segments with nothing to do; false when none is left. */
+static bool blk_dwz_skip_empty(struct blk_req *req)
+{
+	while (req->seg < req->nseg && req->segs[req->seg].num == 0)
+		req->seg++;
+	return req->seg < req->nseg;
+}
+
+/* Drop @n transferred bytes from the front of the request's iovec window. */
+static void blk_advance(struct blk_req *req, uint64_t n)
+{
+	req->offset += n;
+	req->left -= n;
+	while (n && req->iovcnt) {
+		if (n < req->iov->iov_len) {
+			req->iov->iov_base = (uint8_t *)req->iov->iov_base + n;
+			req->iov->iov_len -= n;
+			return;
+		}
+		n -= req->iov->iov_len;
+		req->iov++;
+		req->iovcnt--;
+	}
+}
+
+/*
+ * An operation of @req completed with @res. Returns true when the request
+ * holds an operation in the ring again (resubmitted or next step).
+ */
+static bool blk_io_done(struct blk *b, struct blk_req *req, int res)
+{
+	const char *what = blk_type_name(req->type);
+
+	if (res == -EAGAIN || res == -EINTR) {
+		if (++req->retries <= BLK_MAX_RETRIES && blk_issue(b, req))
+			return true;
+		blk_log(b, "%s: gave up after %u retries: %s", what, req->retries,
+			evvm_strerror(res));
+		goto ioerr;
+	}
+
+	switch (req->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		if (res < 0) {
+			blk_log(b, "%s at byte %llu: %s", what, (unsigned long long)req->offset,
+				evvm_strerror(res));
+			goto ioerr;
+		}
+		if (res == 0 || (uint64_t)res > req->left) {
+			/* The file shrank under us, or the kernel misbehaved. */
+			blk_log(b, "%s at byte %llu: %s", what, (unsigned long long)req->offset,
+				res ? "transferred more than asked" : "unexpected end of file");
+			goto ioerr;
+		}
+		if (req->type == VIRTIO_BLK_T_IN)
+			req->written += res;
+		blk_advance(req, res);
+		req->retries = 0;
+		if (!req->left)
+			break;
+		if (blk_issue(b, req)) /* short transfer: the rest */
+			return true;
+		goto ioerr;
+	case VIRTIO_BLK_T_FLUSH:
+		if (res < 0) {
+			blk_log(b, "flush: %s", evvm_strerror(res));
+			goto ioerr;
+		}
+		break;
+	default: /* DISCARD, WRITE_ZEROES */
+		if (req->syncing) {
+			if (res < 0) {
+				blk_log(b, "%s: sync: %s", what, evvm_strerror(res));
+				goto ioerr;
+			}
+			break;
+		}
+		if (res == -EOPNOTSUPP && (req->mode & FALLOC_FL_ZERO_RANGE) && b->can_punch) {
+			/* Learnt once per device: punch and allocate from now on. */
+			b->no_zero_range = true;
+			req->mode = blk_dwz_mode(b, req);
+			if (blk_issue(b, req))
+				return true;
+			goto ioerr;
+		}
+		if (res == -EOPNOTSUPP && req->mode == ALLOCATE)
+			res = 0; /* no preallocation here: the punched range reads zeroes anyway */
+		if (res < 0) {
+			blk_log(b, "%s of sectors %llu+%u: %s", what,
+				(unsigned long long)req->segs[req->seg].sector,
+				req->segs[req->seg].num, evvm_strerror(res));
+			goto ioerr;
+		}
+		req->retries = 0;
+		if (req->type == VIRTIO_BLK_T_WRITE_ZEROES && req->mode == PUNCH &&
+		    !req->segs[req->seg].unmap) {
+			/* Zeroed by punching, but the driver did not allow unmapping. */
+			req->mode = ALLOCATE;
+		} else {
+			req->seg++;
+			if (blk_dwz_skip_empty(req))
+				req->mode = blk_dwz_mode(b, req);
+			else if (b->writethrough)
+				req->syncing = true; /* stable before it completes */
+			else
+				break;
+		}
+		if (blk_issue(b, req))
+			return true;
+		goto ioerr;
+	}
+	blk_finish(b, req, VIRTIO_BLK_S_OK);
+	return false;
+ioerr:
+	blk_finish(b, req, VIRTIO_BLK_S_IOERR);
+	return false;
+}
+
+/* Whether [sector, sector + n) lies on the disk; no overflow for any input. */
+static bool blk_in_range(const struct blk *b, uint64_t sector, uint64_t n)
+{
+	return sector <= b->capacity && n <= b->capacity - sector;
+}
+
+/* IN or OUT: check the data and start the transfer. */
+static void blk_rw(struct blk *b, struct blk_req *req, uint64_t sector, struct iovec *iov,
+		   unsigned int iovcnt, uint64_t len)
+{
+	if (len % SECTOR_SIZE || !blk_in_range(b, sector, len >> SECTOR_SHIFT)) {
+		blk_finish(b, req, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	if (!len) {
+		blk_finish(b, req, VIRTIO_BLK_S_OK);
+		return;
+	}
+	req->iov = iov;
+	req->iovcnt = iovcnt;
+	req->offset = sector << SECTOR_SHIFT;
+	req->left = len;
+	blk_start_io(b, req);
+}
+
+/* DISCARD or WRITE_ZEROES: read and check every segment before doing any. */
+static void blk_dwz(struct blk *b, struct blk_req *req, uint64_t data_len)
+{
+	struct virtio_blk_dwz_seg raw[BLK_DWZ_MAX_SEG];
+	const struct vq_elem *e = &req->elem;
+	bool discard = req->type == VIRTIO_BLK_T_DISCARD;
+	uint32_t max = discard ? le32toh(b->config.max_discard_sectors)
+			       : le32toh(b->config.max_write_zeroes_sectors);
+	unsigned int n;
+
+	if (!data_len || data_len % sizeof(raw[0]) || data_len / sizeof(raw[0]) > BLK_DWZ_MAX_SEG) {
+		blk_finish(b, req, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	n = data_len / sizeof(raw[0]);
+	iov_to_buf(e->iov, e->out_num, sizeof(struct virtio_blk_req_hdr), raw, n * sizeof(raw[0]));
+	for (unsigned int i = 0; i < n; i++) {
+		struct blk_seg *s = &req->segs[i];
+		uint32_t flags = le32toh(raw[i].flags);
+
+		s->sector = le64toh(raw[i].sector);
+		s->num = le32toh(raw[i].num_sectors);
+		s->unmap = flags & VIRTIO_BLK_WZ_F_UNMAP;
+		/* 5.2.6.2: unknown flags, and unmap on a discard, are UNSUPP. */
+		if ((flags & ~VIRTIO_BLK_WZ_F_UNMAP) || (discard && s->unmap)) {
+			blk_finish(b, req, VIRTIO_BLK_S_UNSUPP);
+			return;
+		}
+		if (s->num > max || !blk_in_range(b, s->sector, s->num)) {
+			blk_finish(b, req, VIRTIO_BLK_S_IOERR);
+			return;
+		}
+	}
+	req->nseg = n;
+	req->seg = 0;
+	req->syncing = false;
+	if (!blk_dwz_skip_empty(req)) {
+		blk_finish(b, req, VIRTIO_BLK_S_OK);
+		return;
+	}
+	req->mode = blk_dwz_mode(b, req);
+	blk_start_io(b, req);
+}
+
+static void blk_get_id(struct blk *b, struct blk_req *req, struct iovec *iov, unsigned int iovcnt,
+		       uint64_t len)
+{
+	size_t n = len < VIRTIO_BLK_ID_BYTES ? len : VIRTIO_BLK_ID_BYTES;
+
+	req->written = iov_from_buf(iov, iovcnt, 0, b->serial, n);
+	blk_finish(b, req, VIRTIO_BLK_S_OK);
+}
+
+/*
+ * Parse a popped chain and start it (or complete it at once). Returns false
+ * when the chain is unusable and the device has been failed.
+ */
+static bool blk_request(struct blk *b, unsigned int q, struct blk_req *req)
+{
+	struct virtio_blk_req_hdr hdr;
+	struct vq_elem *e = &req->elem;
+	uint64_t features = b->dev->features;
+	unsigned int last, skip_idx;
+	uint64_t sector, skip;
+
+	req->b = b;
+	req->q = q;
+	req->written = 0;
+	req->retries = 0;
+	req->mode = 0;
+
+	/* The status byte: the last byte of the last non-empty writable buffer. */
+	req->status = NULL;
+	for (last = e->out_num + e->in_num; last-- > e->out_num;) {
+		if (e->iov[last].iov_len) {
+			e->iov[last].iov_len--;
+			req->status = (uint8_t *)e->iov[last].iov_base + e->iov[last].iov_len;
+			break;
+		}
+	}
+	if (!req->status) {
+		/* Nowhere to say anything: a driver bug the device cannot answer. */
+		blk_log(b, "request (head %u) has no status byte", e->head);
+		blk_req_put(b, req);
+		b->failed = true;
+		virtio_dev_fail(b->dev);
+		return false;
+	}
+
+	/* The header may be split over any number of readable buffers. */
+	if (iov_to_buf(e->iov, e->out_num, 0, &hdr, sizeof(hdr)) < sizeof(hdr)) {
+		blk_finish(b, req, VIRTIO_BLK_S_IOERR);
+		return true;
+	}
+	req->type = le32toh(hdr.type);
+	sector = le64toh(hdr.sector);
+
+	switch (req->type) {
+	case VIRTIO_BLK_T_IN:
+		/* Data: the writable buffers, less the status byte. */
+		blk_rw(b, req, sector, &e->iov[e->out_num], last - e->out_num + 1, e->in_len - 1);
+		return true;
+	case VIRTIO_BLK_T_GET_ID:
+		blk_get_id(b, req, &e->iov[e->out_num], last - e->out_num + 1, e->in_len - 1);
+		return true;
+	case VIRTIO_BLK_T_FLUSH:
+		blk_start_io(b, req);
+		return true;
+	case VIRTIO_BLK_T_OUT:
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		break;
+	default:
+		blk_finish(b, req, VIRTIO_BLK_S_UNSUPP);
+		return true;
+	}
+
+	/* Everything below changes the disk. */
+	if (b->readonly) {
+		blk_finish(b, req, VIRTIO_BLK_S_IOERR);
+		return true;
+	}
+	if ((req->type == VIRTIO_BLK_T_DISCARD && !(features & VIRTIO_BIT(VIRTIO_BLK_F_DISCARD))) ||
+	    (req->type == VIRTIO_BLK_T_WRITE_ZEROES &&
+	     !(features & VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES)))) {
+		blk_finish(b, req, VIRTIO_BLK_S_UNSUPP);
+		return true;
+	}
+	if (req->type != VIRTIO_BLK_T_OUT) {
+		blk_dwz(b, req, e->out_len - sizeof(hdr));
+		return true;
+	}
+
+	/* OUT data: the readable buffers after the header's 16 bytes. */
+	skip = sizeof(hdr);
+	for (skip_idx = 0; skip && skip_idx < e->out_num; skip_idx++) {
+		if (skip < e->iov[skip_idx].iov_len) {
+			e->iov[skip_idx].iov_base = (uint8_t *)e->iov[skip_idx].iov_base + skip;
+			e->iov[skip_idx].iov_len -= skip;
+			break;
+		}
+		skip -= e->iov[skip_idx].iov_len;
+	}
+	blk_rw(b, req, sector, &e->iov[skip_idx], e->out_num - skip_idx, e->out_len - sizeof(hdr));
+	return true;
+}
+
+/*
+ * Pop and start everything available on queue @q, with driver kicks off
+ * meanwhile; turn them back on, and look again, before going idle.
+ */
+static void blk_drain(struct blk *b, unsigned int q)
+{
+	struct evvm_vq *vq = &b->dev->vqs[q];
+	bool notify_on = false;
+
+	b->stalled &= ~(1u << q);
+	if (!vq->ready)
+		return;
+	vq_set_notify(vq, false);
+	for (;;) {
+		struct blk_req *req;
+		int r;
+
+		if (b->failed)
+			return;
+		if (b->inflight >= BLK_RING_ENTRIES) {
+			/* Only with a queue larger than queue_max; completions resume us. */
+			b->stalled |= 1u << q;
+			return;
+		}
+		req = blk_req_get(b);
+		if (!req) {
+			blk_log(b, "out of memory for a request");
+			if (b->inflight) {
+				b->stalled |= 1u << q; /* retried when one completes */
+				return;
+			}
+			vq_set_notify(vq, true); /* retried at the next kick */
+			return;
+		}
+		r = vq_pop(vq, &req->elem);
+		if (r <= 0) {
+			blk_req_put(b, req);
+			if (r < 0) {
+				/* vq_pop() logged the fault; the queue is broken. */
+				b->failed = true;
+				virtio_dev_fail(b->dev);
+				return;
+			}
+			if (notify_on)
+				return;
+			vq_set_notify(vq, true);
+			notify_on = true;
+			continue; /* what came in before the driver could see it */
+		}
+		if (notify_on) {
+			vq_set_notify(vq, false);
+			notify_on = false;
+		}
+		if (!blk_request(b, q, req))
+			return;
+	}
+}
+
+static void blk_notify_pushed(struct blk *b)
+{
+	for (unsigned int q = 0; b->pushed; q++) {
+		if (b->pushed & (1u << q)) {
+			b->pushed &= ~(1u << q);
+			virtio_dev_notify(b->dev, q);
+		}
+	}
+}
+
+/* I/O thread: the ring posted completions. */
+static void blk_on_completion(void *opaque, uint32_t events)
+{
+	struct blk *b = opaque;
+	struct io_uring_cqe *cqe;
+	uint64_t v;
+
+	(void)events;
+	/* Clear first: completions posted from here on signal again. */
+	if (read(b->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		blk_log(b, "completion eventfd: %s", evvm_strerror(errno));
+	if (!b->started)
+		return;
+	while (io_uring_peek_cqe(&b->ring, &cqe) == 0) {
+		struct blk_req *req = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&b->ring, cqe);
+		if (!blk_io_done(b, req, res))
+			b->inflight--;
+	}
+	for (unsigned int q = 0; b->stalled && q < BLK_QUEUES; q++)
+		if (b->stalled & (1u << q))
+			blk_drain(b, q);
+	blk_submit(b);
+	blk_notify_pushed(b);
+}
+
+static void blk_kick(struct evvm_virtio_dev *dev, unsigned int q)
+{
+	struct blk *b = dev->priv;
+
+	if (!b->started || b->failed || q >= BLK_QUEUES)
+		return;
+	blk_drain(b, q);
+	blk_submit(b);
+	blk_notify_pushed(b);
+}
+
+static int blk_start(struct evvm_virtio_dev *dev)
+{
+	struct blk *b = dev->priv;
+	int err;
+
+	if (!b->watch_loop) {
+		err = loop_add(dev->loop, b->efd, EPOLLIN, blk_on_completion, b);
+		if (err) {
+			pr_err("%s: watching completions: %s", dev->id, evvm_strerror(err));
+			return err;
+		}
+		b->watch_loop = dev->loop;
+	}
+	b->writethrough = !(dev->features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
+	b->failed = false;
+	b->pushed = 0;
+	b->stalled = 0;
+	b->started = true;
+	return 0;
+}
+
+/*
+ * Wait for every request in the ring and drop it: the device is being
+ * reset, so nothing is pushed and the status bytes are left alone.
+ */
+static void blk_quiesce(struct blk *b)
+{
+	while (b->inflight) {
+		struct io_uring_cqe *cqe;
+		int r;
+
+		/* Submits anything still queued (a failed submit), then waits. */
+		r = io_uring_submit_and_wait(&b->ring, 1);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+			pr_err("%s: waiting for %u requests in flight: %s", b->dev->id, b->inflight,
+			       evvm_strerror(r));
+			return;
+		}
+		while (io_uring_peek_cqe(&b->ring, &cqe) == 0) {
+			struct blk_req *req = io_uring_cqe_get_data(cqe);
+
+			io_uring_cqe_seen(&b->ring, cqe);
+			blk_req_put(b, req);
+			b->inflight--;
+		}
+	}
+}
+
+static void blk_stop(struct evvm_virtio_dev *dev)
+{
+	struct blk *b = dev->priv;
+	uint64_t v;
+
+	blk_quiesce(b);
+	b->started = false;
+	b->pushed = 0;
+	b->stalled = 0;
+	/*
+	 * Unwatch now rather than in destroy(): this runs on the I/O thread,
+	 * while destroy() may run after the loop is gone.
+	 */
+	if (b->watch_loop) {
+		loop_del(b->watch_loop, b->efd);
+		b->watch_loop = NULL;
+	}
+	if (read(b->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		pr_warn("%s: completion eventfd: %s", dev->id, evvm_strerror(errno));
+	blk_free_reqs(b);
+}
+
+static void blk_free(struct blk *b)
+{
+	if (b->ring_ok) {
+		blk_quiesce(b);
+		io_uring_queue_exit(&b->ring);
+	}
+	if (b->efd >= 0)
+		close(b->efd);
+	if (b->fd >= 0)
+		close(b->fd); /* drops the flock */
+	blk_free_reqs(b);
+	free(b);
+}
+
+static void blk_destroy(struct evvm_virtio_dev *dev)
+{
+	struct blk *b = dev->priv;
+
+	if (!b)
+		return;
+	if (b->watch_loop)
+		loop_del(b->watch_loop, b->efd); /* stop() was not called */
+	blk_free(b);
+	dev->priv = NULL;
+}
+
+static void blk_config_read(struct evvm_virtio_dev *dev, uint32_t offset, void *data, uint32_t len)
+{
+	const struct blk *b = dev->priv;
+
+	memcpy(data, (const uint8_t *)&b->config + offset, len);
+}
+
+static void blk_config_write(struct evvm_virtio_dev *dev, uint32_t offset, const void *data,
+			     uint32_t len)
+{
+	/* Nothing is writable without VIRTIO_BLK_F_CONFIG_WCE, which is not offered. */
+	(void)dev;
+	(void)offset;
+	(void)data;
+	(void)len;
+}
+
+static const struct evvm_device_ops blk_ops = {
+	.name = "blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.nr_queues = BLK_QUEUES,
+	.queue_max = BLK_QUEUE_MAX,
+	.config_size = sizeof(struct virtio_blk_config),
+	.config_read = blk_config_read,
+	.config_write = blk_config_write,
+	.start = blk_start,
+	.kick = blk_kick,
+	.stop = blk_stop,
+	.destroy = blk_destroy,
+};
+
+/*
+ * Whether the file system punches holes. The probe punches one sector just
+ * past the end of the file: the VFS passes it on to the file system, which
+ * refuses a mode it lacks (EOPNOTSUPP) before looking at the range, yet the
+ * range holds no data, and KEEP_SIZE leaves the size alone. (A length of 0
+ * would prove nothing: the VFS rejects it with EINVAL before asking the
+ * file system.) ZERO_RANGE is not probed the same way, since past the end
+ * it would allocate blocks there; it is tried on first use instead, with
+ * punch-then-allocate as the fallback.
+ */
+static bool blk_probe_punch(int fd, uint64_t size)
+{
+	return fallocate(fd, PUNCH, (off_t)size, SECTOR_SIZE) == 0;
+}
+
+/* Open, lock and size the disk; fills b->fd, capacity, bdev. */
+static int blk_open(struct blk *b, const char *path, bool readonly)
+{
+	struct stat st;
+	uint64_t size;
+	int err;
+
+	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0) {
+		err = -errno;
+		pr_err("disk '%s': open: %s", path, evvm_strerror(err));
+		return err;
+	}
+	if (fstat(b->fd, &st) < 0) {
+		err = -errno;
+		pr_err("disk '%s': stat: %s", path, evvm_strerror(err));
+		return err;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0) {
+			err = -errno;
+			pr_err("disk '%s': BLKGETSIZE64: %s", path, evvm_strerror(err));
+			return err;
+		}
+		b->bdev = true;
+	} else if (S_ISREG(st.st_mode)) {
+		size = st.st_size;
+	} else {
+		pr_err("disk '%s': not a regular file or a block device", path);
+		return -EINVAL;
+	}
+	if (size % SECTOR_SIZE) {
+		pr_err("disk '%s': size %llu is not a multiple of %u bytes", path,
+		       (unsigned long long)size, SECTOR_SIZE);
+		return -EINVAL;
+	}
+	/* Two VMs writing one disk corrupt it: one writer, or any number of readers. */
+	if (flock(b->fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		err = -errno;
+		if (err == -EWOULDBLOCK)
+			pr_err("disk '%s': in use by another process", path);
+		else
+			pr_err("disk '%s': lock: %s", path, evvm_strerror(err));
+		return err == -EWOULDBLOCK ? -EBUSY : err;
+	}
+	b->capacity = size >> SECTOR_SHIFT;
+	if (!readonly && !b->bdev)
+		b->can_punch = blk_probe_punch(b->fd, size);
+	b->blksize = st.st_blksize;
+	return 0;
+}
+
+int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_dev **out)
+{
+	struct evvm_virtio_dev *dev;
+	struct blk *b;
+	const char *serial;
+	uint64_t f;
+	int err;
+
+	if (!cfg || !cfg->path) {
+		pr_err("%s: no disk given", id);
+		return -EINVAL;
+	}
+	if (cfg->serial && strlen(cfg->serial) > VIRTIO_BLK_ID_BYTES) {
+		pr_err("disk '%s': serial '%s' is longer than %d bytes", cfg->path, cfg->serial,
+		       VIRTIO_BLK_ID_BYTES);
+		return -EINVAL;
+	}
+	dev = calloc(1, sizeof(*dev));
+	b = calloc(1, sizeof(*b));
+	if (!dev || !b) {
+		free(dev);
+		free(b);
+		pr_err("disk '%s': %s", cfg->path, evvm_strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	b->fd = -1;
+	b->efd = -1;
+	b->dev = dev;
+	b->readonly = cfg->readonly;
+	dev->priv = b;
+	dev->ops = &blk_ops;
+	snprintf(dev->id, sizeof(dev->id), "%s", id);
+	/* NUL-padded, no terminator at 20 bytes (5.2.6). */
+	serial = cfg->serial ? cfg->serial : id;
+	memcpy(b->serial, serial, strnlen(serial, VIRTIO_BLK_ID_BYTES));
+
+	err = blk_open(b, cfg->path, cfg->readonly);
+	if (err)
+		goto fail;
+	err = io_uring_queue_init(BLK_RING_ENTRIES, &b->ring, 0);
+	if (err) {
+		pr_err("disk '%s': io_uring_queue_init: %s", cfg->path, evvm_strerror(err));
+		goto fail;
+	}
+	b->ring_ok = true;
+	b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->efd < 0) {
+		err = -errno;
+		pr_err("disk '%s': eventfd: %s", cfg->path, evvm_strerror(err));
+		goto fail;
+	}
+	err = io_uring_register_eventfd(&b->ring, b->efd);
+	if (err) {
+		pr_err("disk '%s': io_uring_register_eventfd: %s", cfg->path, evvm_strerror(err));
+		goto fail;
+	}
+
+	f = VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
+	    VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
+	    VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+	b->config.capacity = htole64(b->capacity);
+	b->config.seg_max = htole32(BLK_SEG_MAX);
+	b->config.blk_size = htole32(SECTOR_SIZE);
+	if (b->readonly)
+		f |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
+	if (!b->readonly && b->can_punch) {
+		f |= VIRTIO_BIT(VIRTIO_BLK_F_DISCARD);
+		b->config.max_discard_sectors = htole32(BLK_DWZ_MAX_SECTORS);
+		b->config.max_discard_seg = htole32(BLK_DWZ_MAX_SEG);
+		b->config.discard_sector_alignment =
+			htole32(b->blksize > SECTOR_SIZE ? b->blksize >> SECTOR_SHIFT : 1);
+	}
+	/* A block device zeroes with ZERO_RANGE (the kernel writes zeroes if it must). */
+	if (!b->readonly && (b->can_punch || b->bdev)) {
+		f |= VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
+		b->config.max_write_zeroes_sectors = htole32(BLK_DWZ_MAX_SECTORS);
+		b->config.max_write_zeroes_seg = htole32(BLK_DWZ_MAX_SEG);
+		b->config.write_zeroes_may_unmap = b->can_punch;
+	}
+	dev->host_features = f;
+	pr_info("%s: disk '%s': %llu sectors%s%s", dev->id, cfg->path,
+		(unsigned long long)b->capacity, b->readonly ? ", read-only" : "",
+		b->can_punch ? ", discard" : "");
+	*out = dev;
+	return 0;
+fail:
+	blk_free(b);
+	free(dev);
+	return err;
+}
