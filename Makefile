@@ -12,7 +12,7 @@ CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-
 LDFLAGS	+= -fsanitize=address,undefined
 endif
 override CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
-LDLIBS	+= -pthread
+LDLIBS	+= -pthread -luring
 
 LIB_SRCS := $(wildcard lib/*.c)
 VMM_SRCS := $(wildcard vmm/*.c vmm/arch/x86/*.c vmm/boot/*.c)
@@ -33,7 +33,7 @@ INT_TESTS  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildca
 
 # Benchmarks: every build compiles them into $(B)/bench/; the default build
 # also leaves the executables at bench/<name>.
-BENCHES := bench/notify
+BENCHES := bench/notify bench/blk
 BENCH_TARGETS := $(addprefix $(B)/,$(BENCHES))
 ifeq ($(B),build)
 BENCH_TARGETS += $(BENCHES)
@@ -73,6 +73,10 @@ $(B)/bench/notify: bench/notify.c bench/raw_kvm.c bench/raw_kvm.h $(LIBEVVM) $(B
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/notify.c bench/raw_kvm.c $(B)/cli/demo_guest.o \
 		$(LIBEVVM) $(LDLIBS)
 
+$(B)/bench/blk: bench/blk.c $(LIBEVVM) $(B)/cli/demo_guest.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/blk.c $(B)/cli/demo_guest.o $(LIBEVVM) $(LDLIBS)
+
 bench/%: $(B)/bench/%
 	cp $< $@
 
@@ -85,9 +89,11 @@ demo:
 test: all
 	@tools/run-tests $(B)
 
-# Everything CI runs: gcc, then gcc with ASan+UBSan (leaks fail), then clang.
+# Everything CI runs: the fuzzers for a bounded time, then the tests built
+# with gcc, with gcc and ASan+UBSan (leaks fail), and with clang.
 check:
 	@tools/deps test
+	@$(MAKE) --no-print-directory fuzz-run B=build-fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
 	@$(MAKE) --no-print-directory test
 	@$(MAKE) --no-print-directory test B=build-asan SAN=1
 	@$(MAKE) --no-print-directory test B=build-clang CC=clang
@@ -98,4 +104,5 @@ clean:
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
 
+-include fuzz/fuzz.mk
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

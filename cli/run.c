@@ -16,6 +16,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <evvm/devices.h>
 #include <evvm/log.h>
 #include <evvm/loop.h>
 #include <evvm/vm.h>
@@ -43,6 +44,11 @@ static void run_usage(FILE *f)
 		"                      thread injects with KVM_IRQ_LINE/KVM_SIGNAL_MSI)\n"
 		"  --poll-max-us=N     I/O threads busy-poll up to N us before sleeping (default 0)\n"
 		"  --stats[=FORMAT]    print fabric counters to stderr at exit: text (default) or json\n"
+		"  --disk path=F[,readonly=on][,id=NAME]\n"
+		"                      a virtio-blk disk on file F (repeatable); id is the\n"
+		"                      serial the guest reads (default blkN)\n"
+		"  --rng               a virtio-rng device fed by getrandom(2)\n"
+		"  --console           a virtio-console on this terminal (COM1 keeps output only)\n"
 		"  --testdev           add the fabric test device (docs/testdev.md)\n"
 		"  -v, --verbose       log more (repeat for debug messages)\n"
 		"  -h, --help          this text\n"
@@ -65,6 +71,9 @@ enum {
 	OPT_POLL,
 	OPT_STATS,
 	OPT_TESTDEV,
+	OPT_DISK,
+	OPT_RNG,
+	OPT_CONSOLE,
 };
 
 static const struct option run_options[] = {
@@ -77,6 +86,9 @@ static const struct option run_options[] = {
 	{ "poll-max-us", required_argument, NULL, OPT_POLL },
 	{ "stats", optional_argument, NULL, OPT_STATS },
 	{ "testdev", no_argument, NULL, OPT_TESTDEV },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "console", no_argument, NULL, OPT_CONSOLE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -140,6 +152,38 @@ static int parse_mode(const char *flag, const char *arg, bool *user)
 	return -EINVAL;
 }
 
+/* Parse "path=F[,readonly=on|off][,id=NAME]" for --disk. */
+static int parse_disk(char *arg, struct blk_config *disk, char *id, size_t id_size,
+		      unsigned int index)
+{
+	char *key, *val;
+	int r;
+
+	*disk = (struct blk_config){ 0 };
+	snprintf(id, id_size, "blk%u", index);
+	while ((r = parse_kv_next(&arg, &key, &val)) > 0) {
+		if (!strcmp(key, "path") && *val) {
+			disk->path = val;
+		} else if (!strcmp(key, "readonly") && (!strcmp(val, "on") || !strcmp(val, "off"))) {
+			disk->readonly = !strcmp(val, "on");
+		} else if (!strcmp(key, "id") && *val && strlen(val) <= 20) {
+			snprintf(id, id_size, "%s", val);
+			disk->serial = id;
+		} else {
+			fprintf(stderr,
+				"evvm: --disk %s=%s: expected path=FILE, readonly=on|off or "
+				"id=NAME (at most 20 characters)\n",
+				key, val);
+			return -EINVAL;
+		}
+	}
+	if (r < 0 || !disk->path) {
+		fprintf(stderr, "evvm: --disk: expected path=FILE[,readonly=on][,id=NAME]\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Map the kernel file read-only; it is copied into guest RAM at create. */
 static int map_kernel(const char *path, const void **image, size_t *size)
 {
@@ -174,6 +218,43 @@ static int map_kernel(const char *path, const void **image, size_t *size)
 	*image = p;
 	*size = st.st_size;
 	return 0;
+}
+
+/* Create the virtio devices in their fixed order: disks, rng, console. */
+static int add_devices(struct evvm_vm_config *cfg, const struct blk_config *disks,
+		       unsigned int nr_disks, bool rng, bool console)
+{
+	const struct console_config cc = {
+		.in_fd = isatty(STDIN_FILENO) ? STDIN_FILENO : -1,
+		.out_fd = STDOUT_FILENO,
+	};
+	int err = 0;
+
+	for (unsigned int i = 0; i < nr_disks && !err; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "blk%u", i);
+		err = blk_create(id, &disks[i], &cfg->devices[cfg->nr_devices]);
+		if (!err)
+			cfg->nr_devices++;
+	}
+	if (!err && rng) {
+		err = rng_create("rng0", &cfg->devices[cfg->nr_devices]);
+		if (!err)
+			cfg->nr_devices++;
+	}
+	if (!err && console) {
+		err = console_create("console0", &cc, &cfg->devices[cfg->nr_devices]);
+		if (!err)
+			cfg->nr_devices++;
+	}
+	if (err) {
+		/* vm_create() never saw them: they are still ours. */
+		for (unsigned int i = 0; i < cfg->nr_devices; i++)
+			virtio_dev_destroy(cfg->devices[i]);
+		cfg->nr_devices = 0;
+	}
+	return err;
 }
 
 struct run_signals {
@@ -219,6 +300,10 @@ int cmd_run(int argc, char **argv)
 		.console_out = STDOUT_FILENO,
 	};
 	const char *kernel = NULL;
+	struct blk_config disks[EVVM_MAX_VIRTIO];
+	char disk_ids[EVVM_MAX_VIRTIO][24];
+	unsigned int nr_disks = 0;
+	bool rng = false, console = false;
 	struct run_signals sigs = { .fd = -1 };
 	struct termios saved_term;
 	bool raw = false;
@@ -275,6 +360,22 @@ int cmd_run(int argc, char **argv)
 		case OPT_TESTDEV:
 			cfg.testdev = true;
 			break;
+		case OPT_DISK:
+			if (nr_disks == EVVM_MAX_VIRTIO) {
+				fprintf(stderr, "evvm: --disk: at most %u devices\n", EVVM_MAX_VIRTIO);
+				return EXIT_USAGE;
+			}
+			if (parse_disk(optarg, &disks[nr_disks], disk_ids[nr_disks],
+				       sizeof(disk_ids[0]), nr_disks))
+				return EXIT_USAGE;
+			nr_disks++;
+			break;
+		case OPT_RNG:
+			rng = true;
+			break;
+		case OPT_CONSOLE:
+			console = true;
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -326,8 +427,17 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 
-	if (isatty(STDIN_FILENO))
+	if (nr_disks + rng + console > EVVM_MAX_VIRTIO) {
+		fprintf(stderr, "evvm: %u virtio devices: at most %u\n", nr_disks + rng + console,
+			EVVM_MAX_VIRTIO);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	/* The terminal's input goes to the virtio console if there is one, else to COM1. */
+	if (isatty(STDIN_FILENO) && !console)
 		cfg.console_in = STDIN_FILENO;
+	if (add_devices(&cfg, disks, nr_disks, rng, console))
+		goto out;
 	if (vm_create(&cfg, &vm))
 		goto out;
 	sigs.vm = vm;

@@ -10,12 +10,14 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include <evvm/devices.h>
 #include <evvm/log.h>
 #include <evvm/loop.h>
 
 #include "arch/x86/x86.h"
 #include "boot/boot.h"
 #include "uart.h"
+#include "virtio_mmio.h"
 #include "vm.h"
 
 #define MPTABLE_GPA 0xf0000ULL
@@ -233,6 +235,45 @@ static int vm_create_fabric(struct evvm_vm *vm)
 	return 0;
 }
 
+/* Interrupt lines for virtio-mmio devices: ISA IRQs nothing else uses. */
+static const uint32_t virtio_gsis[EVVM_MAX_VIRTIO] = { 5, 6, 7, 9, 10, 11, 12, 13, 14, 15 };
+
+/* Place every device and append what a Linux guest needs to find it. */
+static int vm_create_virtio(struct evvm_vm *vm)
+{
+	const char *base = vm->cfg.cmdline ? vm->cfg.cmdline : "";
+	size_t len = strlen(base), cap = len + 1 + vm->cfg.nr_devices * 48;
+	int err = 0;
+
+	vm->cmdline = malloc(cap);
+	if (!vm->cmdline)
+		return -ENOMEM;
+	memcpy(vm->cmdline, base, len + 1);
+	for (unsigned int i = 0; i < vm->cfg.nr_devices; i++) {
+		uint64_t addr = VIRTIO_MMIO_BASE + i * (uint64_t)VIRTIO_MMIO_SIZE;
+		struct evvm_virtio_dev *dev = vm->cfg.devices[i];
+
+		vm->cfg.devices[i] = NULL; /* the transport owns it now */
+		if (!err)
+			err = virtio_mmio_create(vm, dev, addr, virtio_gsis[i], &vm->virtio[i]);
+		else
+			virtio_dev_destroy(dev);
+		if (err)
+			continue;
+		len += snprintf(vm->cmdline + len, cap - len, "%svirtio_mmio.device=4K@0x%llx:%u",
+				len ? " " : "", (unsigned long long)addr, virtio_gsis[i]);
+		pr_info("%s: virtio_mmio.device=4K@0x%llx:%u", dev->id, (unsigned long long)addr,
+			virtio_gsis[i]);
+	}
+	if (!err && len > EVVM_CMDLINE_MAX) {
+		pr_err("command line with the virtio_mmio.device= entries is %zu bytes, the limit "
+		       "is %u",
+		       len, EVVM_CMDLINE_MAX);
+		err = -E2BIG;
+	}
+	return err;
+}
+
 static int vm_check_config(const struct evvm_vm_config *cfg)
 {
 	if (cfg->mem_size < EVVM_MEM_MIN || (cfg->mem_size & 0xfff)) {
@@ -242,6 +283,11 @@ static int vm_check_config(const struct evvm_vm_config *cfg)
 	}
 	if (cfg->nr_cpus < 1 || cfg->nr_cpus > EVVM_MAX_CPUS) {
 		pr_err("%u vCPUs: evvm supports 1 to %u", cfg->nr_cpus, EVVM_MAX_CPUS);
+		return -EINVAL;
+	}
+	if (cfg->nr_devices > EVVM_MAX_VIRTIO) {
+		pr_err("%u virtio devices: evvm supports at most %u", cfg->nr_devices,
+		       EVVM_MAX_VIRTIO);
 		return -EINVAL;
 	}
 	if (cfg->cmdline && strlen(cfg->cmdline) > EVVM_CMDLINE_MAX) {
@@ -260,11 +306,13 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 	int max_cpus, err;
 
 	err = vm_check_config(cfg);
-	if (err)
-		return err;
-	vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		return -ENOMEM;
+	vm = err ? NULL : calloc(1, sizeof(*vm));
+	if (!vm) {
+		/* The devices are ours whatever happens. */
+		for (unsigned int i = 0; i < cfg->nr_devices && i < EVVM_MAX_VIRTIO; i++)
+			virtio_dev_destroy(cfg->devices[i]);
+		return err ? err : -ENOMEM;
+	}
 	vm->cfg = *cfg;
 	vm->kvm_fd = vm->vm_fd = vm->mem_fd = -1;
 	mem_init(&vm->mem);
@@ -318,6 +366,8 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 		err = vm_create_fabric(vm);
 	if (!err)
 		err = vm_create_devices(vm);
+	if (!err)
+		err = vm_create_virtio(vm);
 	if (!err)
 		err = pvh_load(vm);
 	if (!err)
@@ -419,6 +469,11 @@ void vm_destroy(struct evvm_vm *vm)
 	free(vm->vcpus);
 	free(vm->cpuid);
 	/* Teardown reverses setup: devices let go of their fds before the tables. */
+	for (unsigned int i = EVVM_MAX_VIRTIO; i-- > 0;)
+		virtio_mmio_destroy(vm->virtio[i]);
+	for (unsigned int i = 0; i < vm->cfg.nr_devices; i++)
+		virtio_dev_destroy(vm->cfg.devices[i]); /* not yet handed to a transport */
+	free(vm->cmdline);
 	testdev_destroy(vm->testdev);
 	if (vm->fabric_ready) {
 		irqfd_table_destroy(&vm->irqfds);

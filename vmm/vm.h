@@ -17,6 +17,7 @@ struct kvm_run;
 struct kvm_cpuid2;
 struct uart;
 struct testdev;
+struct virtio_mmio;
 
 struct vcpu {
 	struct evvm_vm *vm;
@@ -37,6 +38,7 @@ struct vcpu {
 #define DEBUG_EXIT_PORT	 0xf4
 #define COM1_PORT	 0x3f8
 #define COM1_IRQ	 4
+#define VIRTIO_MMIO_BASE 0xd1000000ULL /* device i at base + i * 4 KiB */
 
 struct evvm_vm {
 	struct evvm_vm_config cfg;
@@ -64,6 +66,8 @@ struct evvm_vm {
 	struct evvm_loop *loop;
 	struct uart *uart;
 	struct testdev *testdev;
+	struct virtio_mmio *virtio[EVVM_MAX_VIRTIO];
+	char *cmdline; /* the configured one plus virtio_mmio.device= entries */
 
 	pthread_mutex_t stop_lock;
 	atomic_bool stopping;

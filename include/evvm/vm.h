@@ -15,6 +15,9 @@
 
 struct evvm_vm;
 struct evvm_loop;
+struct evvm_virtio_dev;
+
+#define EVVM_MAX_VIRTIO 10 /* virtio-mmio slots (one GSI each) */
 
 #define EVVM_MEM_MIN	 (4ULL << 20) /* below this not even the test guest fits */
 #define EVVM_MAX_CPUS	 64
@@ -36,6 +39,14 @@ struct evvm_vm_config {
 	bool irqfd_user;     /* inject from an evvm thread, not from KVM */
 	bool testdev;	     /* the fabric test device (docs/testdev.md) */
 	unsigned int poll_max_us; /* I/O threads busy-poll this long before sleeping */
+	/*
+	 * virtio devices, each placed on virtio-mmio in this order (see
+	 * docs/memory-map.md); vm_create() owns them from the call on, also
+	 * when it fails. Their virtio_mmio.device= entries are appended to
+	 * the command line.
+	 */
+	struct evvm_virtio_dev *devices[EVVM_MAX_VIRTIO];
+	unsigned int nr_devices;
 };
 
 /* A benchmark marker written by the guest to testdev's MARK register. */

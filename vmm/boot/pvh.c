@@ -46,7 +46,7 @@ _Static_assert(MEMMAP_GPA + E820_MAX * sizeof(struct hvm_memmap_entry) <= CMDLIN
 int pvh_load(struct evvm_vm *vm)
 {
 	const char *name = vm->cfg.kernel_name;
-	const char *cmdline = vm->cfg.cmdline ? vm->cfg.cmdline : "";
+	const char *cmdline = vm->cmdline ? vm->cmdline : "";
 	struct hvm_start_info si = { .magic = HVM_START_MAGIC, .version = 1 };
 	struct hvm_memmap_entry mm[E820_MAX];
 	struct e820_entry e820[E820_MAX];
