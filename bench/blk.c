@@ -1,0 +1,634 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench/blk: 4 KiB random read and write IOPS and mean/p99 latency of
+ * evvm's virtio-blk, measured from inside the guest (tests=blk-bench,
+ * guest/test_blk_bench.c), at queue depth 1 and 32, on two fabric paths:
+ *
+ *   kernel  KVM ioeventfd (QueueNotify never leaves the kernel) and KVM
+ *           irqfd (the blk I/O thread's eventfd write injects the interrupt)
+ *   user    evvm --ioeventfd=user --irqfd=user: every QueueNotify exits to
+ *           evvm, which matches it and signals the I/O thread; an evvm
+ *           thread injects every interrupt
+ *
+ * The disk is a file on tmpfs (/dev/shm; /tmp with a note if that is
+ * absent), written once with data so reads hit real pages, and unlinked at
+ * once: the VMs open it through /proc/self/fd, so nothing is left behind
+ * whatever happens. Every request goes guest -> virtio-mmio -> blk I/O
+ * thread -> io_uring (readv/writev on the file) -> used ring -> interrupt.
+ *
+ * The guest counts in TSC cycles (per-request latency from just before the
+ * request is queued to the completion poll that sees it; the driver sleeps
+ * in hlt and the used-buffer interrupt wakes it) and brackets the timed part
+ * with testdev MARK writes, which evvm timestamps with CLOCK_MONOTONIC. So
+ * ns_per_cycle = wall_ns / cycles for that same interval converts the
+ * guest's figures to time, and IOPS = n / wall. Paths run interleaved (and
+ * in alternating order), workload by workload, run after run, with the
+ * same offsets (seed) for both paths; the table shows medians of the runs.
+ * Next to it, the host's own synchronous 4 KiB pread/pwrite on the same
+ * file shows what the I/O itself costs.
+ *
+ * By default the whole benchmark runs on one host CPU. Under PVM (software
+ * nested virtualization) an interrupt injected into a vCPU running on
+ * another CPU waits ~0.5 ms to be noticed, which would swamp what is
+ * measured here; --no-pin shows that case.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include <evvm/devices.h>
+#include <evvm/log.h>
+#include <evvm/loop.h>
+#include <evvm/vm.h>
+
+#include "../cli/cli.h"
+
+#define MEM_MB		 32
+#define DISK_MIB	 256
+#define IO_BYTES	 4096
+#define MARK_START	 0x10
+#define MARK_END	 0x110
+#define MAX_RUNS	 64
+#define GUEST_N_MAX	 4096 /* guest/test_blk_bench.c: BB_N_MAX */
+#define CONSOLE_MAX	 65536
+#define HOST_REF_N	 20000
+
+enum { KERNEL, USER, NR_PATHS };
+static const char *const path_names[NR_PATHS] = { "kernel", "user" };
+
+struct workload {
+	const char *rw;
+	unsigned int qd;
+};
+static const struct workload workloads[] = {
+	{ "read", 1 },
+	{ "read", 32 },
+	{ "write", 1 },
+	{ "write", 32 },
+};
+#define NR_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
+
+struct sample {
+	double iops, mean_us, p99_us;
+};
+
+struct opts {
+	unsigned int runs, n;
+	int pin;
+	const char *json, *wait;
+	bool verbose;
+};
+
+struct watchdog {
+	struct evvm_vm *vm;
+	int fd;
+	bool fired;
+};
+
+static void watchdog_fire(void *opaque, uint32_t events)
+{
+	struct watchdog *w = opaque;
+	uint64_t v;
+
+	(void)events;
+	if (read(w->fd, &v, sizeof(v)) != sizeof(v))
+		return;
+	w->fired = true;
+	vm_stop(w->vm, 124);
+}
+
+/* The first line of @buf starting with @prefix, copied into @out (without it). */
+static bool find_line(const char *buf, const char *prefix, char *out, size_t max)
+{
+	const char *p = buf, *e;
+	size_t len;
+
+	while (p && *p) {
+		e = strchr(p, '\n');
+		len = e ? (size_t)(e - p) : strlen(p);
+		if (!strncmp(p, prefix, strlen(prefix)) && len >= strlen(prefix)) {
+			len -= strlen(prefix);
+			if (len >= max)
+				len = max - 1;
+			memcpy(out, p + strlen(prefix), len);
+			out[len] = '\0';
+			return true;
+		}
+		p = e ? e + 1 : NULL;
+	}
+	return false;
+}
+
+/*
+ * One VM, one workload on one path: the guest's figures converted with the
+ * MARK interval. Returns 0, or 1 after printing one line.
+ */
+static int run_one(const struct opts *o, const char *disk, uint64_t sectors, int path,
+		   const struct workload *w, unsigned int seed, struct sample *s)
+{
+	char cmdline[256], what[64], *out = NULL, line[512];
+	struct blk_config bc = { .path = disk };
+	struct evvm_vm_config cfg = {
+		.mem_size = (uint64_t)MEM_MB << 20,
+		.nr_cpus = 1,
+		.kernel_name = "(bundled test guest)",
+		.kernel = demo_guest_start,
+		.kernel_size = demo_guest_end - demo_guest_start,
+		.cmdline = cmdline,
+		.console_in = -1,
+		.ioeventfd_user = path == USER,
+		.irqfd_user = path == USER,
+		.testdev = true,
+	};
+	struct watchdog wd = { .fd = -1 };
+	struct evvm_mark marks[16];
+	/* Generous: a request costs ~1 ms of emulated guest code. */
+	struct itimerspec its = { .it_value.tv_sec = 60 + o->n / 100 };
+	struct evvm_vm *vm = NULL;
+	unsigned int nr, qd, n;
+	uint64_t start = 0, end = 0, cycles, mean, p99;
+	char rw[16];
+	double wall_ns, ns_per_cycle;
+	ssize_t got;
+	int con, status, err, rc = 1;
+
+	snprintf(what, sizeof(what), "%s %s qd=%u", path_names[path], w->rw, w->qd);
+	snprintf(cmdline, sizeof(cmdline),
+		 "tests=blk-bench bbench.rw=%s bbench.qd=%u bbench.n=%u bbench.seed=%u "
+		 "bbench.sectors=%" PRIu64 " bbench.wait=%s",
+		 w->rw, w->qd, o->n, seed, sectors, o->wait);
+
+	con = memfd_create("blk-bench-console", MFD_CLOEXEC);
+	if (con < 0) {
+		fprintf(stderr, "blk: %s: memfd_create: %s\n", what, evvm_strerror(errno));
+		return 1;
+	}
+	cfg.console_out = con;
+	/* blk_create() and vm_create() log the cause themselves. */
+	if (blk_create("blk0", &bc, &cfg.devices[0]))
+		goto out;
+	cfg.nr_devices = 1;
+	if (vm_create(&cfg, &vm)) /* owns the device from here on, also when it fails */
+		goto out;
+
+	/* A guest that never finishes (a lost interrupt leaves it in hlt) is stopped. */
+	wd.vm = vm;
+	wd.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	err = wd.fd < 0 || timerfd_settime(wd.fd, 0, &its, NULL) ? -errno : 0;
+	if (!err)
+		err = loop_add(vm_loop(vm), wd.fd, EPOLLIN, watchdog_fire, &wd);
+	if (err) {
+		fprintf(stderr, "blk: %s: watchdog timer: %s\n", what, evvm_strerror(err));
+		goto out;
+	}
+
+	status = vm_run(vm);
+	nr = vm_marks(vm, marks, 16);
+	if (nr > 16)
+		nr = 16;
+
+	out = calloc(1, CONSOLE_MAX + 1);
+	if (!out) {
+		fprintf(stderr, "blk: %s: %s\n", what, evvm_strerror(ENOMEM));
+		goto out;
+	}
+	got = pread(con, out, CONSOLE_MAX, 0);
+	if (got < 0) {
+		fprintf(stderr, "blk: %s: reading the guest's console: %s\n", what,
+			evvm_strerror(errno));
+		goto out;
+	}
+	out[got] = '\0';
+	if (o->verbose)
+		fputs(out, stderr);
+
+	if (wd.fired) {
+		fprintf(stderr, "blk: %s: the guest did not finish within %ld s\n", what,
+			(long)its.it_value.tv_sec);
+		goto out;
+	}
+	if (status != 0) {
+		if (find_line(out, "evvm-guest: test blk-bench: FAILED: ", line, sizeof(line)))
+			fprintf(stderr, "blk: %s: guest failed: %s\n", what, line);
+		else
+			fprintf(stderr, "blk: %s: guest exited with status %d\n", what, status);
+		goto out;
+	}
+	if (!find_line(out, "evvm-guest: blk-bench: ", line, sizeof(line)) ||
+	    sscanf(line, "rw=%15s qd=%u n=%u cycles=%" SCNu64 " mean=%" SCNu64 " p99=%" SCNu64,
+		   rw, &qd, &n, &cycles, &mean, &p99) != 6 ||
+	    strcmp(rw, w->rw) || qd != w->qd || n != o->n || !cycles) {
+		fprintf(stderr, "blk: %s: no valid 'blk-bench:' line in the guest's output\n", what);
+		goto out;
+	}
+	for (unsigned int i = 0; i < nr; i++) {
+		if (marks[i].value == MARK_START && !start)
+			start = marks[i].ns;
+		else if (marks[i].value == MARK_END && start && !end)
+			end = marks[i].ns;
+	}
+	if (!start || end <= start) {
+		fprintf(stderr, "blk: %s: no MARK 0x%x/0x%x pair from the guest\n", what,
+			MARK_START, MARK_END);
+		goto out;
+	}
+	wall_ns = (double)(end - start);
+	ns_per_cycle = wall_ns / (double)cycles;
+	s->iops = n / (wall_ns / 1e9);
+	s->mean_us = mean * ns_per_cycle / 1e3;
+	s->p99_us = p99 * ns_per_cycle / 1e3;
+	if (o->verbose) {
+		uint64_t kicked, waited;
+		unsigned int waits, hlts, irqs, notifies;
+
+		fprintf(stderr,
+			"blk: %s: wall %.1f ms, %.3f ns/cycle (%.2f GHz TSC): %.0f IOPS, mean %.1f us, p99 %.1f us\n",
+			what, wall_ns / 1e6, ns_per_cycle, 1 / ns_per_cycle, s->iops, s->mean_us,
+			s->p99_us);
+		if (find_line(out, "evvm-guest: blk-bench: detail: ", line, sizeof(line)) &&
+		    sscanf(line,
+			   "kicked=%" SCNu64 " waited=%" SCNu64 " waits=%u hlts=%u irqs=%u notifies=%u",
+			   &kicked, &waited, &waits, &hlts, &irqs, &notifies) == 6 &&
+		    kicked + waited <= cycles)
+			fprintf(stderr,
+				"blk: %s: per request: driver code %.1f us, in kicks %.1f us, "
+				"waiting %.1f us; %.2f interrupts, %.2f notifies, %.2f waits, %.2f hlts\n",
+				what, (cycles - kicked - waited) * ns_per_cycle / 1e3 / n,
+				kicked * ns_per_cycle / 1e3 / n, waited * ns_per_cycle / 1e3 / n,
+				(double)irqs / n, (double)notifies / n, (double)waits / n,
+				(double)hlts / n);
+	}
+	rc = 0;
+out:
+	vm_destroy(vm);
+	if (wd.fd >= 0)
+		close(wd.fd);
+	close(con);
+	free(out);
+	return rc;
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/* The host's own synchronous 4 KiB I/O on the file: mean us, or -1. */
+static double host_ref_us(int fd, uint64_t blocks, bool write, char *buf)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	double t0 = now_ns();
+
+	for (unsigned int i = 0; i < HOST_REF_N; i++) {
+		off_t off;
+		ssize_t r;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		off = (off_t)(x % blocks) * IO_BYTES;
+		r = write ? pwrite(fd, buf, IO_BYTES, off) : pread(fd, buf, IO_BYTES, off);
+		if (r != IO_BYTES)
+			return -1;
+	}
+	return (now_ns() - t0) / HOST_REF_N / 1e3;
+}
+
+/*
+ * Create the disk in /dev/shm (else /tmp), fill it and unlink it; returns
+ * the fd, or -1 after printing one line.
+ */
+static int make_disk(char *dir_out, size_t dir_max, bool *tmpfs)
+{
+	static const char *const dirs[] = { "/dev/shm", "/tmp" };
+	struct statfs sfs;
+	struct stat st;
+	char path[64];
+	char *chunk;
+	int fd = -1;
+	unsigned int d;
+
+	for (d = 0; d < 2; d++)
+		if (!stat(dirs[d], &st) && S_ISDIR(st.st_mode))
+			break;
+	if (d == 2) {
+		fprintf(stderr, "blk: neither /dev/shm nor /tmp is a directory\n");
+		return -1;
+	}
+	snprintf(dir_out, dir_max, "%s", dirs[d]);
+	*tmpfs = !statfs(dirs[d], &sfs) && sfs.f_type == TMPFS_MAGIC;
+	if (d)
+		fprintf(stderr, "blk: note: no /dev/shm, the disk is on /tmp (%s)\n",
+			*tmpfs ? "tmpfs" : "not tmpfs: page cache, writeback may show");
+	snprintf(path, sizeof(path), "%s/evvm-blk-bench-XXXXXX", dirs[d]);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "blk: creating a disk file in %s: %s\n", dirs[d],
+			evvm_strerror(errno));
+		return -1;
+	}
+	unlink(path); /* the fd keeps it; the VMs open /proc/self/fd/N */
+	chunk = malloc(1 << 20);
+	if (!chunk) {
+		fprintf(stderr, "blk: %s\n", evvm_strerror(ENOMEM));
+		close(fd);
+		return -1;
+	}
+	/* Non-zero data, every page written: reads hit real tmpfs pages. */
+	for (unsigned int mib = 0; mib < DISK_MIB; mib++) {
+		for (unsigned int i = 0; i < (1 << 20) / 8; i++)
+			((uint64_t *)chunk)[i] = ((uint64_t)mib << 20 | i) * 0x9e3779b97f4a7c15ULL;
+		if (pwrite(fd, chunk, 1 << 20, (off_t)mib << 20) != 1 << 20) {
+			fprintf(stderr, "blk: writing the %d MiB disk in %s: %s\n", DISK_MIB,
+				dirs[d], errno ? evvm_strerror(errno) : "short write");
+			free(chunk);
+			close(fd);
+			return -1;
+		}
+	}
+	free(chunk);
+	return fd;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, unsigned int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct host_ref {
+	double read_us, write_us;
+};
+
+/*
+ * Pin, make the disk, time the host's own I/O and run every workload on
+ * every path; 0, or 1 after printing one line. The disk is gone on return.
+ */
+static int measure(const struct opts *o, struct sample (*samples)[NR_PATHS][MAX_RUNS],
+		   struct host_ref *ref, char *dir, size_t dir_max, bool *tmpfs)
+{
+	uint64_t sectors = (uint64_t)DISK_MIB << 11;
+	char disk[64], *buf;
+	int fd;
+
+	if (o->pin >= 0) {
+		cpu_set_t set;
+
+		/* Every thread created from here on (vCPUs, I/O threads) inherits this. */
+		CPU_ZERO(&set);
+		CPU_SET(o->pin, &set);
+		if (sched_setaffinity(0, sizeof(set), &set)) {
+			fprintf(stderr, "blk: --pin %d: %s\n", o->pin, evvm_strerror(errno));
+			return 1;
+		}
+	}
+
+	fd = make_disk(dir, dir_max, tmpfs);
+	if (fd < 0)
+		return 1;
+	snprintf(disk, sizeof(disk), "/proc/self/fd/%d", fd);
+
+	buf = aligned_alloc(IO_BYTES, IO_BYTES);
+	if (!buf) {
+		fprintf(stderr, "blk: %s\n", evvm_strerror(ENOMEM));
+		close(fd);
+		return 1;
+	}
+	memset(buf, 0x5a, IO_BYTES);
+	ref->read_us = host_ref_us(fd, sectors / 8, false, buf);
+	ref->write_us = host_ref_us(fd, sectors / 8, true, buf);
+	free(buf);
+	if (ref->read_us < 0 || ref->write_us < 0) {
+		fprintf(stderr, "blk: host 4 KiB %s on the disk file failed: %s\n",
+			ref->read_us < 0 ? "pread" : "pwrite", errno ? evvm_strerror(errno) : "short");
+		close(fd);
+		return 1;
+	}
+
+	for (unsigned int r = 0; r < o->runs; r++) {
+		for (unsigned int w = 0; w < NR_WORKLOADS; w++) {
+			for (int i = 0; i < NR_PATHS; i++) {
+				/* Alternate which path goes first. */
+				int p = (i + r) % NR_PATHS;
+
+				if (run_one(o, disk, sectors, p, &workloads[w], r + 1,
+					    &samples[w][p][r])) {
+					close(fd);
+					return 1;
+				}
+			}
+		}
+	}
+	close(fd); /* the last reference: tmpfs frees the disk */
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: bench/blk [--runs R] [--n N] [--pin CPU | --no-pin] [--json FILE]\n"
+		"  4 KiB random read/write at queue depth 1 and 32, measured in the guest,\n"
+		"  on KVM's ioeventfd/irqfd path (kernel) and evvm's (user), against a\n"
+		"  %d MiB disk file on /dev/shm.\n"
+		"  --runs R         repetitions of every workload and path, interleaved (default 3)\n"
+		"  --n N            requests per run, 1..%d (default 2000)\n"
+		"  --pin CPU        run every thread on host CPU (default 0)\n"
+		"  --no-pin         let the scheduler place threads\n"
+		"  --wait hlt|spin  how the guest waits for completions (default hlt:\n"
+		"                   sleep until the interrupt; spin: poll the used ring)\n"
+		"  --json FILE      also write the figures as JSON\n"
+		"  -v, --verbose    print each run's guest output and figures on stderr\n",
+		DISK_MIB, GUEST_N_MAX);
+}
+
+static bool parse_uint(const char *s, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > 0xffffffffUL || s[0] == '-')
+		return false;
+	*out = v;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "runs", required_argument, NULL, 'r' }, { "n", required_argument, NULL, 'n' },
+		{ "json", required_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
+		{ "pin", required_argument, NULL, 'c' },  { "no-pin", no_argument, NULL, 'u' },
+		{ "wait", required_argument, NULL, 'w' }, { "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = { .runs = 3, .n = 2000, .pin = 0, .wait = "hlt" };
+	static struct sample samples[NR_WORKLOADS][NR_PATHS][MAX_RUNS];
+	struct sample med[NR_WORKLOADS][NR_PATHS];
+	struct host_ref ref;
+	double v[MAX_RUNS];
+	char dir[32];
+	unsigned int pin;
+	FILE *json = NULL;
+	bool tmpfs;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "hv", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 'r':
+			if (!parse_uint(optarg, &o.runs) || o.runs < 1 || o.runs > MAX_RUNS) {
+				fprintf(stderr, "blk: --runs '%s': want 1..%d\n", optarg, MAX_RUNS);
+				return 2;
+			}
+			break;
+		case 'n':
+			if (!parse_uint(optarg, &o.n) || o.n < 1 || o.n > GUEST_N_MAX) {
+				fprintf(stderr, "blk: --n '%s': want 1..%d\n", optarg, GUEST_N_MAX);
+				return 2;
+			}
+			break;
+		case 'j':
+			o.json = optarg;
+			break;
+		case 'c':
+			if (!parse_uint(optarg, &pin) || pin >= CPU_SETSIZE) {
+				fprintf(stderr, "blk: --pin '%s': want a CPU number\n", optarg);
+				return 2;
+			}
+			o.pin = pin;
+			break;
+		case 'u':
+			o.pin = -1;
+			break;
+		case 'w':
+			if (strcmp(optarg, "hlt") && strcmp(optarg, "spin")) {
+				fprintf(stderr, "blk: --wait '%s': want hlt or spin\n", optarg);
+				return 2;
+			}
+			o.wait = optarg;
+			break;
+		case 'v':
+			o.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "blk: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return 2;
+	}
+
+	/* Fail now rather than after minutes of runs. */
+	if (o.json) {
+		json = fopen(o.json, "w");
+		if (!json) {
+			fprintf(stderr, "blk: %s: %s\n", o.json, evvm_strerror(errno));
+			return 1;
+		}
+	}
+
+	if (measure(&o, samples, &ref, dir, sizeof(dir), &tmpfs)) {
+		if (json) {
+			fclose(json);
+			unlink(o.json);
+		}
+		return 1;
+	}
+
+	for (unsigned int w = 0; w < NR_WORKLOADS; w++) {
+		for (int p = 0; p < NR_PATHS; p++) {
+			for (unsigned int r = 0; r < o.runs; r++)
+				v[r] = samples[w][p][r].iops;
+			med[w][p].iops = median(v, o.runs);
+			for (unsigned int r = 0; r < o.runs; r++)
+				v[r] = samples[w][p][r].mean_us;
+			med[w][p].mean_us = median(v, o.runs);
+			for (unsigned int r = 0; r < o.runs; r++)
+				v[r] = samples[w][p][r].p99_us;
+			med[w][p].p99_us = median(v, o.runs);
+		}
+	}
+
+	printf("bench/blk: 4 KiB random I/O on a %d MiB disk in %s (%s), %u runs x %u requests, ",
+	       DISK_MIB, dir, tmpfs ? "tmpfs" : "not tmpfs", o.runs, o.n);
+	if (o.pin >= 0)
+		printf("host CPU %d, ", o.pin);
+	else
+		printf("unpinned, ");
+	printf("guest waits by %s; medians\n", o.wait);
+	printf("%-7s %-6s %3s %10s %10s %10s %11s\n", "path", "rw", "qd", "IOPS", "mean_us",
+	       "p99_us", "IOPS u/k");
+	for (unsigned int w = 0; w < NR_WORKLOADS; w++) {
+		for (int p = 0; p < NR_PATHS; p++) {
+			printf("%-7s %-6s %3u %10.0f %10.1f %10.1f", path_names[p], workloads[w].rw,
+			       workloads[w].qd, med[w][p].iops, med[w][p].mean_us,
+			       med[w][p].p99_us);
+			if (p == USER)
+				printf(" %10.2fx", med[w][USER].iops / med[w][KERNEL].iops);
+			printf("\n");
+		}
+	}
+	printf("user / kernel mean latency:");
+	for (unsigned int w = 0; w < NR_WORKLOADS; w++)
+		printf(" %s qd%u %.2fx%s", workloads[w].rw, workloads[w].qd,
+		       med[w][USER].mean_us / med[w][KERNEL].mean_us,
+		       w + 1 < NR_WORKLOADS ? "," : "\n");
+	printf("host reference, synchronous 4 KiB on the same file (no VM): pread %.2f us, "
+	       "pwrite %.2f us\n",
+	       ref.read_us, ref.write_us);
+
+	if (json) {
+		FILE *f = json;
+
+		fprintf(f, "{\"n\": %u, \"pinned_cpu\": %d, \"wait\": \"%s\", \"disk_mib\": %d, "
+			   "\"disk_dir\": \"%s\", \"tmpfs\": %s, "
+			   "\"host_ref_us\": {\"pread\": %.3f, \"pwrite\": %.3f}, \"workloads\": [",
+			o.n, o.pin, o.wait, DISK_MIB, dir, tmpfs ? "true" : "false", ref.read_us,
+			ref.write_us);
+		for (unsigned int w = 0; w < NR_WORKLOADS; w++)
+			for (int p = 0; p < NR_PATHS; p++)
+				fprintf(f,
+					"%s\n  {\"path\": \"%s\", \"rw\": \"%s\", \"qd\": %u, "
+					"\"iops\": %.1f, \"mean_us\": %.2f, \"p99_us\": %.2f, "
+					"\"runs\": %u}",
+					w || p ? "," : "", path_names[p], workloads[w].rw,
+					workloads[w].qd, med[w][p].iops, med[w][p].mean_us,
+					med[w][p].p99_us, o.runs);
+		fprintf(f, "\n]}\n");
+		if (fclose(f)) {
+			fprintf(stderr, "blk: %s: %s\n", o.json, evvm_strerror(errno));
+			return 1;
+		}
+	}
+	return 0;
+}
