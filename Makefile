@@ -16,7 +16,7 @@ LDLIBS	+= -pthread -luring
 
 LIB_SRCS := $(wildcard lib/*.c)
 VMM_SRCS := $(wildcard vmm/*.c vmm/arch/x86/*.c vmm/boot/*.c)
-DEV_SRCS := $(wildcard devices/*.c)
+DEV_SRCS := $(wildcard devices/*.c vhost/*.c)
 CLI_SRCS := $(filter-out cli/main.c,$(wildcard cli/*.c))
 
 LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS) $(VMM_SRCS) $(DEV_SRCS))

@@ -21,6 +21,7 @@
 #include <evvm/loop.h>
 #include <evvm/vm.h>
 
+#include "../vhost/frontend.h"
 #include "cli.h"
 #include "parse.h"
 
@@ -47,6 +48,8 @@ static void run_usage(FILE *f)
 		"  --disk path=F[,readonly=on][,id=NAME]\n"
 		"                      a virtio-blk disk on file F (repeatable); id is the\n"
 		"                      serial the guest reads (default blkN)\n"
+		"  --disk vhost_user=on,socket=PATH\n"
+		"                      a virtio-blk disk served by a vhost-user backend\n"
 		"  --rng               a virtio-rng device fed by getrandom(2)\n"
 		"  --console           a virtio-console on this terminal (COM1 keeps output only)\n"
 		"  --testdev           add the fabric test device (docs/testdev.md)\n"
@@ -152,36 +155,72 @@ static int parse_mode(const char *flag, const char *arg, bool *user)
 	return -EINVAL;
 }
 
-/* Parse "path=F[,readonly=on|off][,id=NAME]" for --disk. */
-static int parse_disk(char *arg, struct blk_config *disk, char *id, size_t id_size,
-		      unsigned int index)
+/* One --disk: a file evvm serves, or a vhost-user backend's socket. */
+struct disk_arg {
+	struct blk_config blk;
+	const char *socket; /* vhost_user=on */
+	char id[24];
+};
+
+static bool on_off(const char *val, bool *out)
 {
+	if (strcmp(val, "on") && strcmp(val, "off"))
+		return false;
+	*out = !strcmp(val, "on");
+	return true;
+}
+
+/* Parse "path=F[,readonly=on|off][,id=NAME]" or "vhost_user=on,socket=PATH" for --disk. */
+static int parse_disk(char *arg, struct disk_arg *d, unsigned int index)
+{
+	bool vhost_user = false, readonly_given = false;
 	char *key, *val;
 	int r;
 
-	*disk = (struct blk_config){ 0 };
-	snprintf(id, id_size, "blk%u", index);
+	*d = (struct disk_arg){ 0 };
+	snprintf(d->id, sizeof(d->id), "blk%u", index);
 	while ((r = parse_kv_next(&arg, &key, &val)) > 0) {
 		if (!strcmp(key, "path") && *val) {
-			disk->path = val;
-		} else if (!strcmp(key, "readonly") && (!strcmp(val, "on") || !strcmp(val, "off"))) {
-			disk->readonly = !strcmp(val, "on");
+			d->blk.path = val;
+		} else if (!strcmp(key, "readonly") && on_off(val, &d->blk.readonly)) {
+			readonly_given = true;
 		} else if (!strcmp(key, "id") && *val && strlen(val) <= 20) {
-			snprintf(id, id_size, "%s", val);
-			disk->serial = id;
+			snprintf(d->id, sizeof(d->id), "%s", val);
+			d->blk.serial = d->id;
+		} else if (!strcmp(key, "vhost_user") && on_off(val, &vhost_user)) {
+			continue;
+		} else if (!strcmp(key, "socket") && *val) {
+			d->socket = val;
 		} else {
 			fprintf(stderr,
-				"evvm: --disk %s=%s: expected path=FILE, readonly=on|off or "
-				"id=NAME (at most 20 characters)\n",
+				"evvm: --disk %s=%s: expected path=FILE, readonly=on|off, "
+				"id=NAME (at most 20 characters), vhost_user=on|off or "
+				"socket=PATH\n",
 				key, val);
 			return -EINVAL;
 		}
 	}
-	if (r < 0 || !disk->path) {
-		fprintf(stderr, "evvm: --disk: expected path=FILE[,readonly=on][,id=NAME]\n");
+	if (r < 0)
+		goto usage;
+	if (vhost_user) {
+		/* The backend owns the disk: its file and mode are its business. */
+		if (!d->socket || d->blk.path || readonly_given) {
+			fprintf(stderr, "evvm: --disk vhost_user=on: expected socket=PATH, and no "
+					"path= or readonly= (the backend decides those)\n");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (d->socket) {
+		fprintf(stderr, "evvm: --disk socket=%s: needs vhost_user=on\n", d->socket);
 		return -EINVAL;
 	}
-	return 0;
+	if (d->blk.path)
+		return 0;
+usage:
+	fprintf(stderr, "evvm: --disk: expected path=FILE[,readonly=on][,id=NAME] or "
+			"vhost_user=on,socket=PATH\n");
+	return -EINVAL;
 }
 
 /* Map the kernel file read-only; it is copied into guest RAM at create. */
@@ -221,7 +260,7 @@ static int map_kernel(const char *path, const void **image, size_t *size)
 }
 
 /* Create the virtio devices in their fixed order: disks, rng, console. */
-static int add_devices(struct evvm_vm_config *cfg, const struct blk_config *disks,
+static int add_devices(struct evvm_vm_config *cfg, const struct disk_arg *disks,
 		       unsigned int nr_disks, bool rng, bool console)
 {
 	const struct console_config cc = {
@@ -234,7 +273,11 @@ static int add_devices(struct evvm_vm_config *cfg, const struct blk_config *disk
 		char id[16];
 
 		snprintf(id, sizeof(id), "blk%u", i);
-		err = blk_create(id, &disks[i], &cfg->devices[cfg->nr_devices]);
+		if (disks[i].socket)
+			err = vhost_user_dev_create(id, VIRTIO_ID_BLOCK, disks[i].socket,
+						    &cfg->devices[cfg->nr_devices]);
+		else
+			err = blk_create(id, &disks[i].blk, &cfg->devices[cfg->nr_devices]);
 		if (!err)
 			cfg->nr_devices++;
 	}
@@ -300,8 +343,7 @@ int cmd_run(int argc, char **argv)
 		.console_out = STDOUT_FILENO,
 	};
 	const char *kernel = NULL;
-	struct blk_config disks[EVVM_MAX_VIRTIO];
-	char disk_ids[EVVM_MAX_VIRTIO][24];
+	struct disk_arg disks[EVVM_MAX_VIRTIO];
 	unsigned int nr_disks = 0;
 	bool rng = false, console = false;
 	struct run_signals sigs = { .fd = -1 };
@@ -365,8 +407,7 @@ int cmd_run(int argc, char **argv)
 				fprintf(stderr, "evvm: --disk: at most %u devices\n", EVVM_MAX_VIRTIO);
 				return EXIT_USAGE;
 			}
-			if (parse_disk(optarg, &disks[nr_disks], disk_ids[nr_disks],
-				       sizeof(disk_ids[0]), nr_disks))
+			if (parse_disk(optarg, &disks[nr_disks], nr_disks))
 				return EXIT_USAGE;
 			nr_disks++;
 			break;

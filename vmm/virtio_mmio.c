@@ -150,18 +150,20 @@ static int mmio_start_on_loop(void *opaque)
 
 		if (!mq->ready)
 			continue;
-		err = loop_add(dev->loop, mq->kick_fd, EPOLLIN, mmio_kick, mq);
+		/* Kicks of a queue served elsewhere are read by that process. */
+		err = dev->ops->kick ? loop_add(dev->loop, mq->kick_fd, EPOLLIN, mmio_kick, mq) : 0;
 		if (err)
 			return err;
 		err = ioeventfd_assign(&t->vm->ioeventfds, &key, mq->kick_fd, NULL);
 		if (err) {
-			loop_del(dev->loop, mq->kick_fd);
+			if (dev->ops->kick)
+				loop_del(dev->loop, mq->kick_fd);
 			return err;
 		}
 		mq->kick_assigned = true;
 	}
 	err = dev->ops->start(dev);
-	if (err)
+	if (err || !dev->ops->kick)
 		return err;
 	/* Buffers made available before DRIVER_OK sent no kick. */
 	for (unsigned int q = 0; q < dev->ops->nr_queues; q++)
@@ -184,7 +186,8 @@ static int mmio_stop_on_loop(void *opaque)
 
 		if (mq->kick_assigned) {
 			ioeventfd_deassign(&t->vm->ioeventfds, &key, mq->kick_fd);
-			loop_del(dev->loop, mq->kick_fd);
+			if (dev->ops->kick)
+				loop_del(dev->loop, mq->kick_fd);
 			mq->kick_assigned = false;
 		}
 		vq_reset(&dev->vqs[q]);
@@ -309,7 +312,13 @@ static uint32_t mmio_read_reg(struct virtio_mmio *t, uint64_t off)
 	case REG_QUEUE_READY:
 		return mq ? mq->ready : 0;
 	case REG_INTERRUPT_STATUS:
-		return atomic_load(&t->isr);
+		/*
+		 * When another process serves the queues its interrupts reach
+		 * the guest through the irqfd without passing here, so report
+		 * a possible used buffer on every read: the driver checks its
+		 * queues, which is all the bit asks of it.
+		 */
+		return atomic_load(&t->isr) | (t->dev->ops->kick ? 0 : VIRTIO_INT_VRING);
 	case REG_STATUS:
 		return atomic_load(&t->status);
 	case REG_CONFIG_GENERATION:
@@ -492,6 +501,9 @@ int virtio_mmio_create(struct evvm_vm *vm, struct evvm_virtio_dev *dev, uint64_t
 	t->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (t->call_fd < 0)
 		goto fail_errno;
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		dev->kick_fds[q] = t->q[q].kick_fd;
+	dev->call_fd = t->call_fd;
 	err = irqfd_assign(&vm->irqfds, t->call_fd, gsi, -1, &t->irqfd);
 	if (err)
 		goto fail;

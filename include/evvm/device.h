@@ -49,6 +49,10 @@ struct evvm_device_ops {
 	/*
 	 * A queue was kicked (or, after start(), may hold work). Called again
 	 * for every kick; kicks that arrive while it runs coalesce.
+	 * NULL for a device whose queues are served by another process (a
+	 * vhost-user frontend): the transport then neither reads the kick
+	 * eventfds nor writes the call eventfd itself, and hands both over in
+	 * dev->kick_fds / dev->call_fd.
 	 */
 	void (*kick)(struct evvm_virtio_dev *dev, unsigned int q);
 
@@ -78,6 +82,13 @@ struct evvm_virtio_dev {
 	void (*notify)(struct evvm_virtio_dev *dev, unsigned int q); /* used-buffer interrupt */
 	void (*needs_reset)(struct evvm_virtio_dev *dev);	     /* DEVICE_NEEDS_RESET */
 	void *transport;
+	/*
+	 * The queues' kick eventfds (written by the guest's notify, through an
+	 * ioeventfd) and the device's call eventfd (an irqfd: writing it
+	 * interrupts the guest). Not owned by the device.
+	 */
+	int kick_fds[EVVM_VIRTIO_MAX_QUEUES];
+	int call_fd;
 };
 
 /*

@@ -56,6 +56,8 @@ struct run_opts {
 	int sig;
 	const char *input;
 	bool tty; /* stdin is a pseudo-terminal */
+	const struct run_step *steps;
+	unsigned int nr_steps;
 };
 
 static void run(struct run_result *r, int timeout_s, const char *const args[],
@@ -66,6 +68,7 @@ static void run(struct run_result *r, int timeout_s, const char *const args[],
 	int out[2], err[2], ws;
 	struct buf bo = { 0 }, be = { 0 };
 	bool oo = true, eo = true, acted = false;
+	unsigned int step = 0;
 	int master = -1, slave = -1;
 	double deadline = now_s() + timeout_s;
 	size_t n = 0;
@@ -113,6 +116,18 @@ static void run(struct run_result *r, int timeout_s, const char *const args[],
 			buf_read(&bo, out[0], &oo);
 		if (p[1].revents)
 			buf_read(&be, err[0], &eo);
+		while (step < o->nr_steps) {
+			const struct run_step *st = &o->steps[step];
+			const char *hay = st->stream == 2 ? be.p : bo.p;
+
+			if (!hay || !strstr(hay, st->text))
+				break;
+			if (st->sig)
+				kill(pid, st->sig);
+			if (st->hook)
+				st->hook(st->arg);
+			step++;
+		}
 		if (o->wait_for && !acted && bo.p && strstr(bo.p, o->wait_for)) {
 			if (o->input)
 				assert_int_equal(write(master, o->input, strlen(o->input)),
@@ -154,6 +169,14 @@ void run_evvm_tty(struct run_result *r, int timeout_s, const char *const args[],
 		  const char *wait_for, const char *input)
 {
 	const struct run_opts o = { .wait_for = wait_for, .input = input, .tty = true };
+
+	run(r, timeout_s, args, &o);
+}
+
+void run_evvm_steps(struct run_result *r, int timeout_s, const char *const args[],
+		    const struct run_step *steps, unsigned int nr_steps)
+{
+	const struct run_opts o = { .steps = steps, .nr_steps = nr_steps };
 
 	run(r, timeout_s, args, &o);
 }

@@ -30,6 +30,19 @@ void run_evvm_signal(struct run_result *r, int timeout_s, const char *const args
 void run_evvm_tty(struct run_result *r, int timeout_s, const char *const args[],
 		  const char *wait_for, const char *input);
 
+/* One step of a scripted run: once @stream (1 stdout, 2 stderr) contains @text, act. */
+struct run_step {
+	int stream;
+	const char *text;
+	int sig;		      /* send this signal to evvm, if non-zero */
+	void (*hook)(void *arg);      /* or call this */
+	void *arg;
+};
+
+/* Like run_evvm, performing @steps in order (at most 4). */
+void run_evvm_steps(struct run_result *r, int timeout_s, const char *const args[],
+		    const struct run_step *steps, unsigned int nr_steps);
+
 void run_result_free(struct run_result *r);
 
 /*
