@@ -31,29 +31,6 @@
 #include <evvm/devices.h>
 #include <evvm/log.h>
 
-/* Feature bits (5.2.3). */
-#define VIRTIO_BLK_F_SEG_MAX	  2
-#define VIRTIO_BLK_F_RO		  5
-#define VIRTIO_BLK_F_BLK_SIZE	  6
-#define VIRTIO_BLK_F_FLUSH	  9
-#define VIRTIO_BLK_F_DISCARD	  13
-#define VIRTIO_BLK_F_WRITE_ZEROES 14
-
-/* Request types and status values (5.2.6). */
-#define VIRTIO_BLK_T_IN		  0
-#define VIRTIO_BLK_T_OUT	  1
-#define VIRTIO_BLK_T_FLUSH	  4
-#define VIRTIO_BLK_T_GET_ID	  8
-#define VIRTIO_BLK_T_DISCARD	  11
-#define VIRTIO_BLK_T_WRITE_ZEROES 13
-
-#define VIRTIO_BLK_S_OK		  0
-#define VIRTIO_BLK_S_IOERR	  1
-#define VIRTIO_BLK_S_UNSUPP	  2
-
-#define VIRTIO_BLK_WZ_F_UNMAP	  1 /* flags.unmap of a discard/write-zeroes segment */
-#define VIRTIO_BLK_ID_BYTES	  20
-
 #define SECTOR_SHIFT		  9
 #define SECTOR_SIZE		  (1u << SECTOR_SHIFT)
 

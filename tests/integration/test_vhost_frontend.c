@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "disk_pattern.h"
 #include "harness.h"
 
 #define TIMEOUT 120
@@ -31,16 +32,6 @@ struct backend {
 	char sock[96];
 	char disk[96];
 };
-
-static uint32_t pattern_word(uint32_t i, uint32_t seed)
-{
-	uint32_t x = i * 0x9e3779b1u ^ seed;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return x;
-}
 
 static void sleep_ms(int ms)
 {
@@ -98,22 +89,6 @@ static void backend_stop(struct backend *b)
 	rmdir(b->dir);
 }
 
-static uint32_t check_pattern(const char *path, uint32_t seed, uint32_t sectors)
-{
-	uint32_t *buf = malloc(sectors * 512), bad = 0;
-	int fd = open(path, O_RDONLY);
-
-	assert_non_null(buf);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, buf, sectors * 512, 0), (ssize_t)(sectors * 512));
-	close(fd);
-	for (uint32_t i = 0; i < sectors * 128 && !bad; i++)
-		if (buf[i] != pattern_word(i, seed))
-			bad = i + 1;
-	free(buf);
-	return bad;
-}
-
 /* The same in-guest blk tests as the built-in disk passes, served by QEMU's daemon. */
 static void test_guest_blk_tests_on_qemu_storage_daemon(void **state)
 {
@@ -138,7 +113,7 @@ static void test_guest_blk_tests_on_qemu_storage_daemon(void **state)
 	assert_contains(r.err, "ioeventfds (kernel): 0 kicks seen, 0 matched by evvm");
 	run_result_free(&r);
 	/* What the guest flushed is in the backend's file. */
-	assert_int_equal(check_pattern(b.disk, 99, 1024), 0);
+	assert_int_equal(pattern_check(b.disk, 99, 1024), 0);
 	backend_stop(&b);
 }
 

@@ -17,21 +17,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "disk_pattern.h"
 #include "harness.h"
 
 #define TIMEOUT	    300
 #define DISK_SECTORS 8192 /* 4 MiB */
-
-/* The guest's pattern (docs/guest.md): 32-bit word i of the disk. */
-static uint32_t pattern_word(uint32_t i, uint32_t seed)
-{
-	uint32_t x = i * 0x9e3779b1u ^ seed;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return x;
-}
 
 /* A zeroed disk image on tmpfs when there is one. */
 static void make_disk(char *path, size_t size)
@@ -44,37 +34,6 @@ static void make_disk(char *path, size_t size)
 	assert_int_equal(ftruncate(fd, DISK_SECTORS * 512), 0);
 	close(fd);
 	(void)size;
-}
-
-static void fill_pattern(const char *path, uint32_t seed, uint32_t sectors)
-{
-	uint32_t *buf = malloc(sectors * 512);
-	int fd = open(path, O_WRONLY);
-
-	assert_non_null(buf);
-	assert_true(fd >= 0);
-	for (uint32_t i = 0; i < sectors * 128; i++)
-		buf[i] = pattern_word(i, seed);
-	assert_int_equal(pwrite(fd, buf, sectors * 512, 0), (ssize_t)(sectors * 512));
-	close(fd);
-	free(buf);
-}
-
-/* 0 if the file holds the pattern over @sectors, else the first bad word + 1. */
-static uint32_t check_pattern(const char *path, uint32_t seed, uint32_t sectors)
-{
-	uint32_t *buf = malloc(sectors * 512), bad = 0;
-	int fd = open(path, O_RDONLY);
-
-	assert_non_null(buf);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, buf, sectors * 512, 0), (ssize_t)(sectors * 512));
-	close(fd);
-	for (uint32_t i = 0; i < sectors * 128 && !bad; i++)
-		if (buf[i] != pattern_word(i, seed))
-			bad = i + 1;
-	free(buf);
-	return bad;
 }
 
 static void expect_pass(const char *const args[], const char *test)
@@ -132,7 +91,7 @@ static void test_blk_write_then_host_checks_file(void **state)
 	expect_pass((const char *[]){ "run", "--disk", arg, "--cmdline",
 				      "tests=virtio-blk-write blk.seed=77 blk.sectors=2048", NULL },
 		    "virtio-blk-write");
-	assert_int_equal(check_pattern(disk, 77, 2048), 0);
+	assert_int_equal(pattern_check(disk, 77, 2048), 0);
 	unlink(disk);
 }
 
@@ -144,7 +103,7 @@ static void test_blk_guest_verifies_host_data(void **state)
 	(void)state;
 	require_kvm();
 	make_disk(disk, 0);
-	fill_pattern(disk, 1234, 1024);
+	pattern_fill(disk, 1234, 1024);
 	snprintf(arg, sizeof(arg), "path=%s", disk);
 	expect_pass((const char *[]){ "run", "--disk", arg, "--cmdline",
 				      "tests=virtio-blk-verify blk.seed=1234 blk.sectors=1024", NULL },
@@ -196,13 +155,13 @@ static void test_blk_readonly_refuses_writes(void **state)
 	(void)state;
 	require_kvm();
 	make_disk(disk, 0);
-	fill_pattern(disk, 5, 64);
+	pattern_fill(disk, 5, 64);
 	snprintf(arg, sizeof(arg), "path=%s,readonly=on", disk);
 	expect_pass((const char *[]){ "run", "--disk", arg, "--cmdline",
 				      "tests=virtio-blk-readonly", NULL },
 		    "virtio-blk-readonly");
 	/* Not one byte changed. */
-	assert_int_equal(check_pattern(disk, 5, 64), 0);
+	assert_int_equal(pattern_check(disk, 5, 64), 0);
 	unlink(disk);
 }
 

@@ -31,24 +31,6 @@
 
 #include <cmocka.h>
 
-#define VIRTIO_BLK_F_SEG_MAX	  2
-#define VIRTIO_BLK_F_RO		  5
-#define VIRTIO_BLK_F_BLK_SIZE	  6
-#define VIRTIO_BLK_F_FLUSH	  9
-#define VIRTIO_BLK_F_DISCARD	  13
-#define VIRTIO_BLK_F_WRITE_ZEROES 14
-
-#define T_IN			  0
-#define T_OUT			  1
-#define T_FLUSH			  4
-#define T_GET_ID		  8
-#define T_GET_LIFETIME		  10
-#define T_DISCARD		  11
-#define T_WRITE_ZEROES		  13
-
-#define S_OK			  0
-#define S_IOERR			  1
-#define S_UNSUPP		  2
 #define S_UNSET			  0xee /* what the driver leaves in the status byte */
 
 #define SECTOR			  512
@@ -243,9 +225,9 @@ static uint8_t run1(struct fake *f, uint32_t type, uint64_t sector, uint32_t dat
 	kick(f);
 	u = used_elem(f, wait_used(f, 1));
 	assert_int_equal(u.id, r.head);
-	if (*r.status == S_OK && type == T_IN)
+	if (*r.status == VIRTIO_BLK_S_OK && type == VIRTIO_BLK_T_IN)
 		assert_int_equal(u.len, data_len + 1);
-	else if (type != T_GET_ID && type != T_IN)
+	else if (type != VIRTIO_BLK_T_GET_ID && type != VIRTIO_BLK_T_IN)
 		assert_int_equal(u.len, 1);
 	if (in_data)
 		memcpy(in_data, hva(f, r.data), data_len);
@@ -468,16 +450,16 @@ static void test_write_read_back(void **state)
 
 	attach(f, &cfg);
 	fill_pattern(pattern, sizeof(pattern), 1);
-	assert_int_equal(run1(f, T_OUT, 10, sizeof(pattern), false, pattern, NULL), S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 10, sizeof(pattern), false, pattern, NULL), VIRTIO_BLK_S_OK);
 	memset(back, 0, sizeof(back));
-	assert_int_equal(run1(f, T_IN, 10, sizeof(back), true, NULL, back), S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, 10, sizeof(back), true, NULL, back), VIRTIO_BLK_S_OK);
 	assert_memory_equal(back, pattern, sizeof(pattern));
 	/* And it is really in the file. */
 	read_disk(f, 10 * SECTOR, back, sizeof(back));
 	assert_memory_equal(back, pattern, sizeof(pattern));
 	/* The last sector of the disk is reachable. */
-	assert_int_equal(run1(f, T_OUT, DISK_SECS - 1, SECTOR, false, pattern, NULL), S_OK);
-	assert_int_equal(run1(f, T_IN, DISK_SECS - 1, SECTOR, true, NULL, back), S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, DISK_SECS - 1, SECTOR, false, pattern, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, DISK_SECS - 1, SECTOR, true, NULL, back), VIRTIO_BLK_S_OK);
 	assert_memory_equal(back, pattern, SECTOR);
 	assert_int_equal(atomic_load(&f->fails), 0);
 	assert_true(atomic_load(&f->notifies) > 0);
@@ -503,7 +485,7 @@ static void test_scattered_layout(void **state)
 
 	/* Write: header 5+7+4 bytes, then the last header bytes share a buffer with data. */
 	drv_reset(f);
-	hdr[0] = T_OUT;
+	hdr[0] = VIRTIO_BLK_T_OUT;
 	hdr[8] = 33; /* sector */
 	h = galloc(f, 16);
 	memcpy(hva(f, h), hdr, 16);
@@ -521,13 +503,13 @@ static void test_scattered_layout(void **state)
 	u = used_elem(f, wait_used(f, 1));
 	assert_int_equal(u.id, head);
 	assert_int_equal(u.len, 1);
-	assert_int_equal(*(uint8_t *)hva(f, segs[4].gpa), S_OK);
+	assert_int_equal(*(uint8_t *)hva(f, segs[4].gpa), VIRTIO_BLK_S_OK);
 	read_disk(f, 33 * SECTOR, back, sizeof(back));
 	assert_memory_equal(back, pattern, sizeof(pattern));
 
 	/* Read: data in 3 writable buffers, the last one ending with the status byte. */
 	drv_reset(f);
-	hdr[0] = T_IN;
+	hdr[0] = VIRTIO_BLK_T_IN;
 	h = galloc(f, 16);
 	memcpy(hva(f, h), hdr, 16);
 	d = galloc(f, sizeof(pattern) + 1);
@@ -542,7 +524,7 @@ static void test_scattered_layout(void **state)
 	u = used_elem(f, wait_used(f, 1));
 	assert_int_equal(u.id, head);
 	assert_int_equal(u.len, sizeof(pattern) + 1);
-	assert_int_equal(*(uint8_t *)hva(f, d + sizeof(pattern)), S_OK);
+	assert_int_equal(*(uint8_t *)hva(f, d + sizeof(pattern)), VIRTIO_BLK_S_OK);
 	assert_memory_equal(hva(f, d), pattern, sizeof(pattern));
 }
 
@@ -554,8 +536,8 @@ static void test_flush(void **state)
 
 	attach(f, &cfg);
 	fill_pattern(pattern, sizeof(pattern), 3);
-	assert_int_equal(run1(f, T_OUT, 0, sizeof(pattern), false, pattern, NULL), S_OK);
-	assert_int_equal(run1(f, T_FLUSH, 0, 0, false, NULL, NULL), S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 0, sizeof(pattern), false, pattern, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL, NULL), VIRTIO_BLK_S_OK);
 }
 
 /*
@@ -576,11 +558,11 @@ static void test_writethrough(void **state)
 	stop_dev(f);
 	start_dev(f, f->dev->host_features & ~VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
 	fill_pattern(pattern, sizeof(pattern), 5);
-	assert_int_equal(run1(f, T_OUT, 0, sizeof(pattern), false, pattern, NULL), S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 0, sizeof(pattern), false, pattern, NULL), VIRTIO_BLK_S_OK);
 	read_disk(f, 0, back, sizeof(back));
 	assert_memory_equal(back, pattern, sizeof(pattern));
 	if (f->dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES)) {
-		assert_int_equal(run_dwz(f, T_WRITE_ZEROES, &sec, &num, &flags, 1), S_OK);
+		assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, &sec, &num, &flags, 1), VIRTIO_BLK_S_OK);
 		memset(pattern + 2 * SECTOR, 0, 2 * SECTOR);
 		read_disk(f, 0, back, sizeof(back));
 		assert_memory_equal(back, pattern, sizeof(pattern));
@@ -595,12 +577,12 @@ static void test_out_of_range(void **state)
 
 	attach(f, &cfg);
 	/* Past the end, across the end, and sectors whose byte offset overflows. */
-	assert_int_equal(run1(f, T_IN, DISK_SECS, SECTOR, true, NULL, NULL), S_IOERR);
-	assert_int_equal(run1(f, T_IN, DISK_SECS - 1, 2 * SECTOR, true, NULL, NULL), S_IOERR);
-	assert_int_equal(run1(f, T_OUT, DISK_SECS - 1, 2 * SECTOR, false, buf, NULL), S_IOERR);
-	assert_int_equal(run1(f, T_IN, UINT64_MAX, SECTOR, true, NULL, NULL), S_IOERR);
-	assert_int_equal(run1(f, T_OUT, UINT64_MAX >> 9, SECTOR, false, buf, NULL), S_IOERR);
-	assert_int_equal(run1(f, T_IN, (UINT64_MAX >> 9) + 1, SECTOR, true, NULL, NULL), S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, DISK_SECS, SECTOR, true, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, DISK_SECS - 1, 2 * SECTOR, true, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, DISK_SECS - 1, 2 * SECTOR, false, buf, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, UINT64_MAX, SECTOR, true, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, UINT64_MAX >> 9, SECTOR, false, buf, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, (UINT64_MAX >> 9) + 1, SECTOR, true, NULL, NULL), VIRTIO_BLK_S_IOERR);
 	/* The file did not grow. */
 	{
 		struct stat st;
@@ -624,13 +606,13 @@ static void test_malformed_requests(void **state)
 	attach(f, &cfg);
 	fill_pattern(buf, sizeof(buf), 4);
 	/* Data not a multiple of 512. */
-	assert_int_equal(run1(f, T_IN, 0, 100, true, NULL, NULL), S_IOERR);
-	assert_int_equal(run1(f, T_OUT, 0, SECTOR - 1, false, buf, NULL), S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, 0, 100, true, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 0, SECTOR - 1, false, buf, NULL), VIRTIO_BLK_S_IOERR);
 	read_disk(f, 0, back, sizeof(back));
 	assert_memory_equal(back, zero, sizeof(zero));
 	/* Unknown and unsupported types. */
-	assert_int_equal(run1(f, 99, 0, 0, false, NULL, NULL), S_UNSUPP);
-	assert_int_equal(run1(f, T_GET_LIFETIME, 0, 8, true, NULL, NULL), S_UNSUPP);
+	assert_int_equal(run1(f, 99, 0, 0, false, NULL, NULL), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_GET_LIFETIME, 0, 8, true, NULL, NULL), VIRTIO_BLK_S_UNSUPP);
 
 	/* Header too short: 8 readable bytes. */
 	drv_reset(f);
@@ -645,11 +627,11 @@ static void test_malformed_requests(void **state)
 	u = used_elem(f, wait_used(f, 1));
 	assert_int_equal(u.id, head);
 	assert_int_equal(u.len, 1);
-	assert_int_equal(*(uint8_t *)hva(f, segs[2].gpa), S_IOERR);
+	assert_int_equal(*(uint8_t *)hva(f, segs[2].gpa), VIRTIO_BLK_S_IOERR);
 	assert_int_equal(atomic_load(&f->fails), 0);
 
 	/* The device still works. */
-	assert_int_equal(run1(f, T_OUT, 0, SECTOR, false, buf, NULL), S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 0, SECTOR, false, buf, NULL), VIRTIO_BLK_S_OK);
 }
 
 /* A chain with no device-writable byte cannot be answered: the device fails. */
@@ -670,7 +652,7 @@ static void test_no_status_byte(void **state)
 	assert_int_equal(atomic_load(&f->fails), 1);
 	assert_int_equal(used_idx(f), 0);
 	/* Nothing more is popped until reset. */
-	post_req(f, T_FLUSH, 0, 0, false);
+	post_req(f, VIRTIO_BLK_T_FLUSH, 0, 0, false);
 	kick(f);
 	assert_int_equal(used_idx(f), 0);
 	assert_int_equal(atomic_load(&f->fails), 1);
@@ -686,7 +668,7 @@ static void test_malformed_chain(void **state)
 
 	attach(f, &cfg);
 	/* A good request first, then one whose data buffer lies outside guest RAM. */
-	r = post_req(f, T_FLUSH, 0, 0, false);
+	r = post_req(f, VIRTIO_BLK_T_FLUSH, 0, 0, false);
 	h = galloc(f, 16);
 	memset(hva(f, h), 0, 16);
 	segs[0] = (struct seg){h, 16, false};
@@ -709,7 +691,7 @@ static void test_malformed_chain(void **state)
 	stop_dev(f);
 	atomic_store(&f->fails, 0);
 	start_dev(f, f->dev->host_features);
-	assert_int_equal(run1(f, T_FLUSH, 0, 0, false, NULL, NULL), S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL, NULL), VIRTIO_BLK_S_OK);
 }
 
 static void test_readonly(void **state)
@@ -726,15 +708,15 @@ static void test_readonly(void **state)
 	assert_false(f->dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_DISCARD));
 	assert_false(f->dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES));
 	memset(buf, 0x11, sizeof(buf));
-	assert_int_equal(run1(f, T_OUT, 0, SECTOR, false, buf, NULL), S_IOERR);
-	assert_int_equal(run1(f, T_DISCARD, 0, 16, false, NULL, NULL), S_IOERR);
-	assert_int_equal(run1(f, T_WRITE_ZEROES, 0, 16, false, NULL, NULL), S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 0, SECTOR, false, buf, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_DISCARD, 0, 16, false, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false, NULL, NULL), VIRTIO_BLK_S_IOERR);
 	read_disk(f, 0, back, sizeof(back));
 	memset(buf, 0x5a, sizeof(buf));
 	assert_memory_equal(back, buf, sizeof(buf));
-	assert_int_equal(run1(f, T_IN, 0, SECTOR, true, NULL, back), S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, 0, SECTOR, true, NULL, back), VIRTIO_BLK_S_OK);
 	assert_memory_equal(back, buf, sizeof(buf));
-	assert_int_equal(run1(f, T_FLUSH, 0, 0, false, NULL, NULL), S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL, NULL), VIRTIO_BLK_S_OK);
 
 	/* Readers share the disk; a writer is kept out. */
 	assert_int_equal(blk_create("blk1", &cfg, &other), 0);
@@ -756,29 +738,29 @@ static void test_get_id(void **state)
 	struct vring_used_elem u;
 
 	attach(f, &cfg);
-	assert_int_equal(run1(f, T_GET_ID, 0, 20, true, NULL, id), S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_GET_ID, 0, 20, true, NULL, id), VIRTIO_BLK_S_OK);
 	assert_memory_equal(id, want, 20); /* NUL-padded */
 	/* Used length: 20 bytes of ID and the status byte. */
 	drv_reset(f);
-	r = post_req(f, T_GET_ID, 0, 20, true);
+	r = post_req(f, VIRTIO_BLK_T_GET_ID, 0, 20, true);
 	kick(f);
 	u = used_elem(f, wait_used(f, 1));
 	assert_int_equal(u.len, 21);
-	assert_int_equal(*r.status, S_OK);
+	assert_int_equal(*r.status, VIRTIO_BLK_S_OK);
 	stop_dev(f);
 	virtio_dev_destroy(f->dev);
 	f->dev = NULL;
 
 	/* 20 bytes: no terminator. Default: the device id. */
 	attach(f, &full);
-	assert_int_equal(run1(f, T_GET_ID, 0, 20, true, NULL, id), S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_GET_ID, 0, 20, true, NULL, id), VIRTIO_BLK_S_OK);
 	assert_memory_equal(id, "ABCDEFGHIJ0123456789", 20);
 	stop_dev(f);
 	virtio_dev_destroy(f->dev);
 	f->dev = NULL;
 	cfg.serial = NULL;
 	attach(f, &cfg);
-	assert_int_equal(run1(f, T_GET_ID, 0, 20, true, NULL, id), S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_GET_ID, 0, 20, true, NULL, id), VIRTIO_BLK_S_OK);
 	memset(want, 0, sizeof(want));
 	strcpy(want, "blk0");
 	assert_memory_equal(id, want, 20);
@@ -862,18 +844,18 @@ static void test_discard_write_zeroes(void **state)
 	/* Discard reads back zeroes here (punched holes); neighbours untouched. */
 	sec[0] = 64;
 	num[0] = 16;
-	assert_int_equal(run_dwz(f, T_DISCARD, sec, num, flags, 1), S_OK);
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_DISCARD, sec, num, flags, 1), VIRTIO_BLK_S_OK);
 	assert_disk_bytes(f, 64, 16, 0);
 	assert_disk_bytes(f, 63, 1, 0xaa);
 	assert_disk_bytes(f, 80, 1, 0xaa);
-	assert_int_equal(run1(f, T_IN, 64, sizeof(back), true, NULL, back), S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, 64, sizeof(back), true, NULL, back), VIRTIO_BLK_S_OK);
 	assert_memory_equal(back, zero, sizeof(back));
 
 	/* Write zeroes, without and with unmap, three segments (one empty). */
 	sec[0] = 100, num[0] = 3, flags[0] = 0;
 	sec[1] = 200, num[1] = 0, flags[1] = 0;
 	sec[2] = 300, num[2] = 9, flags[2] = 1;
-	assert_int_equal(run_dwz(f, T_WRITE_ZEROES, sec, num, flags, 3), S_OK);
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, sec, num, flags, 3), VIRTIO_BLK_S_OK);
 	assert_disk_bytes(f, 100, 3, 0);
 	assert_disk_bytes(f, 103, 1, 0xaa);
 	assert_disk_bytes(f, 200, 1, 0xaa);
@@ -882,34 +864,34 @@ static void test_discard_write_zeroes(void **state)
 	assert_disk_bytes(f, 309, 1, 0xaa);
 	/* Up to the last sector. */
 	sec[0] = DISK_SECS - 2, num[0] = 2, flags[0] = 0;
-	assert_int_equal(run_dwz(f, T_WRITE_ZEROES, sec, num, flags, 1), S_OK);
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, sec, num, flags, 1), VIRTIO_BLK_S_OK);
 	assert_disk_bytes(f, DISK_SECS - 2, 2, 0);
 
 	/* 5.2.6.2: unmap on a discard, or an unknown flag: UNSUPP. */
 	sec[0] = 400, num[0] = 1, flags[0] = 1;
-	assert_int_equal(run_dwz(f, T_DISCARD, sec, num, flags, 1), S_UNSUPP);
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_DISCARD, sec, num, flags, 1), VIRTIO_BLK_S_UNSUPP);
 	flags[0] = 2;
-	assert_int_equal(run_dwz(f, T_WRITE_ZEROES, sec, num, flags, 1), S_UNSUPP);
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, sec, num, flags, 1), VIRTIO_BLK_S_UNSUPP);
 	/* A bad segment after a good one: nothing is done. */
 	sec[0] = 400, num[0] = 1, flags[0] = 0;
 	sec[1] = DISK_SECS - 1, num[1] = 2, flags[1] = 0;
-	assert_int_equal(run_dwz(f, T_WRITE_ZEROES, sec, num, flags, 2), S_IOERR);
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, sec, num, flags, 2), VIRTIO_BLK_S_IOERR);
 	assert_disk_bytes(f, 400, 1, 0xaa);
 	sec[1] = UINT64_MAX, num[1] = 1;
-	assert_int_equal(run_dwz(f, T_DISCARD, sec, num, flags, 2), S_IOERR);
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_DISCARD, sec, num, flags, 2), VIRTIO_BLK_S_IOERR);
 	assert_disk_bytes(f, 400, 1, 0xaa);
 	/* More segments than max_discard_seg. */
 	for (unsigned int i = 0; i < 40; i++)
 		sec[i] = 400 + i, num[i] = 1, flags[i] = 0;
-	assert_int_equal(run_dwz(f, T_DISCARD, sec, num, flags, cfg32(f, CFG_MAX_DISCARD_SEG) + 1),
-			 S_IOERR);
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_DISCARD, sec, num, flags, cfg32(f, CFG_MAX_DISCARD_SEG) + 1),
+			 VIRTIO_BLK_S_IOERR);
 	assert_disk_bytes(f, 400, 1, 0xaa);
-	assert_int_equal(run_dwz(f, T_DISCARD, sec, num, flags, cfg32(f, CFG_MAX_DISCARD_SEG)),
-			 S_OK);
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_DISCARD, sec, num, flags, cfg32(f, CFG_MAX_DISCARD_SEG)),
+			 VIRTIO_BLK_S_OK);
 	assert_disk_bytes(f, 400, cfg32(f, CFG_MAX_DISCARD_SEG), 0);
 	/* Data that is not whole segments. */
-	assert_int_equal(run1(f, T_DISCARD, 0, 15, false, zero, NULL), S_IOERR);
-	assert_int_equal(run1(f, T_WRITE_ZEROES, 0, 0, false, NULL, NULL), S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_DISCARD, 0, 15, false, zero, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_WRITE_ZEROES, 0, 0, false, NULL, NULL), VIRTIO_BLK_S_IOERR);
 	assert_int_equal(atomic_load(&f->fails), 0);
 }
 
@@ -925,11 +907,11 @@ static void test_short_read_at_eof(void **state)
 	attach(f, &cfg);
 	assert_int_equal(truncate(f->path, (DISK_SECS - 2) * SECTOR), 0);
 	drv_reset(f);
-	r = post_req(f, T_IN, DISK_SECS - 4, 4 * SECTOR, true);
+	r = post_req(f, VIRTIO_BLK_T_IN, DISK_SECS - 4, 4 * SECTOR, true);
 	memset(hva(f, r.data), 0, 4 * SECTOR);
 	kick(f);
 	u = used_elem(f, wait_used(f, 1));
-	assert_int_equal(*r.status, S_IOERR);
+	assert_int_equal(*r.status, VIRTIO_BLK_S_IOERR);
 	/* What was read is reported: two sectors and the status byte. */
 	assert_int_equal(u.len, 2 * SECTOR + 1);
 	assert_int_equal(((uint8_t *)hva(f, r.data))[2 * SECTOR - 1], 0x77);
@@ -962,7 +944,7 @@ static void many_in_flight(struct fake *f, uint64_t features)
 	}
 	drv_reset(f);
 	for (unsigned int i = 0; i < N; i++) {
-		r[i] = post_req(f, T_OUT, i * 8, LEN, false);
+		r[i] = post_req(f, VIRTIO_BLK_T_OUT, i * 8, LEN, false);
 		fill_pattern(hva(f, r[i].data), LEN, 100 + i);
 	}
 	kick(f);
@@ -981,7 +963,7 @@ static void many_in_flight(struct fake *f, uint64_t features)
 	}
 	for (unsigned int i = 0; i < N; i++) {
 		assert_int_equal(seen[i], 1);
-		assert_int_equal(*r[i].status, S_OK);
+		assert_int_equal(*r[i].status, VIRTIO_BLK_S_OK);
 	}
 
 	/* Read them all back at once, a few rounds, and time it (not a benchmark). */
@@ -989,14 +971,14 @@ static void many_in_flight(struct fake *f, uint64_t features)
 	do {
 		drv_reset(f);
 		for (unsigned int i = 0; i < N; i++)
-			r[i] = post_req(f, T_IN, i * 8, LEN, true);
+			r[i] = post_req(f, VIRTIO_BLK_T_IN, i * 8, LEN, true);
 		kick(f);
 		first = wait_used(f, N);
 		rounds++;
 	} while (now_s() - t0 < 0.2);
 	for (unsigned int i = 0; i < N; i++) {
 		fill_pattern(pattern, LEN, 100 + i);
-		assert_int_equal(*r[i].status, S_OK);
+		assert_int_equal(*r[i].status, VIRTIO_BLK_S_OK);
 		assert_memory_equal(hva(f, r[i].data), pattern, LEN);
 	}
 	print_message("%s: %d x %d reads of 4 KiB: %.0f requests/s, %d interrupts\n",
@@ -1066,7 +1048,7 @@ static void test_stop_in_flight(void **state)
 	attach(f, &cfg);
 	drv_reset(f);
 	for (unsigned int i = 0; i < N; i++) {
-		r[i] = post_req(f, T_IN, (uint64_t)i * LEN / SECTOR, LEN, true);
+		r[i] = post_req(f, VIRTIO_BLK_T_IN, (uint64_t)i * LEN / SECTOR, LEN, true);
 		memset(hva(f, r[i].data), 0, LEN);
 	}
 	t0 = now_s();
@@ -1091,7 +1073,7 @@ static void test_stop_in_flight(void **state)
 		uint8_t back[SECTOR], want[SECTOR];
 
 		memset(want, 0x3c, sizeof(want));
-		assert_int_equal(run1(f, T_IN, 5, SECTOR, true, NULL, back), S_OK);
+		assert_int_equal(run1(f, VIRTIO_BLK_T_IN, 5, SECTOR, true, NULL, back), VIRTIO_BLK_S_OK);
 		assert_memory_equal(back, want, sizeof(want));
 	}
 	free(snap);
