@@ -40,11 +40,12 @@ void evvm_log(enum evvm_log_level level, const char *fmt, ...)
 const char *evvm_strerror(int err)
 {
 	static _Thread_local char buf[96];
-	const char *name;
+	const char *name, *desc;
 
 	if (err < 0)
 		err = -err;
 	name = strerrorname_np(err);
-	snprintf(buf, sizeof(buf), "%s (%s)", name ? name : "E?", strerrordesc_np(err) ? strerrordesc_np(err) : "unknown error");
+	desc = strerrordesc_np(err);
+	snprintf(buf, sizeof(buf), "%s (%s)", name ? name : "E?", desc ? desc : "unknown error");
 	return buf;
 }
