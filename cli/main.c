@@ -15,7 +15,9 @@ static void usage(FILE *f)
 		   "A KVM micro-VMM whose devices talk to the guest through eventfds.\n"
 		   "\n"
 		   "Commands:\n"
-		   "  run        boot a guest (the bundled demo guest without --kernel)\n"
+		   "  run             boot a guest (the bundled demo guest without --kernel)\n"
+		   "  vhost-user-blk  serve a virtio-blk disk to a vhost-user frontend\n"
+		   "  vhost-user-rng  serve a virtio-rng device to a vhost-user frontend\n"
 		   "\n"
 		   "Run 'evvm COMMAND --help' for a command's options.\n"
 		   "  -h, --help     this text\n"
@@ -38,6 +40,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "vhost-user-blk"))
+		return cmd_vhost_user_blk(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "vhost-user-rng"))
+		return cmd_vhost_user_rng(argc - 1, argv + 1);
 	fprintf(stderr, "evvm: unknown command '%s' (see 'evvm --help')\n", argv[1]);
 	return EXIT_USAGE;
 }

@@ -77,6 +77,48 @@ static void qsd_start(struct backend *b)
 		fail_msg("qemu-storage-daemon did not create %s", b->sock);
 }
 
+/* evvm's own backend, `evvm vhost-user-blk`, on a fresh disk. */
+static void evvm_backend_start(struct backend *b)
+{
+	const char *evvm = getenv("EVVM") ? getenv("EVVM") : "build/evvm";
+	char disk[128];
+	int fd;
+
+	strcpy(b->dir, "/tmp/evvm-vhost-XXXXXX");
+	assert_non_null(mkdtemp(b->dir));
+	snprintf(b->sock, sizeof(b->sock), "%s/blk.sock", b->dir);
+	snprintf(b->disk, sizeof(b->disk), "%s/disk.img", b->dir);
+	fd = open(b->disk, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, SECTORS * 512), 0);
+	close(fd);
+	snprintf(disk, sizeof(disk), "path=%s", b->disk);
+	b->pid = fork();
+	assert_true(b->pid >= 0);
+	if (b->pid == 0) {
+		execl(evvm, evvm, "vhost-user-blk", "--socket", b->sock, "--disk", disk, NULL);
+		fprintf(stderr, "exec %s: %s\n", evvm, strerror(errno));
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && access(b->sock, F_OK); i++)
+		sleep_ms(10);
+	if (access(b->sock, F_OK))
+		fail_msg("evvm vhost-user-blk did not create %s", b->sock);
+}
+
+/* evvm's backend must exit 0 on SIGTERM and remove its socket. */
+static void evvm_backend_stop(struct backend *b)
+{
+	int ws;
+
+	kill(b->pid, SIGTERM);
+	assert_int_equal(waitpid(b->pid, &ws, 0), b->pid);
+	b->pid = 0;
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 0);
+	assert_int_not_equal(access(b->sock, F_OK), 0);
+}
+
 static void backend_stop(struct backend *b)
 {
 	if (b->pid > 0) {
@@ -114,6 +156,32 @@ static void test_guest_blk_tests_on_qemu_storage_daemon(void **state)
 	run_result_free(&r);
 	/* What the guest flushed is in the backend's file. */
 	assert_int_equal(pattern_check(b.disk, 99, 1024), 0);
+	backend_stop(&b);
+}
+
+/* evvm on both sides: the frontend hands evvm's own backend the queues. */
+static void test_guest_blk_tests_on_evvm_backend(void **state)
+{
+	struct backend b = { 0 };
+	struct run_result r;
+	char disk[128];
+
+	(void)state;
+	require_kvm();
+	evvm_backend_start(&b);
+	snprintf(disk, sizeof(disk), "vhost_user=on,socket=%s", b.sock);
+	run_evvm(&r, TIMEOUT,
+		 (const char *[]){ "run", "--disk", disk, "--cmdline",
+				   "tests=virtio-blk,virtio-blk-qd64,virtio-blk-past-end,"
+				   "virtio-blk-write blk.seed=31 blk.sectors=1024",
+				   NULL });
+	if (r.status)
+		print_error("stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "evvm-guest: 4 passed, 0 failed\n");
+	run_result_free(&r);
+	evvm_backend_stop(&b);
+	assert_int_equal(pattern_check(b.disk, 31, 1024), 0);
 	backend_stop(&b);
 }
 
@@ -210,6 +278,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_frontend_errors),
 		cmocka_unit_test(test_guest_blk_tests_on_qemu_storage_daemon),
+		cmocka_unit_test(test_guest_blk_tests_on_evvm_backend),
 		cmocka_unit_test(test_vhost_user_over_userspace_fabric),
 		cmocka_unit_test(test_backend_disconnect),
 	};

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `evvm vhost-user-blk` and `evvm vhost-user-rng`: serve one virtio device
+ * to a vhost-user frontend (QEMU, or evvm itself) on a unix socket, until
+ * SIGINT or SIGTERM. Follows the backend program conventions of QEMU's
+ * docs/interop/vhost-user.rst where they apply: --socket-path is accepted
+ * for --socket, no daemonizing, a clean and quick exit on SIGTERM, and a
+ * non-zero exit status when the device cannot be set up.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <evvm/devices.h>
+#include <evvm/log.h>
+
+#include "../vhost/backend.h"
+#include "cli.h"
+#include "parse.h"
+
+#define VU_ID_MAX 20 /* the virtio-blk serial's length */
+
+enum {
+	OPT_SOCKET = 256,
+	OPT_DISK,
+	OPT_POLL,
+	OPT_PRINT_CAPS,
+};
+
+static const struct option vu_options[] = {
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "socket-path", required_argument, NULL, OPT_SOCKET },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "poll-max-us", required_argument, NULL, OPT_POLL },
+	{ "print-capabilities", no_argument, NULL, OPT_PRINT_CAPS },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void vu_usage(FILE *f, bool blk)
+{
+	if (blk)
+		fprintf(f,
+			"Usage: evvm vhost-user-blk --socket PATH --disk "
+			"path=F[,readonly=on][,id=NAME] [OPTIONS]\n"
+			"\n"
+			"Serve a virtio-blk disk on file or block device F to a vhost-user\n"
+			"frontend (QEMU's vhost-user-blk-pci, for one) on a unix socket.\n"
+			"\n"
+			"  --disk path=F[,readonly=on][,id=NAME]\n"
+			"                      the disk: I/O through io_uring, flush is\n"
+			"                      fdatasync, discard and write-zeroes where the\n"
+			"                      file system has them; readonly=on answers writes\n"
+			"                      with IOERR; id is the serial the guest reads (at\n"
+			"                      most %d characters, default blk0). The file is\n"
+			"                      locked against a second writer.\n",
+			VU_ID_MAX);
+	else
+		fprintf(f,
+			"Usage: evvm vhost-user-rng --socket PATH [OPTIONS]\n"
+			"\n"
+			"Serve a virtio-rng device fed by getrandom(2) to a vhost-user frontend\n"
+			"(QEMU's vhost-user-rng-pci, for one) on a unix socket.\n"
+			"\n");
+	fprintf(f,
+		"  --socket PATH       the unix socket to listen on (also --socket-path); a\n"
+		"                      stale socket file there is replaced, a live one is an\n"
+		"                      error; removed at exit\n"
+		"  --poll-max-us=N     the device's I/O thread busy-polls up to N us before\n"
+		"                      sleeping (default 0)\n"
+		"  --print-capabilities\n"
+		"                      print the backend's capabilities as JSON and exit\n"
+		"  -v, --verbose       log more (connections, rings; repeat for every message)\n"
+		"  -h, --help          this text\n"
+		"\n"
+		"One frontend is served at a time; when it disconnects the device is stopped\n"
+		"and the next one is accepted. SIGINT or SIGTERM stop the device (the I/O of\n"
+		"requests in flight finishes first), remove the socket and exit with status 0.\n"
+		"Exit status 1 when the device or the socket cannot be set up, %d for a bad\n"
+		"command line.\n",
+		EXIT_USAGE);
+}
+
+/* Parse "path=F[,readonly=on|off][,id=NAME]" for --disk. */
+static int vu_parse_disk(char *arg, struct blk_config *disk, char *id, size_t id_size)
+{
+	char *key, *val;
+	int r;
+
+	*disk = (struct blk_config){ 0 };
+	while ((r = parse_kv_next(&arg, &key, &val)) > 0) {
+		if (!strcmp(key, "path") && *val) {
+			disk->path = val;
+		} else if (!strcmp(key, "readonly") &&
+			   (!strcmp(val, "on") || !strcmp(val, "off"))) {
+			disk->readonly = !strcmp(val, "on");
+		} else if (!strcmp(key, "id") && *val && strlen(val) <= VU_ID_MAX) {
+			snprintf(id, id_size, "%s", val);
+		} else {
+			fprintf(stderr,
+				"evvm: --disk %s=%s: expected path=FILE, readonly=on|off or "
+				"id=NAME (at most %d characters)\n",
+				key, val, VU_ID_MAX);
+			return -EINVAL;
+		}
+	}
+	if (r < 0 || !disk->path) {
+		fprintf(stderr, "evvm: --disk: expected path=FILE[,readonly=on][,id=NAME]\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * SIGINT/SIGTERM are taken by a thread of their own, so that a stop request
+ * reaches the backend even while its control thread waits (for requests in
+ * flight when a ring stops).
+ */
+struct vu_sigwait {
+	struct vhost_backend *b;
+	sigset_t mask;
+	atomic_bool done; /* vhost_backend_run() returned: a signal now only ends the thread */
+};
+
+static void *vu_signal_thread(void *opaque)
+{
+	struct vu_sigwait *s = opaque;
+	int sig;
+
+	if (sigwait(&s->mask, &sig) != 0 || atomic_load(&s->done))
+		return NULL;
+	pr_info("stopping on %s", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+	vhost_backend_stop(s->b);
+	return NULL;
+}
+
+/* Serve @dev (ours: destroyed here) on @socket until a signal. Returns the exit status. */
+static int vu_serve(const char *socket, struct evvm_virtio_dev *dev, unsigned int poll_max_us,
+		    const sigset_t *mask)
+{
+	const struct vhost_backend_config cfg = {
+		.socket_path = socket,
+		.dev = dev,
+		.poll_max_us = poll_max_us,
+	};
+	struct vu_sigwait sw = { .mask = *mask };
+	struct vhost_backend *b = NULL;
+	pthread_t thread;
+	int status = 1, err;
+
+	err = vhost_backend_create(&cfg, &b);
+	if (err)
+		goto out;
+	sw.b = b;
+	err = pthread_create(&thread, NULL, vu_signal_thread, &sw);
+	if (err) {
+		pr_err("vhost-user socket '%s': signal thread: %s", socket, evvm_strerror(err));
+		goto out;
+	}
+	err = vhost_backend_run(b);
+	status = err ? 1 : 0;
+	/* End the signal thread if no signal did (it ignores this one). */
+	atomic_store(&sw.done, true);
+	pthread_kill(thread, SIGTERM);
+	pthread_join(thread, NULL);
+out:
+	vhost_backend_destroy(b); /* stops the device: the I/O in flight finishes first */
+	virtio_dev_destroy(dev);
+	return status;
+}
+
+static void vu_print_capabilities(bool blk)
+{
+	/* docs/interop/vhost-user.json: VHostUserBackendCapabilities. */
+	if (blk)
+		printf("{\n  \"type\": \"block\",\n  \"features\": []\n}\n");
+	else
+		printf("{\n  \"type\": \"rng\"\n}\n");
+}
+
+static int cmd_vhost_user(int argc, char **argv, bool blk)
+{
+	const char *cmd = blk ? "evvm vhost-user-blk" : "evvm vhost-user-rng";
+	const char *socket = NULL;
+	struct blk_config disk = { 0 };
+	char id[VU_ID_MAX + 1] = "blk0";
+	bool have_disk = false;
+	struct evvm_virtio_dev *dev = NULL;
+	unsigned int poll_max_us = 0;
+	int opt, verbose = 0, err;
+	uint64_t v;
+	sigset_t mask;
+
+	argv[0] = (char *)cmd; /* getopt names the command in its messages */
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "vh", vu_options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_SOCKET:
+			if (!*optarg) {
+				fprintf(stderr, "evvm: --socket: expected a path\n");
+				return EXIT_USAGE;
+			}
+			socket = optarg;
+			break;
+		case OPT_DISK:
+			if (!blk) {
+				fprintf(stderr, "%s: unrecognized option '--disk'\n", cmd);
+				return EXIT_USAGE;
+			}
+			if (have_disk) {
+				fprintf(stderr, "evvm: --disk: one disk per backend\n");
+				return EXIT_USAGE;
+			}
+			if (vu_parse_disk(optarg, &disk, id, sizeof(id)))
+				return EXIT_USAGE;
+			have_disk = true;
+			break;
+		case OPT_POLL:
+			if (parse_uint(optarg, 0, 1000000, &v)) {
+				fprintf(stderr, "evvm: --poll-max-us=%s: expected 0 to 1000000\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			poll_max_us = v;
+			break;
+		case OPT_PRINT_CAPS:
+			vu_print_capabilities(blk);
+			return 0;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			vu_usage(stdout, blk);
+			return 0;
+		default:
+			fprintf(stderr, "evvm: see '%s --help'\n", cmd);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s' (see '%s --help')\n", cmd,
+			argv[optind], cmd);
+		return EXIT_USAGE;
+	}
+	if (!socket) {
+		fprintf(stderr, "%s: --socket PATH is required (see '%s --help')\n", cmd, cmd);
+		return EXIT_USAGE;
+	}
+	if (blk && !have_disk) {
+		fprintf(stderr, "%s: --disk path=FILE is required (see '%s --help')\n", cmd, cmd);
+		return EXIT_USAGE;
+	}
+	evvm_log_set_level(verbose >= 2 ? EVVM_LOG_DEBUG : verbose ? EVVM_LOG_INFO : EVVM_LOG_WARN);
+
+	/*
+	 * Signals are taken with sigwait() by a thread of ours; block them
+	 * before any thread starts, so that every thread inherits the mask. A
+	 * frontend that goes away must not kill us through a call fd that is a
+	 * pipe.
+	 */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (blk)
+		err = blk_create(id, &disk, &dev); /* logs a line naming the disk */
+	else
+		err = rng_create("rng0", &dev);
+	if (err) {
+		if (!blk)
+			pr_err("rng0: %s", evvm_strerror(err));
+		return 1;
+	}
+	return vu_serve(socket, dev, poll_max_us, &mask);
+}
+
+int cmd_vhost_user_blk(int argc, char **argv)
+{
+	return cmd_vhost_user(argc, argv, true);
+}
+
+int cmd_vhost_user_rng(int argc, char **argv)
+{
+	return cmd_vhost_user(argc, argv, false);
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef EVVM_VHOST_BACKEND_H
+#define EVVM_VHOST_BACKEND_H
+
+#include <evvm/device.h>
+
+/*
+ * The backend side of vhost-user (QEMU's docs/interop/vhost-user.rst): one
+ * virtio device (rng_create(), blk_create(), ...) served to one frontend at
+ * a time on a unix socket. The device code is unchanged: this file is its
+ * transport, as virtio-mmio is in the VMM.
+ *
+ * Threads: the caller's thread runs the control loop (vhost_backend_run()),
+ * which accepts frontends and handles their messages; the device runs on an
+ * I/O thread of its own, where every device op except config_read/write is
+ * called (through loop_call()), kick fds are watched and call fds written.
+ *
+ * Ring states map onto the device's ops as follows. A ring starts when its
+ * kick fd arrives (SET_VRING_KICK) and stops at GET_VRING_BASE. The device
+ * is started (ops->start()) when its first ring starts, after that ring is
+ * vq_init()ed, and stopped (ops->stop()) when its last ring stops; a ring
+ * that starts or stops while others run is vq_init()ed or vq_reset() with
+ * the device running. Before a ring stops, and before the memory table is
+ * replaced under running rings, the backend stops watching the kick fds and
+ * waits (up to VHOST_BACKEND_DRAIN_MS) until the device has pushed back
+ * every chain it popped, so that GET_VRING_BASE's index covers only
+ * completed requests. What is still in flight after that is cancelled by
+ * ops->stop() (the device is restarted if other rings still run). A
+ * started ring is processed only while enabled: ops->kick() is not called
+ * for a disabled ring, and is called once when it is enabled. Without
+ * VHOST_USER_F_PROTOCOL_FEATURES in SET_FEATURES, rings are enabled.
+ */
+
+/* Longest wait for requests in flight when a ring stops or memory changes. */
+#define VHOST_BACKEND_DRAIN_MS 10000
+
+struct vhost_backend;
+
+struct vhost_backend_config {
+	const char *socket_path;     /* where to listen */
+	struct evvm_virtio_dev *dev; /* not owned; see vhost_backend_create() */
+	unsigned int poll_max_us;    /* I/O thread busy-polling, as iothread_create() */
+};
+
+/*
+ * Listen on @cfg->socket_path (a stale socket file, one nobody listens on,
+ * is replaced; anything else there is an error) and start the device's I/O
+ * thread. The backend uses @cfg->dev until vhost_backend_destroy(): it sets
+ * dev->loop, dev->mem, dev->notify, dev->needs_reset and dev->transport;
+ * the caller destroys the device after the backend. Returns 0 and sets
+ * *@out, or -errno after logging one line naming the socket and the cause.
+ */
+int vhost_backend_create(const struct vhost_backend_config *cfg, struct vhost_backend **out);
+
+/*
+ * Serve frontends, one at a time, until vhost_backend_stop(). A frontend
+ * that disconnects, or sends a message that cannot be parsed, is dropped:
+ * the device is stopped, its memory unmapped and its fds closed, and the
+ * next frontend is accepted. Returns 0 (after stopping the device), or
+ * -errno if the control loop failed.
+ */
+int vhost_backend_run(struct vhost_backend *b);
+
+/*
+ * Make vhost_backend_run() return (soon: a wait for requests in flight
+ * ends early). Thread-safe, not async-signal-safe.
+ */
+void vhost_backend_stop(struct vhost_backend *b);
+
+/*
+ * Stop the device if a frontend is still connected, stop the I/O thread,
+ * remove the socket file (if it is still the one we bound) and free the
+ * backend. The device is stopped and can be virtio_dev_destroy()ed. NULL is
+ * ignored. Not while vhost_backend_run() runs.
+ */
+void vhost_backend_destroy(struct vhost_backend *b);
+
+#endif
