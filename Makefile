@@ -12,7 +12,7 @@ CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-
 LDFLAGS	+= -fsanitize=address,undefined
 endif
 override CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
-LDLIBS	+= -pthread -luring
+LDLIBS	+= -pthread -luring -lz -llzma -llz4 -lzstd
 
 LIB_SRCS := $(wildcard lib/*.c)
 VMM_SRCS := $(wildcard vmm/*.c vmm/arch/x86/*.c vmm/boot/*.c)
@@ -33,7 +33,7 @@ INT_TESTS  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildca
 
 # Benchmarks: every build compiles them into $(B)/bench/; the default build
 # also leaves the executables at bench/<name>.
-BENCHES := bench/notify bench/blk
+BENCHES := bench/notify bench/blk bench/vhost-blk
 BENCH_TARGETS := $(addprefix $(B)/,$(BENCHES))
 ifeq ($(B),build)
 BENCH_TARGETS += $(BENCHES)
@@ -76,6 +76,10 @@ $(B)/bench/notify: bench/notify.c bench/raw_kvm.c bench/raw_kvm.h $(LIBEVVM) $(B
 $(B)/bench/blk: bench/blk.c $(LIBEVVM) $(B)/cli/demo_guest.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/blk.c $(B)/cli/demo_guest.o $(LIBEVVM) $(LDLIBS)
+
+$(B)/bench/vhost-blk: bench/vhost_blk.c $(LIBEVVM)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/vhost_blk.c $(LIBEVVM) $(LDLIBS)
 
 bench/%: $(B)/bench/%
 	cp $< $@
