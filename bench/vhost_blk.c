@@ -34,6 +34,19 @@
  * of the runs, and the backend's CPU time per request (all its threads,
  * over the timed part).
  *
+ * Settings, each backend's fastest here (both buffered or O_DIRECT on tmpfs
+ * end in the same page cache):
+ *
+ *   evvm  as it comes: its blk device, io_uring on the device's I/O thread,
+ *         no busy polling (--evvm-arg=--poll-max-us=N adds it; on 2 CPUs
+ *         it costs more than it saves)
+ *   qsd   aio=native with cache.direct=on (QEMU's cache=none,aio=native):
+ *         Linux AIO on tmpfs completes within io_submit(), qsd's fastest
+ *         at QD1 by about 2x; --qsd-aio io_uring (cache.direct=off, evvm's
+ *         I/O method) punts every request to an io-wq thread on tmpfs, and
+ *         is no better at QD32. The export runs in qsd's main loop, which
+ *         busy-polls the ring by itself; --qsd-iothread was no faster.
+ *
  * Nothing is pinned by default (the bench, its idle frontend thread and the
  * backend's threads go where the scheduler puts them); --pin CPU puts all
  * of them on one CPU.
@@ -87,21 +100,21 @@
 #define START_SECS 10  /* for a backend to listen, and to exit after SIGTERM */
 
 /* "Guest RAM": one memfd region; the layout inside it. */
-#define RAM_GPA	    0x100000ULL
-#define RAM_SIZE    (1u << 20)
-#define DESC_OFF    0x0000 /* 16 * QUEUE_NUM */
-#define AVAIL_OFF   0x1000 /* 6 + 2 * QUEUE_NUM */
-#define USED_OFF    0x2000 /* 6 + 8 * QUEUE_NUM */
-#define HDR_OFF	    0x3000 /* 16 per slot */
-#define STATUS_OFF  0x3800 /* 1 per slot */
-#define DATA_OFF    0x10000 /* IO_BYTES per slot */
+#define RAM_GPA		 0x100000ULL
+#define RAM_SIZE	 (1u << 20)
+#define DESC_OFF	 0x0000	 /* 16 * QUEUE_NUM */
+#define AVAIL_OFF	 0x1000	 /* 6 + 2 * QUEUE_NUM */
+#define USED_OFF	 0x2000	 /* 6 + 8 * QUEUE_NUM */
+#define HDR_OFF		 0x3000	 /* 16 per slot */
+#define STATUS_OFF	 0x3800	 /* 1 per slot */
+#define DATA_OFF	 0x10000 /* IO_BYTES per slot */
 
 #define VIRTIO_BLK_T_IN	 0
 #define VIRTIO_BLK_T_OUT 1
 #define VIRTIO_BLK_S_OK	 0
 #define VIRTIO_BLK_F_RO	 5
 
-#define GOLDEN 0x9e3779b97f4a7c15ULL
+#define GOLDEN		 0x9e3779b97f4a7c15ULL
 
 enum { EVVM, QSD, NR_BACKENDS };
 static const char *const backend_names[NR_BACKENDS] = { "evvm", "qsd" };
@@ -165,6 +178,9 @@ struct session {
 	uint16_t *avail; /* flags, idx, ring[] */
 	uint8_t *used;	 /* flags, idx, ring[] of vring_used_elem */
 	uint16_t avail_idx, last_used;
+	/* Counted over the timed part (after the warm-up), for -v. */
+	bool counting;
+	uint64_t kicks, kicks_skipped, sleeps;
 };
 
 enum { FAIL_NONE, FAIL_RESET, FAIL_TIMEOUT };
@@ -253,8 +269,8 @@ static const char *proc_last_line(const struct proc *p)
 	size = lseek(p->out, 0, SEEK_END);
 	if (size <= 0)
 		return "(it printed nothing)";
-	n = pread(p->out, buf, sizeof(buf) - 1, size > (off_t)sizeof(buf) - 1 ?
-							size - (off_t)sizeof(buf) + 1 : 0);
+	n = pread(p->out, buf, sizeof(buf) - 1,
+		  size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
 	if (n <= 0)
 		return "(its output cannot be read)";
 	buf[n] = '\0';
@@ -397,8 +413,8 @@ static int proc_wait_listen(struct proc *p, const char *name, const char *sock)
 			return 1;
 		}
 		if (now_ns() > deadline) {
-			fprintf(stderr, "vhost-blk: %s did not listen on %s within %d s: %s\n", name,
-				sock, START_SECS, proc_last_line(p));
+			fprintf(stderr, "vhost-blk: %s did not listen on %s within %d s: %s\n",
+				name, sock, START_SECS, proc_last_line(p));
 			return 1;
 		}
 		usleep(1000);
@@ -423,7 +439,8 @@ static int proc_stop(struct proc *p, int backend, bool verbose)
 				START_SECS);
 			rc = 1;
 		} else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) &&
-			   !(backend == QSD && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM)) {
+			   !(backend == QSD && WIFSIGNALED(status) &&
+			     WTERMSIG(status) == SIGTERM)) {
 			fprintf(stderr, "vhost-blk: %s %s on SIGTERM: %s\n", name,
 				status_str(status), proc_last_line(p));
 			rc = 1;
@@ -544,9 +561,10 @@ static void backend_argv(const struct opts *o, int b, const char *sock, int disk
 		 * The file node: buffered (cache.direct=off, as evvm's blk opens
 		 * its file), with the chosen aio; aio=native needs O_DIRECT.
 		 */
-		snprintf(store[0], sizeof(store[0]),
-			 "driver=file,node-name=f0,filename=/proc/self/fd/%d,aio=%s,cache.direct=%s",
-			 disk_fd, o->qsd_aio, strcmp(o->qsd_aio, "native") ? "off" : "on");
+		snprintf(
+			store[0], sizeof(store[0]),
+			"driver=file,node-name=f0,filename=/proc/self/fd/%d,aio=%s,cache.direct=%s",
+			disk_fd, o->qsd_aio, strcmp(o->qsd_aio, "native") ? "off" : "on");
 		snprintf(store[1], sizeof(store[1]), "iothread,id=iot0,poll-max-ns=%u",
 			 o->qsd_poll_ns);
 		snprintf(store[2], sizeof(store[2]),
@@ -567,6 +585,35 @@ static void backend_argv(const struct opts *o, int b, const char *sock, int disk
 	for (unsigned int e = 0; e < o->nr_extra[b]; e++)
 		argv[i++] = (char *)o->extra[b][e];
 	argv[i] = NULL;
+}
+
+/*
+ * SIGINT, SIGTERM, SIGHUP: remove the socket and its directory, then die of
+ * the signal (the backend gets SIGTERM through PR_SET_PDEATHSIG; the disk
+ * is unlinked already).
+ */
+static char cleanup_dir[64], cleanup_sock[128];
+
+static void on_signal(int sig)
+{
+	if (cleanup_sock[0])
+		unlink(cleanup_sock);
+	if (cleanup_dir[0])
+		rmdir(cleanup_dir);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+
+	sigemptyset(&sa.sa_mask);
+	for (unsigned int i = 0; i < 3; i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	for (unsigned int i = 0; i < 3; i++)
+		sigaction(sigs[i], &sa, NULL);
 }
 
 /* ---- the frontend session ------------------------------------------------ */
@@ -652,14 +699,14 @@ static void sess_close(struct session *s)
  * deadline of @secs for the whole run; 0, or 1 after one line (the
  * frontend may have logged the cause before it).
  */
-static int sess_open(struct session *s, const char *name, const char *sock,
-		     const struct disk *d, unsigned int secs)
+static int sess_open(struct session *s, const char *name, const char *sock, const struct disk *d,
+		     unsigned int secs)
 {
 	struct itimerspec its = { .it_value.tv_sec = secs };
 	struct evvm_mem_region r;
 	struct evvm_virtio_dev *dev;
 	uint64_t capacity;
-	int err;
+	int err, flags;
 
 	memset(s, 0, sizeof(*s));
 	s->ram_fd = s->kick_fd = s->call_fd = s->timer_fd = -1;
@@ -702,16 +749,17 @@ static int sess_open(struct session *s, const char *name, const char *sock,
 	s->dev = dev;
 	if (!(dev->host_features & VIRTIO_BIT(VIRTIO_F_VERSION_1)) ||
 	    (dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_RO))) {
-		fprintf(stderr, "vhost-blk: %s offers features 0x%" PRIx64
-				": want VERSION_1 and not RO\n",
+		fprintf(stderr,
+			"vhost-blk: %s offers features 0x%" PRIx64 ": want VERSION_1 and not RO\n",
 			name, dev->host_features);
 		return 1;
 	}
 	/* Config space: capacity (le64 at 0) must hold the whole disk. */
 	dev->ops->config_read(dev, 0, &capacity, sizeof(capacity));
 	if (capacity < d->blocks * (IO_BYTES / SECTOR)) {
-		fprintf(stderr, "vhost-blk: %s reports a capacity of %" PRIu64
-				" sectors, the disk has %" PRIu64 "\n",
+		fprintf(stderr,
+			"vhost-blk: %s reports a capacity of %" PRIu64
+			" sectors, the disk has %" PRIu64 "\n",
 			name, capacity, d->blocks * (IO_BYTES / SECTOR));
 		return 1;
 	}
@@ -749,6 +797,17 @@ static int sess_open(struct session *s, const char *name, const char *sock,
 			evvm_strerror(err));
 		return 1;
 	}
+	/*
+	 * The backend shares the eventfd's open file and may have made it
+	 * non-blocking (QEMU does that to every fd it receives). Make it
+	 * blocking again, so the driver waits the same way, in one read(),
+	 * whoever the backend is; the backend's writes never block on it.
+	 */
+	flags = fcntl(s->call_fd, F_GETFL);
+	if (flags < 0 || fcntl(s->call_fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		fprintf(stderr, "vhost-blk: call eventfd: %s\n", evvm_strerror(errno));
+		return 1;
+	}
 	return 0;
 }
 
@@ -772,7 +831,8 @@ static void build_chains(struct session *s, const struct workload *w)
 					     (uint16_t)(3 * slot + 1) };
 		dd[1] = (struct vring_desc){ RAM_GPA + DATA_OFF + (uint64_t)IO_BYTES * slot,
 					     IO_BYTES,
-					     VRING_DESC_F_NEXT | (w->write ? 0 : VRING_DESC_F_WRITE),
+					     VRING_DESC_F_NEXT |
+						     (w->write ? 0 : VRING_DESC_F_WRITE),
 					     (uint16_t)(3 * slot + 2) };
 		dd[2] = (struct vring_desc){ RAM_GPA + STATUS_OFF + slot, 1, VRING_DESC_F_WRITE,
 					     0 };
@@ -812,8 +872,11 @@ static int publish(struct session *s)
 	/* The index store before the flags load (a full barrier, 2.7.13.4). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	used_flags = __atomic_load_n((uint16_t *)s->used, __ATOMIC_RELAXED);
-	if (used_flags & VRING_USED_F_NO_NOTIFY)
+	if (used_flags & VRING_USED_F_NO_NOTIFY) {
+		s->kicks_skipped += s->counting;
 		return 0;
+	}
+	s->kicks += s->counting;
 	if (write(s->kick_fd, &one, sizeof(one)) != sizeof(one)) {
 		fprintf(stderr, "vhost-blk: kick: %s\n", evvm_strerror(errno));
 		return -1;
@@ -837,11 +900,13 @@ static int wait_used(struct session *s, const char *what)
 				what);
 			return -1;
 		case FAIL_TIMEOUT:
-			fprintf(stderr, "vhost-blk: %s: did not finish in time (%u of the requests "
-					"outstanding)\n",
+			fprintf(stderr,
+				"vhost-blk: %s: did not finish in time (%u of the requests "
+				"outstanding)\n",
 				what, (uint16_t)(s->avail_idx - s->last_used));
 			return -1;
 		}
+		s->sleeps += s->counting;
 		r = read(s->call_fd, &v, sizeof(v));
 		if (r < 0 && errno == EAGAIN) {
 			/* The backend made the shared eventfd non-blocking. */
@@ -911,15 +976,17 @@ static int drive(struct session *s, const struct workload *w, unsigned int warmu
 
 			s->last_used++;
 			if (id % 3 || slot >= w->qd || t_sub[slot] < 0) {
-				fprintf(stderr, "vhost-blk: %s: used ring returned id %u, "
-						"which is no request in flight\n",
+				fprintf(stderr,
+					"vhost-blk: %s: used ring returned id %u, "
+					"which is no request in flight\n",
 					what, id);
 				return 1;
 			}
 			status = s->ram[STATUS_OFF + slot];
 			if (status != VIRTIO_BLK_S_OK) {
-				fprintf(stderr, "vhost-blk: %s: %s of block %" PRIu64
-						" failed with status %u\n",
+				fprintf(stderr,
+					"vhost-blk: %s: %s of block %" PRIu64
+					" failed with status %u\n",
 					what, w->rw, block[slot], status);
 				return 1;
 			}
@@ -928,8 +995,9 @@ static int drive(struct session *s, const struct workload *w, unsigned int warmu
 
 				memcpy(&v, s->ram + DATA_OFF + (size_t)IO_BYTES * slot, 8);
 				if (v != pattern(block[slot] * IO_BYTES)) {
-					fprintf(stderr, "vhost-blk: %s: read of block %" PRIu64
-							" returned the wrong data\n",
+					fprintf(stderr,
+						"vhost-blk: %s: read of block %" PRIu64
+						" returned the wrong data\n",
 						what, block[slot]);
 					return 1;
 				}
@@ -942,6 +1010,7 @@ static int drive(struct session *s, const struct workload *w, unsigned int warmu
 			completed++;
 			if (completed == warmup) {
 				t0 = t;
+				s->counting = true;
 				if (have_cpu)
 					clock_gettime(cpu_clock, &cpu0);
 			}
@@ -963,9 +1032,10 @@ static int drive(struct session *s, const struct workload *w, unsigned int warmu
 	out->iops = n / ((t_end - t0) / 1e9);
 	out->mean_us = sum / nlat / 1e3;
 	out->p99_us = lat[(nlat * 99 + 99) / 100 - 1] / 1e3;
-	out->cpu_us = have_cpu ? ((cpu1.tv_sec - cpu0.tv_sec) * 1e9 +
-				  (cpu1.tv_nsec - cpu0.tv_nsec)) / 1e3 / n :
-				 -1;
+	out->cpu_us =
+		have_cpu ? ((cpu1.tv_sec - cpu0.tv_sec) * 1e9 + (cpu1.tv_nsec - cpu0.tv_nsec)) /
+				   1e3 / n
+			 : -1;
 	return 0;
 }
 
@@ -986,6 +1056,7 @@ static int run_one(const struct opts *o, const struct disk *d, const char *sockd
 	snprintf(what, sizeof(what), "%s %s qd=%u", backend_names[b], w->rw, w->qd);
 	snprintf(sock, sizeof(sock), "%s/%s.sock", sockdir, backend_names[b]);
 	unlink(sock);
+	snprintf(cleanup_sock, sizeof(cleanup_sock), "%s", sock);
 	backend_argv(o, b, sock, d->fd, store, argv);
 	if (spawn(argv, d->fd, &p))
 		return 1;
@@ -1000,8 +1071,12 @@ static int run_one(const struct opts *o, const struct disk *d, const char *sockd
 		goto out;
 	if (o->verbose)
 		fprintf(stderr,
-			"vhost-blk: %s: %.0f IOPS, mean %.1f us, p99 %.1f us, backend CPU %.2f us/req\n",
-			what, smp->iops, smp->mean_us, smp->p99_us, smp->cpu_us);
+			"vhost-blk: %s: %.0f IOPS, mean %.1f us, p99 %.1f us, backend CPU %.2f "
+			"us/req; per request: %.2f kicks, %.2f kicks skipped (NO_NOTIFY), "
+			"%.2f sleeps on the call eventfd\n",
+			what, smp->iops, smp->mean_us, smp->p99_us, smp->cpu_us,
+			(double)s.kicks / o->n, (double)s.kicks_skipped / o->n,
+			(double)s.sleeps / o->n);
 	rc = 0;
 out:
 	if (rc) {
@@ -1065,9 +1140,14 @@ static const char *find_evvm(void)
 	if (slash)
 		*slash = '\0';
 	for (unsigned int i = 0; i < 2; i++) {
+		char real[PATH_MAX];
+
 		snprintf(path, sizeof(path), "%s%s", self, rel[i]);
-		if (!stat(path, &st) && S_ISREG(st.st_mode) && !access(path, X_OK))
+		if (!stat(path, &st) && S_ISREG(st.st_mode) && !access(path, X_OK)) {
+			if (realpath(path, real))
+				snprintf(path, sizeof(path), "%s", real);
 			return path;
+		}
 	}
 	snprintf(path, sizeof(path), "%s/../build/evvm", self);
 	return path;
@@ -1078,7 +1158,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: bench/vhost-blk [--runs R] [--n N] [--warmup W] [--pin CPU]\n"
 		"                       [--backends evvm,qsd] [--qsd-aio io_uring|threads|native]\n"
-		"                       [--qsd-iothread[=POLL_NS]] [--evvm-arg ARG]... [--qsd-arg ARG]...\n"
+		"                       [--qsd-iothread[=POLL_NS]] [--evvm-arg ARG]... [--qsd-arg "
+		"ARG]...\n"
 		"                       [--json FILE] [-v]\n"
 		"  4 KiB random read/write at queue depth 1 and 32 against vhost-user-blk\n"
 		"  backends on a %d MiB disk file on /dev/shm, this program playing the guest\n"
@@ -1086,10 +1167,11 @@ static void usage(FILE *f)
 		"  --runs R          repetitions of every workload and backend (default 5)\n"
 		"  --n N             timed requests per run, %d..%d (default 10000)\n"
 		"  --warmup W        untimed requests before them (default 500)\n"
-		"  --pin CPU         run the bench and the backends on host CPU (default: unpinned)\n"
+		"  --pin CPU         run the bench and the backends on host CPU (default: "
+		"unpinned)\n"
 		"  --backends LIST   evvm, qsd or evvm,qsd (default)\n"
-		"  --qsd-aio MODE    qsd's file node aio (default io_uring; native implies\n"
-		"                    cache.direct=on, the others cache.direct=off)\n"
+		"  --qsd-aio MODE    qsd's file node aio: native (default; with cache.direct=on),\n"
+		"                    io_uring or threads (with cache.direct=off)\n"
 		"  --qsd-iothread[=POLL_NS]  export from a qsd iothread (poll-max-ns, default\n"
 		"                    32768) instead of qsd's main loop (default)\n"
 		"  --evvm-arg ARG, --qsd-arg ARG  append ARG to that backend's command line\n"
@@ -1155,7 +1237,7 @@ int main(int argc, char **argv)
 		.warmup = 500,
 		.pin = -1,
 		.use = { true, true },
-		.qsd_aio = "io_uring",
+		.qsd_aio = "native",
 		.qsd_poll_ns = 32768,
 	};
 	static struct sample samples[NR_WORKLOADS][NR_BACKENDS][MAX_RUNS];
@@ -1198,15 +1280,17 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			if (!parse_uint(optarg, &pin) || pin >= CPU_SETSIZE) {
-				fprintf(stderr, "vhost-blk: --pin '%s': want a CPU number\n", optarg);
+				fprintf(stderr, "vhost-blk: --pin '%s': want a CPU number\n",
+					optarg);
 				return 2;
 			}
 			o.pin = pin;
 			break;
 		case 'b':
 			if (!parse_backends(optarg, o.use)) {
-				fprintf(stderr, "vhost-blk: --backends '%s': want evvm, qsd or "
-						"evvm,qsd\n",
+				fprintf(stderr,
+					"vhost-blk: --backends '%s': want evvm, qsd or "
+					"evvm,qsd\n",
 					optarg);
 				return 2;
 			}
@@ -1214,8 +1298,9 @@ int main(int argc, char **argv)
 		case 'a':
 			if (strcmp(optarg, "io_uring") && strcmp(optarg, "threads") &&
 			    strcmp(optarg, "native")) {
-				fprintf(stderr, "vhost-blk: --qsd-aio '%s': want io_uring, threads "
-						"or native\n",
+				fprintf(stderr,
+					"vhost-blk: --qsd-aio '%s': want io_uring, threads "
+					"or native\n",
 					optarg);
 				return 2;
 			}
@@ -1224,8 +1309,9 @@ int main(int argc, char **argv)
 		case 'i':
 			o.qsd_iothread = true;
 			if (optarg && !parse_uint(optarg, &o.qsd_poll_ns)) {
-				fprintf(stderr, "vhost-blk: --qsd-iothread='%s': want a poll-max-ns "
-						"value\n",
+				fprintf(stderr,
+					"vhost-blk: --qsd-iothread='%s': want a poll-max-ns "
+					"value\n",
 					optarg);
 				return 2;
 			}
@@ -1254,8 +1340,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "vhost-blk: unexpected argument '%s' (see --help)\n",
-			argv[optind]);
+		fprintf(stderr, "vhost-blk: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return 2;
 	}
 	env = getenv("QSD");
@@ -1293,8 +1378,9 @@ int main(int argc, char **argv)
 
 		capture_line(av, qsd_version, sizeof(qsd_version));
 		if (strncmp(qsd_version, "qemu-storage-daemon", 19)) {
-			fprintf(stderr, "vhost-blk: %s --version: %s (set $QSD, or --backends "
-					"evvm)\n",
+			fprintf(stderr,
+				"vhost-blk: %s --version: %s (set $QSD, or --backends "
+				"evvm)\n",
 				o.bin[QSD], qsd_version[0] ? qsd_version : "no output");
 			goto out;
 		}
@@ -1304,8 +1390,9 @@ int main(int argc, char **argv)
 
 		capture_line(av, evvm_version, sizeof(evvm_version));
 		if (strncmp(evvm_version, "evvm", 4)) {
-			fprintf(stderr, "vhost-blk: %s --version: %s (set $EVVM, or --backends "
-					"qsd)\n",
+			fprintf(stderr,
+				"vhost-blk: %s --version: %s (set $EVVM, or --backends "
+				"qsd)\n",
 				o.bin[EVVM], evvm_version[0] ? evvm_version : "no output");
 			goto out;
 		}
@@ -1314,6 +1401,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vhost-blk: mkdtemp %s: %s\n", sockdir, evvm_strerror(errno));
 		goto out;
 	}
+	snprintf(cleanup_dir, sizeof(cleanup_dir), "%s", sockdir);
+	catch_signals();
 	if (make_disk(&d)) {
 		rmdir(sockdir);
 		goto out;
@@ -1429,7 +1518,8 @@ int main(int argc, char **argv)
 				"\"cache_direct\": %s, \"iothread\": %s, \"poll_max_ns\": %u}",
 				qsd_version, o.qsd_aio,
 				strcmp(o.qsd_aio, "native") ? "false" : "true",
-				o.qsd_iothread ? "true" : "false", o.qsd_iothread ? o.qsd_poll_ns : 0);
+				o.qsd_iothread ? "true" : "false",
+				o.qsd_iothread ? o.qsd_poll_ns : 0);
 		fprintf(f, ", \"workloads\": [");
 		for (unsigned int w = 0; w < NR_WORKLOADS; w++)
 			for (int b = 0; b < NR_BACKENDS; b++) {

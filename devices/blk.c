@@ -22,6 +22,8 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/falloc.h>
@@ -124,12 +126,27 @@ struct blk_req {
 	struct vq_elem elem; /* last: large */
 };
 
+/*
+ * A transfer the page cache can satisfy needs no worker thread, and on some
+ * file systems (tmpfs) io_uring hands every buffered request to one, which
+ * costs two context switches per request. So reads and writes are first
+ * tried on the I/O thread itself, where they cannot block: with RWF_NOWAIT,
+ * or, on a memory-backed file system that refuses the flag, plainly. What
+ * would block goes to io_uring.
+ */
+enum blk_inline {
+	BLK_INLINE_NOWAIT, /* try preadv2/pwritev2 with RWF_NOWAIT */
+	BLK_INLINE_MEMORY, /* tmpfs: the data is in memory, plain preadv2/pwritev2 */
+	BLK_INLINE_NEVER,  /* everything through the ring */
+};
+
 struct blk {
 	struct evvm_virtio_dev *dev;
 	int fd;
 	bool readonly;
 	bool bdev;
 	bool can_punch;	    /* PUNCH_HOLE|KEEP_SIZE works on the file */
+	enum blk_inline inline_io; /* how reads and writes may complete without the ring */
 	bool no_zero_range; /* ZERO_RANGE refused: punch, then allocate */
 	uint64_t capacity;  /* sectors */
 	uint32_t blksize;   /* the file system's block size */
@@ -461,6 +478,38 @@ static bool blk_in_range(const struct blk *b, uint64_t sector, uint64_t n)
 	return sector <= b->capacity && n <= b->capacity - sector;
 }
 
+/*
+ * Try to move the rest of an IN/OUT on the I/O thread without blocking.
+ * Returns true when it is complete; otherwise what remains goes to the ring.
+ */
+static bool blk_rw_inline(struct blk *b, struct blk_req *req)
+{
+	bool in = req->type == VIRTIO_BLK_T_IN;
+	int flags = b->writethrough && !in ? RWF_DSYNC : 0;
+	ssize_t n;
+
+	if (b->inline_io == BLK_INLINE_NEVER)
+		return false;
+	if (b->inline_io == BLK_INLINE_NOWAIT)
+		flags |= RWF_NOWAIT;
+	do {
+		n = in ? preadv2(b->fd, req->iov, req->iovcnt, req->offset, flags) :
+			 pwritev2(b->fd, req->iov, req->iovcnt, req->offset, flags);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		/* Learnt once: a file system without RWF_NOWAIT uses the ring. */
+		if (errno == EOPNOTSUPP && b->inline_io == BLK_INLINE_NOWAIT)
+			b->inline_io = BLK_INLINE_NEVER;
+		return false; /* EAGAIN (would block), or an error the ring reports */
+	}
+	if (n == 0 || (uint64_t)n > req->left)
+		return false; /* end of file or worse: the ring's path reports it */
+	if (in)
+		req->written += n;
+	blk_advance(req, n);
+	return req->left == 0;
+}
+
 /* IN or OUT: check the data and start the transfer. */
 static void blk_rw(struct blk *b, struct blk_req *req, uint64_t sector, struct iovec *iov,
 		   unsigned int iovcnt, uint64_t len)
@@ -477,6 +526,10 @@ static void blk_rw(struct blk *b, struct blk_req *req, uint64_t sector, struct i
 	req->iovcnt = iovcnt;
 	req->offset = sector << SECTOR_SHIFT;
 	req->left = len;
+	if (blk_rw_inline(b, req)) {
+		blk_finish(b, req, VIRTIO_BLK_S_OK);
+		return;
+	}
 	blk_start_io(b, req);
 }
 
@@ -876,6 +929,14 @@ static bool blk_probe_punch(int fd, uint64_t size)
 	return fallocate(fd, PUNCH, (off_t)size, SECTOR_SIZE) == 0;
 }
 
+/* tmpfs keeps file data in memory: I/O on it never waits for a device. */
+static bool blk_memory_backed(int fd)
+{
+	struct statfs sf;
+
+	return fstatfs(fd, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
+}
+
 /* Open, lock and size the disk; fills b->fd, capacity, bdev. */
 static int blk_open(struct blk *b, const char *path, bool readonly)
 {
@@ -922,6 +983,7 @@ static int blk_open(struct blk *b, const char *path, bool readonly)
 		return err == -EWOULDBLOCK ? -EBUSY : err;
 	}
 	b->capacity = size >> SECTOR_SHIFT;
+	b->inline_io = blk_memory_backed(b->fd) ? BLK_INLINE_MEMORY : BLK_INLINE_NOWAIT;
 	if (!readonly && !b->bdev)
 		b->can_punch = blk_probe_punch(b->fd, size);
 	b->blksize = st.st_blksize;
