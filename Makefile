@@ -27,6 +27,7 @@ EVVM	:= $(B)/evvm
 
 .DEFAULT_GOAL := all
 include guest/guest.mk
+include guest/linuxboot/linuxboot.mk
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 INT_TESTS  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildcard tests/integration/*.c))
@@ -40,7 +41,7 @@ BENCH_TARGETS += $(BENCHES)
 endif
 
 .PHONY: all tests demo test check clean format
-all: $(EVVM) $(GUEST_ELF) tests $(BENCH_TARGETS)
+all: $(EVVM) $(GUEST_ELF) linuxboot tests $(BENCH_TARGETS)
 
 tests: $(UNIT_TESTS) $(INT_TESTS)
 

@@ -34,8 +34,19 @@ static void run_usage(FILE *f)
 		"\n"
 		"Boot a guest and run it until it exits; evvm's exit status is the guest's.\n"
 		"\n"
-		"  --kernel PATH       PVH ELF kernel to boot (default: the bundled demo guest)\n"
-		"  --cmdline STR       kernel command line (at most %u bytes)\n"
+		"  --kernel PATH       kernel to boot: a Linux bzImage or an ELF (vmlinux or a\n"
+		"                      PVH kernel); default: the bundled demo guest\n"
+		"  --boot=PROTO        how to enter an ELF kernel: auto (default: PVH if it has\n"
+		"                      the PVH note and no --initramfs is given, else linux64),\n"
+		"                      pvh, or linux64 (Linux's 64-bit boot protocol, zero page\n"
+		"                      in %%rsi); a bzImage always boots with linux64\n"
+		"  --kernel-decompress=WHERE\n"
+		"                      a bzImage's payload: host (default: evvm decompresses it\n"
+		"                      and loads the vmlinux) or guest (the kernel does)\n"
+		"  --initramfs PATH    initramfs for linux64, placed page-aligned as high as the\n"
+		"                      kernel allows in RAM below 3 GiB\n"
+		"  --cmdline STR       kernel command line (at most %u bytes, and for linux64 at\n"
+		"                      most the kernel's cmdline_size: 2047 for a vmlinux)\n"
 		"  --cpus boot=N       number of vCPUs, 1..%u (default 1)\n"
 		"  --memory size=SIZE  guest RAM, e.g. 512M or 2G, a multiple of 4K,\n"
 		"                      at least %lluM (default %lluM)\n"
@@ -57,9 +68,10 @@ static void run_usage(FILE *f)
 		"  -h, --help          this text\n"
 		"\n"
 		"The guest's serial port (COM1) is this terminal. Exit status: the value\n"
-		"the guest wrote to the debug-exit port (0xf4), 0 when it powered off, %d\n"
-		"when the VM failed (triple fault, KVM error), 128+N when stopped by\n"
-		"signal N, %d for a bad command line.\n",
+		"the guest wrote to the debug-exit port (0xf4), 0 when it powered off or\n"
+		"rebooted (an i8042 reset, as Linux's reboot=k does), %d when the VM failed\n"
+		"(triple fault, KVM error), 128+N when stopped by signal N, %d for a bad\n"
+		"command line. docs/boot.md describes the boot protocols.\n",
 		EVVM_CMDLINE_MAX, EVVM_MAX_CPUS, EVVM_MEM_MIN >> 20, DEFAULT_MEM_SIZE >> 20,
 		EVVM_EXIT_FAILURE, EXIT_USAGE);
 }
@@ -77,6 +89,9 @@ enum {
 	OPT_DISK,
 	OPT_RNG,
 	OPT_CONSOLE,
+	OPT_BOOT,
+	OPT_DECOMPRESS,
+	OPT_INITRAMFS,
 };
 
 static const struct option run_options[] = {
@@ -92,6 +107,9 @@ static const struct option run_options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "console", no_argument, NULL, OPT_CONSOLE },
+	{ "boot", required_argument, NULL, OPT_BOOT },
+	{ "kernel-decompress", required_argument, NULL, OPT_DECOMPRESS },
+	{ "initramfs", required_argument, NULL, OPT_INITRAMFS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -223,8 +241,8 @@ usage:
 	return -EINVAL;
 }
 
-/* Map the kernel file read-only; it is copied into guest RAM at create. */
-static int map_kernel(const char *path, const void **image, size_t *size)
+/* Map a kernel or initramfs file read-only; it is copied into guest RAM at create. */
+static int map_file(const char *what, const char *path, const void **image, size_t *size)
 {
 	struct stat st;
 	void *p;
@@ -233,17 +251,17 @@ static int map_kernel(const char *path, const void **image, size_t *size)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
-		pr_err("kernel '%s': open: %s", path, evvm_strerror(err));
+		pr_err("%s '%s': open: %s", what, path, evvm_strerror(err));
 		return err;
 	}
 	if (fstat(fd, &st) < 0) {
 		err = -errno;
-		pr_err("kernel '%s': stat: %s", path, evvm_strerror(err));
+		pr_err("%s '%s': stat: %s", what, path, evvm_strerror(err));
 		close(fd);
 		return err;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
-		pr_err("kernel '%s': not a regular, non-empty file", path);
+		pr_err("%s '%s': not a regular, non-empty file", what, path);
 		close(fd);
 		return -EINVAL;
 	}
@@ -251,7 +269,7 @@ static int map_kernel(const char *path, const void **image, size_t *size)
 	err = p == MAP_FAILED ? -errno : 0;
 	close(fd);
 	if (err) {
-		pr_err("kernel '%s': mmap: %s", path, evvm_strerror(err));
+		pr_err("%s '%s': mmap: %s", what, path, evvm_strerror(err));
 		return err;
 	}
 	*image = p;
@@ -342,7 +360,7 @@ int cmd_run(int argc, char **argv)
 		.console_in = -1,
 		.console_out = STDOUT_FILENO,
 	};
-	const char *kernel = NULL;
+	const char *kernel = NULL, *initramfs = NULL;
 	struct disk_arg disks[EVVM_MAX_VIRTIO];
 	unsigned int nr_disks = 0;
 	bool rng = false, console = false;
@@ -417,6 +435,31 @@ int cmd_run(int argc, char **argv)
 		case OPT_CONSOLE:
 			console = true;
 			break;
+		case OPT_BOOT:
+			if (!strcmp(optarg, "auto")) {
+				cfg.boot = EVVM_BOOT_AUTO;
+			} else if (!strcmp(optarg, "pvh")) {
+				cfg.boot = EVVM_BOOT_PVH;
+			} else if (!strcmp(optarg, "linux64")) {
+				cfg.boot = EVVM_BOOT_LINUX64;
+			} else {
+				fprintf(stderr, "evvm: --boot=%s: expected auto, pvh or linux64\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_DECOMPRESS:
+			if (strcmp(optarg, "host") && strcmp(optarg, "guest")) {
+				fprintf(stderr,
+					"evvm: --kernel-decompress=%s: expected host or guest\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			cfg.decompress_in_guest = !strcmp(optarg, "guest");
+			break;
+		case OPT_INITRAMFS:
+			initramfs = optarg;
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -446,11 +489,23 @@ int cmd_run(int argc, char **argv)
 	}
 	evvm_log_set_level(verbose >= 2 ? EVVM_LOG_DEBUG : verbose ? EVVM_LOG_INFO : EVVM_LOG_WARN);
 
+	if (!kernel && (initramfs || cfg.decompress_in_guest || cfg.boot != EVVM_BOOT_AUTO)) {
+		fprintf(stderr, "evvm: --boot, --kernel-decompress and --initramfs need --kernel\n");
+		return EXIT_USAGE;
+	}
 	if (kernel) {
-		if (map_kernel(kernel, &cfg.kernel, &cfg.kernel_size))
+		if (map_file("kernel", kernel, &cfg.kernel, &cfg.kernel_size))
 			return EVVM_EXIT_FAILURE;
 		cfg.kernel_name = kernel;
-	} else {
+	}
+	if (initramfs) {
+		if (map_file("initramfs", initramfs, &cfg.initramfs, &cfg.initramfs_size)) {
+			munmap((void *)cfg.kernel, cfg.kernel_size);
+			return EVVM_EXIT_FAILURE;
+		}
+		cfg.initramfs_name = initramfs;
+	}
+	if (!kernel) {
 		cfg.kernel = demo_guest_start;
 		cfg.kernel_size = demo_guest_end - demo_guest_start;
 		cfg.kernel_name = "(bundled demo guest)";
@@ -498,5 +553,7 @@ out:
 		close(sigs.fd);
 	if (kernel && cfg.kernel)
 		munmap((void *)cfg.kernel, cfg.kernel_size);
+	if (cfg.initramfs)
+		munmap((void *)cfg.initramfs, cfg.initramfs_size);
 	return status;
 }

@@ -16,6 +16,7 @@
 
 #include "arch/x86/x86.h"
 #include "boot/boot.h"
+#include "boot/linux.h"
 #include "uart.h"
 #include "virtio_mmio.h"
 #include "vm.h"
@@ -193,6 +194,8 @@ static int vm_create_devices(struct evvm_vm *vm)
 	err = iobus_register(&vm->pio, COM1_PORT, 8, &uart_iobus_ops, vm->uart, "com1");
 	if (!err)
 		err = debug_exit_init(vm);
+	if (!err)
+		err = i8042_create(vm, &vm->i8042);
 	if (!err && vm->cfg.console_in >= 0)
 		err = loop_add(vm->loop, vm->cfg.console_in, EPOLLIN, vm_console_input, vm);
 	if (!err && vm->cfg.testdev)
@@ -369,7 +372,7 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 	if (!err)
 		err = vm_create_virtio(vm);
 	if (!err)
-		err = pvh_load(vm);
+		err = boot_load_kernel(vm);
 	if (!err)
 		err = cpuid_get_supported(vm->kvm_fd, &vm->cpuid);
 	if (err)
@@ -397,6 +400,9 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 		if (err)
 			goto fail;
 	}
+	err = boot_setup_vcpus(vm);
+	if (err)
+		goto fail;
 	*out = vm;
 	return 0;
 fail:
@@ -480,6 +486,7 @@ void vm_destroy(struct evvm_vm *vm)
 		ioeventfd_table_destroy(&vm->ioeventfds);
 	}
 	uart_destroy(vm->uart);
+	i8042_destroy(vm->i8042);
 	loop_destroy(vm->loop);
 	iobus_destroy(&vm->pio);
 	iobus_destroy(&vm->mmio);

@@ -17,6 +17,7 @@ struct kvm_run;
 struct kvm_cpuid2;
 struct uart;
 struct testdev;
+struct i8042;
 struct virtio_mmio;
 
 struct vcpu {
@@ -62,9 +63,12 @@ struct evvm_vm {
 	unsigned int nr_vcpus;
 	uint64_t entry_rip; /* boot vCPU entry and %rbx (PVH start_info) */
 	uint64_t entry_rbx;
+	bool entry_linux64; /* enter in 64-bit mode with %rsi = entry_rsi (boot/linux.c) */
+	uint64_t entry_rsi; /* the zero page */
 
 	struct evvm_loop *loop;
 	struct uart *uart;
+	struct i8042 *i8042;
 	struct testdev *testdev;
 	struct virtio_mmio *virtio[EVVM_MAX_VIRTIO];
 	char *cmdline; /* the configured one plus virtio_mmio.device= entries */
@@ -86,6 +90,10 @@ int vm_set_irq_line(struct evvm_vm *vm, unsigned int gsi, int level);
 
 /* debug_exit.c */
 int debug_exit_init(struct evvm_vm *vm);
+
+/* i8042.c: the keyboard controller at ports 0x60 and 0x64 (reset only). */
+int i8042_create(struct evvm_vm *vm, struct i8042 **out);
+void i8042_destroy(struct i8042 *kbc);
 
 /* testdev.c */
 int testdev_create(struct evvm_vm *vm, struct testdev **out);

@@ -26,12 +26,24 @@ struct evvm_virtio_dev;
 /* Exit status of vm_run() when the VM failed (triple fault, KVM error). */
 #define EVVM_EXIT_FAILURE 1
 
+/* How the boot vCPU enters the kernel (docs/boot.md). */
+enum evvm_boot_protocol {
+	EVVM_BOOT_AUTO,	   /* PVH for an ELF with the PVH note, else the 64-bit Linux protocol */
+	EVVM_BOOT_PVH,	   /* the PVH entry of an ELF (hvm_start_info in %ebx) */
+	EVVM_BOOT_LINUX64, /* Linux's 64-bit boot protocol (zero page in %rsi) */
+};
+
 struct evvm_vm_config {
 	uint64_t mem_size;	/* bytes, a multiple of 4 KiB, >= EVVM_MEM_MIN */
 	unsigned int nr_cpus;	/* 1..EVVM_MAX_CPUS */
 	const char *kernel_name; /* names the kernel in messages */
-	const void *kernel;	/* ELF image, read by vm_create() only */
+	const void *kernel;	/* ELF or bzImage, read by vm_create() only */
 	size_t kernel_size;
+	enum evvm_boot_protocol boot;
+	bool decompress_in_guest; /* bzImage: let the kernel decompress itself */
+	const char *initramfs_name; /* names the initramfs in messages */
+	const void *initramfs;	    /* NULL for none; read by vm_create() only */
+	size_t initramfs_size;
 	const char *cmdline; /* may be NULL */
 	int console_in;	     /* serial input fd, or -1; not owned */
 	int console_out;     /* serial output fd, or -1 to discard; not owned */

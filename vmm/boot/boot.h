@@ -42,6 +42,16 @@ struct e820_entry {
 unsigned int e820_build(const struct evvm_vm *vm, struct e820_entry *e, unsigned int max);
 
 /*
+ * The same map for @ram_size bytes of RAM and @nr_virtio virtio-mmio
+ * devices, in address order: RAM [0, EBDA), the EBDA and the BIOS area
+ * reserved, RAM from 1 MiB to the end of low RAM, the virtio-mmio window
+ * (one page per device), the IOAPIC and LAPIC pages reserved, RAM above
+ * 4 GiB. Returns the number of entries (at most @max).
+ */
+unsigned int e820_layout(uint64_t ram_size, unsigned int nr_virtio, struct e820_entry *e,
+			 unsigned int max);
+
+/*
  * Load the kernel in vm->cfg as a PVH ELF, write hvm_start_info, the memory
  * map and the command line, and set vm->entry_rip/entry_rbx.
  */
