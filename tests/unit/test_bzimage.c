@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include <lz4.h>
 #include <lz4hc.h>
 #include <lzma.h>
@@ -32,37 +34,6 @@
 
 #define KNAME		   "vmlinuz"
 #define LOAD_PHYSICAL_ADDR 0x1000000ULL
-
-/* ---- stderr capture ---- */
-
-static int saved_stderr = -1;
-static FILE *capture_file;
-
-static void capture_begin(void)
-{
-	fflush(stderr);
-	capture_file = tmpfile();
-	assert_non_null(capture_file);
-	saved_stderr = dup(STDERR_FILENO);
-	assert_true(saved_stderr >= 0);
-	assert_true(dup2(fileno(capture_file), STDERR_FILENO) >= 0);
-}
-
-/* Stop capturing; the text goes to @buf (and, when @show, to stderr). */
-static void capture_end(char *buf, size_t size, bool show)
-{
-	size_t n;
-
-	fflush(stderr);
-	assert_true(dup2(saved_stderr, STDERR_FILENO) >= 0);
-	close(saved_stderr);
-	rewind(capture_file);
-	n = fread(buf, 1, size - 1, capture_file);
-	buf[n] = '\0';
-	fclose(capture_file);
-	if (show)
-		fputs(buf, stderr);
-}
 
 static unsigned int count_lines(const char *s)
 {

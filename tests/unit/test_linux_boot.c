@@ -32,6 +32,7 @@
 #include "arch/x86/x86.h"
 #include "boot/bzimage.h"
 #include "boot/linux.h"
+#include "capture.h"
 #include "harness.h"
 #include "vm.h"
 
@@ -54,35 +55,6 @@ static uint32_t get32(const uint8_t *p)
 static uint64_t get64(const uint8_t *p)
 {
 	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-/* ---- stderr capture ---- */
-
-static int saved_stderr = -1;
-static FILE *capture_file;
-
-static void capture_begin(void)
-{
-	fflush(stderr);
-	capture_file = tmpfile();
-	assert_non_null(capture_file);
-	saved_stderr = dup(STDERR_FILENO);
-	assert_true(saved_stderr >= 0);
-	assert_true(dup2(fileno(capture_file), STDERR_FILENO) >= 0);
-}
-
-static void capture_end(char *buf, size_t size)
-{
-	size_t n;
-
-	fflush(stderr);
-	assert_true(dup2(saved_stderr, STDERR_FILENO) >= 0);
-	close(saved_stderr);
-	rewind(capture_file);
-	n = fread(buf, 1, size - 1, capture_file);
-	buf[n] = '\0';
-	fclose(capture_file);
-	fputs(buf, stderr);
 }
 
 static void assert_message(const char *msg, const char *what)
@@ -259,7 +231,7 @@ static int load_msg(struct evvm_vm *vm, char *msg, size_t size)
 
 	capture_begin();
 	err = boot_load_kernel(vm);
-	capture_end(msg, size);
+	capture_end(msg, size, true);
 	return err;
 }
 
@@ -632,7 +604,7 @@ static void test_real_cmdline_limit(void **state)
 	assert_int_equal(
 		linux_build_boot_params(bp, &k, line, LINUX_CMDLINE_GPA, 0, 0, NULL, 0, KNAME),
 		-E2BIG);
-	capture_end(msg, sizeof(msg));
+	capture_end(msg, sizeof(msg), true);
 	assert_message(msg, "cmdline_size");
 	/* The same through the loader, which says so before touching anything. */
 	vm = fake_vm(128 * MiB, real.img, real.size, line);
@@ -699,13 +671,13 @@ static void test_real_initrd_placement(void **state)
 	assert_int_equal(addr, LINUX_LOW_END);
 	capture_begin();
 	assert_int_equal(linux_place_initrd(&k, khi, 15 * MiB + MiB / 2, "initrd", &addr), -ENOSPC);
-	capture_end(msg, sizeof(msg));
+	capture_end(msg, sizeof(msg), true);
 	assert_message(msg, "initramfs 'initrd'");
 	assert_message(msg, "do not fit");
 	/* A huge one in 128 MiB. */
 	capture_begin();
 	assert_int_equal(linux_place_initrd(&k, 128 * MiB, 100 * MiB, "initrd", &addr), -ENOSPC);
-	capture_end(msg, sizeof(msg));
+	capture_end(msg, sizeof(msg), true);
 }
 
 static void test_real_load_errors(void **state)

@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include <evvm/log.h>
 #include <evvm/virtio.h>
 #include <evvm/virtqueue.h>
@@ -184,35 +186,6 @@ static bool driver_need_event(uint16_t event, uint16_t new, uint16_t old)
 	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
 }
 
-/* stderr captured into a buffer, to check what the queue logs. */
-static int saved_stderr = -1;
-static FILE *capture_file;
-
-static void capture_begin(void)
-{
-	fflush(stderr);
-	capture_file = tmpfile();
-	assert_non_null(capture_file);
-	saved_stderr = dup(STDERR_FILENO);
-	assert_true(saved_stderr >= 0);
-	assert_true(dup2(fileno(capture_file), STDERR_FILENO) >= 0);
-}
-
-static void capture_end(char *buf, size_t size)
-{
-	size_t n;
-
-	fflush(stderr);
-	assert_true(dup2(saved_stderr, STDERR_FILENO) >= 0);
-	close(saved_stderr);
-	rewind(capture_file);
-	n = fread(buf, 1, size - 1, capture_file);
-	buf[n] = '\0';
-	fclose(capture_file);
-	/* Show it anyway: a failing test is easier to read with the log. */
-	fputs(buf, stderr);
-}
-
 static unsigned int count_lines(const char *s)
 {
 	unsigned int n = 0;
@@ -251,7 +224,7 @@ static void expect_fault(struct tq *t, const char *what)
 
 	capture_begin();
 	r = vq_pop(&t->vq, &t->elem);
-	capture_end(log, sizeof(log));
+	capture_end(log, sizeof(log), true);
 	assert_int_equal(r, -EINVAL);
 	assert_true(t->vq.broken);
 	assert_int_equal(count_lines(log), 1);
@@ -263,7 +236,7 @@ static void expect_fault(struct tq *t, const char *what)
 	capture_begin();
 	r = vq_pop(&t->vq, &t->elem);
 	r += vq_pop(&t->vq, &t->elem);
-	capture_end(log, sizeof(log));
+	capture_end(log, sizeof(log), true);
 	assert_int_equal(r, 0);
 	assert_string_equal(log, "");
 
@@ -287,7 +260,7 @@ static void expect_init_fails(struct tq *t, uint16_t num, uint64_t desc, uint64_
 
 	capture_begin();
 	r = vq_init(&t->vq, &t->mem, "q0", num, desc, avail, used, 0);
-	capture_end(log, sizeof(log));
+	capture_end(log, sizeof(log), true);
 	assert_int_equal(r, -EINVAL);
 	assert_int_equal(count_lines(log), 1);
 	assert_non_null(strstr(log, "evvm: q0: "));
@@ -829,7 +802,7 @@ static void test_push_errors(void **state)
 	memset(e, 0, sizeof(*e));
 	capture_begin();
 	assert_int_equal(vq_push(&t->vq, e, 0), -EINVAL);
-	capture_end(log, sizeof(log));
+	capture_end(log, sizeof(log), true);
 	assert_non_null(strstr(log, "evvm: q0: push with no chain in flight"));
 
 	set_desc(t, 0, DATA, 8, VRING_DESC_F_WRITE, 0);
@@ -837,7 +810,7 @@ static void test_push_errors(void **state)
 	assert_int_equal(vq_pop(&t->vq, e), 1);
 	capture_begin();
 	assert_int_equal(vq_push(&t->vq, e, 9), -EINVAL);
-	capture_end(log, sizeof(log));
+	capture_end(log, sizeof(log), true);
 	assert_non_null(strstr(log, "evvm: q0: push of 9 bytes"));
 	e->head = 8;
 	assert_int_equal(vq_push(&t->vq, e, 8), -EINVAL);
