@@ -69,16 +69,16 @@ $(B)/tests/%: tests/%.c $(TEST_LIB_OBJS) $(LIBEVVM) $(CLI_OBJS) $(B)/cli/demo_gu
 	$(CC) $(CFLAGS) -Ivmm -Icli -Itests/lib $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(CLI_OBJS) \
 		$(B)/cli/demo_guest.o $(LIBEVVM) -lcmocka $(LDLIBS)
 
-$(B)/bench/notify: bench/notify.c bench/raw_kvm.c bench/raw_kvm.h $(LIBEVVM) $(B)/cli/demo_guest.o
+$(B)/bench/notify: bench/median.h bench/notify.c bench/raw_kvm.c bench/raw_kvm.h $(LIBEVVM) $(B)/cli/demo_guest.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/notify.c bench/raw_kvm.c $(B)/cli/demo_guest.o \
 		$(LIBEVVM) $(LDLIBS)
 
-$(B)/bench/blk: bench/blk.c $(LIBEVVM) $(B)/cli/demo_guest.o
+$(B)/bench/blk: bench/median.h bench/blk.c $(LIBEVVM) $(B)/cli/demo_guest.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/blk.c $(B)/cli/demo_guest.o $(LIBEVVM) $(LDLIBS)
 
-$(B)/bench/vhost-blk: bench/vhost_blk.c $(LIBEVVM)
+$(B)/bench/vhost-blk: bench/median.h bench/vhost_blk.c $(LIBEVVM)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/vhost_blk.c $(LIBEVVM) $(LDLIBS)
 

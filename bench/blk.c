@@ -55,6 +55,8 @@
 #include <evvm/loop.h>
 #include <evvm/vm.h>
 
+#include "median.h"
+
 #include "../cli/cli.h"
 
 #define MEM_MB		 32
@@ -365,19 +367,6 @@ static int make_disk(char *dir_out, size_t dir_max, bool *tmpfs)
 	}
 	free(chunk);
 	return fd;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 struct host_ref {

@@ -27,6 +27,7 @@
 #include <evvm/vm.h>
 
 #include "../cli/cli.h"
+#include "median.h"
 #include "raw_kvm.h"
 
 #define DOORBELL 0xd2000000ULL
@@ -117,19 +118,6 @@ static int run_raw(unsigned int n, double ph[3])
 	}
 	memcpy(ph, r.phase_ns, sizeof(r.phase_ns));
 	return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void usage(FILE *f)

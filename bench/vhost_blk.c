@@ -86,6 +86,8 @@
 #include <evvm/virtio.h>
 #include <evvm/virtqueue.h>
 
+#include "median.h"
+
 #include "../vhost/frontend.h"
 
 #define DISK_MIB   256
@@ -1105,19 +1107,6 @@ out:
 		rc = 1;
 	unlink(sock);
 	return rc;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* The evvm binary: $EVVM, else evvm next to this bench ($(B)/evvm, or build/evvm from bench/). */
