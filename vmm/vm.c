@@ -14,6 +14,7 @@
 #include <evvm/log.h>
 #include <evvm/loop.h>
 
+#include "arch/x86/acpi.h"
 #include "arch/x86/x86.h"
 #include "boot/boot.h"
 #include "boot/linux.h"
@@ -196,6 +197,8 @@ static int vm_create_devices(struct evvm_vm *vm)
 		err = debug_exit_init(vm);
 	if (!err)
 		err = i8042_create(vm, &vm->i8042);
+	if (!err && !vm->cfg.no_acpi)
+		err = acpi_sleep_init(vm);
 	if (!err && vm->cfg.console_in >= 0)
 		err = loop_add(vm->loop, vm->cfg.console_in, EPOLLIN, vm_console_input, vm);
 	if (!err && vm->cfg.testdev)
@@ -274,6 +277,29 @@ static int vm_create_virtio(struct evvm_vm *vm)
 		       len, EVVM_CMDLINE_MAX);
 		err = -E2BIG;
 	}
+	return err;
+}
+
+/* ACPI tables naming the vCPUs and the virtio devices placed above. */
+static int vm_write_acpi(struct evvm_vm *vm)
+{
+	struct acpi_mmio_dev virtio[EVVM_MAX_VIRTIO];
+	struct acpi_config acpi = {
+		.nr_cpus = vm->cfg.nr_cpus,
+		.virtio = virtio,
+		.nr_virtio = vm->cfg.nr_devices,
+	};
+	int err;
+
+	for (unsigned int i = 0; i < vm->cfg.nr_devices; i++)
+		virtio[i] = (struct acpi_mmio_dev){
+			.base = VIRTIO_MMIO_BASE + i * (uint64_t)VIRTIO_MMIO_SIZE,
+			.size = VIRTIO_MMIO_SIZE,
+			.gsi = virtio_gsis[i],
+		};
+	err = acpi_write(&vm->mem, ACPI_RSDP_GPA, &acpi);
+	if (err)
+		pr_err("ACPI tables: %s", evvm_strerror(err));
 	return err;
 }
 
@@ -384,6 +410,9 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 		pr_err("MP table: %s", evvm_strerror(err));
 		goto fail;
 	}
+	err = cfg->no_acpi ? 0 : vm_write_acpi(vm);
+	if (err)
+		goto fail;
 
 	vm->vcpus = calloc(cfg->nr_cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {

@@ -91,6 +91,9 @@ int vm_set_irq_line(struct evvm_vm *vm, unsigned int gsi, int level);
 /* debug_exit.c */
 int debug_exit_init(struct evvm_vm *vm);
 
+/* acpi_sleep.c: the ACPI sleep control/status register; S5 ends the VM with status 0. */
+int acpi_sleep_init(struct evvm_vm *vm);
+
 /* i8042.c: the keyboard controller at ports 0x60 and 0x64 (reset only). */
 int i8042_create(struct evvm_vm *vm, struct i8042 **out);
 void i8042_destroy(struct i8042 *kbc);

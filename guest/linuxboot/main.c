@@ -1005,6 +1005,185 @@ static void check_mptable(void)
 		fail("IOAPIC at 0x%x, not 0x%lx", mp.ioapic_addr, IOAPIC_ADDR);
 }
 
+/* ---- ACPI ---- */
+
+#define ACPI_MAX_TABLE		0x10000
+
+static u8 acpi_sum(u64 paddr, u32 len)
+{
+	const u8 *b = phys_to_virt(paddr);
+	u8 sum = 0;
+
+	while (len--)
+		sum += *b++;
+	return sum;
+}
+
+/* [paddr, paddr + len) lies in one e820 entry that is not RAM. */
+static bool e820_reserved(u64 paddr, u64 len)
+{
+	for (unsigned int i = 0; i < ne820; i++)
+		if (paddr >= e820[i].addr && paddr + len <= e820_end(&e820[i]))
+			return e820[i].type != E820_RAM;
+	return false;
+}
+
+/* A table at @paddr: signature, sane length, checksum, kept from the kernel. */
+static u32 acpi_table(u64 paddr, const char *sig)
+{
+	u32 len;
+
+	if (!paddr || paddr > FOUR_GIB - 36) {
+		fail("%s at 0x%lx", sig, paddr);
+		return 0;
+	}
+	if (memcmp(phys_to_virt(paddr), sig, 4)) {
+		fail("table at 0x%lx is not %s", paddr, sig);
+		return 0;
+	}
+	len = rd32(paddr + 4);
+	if (len < 36 || len > ACPI_MAX_TABLE) {
+		fail("%s at 0x%lx: length %u", sig, paddr, len);
+		return 0;
+	}
+	if (acpi_sum(paddr, len))
+		fail("%s at 0x%lx: bad checksum", sig, paddr);
+	if (!e820_reserved(paddr, len))
+		fail("%s at 0x%lx (+%u) is not in e820 reserved memory: the kernel "
+		     "may overwrite it", sig, paddr, len);
+	return len;
+}
+
+static bool bytes_at(u64 paddr, u32 len, const u8 *pat, u32 n)
+{
+	const u8 *b = phys_to_virt(paddr);
+
+	for (u32 i = 0; i + n <= len; i++)
+		if (!memcmp(b + i, pat, n))
+			return true;
+	return false;
+}
+
+static unsigned int count_at(u64 paddr, u32 len, const char *s)
+{
+	const u8 *b = phys_to_virt(paddr);
+	u32 n = strlen(s);
+	unsigned int c = 0;
+
+	for (u32 i = 0; i + n <= len; i++)
+		c += !memcmp(b + i, s, n);
+	return c;
+}
+
+/* The DSDT names every virtio-mmio device of the command line, same window and GSI. */
+static void check_dsdt(u64 dsdt)
+{
+	u32 len = acpi_table(dsdt, "DSDT");
+	unsigned int n;
+
+	if (!len)
+		return;
+	n = count_at(dsdt, len, "LNRO0005");
+	if (n != nvdev)
+		fail("DSDT has %u LNRO0005 (virtio-mmio) devices, the command line %u", n,
+		     nvdev);
+	for (unsigned int i = 0; i < nvdev; i++) {
+		const struct vdev *d = &vdevs[i];
+		/* Memory32Fixed(ReadWrite, base, size); Interrupt(consumer, edge, high) {irq} */
+		u8 mem[12] = { 0x86, 9, 0, 1 }, irq[9] = { 0x89, 6, 0, 0x03, 1 };
+
+		memcpy(mem + 4, &d->base, 4);
+		memcpy(mem + 8, &d->size, 4);
+		memcpy(irq + 5, &d->irq, 4);
+		if (!bytes_at(dsdt, len, mem, sizeof(mem)))
+			fail("no DSDT window [0x%lx, +0x%lx)", d->base, d->size);
+		if (!bytes_at(dsdt, len, irq, sizeof(irq)))
+			fail("no DSDT edge interrupt %lu for the device at 0x%lx", d->irq,
+			     d->base);
+	}
+	if (!count_at(dsdt, len, "_S5_"))
+		fail("DSDT declares no \\_S5 (power off)");
+}
+
+/* One enabled local APIC per CPU (the MP table's ids), the IOAPIC, LINT1 NMI. */
+static void check_madt(u64 madt)
+{
+	u32 len = acpi_table(madt, "APIC"), off;
+	unsigned int ncpu = 0, nioapic = 0;
+
+	if (!len)
+		return;
+	if (rd32(madt + 36) != LAPIC_ADDR)
+		fail("MADT LAPIC address 0x%x", rd32(madt + 36));
+	for (off = 44; off + 2 <= len; off += *(u8 *)phys_to_virt(madt + off + 1)) {
+		const u8 *e = phys_to_virt(madt + off);
+
+		if (e[1] < 2 || off + e[1] > len) {
+			fail("MADT entry at +%u has length %u", off, e[1]);
+			return;
+		}
+		if (e[0] == 0 && (rd32(madt + off + 4) & 1)) {
+			if (mp_ok && (ncpu >= mp.ncpus || ncpu >= MP_MAX_CPUS ||
+				      mp.cpus[ncpu].apic_id != e[3]))
+				fail("MADT local APIC %u has id %u, not the MP table's", ncpu,
+				     e[3]);
+			ncpu++;
+		} else if (e[0] == 1) {
+			if (rd32(madt + off + 4) != IOAPIC_ADDR)
+				fail("MADT IOAPIC at 0x%x", rd32(madt + off + 4));
+			nioapic++;
+		}
+	}
+	if (have_cpus && ncpu != opt_cpus)
+		fail("MADT: %u enabled local APICs, linuxboot.cpus=%lu", ncpu, opt_cpus);
+	if (nioapic != 1)
+		fail("MADT: %u IOAPICs, not 1", nioapic);
+}
+
+static void check_acpi(void)
+{
+	u64 rsdp = bp64(BP_ACPI_RSDP_ADDR), xsdt, fadt = 0, madt = 0;
+	u32 len;
+
+	if (!rsdp) {
+		fail("acpi_rsdp_addr is 0: no ACPI tables");
+		return;
+	}
+	if (rsdp > FOUR_GIB - 36 || memcmp(phys_to_virt(rsdp), "RSD PTR ", 8))
+		return; /* boot-params reported it */
+	if (acpi_sum(rsdp, 20) || acpi_sum(rsdp, 36))
+		fail("RSDP checksums");
+	if (*(u8 *)phys_to_virt(rsdp + 15) < 2)
+		fail("RSDP revision %u: no XSDT", *(u8 *)phys_to_virt(rsdp + 15));
+	if (!e820_reserved(rsdp, 36))
+		fail("RSDP at 0x%lx is not in e820 reserved memory", rsdp);
+	xsdt = rd64(rsdp + 24);
+	len = acpi_table(xsdt, "XSDT");
+	for (u32 off = 36; off + 8 <= len; off += 8) {
+		u64 t = rd64(xsdt + off);
+
+		if (t > FOUR_GIB - 36)
+			fail("XSDT entry 0x%lx", t);
+		else if (!memcmp(phys_to_virt(t), "FACP", 4))
+			fadt = t;
+		else if (!memcmp(phys_to_virt(t), "APIC", 4))
+			madt = t;
+	}
+	if (!fadt || !madt) {
+		fail("XSDT lists %s%s", fadt ? "" : "no FADT ", madt ? "" : "no MADT");
+		return;
+	}
+	len = acpi_table(fadt, "FACP");
+	if (len < 276) {
+		fail("FADT is %u bytes, ACPI 6 has 276", len);
+		return;
+	}
+	if (!(rd32(fadt + 112) & (1u << 20)))
+		fail("FADT: not HW_REDUCED_ACPI, but evvm has no SCI or PM blocks");
+	check_dsdt(rd64(fadt + 140));
+	check_madt(madt);
+}
+
 /* Start every AP as Linux does (INIT, SIPI, SIPI; guest/smp.c). */
 static void check_smp(void)
 {
@@ -1097,6 +1276,8 @@ void linuxboot_main(void)
 	report("initrd");
 	check_mptable();
 	report("mptable");
+	check_acpi();
+	report("acpi");
 	check_smp();
 	report("smp");
 

@@ -50,6 +50,7 @@ struct evvm_vm_config {
 	bool ioeventfd_user; /* match doorbells in evvm, not in KVM */
 	bool irqfd_user;     /* inject from an evvm thread, not from KVM */
 	bool testdev;	     /* the fabric test device (docs/testdev.md) */
+	bool no_acpi;	     /* MP table only: no ACPI tables (docs/boot.md) */
 	unsigned int poll_max_us; /* I/O threads busy-poll this long before sleeping */
 	/*
 	 * virtio devices, each placed on virtio-mmio in this order (see

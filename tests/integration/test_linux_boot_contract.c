@@ -44,7 +44,7 @@ static void expect_all_checks(const char *const args[])
 		print_error("status %d\nstdout:\n%s\nstderr:\n%s\n", r.status, r.out, r.err);
 	assert_int_equal(r.status, 0);
 	assert_contains(r.out, "evvm-linuxboot: booted via the 64-bit entry");
-	assert_contains(r.out, "evvm-linuxboot: 9 passed, 0 failed\n");
+	assert_contains(r.out, "evvm-linuxboot: 10 passed, 0 failed\n");
 	run_result_free(&r);
 }
 

@@ -4,7 +4,7 @@
 #include "boot.h"
 
 #define EBDA_START 0x9fc00ULL
-#define BIOS_START 0xf0000ULL /* the MP table lives here */
+#define BIOS_START 0xe0000ULL /* ACPI tables at 0xe0000, the MP table at 0xf0000 */
 #define HIGH_START 0x100000ULL
 
 static unsigned int e820_add(struct e820_entry *e, unsigned int n, unsigned int max,

@@ -18,6 +18,7 @@
 
 #include <evvm/log.h>
 
+#include "../arch/x86/acpi.h"
 #include "../arch/x86/x86.h"
 #include "../vm.h"
 #include "bzimage.h"
@@ -415,6 +416,9 @@ static int linux_setup(struct evvm_vm *vm, const struct linux_kernel *k, const c
 	/* This checks the command line's length: before anything is copied. */
 	err = linux_build_boot_params(bp, k, cmdline, LINUX_CMDLINE_GPA, initrd, initrd_size, e820,
 				      n, name);
+	/* Where the tables are, so the kernel need not scan for the RSDP (protocol 2.14). */
+	if (!err && !cfg->no_acpi)
+		put64(bp + BP_ACPI_RSDP_ADDR, ACPI_RSDP_GPA);
 	if (!err && cfg->initramfs) {
 		dst = mem_translate(&vm->mem, initrd, initrd_size);
 		if (dst)

@@ -37,6 +37,7 @@ struct bzimage_info;
 
 /* struct boot_params (arch/x86/include/uapi/asm/bootparam.h) offsets. */
 #define BP_SIZE		     0x1000
+#define BP_ACPI_RSDP_ADDR    0x070
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE  0x0c4
 #define BP_EXT_CMD_LINE_PTR  0x0c8

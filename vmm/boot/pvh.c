@@ -9,6 +9,7 @@
 
 #include <evvm/log.h>
 
+#include "../arch/x86/acpi.h"
 #include "../vm.h"
 #include "boot.h"
 
@@ -80,6 +81,7 @@ int pvh_load(struct evvm_vm *vm)
 	si.cmdline_paddr = CMDLINE_GPA;
 	si.memmap_paddr = MEMMAP_GPA;
 	si.memmap_entries = n;
+	si.rsdp_paddr = vm->cfg.no_acpi ? 0 : ACPI_RSDP_GPA;
 	if (mem_write(&vm->mem, CMDLINE_GPA, cmdline, strlen(cmdline) + 1) ||
 	    mem_write(&vm->mem, MEMMAP_GPA, mm, n * sizeof(mm[0])) ||
 	    mem_write(&vm->mem, START_INFO_GPA, &si, sizeof(si)))
