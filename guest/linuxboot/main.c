@@ -295,11 +295,13 @@ static bool opt_num(const char *key, unsigned int base, bool suffix, u64 *v)
 }
 
 static u64 opt_mem, opt_cpus, opt_virtio, opt_initrd_size, opt_initrd_sum;
+static u64 opt_acpi = 1;	/* linuxboot.acpi=0: expect no ACPI tables */
 static bool have_mem, have_cpus, have_virtio, have_initrd_size, have_initrd_sum;
 
 static const char *const known_keys[] = {
 	"linuxboot.mem", "linuxboot.cpus", "linuxboot.expect-virtio",
 	"linuxboot.initrd-size", "linuxboot.initrd-sum", "linuxboot.verbose",
+	"linuxboot.acpi",
 };
 
 /* A misspelt key must not weaken a check silently. */
@@ -343,6 +345,8 @@ static void parse_options(void)
 	if (have_cpus && (!opt_cpus || opt_cpus > MAX_CPUS))
 		usage_error("linuxboot.cpus", arg("linuxboot.cpus"));
 	verbose = opt_num("linuxboot.verbose", 10, false, &v) && v;
+	if (opt_num("linuxboot.acpi", 10, false, &opt_acpi) && opt_acpi > 1)
+		usage_error("linuxboot.acpi", arg("linuxboot.acpi"));
 }
 
 /* ---- virtio_mmio.device=<size>@<base>:<irq>[:<id>] words ---- */
@@ -1145,6 +1149,11 @@ static void check_acpi(void)
 	u64 rsdp = bp64(BP_ACPI_RSDP_ADDR), xsdt, fadt = 0, madt = 0;
 	u32 len;
 
+	if (!opt_acpi) {
+		if (rsdp)
+			fail("acpi_rsdp_addr is 0x%lx with linuxboot.acpi=0", rsdp);
+		return;
+	}
 	if (!rsdp) {
 		fail("acpi_rsdp_addr is 0: no ACPI tables");
 		return;

@@ -126,6 +126,23 @@ static void test_triple_fault_fails_loudly(void **state)
 	run_result_free(&r);
 }
 
+/* Linux's ACPI power-off (S5 through the sleep control register) ends the VM with 0. */
+static void test_acpi_poweroff(void **state)
+{
+	struct run_result r;
+
+	(void)state;
+	require_kvm();
+	run_evvm(&r, TIMEOUT,
+		 (const char *[]){ "run", "-v", "--cmdline", "tests=acpi-poweroff", NULL });
+	assert_false(r.timed_out);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.err, "ACPI sleep type 3 requested; only S5 (power off) is offered");
+	assert_contains(r.out, "acpi-poweroff: still running, S5");
+	assert_contains(r.err, "guest powered off (ACPI S5)");
+	run_result_free(&r);
+}
+
 static void test_demo_passes(void **state)
 {
 	struct run_result r;
@@ -236,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_two_vcpus_come_up),
 		cmocka_unit_test(test_triple_fault_fails_loudly),
 		cmocka_unit_test(test_sigterm_stops_the_vm),
+		cmocka_unit_test(test_acpi_poweroff),
 		cmocka_unit_test(test_demo_passes),
 	};
 
