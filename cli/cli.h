@@ -8,6 +8,7 @@
 int cmd_run(int argc, char **argv);
 int cmd_vhost_user_blk(int argc, char **argv); /* cli/vhost_user.c */
 int cmd_vhost_user_rng(int argc, char **argv);
+int cmd_vhost_user_net(int argc, char **argv);
 
 /* The test guest linked into evvm (cli/demo_guest.S). */
 extern const unsigned char demo_guest_start[];

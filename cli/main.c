@@ -18,6 +18,7 @@ static void usage(FILE *f)
 		   "  run             boot a guest (the bundled demo guest without --kernel)\n"
 		   "  vhost-user-blk  serve a virtio-blk disk to a vhost-user frontend\n"
 		   "  vhost-user-rng  serve a virtio-rng device to a vhost-user frontend\n"
+		   "  vhost-user-net  serve a virtio-net device on a tap to a vhost-user frontend\n"
 		   "\n"
 		   "Run 'evvm COMMAND --help' for a command's options.\n"
 		   "  -h, --help     this text\n"
@@ -44,6 +45,8 @@ int main(int argc, char **argv)
 		return cmd_vhost_user_blk(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "vhost-user-rng"))
 		return cmd_vhost_user_rng(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "vhost-user-net"))
+		return cmd_vhost_user_net(argc - 1, argv + 1);
 	fprintf(stderr, "evvm: unknown command '%s' (see 'evvm --help')\n", argv[1]);
 	return EXIT_USAGE;
 }

@@ -65,3 +65,33 @@ int parse_kv_next(char **s, char **key, char **val)
 	*val = eq + 1;
 	return 1;
 }
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int parse_mac(const char *s, uint8_t mac[6])
+{
+	uint8_t m[6];
+
+	if (strlen(s) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
+			return -EINVAL;
+		m[i] = hi << 4 | lo;
+	}
+	if (m[0] & 1) /* the group bit: not an address a NIC may own */
+		return -EINVAL;
+	memcpy(mac, m, sizeof(m));
+	return 0;
+}

@@ -22,4 +22,7 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  */
 int parse_kv_next(char **s, char **key, char **val);
 
+/* "52:54:00:12:34:56": six hex bytes; a multicast address is refused. */
+int parse_mac(const char *s, uint8_t mac[6]);
+
 #endif

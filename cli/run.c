@@ -55,15 +55,24 @@ static void run_usage(FILE *f)
 		"  --irqfd=MODE        interrupts: kernel (KVM_IRQFD, default) or user (an evvm\n"
 		"                      thread injects with KVM_IRQ_LINE/KVM_SIGNAL_MSI)\n"
 		"  --poll-max-us=N     I/O threads busy-poll up to N us before sleeping (default 0)\n"
-		"  --stats[=FORMAT]    print fabric counters to stderr at exit: text (default) or json\n"
+		"  --stats[=FORMAT]    print fabric and device (net) counters to stderr at exit:\n"
+		"                      text (default) or json\n"
 		"  --disk path=F[,readonly=on][,id=NAME]\n"
 		"                      a virtio-blk disk on file F (repeatable); id is the\n"
 		"                      serial the guest reads (default blkN)\n"
 		"  --disk vhost_user=on,socket=PATH\n"
 		"                      a virtio-blk disk served by a vhost-user backend\n"
+		"  --net tap=NAME[,mac=MAC][,id=NAME][,event_idx=on|off]\n"
+		"                      a virtio-net device on tap NAME (repeatable; an existing\n"
+		"                      tap, or a new one with CAP_NET_ADMIN); mac default\n"
+		"                      52:54:00:12:34:5N for the Nth --net, id default netN\n"
+		"  --net vhost_user=on,socket=PATH[,id=NAME]\n"
+		"                      a virtio-net device served by a vhost-user backend\n"
+		"                      (evvm vhost-user-net, for one)\n"
 		"  --rng               a virtio-rng device fed by getrandom(2)\n"
 		"  --console           a virtio-console on this terminal (COM1 keeps output only)\n"
 		"  --testdev           add the fabric test device (docs/testdev.md)\n"
+		"  --acpi=on|off       ACPI tables (default on; off: the MP table only)\n"
 		"  -v, --verbose       log more (repeat for debug messages)\n"
 		"  -h, --help          this text\n"
 		"\n"
@@ -86,12 +95,14 @@ enum {
 	OPT_POLL,
 	OPT_STATS,
 	OPT_TESTDEV,
+	OPT_ACPI,
 	OPT_DISK,
 	OPT_RNG,
 	OPT_CONSOLE,
 	OPT_BOOT,
 	OPT_DECOMPRESS,
 	OPT_INITRAMFS,
+	OPT_NET,
 };
 
 static const struct option run_options[] = {
@@ -104,7 +115,9 @@ static const struct option run_options[] = {
 	{ "poll-max-us", required_argument, NULL, OPT_POLL },
 	{ "stats", optional_argument, NULL, OPT_STATS },
 	{ "testdev", no_argument, NULL, OPT_TESTDEV },
+	{ "acpi", required_argument, NULL, OPT_ACPI },
 	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "console", no_argument, NULL, OPT_CONSOLE },
 	{ "boot", required_argument, NULL, OPT_BOOT },
@@ -241,6 +254,80 @@ usage:
 	return -EINVAL;
 }
 
+/* 52:54:00:12:34:5N for the Nth --net (N from 0). */
+static void net_default_mac(uint8_t mac[6], unsigned int index)
+{
+	const uint8_t base[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x50 };
+
+	memcpy(mac, base, sizeof(base));
+	mac[5] += index;
+}
+
+/* One --net: a tap evvm serves, or a vhost-user backend's socket. */
+struct net_arg {
+	struct net_config net;
+	const char *socket; /* vhost_user=on */
+	char id[24];
+};
+
+/*
+ * Parse "tap=NAME[,mac=MAC][,id=NAME][,event_idx=on|off]" or
+ * "vhost_user=on,socket=PATH[,id=NAME]" for --net.
+ */
+static int parse_net(char *arg, struct net_arg *a, unsigned int index)
+{
+	bool vhost_user = false, mac_given = false, ei_given = false;
+	char *key, *val;
+	int r;
+
+	*a = (struct net_arg){ .net.event_idx = true };
+	snprintf(a->id, sizeof(a->id), "net%u", index);
+	net_default_mac(a->net.mac, index);
+	while ((r = parse_kv_next(&arg, &key, &val)) > 0) {
+		if (!strcmp(key, "tap") && *val && strlen(val) < 16) {
+			a->net.tap = val;
+		} else if (!strcmp(key, "mac") && !parse_mac(val, a->net.mac)) {
+			mac_given = true;
+		} else if (!strcmp(key, "id") && *val && strlen(val) < sizeof(a->id)) {
+			snprintf(a->id, sizeof(a->id), "%s", val);
+		} else if (!strcmp(key, "event_idx") && on_off(val, &a->net.event_idx)) {
+			ei_given = true;
+		} else if (!strcmp(key, "vhost_user") && on_off(val, &vhost_user)) {
+			continue;
+		} else if (!strcmp(key, "socket") && *val) {
+			a->socket = val;
+		} else {
+			fprintf(stderr,
+				"evvm: --net %s=%s: expected tap=NAME (1 to 15 characters), "
+				"mac=XX:XX:XX:XX:XX:XX (unicast), id=NAME (at most %zu "
+				"characters), event_idx=on|off, vhost_user=on|off or socket=PATH\n",
+				key, val, sizeof(a->id) - 1);
+			return -EINVAL;
+		}
+	}
+	if (r < 0)
+		goto usage;
+	if (vhost_user) {
+		/* The backend owns the tap, the address and the features. */
+		if (!a->socket || a->net.tap || mac_given || ei_given) {
+			fprintf(stderr, "evvm: --net vhost_user=on: expected socket=PATH, and no "
+					"tap=, mac= or event_idx= (the backend decides those)\n");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (a->socket) {
+		fprintf(stderr, "evvm: --net socket=%s: needs vhost_user=on\n", a->socket);
+		return -EINVAL;
+	}
+	if (a->net.tap)
+		return 0;
+usage:
+	fprintf(stderr, "evvm: --net: expected tap=NAME[,mac=MAC][,id=NAME][,event_idx=on|off] "
+			"or vhost_user=on,socket=PATH\n");
+	return -EINVAL;
+}
+
 /* Map a kernel or initramfs file read-only; it is copied into guest RAM at create. */
 static int map_file(const char *what, const char *path, const void **image, size_t *size)
 {
@@ -277,9 +364,10 @@ static int map_file(const char *what, const char *path, const void **image, size
 	return 0;
 }
 
-/* Create the virtio devices in their fixed order: disks, rng, console. */
+/* Create the virtio devices in their fixed order: disks, nets, rng, console. */
 static int add_devices(struct evvm_vm_config *cfg, const struct disk_arg *disks,
-		       unsigned int nr_disks, bool rng, bool console)
+		       unsigned int nr_disks, const struct net_arg *nets, unsigned int nr_nets,
+		       bool rng, bool console)
 {
 	const struct console_config cc = {
 		.in_fd = isatty(STDIN_FILENO) ? STDIN_FILENO : -1,
@@ -296,6 +384,15 @@ static int add_devices(struct evvm_vm_config *cfg, const struct disk_arg *disks,
 						    &cfg->devices[cfg->nr_devices]);
 		else
 			err = blk_create(id, &disks[i].blk, &cfg->devices[cfg->nr_devices]);
+		if (!err)
+			cfg->nr_devices++;
+	}
+	for (unsigned int i = 0; i < nr_nets && !err; i++) {
+		if (nets[i].socket)
+			err = vhost_user_dev_create(nets[i].id, VIRTIO_ID_NET, nets[i].socket,
+						    &cfg->devices[cfg->nr_devices]);
+		else
+			err = net_create(nets[i].id, &nets[i].net, &cfg->devices[cfg->nr_devices]);
 		if (!err)
 			cfg->nr_devices++;
 	}
@@ -363,6 +460,8 @@ int cmd_run(int argc, char **argv)
 	const char *kernel = NULL, *initramfs = NULL;
 	struct disk_arg disks[EVVM_MAX_VIRTIO];
 	unsigned int nr_disks = 0;
+	struct net_arg nets[EVVM_MAX_VIRTIO];
+	unsigned int nr_nets = 0;
 	bool rng = false, console = false;
 	struct run_signals sigs = { .fd = -1 };
 	struct termios saved_term;
@@ -417,6 +516,13 @@ int cmd_run(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case OPT_ACPI:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "evvm: --acpi=%s: expected on or off\n", optarg);
+				return EXIT_USAGE;
+			}
+			cfg.no_acpi = !strcmp(optarg, "off");
+			break;
 		case OPT_TESTDEV:
 			cfg.testdev = true;
 			break;
@@ -428,6 +534,16 @@ int cmd_run(int argc, char **argv)
 			if (parse_disk(optarg, &disks[nr_disks], nr_disks))
 				return EXIT_USAGE;
 			nr_disks++;
+			break;
+		case OPT_NET:
+			if (nr_nets == EVVM_MAX_VIRTIO) {
+				fprintf(stderr, "evvm: --net: at most %u devices\n",
+					EVVM_MAX_VIRTIO);
+				return EXIT_USAGE;
+			}
+			if (parse_net(optarg, &nets[nr_nets], nr_nets))
+				return EXIT_USAGE;
+			nr_nets++;
 			break;
 		case OPT_RNG:
 			rng = true;
@@ -523,16 +639,16 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 
-	if (nr_disks + rng + console > EVVM_MAX_VIRTIO) {
-		fprintf(stderr, "evvm: %u virtio devices: at most %u\n", nr_disks + rng + console,
-			EVVM_MAX_VIRTIO);
+	if (nr_disks + nr_nets + rng + console > EVVM_MAX_VIRTIO) {
+		fprintf(stderr, "evvm: %u virtio devices: at most %u\n",
+			nr_disks + nr_nets + rng + console, EVVM_MAX_VIRTIO);
 		status = EXIT_USAGE;
 		goto out;
 	}
 	/* The terminal's input goes to the virtio console if there is one, else to COM1. */
 	if (isatty(STDIN_FILENO) && !console)
 		cfg.console_in = STDIN_FILENO;
-	if (add_devices(&cfg, disks, nr_disks, rng, console))
+	if (add_devices(&cfg, disks, nr_disks, nets, nr_nets, rng, console))
 		goto out;
 	if (vm_create(&cfg, &vm))
 		goto out;

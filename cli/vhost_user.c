@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * `evvm vhost-user-blk` and `evvm vhost-user-rng`: serve one virtio device
+ * `evvm vhost-user-blk`, `evvm vhost-user-rng` and `evvm vhost-user-net`: serve one virtio device
  * to a vhost-user frontend (QEMU, or evvm itself) on a unix socket, until
  * SIGINT or SIGTERM. Follows the backend program conventions of QEMU's
  * docs/interop/vhost-user.rst where they apply: --socket-path is accepted
@@ -33,7 +33,12 @@ enum {
 	OPT_DISK,
 	OPT_POLL,
 	OPT_PRINT_CAPS,
+	OPT_TAP,
+	OPT_MAC,
+	OPT_EVENT_IDX,
 };
+
+enum vu_kind { VU_BLK, VU_RNG, VU_NET };
 
 static const struct option vu_options[] = {
 	{ "socket", required_argument, NULL, OPT_SOCKET },
@@ -41,14 +46,33 @@ static const struct option vu_options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "poll-max-us", required_argument, NULL, OPT_POLL },
 	{ "print-capabilities", no_argument, NULL, OPT_PRINT_CAPS },
+	{ "tap", required_argument, NULL, OPT_TAP },
+	{ "mac", required_argument, NULL, OPT_MAC },
+	{ "event-idx", required_argument, NULL, OPT_EVENT_IDX },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
-static void vu_usage(FILE *f, bool blk)
+static void vu_usage(FILE *f, enum vu_kind kind)
 {
-	if (blk)
+	if (kind == VU_NET)
+		fprintf(f,
+			"Usage: evvm vhost-user-net --socket PATH --tap NAME [--mac MAC]\n"
+			"       [OPTIONS]\n"
+			"\n"
+			"Serve a virtio-net device on a tap device to a vhost-user frontend\n"
+			"(QEMU's -netdev type=vhost-user, for one) on a unix socket. The rx and\n"
+			"tx queues are served here; the frontend keeps the control queue and the\n"
+			"config space (its MAC address is the one the guest sees).\n"
+			"\n"
+			"  --tap NAME          the tap device: an existing one (`ip tuntap add\n"
+			"                      dev NAME mode tap`), or a new one with\n"
+			"                      CAP_NET_ADMIN\n"
+			"  --mac MAC           the address in our config space (default\n"
+			"                      52:54:00:12:34:50)\n"
+			"  --event-idx=on|off  offer VIRTIO_F_EVENT_IDX (default on)\n");
+	else if (kind == VU_BLK)
 		fprintf(f,
 			"Usage: evvm vhost-user-blk --socket PATH --disk "
 			"path=F[,readonly=on][,id=NAME] [OPTIONS]\n"
@@ -120,6 +144,47 @@ static int vu_parse_disk(char *arg, struct blk_config *disk, char *id, size_t id
 	return 0;
 }
 
+static const char *vu_option_name(int opt)
+{
+	for (const struct option *o = vu_options; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "?";
+}
+
+/* One of vhost-user-net's own options into @net; prints a line and returns -EINVAL if bad. */
+static int vu_parse_net_opt(int opt, const char *val, struct net_config *net)
+{
+	switch (opt) {
+	case OPT_TAP:
+		if (!*val || strlen(val) > 15) {
+			fprintf(stderr,
+				"evvm: --tap %s: expected an interface name of 1 to 15 "
+				"characters\n",
+				val);
+			return -EINVAL;
+		}
+		net->tap = val;
+		return 0;
+	case OPT_MAC:
+		if (parse_mac(val, net->mac)) {
+			fprintf(stderr,
+				"evvm: --mac %s: expected a unicast address such as "
+				"52:54:00:12:34:56\n",
+				val);
+			return -EINVAL;
+		}
+		return 0;
+	default:
+		if (strcmp(val, "on") && strcmp(val, "off")) {
+			fprintf(stderr, "evvm: --event-idx=%s: expected on or off\n", val);
+			return -EINVAL;
+		}
+		net->event_idx = !strcmp(val, "on");
+		return 0;
+	}
+}
+
 /*
  * SIGINT/SIGTERM are taken by a thread of their own, so that a stop request
  * reaches the backend even while its control thread waits (for requests in
@@ -178,18 +243,31 @@ out:
 	return status;
 }
 
-static void vu_print_capabilities(bool blk)
+static void vu_print_capabilities(enum vu_kind kind)
 {
 	/* docs/interop/vhost-user.json: VHostUserBackendCapabilities. */
-	if (blk)
+	if (kind == VU_NET)
+		printf("{\n  \"type\": \"net\"\n}\n");
+	else if (kind == VU_BLK)
 		printf("{\n  \"type\": \"block\",\n  \"features\": []\n}\n");
 	else
 		printf("{\n  \"type\": \"rng\"\n}\n");
 }
 
-static int cmd_vhost_user(int argc, char **argv, bool blk)
+static int cmd_vhost_user(int argc, char **argv, enum vu_kind kind)
 {
-	const char *cmd = blk ? "evvm vhost-user-blk" : "evvm vhost-user-rng";
+	static const char *const cmds[] = {
+		[VU_BLK] = "evvm vhost-user-blk",
+		[VU_RNG] = "evvm vhost-user-rng",
+		[VU_NET] = "evvm vhost-user-net",
+	};
+	const char *cmd = cmds[kind];
+	bool blk = kind == VU_BLK;
+	struct net_config net = {
+		.mac = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x50 },
+		.event_idx = true,
+		.vhost_user = true,
+	};
 	const char *socket = NULL;
 	struct blk_config disk = { 0 };
 	char id[VU_ID_MAX + 1] = "blk0";
@@ -232,14 +310,25 @@ static int cmd_vhost_user(int argc, char **argv, bool blk)
 			}
 			poll_max_us = v;
 			break;
+		case OPT_TAP:
+		case OPT_MAC:
+		case OPT_EVENT_IDX:
+			if (kind != VU_NET) {
+				fprintf(stderr, "%s: unrecognized option '--%s'\n", cmd,
+					vu_option_name(opt));
+				return EXIT_USAGE;
+			}
+			if (vu_parse_net_opt(opt, optarg, &net))
+				return EXIT_USAGE;
+			break;
 		case OPT_PRINT_CAPS:
-			vu_print_capabilities(blk);
+			vu_print_capabilities(kind);
 			return 0;
 		case 'v':
 			verbose++;
 			break;
 		case 'h':
-			vu_usage(stdout, blk);
+			vu_usage(stdout, kind);
 			return 0;
 		default:
 			fprintf(stderr, "evvm: see '%s --help'\n", cmd);
@@ -253,6 +342,10 @@ static int cmd_vhost_user(int argc, char **argv, bool blk)
 	}
 	if (!socket) {
 		fprintf(stderr, "%s: --socket PATH is required (see '%s --help')\n", cmd, cmd);
+		return EXIT_USAGE;
+	}
+	if (kind == VU_NET && !net.tap) {
+		fprintf(stderr, "%s: --tap NAME is required (see '%s --help')\n", cmd, cmd);
 		return EXIT_USAGE;
 	}
 	if (blk && !have_disk) {
@@ -275,10 +368,12 @@ static int cmd_vhost_user(int argc, char **argv, bool blk)
 
 	if (blk)
 		err = blk_create(id, &disk, &dev); /* logs a line naming the disk */
+	else if (kind == VU_NET)
+		err = net_create("net0", &net, &dev); /* logs a line naming the tap */
 	else
 		err = rng_create("rng0", &dev);
 	if (err) {
-		if (!blk)
+		if (kind == VU_RNG)
 			pr_err("rng0: %s", evvm_strerror(err));
 		return 1;
 	}
@@ -287,10 +382,15 @@ static int cmd_vhost_user(int argc, char **argv, bool blk)
 
 int cmd_vhost_user_blk(int argc, char **argv)
 {
-	return cmd_vhost_user(argc, argv, true);
+	return cmd_vhost_user(argc, argv, VU_BLK);
 }
 
 int cmd_vhost_user_rng(int argc, char **argv)
 {
-	return cmd_vhost_user(argc, argv, false);
+	return cmd_vhost_user(argc, argv, VU_RNG);
+}
+
+int cmd_vhost_user_net(int argc, char **argv)
+{
+	return cmd_vhost_user(argc, argv, VU_NET);
 }

@@ -303,6 +303,35 @@ int vq_push(struct evvm_vq *vq, const struct vq_elem *elem, uint32_t written)
 	return 0;
 }
 
+int vq_push_n(struct evvm_vq *vq, struct vq_elem *const *elems, const uint32_t *written,
+	      unsigned int n)
+{
+	struct vring_used_elem *ring = (struct vring_used_elem *)(vq->used + USED_RING);
+
+	if (!vq->ready || n > vq->inflight) {
+		pr_err("%s: push of %u chains with %u in flight%s", vq_name(vq), n, vq->inflight,
+		       vq->ready ? "" : " (queue not ready)");
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		if (written[i] > elems[i]->in_len || elems[i]->head >= vq->num) {
+			pr_err("%s: push of head %u with %u bytes written into %llu", vq_name(vq),
+			       elems[i]->head, written[i], (unsigned long long)elems[i]->in_len);
+			return -EINVAL;
+		}
+	for (unsigned int i = 0; i < n; i++) {
+		struct vring_used_elem *u = &ring[(uint16_t)(vq->used_idx + i) & (vq->num - 1)];
+
+		__atomic_store_n(&u->id, elems[i]->head, __ATOMIC_RELAXED);
+		__atomic_store_n(&u->len, written[i], __ATOMIC_RELAXED);
+	}
+	vq->used_idx += n;
+	/* Release: the driver sees every entry once it sees the index. */
+	__atomic_store_n(used_u16(vq, USED_IDX), vq->used_idx, __ATOMIC_RELEASE);
+	vq->inflight -= n;
+	return 0;
+}
+
 /* 2.7.7 (and 2.7.10 for avail_event): true when @event lies in [old, new). */
 static bool vring_need_event(uint16_t event, uint16_t new, uint16_t old)
 {

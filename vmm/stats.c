@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-/* `evvm run --stats`: the fabric's counters, as text or JSON. */
+/* `evvm run --stats`: the fabric's counters, and the devices' own, as text or JSON. */
+#include <evvm/device.h>
 #include <evvm/loop.h>
 
+#include "virtio_mmio.h"
 #include "vm.h"
 
 static const char *space_name(enum ioeventfd_space s)
@@ -109,6 +111,35 @@ static void stats_loop(FILE *f, bool json, bool first, const char *name, struct 
 			(unsigned long long)s.dispatches, (unsigned long long)s.poll_ns);
 }
 
+/*
+ * Devices with counters: text "device net0: rx_packets 3, ...", one line
+ * each; JSON "devices": {"net0": {"rx_packets": 3, ...}}.
+ */
+static void stats_devices(struct evvm_vm *vm, FILE *f, bool json)
+{
+	bool first = true;
+
+	if (json)
+		fprintf(f, "}, \"devices\": {");
+	for (unsigned int i = 0; i < EVVM_MAX_VIRTIO; i++) {
+		struct evvm_virtio_dev *dev = vm->virtio[i] ? virtio_mmio_dev(vm->virtio[i]) : NULL;
+		struct evvm_dev_counter c[EVVM_DEV_MAX_COUNTERS];
+		unsigned int n;
+
+		if (!dev || !dev->ops->counters)
+			continue;
+		n = dev->ops->counters(dev, c, EVVM_DEV_MAX_COUNTERS);
+		fprintf(f, json ? "%s\"%s\": {" : "%sdevice %s:", json && !first ? ", " : "",
+			dev->id);
+		for (unsigned int k = 0; k < n; k++)
+			fprintf(f, json ? "%s\"%s\": %llu" : "%s %s %llu",
+				k ? (json ? ", " : ",") : "", c[k].name,
+				(unsigned long long)c[k].value);
+		fprintf(f, json ? "}" : "\n");
+		first = false;
+	}
+}
+
 void vm_print_stats(struct evvm_vm *vm, FILE *f, bool json)
 {
 	if (json)
@@ -118,6 +149,7 @@ void vm_print_stats(struct evvm_vm *vm, FILE *f, bool json)
 	stats_loop(f, json, true, "vm", vm->loop);
 	if (vm->testdev)
 		stats_loop(f, json, false, "testdev-io", testdev_loop(vm->testdev));
+	stats_devices(vm, f, json);
 	if (json)
 		fprintf(f, "}}\n");
 }

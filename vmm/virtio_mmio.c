@@ -559,3 +559,8 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
+
+struct evvm_virtio_dev *virtio_mmio_dev(struct virtio_mmio *t)
+{
+	return t->dev;
+}

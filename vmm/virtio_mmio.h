@@ -21,6 +21,9 @@ struct virtio_mmio;
 int virtio_mmio_create(struct evvm_vm *vm, struct evvm_virtio_dev *dev, uint64_t base,
 		       uint32_t gsi, struct virtio_mmio **out);
 
+/* The device behind the transport (for its counters). */
+struct evvm_virtio_dev *virtio_mmio_dev(struct virtio_mmio *t);
+
 /* Reset the device, release its fds and I/O thread, destroy it. NULL is ignored. */
 void virtio_mmio_destroy(struct virtio_mmio *vm);
 

@@ -27,6 +27,14 @@
 
 struct evvm_virtio_dev;
 
+/* One named device counter, for `evvm run --stats`. */
+struct evvm_dev_counter {
+	const char *name; /* a JSON key: "tx_packets" */
+	uint64_t value;
+};
+
+#define EVVM_DEV_MAX_COUNTERS 32
+
 struct evvm_device_ops {
 	const char *name;   /* "blk", "rng", "console" */
 	uint32_t device_id; /* VIRTIO_ID_* */
@@ -65,6 +73,13 @@ struct evvm_device_ops {
 
 	/* Free dev->priv and the device's resources; the device is stopped. */
 	void (*destroy)(struct evvm_virtio_dev *dev);
+
+	/*
+	 * Optional: fill @out with up to @max counters and return how many.
+	 * Called from any thread; counters are read with relaxed atomics.
+	 */
+	unsigned int (*counters)(struct evvm_virtio_dev *dev, struct evvm_dev_counter *out,
+				 unsigned int max);
 };
 
 struct evvm_virtio_dev {

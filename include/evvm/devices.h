@@ -31,6 +31,19 @@ struct blk_config {
 };
 int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_dev **out);
 
+/*
+ * virtio-net on a tap device (devices/net.c). With @vhost_user the device
+ * has only the rx and tx queues and no CTRL_VQ: a vhost-user frontend
+ * serves the control queue itself.
+ */
+struct net_config {
+	const char *tap; /* tap device name */
+	uint8_t mac[6];
+	bool event_idx; /* offer VIRTIO_F_EVENT_IDX */
+	bool vhost_user;
+};
+int net_create(const char *id, const struct net_config *cfg, struct evvm_virtio_dev **out);
+
 /* ops->destroy() and free the device; NULL is ignored. The device must be stopped. */
 void virtio_dev_destroy(struct evvm_virtio_dev *dev);
 

@@ -102,6 +102,15 @@ int vq_pop(struct evvm_vq *vq, struct vq_elem *elem);
 int vq_push(struct evvm_vq *vq, const struct vq_elem *elem, uint32_t written);
 
 /*
+ * vq_push() of @n chains, published with one used index update, so that the
+ * driver sees all of them or none (virtio-net's merged rx buffers: the
+ * driver expects num_buffers entries once it sees the first). Nothing is
+ * pushed unless every chain passes vq_push()'s checks.
+ */
+int vq_push_n(struct evvm_vq *vq, struct vq_elem *const *elems, const uint32_t *written,
+	      unsigned int n);
+
+/*
  * Whether the driver wants an interrupt for what was pushed since the last
  * time this returned true: VRING_AVAIL_F_NO_INTERRUPT, or with EVENT_IDX the
  * used_event index (2.7.7).

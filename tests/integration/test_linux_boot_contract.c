@@ -118,6 +118,21 @@ static void test_initramfs_and_virtio_entries(void **state)
 	unlink(disk);
 }
 
+/* --acpi=off: no RSDP in the zero page; the MP table still describes both CPUs. */
+static void test_acpi_off(void **state)
+{
+	char kernel[256];
+
+	(void)state;
+	require_kvm();
+	snprintf(kernel, sizeof(kernel), "%s", image("vmlinux"));
+	expect_all_checks((const char *[]){ "run", "--kernel", kernel, "--acpi=off", "--memory",
+					    "size=" MEM, "--cpus", "boot=2", "--rng", "--cmdline",
+					    "linuxboot.mem=" MEM_B " linuxboot.cpus=2 "
+					    "linuxboot.expect-virtio=1 linuxboot.acpi=0",
+					    NULL });
+}
+
 /* The guest's checks can fail: a wrong expectation is reported, not passed. */
 static void test_contract_guest_detects_a_mismatch(void **state)
 {
@@ -142,6 +157,7 @@ int main(void)
 		cmocka_unit_test(test_bzimage_decompressing_itself),
 		cmocka_unit_test(test_vmlinux_elf),
 		cmocka_unit_test(test_initramfs_and_virtio_entries),
+		cmocka_unit_test(test_acpi_off),
 		cmocka_unit_test(test_contract_guest_detects_a_mismatch),
 	};
 
