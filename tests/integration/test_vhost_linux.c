@@ -3,23 +3,36 @@
  * evvm's vhost-user backends driven by the real Linux virtio drivers: Debian's
  * cloud kernel boots under QEMU in software mode (TCG, no /dev/kvm) with a
  * vhost-user device whose backend is `evvm vhost-user-blk` or
- * `evvm vhost-user-rng`. tests/linux/prepare provides the kernel and a busybox
- * initramfs whose /init (tests/linux/init) runs the in-guest half and prints
- * one "EVVM-LINUX: " verdict line; the host half checks the disk file.
+ * `evvm vhost-user-rng` or `evvm vhost-user-net`. tests/linux/prepare provides
+ * the kernel and a busybox initramfs whose /init (tests/linux/init) runs the
+ * in-guest half and prints one "EVVM-LINUX: " verdict line; the host half
+ * checks the disk file, or the peer's counters.
+ *
+ * The net tests run the peer in a network namespace of their own: a tap with
+ * NET_PEER on it, which the backend serves (inside that namespace). The guest
+ * pings it, also with NET_MTU-sized frames (several merged rx buffers each),
+ * then reads NET_TCP_BYTES from it over TCP and sends them back; the peer's
+ * kernel counts the echo requests, and tcp_peer() checks the data that came
+ * back.
  *
  * Controls: the same blk tests against qemu-storage-daemon's vhost-user-blk
- * export, and the rng test against QEMU's own virtio-rng-pci (Debian 12 has
- * no vhost-user-rng backend). If a control fails too, the fault is in this
- * harness, the guest or QEMU, not in evvm.
+ * export, the rng test against QEMU's own virtio-rng-pci (Debian 12 has no
+ * vhost-user-rng backend), and the net test against QEMU's own virtio-net on
+ * the same tap. If a control fails too, the fault is in this harness, the
+ * guest or QEMU, not in evvm.
  *
- * Needs qemu-system-x86, busybox-static and cpio (tools/deps test) and, the
- * first time, network access to Debian's mirrors to download the kernel
- * package; without either the tests fail, they do not skip.
+ * Needs qemu-system-x86, busybox-static, cpio and iproute2 (tools/deps test),
+ * root for the net tests (network namespaces, taps) and, the first time,
+ * network access to Debian's mirrors to download the kernel package; without
+ * any of these the tests fail, they do not skip.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
+#include <poll.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,22 +47,46 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "harness.h"
+#include "linux_guest.h"
 
 /*
- * Bounds. A boot takes 3-4 s; six tests that all hang, each at
- * GUEST_TIMEOUT + 2 x BACKEND_TIMEOUT, stay under run-tests' 600 s.
+ * Bounds. A boot takes 3-7 s. If every step of every test hangs, each test
+ * waits GUEST_TIMEOUT plus BACKEND_TIMEOUT for each of its backend's start
+ * and stop and the TCP peer's start and end: 560 s for the eight, under
+ * run-tests' 600 s.
  */
-#define PREPARE_TIMEOUT 300 /* the first run downloads ~27 MB */
 #define BACKEND_TIMEOUT 10  /* to listen, and to exit after SIGTERM */
-#define GUEST_TIMEOUT	75  /* QEMU's start to its exit */
+#define GUEST_TIMEOUT	50  /* QEMU's start to its exit */
 #define QEMU_MEM	"256"
 
 #define DISK_SECTORS	16384 /* 8 MiB; the guest writes sectors 2048..10239 */
 #define WRITE_FIRST	2048
 #define WRITE_COUNT	8192
+
+/* The net tests' link: the peer (the namespace's tap) and the guest. */
+#define NET_TAP	      "evvmtap0"
+#define NET_PEER      "10.0.3.1"
+#define NET_ADDR      "10.0.3.2"
+#define NET_LEN	      "24"
+#define NET_MAC	      "52:54:00:12:34:56"
+#define NET_PINGS     5
+#define NET_MTU	      9000 /* both ends: a ping of NET_MTU - 28 bytes is one big frame */
+#define NET_JUMBO     3	   /* such pings */
+#define NET_TCP_PORT  5001
+#define NET_TCP_BYTES 4194304	  /* each way */
+#define NS_PREFIX     "evvm-vhl-" /* + the test program's pid + "-" + a counter */
+#define STR_(x)	      #x
+#define STR(x)	      STR_(x)
+
+/* Feature bits the guest must see negotiated (virtio 1.2, 5.1.3 and 6). */
+#define VIRTIO_NET_F_MRG_RXBUF	15
+#define VIRTIO_RING_F_EVENT_IDX 29
 
 static double now_s(void)
 {
@@ -138,13 +175,19 @@ static int run_cmd(const char *const argv[], const char *log, int timeout_s)
 	return st;
 }
 
-/* Whether some process listens on the unix socket @path (from /proc/net/unix). */
-static bool listening(const char *path)
+/*
+ * Whether some process listens on the unix socket @path, from @pid's
+ * /proc/PID/net/unix: unix sockets are listed per network namespace, and the
+ * net backends run in one of their own.
+ */
+static bool listening(pid_t pid, const char *path)
 {
-	FILE *f = fopen("/proc/net/unix", "r");
-	char line[512];
+	char proc[64], line[512];
+	FILE *f;
 	bool found = false;
 
+	snprintf(proc, sizeof(proc), "/proc/%d/net/unix", (int)pid);
+	f = fopen(proc, "r");
 	if (!f)
 		return false;
 	while (!found && fgets(line, sizeof(line), f)) {
@@ -160,53 +203,7 @@ static bool listening(const char *path)
 	return found;
 }
 
-/* ---- the prepared guest ---- */
-
-static const char *linux_dir(void)
-{
-	return getenv("EVVM_LINUX_DIR") ? getenv("EVVM_LINUX_DIR") : "build/linux";
-}
-
-/* Run tests/linux/prepare once per program; fail (not skip) if it fails. */
-static void prepare_linux(char *vmlinuz, char *initrd, size_t n)
-{
-	static int done = -1; /* -1 not run, 0 failed, 1 ok */
-	static char why[4096];
-	static double took;
-	char log[] = "/tmp/evvm-prepare-XXXXXX";
-	int fd, st;
-
-	if (done < 0) {
-		double t0 = now_s();
-
-		fd = mkstemp(log);
-		assert_true(fd >= 0);
-		close(fd);
-		if (access("tests/linux/prepare", X_OK) != 0) {
-			snprintf(why, sizeof(why),
-				 "tests/linux/prepare not found: run the tests from the repository "
-				 "root");
-			done = 0;
-		} else {
-			st = run_cmd((const char *[]){ "tests/linux/prepare", linux_dir(), NULL },
-				     log, PREPARE_TIMEOUT);
-			char *out = slurp(log);
-
-			if (st != 0)
-				snprintf(why, sizeof(why), "tests/linux/prepare %s %s:\n%s",
-					 linux_dir(), st < 0 ? "timed out" : "failed", out);
-			done = st == 0;
-			free(out);
-		}
-		unlink(log);
-		took = now_s() - t0;
-		print_message("tests/linux/prepare: %.1f s\n", took);
-	}
-	if (!done)
-		fail_msg("cannot prepare the Linux guest: %s", why);
-	snprintf(vmlinuz, n, "%s/vmlinuz", linux_dir());
-	snprintf(initrd, n, "%s/initrd.gz", linux_dir());
-}
+/* ---- QEMU ---- */
 
 static bool qemu_has_device(const char *dev)
 {
@@ -233,13 +230,145 @@ static bool qemu_has_device(const char *dev)
 /* ---- one test's processes and files, cleaned up in teardown ---- */
 
 struct ctx {
-	char dir[64]; /* temp dir: disk.img, vhost.sock, backend.log, qemu.log */
-	char disk[96], sock[96], blog[96], qlog[96];
-	pid_t backend, qemu;
+	char dir[64]; /* temp dir: disk.img, vhost.sock, backend.log, qemu.log, peer.log */
+	char disk[96], sock[96], blog[96], qlog[96], plog[96];
+	char netns[48]; /* the net tests' namespace, "" if none */
+	pid_t backend, qemu, peer;
 	char *verdict; /* the guest's, from boot() */
 	unsigned seed;
 	double t0;
 };
+
+/* ---- the net tests' network namespace ---- */
+
+/* `ip ARGS...`: its exit status; its output (malloc'd) in @out if non-NULL. */
+static int ip_cmd(char **out, const char *const args[])
+{
+	char log[] = "/tmp/evvm-ip-XXXXXX";
+	const char *argv[16] = { "ip" };
+	int fd = mkstemp(log), st;
+	size_t n = 1;
+
+	assert_true(fd >= 0);
+	close(fd);
+	for (size_t i = 0; args[i]; i++) {
+		assert_true(n + 1 < sizeof(argv) / sizeof(argv[0]));
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	st = run_cmd(argv, log, 30);
+	if (out)
+		*out = slurp(log);
+	unlink(log);
+	return st;
+}
+
+static void netns_delete(const char *ns)
+{
+	/* The tap first: nothing else may still hold the namespace alive. */
+	ip_cmd(NULL, (const char *[]){ "-n", ns, "link", "del", NET_TAP, NULL });
+	ip_cmd(NULL, (const char *[]){ "netns", "del", ns, NULL });
+}
+
+/* Namespaces left by a test program that was killed before its teardown. */
+static void netns_delete_stale(void)
+{
+	DIR *d = opendir("/run/netns");
+	struct dirent *e;
+	int pid;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (sscanf(e->d_name, NS_PREFIX "%d-", &pid) == 1 && pid != getpid() &&
+		    kill(pid, 0) < 0 && errno == ESRCH) {
+			print_message("deleting stale network namespace %s\n", e->d_name);
+			netns_delete(e->d_name);
+		}
+	}
+	closedir(d);
+}
+
+/* A fresh namespace for @c with the peer: NET_TAP up with NET_PEER/NET_LEN. */
+static void netns_create(struct ctx *c)
+{
+	static unsigned count;
+	char *out = NULL;
+	const char *ns = c->netns;
+	const char *const *step;
+	/* clang-format off */
+	const char *const *steps[] = {
+		(const char *[]){ "-n", ns, "link", "set", "lo", "up", NULL },
+		(const char *[]){ "-n", ns, "tuntap", "add", "dev", NET_TAP, "mode", "tap", NULL },
+		(const char *[]){ "-n", ns, "addr", "add", NET_PEER "/" NET_LEN, "dev", NET_TAP, NULL },
+		(const char *[]){ "-n", ns, "link", "set", NET_TAP, "mtu", STR(NET_MTU), NULL },
+		(const char *[]){ "-n", ns, "link", "set", NET_TAP, "up", NULL },
+		NULL
+	};
+	/* clang-format on */
+
+	netns_delete_stale();
+	snprintf(c->netns, sizeof(c->netns), NS_PREFIX "%d-%u", (int)getpid(), count++);
+	if (ip_cmd(&out, (const char *[]){ "netns", "add", ns, NULL }) != 0) {
+		c->netns[0] = '\0';
+		fail_msg("ip netns add %s: %s", ns, out);
+	}
+	free(out);
+	for (size_t i = 0; (step = steps[i]); i++) {
+		char cmd[160] = "ip";
+
+		if (ip_cmd(&out, step) != 0) {
+			for (size_t j = 0; step[j]; j++)
+				snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " %s",
+					 step[j]);
+			fail_msg("%s: %s", cmd, out);
+		}
+		free(out);
+	}
+}
+
+/* @file's first number, read inside the namespace (its /sys, its /proc/net). */
+static long long netns_read(struct ctx *c, const char *file)
+{
+	char *out;
+	long long v = -1;
+	int st = ip_cmd(&out, (const char *[]){ "netns", "exec", c->netns, "cat", file, NULL });
+
+	if (st != 0 || sscanf(out, "%lld", &v) != 1)
+		fail_msg("cat %s in %s: status %d: %s", file, c->netns, st, out);
+	free(out);
+	return v;
+}
+
+/* Icmp counter @name (e.g. "InEchos") of the namespace's /proc/net/snmp. */
+static long long netns_icmp(struct ctx *c, const char *name)
+{
+	char *out, *names, *vals, *sn, *sv, *n, *v;
+	long long r = -1;
+	int st = ip_cmd(
+		&out, (const char *[]){ "netns", "exec", c->netns, "cat", "/proc/net/snmp", NULL });
+
+	/* Two lines "Icmp: InMsgs InErrors ..." and "Icmp: 5 0 ...". */
+	names = strstr(out, "\nIcmp: ");
+	vals = names ? strstr(names + 1, "\nIcmp: ") : NULL;
+	if (st != 0 || !vals)
+		fail_msg("no Icmp counters in %s's /proc/net/snmp (status %d): %s", c->netns, st,
+			 out);
+	names[strcspn(names + 1, "\n") + 1] = '\0';
+	vals[strcspn(vals + 1, "\n") + 1] = '\0';
+	n = strtok_r(names + 7, " ", &sn);
+	v = strtok_r(vals + 7, " ", &sv);
+	for (; n && v; n = strtok_r(NULL, " ", &sn), v = strtok_r(NULL, " ", &sv)) {
+		if (strcmp(n, name) == 0) {
+			r = strtoll(v, NULL, 10);
+			break;
+		}
+	}
+	free(out);
+	if (r < 0)
+		fail_msg("no Icmp counter %s in %s's /proc/net/snmp", name, c->netns);
+	return r;
+}
 
 static int setup(void **state)
 {
@@ -255,6 +384,7 @@ static int setup(void **state)
 	snprintf(c->sock, sizeof(c->sock), "%s/vhost.sock", c->dir);
 	snprintf(c->blog, sizeof(c->blog), "%s/backend.log", c->dir);
 	snprintf(c->qlog, sizeof(c->qlog), "%s/qemu.log", c->dir);
+	snprintf(c->plog, sizeof(c->plog), "%s/peer.log", c->dir);
 	c->seed = (unsigned)(getpid() * 2654435761u ^ (unsigned)time(NULL)) % 1000000;
 	c->t0 = now_s();
 	*state = c;
@@ -279,6 +409,12 @@ static int teardown(void **state)
 		kill(c->backend, SIGKILL);
 		waitpid(c->backend, NULL, 0);
 	}
+	if (c->peer > 0) {
+		kill(c->peer, SIGKILL);
+		waitpid(c->peer, NULL, 0);
+	}
+	if (c->netns[0])
+		netns_delete(c->netns);
 	free(c->verdict);
 	print_message("wall time: %.1f s\n", now_s() - c->t0);
 	nftw(c->dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
@@ -286,53 +422,76 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Fail with @why, the backend's and QEMU's output. */
-#define fail_ctx(c, ...)                                                        \
-	do {                                                                    \
-		char *b_ = slurp((c)->blog), *q_ = slurp((c)->qlog);            \
-		print_error("backend output:\n%s\nQEMU output:\n%s\n", b_, q_); \
-		free(b_);                                                       \
-		free(q_);                                                       \
-		fail_msg(__VA_ARGS__);                                          \
+/*
+ * The backend's, QEMU's and the TCP peer's output, straight to stderr:
+ * cmocka's print_error() truncates long messages.
+ */
+static void dump_logs(struct ctx *c)
+{
+	const char *name[] = { "backend", "QEMU", "TCP peer" };
+	const char *path[] = { c->blog, c->qlog, c->plog };
+
+	fflush(stdout);
+	for (size_t i = 0; i < 3; i++) {
+		char *out = slurp(path[i]);
+
+		if (*out || i < 2)
+			fprintf(stderr, "---- %s output:\n%s%s", name[i], out,
+				*out && out[strlen(out) - 1] != '\n' ? "\n" : "");
+		free(out);
+	}
+	fprintf(stderr, "----\n");
+	fflush(stderr);
+}
+
+/* Fail with @why, after the logs. */
+#define fail_ctx(c, ...)               \
+	do {                           \
+		dump_logs(c);          \
+		fail_msg(__VA_ARGS__); \
 	} while (0)
 
 /* Start the backend and wait until it listens on c->sock. */
 static void start_backend(struct ctx *c, const char *const argv[])
 {
 	double deadline = now_s() + BACKEND_TIMEOUT;
+	char cmd[512] = "";
 	int st;
 
+	for (size_t i = 0; argv[i]; i++)
+		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), "%s%s", i ? " " : "",
+			 argv[i]);
 	c->backend = spawn(argv, c->blog);
-	while (!listening(c->sock)) {
+	while (!listening(c->backend, c->sock)) {
 		st = wait_exit(c->backend, 0);
 		if (st >= 0) {
 			c->backend = 0;
-			fail_ctx(c, "backend %s exited with status %d before listening on %s",
-				 argv[0], st, c->sock);
+			fail_ctx(c, "backend `%s` exited with status %d before listening", cmd, st);
 		}
 		if (now_s() > deadline)
-			fail_ctx(c, "backend %s does not listen on %s after %d s", argv[0], c->sock,
+			fail_ctx(c, "backend `%s` does not listen after %d s", cmd,
 				 BACKEND_TIMEOUT);
 		usleep(10000);
 	}
 }
 
 /*
- * Boot the guest with @device (a vhost-user device is connected to c->sock)
- * and the test @cmdline; wait for QEMU to exit. Returns the verdict line
- * (after "EVVM-LINUX: ", owned by @c); fails if there is none or QEMU did not
- * exit 0.
+ * Boot the guest with the device options @devargs and the test @cmdline, QEMU
+ * run by the command @wrap (e.g. "ip netns exec NS") if not NULL; wait for
+ * QEMU to exit. Returns the verdict line (after "EVVM-LINUX: ", owned by @c);
+ * fails if there is none or QEMU did not exit 0.
  */
-static char *boot(struct ctx *c, const char *device, const char *cmdline)
+static char *boot_qemu(struct ctx *c, const char *const wrap[], const char *const devargs[],
+		       const char *cmdline)
 {
-	char vmlinuz[256], initrd[256], append[512], chardev[160], dev[96];
-	const char *argv[40];
+	char vmlinuz[256], initrd[256], append[512];
+	const char *argv[48];
 	size_t n = 0;
 	double t0;
 	char *out, *v, *end, *verdict;
 	int st;
 
-	prepare_linux(vmlinuz, initrd, sizeof(vmlinuz));
+	linux_guest_prepare(vmlinuz, initrd, sizeof(vmlinuz));
 	snprintf(append, sizeof(append), "console=ttyS0 panic=-1 quiet %s", cmdline);
 	/* clang-format off */
 	const char *const qemu[] = {
@@ -342,18 +501,14 @@ static char *boot(struct ctx *c, const char *device, const char *cmdline)
 		"-kernel", vmlinuz, "-initrd", initrd, "-append", append, NULL
 	};
 	/* clang-format on */
+	for (size_t i = 0; wrap && wrap[i]; i++)
+		argv[n++] = wrap[i];
 	for (size_t i = 0; qemu[i]; i++)
 		argv[n++] = qemu[i];
-	if (strncmp(device, "vhost-user-", 11) == 0) {
-		snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", c->sock);
-		snprintf(dev, sizeof(dev), "%s,chardev=c0", device);
-		argv[n++] = "-chardev";
-		argv[n++] = chardev;
-	} else {
-		snprintf(dev, sizeof(dev), "%s", device);
+	for (size_t i = 0; devargs[i]; i++) {
+		assert_true(n + 1 < sizeof(argv) / sizeof(argv[0]));
+		argv[n++] = devargs[i];
 	}
-	argv[n++] = "-device";
-	argv[n++] = dev;
 	argv[n] = NULL;
 	t0 = now_s();
 	c->qemu = spawn(argv, c->qlog);
@@ -386,6 +541,21 @@ static char *boot(struct ctx *c, const char *device, const char *cmdline)
 	return verdict;
 }
 
+/* boot_qemu() with @device; a vhost-user device is connected to c->sock. */
+static char *boot(struct ctx *c, const char *device, const char *cmdline)
+{
+	char chardev[160], dev[96];
+
+	if (strncmp(device, "vhost-user-", 11) == 0) {
+		snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", c->sock);
+		snprintf(dev, sizeof(dev), "%s,chardev=c0", device);
+		return boot_qemu(c, NULL,
+				 (const char *[]){ "-chardev", chardev, "-device", dev, NULL },
+				 cmdline);
+	}
+	return boot_qemu(c, NULL, (const char *[]){ "-device", device, NULL }, cmdline);
+}
+
 /* SIGTERM the backend: it must exit 0 within BACKEND_TIMEOUT and remove its socket. */
 static void stop_backend(struct ctx *c)
 {
@@ -408,69 +578,6 @@ static void stop_backend(struct ctx *c)
 
 /* ---- the disk: patterns as tests/linux/init writes them ---- */
 
-static void sector(char out[513], const char *kind, unsigned seed, unsigned i)
-{
-	char text[96];
-
-	snprintf(text, sizeof(text), "evvm %s seed=%u sector=%u", kind, seed, i);
-	snprintf(out, 513, "%-511s\n", text);
-}
-
-static void make_disk(struct ctx *c)
-{
-	FILE *f = fopen(c->disk, "w");
-	char s[513];
-
-	assert_non_null(f);
-	for (unsigned i = 0; i < DISK_SECTORS; i++) {
-		sector(s, "host", c->seed, i);
-		assert_int_equal(fwrite(s, 1, 512, f), 512);
-	}
-	assert_int_equal(fclose(f), 0);
-}
-
-/*
- * The disk file holds the host pattern, with the guest pattern over sectors
- * WRITE_FIRST.. if @written; fails at the first sector that does not.
- */
-static void check_disk(struct ctx *c, bool written)
-{
-	FILE *f = fopen(c->disk, "r");
-	char want[513], got[512];
-	struct stat st;
-
-	assert_non_null(f);
-	assert_int_equal(fstat(fileno(f), &st), 0);
-	if (st.st_size != DISK_SECTORS * 512)
-		fail_msg("disk file is %lld bytes, was %d", (long long)st.st_size,
-			 DISK_SECTORS * 512);
-	for (unsigned i = 0; i < DISK_SECTORS; i++) {
-		bool g = written && i >= WRITE_FIRST && i < WRITE_FIRST + WRITE_COUNT;
-
-		sector(want, g ? "guest" : "host", c->seed, i);
-		assert_int_equal(fread(got, 1, 512, f), 512);
-		if (memcmp(got, want, 512) != 0)
-			fail_msg("disk file sector %u is not the %s pattern: \"%.60s\"", i,
-				 g ? "guest" : "host", got);
-	}
-	fclose(f);
-}
-
-/* sha256 of the written range of the disk file, by the host's sha256sum. */
-static void written_sha256(struct ctx *c, char out[65])
-{
-	char cmd[256];
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "dd if='%s' bs=512 skip=%d count=%d status=none | sha256sum",
-		 c->disk, WRITE_FIRST, WRITE_COUNT);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	assert_non_null(fgets(out, 65, p));
-	assert_int_equal(pclose(p), 0);
-	assert_int_equal(strlen(out), 64);
-}
-
 /* ---- the tests ---- */
 
 static void blk_test(struct ctx *c, const char *const backend[])
@@ -478,7 +585,7 @@ static void blk_test(struct ctx *c, const char *const backend[])
 	char cmdline[128], sha[65], want[80];
 	char *v;
 
-	make_disk(c);
+	linux_disk_make(c->disk, c->seed, DISK_SECTORS);
 	start_backend(c, backend);
 	snprintf(cmdline, sizeof(cmdline), "evvm.test=blk evvm.seed=%u evvm.sectors=%d", c->seed,
 		 DISK_SECTORS);
@@ -487,11 +594,11 @@ static void blk_test(struct ctx *c, const char *const backend[])
 	if (strncmp(v, "blk ok ", 7) != 0)
 		fail_ctx(c, "the guest says: %s", v);
 	/* What the guest read back is what is in the file, and it is the pattern. */
-	written_sha256(c, sha);
+	linux_disk_sha256(c->disk, WRITE_FIRST, WRITE_COUNT, sha);
 	snprintf(want, sizeof(want), "blk ok %s", sha);
 	if (strcmp(v, want) != 0)
 		fail_msg("the guest read back sha256 %s; the disk file has %s", v + 7, sha);
-	check_disk(c, true);
+	linux_disk_check(c->disk, c->seed, DISK_SECTORS, WRITE_FIRST, WRITE_COUNT);
 }
 
 static void blk_ro_test(struct ctx *c, const char *const backend[])
@@ -499,7 +606,7 @@ static void blk_ro_test(struct ctx *c, const char *const backend[])
 	char cmdline[128];
 	char *v;
 
-	make_disk(c);
+	linux_disk_make(c->disk, c->seed, DISK_SECTORS);
 	start_backend(c, backend);
 	snprintf(cmdline, sizeof(cmdline), "evvm.test=blk-ro evvm.seed=%u evvm.sectors=%d", c->seed,
 		 DISK_SECTORS);
@@ -507,7 +614,7 @@ static void blk_ro_test(struct ctx *c, const char *const backend[])
 	stop_backend(c);
 	if (strcmp(v, "blk-ro ok") != 0)
 		fail_ctx(c, "the guest says: %s", v);
-	check_disk(c, false);
+	linux_disk_check(c->disk, c->seed, DISK_SECTORS, 0, 0);
 }
 
 static const char *evvm(void)
@@ -590,16 +697,301 @@ static void test_evvm_rng(void **state)
 		fail_ctx(c, "the guest says: %s", v);
 }
 
-int main(void)
+/* ---- net: the guest pings the namespace's tap ---- */
+
+#define NET_CMDLINE                                                                 \
+	"evvm.test=net evvm.ip=" NET_ADDR "/" NET_LEN " evvm.peer=" NET_PEER        \
+	" evvm.pings=" STR(NET_PINGS) " evvm.mtu=" STR(NET_MTU) " evvm.jumbo=" STR( \
+		NET_JUMBO) " evvm.tcp=" STR(NET_TCP_BYTES) " evvm.port=" STR(NET_TCP_PORT)
+/*
+ * vectors=0: INTx, not MSI-X. QEMU 7.2 crashes (SIGSEGV in
+ * msix_set_vector_notifiers() under vhost_net_start()) when the driver starts
+ * a vhost-user netdev under TCG with MSI-X: vhost_net_start() turns off guest
+ * notifier masking for vhost-user, so the MSI-X unmask takes the KVM irqfd
+ * path, whose per-vector state only exists with KVM. With INTx QEMU relays
+ * the call eventfds itself. romfile=: no iPXE ROM, nothing for SeaBIOS to
+ * drive. The control uses the same device.
+ */
+#define NET_DEVICE "virtio-net-pci,netdev=n0,mac=" NET_MAC ",romfile=,vectors=0"
+
+/* Byte @i of the TCP test's data for @seed. */
+static uint8_t tcp_byte(unsigned seed, uint64_t i)
+{
+	uint32_t v = (uint32_t)(i / 4) * 2654435761u ^ seed;
+
+	v ^= v >> 15;
+	v *= 0x2c1b3c6du;
+	v ^= v >> 12;
+	return v >> (8 * (i % 4));
+}
+
+/* accept() on @s within @timeout_s; -1 with errno ETIMEDOUT if none. */
+static int accept_within(int s, int timeout_s)
+{
+	struct pollfd p = { .fd = s, .events = POLLIN };
+	struct timeval tv = { .tv_sec = 30 };
+	int r = poll(&p, 1, timeout_s * 1000), fd;
+
+	if (r <= 0) {
+		errno = r ? errno : ETIMEDOUT;
+		return -1;
+	}
+	fd = accept4(s, NULL, NULL, SOCK_CLOEXEC);
+	/* A stalled transfer fails the peer rather than hanging it. */
+	if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The peer's TCP side, in a child process that enters c->netns: listen on
+ * NET_PEER:NET_TCP_PORT, tell @ready; send NET_TCP_BYTES of tcp_byte() to
+ * the first connection and close it; read the second to its end and check
+ * it is the same data. One line to c->plog; exit status 0 if all came back.
+ */
+static __attribute__((noreturn)) void tcp_peer(struct ctx *c, int ready)
+{
+	static uint8_t buf[65536];
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(NET_TCP_PORT) };
+	FILE *log = fopen(c->plog, "w");
+	char path[96];
+	uint64_t off = 0, bad = UINT64_MAX;
+	int ns, s, fd, one = 1;
+	ssize_t n;
+
+	if (!log)
+		_exit(2);
+	setvbuf(log, NULL, _IONBF, 0);
+	snprintf(path, sizeof(path), "/run/netns/%s", c->netns);
+	ns = open(path, O_RDONLY | O_CLOEXEC);
+	if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+		fprintf(log, "entering %s: %s\n", path, strerror(errno));
+		_exit(1);
+	}
+	inet_pton(AF_INET, NET_PEER, &a.sin_addr);
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(s, (struct sockaddr *)&a, sizeof(a)) || listen(s, 2)) {
+		fprintf(log, "listening on " NET_PEER ":%d: %s\n", NET_TCP_PORT, strerror(errno));
+		_exit(1);
+	}
+	if (write(ready, "r", 1) != 1)
+		_exit(1);
+	fd = accept_within(s, GUEST_TIMEOUT);
+	if (fd < 0) {
+		fprintf(log, "no connection to send to: %s\n", strerror(errno));
+		_exit(1);
+	}
+	while (off < NET_TCP_BYTES) {
+		size_t len = NET_TCP_BYTES - off < sizeof(buf) ? NET_TCP_BYTES - off : sizeof(buf);
+
+		for (size_t i = 0; i < len; i++)
+			buf[i] = tcp_byte(c->seed, off + i);
+		n = write(fd, buf, len);
+		if (n <= 0) {
+			fprintf(log, "sending: %s after %llu bytes\n", n ? strerror(errno) : "EOF",
+				(unsigned long long)off);
+			_exit(1);
+		}
+		off += n;
+	}
+	close(fd);
+	fd = accept_within(s, 30);
+	if (fd < 0) {
+		fprintf(log, "sent %d bytes; no connection to read them back from: %s\n",
+			NET_TCP_BYTES, strerror(errno));
+		_exit(1);
+	}
+	for (off = 0; (n = read(fd, buf, sizeof(buf))) > 0; off += n)
+		for (ssize_t i = 0; i < n && bad == UINT64_MAX; i++)
+			if (off + i >= NET_TCP_BYTES || buf[i] != tcp_byte(c->seed, off + i))
+				bad = off + i;
+	if (n < 0) {
+		fprintf(log, "sent %d bytes; reading them back: %s after %llu bytes\n",
+			NET_TCP_BYTES, strerror(errno), (unsigned long long)off);
+		_exit(1);
+	}
+	fprintf(log, "sent %d bytes, got %llu back", NET_TCP_BYTES, (unsigned long long)off);
+	if (bad != UINT64_MAX)
+		fprintf(log, ", first wrong byte at offset %llu", (unsigned long long)bad);
+	fprintf(log, "\n");
+	_exit(off == NET_TCP_BYTES && bad == UINT64_MAX ? 0 : 1);
+}
+
+/* Start tcp_peer() and wait until it listens. */
+static void start_tcp_peer(struct ctx *c)
+{
+	struct pollfd p = { .events = POLLIN };
+	int fds[2];
+	char b = 0;
+
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	c->peer = fork();
+	assert_true(c->peer >= 0);
+	if (c->peer == 0) {
+		close(fds[0]);
+		tcp_peer(c, fds[1]);
+	}
+	close(fds[1]);
+	p.fd = fds[0];
+	if (poll(&p, 1, BACKEND_TIMEOUT * 1000) != 1 || read(fds[0], &b, 1) != 1 || b != 'r') {
+		char *log = slurp(c->plog);
+
+		close(fds[0]);
+		fail_msg("the peer's TCP side did not start listening: %s", log);
+	}
+	close(fds[0]);
+}
+
+/* The value of "@key=" in the verdict @v (up to the next space), or fail. */
+static void verdict_field(struct ctx *c, const char *v, const char *key, char *out, size_t n)
+{
+	char k[32];
+	const char *p;
+
+	snprintf(k, sizeof(k), " %s=", key);
+	p = strstr(v, k);
+	if (!p)
+		fail_ctx(c, "no %s= in the guest's verdict: %s", key, v);
+	p += strlen(k);
+	snprintf(out, n, "%.*s", (int)strcspn(p, " "), p);
+}
+
+/* The TCP exchange: the guest got NET_TCP_BYTES, the peer got them back intact. */
+static void check_tcp_peer(struct ctx *c, const char *v)
+{
+	const char *want = "tcp: " STR(NET_TCP_BYTES) " bytes in ";
+	int st = wait_exit(c->peer, BACKEND_TIMEOUT);
+	char *log;
+
+	if (st < 0)
+		fail_ctx(c, "the peer's TCP side still runs %d s after the guest's verdict: %s",
+			 BACKEND_TIMEOUT, v);
+	c->peer = 0;
+	log = slurp(c->plog);
+	print_message("peer's TCP side: %s", log);
+	if (st != 0) {
+		print_error("peer's TCP side: status %d: %s", st, log);
+		free(log);
+		fail_ctx(c, "the guest's TCP data did not come back intact (guest: %s)", v);
+	}
+	free(log);
+	if (!strstr(v, want))
+		fail_ctx(c, "the guest's verdict lacks \"%s\": %s", want, v);
+}
+
+/*
+ * After the guest's net test: it says ok, with our MAC and MRG_RXBUF and
+ * EVENT_IDX negotiated, and NET_PINGS echo requests answered. The peer's
+ * kernel (a fresh namespace: all its ICMP is the guest's) got every request
+ * once and answered it, through the tap.
+ */
+static void check_net(struct ctx *c, const char *v)
+{
+	const char *ping = "ping: " STR(NET_PINGS) " packets transmitted, " STR(
+		NET_PINGS) " packets received, 0% packet loss";
+	const char *jumbo = "jumbo: " STR(NET_JUMBO) " packets transmitted, " STR(
+		NET_JUMBO) " packets received, 0% packet loss";
+	char mac[32], feat[80];
+	long long in, out, rx, tx;
+	int bits[] = { VIRTIO_NET_F_MRG_RXBUF, VIRTIO_RING_F_EVENT_IDX };
+
+	in = netns_icmp(c, "InEchos");
+	out = netns_icmp(c, "OutEchoReps");
+	rx = netns_read(c, "/sys/class/net/" NET_TAP "/statistics/rx_packets");
+	tx = netns_read(c, "/sys/class/net/" NET_TAP "/statistics/tx_packets");
+	print_message("peer: %lld echo requests in, %lld replies out; tap: %lld packets from "
+		      "the guest, %lld to it\n",
+		      in, out, rx, tx);
+	if (strncmp(v, "net ok ", 7) != 0)
+		fail_ctx(c, "the guest says: %s", v);
+	verdict_field(c, v, "mac", mac, sizeof(mac));
+	if (strcmp(mac, NET_MAC) != 0)
+		fail_ctx(c, "the guest's interface has MAC %s, QEMU was given " NET_MAC, mac);
+	verdict_field(c, v, "features", feat, sizeof(feat));
+	if (strlen(feat) != 64 || strspn(feat, "01") != 64)
+		fail_ctx(c, "the guest's virtio features are '%s', not 64 bits", feat);
+	for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+		if (feat[bits[i]] != '1')
+			fail_ctx(c, "feature bit %d (%s) not negotiated: %s", bits[i],
+				 bits[i] == VIRTIO_NET_F_MRG_RXBUF ? "VIRTIO_NET_F_MRG_RXBUF"
+								   : "VIRTIO_RING_F_EVENT_IDX",
+				 feat);
+	if (!strstr(v, ping))
+		fail_ctx(c, "the guest's ping: %s (want \"%s\")", v, ping);
+	if (!strstr(v, jumbo))
+		fail_ctx(c, "the guest's %d-byte pings: %s (want \"%s\")", NET_MTU - 28, v, jumbo);
+	if (in != NET_PINGS + NET_JUMBO || out != NET_PINGS + NET_JUMBO)
+		fail_ctx(c, "the peer got %lld echo requests and sent %lld replies, not %d", in,
+			 out, NET_PINGS + NET_JUMBO);
+	if (rx < NET_PINGS || tx < NET_PINGS)
+		fail_ctx(c,
+			 "the tap passed %lld packets from the guest and %lld to it, fewer "
+			 "than the %d pings",
+			 rx, tx, NET_PINGS);
+	check_tcp_peer(c, v);
+}
+
+/* Control: QEMU's own virtio-net on the tap (QEMU runs in the namespace). */
+static void test_control_qemu_net(void **state)
+{
+	struct ctx *c = *state;
+	char *v;
+
+	netns_create(c);
+	start_tcp_peer(c);
+	v = boot_qemu(c, (const char *[]){ "ip", "netns", "exec", c->netns, NULL },
+		      (const char *[]){ "-netdev",
+					"tap,id=n0,ifname=" NET_TAP
+					",script=no,downscript=no,vhost=off",
+					"-device", NET_DEVICE, NULL },
+		      NET_CMDLINE);
+	check_net(c, v);
+}
+
+/*
+ * evvm vhost-user-net serves the tap from inside the namespace; QEMU, outside
+ * it, reaches the backend through the socket's path.
+ */
+static void test_evvm_net(void **state)
+{
+	struct ctx *c = *state;
+	char chardev[160];
+	char *v;
+
+	netns_create(c);
+	start_tcp_peer(c);
+	start_backend(c,
+		      (const char *[]){ "ip", "netns", "exec", c->netns, evvm(), "vhost-user-net",
+					"--socket", c->sock, "--tap", NET_TAP, NULL });
+	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", c->sock);
+	v = boot_qemu(c, NULL,
+		      (const char *[]){ "-chardev", chardev, "-netdev",
+					"vhost-user,id=n0,chardev=c0", "-device", NET_DEVICE,
+					NULL },
+		      NET_CMDLINE);
+	stop_backend(c);
+	check_net(c, v);
+}
+
+/* An argument selects tests by name: test_vhost_linux '*net*'. */
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_control_qsd_blk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_qsd_blk_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_qemu_rng, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_control_qemu_net, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_blk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_blk_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_rng, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evvm_net, setup, teardown),
 	};
 
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
