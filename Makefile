@@ -34,7 +34,7 @@ INT_TESTS  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildca
 
 # Benchmarks: every build compiles them into $(B)/bench/; the default build
 # also leaves the executables at bench/<name>.
-BENCHES := bench/notify bench/blk bench/vhost-blk
+BENCHES := bench/notify bench/blk bench/vhost-blk bench/net
 BENCH_TARGETS := $(addprefix $(B)/,$(BENCHES))
 ifeq ($(B),build)
 BENCH_TARGETS += $(BENCHES)
@@ -81,6 +81,12 @@ $(B)/bench/blk: bench/median.h bench/blk.c $(LIBEVVM) $(B)/cli/demo_guest.o
 $(B)/bench/vhost-blk: bench/median.h bench/vhost_blk.c $(LIBEVVM)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/vhost_blk.c $(LIBEVVM) $(LDLIBS)
+
+$(B)/bench/net: bench/median.h bench/net.c tests/lib/frame_peer.c tests/lib/frame_peer.h \
+		tests/lib/netpeer.c tests/lib/netpeer.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/net.c tests/lib/frame_peer.c tests/lib/netpeer.c \
+		-pthread
 
 bench/%: $(B)/bench/%
 	cp $< $@

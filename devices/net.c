@@ -426,32 +426,57 @@ static uint8_t ctrl_handle(const struct vq_elem *e)
 	return VIRTIO_NET_ERR;
 }
 
+/* One command: 5.1.6.5, class and command out, an ack byte in. Returns 0 or -EINVAL. */
+static int ctrl_one(struct evvm_virtio_dev *dev, struct vq_elem *e)
+{
+	struct net *n = dev->priv;
+	uint8_t ack;
+
+	if (e->out_len < 2 || e->in_len < 1) {
+		pr_err("%s: control command chain of %llu+%llu bytes, needs 2+1", dev->id,
+		       (unsigned long long)e->out_len, (unsigned long long)e->in_len);
+		return -EINVAL;
+	}
+	ack = ctrl_handle(e);
+	count(&n->c.ctrl_commands, 1);
+	iov_from_buf(&e->iov[e->out_num], e->in_num, 0, &ack, 1);
+	return vq_push(&dev->vqs[NET_CTRLQ], e, 1);
+}
+
+/*
+ * Drain the control queue with kicks off, then ask for kicks again and look
+ * once more: a command made available in between sent none (with
+ * EVENT_IDX, avail_event must move on or the driver never kicks again).
+ */
 static void net_ctrl(struct evvm_virtio_dev *dev)
 {
 	struct net *n = dev->priv;
 	struct evvm_vq *vq = &dev->vqs[NET_CTRLQ];
 	struct vq_elem *e = &n->ctrl_elem;
-	bool pushed = false;
+	bool pushed = false, rearmed = false;
 	int r;
 
-	while ((r = vq_pop(vq, e)) > 0) {
-		uint8_t ack;
-
-		/* 5.1.6.5: class and command out, an ack byte in. */
-		if (e->out_len < 2 || e->in_len < 1) {
-			pr_err("%s: control command chain of %llu+%llu bytes, needs 2+1", dev->id,
-			       (unsigned long long)e->out_len, (unsigned long long)e->in_len);
-			r = -EINVAL;
-			break;
+	vq_set_notify(vq, false);
+	for (;;) {
+		r = vq_pop(vq, e);
+		if (r > 0) {
+			r = ctrl_one(dev, e);
+		} else if (r == 0 && !rearmed) {
+			/* Empty: kicks on, then one more look. */
+			vq_set_notify(vq, true);
+			rearmed = true;
+			continue;
+		} else {
+			break; /* empty after re-arming, or a ring error */
 		}
-		ack = ctrl_handle(e);
-		count(&n->c.ctrl_commands, 1);
-		iov_from_buf(&e->iov[e->out_num], e->in_num, 0, &ack, 1);
-		if (vq_push(vq, e, 1) < 0) {
-			r = -EINVAL;
+		if (r < 0)
 			break;
-		}
 		pushed = true;
+		if (rearmed) {
+			/* Work raced the re-arm: drain with kicks off again. */
+			vq_set_notify(vq, false);
+			rearmed = false;
+		}
 	}
 	if (r < 0)
 		virtio_dev_fail(dev);

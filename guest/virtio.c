@@ -205,6 +205,7 @@ const char *virtio_type_name(u32 device_id)
 	case VIRTIO_ID_BLOCK:	return "virtio-blk";
 	case VIRTIO_ID_CONSOLE:	return "virtio-console";
 	case VIRTIO_ID_RNG:	return "virtio-rng";
+	case VIRTIO_ID_NET:	return "virtio-net";
 	default:		return "virtio-other";
 	}
 }
@@ -215,6 +216,7 @@ static const char *type_flag(u32 device_id)
 	case VIRTIO_ID_BLOCK:	return "--disk";
 	case VIRTIO_ID_CONSOLE:	return "--console";
 	case VIRTIO_ID_RNG:	return "--rng";
+	case VIRTIO_ID_NET:	return "--net tap=NAME";
 	default:		return "a device";
 	}
 }

@@ -63,6 +63,7 @@
 #define VIRTIO_BIT(b)			(1ULL << (b))
 
 /* Device IDs (5). */
+#define VIRTIO_ID_NET			1
 #define VIRTIO_ID_BLOCK			2
 #define VIRTIO_ID_CONSOLE		3
 #define VIRTIO_ID_RNG			4
@@ -99,7 +100,7 @@ struct virtq_used {
 };
 
 #define VIRTIO_MAX_DEVS			8
-#define VIRTIO_MAX_QUEUES		2
+#define VIRTIO_MAX_QUEUES		3	/* virtio-net: rx, tx, ctrl */
 #define VIRTQ_MAX_SIZE			256
 
 /* Default time limits, in TSC cycles (at least this long at <= 1 GHz). */
