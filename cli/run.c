@@ -50,11 +50,13 @@ static void run_usage(FILE *f)
 		"  --cpus boot=N       number of vCPUs, 1..%u (default 1)\n"
 		"  --memory size=SIZE  guest RAM, e.g. 512M or 2G, a multiple of 4K,\n"
 		"                      at least %lluM (default %lluM)\n"
-		"  --ioeventfd=MODE    doorbells: kernel (KVM_IOEVENTFD, default) or user (matched\n"
+		"  --ioeventfd=MODE    doorbells: kernel (KVM_IOEVENTFD, default) or user "
+		"(matched\n"
 		"                      by evvm after the exit, same rules)\n"
 		"  --irqfd=MODE        interrupts: kernel (KVM_IRQFD, default) or user (an evvm\n"
 		"                      thread injects with KVM_IRQ_LINE/KVM_SIGNAL_MSI)\n"
-		"  --poll-max-us=N     I/O threads busy-poll up to N us before sleeping (default 0)\n"
+		"  --poll-max-us=N     I/O threads busy-poll up to N us before sleeping (default "
+		"0)\n"
 		"  --stats[=FORMAT]    print fabric and device (net) counters to stderr at exit:\n"
 		"                      text (default) or json\n"
 		"  --disk path=F[,readonly=on][,id=NAME]\n"
@@ -512,7 +514,8 @@ int cmd_run(int argc, char **argv)
 			} else if (!strcmp(optarg, "json")) {
 				stats = STATS_JSON;
 			} else {
-				fprintf(stderr, "evvm: --stats=%s: expected text or json\n", optarg);
+				fprintf(stderr, "evvm: --stats=%s: expected text or json\n",
+					optarg);
 				return EXIT_USAGE;
 			}
 			break;
@@ -528,7 +531,8 @@ int cmd_run(int argc, char **argv)
 			break;
 		case OPT_DISK:
 			if (nr_disks == EVVM_MAX_VIRTIO) {
-				fprintf(stderr, "evvm: --disk: at most %u devices\n", EVVM_MAX_VIRTIO);
+				fprintf(stderr, "evvm: --disk: at most %u devices\n",
+					EVVM_MAX_VIRTIO);
 				return EXIT_USAGE;
 			}
 			if (parse_disk(optarg, &disks[nr_disks], nr_disks))
@@ -594,7 +598,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (cfg.mem_size < EVVM_MEM_MIN || (cfg.mem_size & 0xfff)) {
 		fprintf(stderr,
-			"evvm: --memory size=%llu bytes: must be a multiple of 4K and at least %lluM\n",
+			"evvm: --memory size=%llu bytes: must be a multiple of 4K and at least "
+			"%lluM\n",
 			(unsigned long long)cfg.mem_size, EVVM_MEM_MIN >> 20);
 		return EXIT_USAGE;
 	}
@@ -606,7 +611,8 @@ int cmd_run(int argc, char **argv)
 	evvm_log_set_level(verbose >= 2 ? EVVM_LOG_DEBUG : verbose ? EVVM_LOG_INFO : EVVM_LOG_WARN);
 
 	if (!kernel && (initramfs || cfg.decompress_in_guest || cfg.boot != EVVM_BOOT_AUTO)) {
-		fprintf(stderr, "evvm: --boot, --kernel-decompress and --initramfs need --kernel\n");
+		fprintf(stderr,
+			"evvm: --boot, --kernel-decompress and --initramfs need --kernel\n");
 		return EXIT_USAGE;
 	}
 	if (kernel) {
