@@ -78,11 +78,11 @@ $(B)/bench/blk: bench/median.h bench/blk.c $(LIBEVVM) $(B)/cli/demo_guest.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/blk.c $(B)/cli/demo_guest.o $(LIBEVVM) $(LDLIBS)
 
-$(B)/bench/vhost-blk: bench/median.h bench/vhost_blk.c $(LIBEVVM)
+$(B)/bench/vhost-blk: bench/median.h bench/evvm_path.h bench/vhost_blk.c $(LIBEVVM)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/vhost_blk.c $(LIBEVVM) $(LDLIBS)
 
-$(B)/bench/net: bench/median.h bench/net.c tests/lib/frame_peer.c tests/lib/frame_peer.h \
+$(B)/bench/net: bench/median.h bench/evvm_path.h bench/net.c tests/lib/frame_peer.c tests/lib/frame_peer.h \
 		tests/lib/netpeer.c tests/lib/netpeer.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/net.c tests/lib/frame_peer.c tests/lib/netpeer.c \

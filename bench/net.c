@@ -39,6 +39,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "evvm_path.h"
 #include "median.h"
 
 #include "../tests/lib/frame_peer.h"
@@ -97,31 +98,6 @@ static bool parse_uint(const char *s, unsigned int *out)
 }
 
 /* $EVVM, else the evvm of this build (<B>/bench/net -> <B>/evvm), else build/evvm. */
-static const char *find_evvm(void)
-{
-	static char path[PATH_MAX];
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if (getenv("EVVM"))
-		return getenv("EVVM");
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		snprintf(path, sizeof(path), "%s/../evvm", dirname(exe));
-		if (!access(path, X_OK))
-			return path;
-	}
-	return "build/evvm";
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* Run evvm with @cmdline on @path; its output goes to @out (a memfd). Exit status or -1. */
 static int run_evvm(const struct opts *o, int path, const char *cmdline, int out)
 {
@@ -211,7 +187,7 @@ static int measure_one(const struct opts *o, int w, int path, struct sample *s, 
 	close(out);
 	memset(s, 0, sizeof(*s));
 	if (w == W_RTT) {
-		qsort(rtt, o->pings, sizeof(*rtt), cmp_double);
+		qsort(rtt, o->pings, sizeof(*rtt), median_cmp);
 		s->rtt_med_us = median(rtt, o->pings) * 1e6;
 		s->rtt_p99_us = rtt[(o->pings * 99 + 99) / 100 - 1] * 1e6;
 	} else {

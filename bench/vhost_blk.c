@@ -86,6 +86,7 @@
 #include <evvm/virtio.h>
 #include <evvm/virtqueue.h>
 
+#include "evvm_path.h"
 #include "median.h"
 
 #include "../vhost/frontend.h"
@@ -1110,38 +1111,6 @@ out:
 }
 
 /* The evvm binary: $EVVM, else evvm next to this bench ($(B)/evvm, or build/evvm from bench/). */
-static const char *find_evvm(void)
-{
-	static char path[PATH_MAX];
-	static const char *const rel[] = { "/../evvm", "/../build/evvm" };
-	const char *env = getenv("EVVM");
-	char self[PATH_MAX - 32], *slash;
-	ssize_t n;
-	struct stat st;
-
-	if (env && *env)
-		return env;
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return "build/evvm";
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (slash)
-		*slash = '\0';
-	for (unsigned int i = 0; i < 2; i++) {
-		char real[PATH_MAX];
-
-		snprintf(path, sizeof(path), "%s%s", self, rel[i]);
-		if (!stat(path, &st) && S_ISREG(st.st_mode) && !access(path, X_OK)) {
-			if (realpath(path, real))
-				snprintf(path, sizeof(path), "%s", real);
-			return path;
-		}
-	}
-	snprintf(path, sizeof(path), "%s/../build/evvm", self);
-	return path;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
