@@ -31,6 +31,8 @@
 
 #include <cmocka.h>
 
+#include "devtest.h"
+
 #define S_UNSET			  0xee /* what the driver leaves in the status byte */
 
 #define SECTOR			  512
@@ -251,27 +253,6 @@ static void on_fail(struct evvm_virtio_dev *dev)
 	atomic_fetch_add(&f->fails, 1);
 }
 
-static void *loop_thread(void *arg)
-{
-	loop_run(arg);
-	return NULL;
-}
-
-static int do_start(void *opaque)
-{
-	struct evvm_virtio_dev *dev = opaque;
-
-	return dev->ops->start(dev);
-}
-
-static int do_stop(void *opaque)
-{
-	struct evvm_virtio_dev *dev = opaque;
-
-	dev->ops->stop(dev);
-	return 0;
-}
-
 /* A fresh ring (as after a reset), vq_init() and start(). */
 static void start_dev(struct fake *f, uint64_t features)
 {
@@ -284,13 +265,13 @@ static void start_dev(struct fake *f, uint64_t features)
 	assert_int_equal(vq_init(&dev->vqs[0], &f->mem, "blk0.q0", QSIZE, RING_DESC, RING_AVAIL,
 				 RING_USED, dev->features),
 			 0);
-	assert_int_equal(loop_call(f->loop, do_start, dev), 0);
+	assert_int_equal(devtest_start(f->loop, dev), 0);
 	f->started = true;
 }
 
 static void stop_dev(struct fake *f)
 {
-	loop_call(f->loop, do_stop, f->dev);
+	devtest_stop(f->loop, f->dev);
 	vq_reset(&f->dev->vqs[0]);
 	f->started = false;
 }
@@ -350,7 +331,7 @@ static int setup(void **state)
 	mem_init(&f->mem);
 	if (mem_add_region(&f->mem, &r) || loop_create(&f->loop, "blk-test"))
 		return -1;
-	if (pthread_create(&f->thread, NULL, loop_thread, f->loop))
+	if (pthread_create(&f->thread, NULL, devtest_loop_thread, f->loop))
 		return -1;
 	f->running = true;
 	f->heap = HEAP;

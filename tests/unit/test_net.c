@@ -47,6 +47,7 @@
 #include <cmocka.h>
 
 #include "capture.h"
+#include "devtest.h"
 
 #define QSIZE	  256
 #define RAM_GPA	  0x40000000ULL
@@ -320,27 +321,6 @@ static void on_fail(struct evvm_virtio_dev *dev)
 	atomic_fetch_add(&f->fails, 1);
 }
 
-static void *loop_thread(void *arg)
-{
-	loop_run(arg);
-	return NULL;
-}
-
-static int do_start(void *opaque)
-{
-	struct evvm_virtio_dev *dev = opaque;
-
-	return dev->ops->start(dev);
-}
-
-static int do_stop(void *opaque)
-{
-	struct evvm_virtio_dev *dev = opaque;
-
-	dev->ops->stop(dev);
-	return 0;
-}
-
 /* Create the device on TAP, bring the tap up, start with @features, kick as mmio does. */
 static void attach(struct fake *f, const struct net_config *cfg, uint64_t features)
 {
@@ -368,7 +348,7 @@ static void attach(struct fake *f, const struct net_config *cfg, uint64_t featur
 		assert_int_equal(vq_init(&dev->vqs[q], &f->mem, names[q], QSIZE, desc_gpa(q),
 					 avail_gpa(q), used_gpa(q), dev->features),
 				 0);
-	assert_int_equal(loop_call(f->loop, do_start, dev), 0);
+	assert_int_equal(devtest_start(f->loop, dev), 0);
 	f->started = true;
 	for (unsigned int q = 0; q < dev->ops->nr_queues; q++)
 		kick(f, q);
@@ -394,7 +374,7 @@ static int setup(void **state)
 	mem_init(&f->mem);
 	if (mem_add_region(&f->mem, &r) || loop_create(&f->loop, "net-test"))
 		return -1;
-	if (pthread_create(&f->thread, NULL, loop_thread, f->loop))
+	if (pthread_create(&f->thread, NULL, devtest_loop_thread, f->loop))
 		return -1;
 	f->heap = HEAP;
 	f->pkt = -1;
@@ -407,7 +387,7 @@ static int teardown(void **state)
 	struct fake *f = *state;
 
 	if (f->dev && f->started)
-		loop_call(f->loop, do_stop, f->dev);
+		devtest_stop(f->loop, f->dev);
 	loop_stop(f->loop);
 	pthread_join(f->thread, NULL);
 	virtio_dev_destroy(f->dev);
@@ -820,7 +800,7 @@ static void test_pending_survives_reset(void **state)
 	kick(f, RXQ); /* no buffers: the first frame is read and waits */
 	inject(f, frame, make_frame(frame, sizeof(frame), 77, dev_mac));
 	wait_counter(f, "rx_stalls", 1);
-	loop_call(f->loop, do_stop, f->dev);
+	devtest_stop(f->loop, f->dev);
 	for (unsigned int q = 0; q < NQ; q++) {
 		vq_reset(&f->dev->vqs[q]);
 		f->q[q] = (struct drvq){ 0 };
@@ -829,7 +809,7 @@ static void test_pending_survives_reset(void **state)
 				 0);
 	}
 	memset(hva(f, RAM_GPA), 0, HEAP - RAM_GPA);
-	assert_int_equal(loop_call(f->loop, do_start, f->dev), 0);
+	assert_int_equal(devtest_start(f->loop, f->dev), 0);
 	buf = post_rx(f, 2048);
 	kick(f, RXQ);
 	wait_used(f, RXQ, 1);
