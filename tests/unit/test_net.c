@@ -718,6 +718,52 @@ static void test_tx_bad(void **state)
 	assert_int_equal(atomic_load(&f->fails), 0);
 }
 
+/* Post a tx chain: a header with @flags and @gso_type, then a test frame of @len bytes. */
+static void post_tx(struct fake *f, uint8_t flags, uint8_t gso_type, size_t len, uint32_t seq)
+{
+	struct virtio_net_hdr_v1 h = { .flags = flags, .gso_type = gso_type };
+	struct seg s = { galloc(f, HDR + len), HDR + len, false };
+
+	if (gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		h.gso_size = 1448;
+	memcpy(hva(f, s.gpa), &h, HDR);
+	make_frame(hva(f, s.gpa + HDR), len, seq, peer_mac);
+	post_chain(f, TXQ, &s, 1);
+}
+
+/*
+ * The driver is held to what it negotiated (5.1.6.2): without HOST_TSO4 no
+ * TCPv4 segmentation, without CSUM no NEEDS_CSUM, UFO and ECN never.
+ */
+static void test_tx_offloads_as_negotiated(void **state)
+{
+	struct fake *f = *state;
+	uint64_t features =
+		ALL_FEATURES & ~VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) & ~VIRTIO_BIT(VIRTIO_NET_F_CSUM);
+	uint8_t got[2048];
+	uint32_t seq;
+
+	NEED_TAP();
+	attach(f, &default_cfg, features);
+	post_tx(f, 0, VIRTIO_NET_HDR_GSO_TCPV4, 200, 1); /* TSO4 not negotiated */
+	post_tx(f, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, 60, 2); /* no CSUM */
+	post_tx(f, 0, VIRTIO_NET_HDR_GSO_UDP, 200, 3); /* UFO: never offered */
+	post_tx(f, 0, VIRTIO_NET_HDR_GSO_TCPV6 | VIRTIO_NET_HDR_GSO_ECN, 200, 4); /* ECN */
+	post_tx(f, 0, VIRTIO_NET_HDR_GSO_NONE, 1514, 5); /* a full Ethernet frame */
+	post_tx(f, 0, VIRTIO_NET_HDR_GSO_NONE, 60, 6);
+	kick(f, TXQ);
+	wait_used(f, TXQ, 6);
+	assert_int_equal(capture(f, got, sizeof(got)), 1514);
+	memcpy(&seq, got + 14, 4);
+	assert_int_equal(seq, 5);
+	assert_int_equal(capture(f, got, sizeof(got)), 60);
+	memcpy(&seq, got + 14, 4);
+	assert_int_equal(seq, 6);
+	assert_int_equal(counter(f, "tx_dropped_bad_header"), 4);
+	assert_int_equal(counter(f, "tx_packets"), 2);
+	assert_int_equal(atomic_load(&f->fails), 0);
+}
+
 /* An rx chain too short for the header is returned empty and counted; the frame goes on. */
 static void test_rx_too_short(void **state)
 {
@@ -1020,6 +1066,7 @@ int main(void)
 		T(test_tx_bad),
 		T(test_rx_too_short),
 		T(test_rx_too_long),
+		T(test_tx_offloads_as_negotiated),
 		T(test_ctrl),
 		T(test_pending_survives_reset),
 		T(test_tap_deleted),
