@@ -10,8 +10,9 @@
  * frame stays pending, the tap is no longer watched, and the next rx kick
  * resumes. Nothing read is ever dropped for lack of buffers, and nothing
  * is delivered twice. Chains popped for a frame that does not fit yet are
- * held (in flight) until it does, and then pushed together: the driver
- * sees all num_buffers of a merged frame or none.
+ * given back to the ring (vq_unpop) and taken again after the next kick,
+ * and the chains of a frame are pushed together: the driver sees all
+ * num_buffers of a merged frame or none.
  *
  * tx: the queue is drained with kicks off, one interrupt per batch. When
  * the tap is full (EAGAIN) the chain is kept and the tap watched for
@@ -81,6 +82,7 @@ struct net {
 	struct vq_elem *rx_elems[NET_QUEUE_MAX]; /* allocated as needed, kept */
 	uint32_t rx_written[NET_QUEUE_MAX];
 	unsigned int rx_held; /* rx_elems[0 .. rx_held) are popped, not pushed */
+	bool rx_held_gap;     /* a chain was pushed after the first held one was popped */
 	uint64_t rx_room;     /* their in_len sum */
 
 	struct vq_elem tx_elem;
@@ -157,6 +159,7 @@ static int rx_gather(struct evvm_virtio_dev *dev, bool *pushed)
 			if (vq_push(vq, e, 0) < 0)
 				return -EINVAL;
 			*pushed = true;
+			n->rx_held_gap |= n->rx_held > 0;
 			continue;
 		}
 		n->rx_held++;
@@ -203,6 +206,7 @@ static int rx_fill(struct evvm_virtio_dev *dev)
 		n->rx_elems[i] = t;
 	}
 	n->rx_held -= used;
+	n->rx_held_gap &= n->rx_held > 0;
 	n->rx_room = 0;
 	for (unsigned int i = 0; i < n->rx_held; i++)
 		n->rx_room += n->rx_elems[i]->in_len;
@@ -241,6 +245,24 @@ static int rx_read(struct evvm_virtio_dev *dev)
 }
 
 /*
+ * Out of buffers: give the chains taken for the pending frame back rather
+ * than hold them, so nothing stays in flight while we wait (a vhost-user
+ * ring stop then need not wait for them). Only possible while they are the
+ * last chains popped; else (a too-short chain was returned between them,
+ * which a driver does not do) they stay held.
+ */
+static void rx_give_back(struct evvm_virtio_dev *dev)
+{
+	struct net *n = dev->priv;
+
+	if (!n->rx_held || n->rx_held_gap || vq_unpop(&dev->vqs[NET_RXQ], n->rx_held) < 0)
+		return;
+	n->rx_held = 0;
+	n->rx_held_gap = false;
+	n->rx_room = 0;
+}
+
+/*
  * Move frames from the tap to the guest until the tap is empty, the guest
  * has no buffers left (then wait for its kick), or the budget is spent.
  */
@@ -273,6 +295,7 @@ static void net_rx(struct evvm_virtio_dev *dev)
 			vq_set_notify(vq, true);
 			r = rx_gather(dev, &pushed);
 			if (r == 0) {
+				rx_give_back(dev);
 				stalled = true;
 				break;
 			}
@@ -611,6 +634,7 @@ static void net_stop(struct evvm_virtio_dev *dev)
 	 * stays pending for the next start.
 	 */
 	n->rx_held = 0;
+	n->rx_held_gap = false;
 	n->rx_room = 0;
 	n->tx_pending = false;
 	n->rx_enabled = false;

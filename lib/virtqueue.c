@@ -269,7 +269,21 @@ int vq_pop(struct evvm_vq *vq, struct vq_elem *elem)
 	}
 	vq->last_avail++;
 	vq->inflight++;
+	if (vq->unpopped)
+		vq->unpopped--;
 	return 1;
+}
+
+int vq_unpop(struct evvm_vq *vq, unsigned int n)
+{
+	if (n > vq->inflight) {
+		pr_err("%s: %u chains given back, %u in flight", vq_name(vq), n, vq->inflight);
+		return -EINVAL;
+	}
+	vq->last_avail -= (uint16_t)n;
+	vq->inflight -= n;
+	vq->unpopped += (uint16_t)n;
+	return 0;
 }
 
 int vq_push(struct evvm_vq *vq, const struct vq_elem *elem, uint32_t written)
@@ -371,11 +385,13 @@ void vq_set_notify(struct evvm_vq *vq, bool enable)
 	if (vq->event_idx)
 		/*
 		 * avail_event names the ring entry whose publication kicks us:
-		 * the next one we will take, or to disable, the one we took
-		 * last (already published, so no kick until the index wraps).
+		 * the next one we have not seen (given-back chains were seen),
+		 * or to disable, the one we took last (already published, so
+		 * no kick until the index wraps).
 		 * 2.7.10 requires flags to stay 0.
 		 */
-		guest_store16(avail_event(vq), enable ? vq->last_avail : vq->last_avail - 1);
+		guest_store16(avail_event(vq), enable ? (uint16_t)(vq->last_avail + vq->unpopped)
+						      : vq->last_avail - 1);
 	else
 		guest_store16(used_u16(vq, USED_FLAGS), enable ? 0 : VRING_USED_F_NO_NOTIFY);
 	/* The caller re-pops next: the store must be visible before that reads avail idx. */

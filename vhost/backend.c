@@ -397,6 +397,7 @@ static int ring_map(struct vhost_backend *b, struct vub_ring *r, uint16_t last_a
 		vq->used_idx = old->used_idx;
 		vq->signalled_used = old->signalled_used;
 		vq->signalled_used_valid = old->signalled_used_valid;
+		vq->unpopped = old->unpopped;
 	} else {
 		vq->used_idx = __atomic_load_n((uint16_t *)(vq->used + 2), __ATOMIC_ACQUIRE);
 	}

@@ -70,6 +70,7 @@ struct evvm_vq {
 	uint16_t signalled_used; /* used_idx at the last notification */
 	bool signalled_used_valid;
 	uint32_t inflight; /* popped but not yet pushed */
+	uint16_t unpopped; /* given back by vq_unpop(), not yet popped again */
 };
 
 /*
@@ -100,6 +101,16 @@ int vq_pop(struct evvm_vq *vq, struct vq_elem *elem);
  * (written > in_len, or more pushed than popped: a device bug).
  */
 int vq_push(struct evvm_vq *vq, const struct vq_elem *elem, uint32_t written);
+
+/*
+ * Give back the last @n chains popped and not pushed, untouched, as if they
+ * had not been popped: the next vq_pop()s take them again, in order. For a
+ * device that took buffers for something that does not fit yet and would
+ * otherwise hold them (in flight) until the driver adds more. They were
+ * seen: vq_set_notify(true) asks for a kick only for entries after them.
+ * Returns 0, or -EINVAL if fewer than @n chains are in flight (a device bug).
+ */
+int vq_unpop(struct evvm_vq *vq, unsigned int n);
 
 /*
  * vq_push() of @n chains, published with one used index update, so that the

@@ -653,9 +653,17 @@ static void test_out_of_buffers_no_event_idx(void **state)
 	out_of_buffers(*state, ALL_FEATURES & ~VIRTIO_BIT(VIRTIO_F_EVENT_IDX) & NO_MRG);
 }
 
+static int rx_inflight(void *opaque)
+{
+	struct evvm_virtio_dev *dev = opaque;
+
+	return (int)dev->vqs[RXQ].inflight;
+}
+
 /*
- * MRG_RXBUF, a frame needing three buffers and only two posted: the two
- * are held, nothing is pushed, and with one more the frame arrives whole.
+ * MRG_RXBUF, a frame needing three buffers and only two posted: nothing is
+ * pushed and nothing stays in flight (the two go back to the ring), and
+ * with one more the frame arrives whole, in the same buffers.
  */
 static void test_mrg_partial(void **state)
 {
@@ -673,6 +681,7 @@ static void test_mrg_partial(void **state)
 	inject(f, frame, make_frame(frame, sizeof(frame), 5, dev_mac));
 	wait_counter(f, "rx_stalls", 1);
 	assert_int_equal(used_idx(f, RXQ), 0);
+	assert_int_equal(loop_call(f->loop, rx_inflight, f->dev), 0);
 	bufs[2] = post_rx(f, 256);
 	kick(f, RXQ);
 	first = wait_used(f, RXQ, 3);
