@@ -399,11 +399,14 @@ void vq_set_notify(struct evvm_vq *vq, bool enable)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
-size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t offset, void *buf, size_t len)
+/* Copy between an element's buffers, from byte @offset on, and @buf: to @buf if @out. */
+static size_t iov_copy(const struct iovec *iov, unsigned int n, size_t offset, char *buf,
+		       size_t len, bool out)
 {
 	size_t done = 0;
 
 	for (unsigned int i = 0; i < n && done < len; i++) {
+		char *base = iov[i].iov_base;
 		size_t chunk;
 
 		if (offset >= iov[i].iov_len) {
@@ -413,31 +416,23 @@ size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t offset, void *
 		chunk = iov[i].iov_len - offset;
 		if (chunk > len - done)
 			chunk = len - done;
-		memcpy((char *)buf + done, (const char *)iov[i].iov_base + offset, chunk);
+		if (out)
+			memcpy(buf + done, base + offset, chunk);
+		else
+			memcpy(base + offset, buf + done, chunk);
 		done += chunk;
 		offset = 0;
 	}
 	return done;
 }
 
+size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t offset, void *buf, size_t len)
+{
+	return iov_copy(iov, n, offset, buf, len, true);
+}
+
 size_t iov_from_buf(const struct iovec *iov, unsigned int n, size_t offset, const void *buf,
 		    size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned int i = 0; i < n && done < len; i++) {
-		size_t chunk;
-
-		if (offset >= iov[i].iov_len) {
-			offset -= iov[i].iov_len;
-			continue;
-		}
-		chunk = iov[i].iov_len - offset;
-		if (chunk > len - done)
-			chunk = len - done;
-		memcpy((char *)iov[i].iov_base + offset, (const char *)buf + done, chunk);
-		done += chunk;
-		offset = 0;
-	}
-	return done;
+	return iov_copy(iov, n, offset, (char *)buf, len, false);
 }
