@@ -694,40 +694,22 @@ static void net_destroy(struct evvm_virtio_dev *dev)
 	free(n);
 }
 
-static const struct evvm_device_ops net_ops = {
-	.name = "net",
-	.device_id = VIRTIO_ID_NET,
-	.nr_queues = 3,
-	.queue_max = NET_QUEUE_MAX,
-	.config_size = sizeof(struct net_config_space),
-	.config_read = net_config_read,
-	.config_write = net_config_write,
-	.start = net_start,
-	.kick = net_kick,
-	.stop = net_stop,
-	.destroy = net_destroy,
-	.counters = net_counters,
-};
-
 /*
- * Behind vhost-user the frontend serves the control queue. QEMU keeps the
- * config space too (and warns that it does not use ours); evvm's own
- * frontend reads it.
+ * The vhost-user variant differs only in its queues: behind vhost-user the
+ * frontend serves the control queue. QEMU keeps the config space too (and
+ * warns that it does not use ours); evvm's own frontend reads it.
  */
-static const struct evvm_device_ops net_vu_ops = {
-	.name = "net",
-	.device_id = VIRTIO_ID_NET,
-	.nr_queues = 2,
-	.queue_max = NET_QUEUE_MAX,
-	.config_size = sizeof(struct net_config_space),
-	.config_read = net_config_read,
-	.config_write = net_config_write,
-	.start = net_start,
-	.kick = net_kick,
-	.stop = net_stop,
-	.destroy = net_destroy,
-	.counters = net_counters,
-};
+#define NET_OPS(queues)                                                                         \
+	{                                                                                       \
+		.name = "net", .device_id = VIRTIO_ID_NET, .nr_queues = (queues),               \
+		.queue_max = NET_QUEUE_MAX, .config_size = sizeof(struct net_config_space),     \
+		.config_read = net_config_read, .config_write = net_config_write,               \
+		.start = net_start, .kick = net_kick, .stop = net_stop, .destroy = net_destroy, \
+		.counters = net_counters,                                                       \
+	}
+
+static const struct evvm_device_ops net_ops = NET_OPS(3);
+static const struct evvm_device_ops net_vu_ops = NET_OPS(2);
 
 int net_create(const char *id, const struct net_config *cfg, struct evvm_virtio_dev **out)
 {
