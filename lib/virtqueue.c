@@ -288,33 +288,9 @@ int vq_unpop(struct evvm_vq *vq, unsigned int n)
 
 int vq_push(struct evvm_vq *vq, const struct vq_elem *elem, uint32_t written)
 {
-	struct vring_used_elem *u;
+	struct vq_elem *const one = (struct vq_elem *)elem; /* vq_push_n() only reads it */
 
-	if (!vq->ready) {
-		pr_err("%s: push to a queue that is not ready", vq_name(vq));
-		return -EINVAL;
-	}
-	if (vq->inflight == 0) {
-		pr_err("%s: push with no chain in flight", vq_name(vq));
-		return -EINVAL;
-	}
-	if (written > elem->in_len) {
-		pr_err("%s: push of %u bytes written into %llu bytes of buffers", vq_name(vq),
-		       written, (unsigned long long)elem->in_len);
-		return -EINVAL;
-	}
-	if (elem->head >= vq->num) {
-		pr_err("%s: push of head %u out of range", vq_name(vq), elem->head);
-		return -EINVAL;
-	}
-	u = (struct vring_used_elem *)(vq->used + USED_RING) + (vq->used_idx & (vq->num - 1));
-	__atomic_store_n(&u->id, elem->head, __ATOMIC_RELAXED);
-	__atomic_store_n(&u->len, written, __ATOMIC_RELAXED);
-	vq->used_idx++;
-	/* Release: the driver sees the entry once it sees the index. */
-	__atomic_store_n(used_u16(vq, USED_IDX), vq->used_idx, __ATOMIC_RELEASE);
-	vq->inflight--;
-	return 0;
+	return vq_push_n(vq, &one, &written, 1);
 }
 
 int vq_push_n(struct evvm_vq *vq, struct vq_elem *const *elems, const uint32_t *written,
@@ -322,17 +298,30 @@ int vq_push_n(struct evvm_vq *vq, struct vq_elem *const *elems, const uint32_t *
 {
 	struct vring_used_elem *ring = (struct vring_used_elem *)(vq->used + USED_RING);
 
-	if (!vq->ready || n > vq->inflight) {
-		pr_err("%s: push of %u chains with %u in flight%s", vq_name(vq), n, vq->inflight,
-		       vq->ready ? "" : " (queue not ready)");
+	if (!vq->ready) {
+		pr_err("%s: push to a queue that is not ready", vq_name(vq));
 		return -EINVAL;
 	}
-	for (unsigned int i = 0; i < n; i++)
-		if (written[i] > elems[i]->in_len || elems[i]->head >= vq->num) {
-			pr_err("%s: push of head %u with %u bytes written into %llu", vq_name(vq),
-			       elems[i]->head, written[i], (unsigned long long)elems[i]->in_len);
+	if (n > vq->inflight) {
+		if (!vq->inflight)
+			pr_err("%s: push with no chain in flight", vq_name(vq));
+		else
+			pr_err("%s: push of %u chains with %u in flight", vq_name(vq), n,
+			       vq->inflight);
+		return -EINVAL;
+	}
+	/* Nothing is published unless every chain passes. */
+	for (unsigned int i = 0; i < n; i++) {
+		if (written[i] > elems[i]->in_len) {
+			pr_err("%s: push of %u bytes written into %llu bytes of buffers",
+			       vq_name(vq), written[i], (unsigned long long)elems[i]->in_len);
 			return -EINVAL;
 		}
+		if (elems[i]->head >= vq->num) {
+			pr_err("%s: push of head %u out of range", vq_name(vq), elems[i]->head);
+			return -EINVAL;
+		}
+	}
 	for (unsigned int i = 0; i < n; i++) {
 		struct vring_used_elem *u = &ring[(uint16_t)(vq->used_idx + i) & (vq->num - 1)];
 
