@@ -10,30 +10,16 @@
 
 #include <evvm/log.h>
 
+#include "../le.h"
 #include "bzimage.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
-
-static uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
 
 /* The setup's NUL-terminated version string, printable ASCII only. */
 static void get_kernel_version(const uint8_t *img, const struct bzimage_info *bz, char *buf,
 			       size_t len)
 {
-	uint16_t ptr = le16(img + BZ_KERNEL_VERSION);
+	uint16_t ptr = get_le16(img + BZ_KERNEL_VERSION);
 	size_t off = (size_t)ptr + 0x200, n = 0;
 
 	buf[0] = '\0';
@@ -60,7 +46,7 @@ int bzimage_parse(const void *image, size_t size, const char *name, struct bzima
 		       size);
 		return -ENOEXEC;
 	}
-	if (le32(img + BZ_HEADER) != BZ_HDRS_MAGIC) {
+	if (get_le32(img + BZ_HEADER) != BZ_HDRS_MAGIC) {
 		pr_err("kernel '%s': not a bzImage (no \"HdrS\" boot header magic at 0x202)", name);
 		return -ENOEXEC;
 	}
@@ -68,7 +54,7 @@ int bzimage_parse(const void *image, size_t size, const char *name, struct bzima
 		pr_err("kernel '%s': truncated: the setup header ends at %zu bytes", name, size);
 		return -ENOEXEC;
 	}
-	bz->version = le16(img + BZ_VERSION);
+	bz->version = get_le16(img + BZ_VERSION);
 	if (bz->version < 0x0208) {
 		pr_err("kernel '%s': boot protocol %u.%02u is too old: evvm needs 2.08 or later "
 		       "(payload_offset)",
@@ -87,17 +73,17 @@ int bzimage_parse(const void *image, size_t size, const char *name, struct bzima
 	setup_sects = img[BZ_SETUP_SECTS] ? img[BZ_SETUP_SECTS] : 4;
 	bz->setup_size = (setup_sects + 1) * 512;
 	bz->loadflags = img[BZ_LOADFLAGS];
-	bz->initrd_addr_max = le32(img + BZ_INITRD_ADDR_MAX);
-	bz->kernel_alignment = le32(img + BZ_KERNEL_ALIGNMENT);
+	bz->initrd_addr_max = get_le32(img + BZ_INITRD_ADDR_MAX);
+	bz->kernel_alignment = get_le32(img + BZ_KERNEL_ALIGNMENT);
 	bz->relocatable = img[BZ_RELOCATABLE] != 0;
-	bz->cmdline_size = le32(img + BZ_CMDLINE_SIZE);
+	bz->cmdline_size = get_le32(img + BZ_CMDLINE_SIZE);
 	if (bz->version >= 0x020a) {
 		bz->min_alignment = img[BZ_MIN_ALIGNMENT];
-		bz->pref_address = le64(img + BZ_PREF_ADDRESS);
-		bz->init_size = le32(img + BZ_INIT_SIZE);
+		bz->pref_address = get_le64(img + BZ_PREF_ADDRESS);
+		bz->init_size = get_le32(img + BZ_INIT_SIZE);
 	}
 	if (bz->version >= 0x020c)
-		bz->xloadflags = le16(img + BZ_XLOADFLAGS);
+		bz->xloadflags = get_le16(img + BZ_XLOADFLAGS);
 
 	if (size < bz->setup_size) {
 		pr_err("kernel '%s': truncated: the setup is %u bytes (%u sectors and the boot "
@@ -113,7 +99,7 @@ int bzimage_parse(const void *image, size_t size, const char *name, struct bzima
 		return -ENOEXEC;
 	}
 	bz->pm_offset = bz->setup_size;
-	bz->pm_size = (uint64_t)le32(img + BZ_SYSSIZE) * 16;
+	bz->pm_size = (uint64_t)get_le32(img + BZ_SYSSIZE) * 16;
 	if (bz->pm_size == 0) {
 		pr_err("kernel '%s': syssize is 0: no protected-mode code", name);
 		return -ENOEXEC;
@@ -133,9 +119,9 @@ int bzimage_parse(const void *image, size_t size, const char *name, struct bzima
 	}
 
 	{
-		uint32_t poff = le32(img + BZ_PAYLOAD_OFFSET);
+		uint32_t poff = get_le32(img + BZ_PAYLOAD_OFFSET);
 
-		bz->payload_length = le32(img + BZ_PAYLOAD_LENGTH);
+		bz->payload_length = get_le32(img + BZ_PAYLOAD_LENGTH);
 		bz->payload_offset = bz->pm_offset + poff;
 		if (!poff || !bz->payload_length) {
 			pr_err("kernel '%s': no payload (payload_offset 0x%x, payload_length 0x%x)",
@@ -151,7 +137,7 @@ int bzimage_parse(const void *image, size_t size, const char *name, struct bzima
 	}
 	bz->payload = img + bz->payload_offset;
 	if (bz->payload_length >= 4)
-		bz->uncompressed_size = le32(bz->payload + bz->payload_length - 4);
+		bz->uncompressed_size = get_le32(bz->payload + bz->payload_length - 4);
 	bz->compression = compression_detect(bz->payload, bz->payload_length);
 	if (bz->compression == COMPRESSION_UNKNOWN) {
 		const uint8_t *p = bz->payload;

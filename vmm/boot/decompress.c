@@ -18,6 +18,7 @@
 
 #include <evvm/log.h>
 
+#include "../le.h"
 #include "decompress.h"
 
 #define LZ4_LEGACY_MAGIC 0x184c2102U
@@ -250,11 +251,6 @@ static int do_xz(struct outbuf *o, const uint8_t *in, size_t in_len)
 	}
 	lzma_end(&s);
 	return err;
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /*

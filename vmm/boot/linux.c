@@ -20,6 +20,7 @@
 
 #include "../arch/x86/acpi.h"
 #include "../arch/x86/x86.h"
+#include "../le.h"
 #include "../vm.h"
 #include "bzimage.h"
 #include "linux.h"
@@ -30,21 +31,6 @@
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 #define PAGE_SIZE 0x1000ULL
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	memcpy(p, &v, 2);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	memcpy(p, &v, 8);
-}
 
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
@@ -114,19 +100,20 @@ void linux_kernel_synthesize(uint64_t load_addr, uint64_t init_size, uint64_t en
 	k->initrd_addr_max = LINUX_SYNTH_INITRD_ADDR_MAX;
 	k->hdr_len = HDR_INIT_SIZE + 4 - BP_HDR;
 
-	put16(HDR_AT(k, HDR_VID_MODE), 0xffff); /* "normal" */
-	put16(HDR_AT(k, HDR_BOOT_FLAG), 0xaa55);
+	put_le16(HDR_AT(k, HDR_VID_MODE), 0xffff); /* "normal" */
+	put_le16(HDR_AT(k, HDR_BOOT_FLAG), 0xaa55);
 	*HDR_AT(k, HDR_JUMP + 1) = HDR_INIT_SIZE + 4 - 0x202;
 	memcpy(HDR_AT(k, HDR_HEADER), "HdrS", 4);
-	put16(HDR_AT(k, HDR_VERSION), LINUX_SYNTH_VERSION);
+	put_le16(HDR_AT(k, HDR_VERSION), LINUX_SYNTH_VERSION);
 	*HDR_AT(k, HDR_LOADFLAGS) = LOADFLAG_LOADED_HIGH;
-	put32(HDR_AT(k, HDR_INITRD_ADDR_MAX), LINUX_SYNTH_INITRD_ADDR_MAX);
-	put32(HDR_AT(k, HDR_KERNEL_ALIGNMENT), LINUX_SYNTH_ALIGNMENT);
+	put_le32(HDR_AT(k, HDR_INITRD_ADDR_MAX), LINUX_SYNTH_INITRD_ADDR_MAX);
+	put_le32(HDR_AT(k, HDR_KERNEL_ALIGNMENT), LINUX_SYNTH_ALIGNMENT);
 	*HDR_AT(k, HDR_RELOCATABLE) = 0;
-	put16(HDR_AT(k, HDR_XLOADFLAGS), XLF_KERNEL_64);
-	put32(HDR_AT(k, HDR_CMDLINE_SIZE), LINUX_SYNTH_CMDLINE_SIZE);
-	put64(HDR_AT(k, HDR_PREF_ADDRESS), load_addr);
-	put32(HDR_AT(k, HDR_INIT_SIZE), init_size > UINT32_MAX ? UINT32_MAX : (uint32_t)init_size);
+	put_le16(HDR_AT(k, HDR_XLOADFLAGS), XLF_KERNEL_64);
+	put_le32(HDR_AT(k, HDR_CMDLINE_SIZE), LINUX_SYNTH_CMDLINE_SIZE);
+	put_le64(HDR_AT(k, HDR_PREF_ADDRESS), load_addr);
+	put_le32(HDR_AT(k, HDR_INIT_SIZE),
+		 init_size > UINT32_MAX ? UINT32_MAX : (uint32_t)init_size);
 }
 
 /* ---- ELF ---- */
@@ -299,25 +286,25 @@ int linux_build_boot_params(uint8_t *bp, const struct linux_kernel *k, const cha
 	bp[HDR_TYPE_OF_LOADER] = LINUX_LOADER_TYPE;
 	bp[HDR_LOADFLAGS] = (bp[HDR_LOADFLAGS] | LOADFLAG_LOADED_HIGH | LOADFLAG_CAN_USE_HEAP) &
 			    ~LOADFLAG_KASLR;
-	put32(bp + HDR_CODE32_START, (uint32_t)k->load_addr);
-	put16(bp + HDR_HEAP_END_PTR, LINUX_HEAP_END_PTR);
-	put32(bp + HDR_CMD_LINE_PTR, (uint32_t)cmdline_gpa);
-	put32(bp + BP_EXT_CMD_LINE_PTR, (uint32_t)(cmdline_gpa >> 32));
-	put32(bp + HDR_RAMDISK_IMAGE, (uint32_t)initrd_addr);
-	put32(bp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(initrd_addr >> 32));
-	put32(bp + HDR_RAMDISK_SIZE, (uint32_t)initrd_size);
-	put32(bp + BP_EXT_RAMDISK_SIZE, (uint32_t)(initrd_size >> 32));
-	put32(bp + HDR_HARDWARE_SUBARCH, 0); /* X86_SUBARCH_PC */
-	put64(bp + HDR_SUBARCH_DATA, 0);
-	put64(bp + HDR_SETUP_DATA, 0);
+	put_le32(bp + HDR_CODE32_START, (uint32_t)k->load_addr);
+	put_le16(bp + HDR_HEAP_END_PTR, LINUX_HEAP_END_PTR);
+	put_le32(bp + HDR_CMD_LINE_PTR, (uint32_t)cmdline_gpa);
+	put_le32(bp + BP_EXT_CMD_LINE_PTR, (uint32_t)(cmdline_gpa >> 32));
+	put_le32(bp + HDR_RAMDISK_IMAGE, (uint32_t)initrd_addr);
+	put_le32(bp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(initrd_addr >> 32));
+	put_le32(bp + HDR_RAMDISK_SIZE, (uint32_t)initrd_size);
+	put_le32(bp + BP_EXT_RAMDISK_SIZE, (uint32_t)(initrd_size >> 32));
+	put_le32(bp + HDR_HARDWARE_SUBARCH, 0); /* X86_SUBARCH_PC */
+	put_le64(bp + HDR_SUBARCH_DATA, 0);
+	put_le64(bp + HDR_SETUP_DATA, 0);
 
 	bp[BP_E820_ENTRIES] = (uint8_t)n;
 	for (unsigned int i = 0; i < n; i++) {
 		uint8_t *e = bp + BP_E820_TABLE + i * BP_E820_ENTRY_SIZE;
 
-		put64(e, e820[i].addr);
-		put64(e + 8, e820[i].size);
-		put32(e + 16, e820[i].type);
+		put_le64(e, e820[i].addr);
+		put_le64(e + 8, e820[i].size);
+		put_le32(e + 16, e820[i].type);
 	}
 	return 0;
 }
@@ -333,16 +320,16 @@ void linux_build_page_tables(uint8_t *pt)
 	uint8_t *pml4 = pt, *pdpt = pt + 0x1000, *pd = pt + 0x2000;
 
 	memset(pt, 0, LINUX_PT_SIZE);
-	put64(pml4, LINUX_PDPT_GPA | PTE_P | PTE_RW);
+	put_le64(pml4, LINUX_PDPT_GPA | PTE_P | PTE_RW);
 	for (uint64_t g = 0; g < 4; g++)
-		put64(pdpt + g * 8, (LINUX_PD_GPA + g * 0x1000) | PTE_P | PTE_RW);
+		put_le64(pdpt + g * 8, (LINUX_PD_GPA + g * 0x1000) | PTE_P | PTE_RW);
 	for (uint64_t i = 0; i < 4 * 512; i++) {
 		uint64_t addr = i << 21, flags = PTE_P | PTE_RW | PTE_PS;
 
 		/* 3..4 GiB is the MMIO hole (LAPIC, IOAPIC, virtio-mmio). */
 		if (addr >= 0xc0000000ULL)
 			flags |= PTE_PCD | PTE_PWT;
-		put64(pd + i * 8, addr | flags);
+		put_le64(pd + i * 8, addr | flags);
 	}
 }
 
@@ -418,7 +405,7 @@ static int linux_setup(struct evvm_vm *vm, const struct linux_kernel *k, const c
 				      n, name);
 	/* Where the tables are, so the kernel need not scan for the RSDP (protocol 2.14). */
 	if (!err && !cfg->no_acpi)
-		put64(bp + BP_ACPI_RSDP_ADDR, ACPI_RSDP_GPA);
+		put_le64(bp + BP_ACPI_RSDP_ADDR, ACPI_RSDP_GPA);
 	if (!err && cfg->initramfs) {
 		dst = mem_translate(&vm->mem, initrd, initrd_size);
 		if (dst)
@@ -476,7 +463,7 @@ static int linux_load_elf(struct evvm_vm *vm)
 	k.init_size =
 		linux_elf_footprint(vm->cfg.kernel, vm->cfg.kernel_size, elf.load_lo, elf.load_hi);
 	/* The synthesized header says so too. */
-	put32(HDR_AT(&k, HDR_INIT_SIZE), (uint32_t)k.init_size);
+	put_le32(HDR_AT(&k, HDR_INIT_SIZE), (uint32_t)k.init_size);
 	return linux_setup(vm, &k, "ELF, 64-bit Linux boot protocol");
 }
 

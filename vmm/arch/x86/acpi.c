@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "acpi.h"
+#include "../../le.h"
 #include "aml.h"
 
 #define OEM_ID			       "EVVM  "
@@ -61,24 +62,6 @@ static uint8_t *tbuf_take(struct tbuf *t, size_t n, size_t align)
 	return t->p + at;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
 static uint8_t checksum(const uint8_t *p, size_t n)
 {
 	uint8_t sum = 0;
@@ -92,18 +75,18 @@ static void sdt_header(uint8_t *h, const char sig[4], uint32_t len, uint8_t rev,
 		       const char table_id[8])
 {
 	memcpy(h, sig, 4);
-	put32(h + 4, len);
+	put_le32(h + 4, len);
 	h[8] = rev;
 	memcpy(h + 10, OEM_ID, 6);
 	memcpy(h + 16, table_id, 8);
-	put32(h + 24, 1);
+	put_le32(h + 24, 1);
 	memcpy(h + 28, CREATOR_ID, 4);
-	put32(h + 32, 1);
+	put_le32(h + 32, 1);
 }
 
 static void sdt_finish(uint8_t *h)
 {
-	uint32_t len = h[4] | h[5] << 8 | h[6] << 16 | (uint32_t)h[7] << 24;
+	uint32_t len = get_le32(h + 4);
 
 	h[9] = 0;
 	h[9] = checksum(h, len);
@@ -116,7 +99,7 @@ static void gas_io_byte(uint8_t *p, uint16_t port)
 	p[1] = 8; /* bit width */
 	p[2] = 0; /* bit offset */
 	p[3] = GAS_ACCESS_BYTE;
-	put64(p + 4, port);
+	put_le64(p + 4, port);
 }
 
 static void dsdt_com1(struct aml *a)
@@ -195,14 +178,15 @@ static uint8_t *write_fadt(struct tbuf *t, uint64_t dsdt)
 		return NULL;
 	memset(f, 0, FADT_LEN);
 	sdt_header(f, "FACP", FADT_LEN, 6, "EVVMFACP");
-	put32(f + 40, (uint32_t)dsdt); /* DSDT */
-	put16(f + 109, FADT_BOOT_VGA_NOT_PRESENT |
-			       FADT_BOOT_CMOS_RTC_NOT_PRESENT); /* no 8042 bit: no i8042 driver */
-	put32(f + 112, FADT_F_HW_REDUCED_ACPI | FADT_F_RESET_REG_SUP);
+	put_le32(f + 40, (uint32_t)dsdt); /* DSDT */
+	put_le16(f + 109,
+		 FADT_BOOT_VGA_NOT_PRESENT |
+			 FADT_BOOT_CMOS_RTC_NOT_PRESENT); /* no 8042 bit: no i8042 driver */
+	put_le32(f + 112, FADT_F_HW_REDUCED_ACPI | FADT_F_RESET_REG_SUP);
 	gas_io_byte(f + 116, ACPI_RESET_PORT); /* RESET_REG */
 	f[128] = ACPI_RESET_VALUE;
 	f[131] = 0;			       /* FADT minor version: 6.0 */
-	put64(f + 140, dsdt);		       /* X_DSDT */
+	put_le64(f + 140, dsdt);	       /* X_DSDT */
 	gas_io_byte(f + 244, ACPI_SLEEP_PORT); /* SLEEP_CONTROL_REG */
 	gas_io_byte(f + 256, ACPI_SLEEP_PORT); /* SLEEP_STATUS_REG */
 	memcpy(f + 268, "EVVM\0\0\0\0", 8);    /* hypervisor vendor identity */
@@ -219,28 +203,28 @@ static uint8_t *write_madt(struct tbuf *t, const struct acpi_config *cfg)
 		return NULL;
 	memset(m, 0, len);
 	sdt_header(m, "APIC", len, 5, "EVVMAPIC");
-	put32(m + 36, LAPIC_ADDR);
-	put32(m + 40, MADT_PCAT_COMPAT);
+	put_le32(m + 36, LAPIC_ADDR);
+	put_le32(m + 40, MADT_PCAT_COMPAT);
 	e = m + MADT_HDR_LEN;
 	for (unsigned int i = 0; i < cfg->nr_cpus; i++, e += 8) {
 		e[0] = MADT_LOCAL_APIC;
 		e[1] = 8;
 		e[2] = (uint8_t)i; /* ACPI processor UID */
 		e[3] = (uint8_t)i; /* APIC id, as cpuid_set() gives it */
-		put32(e + 4, MADT_LAPIC_ENABLED);
+		put_le32(e + 4, MADT_LAPIC_ENABLED);
 	}
 	e[0] = MADT_IO_APIC;
 	e[1] = 12;
 	e[2] = IOAPIC_ID;
-	put32(e + 4, IOAPIC_ADDR);
-	put32(e + 8, 0); /* GSI base: pin n is GSI n */
+	put_le32(e + 4, IOAPIC_ADDR);
+	put_le32(e + 8, 0); /* GSI base: pin n is GSI n */
 	e += 12;
 	/* LINT1 of every processor is NMI, as evvm programs it and the MP table says. */
 	e[0] = MADT_LOCAL_APIC_NMI;
 	e[1] = 6;
 	e[2] = MADT_ALL_PROCESSORS;
-	put16(e + 3, 0); /* flags: bus defaults */
-	e[5] = 1;	 /* LINT1 */
+	put_le16(e + 3, 0); /* flags: bus defaults */
+	e[5] = 1;	    /* LINT1 */
 	sdt_finish(m);
 	return m;
 }
@@ -270,21 +254,21 @@ int acpi_write(const struct evvm_mem *mem, uint64_t gpa, const struct acpi_confi
 
 	/* Both root tables, for loaders that only know ACPI 1.0's. */
 	sdt_header(rsdt, "RSDT", SDT_HDR_LEN + 2 * 4, 1, "EVVMRSDT");
-	put32(rsdt + SDT_HDR_LEN, (uint32_t)(gpa + (uint64_t)(fadt - area)));
-	put32(rsdt + SDT_HDR_LEN + 4, (uint32_t)(gpa + (uint64_t)(madt - area)));
+	put_le32(rsdt + SDT_HDR_LEN, (uint32_t)(gpa + (uint64_t)(fadt - area)));
+	put_le32(rsdt + SDT_HDR_LEN + 4, (uint32_t)(gpa + (uint64_t)(madt - area)));
 	sdt_finish(rsdt);
 
 	sdt_header(xsdt, "XSDT", SDT_HDR_LEN + 2 * 8, 1, "EVVMXSDT");
-	put64(xsdt + SDT_HDR_LEN, gpa + (uint64_t)(fadt - area));
-	put64(xsdt + SDT_HDR_LEN + 8, gpa + (uint64_t)(madt - area));
+	put_le64(xsdt + SDT_HDR_LEN, gpa + (uint64_t)(fadt - area));
+	put_le64(xsdt + SDT_HDR_LEN + 8, gpa + (uint64_t)(madt - area));
 	sdt_finish(xsdt);
 
 	memcpy(rsdp, "RSD PTR ", 8);
 	memcpy(rsdp + 9, OEM_ID, 6);
 	rsdp[15] = 2; /* revision: ACPI 2.0+, XSDT */
-	put32(rsdp + 16, (uint32_t)(gpa + (uint64_t)(rsdt - area)));
-	put32(rsdp + 20, RSDP_LEN);
-	put64(rsdp + 24, gpa + (uint64_t)(xsdt - area));
+	put_le32(rsdp + 16, (uint32_t)(gpa + (uint64_t)(rsdt - area)));
+	put_le32(rsdp + 20, RSDP_LEN);
+	put_le64(rsdp + 24, gpa + (uint64_t)(xsdt - area));
 	rsdp[8] = checksum(rsdp, 20);
 	rsdp[32] = checksum(rsdp, RSDP_LEN);
 
