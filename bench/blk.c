@@ -10,10 +10,8 @@
  *           evvm, which matches it and signals the I/O thread; an evvm
  *           thread injects every interrupt
  *
- * The disk is a file on tmpfs (/dev/shm; /tmp with a note if that is
- * absent), written once with data so reads hit real pages, and unlinked at
- * once: the VMs open it through /proc/self/fd, so nothing is left behind
- * whatever happens. Every request goes guest -> virtio-mmio -> blk I/O
+ * The disk is bench/disk.h's file on tmpfs, which the VMs open through
+ * /proc/self/fd. Every request goes guest -> virtio-mmio -> blk I/O
  * thread -> io_uring (readv/writev on the file) -> used ring -> interrupt.
  *
  * The guest counts in TSC cycles (per-request latency from just before the
@@ -29,39 +27,34 @@
  *
  * By default the whole benchmark runs on one host CPU. Under PVM (software
  * nested virtualization) an interrupt injected into a vCPU running on
- * another CPU waits ~0.5 ms to be noticed, which would swamp what is
+ * another CPU can be noticed late, and irregularly so, which blurs what is
  * measured here; --no-pin shows that case.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/timerfd.h>
-#include <sys/vfs.h>
-#include <time.h>
 #include <unistd.h>
-#include <linux/magic.h>
 
 #include <evvm/devices.h>
 #include <evvm/log.h>
 #include <evvm/loop.h>
 #include <evvm/vm.h>
 
+#include "bench.h"
+#include "disk.h"
 #include "median.h"
 
 #include "../cli/cli.h"
 
 #define MEM_MB		 32
-#define DISK_MIB	 256
-#define IO_BYTES	 4096
+#define IO_BYTES	 DISK_BLOCK
 #define MARK_START	 0x10
 #define MARK_END	 0x110
 #define MAX_RUNS	 64
@@ -284,14 +277,6 @@ out:
 	return rc;
 }
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
 /* The host's own synchronous 4 KiB I/O on the file: mean us, or -1. */
 static double host_ref_us(int fd, uint64_t blocks, bool write, char *buf)
 {
@@ -313,62 +298,6 @@ static double host_ref_us(int fd, uint64_t blocks, bool write, char *buf)
 	return (now_ns() - t0) / HOST_REF_N / 1e3;
 }
 
-/*
- * Create the disk in /dev/shm (else /tmp), fill it and unlink it; returns
- * the fd, or -1 after printing one line.
- */
-static int make_disk(char *dir_out, size_t dir_max, bool *tmpfs)
-{
-	static const char *const dirs[] = { "/dev/shm", "/tmp" };
-	struct statfs sfs;
-	struct stat st;
-	char path[64];
-	char *chunk;
-	int fd = -1;
-	unsigned int d;
-
-	for (d = 0; d < 2; d++)
-		if (!stat(dirs[d], &st) && S_ISDIR(st.st_mode))
-			break;
-	if (d == 2) {
-		fprintf(stderr, "blk: neither /dev/shm nor /tmp is a directory\n");
-		return -1;
-	}
-	snprintf(dir_out, dir_max, "%s", dirs[d]);
-	*tmpfs = !statfs(dirs[d], &sfs) && sfs.f_type == TMPFS_MAGIC;
-	if (d)
-		fprintf(stderr, "blk: note: no /dev/shm, the disk is on /tmp (%s)\n",
-			*tmpfs ? "tmpfs" : "not tmpfs: page cache, writeback may show");
-	snprintf(path, sizeof(path), "%s/evvm-blk-bench-XXXXXX", dirs[d]);
-	fd = mkostemp(path, O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "blk: creating a disk file in %s: %s\n", dirs[d],
-			evvm_strerror(errno));
-		return -1;
-	}
-	unlink(path); /* the fd keeps it; the VMs open /proc/self/fd/N */
-	chunk = malloc(1 << 20);
-	if (!chunk) {
-		fprintf(stderr, "blk: %s\n", evvm_strerror(ENOMEM));
-		close(fd);
-		return -1;
-	}
-	/* Non-zero data, every page written: reads hit real tmpfs pages. */
-	for (unsigned int mib = 0; mib < DISK_MIB; mib++) {
-		for (unsigned int i = 0; i < (1 << 20) / 8; i++)
-			((uint64_t *)chunk)[i] = ((uint64_t)mib << 20 | i) * 0x9e3779b97f4a7c15ULL;
-		if (pwrite(fd, chunk, 1 << 20, (off_t)mib << 20) != 1 << 20) {
-			fprintf(stderr, "blk: writing the %d MiB disk in %s: %s\n", DISK_MIB,
-				dirs[d], errno ? evvm_strerror(errno) : "short write");
-			free(chunk);
-			close(fd);
-			return -1;
-		}
-	}
-	free(chunk);
-	return fd;
-}
-
 struct host_ref {
 	double read_us, write_us;
 };
@@ -378,27 +307,23 @@ struct host_ref {
  * every path; 0, or 1 after printing one line. The disk is gone on return.
  */
 static int measure(const struct opts *o, struct sample (*samples)[NR_PATHS][MAX_RUNS],
-		   struct host_ref *ref, char *dir, size_t dir_max, bool *tmpfs)
+		   struct host_ref *ref, struct disk *d)
 {
-	uint64_t sectors = (uint64_t)DISK_MIB << 11;
+	uint64_t sectors;
 	char disk[64], *buf;
-	int fd;
+	int fd, err;
 
-	if (o->pin >= 0) {
-		cpu_set_t set;
-
-		/* Every thread created from here on (vCPUs, I/O threads) inherits this. */
-		CPU_ZERO(&set);
-		CPU_SET(o->pin, &set);
-		if (sched_setaffinity(0, sizeof(set), &set)) {
-			fprintf(stderr, "blk: --pin %d: %s\n", o->pin, evvm_strerror(errno));
-			return 1;
-		}
+	/* Every thread created from here on (vCPUs, I/O threads) inherits this. */
+	err = o->pin >= 0 ? pin_cpu(o->pin) : 0;
+	if (err) {
+		fprintf(stderr, "blk: --pin %d: %s\n", o->pin, evvm_strerror(err));
+		return 1;
 	}
 
-	fd = make_disk(dir, dir_max, tmpfs);
-	if (fd < 0)
+	if (disk_make("blk", d))
 		return 1;
+	fd = d->fd;
+	sectors = d->blocks * (DISK_BLOCK / 512);
 	snprintf(disk, sizeof(disk), "/proc/self/fd/%d", fd);
 
 	buf = aligned_alloc(IO_BYTES, IO_BYTES);
@@ -408,8 +333,9 @@ static int measure(const struct opts *o, struct sample (*samples)[NR_PATHS][MAX_
 		return 1;
 	}
 	memset(buf, 0x5a, IO_BYTES);
-	ref->read_us = host_ref_us(fd, sectors / 8, false, buf);
-	ref->write_us = host_ref_us(fd, sectors / 8, true, buf);
+	errno = 0; /* a short transfer sets none */
+	ref->read_us = host_ref_us(fd, d->blocks, false, buf);
+	ref->write_us = host_ref_us(fd, d->blocks, true, buf);
 	free(buf);
 	if (ref->read_us < 0 || ref->write_us < 0) {
 		fprintf(stderr, "blk: host 4 KiB %s on the disk file failed: %s\n",
@@ -454,19 +380,6 @@ static void usage(FILE *f)
 		DISK_MIB, GUEST_N_MAX);
 }
 
-static bool parse_uint(const char *s, unsigned int *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > 0xffffffffUL || s[0] == '-')
-		return false;
-	*out = v;
-	return true;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -481,35 +394,26 @@ int main(int argc, char **argv)
 	struct sample med[NR_WORKLOADS][NR_PATHS];
 	struct host_ref ref;
 	double v[MAX_RUNS];
-	char dir[32];
-	unsigned int pin;
+	struct disk d;
 	FILE *json = NULL;
-	bool tmpfs;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "hv", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':
-			if (!parse_uint(optarg, &o.runs) || o.runs < 1 || o.runs > MAX_RUNS) {
-				fprintf(stderr, "blk: --runs '%s': want 1..%d\n", optarg, MAX_RUNS);
+			if (!opt_uint("blk", "runs", optarg, 1, MAX_RUNS, &o.runs))
 				return 2;
-			}
 			break;
 		case 'n':
-			if (!parse_uint(optarg, &o.n) || o.n < 1 || o.n > GUEST_N_MAX) {
-				fprintf(stderr, "blk: --n '%s': want 1..%d\n", optarg, GUEST_N_MAX);
+			if (!opt_uint("blk", "n", optarg, 1, GUEST_N_MAX, &o.n))
 				return 2;
-			}
 			break;
 		case 'j':
 			o.json = optarg;
 			break;
 		case 'c':
-			if (!parse_uint(optarg, &pin) || pin >= CPU_SETSIZE) {
-				fprintf(stderr, "blk: --pin '%s': want a CPU number\n", optarg);
+			if (!opt_cpu("blk", optarg, &o.pin))
 				return 2;
-			}
-			o.pin = pin;
 			break;
 		case 'u':
 			o.pin = -1;
@@ -546,7 +450,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	if (measure(&o, samples, &ref, dir, sizeof(dir), &tmpfs)) {
+	if (measure(&o, samples, &ref, &d)) {
 		if (json) {
 			fclose(json);
 			unlink(o.json);
@@ -569,7 +473,7 @@ int main(int argc, char **argv)
 	}
 
 	printf("bench/blk: 4 KiB random I/O on a %d MiB disk in %s (%s), %u runs x %u requests, ",
-	       DISK_MIB, dir, tmpfs ? "tmpfs" : "not tmpfs", o.runs, o.n);
+	       DISK_MIB, d.dir, d.tmpfs ? "tmpfs" : "not tmpfs", o.runs, o.n);
 	if (o.pin >= 0)
 		printf("host CPU %d, ", o.pin);
 	else
@@ -599,11 +503,12 @@ int main(int argc, char **argv)
 	if (json) {
 		FILE *f = json;
 
-		fprintf(f, "{\"n\": %u, \"pinned_cpu\": %d, \"wait\": \"%s\", \"disk_mib\": %d, "
-			   "\"disk_dir\": \"%s\", \"tmpfs\": %s, "
-			   "\"host_ref_us\": {\"pread\": %.3f, \"pwrite\": %.3f}, \"workloads\": [",
-			o.n, o.pin, o.wait, DISK_MIB, dir, tmpfs ? "true" : "false", ref.read_us,
-			ref.write_us);
+		fprintf(f,
+			"{\"n\": %u, \"pinned_cpu\": %d, \"wait\": \"%s\", \"disk_mib\": %d, "
+			"\"disk_dir\": \"%s\", \"tmpfs\": %s, "
+			"\"host_ref_us\": {\"pread\": %.3f, \"pwrite\": %.3f}, \"workloads\": [",
+			o.n, o.pin, o.wait, DISK_MIB, d.dir, d.tmpfs ? "true" : "false",
+			ref.read_us, ref.write_us);
 		for (unsigned int w = 0; w < NR_WORKLOADS; w++)
 			for (int p = 0; p < NR_PATHS; p++)
 				fprintf(f,

@@ -21,16 +21,13 @@
  * thread, the tap and the peer.
  *
  * evvm (all its threads) is pinned to one host CPU by default, as bench/blk
- * does: under PVM an interrupt for a vCPU on another CPU can take ~0.5 ms to
- * be noticed. --no-pin shows that case. Needs root (namespaces, taps).
+ * does: under PVM an interrupt for a vCPU on another CPU can be noticed late,
+ * and irregularly so. --no-pin shows that case. Needs root (namespaces, taps).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
-#include <limits.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "evvm_path.h"
 #include "median.h"
 
@@ -84,20 +82,6 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-static bool parse_uint(const char *s, unsigned int *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > UINT_MAX)
-		return false;
-	*out = (unsigned int)v;
-	return true;
-}
-
-/* $EVVM, else the evvm of this build (<B>/bench/net -> <B>/evvm), else build/evvm. */
 /* Run evvm with @cmdline on @path; its output goes to @out (a memfd). Exit status or -1. */
 static int run_evvm(const struct opts *o, int path, const char *cmdline, int out)
 {
@@ -123,14 +107,8 @@ static int run_evvm(const struct opts *o, int path, const char *cmdline, int out
 	if (pid < 0)
 		return -1;
 	if (!pid) {
-		if (o->pin >= 0) {
-			cpu_set_t set;
-
-			CPU_ZERO(&set);
-			CPU_SET(o->pin, &set);
-			if (sched_setaffinity(0, sizeof(set), &set))
-				_exit(126);
-		}
+		if (o->pin >= 0 && pin_cpu(o->pin))
+			_exit(126);
 		dup2(out, 1);
 		dup2(out, 2);
 		execv(o->evvm, (char *const *)argv);
@@ -187,8 +165,7 @@ static int measure_one(const struct opts *o, int w, int path, struct sample *s, 
 	close(out);
 	memset(s, 0, sizeof(*s));
 	if (w == W_RTT) {
-		qsort(rtt, o->pings, sizeof(*rtt), median_cmp);
-		s->rtt_med_us = median(rtt, o->pings) * 1e6;
+		s->rtt_med_us = median(rtt, o->pings) * 1e6; /* sorts rtt */
 		s->rtt_p99_us = rtt[(o->pings * 99 + 99) / 100 - 1] * 1e6;
 	} else {
 		s->seconds = p.t_last - p.t_first;
@@ -230,7 +207,6 @@ int main(int argc, char **argv)
 	struct opts o = { .runs = 3, .frames = 20000, .pings = 500, .window = 192, .pin = 0 };
 	static struct sample samples[NR_WORKLOADS][NR_PATHS][MAX_RUNS];
 	double med[NR_WORKLOADS][NR_PATHS][2], v[MAX_RUNS], *rtt;
-	unsigned int pin;
 	FILE *json = NULL;
 	char err[160];
 	int opt;
@@ -238,24 +214,16 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':
-			if (!parse_uint(optarg, &o.runs) || o.runs < 1 || o.runs > MAX_RUNS) {
-				fprintf(stderr, "net: --runs '%s': want 1..%d\n", optarg, MAX_RUNS);
+			if (!opt_uint("net", "runs", optarg, 1, MAX_RUNS, &o.runs))
 				return 2;
-			}
 			break;
 		case 'f':
-			if (!parse_uint(optarg, &o.frames) || o.frames < 1 ||
-			    o.frames > 100000000) {
-				fprintf(stderr, "net: --frames '%s': want 1..100000000\n", optarg);
+			if (!opt_uint("net", "frames", optarg, 1, 100000000, &o.frames))
 				return 2;
-			}
 			break;
 		case 'p':
-			if (!parse_uint(optarg, &o.pings) || o.pings < 1 || o.pings > MAX_PINGS) {
-				fprintf(stderr, "net: --pings '%s': want 1..%d\n", optarg,
-					MAX_PINGS);
+			if (!opt_uint("net", "pings", optarg, 1, MAX_PINGS, &o.pings))
 				return 2;
-			}
 			break;
 		case 'w':
 			if (!parse_uint(optarg, &o.window) || o.window < 32 || o.window > 240) {
@@ -267,11 +235,8 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'c':
-			if (!parse_uint(optarg, &pin) || pin >= CPU_SETSIZE) {
-				fprintf(stderr, "net: --pin '%s': want a CPU number\n", optarg);
+			if (!opt_cpu("net", optarg, &o.pin))
 				return 2;
-			}
-			o.pin = (int)pin;
 			break;
 		case 'u':
 			o.pin = -1;

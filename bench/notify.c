@@ -12,13 +12,12 @@
  *
  * By default the whole benchmark runs on one host CPU. Under PVM (software
  * nested virtualization) an interrupt injected into a vCPU running on
- * another CPU waits ~0.5 ms to be noticed, which would swamp what is
+ * another CPU can be noticed late, and irregularly so, which blurs what is
  * measured here; --no-pin shows that case.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include <evvm/vm.h>
 
 #include "../cli/cli.h"
+#include "bench.h"
 #include "median.h"
 #include "raw_kvm.h"
 
@@ -34,6 +34,7 @@
 #define VECTOR	 0x40
 #define MEM_MB	 16
 #define MARK_END 0x100
+#define MAX_RUNS 64
 
 enum { RAW, USER, KERNEL, KERNEL_POLL, NR_PATHS };
 
@@ -143,25 +144,29 @@ int main(int argc, char **argv)
 	unsigned int runs = 5, n = 2000, poll_us = 50;
 	const char *json = NULL;
 	int pin = 0;
-	double db[NR_PATHS][64], rt[NR_PATHS][64], med_db[NR_PATHS], med_rt[NR_PATHS];
-	int opt;
+	double db[NR_PATHS][MAX_RUNS], rt[NR_PATHS][MAX_RUNS], med_db[NR_PATHS], med_rt[NR_PATHS];
+	int opt, err;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':
-			runs = strtoul(optarg, NULL, 10);
+			if (!opt_uint("notify", "runs", optarg, 1, MAX_RUNS, &runs))
+				return 2;
 			break;
 		case 'n':
-			n = strtoul(optarg, NULL, 10);
+			if (!opt_uint("notify", "n", optarg, 1, UINT32_MAX, &n))
+				return 2;
 			break;
 		case 'p':
-			poll_us = strtoul(optarg, NULL, 10);
+			if (!opt_uint("notify", "poll-max-us", optarg, 0, UINT32_MAX, &poll_us))
+				return 2;
 			break;
 		case 'j':
 			json = optarg;
 			break;
 		case 'c':
-			pin = atoi(optarg);
+			if (!opt_cpu("notify", optarg, &pin))
+				return 2;
 			break;
 		case 'u':
 			pin = -1;
@@ -174,28 +179,23 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (runs < 1 || runs > 64 || n < 1) {
-		fprintf(stderr, "notify: --runs must be 1..64 and --n at least 1\n");
+	if (optind < argc) {
+		fprintf(stderr, "notify: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return 2;
 	}
 
-	if (pin >= 0) {
-		cpu_set_t set;
-
-		/* Every thread created from here on (vCPUs, I/O threads) inherits this. */
-		CPU_ZERO(&set);
-		CPU_SET(pin, &set);
-		if (sched_setaffinity(0, sizeof(set), &set)) {
-			fprintf(stderr, "notify: --pin %d: %s\n", pin, evvm_strerror(errno));
-			return 1;
-		}
+	/* Every thread created from here on (vCPUs, I/O threads) inherits this. */
+	err = pin >= 0 ? pin_cpu(pin) : 0;
+	if (err) {
+		fprintf(stderr, "notify: --pin %d: %s\n", pin, evvm_strerror(err));
+		return 1;
 	}
 
 	for (unsigned int r = 0; r < runs; r++) {
 		for (int p = 0; p < NR_PATHS; p++) {
 			double ph[3];
-			int err = p == RAW ? run_raw(n, ph) : run_evvm(p, n, poll_us, ph);
 
+			err = p == RAW ? run_raw(n, ph) : run_evvm(p, n, poll_us, ph);
 			if (err || ph[0] < 0 || ph[1] < 0 || ph[2] < 0) {
 				fprintf(stderr, "notify: path %s, run %u failed: %s\n",
 					path_names[p], r + 1, err ? evvm_strerror(err) : "no marks");

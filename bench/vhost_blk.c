@@ -12,11 +12,10 @@
  *   qsd   qemu-storage-daemon, a raw node on a file node, exported as
  *         vhost-user-blk (settings below and in the table's header)
  *
- * The disk is a file on tmpfs (/dev/shm; /tmp with a note if that is
- * absent), written once with data so reads hit real pages, and unlinked at
- * once: the backends inherit its fd and open /proc/self/fd/N. Every write
- * puts the block's own pattern in the block's first 8 bytes and every read
- * checks them, so a backend that reads or writes the wrong place fails.
+ * The disk is bench/disk.h's file on tmpfs: the backends inherit its fd and
+ * open /proc/self/fd/N. Every write puts the block's own pattern in the
+ * block's first 8 bytes and every read checks them, so a backend that reads
+ * or writes the wrong place fails.
  *
  * One run of one workload on one backend: start the backend process, wait
  * for its socket to listen, connect and negotiate (VERSION_1 only: no
@@ -59,7 +58,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -69,13 +67,10 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/timerfd.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/magic.h>
 
 #include <evvm/device.h>
 #include <evvm/devices.h>
@@ -86,13 +81,14 @@
 #include <evvm/virtio.h>
 #include <evvm/virtqueue.h>
 
+#include "bench.h"
+#include "disk.h"
 #include "evvm_path.h"
 #include "median.h"
 
 #include "../vhost/frontend.h"
 
-#define DISK_MIB   256
-#define IO_BYTES   4096
+#define IO_BYTES   DISK_BLOCK
 #define SECTOR	   512
 #define MAX_RUNS   64
 #define N_MIN	   100
@@ -116,8 +112,6 @@
 #define VIRTIO_BLK_T_OUT 1
 #define VIRTIO_BLK_S_OK	 0
 #define VIRTIO_BLK_F_RO	 5
-
-#define GOLDEN		 0x9e3779b97f4a7c15ULL
 
 enum { EVVM, QSD, NR_BACKENDS };
 static const char *const backend_names[NR_BACKENDS] = { "evvm", "qsd" };
@@ -153,14 +147,6 @@ struct opts {
 	bool verbose;
 };
 
-/* Everything about the disk the backends share. */
-struct disk {
-	int fd;
-	uint64_t blocks;
-	char dir[32];
-	bool tmpfs;
-};
-
 /* A backend process. */
 struct proc {
 	pid_t pid;
@@ -187,77 +173,6 @@ struct session {
 };
 
 enum { FAIL_NONE, FAIL_RESET, FAIL_TIMEOUT };
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-/* The disk's content: the 8 bytes at file offset @off (8-aligned). */
-static inline uint64_t pattern(uint64_t off)
-{
-	return (off / 8 + 1) * GOLDEN;
-}
-
-/* ---- the disk ---------------------------------------------------------- */
-
-/* Create the disk in /dev/shm (else /tmp), fill it and unlink it; 0, or 1 after one line. */
-static int make_disk(struct disk *d)
-{
-	static const char *const dirs[] = { "/dev/shm", "/tmp" };
-	const size_t chunk_bytes = 1 << 20;
-	struct statfs sfs;
-	struct stat st;
-	char path[64];
-	uint64_t *chunk;
-	unsigned int i;
-
-	for (i = 0; i < 2; i++)
-		if (!stat(dirs[i], &st) && S_ISDIR(st.st_mode))
-			break;
-	if (i == 2) {
-		fprintf(stderr, "vhost-blk: neither /dev/shm nor /tmp is a directory\n");
-		return 1;
-	}
-	snprintf(d->dir, sizeof(d->dir), "%s", dirs[i]);
-	d->tmpfs = !statfs(dirs[i], &sfs) && sfs.f_type == TMPFS_MAGIC;
-	if (i)
-		fprintf(stderr, "vhost-blk: note: no /dev/shm, the disk is on /tmp (%s)\n",
-			d->tmpfs ? "tmpfs" : "not tmpfs: page cache, writeback may show");
-	snprintf(path, sizeof(path), "%s/evvm-vhost-blk-bench-XXXXXX", dirs[i]);
-	/* Close-on-exec: spawn() lets the backends, and only them, inherit it. */
-	d->fd = mkostemp(path, O_CLOEXEC);
-	if (d->fd < 0) {
-		fprintf(stderr, "vhost-blk: creating a disk file in %s: %s\n", dirs[i],
-			evvm_strerror(errno));
-		return 1;
-	}
-	unlink(path); /* the fd keeps it; the backends open /proc/self/fd/N */
-	d->blocks = ((uint64_t)DISK_MIB << 20) / IO_BYTES;
-	chunk = malloc(chunk_bytes);
-	if (!chunk) {
-		fprintf(stderr, "vhost-blk: %s\n", evvm_strerror(ENOMEM));
-		close(d->fd);
-		return 1;
-	}
-	for (uint64_t mib = 0; mib < DISK_MIB; mib++) {
-		for (size_t w = 0; w < chunk_bytes / 8; w++)
-			chunk[w] = pattern((mib << 20) + w * 8);
-		errno = 0;
-		if (pwrite(d->fd, chunk, chunk_bytes, (off_t)(mib << 20)) != (ssize_t)chunk_bytes) {
-			fprintf(stderr, "vhost-blk: writing the %d MiB disk in %s: %s\n", DISK_MIB,
-				dirs[i], errno ? evvm_strerror(errno) : "short write");
-			free(chunk);
-			close(d->fd);
-			return 1;
-		}
-	}
-	free(chunk);
-	return 0;
-}
 
 /* ---- backend processes --------------------------------------------------- */
 
@@ -856,7 +771,7 @@ static void queue_req(struct session *s, const struct workload *w, unsigned int 
 	memcpy(hdr + 8, &sector, 8);
 	s->ram[STATUS_OFF + slot] = 0xff;
 	if (w->write) {
-		const uint64_t v = pattern(block * IO_BYTES);
+		const uint64_t v = disk_pattern(block * IO_BYTES);
 
 		memcpy(s->ram + DATA_OFF + (size_t)IO_BYTES * slot, &v, 8);
 	}
@@ -942,7 +857,7 @@ static int drive(struct session *s, const struct workload *w, unsigned int warmu
 	const unsigned int total = warmup + n;
 	double t_sub[MAX_QD], t0 = 0, t_end = 0, sum = 0;
 	unsigned int seq[MAX_QD], submitted = 0, completed = 0, nlat = 0;
-	uint64_t block[MAX_QD], x = seed * GOLDEN | 1;
+	uint64_t block[MAX_QD], x = seed * DISK_GOLDEN | 1;
 	struct timespec cpu0 = { 0 }, cpu1;
 	clockid_t cpu_clock;
 	bool have_cpu;
@@ -997,7 +912,7 @@ static int drive(struct session *s, const struct workload *w, unsigned int warmu
 				uint64_t v;
 
 				memcpy(&v, s->ram + DATA_OFF + (size_t)IO_BYTES * slot, 8);
-				if (v != pattern(block[slot] * IO_BYTES)) {
+				if (v != disk_pattern(block[slot] * IO_BYTES)) {
 					fprintf(stderr,
 						"vhost-blk: %s: read of block %" PRIu64
 						" returned the wrong data\n",
@@ -1110,7 +1025,6 @@ out:
 	return rc;
 }
 
-/* The evvm binary: $EVVM, else evvm next to this bench ($(B)/evvm, or build/evvm from bench/). */
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -1138,19 +1052,6 @@ static void usage(FILE *f)
 		"  Binaries: $EVVM (default: evvm next to this bench, or build/evvm), $QSD\n"
 		"  (default: qemu-storage-daemon in $PATH).\n",
 		DISK_MIB, N_MIN, N_MAX);
-}
-
-static bool parse_uint(const char *s, unsigned int *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > 0xffffffffUL || s[0] == '-')
-		return false;
-	*out = v;
-	return true;
 }
 
 static bool parse_backends(const char *s, bool use[NR_BACKENDS])
@@ -1205,44 +1106,30 @@ int main(int argc, char **argv)
 	double v[MAX_RUNS];
 	uint64_t *lat = NULL;
 	struct disk d = { .fd = -1 };
-	unsigned int pin;
 	FILE *json = NULL;
-	int opt, rc = 1;
+	int opt, err, rc = 1;
 	const char *env;
 
 	while ((opt = getopt_long(argc, argv, "hv", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':
-			if (!parse_uint(optarg, &o.runs) || o.runs < 1 || o.runs > MAX_RUNS) {
-				fprintf(stderr, "vhost-blk: --runs '%s': want 1..%d\n", optarg,
-					MAX_RUNS);
+			if (!opt_uint("vhost-blk", "runs", optarg, 1, MAX_RUNS, &o.runs))
 				return 2;
-			}
 			break;
 		case 'n':
-			if (!parse_uint(optarg, &o.n) || o.n < N_MIN || o.n > N_MAX) {
-				fprintf(stderr, "vhost-blk: --n '%s': want %d..%d\n", optarg, N_MIN,
-					N_MAX);
+			if (!opt_uint("vhost-blk", "n", optarg, N_MIN, N_MAX, &o.n))
 				return 2;
-			}
 			break;
 		case 'W':
-			if (!parse_uint(optarg, &o.warmup) || o.warmup < 1 || o.warmup > N_MAX) {
-				fprintf(stderr, "vhost-blk: --warmup '%s': want 1..%d\n", optarg,
-					N_MAX);
+			if (!opt_uint("vhost-blk", "warmup", optarg, 1, N_MAX, &o.warmup))
 				return 2;
-			}
 			break;
 		case 'j':
 			o.json = optarg;
 			break;
 		case 'c':
-			if (!parse_uint(optarg, &pin) || pin >= CPU_SETSIZE) {
-				fprintf(stderr, "vhost-blk: --pin '%s': want a CPU number\n",
-					optarg);
+			if (!opt_cpu("vhost-blk", optarg, &o.pin))
 				return 2;
-			}
-			o.pin = pin;
 			break;
 		case 'b':
 			if (!parse_backends(optarg, o.use)) {
@@ -1320,16 +1207,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vhost-blk: %s\n", evvm_strerror(ENOMEM));
 		goto out;
 	}
-	if (o.pin >= 0) {
-		cpu_set_t set;
-
-		/* Every thread and process created from here on inherits this. */
-		CPU_ZERO(&set);
-		CPU_SET(o.pin, &set);
-		if (sched_setaffinity(0, sizeof(set), &set)) {
-			fprintf(stderr, "vhost-blk: --pin %d: %s\n", o.pin, evvm_strerror(errno));
-			goto out;
-		}
+	/* Every thread and process created from here on inherits this. */
+	err = o.pin >= 0 ? pin_cpu(o.pin) : 0;
+	if (err) {
+		fprintf(stderr, "vhost-blk: --pin %d: %s\n", o.pin, evvm_strerror(err));
+		goto out;
 	}
 	if (o.use[QSD]) {
 		char *av[] = { (char *)o.bin[QSD], "--version", NULL };
@@ -1361,7 +1243,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(cleanup_dir, sizeof(cleanup_dir), "%s", sockdir);
 	catch_signals();
-	if (make_disk(&d)) {
+	if (disk_make("vhost-blk", &d)) {
 		rmdir(sockdir);
 		goto out;
 	}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef EVVM_BENCH_BENCH_H
+#define EVVM_BENCH_BENCH_H
+
+#include <errno.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+/*
+ * What every benchmark's main() does the same way: option values, pinning
+ * to one host CPU, wall-clock time. Error lines start with @prog. Include
+ * after defining _GNU_SOURCE (sched_setaffinity).
+ */
+
+static inline double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/* A plain decimal unsigned int: no sign, no trailing characters. */
+static inline bool parse_uint(const char *s, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > 0xffffffffUL || s[0] == '-')
+		return false;
+	*out = v;
+	return true;
+}
+
+/* --@name @arg in @min..@max, else false after "@prog: --@name '@arg': want @min..@max". */
+static inline bool opt_uint(const char *prog, const char *name, const char *arg, unsigned int min,
+			    unsigned int max, unsigned int *out)
+{
+	if (parse_uint(arg, out) && *out >= min && *out <= max)
+		return true;
+	fprintf(stderr, "%s: --%s '%s': want %u..%u\n", prog, name, arg, min, max);
+	return false;
+}
+
+/* --pin @arg: a CPU number, else false after one line. */
+static inline bool opt_cpu(const char *prog, const char *arg, int *cpu)
+{
+	unsigned int v;
+
+	if (!parse_uint(arg, &v) || v >= CPU_SETSIZE) {
+		fprintf(stderr, "%s: --pin '%s': want a CPU number\n", prog, arg);
+		return false;
+	}
+	*cpu = (int)v;
+	return true;
+}
+
+/*
+ * Put the calling thread on host CPU @cpu; every thread and process it
+ * creates from then on inherits that. 0, or -errno.
+ */
+static inline int pin_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+#endif
