@@ -4,6 +4,7 @@
  * with the static identity map and call guest_main(start_info).
  */
 #include "layout.h"
+#include "longmode.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 
@@ -23,26 +24,12 @@
 	.globl pvh_start
 pvh_start:
 	lgdt gdt_ptr
-	movl $X86_CR4_PAE, %eax
-	movl %eax, %cr4
-	movl $pml4, %eax
-	movl %eax, %cr3
-	movl $MSR_EFER, %ecx
-	movl $EFER_LME, %eax
-	xorl %edx, %edx
-	wrmsr
-	movl $(X86_CR0_PG | X86_CR0_ET | X86_CR0_PE), %eax
-	movl %eax, %cr0
+	LONG_MODE_ENTER
 	ljmp $KERNEL_CS, $start64
 
 	.code64
 start64:
-	movl $KERNEL_DS, %eax
-	movl %eax, %ds
-	movl %eax, %es
-	movl %eax, %ss
-	movl %eax, %fs
-	movl %eax, %gs
+	LONG_MODE_DATA_SEGS
 	movl $boot_stack_top, %esp
 	xorl %ebp, %ebp
 	movl %ebx, %edi			/* struct hvm_start_info * */

@@ -31,6 +31,12 @@ struct guest_test {
 int test_fail(const char *fmt, ...) __printf(1, 2);
 
 /*
+ * The command line's @key as a number (decimal or 0x-hex) in [@min, @max]
+ * into *@out, or @def when absent: 0, or test_fail()'s -1.
+ */
+int test_arg_u64(const char *key, u64 def, u64 min, u64 max, u64 *out);
+
+/*
  * Run the comma-separated test names in @list (NULL: the default set),
  * print one line per test and a summary, and exit the VM.
  */

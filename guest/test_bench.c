@@ -45,49 +45,6 @@ static void bench_irq(struct irq_frame *frame)
 	lapic_eoi();
 }
 
-/* Decimal or 0x-hex, the whole string, no overflow; 0 on success. */
-static int parse_u64(const char *s, u64 *out)
-{
-	unsigned int base = 10, d;
-	u64 v = 0;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-	}
-	if (!*s)
-		return -1;
-	for (; *s; s++) {
-		if (*s >= '0' && *s <= '9')
-			d = *s - '0';
-		else if (base == 16 && *s >= 'a' && *s <= 'f')
-			d = *s - 'a' + 10;
-		else if (base == 16 && *s >= 'A' && *s <= 'F')
-			d = *s - 'A' + 10;
-		else
-			return -1;
-		if (v > (~0ULL - d) / base)
-			return -1;
-		v = v * base + d;
-	}
-	*out = v;
-	return 0;
-}
-
-/* bench.@key as a number in [@min, @max], or @def when absent. */
-static int bench_arg(const char *key, u64 def, u64 min, u64 max, u64 *out)
-{
-	const char *s = cmdline_get(key);
-
-	*out = def;
-	if (!s)
-		return 0;
-	if (parse_u64(s, out) || *out < min || *out > max)
-		return test_fail("bad %s '%s' (want %lu..0x%lx)", key, s, min,
-				 max);
-	return 0;
-}
-
 static void mark(u32 v)
 {
 	outl(v, TESTDEV_MARK);
@@ -209,10 +166,10 @@ static int test_bench(void)
 	u32 stuck;
 
 	/* The doorbell is 32-bit: testdev's ARG1; the guest maps 4 GiB. */
-	if (bench_arg("bench.n", BENCH_N_DEFAULT, 1, 0xffffffff, &n) ||
-	    bench_arg("bench.vector", BENCH_VECTOR_DEFAULT, NR_EXCEPTIONS,
-		      SPURIOUS_VECTOR - 1, &vector) ||
-	    bench_arg("bench.addr", BENCH_ADDR_DEFAULT, 0, 0xfffffffc, &db))
+	if (test_arg_u64("bench.n", BENCH_N_DEFAULT, 1, 0xffffffff, &n) ||
+	    test_arg_u64("bench.vector", BENCH_VECTOR_DEFAULT, NR_EXCEPTIONS, SPURIOUS_VECTOR - 1,
+			 &vector) ||
+	    test_arg_u64("bench.addr", BENCH_ADDR_DEFAULT, 0, 0xfffffffc, &db))
 		return -1;
 	if (db & 3)
 		return test_fail("bench.addr 0x%lx is not 4-byte aligned", db);

@@ -71,19 +71,6 @@ struct bb_detail {
 	u32 waits, hlts, irqs, notifies;
 };
 
-/* bbench.@key as a number in [@min, @max], or @def when absent. */
-static int bb_arg(const char *key, u64 def, u64 min, u64 max, u64 *out)
-{
-	const char *s = cmdline_get(key);
-
-	*out = def;
-	if (!s)
-		return 0;
-	if (!virtio_parse_u64(s, out) || *out < min || *out > max)
-		return test_fail("bad %s '%s' (want %lu..%lu)", key, s, min, max);
-	return 0;
-}
-
 /* xorshift64: tiny, and never 0 from a non-zero state. */
 static u64 bb_rand(u64 *state)
 {
@@ -161,14 +148,14 @@ static int bb_args(struct bb_params *p)
 		p->spin = true;
 	else
 		return test_fail("bad bbench.wait '%s' (hlt or spin)", wait);
-	if (bb_arg("bbench.qd", 1, 1, BB_QD_MAX, &v))
+	if (test_arg_u64("bbench.qd", 1, 1, BB_QD_MAX, &v))
 		return -1;
 	p->qd = v;
-	if (bb_arg("bbench.n", 1000, 1, BB_N_MAX, &v))
+	if (test_arg_u64("bbench.n", 1000, 1, BB_N_MAX, &v))
 		return -1;
 	p->n = v;
-	if (bb_arg("bbench.seed", 1, 0, ~0ULL, &p->seed) ||
-	    bb_arg("bbench.sectors", 0, 0, ~0ULL, &p->sectors))
+	if (test_arg_u64("bbench.seed", 1, 0, ~0ULL, &p->seed) ||
+	    test_arg_u64("bbench.sectors", 0, 0, ~0ULL, &p->sectors))
 		return -1;
 	return 0;
 }

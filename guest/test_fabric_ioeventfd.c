@@ -117,196 +117,166 @@ static int expect_unowned(u32 bus, s32 base, s32 delta, const char *what)
 	return 0;
 }
 
-static int test_datamatch(void)
+/* A test's body: what it assigned is deassigned whatever it returns. */
+typedef int (*ioev_body_t)(struct ioevs *s, s32 unowned);
+
+/* testdev's checks, @body with @bus's UNOWNED counter, then the clean-up. */
+static int ioev_run(u32 bus, ioev_body_t body)
 {
 	struct ioevs s;
-	s32 u, slot;
-	int rc = -1;
+	s32 u;
 
-	if (ioev_begin(&s, TD_BUS_MMIO, &u))
+	if (ioev_begin(&s, bus, &u))
 		return -1;
-	if (ioev_get(&s, TD_IOEV_MMIO | TD_IOEV_DATAMATCH, DB_MMIO, 4, 0x1234,
-		     &slot))
-		goto out;
+	return ioev_put_all(&s, body(&s, u));
+}
+
+/* GUEST_TEST(@name) running @body through ioev_run() on @bus. */
+#define IOEV_TEST(_name, _body, _bus)         \
+	static int test_##_body(void)         \
+	{                                     \
+		return ioev_run(_bus, _body); \
+	}                                     \
+	GUEST_TEST(_name, test_##_body)
+
+static int datamatch(struct ioevs *s, s32 u)
+{
+	s32 slot;
+
+	if (ioev_get(s, TD_IOEV_MMIO | TD_IOEV_DATAMATCH, DB_MMIO, 4, 0x1234, &slot))
+		return -1;
 	mmio_write32(DB_MMIO, 0x1234);
 	if (expect_count(slot, 1, "write 0x1234") ||
 	    expect_unowned(TD_BUS_MMIO, u, 0, "write 0x1234"))
-		goto out;
+		return -1;
 	mmio_write32(DB_MMIO, 0x4321);
 	if (expect_count(slot, 0, "write 0x4321") ||
 	    expect_unowned(TD_BUS_MMIO, u, 1, "write 0x4321"))
-		goto out;
-	rc = 0;
-out:
-	return ioev_put_all(&s, rc);
-}
-GUEST_TEST("ioeventfd-datamatch", test_datamatch);
-
-static int test_wildcard(void)
-{
-	struct ioevs s;
-	s32 u, slot;
-	int rc = -1;
-
-	if (ioev_begin(&s, TD_BUS_MMIO, &u))
 		return -1;
-	if (ioev_get(&s, TD_IOEV_MMIO, DB_MMIO, 4, 0, &slot))
-		goto out;
+	return 0;
+}
+IOEV_TEST("ioeventfd-datamatch", datamatch, TD_BUS_MMIO);
+
+static int wildcard(struct ioevs *s, s32 u)
+{
+	s32 slot;
+
+	if (ioev_get(s, TD_IOEV_MMIO, DB_MMIO, 4, 0, &slot))
+		return -1;
 	mmio_write32(DB_MMIO, 1);
 	mmio_write32(DB_MMIO, 0xdeadbeef);
 	/* One read returns both signals; the next one finds none. */
 	if (expect_count(slot, 2, "two writes") ||
 	    expect_count(slot, 0, "second COUNT") ||
 	    expect_unowned(TD_BUS_MMIO, u, 0, "two writes"))
-		goto out;
-	rc = 0;
-out:
-	return ioev_put_all(&s, rc);
-}
-GUEST_TEST("ioeventfd-wildcard", test_wildcard);
-
-static int test_length(void)
-{
-	struct ioevs s;
-	s32 u, slot;
-	int rc = -1;
-
-	if (ioev_begin(&s, TD_BUS_MMIO, &u))
 		return -1;
-	if (ioev_get(&s, TD_IOEV_MMIO, DB_MMIO, 4, 0, &slot))
-		goto out;
+	return 0;
+}
+IOEV_TEST("ioeventfd-wildcard", wildcard, TD_BUS_MMIO);
+
+static int length(struct ioevs *s, s32 u)
+{
+	s32 slot;
+
+	if (ioev_get(s, TD_IOEV_MMIO, DB_MMIO, 4, 0, &slot))
+		return -1;
 	mmio_write16(DB_MMIO, 0x1234);
 	mmio_write8(DB_MMIO, 0x12);
 	if (expect_count(slot, 0, "2- and 1-byte writes") ||
 	    expect_unowned(TD_BUS_MMIO, u, 2, "2- and 1-byte writes"))
-		goto out;
+		return -1;
 	mmio_write32(DB_MMIO, 0x12345678);
 	if (expect_count(slot, 1, "4-byte write") ||
 	    expect_unowned(TD_BUS_MMIO, u, 2, "4-byte write"))
-		goto out;
-	rc = 0;
-out:
-	return ioev_put_all(&s, rc);
-}
-GUEST_TEST("ioeventfd-length", test_length);
-
-static int test_anylen(void)
-{
-	struct ioevs s;
-	s32 u, slot;
-	int rc = -1;
-
-	if (ioev_begin(&s, TD_BUS_MMIO, &u))
 		return -1;
-	if (ioev_get(&s, TD_IOEV_MMIO, DB_MMIO, 0, 0, &slot))
-		goto out;
+	return 0;
+}
+IOEV_TEST("ioeventfd-length", length, TD_BUS_MMIO);
+
+static int anylen(struct ioevs *s, s32 u)
+{
+	s32 slot;
+
+	if (ioev_get(s, TD_IOEV_MMIO, DB_MMIO, 0, 0, &slot))
+		return -1;
 	mmio_write8(DB_MMIO, 1);
 	mmio_write16(DB_MMIO, 2);
 	mmio_write32(DB_MMIO, 4);
 	mmio_write64(DB_MMIO, 8);
 	if (expect_count(slot, 4, "1/2/4/8-byte writes") ||
 	    expect_unowned(TD_BUS_MMIO, u, 0, "1/2/4/8-byte writes"))
-		goto out;
-	/* Length 0 cannot datamatch (checked where no entry collides). */
-	if (ioev_refused(&s, TD_IOEV_MMIO | TD_IOEV_DATAMATCH, DB_MMIO + 0x10,
-			 0, 1, EINVAL) ||
-	    ioev_refused(&s, TD_IOEV_MMIO, DB_MMIO + 0x10, 3, 0, EINVAL))
-		goto out;
-	/* A length-0 entry collides with anything at its address. */
-	if (ioev_refused(&s, TD_IOEV_MMIO, DB_MMIO, 4, 0, EEXIST))
-		goto out;
-	rc = 0;
-out:
-	return ioev_put_all(&s, rc);
-}
-GUEST_TEST("ioeventfd-anylen", test_anylen);
-
-static int test_pio(void)
-{
-	struct ioevs s;
-	s32 u, slot;
-	int rc = -1;
-
-	if (ioev_begin(&s, TD_BUS_PIO, &u))
 		return -1;
-	if (ioev_get(&s, TD_IOEV_PIO | TD_IOEV_DATAMATCH, DB_PIO, 2, 0x55,
-		     &slot))
-		goto out;
+	/* Length 0 cannot datamatch (checked where no entry collides). */
+	if (ioev_refused(s, TD_IOEV_MMIO | TD_IOEV_DATAMATCH, DB_MMIO + 0x10, 0, 1, EINVAL) ||
+	    ioev_refused(s, TD_IOEV_MMIO, DB_MMIO + 0x10, 3, 0, EINVAL))
+		return -1;
+	/* A length-0 entry collides with anything at its address. */
+	return ioev_refused(s, TD_IOEV_MMIO, DB_MMIO, 4, 0, EEXIST);
+}
+IOEV_TEST("ioeventfd-anylen", anylen, TD_BUS_MMIO);
+
+static int pio(struct ioevs *s, s32 u)
+{
+	s32 slot;
+
+	if (ioev_get(s, TD_IOEV_PIO | TD_IOEV_DATAMATCH, DB_PIO, 2, 0x55, &slot))
+		return -1;
 	outw(0x55, DB_PIO);
 	if (expect_count(slot, 1, "outw 0x55") ||
 	    expect_unowned(TD_BUS_PIO, u, 0, "outw 0x55"))
-		goto out;
+		return -1;
 	outw(0x56, DB_PIO);
 	if (expect_count(slot, 0, "outw 0x56") ||
 	    expect_unowned(TD_BUS_PIO, u, 1, "outw 0x56"))
-		goto out;
+		return -1;
 	outb(0x55, DB_PIO);
 	if (expect_count(slot, 0, "outb 0x55") ||
 	    expect_unowned(TD_BUS_PIO, u, 2, "outb 0x55"))
-		goto out;
-	rc = 0;
-out:
-	return ioev_put_all(&s, rc);
-}
-GUEST_TEST("ioeventfd-pio", test_pio);
-
-static int test_two_fds(void)
-{
-	struct ioevs s;
-	s32 u, one, two;
-	int rc = -1;
-
-	if (ioev_begin(&s, TD_BUS_MMIO, &u))
 		return -1;
-	if (ioev_get(&s, TD_IOEV_MMIO | TD_IOEV_DATAMATCH, DB_MMIO, 4, 1,
-		     &one) ||
-	    ioev_get(&s, TD_IOEV_MMIO | TD_IOEV_DATAMATCH, DB_MMIO, 4, 2, &two))
-		goto out;
+	return 0;
+}
+IOEV_TEST("ioeventfd-pio", pio, TD_BUS_PIO);
+
+static int two_fds(struct ioevs *s, s32 u)
+{
+	s32 one, two;
+
+	if (ioev_get(s, TD_IOEV_MMIO | TD_IOEV_DATAMATCH, DB_MMIO, 4, 1, &one) ||
+	    ioev_get(s, TD_IOEV_MMIO | TD_IOEV_DATAMATCH, DB_MMIO, 4, 2, &two))
+		return -1;
 	mmio_write32(DB_MMIO, 1);
 	mmio_write32(DB_MMIO, 2);
 	mmio_write32(DB_MMIO, 2);
 	if (expect_count(one, 1, "datamatch 1") ||
 	    expect_count(two, 2, "datamatch 2") ||
 	    expect_unowned(TD_BUS_MMIO, u, 0, "writes 1, 2, 2"))
-		goto out;
-	if (ioev_refused(&s, TD_IOEV_MMIO | TD_IOEV_DATAMATCH, DB_MMIO, 4, 1,
-			 EEXIST) ||
-	    ioev_refused(&s, TD_IOEV_MMIO, DB_MMIO, 4, 0, EEXIST))
-		goto out;
-	rc = 0;
-out:
-	return ioev_put_all(&s, rc);
-}
-GUEST_TEST("ioeventfd-two-fds", test_two_fds);
-
-static int test_deassign(void)
-{
-	struct ioevs s;
-	s32 u, slot, r;
-	int rc = -1;
-
-	if (ioev_begin(&s, TD_BUS_MMIO, &u))
 		return -1;
-	if (ioev_get(&s, TD_IOEV_MMIO, DB_MMIO, 4, 0, &slot))
-		goto out;
+	if (ioev_refused(s, TD_IOEV_MMIO | TD_IOEV_DATAMATCH, DB_MMIO, 4, 1, EEXIST) ||
+	    ioev_refused(s, TD_IOEV_MMIO, DB_MMIO, 4, 0, EEXIST))
+		return -1;
+	return 0;
+}
+IOEV_TEST("ioeventfd-two-fds", two_fds, TD_BUS_MMIO);
+
+static int deassign(struct ioevs *s, s32 u)
+{
+	s32 slot, r;
+
+	if (ioev_get(s, TD_IOEV_MMIO, DB_MMIO, 4, 0, &slot))
+		return -1;
 	mmio_write32(DB_MMIO, 1);
 	if (expect_count(slot, 1, "assigned") ||
 	    expect_unowned(TD_BUS_MMIO, u, 0, "assigned"))
-		goto out;
-	if (ioev_put(&s, slot))
-		goto out;
+		return -1;
+	if (ioev_put(s, slot))
+		return -1;
 	/* The slot is gone: the write exits to the VMM, and nobody owns it. */
 	mmio_write32(DB_MMIO, 1);
 	if (expect_unowned(TD_BUS_MMIO, u, 1, "deassigned"))
-		goto out;
+		return -1;
 	r = testdev_cmd1(TD_IOEVENTFD_DEASSIGN, slot);
-	if (r >= 0) {
-		test_fail("second IOEVENTFD_DEASSIGN %d: %d, want -errno", slot,
-			  r);
-		goto out;
-	}
-	rc = 0;
-out:
-	return ioev_put_all(&s, rc);
+	if (r >= 0)
+		return test_fail("second IOEVENTFD_DEASSIGN %d: %d, want -errno", slot, r);
+	return 0;
 }
-GUEST_TEST("ioeventfd-deassign", test_deassign);
+IOEV_TEST("ioeventfd-deassign", deassign, TD_BUS_MMIO);

@@ -57,57 +57,41 @@ static int flush(struct blk *b)
 	return 0;
 }
 
-static int test_blk_write(void)
+/* The pattern over blk.sectors from 0: @write writes and flushes it, @verify reads it back. */
+static int pattern_op(bool write, bool verify)
 {
 	struct blk b;
 	u64 n;
 	u32 seed;
 	int rc;
 
-	if (blk_args(&seed, &n) || blk_open(&b, BLK_WRITABLE))
+	if (blk_args(&seed, &n) || blk_open(&b, write ? BLK_WRITABLE : BLK_ANY))
 		return -1;
 	rc = check_fits(&b, 0, n);
-	if (!rc)
+	if (!rc && write)
 		rc = blk_write_pattern(&b, 0, n, seed);
-	if (!rc)
+	if (!rc && write)
 		rc = flush(&b);
+	if (!rc && verify)
+		rc = blk_verify_pattern(&b, 0, n, seed);
 	return finish(&b, rc);
+}
+
+static int test_blk_write(void)
+{
+	return pattern_op(true, false);
 }
 GUEST_TEST("virtio-blk-write", test_blk_write);
 
 static int test_blk_verify(void)
 {
-	struct blk b;
-	u64 n;
-	u32 seed;
-	int rc;
-
-	if (blk_args(&seed, &n) || blk_open(&b, BLK_ANY))
-		return -1;
-	rc = check_fits(&b, 0, n);
-	if (!rc)
-		rc = blk_verify_pattern(&b, 0, n, seed);
-	return finish(&b, rc);
+	return pattern_op(false, true);
 }
 GUEST_TEST("virtio-blk-verify", test_blk_verify);
 
 static int test_blk(void)
 {
-	struct blk b;
-	u64 n;
-	u32 seed;
-	int rc;
-
-	if (blk_args(&seed, &n) || blk_open(&b, BLK_WRITABLE))
-		return -1;
-	rc = check_fits(&b, 0, n);
-	if (!rc)
-		rc = blk_write_pattern(&b, 0, n, seed);
-	if (!rc)
-		rc = flush(&b);
-	if (!rc)
-		rc = blk_verify_pattern(&b, 0, n, seed);
-	return finish(&b, rc);
+	return pattern_op(true, true);
 }
 GUEST_TEST("virtio-blk", test_blk);
 

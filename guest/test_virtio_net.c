@@ -29,7 +29,6 @@
  *			 header (see the test)
  *	net.batch=N	 frames per transmit flush (default 32)
  */
-#include "cmdline.h"
 #include "cpu.h"
 #include "lib.h"
 #include "printf.h"
@@ -46,18 +45,6 @@
 enum { NF_DATA = 1, NF_ACK = 2, NF_READY = 3, NF_DONE = 4 };
 
 #define NF_COUNT_MAX		100000000
-
-static int nf_arg(const char *key, u64 def, u64 min, u64 max, u64 *out)
-{
-	const char *s = cmdline_get(key);
-
-	*out = def;
-	if (!s)
-		return 0;
-	if (!virtio_parse_u64(s, out) || *out < min || *out > max)
-		return test_fail("bad %s '%s' (want %lu..%lu)", key, s, min, max);
-	return 0;
-}
 
 static void nf_fill(struct net *n, u8 *f)
 {
@@ -134,8 +121,8 @@ static int test_net_tx(void)
 	u32 seq, q = 0;
 	int rc = 0;
 
-	if (nf_arg("net.count", 1000, 1, NF_COUNT_MAX, &count) ||
-	    nf_arg("net.batch", 32, 1, 256, &batch) || nf_open(&n))
+	if (test_arg_u64("net.count", 1000, 1, NF_COUNT_MAX, &count) ||
+	    test_arg_u64("net.batch", 32, 1, 256, &batch) || nf_open(&n))
 		return -1;
 	for (seq = 0; seq < count; seq++) {
 		if (nf_send(&n, NF_DATA, seq)) {
@@ -164,8 +151,8 @@ static int test_net_rx(void)
 	u8 *f;
 	int r;
 
-	if (nf_arg("net.count", 1000, 1, NF_COUNT_MAX, &count) ||
-	    nf_arg("net.ack", 32, 1, 1u << 20, &ack) || nf_open(&n))
+	if (test_arg_u64("net.count", 1000, 1, NF_COUNT_MAX, &count) ||
+	    test_arg_u64("net.ack", 32, 1, 1u << 20, &ack) || nf_open(&n))
 		return -1;
 	if (nf_send(&n, NF_READY, count))
 		goto fail;

@@ -1,7 +1,9 @@
 #include "test.h"
+#include "cmdline.h"
 #include "exit.h"
 #include "lib.h"
 #include "printf.h"
+#include "virtio.h"
 
 #define DEFAULT_TESTS		"serial,mmio-unowned,serial-irq,smp"
 
@@ -22,6 +24,18 @@ int test_fail(const char *fmt, ...)
 		va_end(ap);
 	}
 	return -1;
+}
+
+int test_arg_u64(const char *key, u64 def, u64 min, u64 max, u64 *out)
+{
+	const char *s = cmdline_get(key);
+
+	*out = def;
+	if (!s)
+		return 0;
+	if (!virtio_parse_u64(s, out) || *out < min || *out > max)
+		return test_fail("bad %s '%s' (want %lu..%lu)", key, s, min, max);
+	return 0;
 }
 
 static const struct guest_test *test_find(const char *name, size_t len)

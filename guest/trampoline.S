@@ -7,6 +7,7 @@
  * time, so these two globals are not contended.
  */
 #include "layout.h"
+#include "longmode.h"
 
 	.section .rodata.trampoline, "a"
 	.code16
@@ -15,16 +16,7 @@ trampoline_start:
 	movw %cs, %ax
 	movw %ax, %ds
 	lgdtl tramp_gdt_ptr - trampoline_start
-	movl $X86_CR4_PAE, %eax
-	movl %eax, %cr4
-	movl $pml4, %eax
-	movl %eax, %cr3
-	movl $MSR_EFER, %ecx
-	movl $EFER_LME, %eax
-	xorl %edx, %edx
-	wrmsr
-	movl $(X86_CR0_PG | X86_CR0_ET | X86_CR0_PE), %eax
-	movl %eax, %cr0
+	LONG_MODE_ENTER
 	ljmpl $KERNEL_CS, $ap_start64
 
 	.balign 4
@@ -36,12 +28,7 @@ trampoline_end:
 	.text
 	.code64
 ap_start64:
-	movl $KERNEL_DS, %eax
-	movl %eax, %ds
-	movl %eax, %es
-	movl %eax, %ss
-	movl %eax, %fs
-	movl %eax, %gs
+	LONG_MODE_DATA_SEGS
 	movq ap_boot_stack(%rip), %rsp
 	xorl %ebp, %ebp
 	movl ap_boot_index(%rip), %edi

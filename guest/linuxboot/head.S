@@ -21,6 +21,7 @@
  * (call/pop) in 32-bit mode.
  */
 #include "linuxboot.h"
+#include "longmode.h"
 
 #define STATE(field)	entry_state + ES_##field
 
@@ -224,28 +225,14 @@ startup_32_home:
 
 	/* Long mode, as guest/head.S's pvh_start. */
 	lgdt gdt_ptr32
-	movl $X86_CR4_PAE, %eax
-	movl %eax, %cr4
-	movl $pml4, %eax
-	movl %eax, %cr3
-	movl $MSR_EFER, %ecx
-	movl $EFER_LME, %eax
-	xorl %edx, %edx
-	wrmsr
-	movl $(X86_CR0_PG | X86_CR0_ET | X86_CR0_PE), %eax
-	movl %eax, %cr0
+	LONG_MODE_ENTER
 	ljmp $KERNEL_CS, $start_kernel64
 
 	.code64
 start_kernel64:
-	movl $KERNEL_DS, %eax
-	movl %eax, %ds
-	movl %eax, %es
-	movl %eax, %ss
-	movl %eax, %fs
-	movl %eax, %gs
+	LONG_MODE_DATA_SEGS
 	movl $boot_stack_top, %esp
-	/* .bss, but not the stacks: about 10 KiB, one rep stosq. */
+	/* .bss, but not the stacks (see linuxboot.ld): one rep stosq. */
 	movl $__bss_start, %edi
 	movl $__bss_end, %ecx
 	subl %edi, %ecx
