@@ -93,8 +93,6 @@ _Static_assert(sizeof(struct virtio_blk_req_hdr) == 16, "request header is 16 by
 _Static_assert(sizeof(struct virtio_blk_dwz_seg) == 16, "segment is 16 bytes");
 _Static_assert(sizeof(struct virtio_blk_config) == 60, "config layout of 5.2.4");
 
-struct blk;
-
 /* A discard/write-zeroes segment, checked and in host byte order. */
 struct blk_seg {
 	uint64_t sector;
@@ -103,7 +101,6 @@ struct blk_seg {
 };
 
 struct blk_req {
-	struct blk *b;
 	struct blk_req *next_free;
 	unsigned int q;
 	uint32_t type;
@@ -598,7 +595,6 @@ static bool blk_request(struct blk *b, unsigned int q, struct blk_req *req)
 	unsigned int last, skip_idx;
 	uint64_t sector, skip;
 
-	req->b = b;
 	req->q = q;
 	req->written = 0;
 	req->retries = 0;

@@ -55,7 +55,7 @@ static void console_tx(struct console *c, const struct vq_elem *e, const char *i
 	}
 }
 
-/* Pop and consume everything on @q with @fn; notifications off while at it. */
+/* Write out everything on the transmitq; notifications off while at it. */
 static void console_drain_tx(struct evvm_virtio_dev *dev)
 {
 	struct console *c = dev->priv;

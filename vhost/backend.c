@@ -59,11 +59,10 @@
 
 /* One region of the frontend's memory, mapped here. */
 struct vub_region {
-	uint64_t gpa;	      /* guest physical start */
-	uint64_t size;	      /* bytes */
-	uint64_t uaddr;	      /* the frontend's user address of the start */
-	uint64_t mmap_offset; /* where the region starts in its fd */
-	void *map;	      /* our mapping (page-aligned, may start before the region) */
+	uint64_t gpa;	/* guest physical start */
+	uint64_t size;	/* bytes */
+	uint64_t uaddr; /* the frontend's user address of the start */
+	void *map;	/* our mapping (page-aligned, may start before the region) */
 	size_t map_len;
 };
 
@@ -101,11 +100,6 @@ struct vhost_backend {
 	struct evvm_loop *ctl;
 	struct evvm_iothread *io;
 	atomic_bool stopping;
-
-	/* Control thread: connection state. */
-	uint64_t acked_features;
-	uint64_t protocol_features;
-	bool owner;
 
 	/* Written on the I/O thread only. */
 	struct vub_table mem_table; /* the mappings behind @mem, keyed also by user address */
@@ -233,10 +227,10 @@ static void close_fd(int *fd)
 }
 
 /*
- * Signal an eventfd (call or err) without ever blocking the I/O thread: an
- * eventfd whose counter is saturated, or a full pipe, is skipped.
+ * Signal an eventfd (call or err) without ever blocking the I/O thread: the
+ * fds are non-blocking (set when received), so a saturated counter or a
+ * full pipe is an EAGAIN, and skipped.
  */
-/* Call and err fds are non-blocking (set when received): a full counter just means EAGAIN. */
 static void vub_signal(int fd)
 {
 	uint64_t one = 1;
@@ -250,6 +244,16 @@ static void vub_signal(int fd)
 static bool ring_enabled(const struct vhost_backend *b, const struct vub_ring *r)
 {
 	return b->all_enabled || r->enabled;
+}
+
+static uint64_t rings_started_mask(const struct vhost_backend *b)
+{
+	uint64_t mask = 0;
+
+	for (unsigned int q = 0; q < b->ops->nr_queues; q++)
+		if (b->rings[q].started)
+			mask |= 1u << q;
+	return mask;
 }
 
 /* Frontend user range [ua, ua + len) -> guest physical address, within one region. */
@@ -325,18 +329,23 @@ static void vub_needs_reset(struct evvm_virtio_dev *dev)
 		vub_signal(b->rings[q].err_fd);
 }
 
+/* Kick the device for ring @r if it may process it now. */
+static void ring_poke(struct vhost_backend *b, struct vub_ring *r)
+{
+	if (r->started && b->dev_started && ring_enabled(b, r) && !b->failed)
+		b->ops->kick(b->dev, r->index);
+}
+
 /* A kick fd is readable. */
 static void vub_on_kick(void *opaque, uint32_t events)
 {
 	struct vub_ring *r = opaque;
-	struct vhost_backend *b = r->b;
 	uint64_t v;
 
 	(void)events;
 	if (read(r->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN && errno != EINTR)
 		pr_debug("%s: kick fd: %s", r->name, evvm_strerror(errno));
-	if (r->started && ring_enabled(b, r) && !b->failed)
-		b->ops->kick(b->dev, r->index);
+	ring_poke(r->b, r);
 }
 
 static int ring_watch(struct vhost_backend *b, struct vub_ring *r)
@@ -358,13 +367,6 @@ static void ring_unwatch(struct vhost_backend *b, struct vub_ring *r)
 		return;
 	loop_del(b->dev->loop, r->kick_fd);
 	r->kick_watched = false;
-}
-
-/* Kick the device for ring @r if it may process it now (work made available unkicked). */
-static void ring_poke(struct vhost_backend *b, struct vub_ring *r)
-{
-	if (r->started && b->dev_started && ring_enabled(b, r) && !b->failed)
-		b->ops->kick(b->dev, r->index);
 }
 
 /*
@@ -589,12 +591,9 @@ static int io_ring_stop(void *opaque)
 	struct vhost_backend *b = a->b;
 	struct vub_ring *r = &b->rings[a->q];
 	struct evvm_vq *vq = &b->dev->vqs[a->q];
-	bool others = false;
-	uint32_t inflight;
+	bool others = rings_started_mask(b) & ~(1u << a->q);
+	uint32_t inflight = vq->inflight;
 
-	for (unsigned int q = 0; q < b->ops->nr_queues; q++)
-		others |= q != a->q && b->rings[q].started;
-	inflight = vq->inflight;
 	a->out = vq->last_avail;
 	r->started = false;
 	if (!others) {
@@ -626,11 +625,8 @@ static int io_mem_swap(void *opaque)
 	struct io_arg *a = opaque;
 	struct vhost_backend *b = a->b;
 	struct vub_table old_table = b->mem_table;
-	bool any = false, cancel;
+	bool cancel = rings_started_mask(b) && !a->flag && b->dev_started;
 
-	for (unsigned int q = 0; q < b->ops->nr_queues; q++)
-		any |= b->rings[q].started;
-	cancel = any && !a->flag && b->dev_started;
 	if (cancel)
 		dev_stop(b);
 	b->mem_table = *a->table;
@@ -732,10 +728,10 @@ static void ring_forget(struct vub_ring *r)
 }
 
 /*
- * Wait until the rings in @mask have nothing in flight, their kick fds
- * unwatched: the I/O thread keeps completing requests meanwhile. Returns
- * false after VHOST_BACKEND_DRAIN_MS, on a stop request, or when the
- * device failed (it pushes nothing more).
+ * Unwatch the kick fds of the rings in @mask and wait until they have
+ * nothing in flight: the I/O thread keeps completing requests meanwhile.
+ * Returns false after VHOST_BACKEND_DRAIN_MS, on a stop request, or when
+ * the device failed (it pushes nothing more).
  */
 static bool rings_drain(struct vhost_backend *b, uint64_t mask)
 {
@@ -743,6 +739,7 @@ static bool rings_drain(struct vhost_backend *b, uint64_t mask)
 	uint64_t deadline = now_ms() + VHOST_BACKEND_DRAIN_MS;
 	const struct timespec tick = { .tv_nsec = 1000000 };
 
+	io_call(b, io_rings_pause, &a);
 	for (bool first = true;; first = false) {
 		int n = io_call(b, io_rings_inflight, &a);
 
@@ -761,16 +758,6 @@ static bool rings_drain(struct vhost_backend *b, uint64_t mask)
 			return false;
 		nanosleep(&tick, NULL);
 	}
-}
-
-static uint64_t rings_started_mask(const struct vhost_backend *b)
-{
-	uint64_t mask = 0;
-
-	for (unsigned int q = 0; q < b->ops->nr_queues; q++)
-		if (b->rings[q].started)
-			mask |= 1u << q;
-	return mask;
 }
 
 /* ------------------------------------------------------------------ */
@@ -826,7 +813,6 @@ static int h_set_features(struct vhost_backend *b, struct vub_msg *msg)
 	    (f & ~VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES)) != b->dev->features)
 		return vub_reject(b, msg, -EBUSY, "features change while rings run");
 	io_call(b, io_set_features, &a);
-	b->acked_features = f;
 	pr_debug("%s: features 0x%llx", b->name, (unsigned long long)f);
 	return 0;
 }
@@ -856,14 +842,14 @@ static int h_set_protocol_features(struct vhost_backend *b, struct vub_msg *msg)
 				  "protocol features 0x%llx were not offered (0x%llx)",
 				  (unsigned long long)f,
 				  (unsigned long long)vub_protocol_features(b));
-	b->protocol_features = f;
 	return 0;
 }
 
+/* One frontend per connection: it owns the backend by being connected. */
 static int h_set_owner(struct vhost_backend *b, struct vub_msg *msg)
 {
+	(void)b;
 	(void)msg;
-	b->owner = true;
 	return 0;
 }
 
@@ -978,7 +964,6 @@ static int mem_table_build(struct vhost_backend *b, struct vub_msg *msg, struct 
 		v->gpa = r->guest_phys_addr;
 		v->size = r->memory_size;
 		v->uaddr = r->userspace_addr;
-		v->mmap_offset = r->mmap_offset;
 		t->nr++;
 		err = mem_add_region(mem, &(struct evvm_mem_region){
 						  .gpa = v->gpa,
@@ -993,7 +978,7 @@ static int mem_table_build(struct vhost_backend *b, struct vub_msg *msg, struct 
 		}
 		pr_debug("%s: region %u: guest 0x%llx size 0x%llx user 0x%llx offset 0x%llx",
 			 b->name, i, (unsigned long long)v->gpa, (unsigned long long)v->size,
-			 (unsigned long long)v->uaddr, (unsigned long long)v->mmap_offset);
+			 (unsigned long long)v->uaddr, (unsigned long long)r->mmap_offset);
 	}
 	return 0;
 fail:
@@ -1041,12 +1026,7 @@ static int h_set_mem_table(struct vhost_backend *b, struct vub_msg *msg)
 
 	/* Rings that run are quiesced, so that no request holds a pointer into the old maps. */
 	mask = rings_started_mask(b);
-	a.flag = true;
-	if (mask) {
-		a.u64 = mask;
-		io_call(b, io_rings_pause, &a);
-		a.flag = rings_drain(b, mask);
-	}
+	a.flag = !mask || rings_drain(b, mask);
 	a.table = t;
 	a.mem = mem;
 	io_call(b, io_mem_swap, &a);
@@ -1140,9 +1120,7 @@ static int h_get_vring_base(struct vhost_backend *b, struct vub_msg *msg)
 	if (!r)
 		return err;
 	if (r->started) {
-		a.u64 = 1u << s.index;
-		io_call(b, io_rings_pause, &a);
-		rings_drain(b, a.u64);
+		rings_drain(b, 1u << s.index);
 		io_call(b, io_ring_stop, &a);
 		close_fd(&a.fd);
 		r->base = a.out;
@@ -1558,9 +1536,6 @@ static void vub_disconnect(struct vhost_backend *b)
 		ring_close_fds(&b->rings[q]);
 		ring_forget(&b->rings[q]);
 	}
-	b->acked_features = 0;
-	b->protocol_features = 0;
-	b->owner = false;
 	loop_del(b->ctl, b->conn_fd);
 	close_fd(&b->conn_fd);
 	/* The next frontend, if one is waiting. */

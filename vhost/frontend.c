@@ -29,7 +29,7 @@
 	 VIRTIO_BIT(VHOST_USER_PROTOCOL_F_MQ))
 
 struct vhost_frontend {
-	char path[108];
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int sock;
 	bool connected; /* false once the backend went away */
 	bool watched;	/* sock is on the device loop (hang-up detection) */
@@ -134,11 +134,18 @@ static int vu_request(struct vhost_frontend *f, uint32_t request, const void *pa
 	return err;
 }
 
+/* Send a request that has a reply of its own, and read that reply into @out. */
+static int vu_query(struct vhost_frontend *f, uint32_t request, const void *in, uint32_t in_size,
+		    void *out, uint32_t out_size)
+{
+	int err = vu_send(f, request, 0, in, in_size, NULL, 0);
+
+	return err ? err : vu_reply(f, request, out, out_size);
+}
+
 static int vu_get_u64(struct vhost_frontend *f, uint32_t request, uint64_t *v)
 {
-	int err = vu_send(f, request, 0, NULL, 0, NULL, 0);
-
-	return err ? err : vu_reply(f, request, v, sizeof(*v));
+	return vu_query(f, request, NULL, 0, v, sizeof(*v));
 }
 
 static int vu_set_u64(struct vhost_frontend *f, uint32_t request, uint64_t v)
@@ -267,8 +274,7 @@ static void vu_stop(struct evvm_virtio_dev *dev)
 		if (!f->started_rings[q])
 			continue;
 		f->started_rings[q] = false;
-		if (vu_send(f, VHOST_USER_GET_VRING_BASE, 0, &s, sizeof(s), NULL, 0) == 0)
-			vu_reply(f, VHOST_USER_GET_VRING_BASE, &s, sizeof(s));
+		vu_query(f, VHOST_USER_GET_VRING_BASE, &s, sizeof(s), &s, sizeof(s));
 	}
 }
 
@@ -307,11 +313,7 @@ static int vu_connect(struct vhost_frontend *f, const char *id)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-	if (strlen(f->path) >= sizeof(sa.sun_path)) {
-		pr_err("%s: vhost-user socket '%s': path too long", id, f->path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, f->path);
+	memcpy(sa.sun_path, f->path, sizeof(f->path));
 	f->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (f->sock < 0 || connect(f->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int err = -errno;
@@ -367,9 +369,7 @@ static int vu_handshake(struct vhost_frontend *f, uint32_t device_id)
 			       f->path);
 			return -ENOTSUP;
 		}
-		err = vu_send(f, VHOST_USER_GET_CONFIG, 0, &c, len, NULL, 0);
-		if (!err)
-			err = vu_reply(f, VHOST_USER_GET_CONFIG, &c, len);
+		err = vu_query(f, VHOST_USER_GET_CONFIG, &c, len, &c, len);
 		if (!err && c.size != f->ops.config_size)
 			err = -EPROTO;
 		if (err)
@@ -390,6 +390,13 @@ int vhost_user_dev_create(const char *id, uint32_t device_id, const char *socket
 		free(dev);
 		free(f);
 		return -ENOMEM;
+	}
+	/* Checked before the copy: a truncated path would name another socket. */
+	if (strlen(socket_path) >= sizeof(f->path)) {
+		pr_err("%s: vhost-user socket '%s': path too long", id, socket_path);
+		free(dev);
+		free(f);
+		return -ENAMETOOLONG;
 	}
 	f->sock = -1;
 	snprintf(f->path, sizeof(f->path), "%s", socket_path);
