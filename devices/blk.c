@@ -33,14 +33,14 @@
 #include <evvm/devices.h>
 #include <evvm/log.h>
 
-#define SECTOR_SHIFT		  9
-#define SECTOR_SIZE		  (1u << SECTOR_SHIFT)
+#define SECTOR_SHIFT	    9
+#define SECTOR_SIZE	    (1u << SECTOR_SHIFT)
 
-#define BLK_QUEUES		  1
-#define BLK_QUEUE_MAX		  256
-#define BLK_SEG_MAX		  (BLK_QUEUE_MAX - 2) /* a chain also holds header and status */
-#define BLK_DWZ_MAX_SEG		  32		      /* segments per discard/write-zeroes */
-#define BLK_DWZ_MAX_SECTORS	  (1u << 22)	      /* 2 GiB per segment */
+#define BLK_QUEUES	    1
+#define BLK_QUEUE_MAX	    256
+#define BLK_SEG_MAX	    (BLK_QUEUE_MAX - 2) /* a chain also holds header and status */
+#define BLK_DWZ_MAX_SEG	    32			/* segments per discard/write-zeroes */
+#define BLK_DWZ_MAX_SECTORS (1u << 22)		/* 2 GiB per segment */
 /*
  * One SQE per request in flight, and at most queue_max requests in flight:
  * the SQ never runs out within a batch, and the CQ (twice the SQ) never
@@ -142,11 +142,11 @@ struct blk {
 	int fd;
 	bool readonly;
 	bool bdev;
-	bool can_punch;	    /* PUNCH_HOLE|KEEP_SIZE works on the file */
+	bool can_punch;		   /* PUNCH_HOLE|KEEP_SIZE works on the file */
 	enum blk_inline inline_io; /* how reads and writes may complete without the ring */
-	bool no_zero_range; /* ZERO_RANGE refused: punch, then allocate */
-	uint64_t capacity;  /* sectors */
-	uint32_t blksize;   /* the file system's block size */
+	bool no_zero_range;	   /* ZERO_RANGE refused: punch, then allocate */
+	uint64_t capacity;	   /* sectors */
+	uint32_t blksize;	   /* the file system's block size */
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_config config; /* fixed after create: read on vCPU threads */
 
@@ -163,32 +163,22 @@ struct blk {
 	unsigned int stalled;  /* bit q: stopped popping for lack of room or memory */
 	struct blk_req *free_reqs;
 
-	time_t log_sec;
-	unsigned int log_lines;
-	unsigned long log_dropped;
+	struct evvm_ratelimit log;
 };
 
 /* One error line, at most BLK_LOG_BURST a second; a guest can cause them. */
 static void blk_log(struct blk *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void blk_log(struct blk *b, const char *fmt, ...)
 {
-	struct timespec ts;
+	unsigned long dropped;
+	bool show = evvm_ratelimit(&b->log, &dropped);
 	char msg[256];
 	va_list ap;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (ts.tv_sec != b->log_sec) {
-		if (b->log_dropped)
-			pr_err("%s: %lu more errors not shown", b->dev->id, b->log_dropped);
-		b->log_sec = ts.tv_sec;
-		b->log_lines = 0;
-		b->log_dropped = 0;
-	}
-	if (b->log_lines >= BLK_LOG_BURST) {
-		b->log_dropped++;
+	if (dropped)
+		pr_err("%s: %lu more errors not shown", b->dev->id, dropped);
+	if (!show)
 		return;
-	}
-	b->log_lines++;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -490,8 +480,8 @@ static bool blk_rw_inline(struct blk *b, struct blk_req *req)
 	if (b->inline_io == BLK_INLINE_NOWAIT)
 		flags |= RWF_NOWAIT;
 	do {
-		n = in ? preadv2(b->fd, req->iov, req->iovcnt, req->offset, flags) :
-			 pwritev2(b->fd, req->iov, req->iovcnt, req->offset, flags);
+		n = in ? preadv2(b->fd, req->iov, req->iovcnt, req->offset, flags)
+		       : pwritev2(b->fd, req->iov, req->iovcnt, req->offset, flags);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		/* Learnt once: a file system without RWF_NOWAIT uses the ring. */
@@ -1013,6 +1003,7 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 	}
 	b->fd = -1;
 	b->efd = -1;
+	b->log = (struct evvm_ratelimit)EVVM_RATELIMIT_INIT(BLK_LOG_BURST);
 	b->dev = dev;
 	b->readonly = cfg->readonly;
 	dev->priv = b;

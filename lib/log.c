@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <evvm/log.h>
@@ -48,4 +49,24 @@ const char *evvm_strerror(int err)
 	desc = strerrordesc_np(err);
 	snprintf(buf, sizeof(buf), "%s (%s)", name ? name : "E?", desc ? desc : "unknown error");
 	return buf;
+}
+
+bool evvm_ratelimit(struct evvm_ratelimit *rl, unsigned long *dropped)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	*dropped = 0;
+	if (ts.tv_sec != rl->sec) {
+		*dropped = rl->dropped;
+		rl->sec = ts.tv_sec;
+		rl->lines = 0;
+		rl->dropped = 0;
+	}
+	if (rl->lines >= rl->burst) {
+		rl->dropped++;
+		return false;
+	}
+	rl->lines++;
+	return true;
 }

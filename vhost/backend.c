@@ -110,9 +110,7 @@ struct vhost_backend {
 	struct vub_ring rings[EVVM_VIRTIO_MAX_QUEUES];
 
 	/* Rejection log limiting (control thread). */
-	time_t log_sec;
-	unsigned int log_lines;
-	unsigned long log_dropped;
+	struct evvm_ratelimit log;
 };
 
 /* A message as received. */
@@ -193,24 +191,15 @@ static int vub_reject(struct vhost_backend *b, const struct vub_msg *msg, int er
 static int vub_reject(struct vhost_backend *b, const struct vub_msg *msg, int err, const char *fmt,
 		      ...)
 {
-	struct timespec ts;
+	unsigned long dropped;
+	bool show = evvm_ratelimit(&b->log, &dropped);
 	char what[256];
 	va_list ap;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (ts.tv_sec != b->log_sec) {
-		if (b->log_dropped)
-			pr_warn("%s: %lu more rejected messages not shown", b->name,
-				b->log_dropped);
-		b->log_sec = ts.tv_sec;
-		b->log_lines = 0;
-		b->log_dropped = 0;
-	}
-	if (b->log_lines >= VUB_LOG_BURST) {
-		b->log_dropped++;
+	if (dropped)
+		pr_warn("%s: %lu more rejected messages not shown", b->name, dropped);
+	if (!show)
 		return err;
-	}
-	b->log_lines++;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
@@ -838,10 +827,9 @@ static int h_set_protocol_features(struct vhost_backend *b, struct vub_msg *msg)
 	uint64_t f = msg_u64(msg);
 
 	if (f & ~vub_protocol_features(b))
-		return vub_reject(b, msg, -EINVAL,
-				  "protocol features 0x%llx were not offered (0x%llx)",
-				  (unsigned long long)f,
-				  (unsigned long long)vub_protocol_features(b));
+		return vub_reject(
+			b, msg, -EINVAL, "protocol features 0x%llx were not offered (0x%llx)",
+			(unsigned long long)f, (unsigned long long)vub_protocol_features(b));
 	return 0;
 }
 
@@ -1724,6 +1712,7 @@ int vhost_backend_create(const struct vhost_backend_config *cfg, struct vhost_ba
 	}
 	b->dev = dev;
 	b->ops = dev->ops;
+	b->log = (struct evvm_ratelimit)EVVM_RATELIMIT_INIT(VUB_LOG_BURST);
 	b->listen_fd = b->conn_fd = -1;
 	b->all_enabled = true;
 	snprintf(b->path, sizeof(b->path), "%s", cfg->socket_path);

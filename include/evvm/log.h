@@ -2,6 +2,8 @@
 #ifndef EVVM_LOG_H
 #define EVVM_LOG_H
 
+#include <stdbool.h>
+
 /*
  * Diagnostics on stderr, one line per call, prefixed "evvm: ". A line is
  * written with a single write(2), so lines from several threads never mix.
@@ -20,6 +22,26 @@ void evvm_log_set_level(enum evvm_log_level level);
 /* Format and write one line (a trailing newline is added). */
 void evvm_log(enum evvm_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * At most @burst lines a second for messages a guest or a peer can cause.
+ * evvm_ratelimit() says whether the next line may be written; when a new
+ * second begins it sets *@dropped to how many the last one held back (0 if
+ * none), for the caller to report in its own words.
+ */
+struct evvm_ratelimit {
+	unsigned int burst;
+	long sec;
+	unsigned int lines;
+	unsigned long dropped;
+};
+
+#define EVVM_RATELIMIT_INIT(n)          \
+	{                               \
+		.burst = (n), .sec = -1 \
+	}
+
+bool evvm_ratelimit(struct evvm_ratelimit *rl, unsigned long *dropped);
 
 /* "ENOENT (No such file or directory)" for -ENOENT or ENOENT; static storage. */
 const char *evvm_strerror(int err);
