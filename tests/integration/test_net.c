@@ -31,6 +31,7 @@
 #include "frame_peer.h"
 #include "harness.h"
 #include "netpeer.h"
+#include "proc.h"
 
 #define TIMEOUT	  120 /* a 100k-frame run takes < 10 s, also under ASan */
 #define TAP	  "evtap0"
@@ -143,34 +144,27 @@ static char backend_sock[64], backend_log[64];
 static void backend_start(const struct variant *v)
 {
 	const char *evvm = getenv("EVVM") ? getenv("EVVM") : "build/evvm";
-	int fd, ws;
+	int fd, st;
 
 	snprintf(backend_sock, sizeof(backend_sock), "/tmp/evvm-net-%d.sock", (int)getpid());
 	unlink(backend_sock);
 	snprintf(backend_log, sizeof(backend_log), "/tmp/evvm-net-backend-XXXXXX");
 	fd = mkstemp(backend_log);
 	assert_true(fd >= 0);
-	backend_pid = fork();
-	assert_true(backend_pid >= 0);
-	if (!backend_pid) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(evvm, evvm, "vhost-user-net", "--socket", backend_sock, "--tap", TAP, "--mac",
-		      GUEST_MAC, v->event_idx_off ? "--event-idx=off" : NULL, (char *)NULL);
-		_exit(127);
-	}
 	close(fd);
-	/* Its socket appears once it listens; 10 s is plenty even under ASan. */
-	for (int i = 0; i < 1000 && access(backend_sock, F_OK); i++) {
-		if (waitpid(backend_pid, &ws, WNOHANG) == backend_pid) {
-			backend_pid = -1;
-			fail_msg("evvm vhost-user-net exited at start (status 0x%x), see %s", ws,
-				 backend_log);
-		}
-		usleep(10 * 1000);
+	backend_pid = spawn((const char *[]){ evvm, "vhost-user-net", "--socket", backend_sock,
+					      "--tap", TAP, "--mac", GUEST_MAC,
+					      v->event_idx_off ? "--event-idx=off" : NULL, NULL },
+			    backend_log);
+	/* 10 s is plenty even under ASan. */
+	if (wait_listening(backend_pid, backend_sock, 10, &st))
+		return;
+	if (st >= 0) {
+		backend_pid = -1;
+		fail_msg("evvm vhost-user-net exited at start (status %d), see %s", st,
+			 backend_log);
 	}
-	if (access(backend_sock, F_OK))
-		fail_msg("evvm vhost-user-net: no socket %s after 10 s", backend_sock);
+	fail_msg("evvm vhost-user-net: not listening on %s after 10 s", backend_sock);
 }
 
 /* SIGTERM it; with @check, it must exit 0 (its log is shown otherwise). */

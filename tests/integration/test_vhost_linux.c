@@ -54,6 +54,7 @@
 
 #include "harness.h"
 #include "linux_guest.h"
+#include "proc.h"
 
 /*
  * Bounds. A boot takes 3-7 s. If every step of every test hangs, each test
@@ -87,121 +88,6 @@
 /* Feature bits the guest must see negotiated (virtio 1.2, 5.1.3 and 6). */
 #define VIRTIO_NET_F_MRG_RXBUF	15
 #define VIRTIO_RING_F_EVENT_IDX 29
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* The whole of a (small) file, NUL-terminated; "" if it cannot be read. */
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *p = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (f) {
-		do {
-			if (len + 4096 + 1 > cap) {
-				cap = (len + 4096 + 1) * 2;
-				p = realloc(p, cap);
-				assert_non_null(p);
-			}
-			n = fread(p + len, 1, 4096, f);
-			len += n;
-		} while (n > 0);
-		fclose(f);
-	}
-	if (!p)
-		return strdup("");
-	p[len] = '\0';
-	return p;
-}
-
-/* Start @argv[0] (searched in PATH) with stdin /dev/null, stdout+stderr to @log. */
-static pid_t spawn(const char *const argv[], const char *log)
-{
-	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	pid_t pid;
-
-	assert_true(fd >= 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int in = open("/dev/null", O_RDONLY);
-
-		dup2(in, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execvp(argv[0], (char *const *)argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(fd);
-	return pid;
-}
-
-/* Wait up to @timeout_s for @pid; its exit status (128+signal) or -1 if still running. */
-static int wait_exit(pid_t pid, double timeout_s)
-{
-	double deadline = now_s() + timeout_s;
-	int ws;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &ws, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-		assert_true(r == 0);
-		if (now_s() >= deadline)
-			return -1;
-		usleep(20000);
-	}
-}
-
-/* A command's exit status (-1 on timeout, then killed); output to @log. */
-static int run_cmd(const char *const argv[], const char *log, int timeout_s)
-{
-	pid_t pid = spawn(argv, log);
-	int st = wait_exit(pid, timeout_s);
-
-	if (st < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	return st;
-}
-
-/*
- * Whether some process listens on the unix socket @path, from @pid's
- * /proc/PID/net/unix: unix sockets are listed per network namespace, and the
- * net backends run in one of their own.
- */
-static bool listening(pid_t pid, const char *path)
-{
-	char proc[64], line[512];
-	FILE *f;
-	bool found = false;
-
-	snprintf(proc, sizeof(proc), "/proc/%d/net/unix", (int)pid);
-	f = fopen(proc, "r");
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		unsigned long flags;
-		char name[256] = "";
-
-		/* Num RefCount Protocol Flags Type St Inode Path */
-		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %255s", &flags, name) == 2 &&
-		    strcmp(name, path) == 0 && (flags & 0x10000)) /* __SO_ACCEPTCON */
-			found = true;
-	}
-	fclose(f);
-	return found;
-}
 
 /* ---- QEMU ---- */
 
@@ -454,7 +340,6 @@ static void dump_logs(struct ctx *c)
 /* Start the backend and wait until it listens on c->sock. */
 static void start_backend(struct ctx *c, const char *const argv[])
 {
-	double deadline = now_s() + BACKEND_TIMEOUT;
 	char cmd[512] = "";
 	int st;
 
@@ -462,17 +347,13 @@ static void start_backend(struct ctx *c, const char *const argv[])
 		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), "%s%s", i ? " " : "",
 			 argv[i]);
 	c->backend = spawn(argv, c->blog);
-	while (!listening(c->backend, c->sock)) {
-		st = wait_exit(c->backend, 0);
-		if (st >= 0) {
-			c->backend = 0;
-			fail_ctx(c, "backend `%s` exited with status %d before listening", cmd, st);
-		}
-		if (now_s() > deadline)
-			fail_ctx(c, "backend `%s` does not listen after %d s", cmd,
-				 BACKEND_TIMEOUT);
-		usleep(10000);
+	if (wait_listening(c->backend, c->sock, BACKEND_TIMEOUT, &st))
+		return;
+	if (st >= 0) {
+		c->backend = 0;
+		fail_ctx(c, "backend `%s` exited with status %d before listening", cmd, st);
 	}
+	fail_ctx(c, "backend `%s` does not listen after %d s", cmd, BACKEND_TIMEOUT);
 }
 
 /*
@@ -623,31 +504,30 @@ static const char *evvm(void)
 }
 
 /* Control: the harness and guest against qemu-storage-daemon's backend. */
-static void test_control_qsd_blk(void **state)
+static void qsd_blk(struct ctx *c, bool ro)
 {
-	struct ctx *c = *state;
 	char file[256], addr[256];
 
-	snprintf(file, sizeof(file), "driver=file,node-name=f0,filename=%s", c->disk);
+	snprintf(file, sizeof(file), "driver=file,node-name=f0,filename=%s%s", c->disk,
+		 ro ? ",read-only=on" : "");
 	snprintf(addr, sizeof(addr),
-		 "type=vhost-user-blk,id=e0,node-name=d0,addr.type=unix,addr.path=%s,writable=on",
-		 c->sock);
-	blk_test(c, (const char *[]){ "qemu-storage-daemon", "--blockdev", file, "--blockdev",
-				      "driver=raw,node-name=d0,file=f0", "--export", addr, NULL });
+		 "type=vhost-user-blk,id=e0,node-name=d0,addr.type=unix,addr.path=%s,writable=%s",
+		 c->sock, ro ? "off" : "on");
+	(ro ? blk_ro_test : blk_test)(
+		c, (const char *[]){ "qemu-storage-daemon", "--blockdev", file, "--blockdev",
+				     ro ? "driver=raw,node-name=d0,file=f0,read-only=on"
+					: "driver=raw,node-name=d0,file=f0",
+				     "--export", addr, NULL });
+}
+
+static void test_control_qsd_blk(void **state)
+{
+	qsd_blk(*state, false);
 }
 
 static void test_control_qsd_blk_readonly(void **state)
 {
-	struct ctx *c = *state;
-	char file[256], addr[256];
-
-	snprintf(file, sizeof(file), "driver=file,node-name=f0,filename=%s,read-only=on", c->disk);
-	snprintf(addr, sizeof(addr),
-		 "type=vhost-user-blk,id=e0,node-name=d0,addr.type=unix,addr.path=%s,writable=off",
-		 c->sock);
-	blk_ro_test(c, (const char *[]){ "qemu-storage-daemon", "--blockdev", file, "--blockdev",
-					 "driver=raw,node-name=d0,file=f0,read-only=on", "--export",
-					 addr, NULL });
+	qsd_blk(*state, true);
 }
 
 /* Control: the guest's rng test against QEMU's own virtio-rng-pci (no vhost-user). */
@@ -660,24 +540,23 @@ static void test_control_qemu_rng(void **state)
 		fail_ctx(c, "the guest says: %s", v);
 }
 
-static void test_evvm_blk(void **state)
+static void evvm_blk(struct ctx *c, bool ro)
 {
-	struct ctx *c = *state;
 	char disk[160];
 
-	snprintf(disk, sizeof(disk), "path=%s", c->disk);
-	blk_test(c, (const char *[]){ evvm(), "vhost-user-blk", "--socket", c->sock, "--disk", disk,
-				      NULL });
+	snprintf(disk, sizeof(disk), "path=%s%s", c->disk, ro ? ",readonly=on" : "");
+	(ro ? blk_ro_test : blk_test)(c, (const char *[]){ evvm(), "vhost-user-blk", "--socket",
+							   c->sock, "--disk", disk, NULL });
+}
+
+static void test_evvm_blk(void **state)
+{
+	evvm_blk(*state, false);
 }
 
 static void test_evvm_blk_readonly(void **state)
 {
-	struct ctx *c = *state;
-	char disk[160];
-
-	snprintf(disk, sizeof(disk), "path=%s,readonly=on", c->disk);
-	blk_ro_test(c, (const char *[]){ evvm(), "vhost-user-blk", "--socket", c->sock, "--disk",
-					 disk, NULL });
+	evvm_blk(*state, true);
 }
 
 static void test_evvm_rng(void **state)

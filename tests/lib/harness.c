@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "harness.h"
+#include "proc.h"
 
 struct buf {
 	char *p;
@@ -41,14 +41,6 @@ static void buf_read(struct buf *b, int fd, bool *open)
 	memcpy(b->p + b->len, tmp, n);
 	b->len += n;
 	b->p[b->len] = '\0';
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 struct run_opts {

@@ -12,11 +12,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "linux_guest.h"
+#include "proc.h"
 
 #define PREPARE_TIMEOUT "300" /* the first run downloads ~27 MB */
 
@@ -25,46 +25,61 @@ static const char *linux_dir(void)
 	return getenv("EVVM_LINUX_DIR") ? getenv("EVVM_LINUX_DIR") : "build/linux";
 }
 
-void linux_guest_prepare(char *vmlinuz, char *initrd, size_t n)
+int linux_guest_get(char *vmlinuz, char *initrd, size_t n, char *why, size_t whylen)
 {
 	static int done = -1; /* -1 not run, 0 failed, 1 ok */
-	static char why[4096];
+	static char msg[4608];
 
+	if (done < 0 && access("tests/linux/prepare", X_OK) != 0) {
+		snprintf(msg, sizeof(msg),
+			 "tests/linux/prepare not found: run the tests from the repository root");
+		done = 0;
+	}
 	if (done < 0) {
-		char log[] = "/tmp/evvm-prepare-XXXXXX", cmd[512];
-		struct timespec t0, t1;
-		int fd = mkstemp(log), st;
+		char log[] = "/tmp/evvm-prepare-XXXXXX", cmd[512], tail[4096];
+		double t0;
+		int fd, st;
 		FILE *f;
 		long size;
 
+		fd = mkstemp(log);
 		assert_true(fd >= 0);
 		close(fd);
-		if (access("tests/linux/prepare", X_OK) != 0)
-			fail_msg("tests/linux/prepare not found: run the tests from the repository "
-				 "root");
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		t0 = now_s();
 		snprintf(cmd, sizeof(cmd), "timeout -k 5 %s tests/linux/prepare '%s' >'%s' 2>&1",
 			 PREPARE_TIMEOUT, linux_dir(), log);
 		st = system(cmd);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		print_message("tests/linux/prepare: %.1f s\n",
-			      (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		print_message("tests/linux/prepare: %.1f s\n", now_s() - t0);
 		done = st == 0;
 		/* The log's last 4 KiB say why it failed. */
 		f = fopen(log, "r");
 		assert_non_null(f);
 		fseek(f, 0, SEEK_END);
 		size = ftell(f);
-		fseek(f, size > (long)sizeof(why) - 1 ? size - (long)sizeof(why) + 1 : 0, SEEK_SET);
-		why[fread(why, 1, sizeof(why) - 1, f)] = '\0';
+		fseek(f, size > (long)sizeof(tail) - 1 ? size - (long)sizeof(tail) + 1 : 0,
+		      SEEK_SET);
+		tail[fread(tail, 1, sizeof(tail) - 1, f)] = '\0';
 		fclose(f);
 		unlink(log);
+		snprintf(msg, sizeof(msg),
+			 "cannot prepare the Linux guest (tests/linux/prepare %s):\n%s",
+			 linux_dir(), tail);
 	}
-	if (!done)
-		fail_msg("cannot prepare the Linux guest (tests/linux/prepare %s):\n%s",
-			 linux_dir(), why);
+	if (!done) {
+		snprintf(why, whylen, "%s", msg);
+		return -1;
+	}
 	snprintf(vmlinuz, n, "%s/vmlinuz", linux_dir());
 	snprintf(initrd, n, "%s/initrd.gz", linux_dir());
+	return 0;
+}
+
+void linux_guest_prepare(char *vmlinuz, char *initrd, size_t n)
+{
+	static char why[4608];
+
+	if (linux_guest_get(vmlinuz, initrd, n, why, sizeof(why)))
+		fail_msg("%s", why);
 }
 
 static bool cpuinfo_flag(const char *flag)

@@ -12,9 +12,12 @@
  */
 
 /*
- * Run tests/linux/prepare (once per program) and return the kernel and
- * initramfs paths. Fails the test, never skips it, when they cannot be had.
+ * Run tests/linux/prepare (once per program): 0 and the kernel and
+ * initramfs paths, or -1 and why they cannot be had in @why.
  */
+int linux_guest_get(char *vmlinuz, char *initrd, size_t n, char *why, size_t whylen);
+
+/* linux_guest_get(), failing the test (never skipping it) when it fails. */
 void linux_guest_prepare(char *vmlinuz, char *initrd, size_t n);
 
 /*

@@ -32,6 +32,7 @@
 #include <cmocka.h>
 
 #include "devtest.h"
+#include "proc.h"
 
 #define S_UNSET			  0xee /* what the driver leaves in the status byte */
 
@@ -189,12 +190,10 @@ static void kick(struct fake *f)
 static uint16_t wait_used(struct fake *f, uint16_t n)
 {
 	uint16_t first = f->used_seen;
-	struct timespec t0, now;
+	double t0 = now_s();
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while ((uint16_t)(used_idx(f) - first) < n) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - t0.tv_sec > 10)
+		if (now_s() - t0 > 10)
 			fail_msg("only %u of %u requests completed",
 				 (uint16_t)(used_idx(f) - first), n);
 		usleep(50);
@@ -203,6 +202,17 @@ static uint16_t wait_used(struct fake *f, uint16_t n)
 	/* Like a driver that wants an interrupt for the next completion (used_event). */
 	__atomic_store_n(&avail_ring(f)[2 + QSIZE], f->used_seen, __ATOMIC_RELEASE);
 	return first;
+}
+
+/* Kick, and wait for the device to use one chain, which must be @head's. */
+static struct vring_used_elem complete1(struct fake *f, uint16_t head)
+{
+	struct vring_used_elem u;
+
+	kick(f);
+	u = used_elem(f, wait_used(f, 1));
+	assert_int_equal(u.id, head);
+	return u;
 }
 
 /* Buffers and descriptors can be reused: nothing is outstanding. */
@@ -224,9 +234,7 @@ static uint8_t run1(struct fake *f, uint32_t type, uint64_t sector, uint32_t dat
 	r = post_req(f, type, sector, data_len, data_write);
 	if (out_data)
 		memcpy(hva(f, r.data), out_data, data_len);
-	kick(f);
-	u = used_elem(f, wait_used(f, 1));
-	assert_int_equal(u.id, r.head);
+	u = complete1(f, r.head);
 	if (*r.status == VIRTIO_BLK_S_OK && type == VIRTIO_BLK_T_IN)
 		assert_int_equal(u.len, data_len + 1);
 	else if (type != VIRTIO_BLK_T_GET_ID && type != VIRTIO_BLK_T_IN)
@@ -459,7 +467,6 @@ static void test_scattered_layout(void **state)
 	uint64_t h, d;
 	struct seg segs[8];
 	struct vring_used_elem u;
-	uint16_t head;
 
 	attach(f, &cfg);
 	fill_pattern(pattern, sizeof(pattern), 2);
@@ -479,10 +486,7 @@ static void test_scattered_layout(void **state)
 	segs[3] = (struct seg){d + 1004, sizeof(pattern) - 1000, false};
 	segs[4] = (struct seg){galloc(f, 1), 1, true};
 	*(uint8_t *)hva(f, segs[4].gpa) = S_UNSET;
-	head = post_chain(f, segs, 5);
-	kick(f);
-	u = used_elem(f, wait_used(f, 1));
-	assert_int_equal(u.id, head);
+	u = complete1(f, post_chain(f, segs, 5));
 	assert_int_equal(u.len, 1);
 	assert_int_equal(*(uint8_t *)hva(f, segs[4].gpa), VIRTIO_BLK_S_OK);
 	read_disk(f, 33 * SECTOR, back, sizeof(back));
@@ -500,10 +504,7 @@ static void test_scattered_layout(void **state)
 	segs[2] = (struct seg){d + 511, 2, true};
 	segs[3] = (struct seg){d + 513, sizeof(pattern) - 513 + 1, true};
 	*(uint8_t *)hva(f, d + sizeof(pattern)) = S_UNSET;
-	head = post_chain(f, segs, 4);
-	kick(f);
-	u = used_elem(f, wait_used(f, 1));
-	assert_int_equal(u.id, head);
+	u = complete1(f, post_chain(f, segs, 4));
 	assert_int_equal(u.len, sizeof(pattern) + 1);
 	assert_int_equal(*(uint8_t *)hva(f, d + sizeof(pattern)), VIRTIO_BLK_S_OK);
 	assert_memory_equal(hva(f, d), pattern, sizeof(pattern));
@@ -582,7 +583,6 @@ static void test_malformed_requests(void **state)
 	struct vring_used_elem u;
 	struct seg segs[3];
 	uint64_t h;
-	uint16_t head;
 
 	attach(f, &cfg);
 	fill_pattern(buf, sizeof(buf), 4);
@@ -603,10 +603,7 @@ static void test_malformed_requests(void **state)
 	segs[1] = (struct seg){galloc(f, SECTOR), SECTOR, true};
 	segs[2] = (struct seg){galloc(f, 1), 1, true};
 	*(uint8_t *)hva(f, segs[2].gpa) = S_UNSET;
-	head = post_chain(f, segs, 3);
-	kick(f);
-	u = used_elem(f, wait_used(f, 1));
-	assert_int_equal(u.id, head);
+	u = complete1(f, post_chain(f, segs, 3));
 	assert_int_equal(u.len, 1);
 	assert_int_equal(*(uint8_t *)hva(f, segs[2].gpa), VIRTIO_BLK_S_IOERR);
 	assert_int_equal(atomic_load(&f->fails), 0);
@@ -724,8 +721,7 @@ static void test_get_id(void **state)
 	/* Used length: 20 bytes of ID and the status byte. */
 	drv_reset(f);
 	r = post_req(f, VIRTIO_BLK_T_GET_ID, 0, 20, true);
-	kick(f);
-	u = used_elem(f, wait_used(f, 1));
+	u = complete1(f, r.head);
 	assert_int_equal(u.len, 21);
 	assert_int_equal(*r.status, VIRTIO_BLK_S_OK);
 	stop_dev(f);
@@ -786,9 +782,7 @@ static uint8_t run_dwz(struct fake *f, uint32_t type, const uint64_t *sector, co
 
 	drv_reset(f);
 	r = post_dwz(f, type, sector, num, flags, n);
-	kick(f);
-	u = used_elem(f, wait_used(f, 1));
-	assert_int_equal(u.id, r.head);
+	u = complete1(f, r.head);
 	assert_int_equal(u.len, 1);
 	return *r.status;
 }
@@ -890,20 +884,11 @@ static void test_short_read_at_eof(void **state)
 	drv_reset(f);
 	r = post_req(f, VIRTIO_BLK_T_IN, DISK_SECS - 4, 4 * SECTOR, true);
 	memset(hva(f, r.data), 0, 4 * SECTOR);
-	kick(f);
-	u = used_elem(f, wait_used(f, 1));
+	u = complete1(f, r.head);
 	assert_int_equal(*r.status, VIRTIO_BLK_S_IOERR);
 	/* What was read is reported: two sectors and the status byte. */
 	assert_int_equal(u.len, 2 * SECTOR + 1);
 	assert_int_equal(((uint8_t *)hva(f, r.data))[2 * SECTOR - 1], 0x77);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* 64 requests made available at once each complete exactly once. */

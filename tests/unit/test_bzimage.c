@@ -16,12 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "capture.h"
+#include "linux_guest.h"
+#include "proc.h"
 
 #include <lz4.h>
 #include <lz4hc.h>
@@ -354,81 +355,22 @@ struct real {
 
 static struct real real;
 
-static void strip(char *s)
-{
-	size_t n = strlen(s);
-
-	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
-		s[--n] = '\0';
-}
-
-/*
- * tests/linux/prepare downloads Debian 12's cloud kernel package with
- * apt-get download (once; it caches it) and prints "vmlinuz: PATH".
- */
+/* The kernel of tests/linux/prepare: Debian 12's cloud kernel (once; it caches it). */
 static int real_setup(void **state)
 {
-	const char *dir = getenv("EVVM_LINUX_DIR");
-	char cmd[8192], line[4096], log[] = "/tmp/evvm-bz-prepare-XXXXXX";
+	char initrd[sizeof(real.path)], *pkg;
 	FILE *f;
-	int fd, rc;
 	struct stat st;
 
 	(void)state;
-	if (!dir)
-		dir = "build/linux";
-	if (access("tests/linux/prepare", X_OK)) {
-		snprintf(real.reason, sizeof(real.reason),
-			 "tests/linux/prepare not found: run this test from the repository root");
+	if (linux_guest_get(real.path, initrd, sizeof(real.path), real.reason, sizeof(real.reason)))
 		return 0;
-	}
-	fd = mkstemp(log);
-	if (fd < 0) {
-		snprintf(real.reason, sizeof(real.reason), "mkstemp: %s", strerror(errno));
-		return 0;
-	}
-	close(fd);
-	snprintf(cmd, sizeof(cmd), "tests/linux/prepare '%s' 2>'%s'", dir, log);
-	f = popen(cmd, "r");
-	if (!f) {
-		snprintf(real.reason, sizeof(real.reason), "popen: %s", strerror(errno));
-		unlink(log);
-		return 0;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		strip(line);
-		if (!strncmp(line, "vmlinuz:", 8))
-			snprintf(real.path, sizeof(real.path), "%s",
-				 line + 8 + strspn(line + 8, " "));
-		else if (!strncmp(line, "kernel:", 7))
-			snprintf(real.pkg, sizeof(real.pkg), "%s",
-				 line + 7 + strspn(line + 7, " "));
-	}
-	rc = pclose(f);
-	if (rc != 0 || !real.path[0]) {
-		/* The reason is prepare's last lines on stderr. */
-		char tail[2048] = "";
-		FILE *l = fopen(log, "r");
-
-		if (l) {
-			while (fgets(line, sizeof(line), l)) {
-				size_t have = strlen(tail), add = strlen(line);
-
-				if (have + add >= sizeof(tail))
-					memmove(tail, tail + add, have - add + 1);
-				strncat(tail, line, sizeof(tail) - strlen(tail) - 1);
-			}
-			fclose(l);
-		}
-		strip(tail);
-		snprintf(real.reason, sizeof(real.reason),
-			 "could not get Debian's cloud kernel package: tests/linux/prepare %s "
-			 "exited %d: %s",
-			 dir, WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, tail[0] ? tail : "(no output)");
-		unlink(log);
-		return 0;
-	}
-	unlink(log);
+	/* prepare leaves the package's name and version next to vmlinuz. */
+	snprintf(initrd, sizeof(initrd), "%.*s/kernel", (int)(strrchr(real.path, '/') - real.path),
+		 real.path);
+	pkg = slurp(initrd);
+	snprintf(real.pkg, sizeof(real.pkg), "%.*s", (int)strcspn(pkg, "\n"), pkg);
+	free(pkg);
 	f = fopen(real.path, "rb");
 	if (!f || fstat(fileno(f), &st) || !(real.img = malloc(st.st_size)) ||
 	    fread(real.img, 1, st.st_size, f) != (size_t)st.st_size) {

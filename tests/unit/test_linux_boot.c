@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 #include <cmocka.h>
@@ -34,6 +33,7 @@
 #include "boot/linux.h"
 #include "capture.h"
 #include "harness.h"
+#include "linux_guest.h"
 #include "vm.h"
 
 #define KNAME "vmlinuz"
@@ -77,14 +77,6 @@ struct real {
 
 static struct real real;
 
-static void strip(char *s)
-{
-	size_t n = strlen(s);
-
-	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
-		s[--n] = '\0';
-}
-
 static uint8_t *read_all(const char *path, size_t *size)
 {
 	struct stat st;
@@ -106,48 +98,10 @@ static uint8_t *read_all(const char *path, size_t *size)
 
 static int real_setup(void **state)
 {
-	const char *dir = getenv("EVVM_LINUX_DIR");
-	char cmd[8192], line[4096];
-	FILE *f;
-	int rc;
-
 	(void)state;
-	if (!dir)
-		dir = "build/linux";
-	if (access("tests/linux/prepare", X_OK)) {
-		snprintf(real.reason, sizeof(real.reason),
-			 "tests/linux/prepare not found: run this test from the repository root");
+	if (linux_guest_get(real.kpath, real.ipath, sizeof(real.kpath), real.reason,
+			    sizeof(real.reason)))
 		return 0;
-	}
-	snprintf(cmd, sizeof(cmd), "tests/linux/prepare '%s' 2>&1", dir);
-	f = popen(cmd, "r");
-	if (!f) {
-		snprintf(real.reason, sizeof(real.reason), "popen: %s", strerror(errno));
-		return 0;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		strip(line);
-		if (!strncmp(line, "vmlinuz:", 8))
-			snprintf(real.kpath, sizeof(real.kpath), "%s",
-				 line + 8 + strspn(line + 8, " "));
-		else if (!strncmp(line, "initrd:", 7))
-			snprintf(real.ipath, sizeof(real.ipath), "%s",
-				 line + 7 + strspn(line + 7, " "));
-		else
-			snprintf(real.reason, sizeof(real.reason), "%.2000s", line);
-	}
-	rc = pclose(f);
-	if (rc != 0 || !real.kpath[0] || !real.ipath[0]) {
-		char tail[2048];
-
-		snprintf(tail, sizeof(tail), "%.2000s", real.reason);
-		snprintf(real.reason, sizeof(real.reason),
-			 "could not get Debian's cloud kernel: tests/linux/prepare %.1000s exited "
-			 "%d: "
-			 "%.2000s",
-			 dir, WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, tail);
-		return 0;
-	}
 	real.img = read_all(real.kpath, &real.size);
 	real.initrd = read_all(real.ipath, &real.initrd_size);
 	if (!real.img || !real.initrd) {
@@ -983,16 +937,35 @@ static void kbc_out(struct evvm_vm *vm, uint16_t port, uint8_t v)
 	assert_true(iobus_write(&vm->pio, port, &v, 1));
 }
 
-static void test_i8042(void **state)
+/* A VM with just its port bus, loop and i8042. */
+static int i8042_setup(void **state)
 {
 	struct evvm_vm *vm = calloc(1, sizeof(*vm));
 
-	(void)state;
 	assert_non_null(vm);
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	assert_int_equal(iobus_init(&vm->pio, "pio"), 0);
 	assert_int_equal(loop_create(&vm->loop, "test"), 0);
 	assert_int_equal(i8042_create(vm, &vm->i8042), 0);
+	*state = vm;
+	return 0;
+}
+
+static int i8042_teardown(void **state)
+{
+	struct evvm_vm *vm = *state;
+
+	i8042_destroy(vm->i8042);
+	loop_destroy(vm->loop);
+	iobus_destroy(&vm->pio);
+	pthread_mutex_destroy(&vm->stop_lock);
+	free(vm);
+	return 0;
+}
+
+static void test_i8042(void **state)
+{
+	struct evvm_vm *vm = *state;
 
 	/* Idle: system flag and keylock, nothing to read, never busy. */
 	assert_int_equal(kbc_in(vm, 0x64), 0x14);
@@ -1028,24 +1001,12 @@ static void test_i8042(void **state)
 	kbc_out(vm, 0x64, 0xfe);
 	assert_true(atomic_load(&vm->stopping));
 	assert_int_equal(vm->status, 0);
-
-	i8042_destroy(vm->i8042);
-	loop_destroy(vm->loop);
-	iobus_destroy(&vm->pio);
-	pthread_mutex_destroy(&vm->stop_lock);
-	free(vm);
 }
 
 static void test_i8042_output_port_reset(void **state)
 {
-	struct evvm_vm *vm = calloc(1, sizeof(*vm));
+	struct evvm_vm *vm = *state;
 
-	(void)state;
-	assert_non_null(vm);
-	pthread_mutex_init(&vm->stop_lock, NULL);
-	assert_int_equal(iobus_init(&vm->pio, "pio"), 0);
-	assert_int_equal(loop_create(&vm->loop, "test"), 0);
-	assert_int_equal(i8042_create(vm, &vm->i8042), 0);
 	vm->status = 77;
 	kbc_out(vm, 0x64, 0xd0);
 	assert_int_equal(kbc_in(vm, 0x60), 0x03);
@@ -1054,11 +1015,6 @@ static void test_i8042_output_port_reset(void **state)
 	kbc_out(vm, 0x60, 0x02);
 	assert_true(atomic_load(&vm->stopping));
 	assert_int_equal(vm->status, 0);
-	i8042_destroy(vm->i8042);
-	loop_destroy(vm->loop);
-	iobus_destroy(&vm->pio);
-	pthread_mutex_destroy(&vm->stop_lock);
-	free(vm);
 }
 
 /* ---- `evvm run` itself ---- */
@@ -1098,8 +1054,9 @@ int main(void)
 		cmocka_unit_test(test_tables_builders),
 		cmocka_unit_test(test_boot_msrs_and_lint),
 		cmocka_unit_test(test_cpuid_topology),
-		cmocka_unit_test(test_i8042),
-		cmocka_unit_test(test_i8042_output_port_reset),
+		cmocka_unit_test_setup_teardown(test_i8042, i8042_setup, i8042_teardown),
+		cmocka_unit_test_setup_teardown(test_i8042_output_port_reset, i8042_setup,
+						i8042_teardown),
 		cmocka_unit_test(test_real_bzimage_host),
 		cmocka_unit_test(test_real_bzimage_guest),
 		cmocka_unit_test(test_real_vmlinux),

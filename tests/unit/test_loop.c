@@ -128,25 +128,38 @@ static void *kick_often(void *arg)
 	return NULL;
 }
 
+/*
+ * Run @p's loop (with a polling budget of @poll_max, if non-zero) while
+ * kick_often() signals it; the loop's stats once both are done.
+ */
+static void run_poller(struct poller *p, unsigned int poll_max, struct evvm_loop_stats *s)
+{
+	pthread_t lt, kt;
+
+	assert_int_equal(loop_create(&p->c.loop, "t"), 0);
+	if (poll_max)
+		loop_set_poll_max(p->c.loop, poll_max);
+	p->c.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_int_equal(loop_add(p->c.loop, p->c.fd, EPOLLIN, on_ready, &p->c), 0);
+	assert_int_equal(pthread_create(&lt, NULL, run_loop, p->c.loop), 0);
+	assert_int_equal(pthread_create(&kt, NULL, kick_often, p), 0);
+	pthread_join(kt, NULL);
+	loop_stop(p->c.loop);
+	pthread_join(lt, NULL);
+	loop_get_stats(p->c.loop, s);
+	loop_destroy(p->c.loop);
+	close(p->c.fd);
+}
+
 /* Events arriving soon after each wait make the window grow and catch them. */
 static void test_adaptive_polling_catches_frequent_events(void **state)
 {
 	struct poller p = { .c.stop_after = -1, .rounds = 2000 };
 	struct evvm_loop_stats s;
-	pthread_t lt, kt;
 
 	(void)state;
-	assert_int_equal(loop_create(&p.c.loop, "t"), 0);
 	/* A generous window, so a loaded machine's late wakeups still fall inside it. */
-	loop_set_poll_max(p.c.loop, 5000);
-	p.c.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	assert_int_equal(loop_add(p.c.loop, p.c.fd, EPOLLIN, on_ready, &p.c), 0);
-	assert_int_equal(pthread_create(&lt, NULL, run_loop, p.c.loop), 0);
-	assert_int_equal(pthread_create(&kt, NULL, kick_often, &p), 0);
-	pthread_join(kt, NULL);
-	loop_stop(p.c.loop);
-	pthread_join(lt, NULL);
-	loop_get_stats(p.c.loop, &s);
+	run_poller(&p, 5000, &s);
 	assert_int_equal(p.c.sum, 2000);
 	/*
 	 * Most events were found by polling, not by waking from sleep. (The
@@ -154,8 +167,6 @@ static void test_adaptive_polling_catches_frequent_events(void **state)
 	 * the final stop, so it is not checked.)
 	 */
 	assert_true(s.poll_hits > s.wakeups);
-	loop_destroy(p.c.loop);
-	close(p.c.fd);
 }
 
 /* Without a polling budget the loop never polls. */
@@ -163,23 +174,12 @@ static void test_no_polling_by_default(void **state)
 {
 	struct poller p = { .c.stop_after = -1, .rounds = 200 };
 	struct evvm_loop_stats s;
-	pthread_t lt, kt;
 
 	(void)state;
-	assert_int_equal(loop_create(&p.c.loop, "t"), 0);
-	p.c.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	assert_int_equal(loop_add(p.c.loop, p.c.fd, EPOLLIN, on_ready, &p.c), 0);
-	assert_int_equal(pthread_create(&lt, NULL, run_loop, p.c.loop), 0);
-	assert_int_equal(pthread_create(&kt, NULL, kick_often, &p), 0);
-	pthread_join(kt, NULL);
-	loop_stop(p.c.loop);
-	pthread_join(lt, NULL);
-	loop_get_stats(p.c.loop, &s);
+	run_poller(&p, 0, &s);
 	assert_int_equal(p.c.sum, 200);
 	assert_int_equal(s.poll_hits, 0);
 	assert_int_equal(s.poll_ns, 0);
-	loop_destroy(p.c.loop);
-	close(p.c.fd);
 }
 
 int main(void)

@@ -48,6 +48,7 @@
 
 #include "capture.h"
 #include "devtest.h"
+#include "proc.h"
 
 #define QSIZE	  256
 #define RAM_GPA	  0x40000000ULL
@@ -185,14 +186,6 @@ static void kick(struct fake *f, unsigned int q)
 	struct kick_arg a = { f->dev, q };
 
 	loop_call(f->loop, do_kick, &a);
-}
-
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
 /* Wait (10 s at most: a failure, not a timing assertion) until @q has @n more used entries. */
