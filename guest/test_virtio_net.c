@@ -33,16 +33,8 @@
 #include "lib.h"
 #include "printf.h"
 #include "test.h"
+#include "netframe.h"
 #include "virtio_net.h"
-
-#define NF_LEN			60
-#define NF_OFF_MAGIC		14
-#define NF_OFF_TYPE		18
-#define NF_OFF_SEQ		20
-#define NF_OFF_PAT		24
-#define NF_MAGIC		0x544e5645	/* "EVNT" little-endian */
-
-enum { NF_DATA = 1, NF_ACK = 2, NF_READY = 3, NF_DONE = 4 };
 
 #define NF_COUNT_MAX		100000000
 
@@ -52,8 +44,8 @@ static void nf_fill(struct net *n, u8 *f)
 
 	memset(f, 0xff, 6);
 	memcpy(f + 6, n->mac, 6);
-	f[12] = 0x88;
-	f[13] = 0xb5;
+	f[12] = NF_ETHERTYPE >> 8;
+	f[13] = NF_ETHERTYPE & 0xff;
 	*(u32 *)(f + NF_OFF_MAGIC) = NF_MAGIC;
 	f[NF_OFF_TYPE] = 0;
 	f[NF_OFF_TYPE + 1] = 0;
@@ -89,7 +81,7 @@ static inline int nf_send(struct net *n, u8 type, u32 seq)
 
 static bool nf_ours(const u8 *f, u32 len)
 {
-	return len >= NF_LEN && f[12] == 0x88 && f[13] == 0xb5 &&
+	return len >= NF_LEN && f[12] == NF_ETHERTYPE >> 8 && f[13] == (NF_ETHERTYPE & 0xff) &&
 	       *(const u32 *)(f + NF_OFF_MAGIC) == NF_MAGIC;
 }
 

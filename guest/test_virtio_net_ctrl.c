@@ -6,6 +6,7 @@
  * "evvm-guest: virtio-net-ctrl: 5 commands answered".
  */
 #include "lib.h"
+#include "netframe.h"
 #include "printf.h"
 #include "test.h"
 #include "virtio_net.h"
@@ -57,10 +58,10 @@ static int test_net_ctrl(void)
 	if (!rc && (f = net_tx_get(&n, &slot))) {
 		memset(f, 0xff, 6);
 		memcpy(f + 6, n.mac, 6);
-		f[12] = 0x88;
-		f[13] = 0xb5;
-		memset(f + 14, 0, 46);
-		net_tx_put(&n, slot, 60);
+		f[12] = NF_ETHERTYPE >> 8;
+		f[13] = NF_ETHERTYPE & 0xff;
+		memset(f + 14, 0, NF_LEN - 14);
+		net_tx_put(&n, slot, NF_LEN);
 		rc = net_tx_drain(&n);
 	} else if (!rc) {
 		rc = -1;

@@ -11,16 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The frame format shared with guest/test_virtio_net.c. */
-#define NF_LEN	     60
-#define NF_ETHERTYPE 0x88b5
-#define NF_OFF_MAGIC 14
-#define NF_OFF_TYPE  18
-#define NF_OFF_SEQ   20
-#define NF_OFF_PAT   24
-#define NF_MAGIC     0x544e5645 /* "EVNT" little-endian */
-
-enum { NF_DATA = 1, NF_ACK = 2, NF_READY = 3, NF_DONE = 4 };
+#include "../../guest/netframe.h" /* the frame format, shared with the guest */
 
 struct netns {
 	char name[48];
