@@ -926,20 +926,40 @@ static bool blk_memory_backed(int fd)
 /* Open, lock and size the disk; fills b->fd, capacity, bdev. */
 static int blk_open(struct blk *b, const char *path, bool readonly)
 {
+	int flags = (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	bool excl = false;
 	struct stat st;
 	uint64_t size;
 	int err;
 
-	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/*
+	 * A writable block device is claimed exclusively: the kernel answers
+	 * EBUSY while the host has it mounted (or another program claimed it),
+	 * so the guest cannot corrupt a file system the host is using.
+	 */
+	if (!readonly && stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
+		flags |= O_EXCL;
+		excl = true;
+	}
+	b->fd = open(path, flags);
 	if (b->fd < 0) {
 		err = -errno;
-		pr_err("disk '%s': open: %s", path, evvm_strerror(err));
+		if (excl && err == -EBUSY)
+			pr_err("disk '%s': block device in use by the host (mounted, or claimed by "
+			       "another program): EBUSY; unmount it or use readonly=on",
+			       path);
+		else
+			pr_err("disk '%s': open: %s", path, evvm_strerror(err));
 		return err;
 	}
 	if (fstat(b->fd, &st) < 0) {
 		err = -errno;
 		pr_err("disk '%s': stat: %s", path, evvm_strerror(err));
 		return err;
+	}
+	if (S_ISBLK(st.st_mode) && !readonly && !excl) {
+		pr_err("disk '%s': became a block device while being opened", path);
+		return -EAGAIN;
 	}
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0) {
