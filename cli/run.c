@@ -47,9 +47,13 @@ static void run_usage(FILE *f)
 		"                      kernel allows in RAM below 3 GiB\n"
 		"  --cmdline STR       kernel command line (at most %u bytes, and for linux64 at\n"
 		"                      most the kernel's cmdline_size: 2047 for a vmlinux)\n"
-		"  --cpus boot=N       number of vCPUs, 1..%u (default 1)\n"
-		"  --memory size=SIZE  guest RAM, e.g. 512M or 2G, a multiple of 4K,\n"
-		"                      at least %lluM (default %lluM)\n"
+		"  --cpus boot=N       number of vCPUs, 1..%u (default 1; the MP table, the\n"
+		"                      MADT and the demo guest all take %u), and at most what\n"
+		"                      KVM allows (KVM_CAP_MAX_VCPUS, checked at start)\n"
+		"  --memory size=SIZE[,overcommit=on]\n"
+		"                      guest RAM, e.g. 512M or 2G, a multiple of 4K, at least\n"
+		"                      %lluM (default %lluM), and at most what the host can\n"
+		"                      back now (MemAvailable + SwapFree) unless overcommit=on\n"
 		"  --ioeventfd=MODE    doorbells: kernel (KVM_IOEVENTFD, default) or user "
 		"(matched\n"
 		"                      by evvm after the exit, same rules)\n"
@@ -83,8 +87,8 @@ static void run_usage(FILE *f)
 		"rebooted (an i8042 reset, as Linux's reboot=k does), %d when the VM failed\n"
 		"(triple fault, KVM error), 128+N when stopped by signal N, %d for a bad\n"
 		"command line. docs/boot.md describes the boot protocols.\n",
-		EVVM_CMDLINE_MAX, EVVM_MAX_CPUS, EVVM_MEM_MIN >> 20, DEFAULT_MEM_SIZE >> 20,
-		EVVM_EXIT_FAILURE, EXIT_USAGE);
+		EVVM_CMDLINE_MAX, EVVM_MAX_CPUS, EVVM_MAX_CPUS, EVVM_MEM_MIN >> 20,
+		DEFAULT_MEM_SIZE >> 20, EVVM_EXIT_FAILURE, EXIT_USAGE);
 }
 
 enum {
@@ -130,6 +134,14 @@ static const struct option run_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+static bool on_off(const char *val, bool *out)
+{
+	if (strcmp(val, "on") && strcmp(val, "off"))
+		return false;
+	*out = !strcmp(val, "on");
+	return true;
+}
+
 /* Parse "boot=N" for --cpus. */
 static int parse_cpus(char *arg, unsigned int *nr)
 {
@@ -154,15 +166,25 @@ static int parse_cpus(char *arg, unsigned int *nr)
 	return r;
 }
 
-/* Parse "size=SIZE" for --memory. */
-static int parse_memory(char *arg, uint64_t *size)
+/* Parse "size=SIZE[,overcommit=on|off]" for --memory. */
+static int parse_memory(char *arg, uint64_t *size, bool *overcommit)
 {
 	char *key, *val;
 	int r;
 
 	while ((r = parse_kv_next(&arg, &key, &val)) > 0) {
+		if (!strcmp(key, "overcommit")) {
+			if (!on_off(val, overcommit)) {
+				fprintf(stderr,
+					"evvm: --memory overcommit=%s: expected on or off\n", val);
+				return -EINVAL;
+			}
+			continue;
+		}
 		if (strcmp(key, "size")) {
-			fprintf(stderr, "evvm: --memory: unknown key '%s' (expected size=SIZE)\n",
+			fprintf(stderr,
+				"evvm: --memory: unknown key '%s' (expected size=SIZE, "
+				"overcommit=on|off)\n",
 				key);
 			return -EINVAL;
 		}
@@ -173,7 +195,7 @@ static int parse_memory(char *arg, uint64_t *size)
 		}
 	}
 	if (r < 0)
-		fprintf(stderr, "evvm: --memory: expected size=SIZE\n");
+		fprintf(stderr, "evvm: --memory: expected size=SIZE[,overcommit=on|off]\n");
 	return r;
 }
 
@@ -194,14 +216,6 @@ struct disk_arg {
 	const char *socket; /* vhost_user=on */
 	char id[24];
 };
-
-static bool on_off(const char *val, bool *out)
-{
-	if (strcmp(val, "on") && strcmp(val, "off"))
-		return false;
-	*out = !strcmp(val, "on");
-	return true;
-}
 
 /* Parse "path=F[,readonly=on|off][,id=NAME]" or "vhost_user=on,socket=PATH" for --disk. */
 static int parse_disk(char *arg, struct disk_arg *d, unsigned int index)
@@ -254,6 +268,42 @@ usage:
 	fprintf(stderr, "evvm: --disk: expected path=FILE[,readonly=on][,id=NAME] or "
 			"vhost_user=on,socket=PATH\n");
 	return -EINVAL;
+}
+
+/* Same file or device? (Paths that do not stat are left to blk_create to report.) */
+static bool same_disk(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (stat(a, &sa) || stat(b, &sb))
+		return false;
+	if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
+		return sa.st_rdev == sb.st_rdev;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/*
+ * A file given twice would meet its own lock (and two writers of one disk
+ * corrupt it); read-only twice is harmless and allowed.
+ */
+static int check_disks_distinct(const struct disk_arg *disks, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		for (unsigned int j = 0; j < i; j++) {
+			const struct blk_config *a = &disks[j].blk, *b = &disks[i].blk;
+
+			if (!a->path || !b->path || (a->readonly && b->readonly) ||
+			    !same_disk(a->path, b->path))
+				continue;
+			if (!strcmp(a->path, b->path))
+				fprintf(stderr, "evvm: disk '%s' given twice\n", b->path);
+			else
+				fprintf(stderr, "evvm: disk '%s' given twice (also as '%s')\n",
+					b->path, a->path);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 /* 52:54:00:12:34:5N for the Nth --net (N from 0). */
@@ -337,7 +387,8 @@ static int map_file(const char *what, const char *path, const void **image, size
 	void *p;
 	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO or a device must not block the open before the type check. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
 		pr_err("%s '%s': open: %s", what, path, evvm_strerror(err));
@@ -350,7 +401,8 @@ static int map_file(const char *what, const char *path, const void **image, size
 		return err;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
-		pr_err("%s '%s': not a regular, non-empty file", what, path);
+		pr_err("%s '%s': %s", what, path,
+		       S_ISREG(st.st_mode) ? "empty file" : "not a regular file");
 		close(fd);
 		return -EINVAL;
 	}
@@ -489,7 +541,7 @@ int cmd_run(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case OPT_MEMORY:
-			if (parse_memory(optarg, &cfg.mem_size))
+			if (parse_memory(optarg, &cfg.mem_size, &cfg.mem_overcommit))
 				return EXIT_USAGE;
 			break;
 		case OPT_IOEVENTFD:
@@ -615,6 +667,8 @@ int cmd_run(int argc, char **argv)
 			"evvm: --boot, --kernel-decompress and --initramfs need --kernel\n");
 		return EXIT_USAGE;
 	}
+	if (check_disks_distinct(disks, nr_disks))
+		return EXIT_USAGE;
 	if (kernel) {
 		if (map_file("kernel", kernel, &cfg.kernel, &cfg.kernel_size))
 			return EVVM_EXIT_FAILURE;

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -113,8 +114,8 @@ static int vm_create_ram(struct evvm_vm *vm)
 		       evvm_strerror(err));
 		return err;
 	}
-	vm->ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->mem_fd,
-		       0);
+	vm->ram =
+		mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->mem_fd, 0);
 	if (vm->ram == MAP_FAILED) {
 		err = -errno;
 		vm->ram = NULL;
@@ -303,13 +304,71 @@ static int vm_write_acpi(struct evvm_vm *vm)
 	return err;
 }
 
-static int vm_check_config(const struct evvm_vm_config *cfg)
+/*
+ * What the host can back now: MemAvailable (free and reclaimable memory)
+ * plus SwapFree, in bytes. Guest RAM is a MAP_NORESERVE memfd, so nothing
+ * refuses a larger VM until a guest touches too much of it and the OOM
+ * killer ends the VM (or something else) later.
+ */
+static int host_backable_bytes(uint64_t *out)
 {
+	unsigned long long avail = 0, swap = 0, v;
+	bool have_avail = false;
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemAvailable: %llu kB", &v) == 1) {
+			avail = v;
+			have_avail = true;
+		} else if (sscanf(line, "SwapFree: %llu kB", &v) == 1) {
+			swap = v;
+		}
+	}
+	fclose(f);
+	if (!have_avail)
+		return -ENOENT;
+	*out = (avail + swap) << 10;
+	return 0;
+}
+
+static int vm_check_memory(const struct evvm_vm_config *cfg)
+{
+	uint64_t backable = 0;
+	int err;
+
 	if (cfg->mem_size < EVVM_MEM_MIN || (cfg->mem_size & 0xfff)) {
 		pr_err("memory size %llu bytes: must be a multiple of 4 KiB and at least %llu MiB",
 		       (unsigned long long)cfg->mem_size, EVVM_MEM_MIN >> 20);
 		return -EINVAL;
 	}
+	if (cfg->mem_overcommit)
+		return 0;
+	err = host_backable_bytes(&backable);
+	if (err) {
+		pr_err("guest RAM: cannot read MemAvailable from /proc/meminfo (%s); "
+		       "overcommit=on skips the check",
+		       evvm_strerror(err));
+		return err;
+	}
+	if (cfg->mem_size > backable) {
+		pr_err("guest RAM %llu MiB: the host can back %llu MiB now (MemAvailable + "
+		       "SwapFree); overcommit=on allows it anyway",
+		       (unsigned long long)(cfg->mem_size >> 20),
+		       (unsigned long long)(backable >> 20));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int vm_check_config(const struct evvm_vm_config *cfg)
+{
+	int err = vm_check_memory(cfg);
+
+	if (err)
+		return err;
 	if (cfg->nr_cpus < 1 || cfg->nr_cpus > EVVM_MAX_CPUS) {
 		pr_err("%u vCPUs: evvm supports 1 to %u", cfg->nr_cpus, EVVM_MAX_CPUS);
 		return -EINVAL;
