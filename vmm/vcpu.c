@@ -57,18 +57,7 @@ int vcpu_create(struct evvm_vm *vm, struct vcpu *vcpu, unsigned int id)
 		pr_err("vcpu %u: mmap kvm_run: %s", id, evvm_strerror(err));
 		return err;
 	}
-	err = cpuid_set(vcpu->fd, vm->cpuid, id, vm->nr_vcpus);
-	if (err)
-		return err;
-	/* The boot vCPU starts at the kernel entry; the others wait for INIT/SIPI. */
-	if (id == 0) {
-		err = regs_set_pvh_entry(vcpu->fd, vm->entry_rip, vm->entry_rbx);
-		if (err) {
-			pr_err("vcpu 0: setting entry registers: %s", evvm_strerror(err));
-			return err;
-		}
-	}
-	return 0;
+	return cpuid_set(vcpu->fd, vm->cpuid, id, vm->nr_vcpus);
 }
 
 static void vcpu_handle_io(struct vcpu *vcpu)
@@ -99,8 +88,7 @@ static void vcpu_handle_mmio(struct vcpu *vcpu)
 		if (!ioeventfd_user_write(&vcpu->vm->ioeventfds, IOEVENTFD_MMIO,
 					  run->mmio.phys_addr, run->mmio.data, len))
 			iobus_write(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
-	}
-	else
+	} else
 		iobus_read(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
 }
 
@@ -133,9 +121,9 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	case KVM_EXIT_SYSTEM_EVENT:
 		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ||
 		    run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
-			pr_info("guest %s", run->system_event.type == KVM_SYSTEM_EVENT_RESET ?
-						    "reset" :
-						    "power-off");
+			pr_info("guest %s", run->system_event.type == KVM_SYSTEM_EVENT_RESET
+						    ? "reset"
+						    : "power-off");
 			vm_stop(vcpu->vm, 0);
 			return false;
 		}
@@ -150,9 +138,9 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	case KVM_EXIT_INTERNAL_ERROR:
 		snprintf(msg, sizeof(msg), "KVM internal error, suberror %u%s",
 			 run->internal.suberror,
-			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
-				 " (instruction emulation failed)" :
-				 "");
+			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+				 ? " (instruction emulation failed)"
+				 : "");
 		vcpu_fail(vcpu, msg);
 		return false;
 	case KVM_EXIT_HLT:

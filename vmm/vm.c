@@ -389,6 +389,7 @@ static int vm_check_config(const struct evvm_vm_config *cfg)
 int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 {
 	struct kvm_pit_config pit = { .flags = 0 };
+	struct boot_entry entry;
 	struct evvm_vm *vm;
 	uint32_t sig, features;
 	int max_cpus, err;
@@ -457,7 +458,7 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 	if (!err)
 		err = vm_create_virtio(vm);
 	if (!err)
-		err = boot_load_kernel(vm);
+		err = boot_load_kernel(vm, &entry);
 	if (!err)
 		err = cpuid_get_supported(vm->kvm_fd, &vm->cpuid);
 	if (err)
@@ -488,7 +489,7 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 		if (err)
 			goto fail;
 	}
-	err = boot_setup_vcpus(vm);
+	err = boot_setup_vcpus(vm, &entry);
 	if (err)
 		goto fail;
 	*out = vm;

@@ -61,10 +61,6 @@ struct evvm_vm {
 	struct kvm_cpuid2 *cpuid; /* what KVM supports; patched per vCPU */
 	struct vcpu *vcpus;
 	unsigned int nr_vcpus;
-	uint64_t entry_rip; /* boot vCPU entry and %rbx (PVH start_info) */
-	uint64_t entry_rbx;
-	bool entry_linux64; /* enter in 64-bit mode with %rsi = entry_rsi (boot/linux.c) */
-	uint64_t entry_rsi; /* the zero page */
 
 	struct evvm_loop *loop;
 	struct uart *uart;

@@ -10,6 +10,17 @@
 
 struct evvm_vm;
 
+/* How vCPU 0 enters the kernel: what a loader returns, applied by boot_setup_vcpus(). */
+struct boot_entry {
+	enum boot_entry_mode {
+		BOOT_ENTRY_PVH,	    /* 32-bit protected mode, paging off, %ebx = rbx */
+		BOOT_ENTRY_LINUX64, /* long mode on evvm's identity map and GDT, %rsi = rsi */
+	} mode;
+	uint64_t rip;
+	uint64_t rbx; /* PVH: hvm_start_info */
+	uint64_t rsi; /* linux64: the zero page */
+};
+
 struct elf_image {
 	uint64_t entry;	    /* e_entry (virtual) */
 	uint64_t pvh_entry; /* XEN_ELFNOTE_PHYS32_ENTRY, if has_pvh */
@@ -53,8 +64,9 @@ unsigned int e820_layout(uint64_t ram_size, unsigned int nr_virtio, struct e820_
 
 /*
  * Load the kernel in vm->cfg as a PVH ELF, write hvm_start_info, the memory
- * map and the command line, and set vm->entry_rip/entry_rbx.
+ * map and the command line, and fill *@entry. Returns 0 or -errno after a
+ * message.
  */
-int pvh_load(struct evvm_vm *vm);
+int pvh_load(struct evvm_vm *vm, struct boot_entry *entry);
 
 #endif

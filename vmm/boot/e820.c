@@ -7,8 +7,8 @@
 #define BIOS_START 0xe0000ULL /* ACPI tables at 0xe0000, the MP table at 0xf0000 */
 #define HIGH_START 0x100000ULL
 
-static unsigned int e820_add(struct e820_entry *e, unsigned int n, unsigned int max,
-			     uint64_t addr, uint64_t size, uint32_t type)
+static unsigned int e820_add(struct e820_entry *e, unsigned int n, unsigned int max, uint64_t addr,
+			     uint64_t size, uint32_t type)
 {
 	if (n < max && size)
 		e[n++] = (struct e820_entry){ addr, size, type };

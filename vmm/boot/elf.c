@@ -15,28 +15,34 @@ static bool in_image(size_t size, uint64_t off, uint64_t len)
 	return off <= size && len <= size - off;
 }
 
+/*
+ * Headers are copied out, never cast in place: the file's offsets need not
+ * be aligned for the header types.
+ */
 static void elf_find_pvh(const uint8_t *img, const Elf64_Phdr *ph, struct elf_image *out)
 {
 	uint64_t off = ph->p_offset, end = ph->p_offset + ph->p_filesz;
 
 	/* Notes: name and descriptor are each padded to 4 bytes. */
 	while (end - off >= sizeof(Elf64_Nhdr)) {
-		const Elf64_Nhdr *n = (const void *)(img + off);
-		uint64_t name_off = off + sizeof(*n);
-		uint64_t desc_off = name_off + ((n->n_namesz + 3ULL) & ~3ULL);
-		uint64_t next = desc_off + ((n->n_descsz + 3ULL) & ~3ULL);
+		Elf64_Nhdr n;
+		uint64_t name_off, desc_off, next;
 
+		memcpy(&n, img + off, sizeof(n));
+		name_off = off + sizeof(n);
+		desc_off = name_off + ((n.n_namesz + 3ULL) & ~3ULL);
+		next = desc_off + ((n.n_descsz + 3ULL) & ~3ULL);
 		if (next > end)
 			return;
-		if (n->n_type == XEN_ELFNOTE_PHYS32_ENTRY && n->n_namesz == 4 &&
+		if (n.n_type == XEN_ELFNOTE_PHYS32_ENTRY && n.n_namesz == 4 &&
 		    !memcmp(img + name_off, "Xen", 4)) {
-			if (n->n_descsz == 4) {
+			if (n.n_descsz == 4) {
 				uint32_t v;
 
 				memcpy(&v, img + desc_off, 4);
 				out->pvh_entry = v;
 				out->has_pvh = true;
-			} else if (n->n_descsz == 8) {
+			} else if (n.n_descsz == 8) {
 				memcpy(&out->pvh_entry, img + desc_off, 8);
 				out->has_pvh = true;
 			}
@@ -49,13 +55,15 @@ int elf_load(const struct evvm_mem *mem, const void *image, size_t size, const c
 	     struct elf_image *out)
 {
 	const uint8_t *img = image;
-	const Elf64_Ehdr *eh = image;
-	const Elf64_Phdr *ph;
+	Elf64_Ehdr ehdr;
+	const Elf64_Ehdr *eh = &ehdr;
 	unsigned int nr_load = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->load_lo = UINT64_MAX;
 
+	if (size >= sizeof(ehdr))
+		memcpy(&ehdr, image, sizeof(ehdr));
 	if (size < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG)) {
 		pr_err("kernel '%s': not an ELF file", name);
 		return -ENOEXEC;
@@ -76,12 +84,12 @@ int elf_load(const struct evvm_mem *mem, const void *image, size_t size, const c
 		return -ENOEXEC;
 	}
 	out->entry = eh->e_entry;
-	ph = (const Elf64_Phdr *)(img + eh->e_phoff);
-
 	for (unsigned int i = 0; i < eh->e_phnum; i++) {
-		const Elf64_Phdr *p = &ph[i];
+		Elf64_Phdr phdr;
+		const Elf64_Phdr *p = &phdr;
 		uint8_t *dst;
 
+		memcpy(&phdr, img + eh->e_phoff + (uint64_t)i * sizeof(phdr), sizeof(phdr));
 		if (!in_image(size, p->p_offset, p->p_filesz)) {
 			pr_err("kernel '%s': segment %u lies outside the file", name, i);
 			return -ENOEXEC;
@@ -98,7 +106,8 @@ int elf_load(const struct evvm_mem *mem, const void *image, size_t size, const c
 		}
 		dst = mem_translate(mem, p->p_paddr, p->p_memsz);
 		if (!dst) {
-			pr_err("kernel '%s': segment %u [0x%llx, +0x%llx) does not fit in guest RAM",
+			pr_err("kernel '%s': segment %u [0x%llx, +0x%llx) does not fit in guest "
+			       "RAM",
 			       name, i, (unsigned long long)p->p_paddr,
 			       (unsigned long long)p->p_memsz);
 			return -ENOSPC;

@@ -118,8 +118,11 @@ void linux_kernel_synthesize(uint64_t load_addr, uint64_t init_size, uint64_t en
 
 /* ---- ELF ---- */
 
-/* The program headers of an ELF that elf_load() accepted, or NULL. */
-static const Elf64_Phdr *elf_phdrs(const void *elf, size_t size, unsigned int *nr)
+/*
+ * The program headers of an ELF that elf_load() accepted, or NULL. They are
+ * wherever e_phoff says, aligned or not: read each with elf_phdr().
+ */
+static const uint8_t *elf_phdrs(const void *elf, size_t size, unsigned int *nr)
 {
 	Elf64_Ehdr eh;
 
@@ -130,12 +133,20 @@ static const Elf64_Phdr *elf_phdrs(const void *elf, size_t size, unsigned int *n
 	    eh.e_phoff > size || (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff)
 		return NULL;
 	*nr = eh.e_phnum;
-	return (const Elf64_Phdr *)((const uint8_t *)elf + eh.e_phoff);
+	return (const uint8_t *)elf + eh.e_phoff;
+}
+
+static Elf64_Phdr elf_phdr(const uint8_t *phdrs, unsigned int i)
+{
+	Elf64_Phdr p;
+
+	memcpy(&p, phdrs + (size_t)i * sizeof(p), sizeof(p));
+	return p;
 }
 
 int linux_elf_entry(const void *elf, size_t size, uint64_t *phys)
 {
-	const Elf64_Phdr *ph;
+	const uint8_t *ph;
 	unsigned int nr;
 	Elf64_Ehdr eh;
 
@@ -145,17 +156,21 @@ int linux_elf_entry(const void *elf, size_t size, uint64_t *phys)
 	memcpy(&eh, elf, sizeof(eh));
 	/* Linux's vmlinux: e_entry is phys_startup_64, a physical address. */
 	for (unsigned int i = 0; i < nr; i++) {
-		if (ph[i].p_type == PT_LOAD && eh.e_entry >= ph[i].p_paddr &&
-		    eh.e_entry - ph[i].p_paddr < ph[i].p_memsz) {
+		Elf64_Phdr p = elf_phdr(ph, i);
+
+		if (p.p_type == PT_LOAD && eh.e_entry >= p.p_paddr &&
+		    eh.e_entry - p.p_paddr < p.p_memsz) {
 			*phys = eh.e_entry;
 			return 0;
 		}
 	}
 	/* A virtual entry (0xffffffff8...): move it with its segment's load offset. */
 	for (unsigned int i = 0; i < nr; i++) {
-		if (ph[i].p_type == PT_LOAD && eh.e_entry >= ph[i].p_vaddr &&
-		    eh.e_entry - ph[i].p_vaddr < ph[i].p_memsz) {
-			*phys = eh.e_entry - ph[i].p_vaddr + ph[i].p_paddr;
+		Elf64_Phdr p = elf_phdr(ph, i);
+
+		if (p.p_type == PT_LOAD && eh.e_entry >= p.p_vaddr &&
+		    eh.e_entry - p.p_vaddr < p.p_memsz) {
+			*phys = eh.e_entry - p.p_vaddr + p.p_paddr;
 			return 0;
 		}
 	}
@@ -165,7 +180,7 @@ int linux_elf_entry(const void *elf, size_t size, uint64_t *phys)
 uint64_t linux_elf_footprint(const void *elf, size_t size, uint64_t load_lo, uint64_t load_hi)
 {
 	const uint8_t *img = elf;
-	const Elf64_Phdr *ph;
+	const uint8_t *ph;
 	uint64_t end = load_hi + 1, vbase = 0, off = 0;
 	bool found = false;
 	unsigned int nr;
@@ -176,9 +191,11 @@ uint64_t linux_elf_footprint(const void *elf, size_t size, uint64_t load_lo, uin
 		return align_up(end, PAGE_SIZE) - load_lo;
 	memcpy(&eh, elf, sizeof(eh));
 	for (unsigned int i = 0; i < nr && !found; i++) {
-		if (ph[i].p_type == PT_LOAD && ph[i].p_memsz && ph[i].p_paddr == load_lo) {
-			vbase = ph[i].p_vaddr;
-			off = ph[i].p_vaddr - ph[i].p_paddr;
+		Elf64_Phdr p = elf_phdr(ph, i);
+
+		if (p.p_type == PT_LOAD && p.p_memsz && p.p_paddr == load_lo) {
+			vbase = p.p_vaddr;
+			off = p.p_vaddr - p.p_paddr;
 			found = true;
 		}
 	}
@@ -204,16 +221,17 @@ uint64_t linux_elf_footprint(const void *elf, size_t size, uint64_t load_lo, uin
 static bool elf_has_pvh(const void *elf, size_t size)
 {
 	const uint8_t *img = elf;
-	const Elf64_Phdr *ph;
+	const uint8_t *ph;
 	unsigned int nr;
 
 	ph = elf_phdrs(elf, size, &nr);
 	for (unsigned int i = 0; ph && i < nr; i++) {
-		uint64_t off = ph[i].p_offset, end;
+		Elf64_Phdr p = elf_phdr(ph, i);
+		uint64_t off = p.p_offset, end;
 
-		if (ph[i].p_type != PT_NOTE || off > size || ph[i].p_filesz > size - off)
+		if (p.p_type != PT_NOTE || off > size || p.p_filesz > size - off)
 			continue;
-		end = off + ph[i].p_filesz;
+		end = off + p.p_filesz;
 		while (end - off >= sizeof(Elf64_Nhdr)) {
 			Elf64_Nhdr n;
 			uint64_t name = off + sizeof(n), next;
@@ -374,7 +392,8 @@ static int check_kernel_fits(const struct evvm_vm *vm, const struct linux_kernel
 }
 
 /* Zero page, command line, initramfs, page tables and GDT; then the entry. */
-static int linux_setup(struct evvm_vm *vm, const struct linux_kernel *k, const char *how)
+static int linux_setup(struct evvm_vm *vm, const struct linux_kernel *k, const char *how,
+		       struct boot_entry *entry)
 {
 	const struct evvm_vm_config *cfg = &vm->cfg;
 	const char *name = cfg->kernel_name;
@@ -426,10 +445,11 @@ static int linux_setup(struct evvm_vm *vm, const struct linux_kernel *k, const c
 	if (err)
 		return err;
 
-	vm->entry_linux64 = true;
-	vm->entry_rip = k->entry;
-	vm->entry_rsi = LINUX_ZERO_PAGE_GPA;
-	vm->entry_rbx = 0;
+	*entry = (struct boot_entry){
+		.mode = BOOT_ENTRY_LINUX64,
+		.rip = k->entry,
+		.rsi = LINUX_ZERO_PAGE_GPA,
+	};
 	pr_info("kernel '%s': %s; 64-bit entry 0x%llx, kernel [0x%llx, +0x%llx), zero page "
 		"0x%llx, command line 0x%llx (%zu bytes)",
 		name, how, (unsigned long long)k->entry, (unsigned long long)k->load_addr,
@@ -442,29 +462,29 @@ static int linux_setup(struct evvm_vm *vm, const struct linux_kernel *k, const c
 }
 
 /* A vmlinux (or any 64-bit ELF) entered with the 64-bit protocol. */
-static int linux_load_elf(struct evvm_vm *vm)
+static int linux_load_elf(struct evvm_vm *vm, struct boot_entry *entry)
 {
 	const char *name = vm->cfg.kernel_name;
 	struct linux_kernel k;
 	struct elf_image elf;
-	uint64_t entry;
+	uint64_t kentry;
 	int err;
 
 	err = elf_load(&vm->mem, vm->cfg.kernel, vm->cfg.kernel_size, name, &elf);
 	if (err)
 		return err;
-	if (linux_elf_entry(vm->cfg.kernel, vm->cfg.kernel_size, &entry)) {
-		pr_err("kernel '%s': ELF entry 0x%llx is in no loaded segment (physical or "
+	if (linux_elf_entry(vm->cfg.kernel, vm->cfg.kernel_size, &kentry)) {
+		pr_err("kernel '%s': ELF kentry 0x%llx is in no loaded segment (physical or "
 		       "virtual)",
 		       name, (unsigned long long)elf.entry);
 		return -ENOEXEC;
 	}
-	linux_kernel_synthesize(elf.load_lo, 0, entry, &k);
+	linux_kernel_synthesize(elf.load_lo, 0, kentry, &k);
 	k.init_size =
 		linux_elf_footprint(vm->cfg.kernel, vm->cfg.kernel_size, elf.load_lo, elf.load_hi);
 	/* The synthesized header says so too. */
 	put_le32(HDR_AT(&k, HDR_INIT_SIZE), (uint32_t)k.init_size);
-	return linux_setup(vm, &k, "ELF, 64-bit Linux boot protocol");
+	return linux_setup(vm, &k, "ELF, 64-bit Linux boot protocol", entry);
 }
 
 /*
@@ -511,12 +531,13 @@ static void prefault_join(struct prefault *p)
 }
 
 /* A bzImage: the vmlinux inside it decompressed here, loaded at its physical addresses. */
-static int linux_load_bzimage_host(struct evvm_vm *vm, const struct bzimage_info *bz)
+static int linux_load_bzimage_host(struct evvm_vm *vm, const struct bzimage_info *bz,
+				   struct boot_entry *entry)
 {
 	const char *name = vm->cfg.kernel_name;
 	struct linux_kernel k;
 	struct elf_image elf;
-	uint64_t entry = 0, footprint = 0;
+	uint64_t kentry = 0, footprint = 0;
 	struct prefault pf;
 	double t0, t1, t2;
 	char how[160];
@@ -544,15 +565,15 @@ static int linux_load_bzimage_host(struct evvm_vm *vm, const struct bzimage_info
 		return err;
 	t1 = now_ms();
 	err = elf_load(&vm->mem, vmlinux, len, name, &elf);
-	if (!err && linux_elf_entry(vmlinux, len, &entry)) {
-		pr_err("kernel '%s': the vmlinux entry 0x%llx is in no loaded segment", name,
+	if (!err && linux_elf_entry(vmlinux, len, &kentry)) {
+		pr_err("kernel '%s': the vmlinux kentry 0x%llx is in no loaded segment", name,
 		       (unsigned long long)elf.entry);
 		err = -ENOEXEC;
 	}
 	if (!err) {
 		footprint = linux_elf_footprint(vmlinux, len, elf.load_lo, elf.load_hi);
 		err = linux_kernel_from_bzimage(bz, vm->cfg.kernel, vm->cfg.kernel_size,
-						elf.load_lo, entry, name, &k);
+						elf.load_lo, kentry, name, &k);
 	}
 	free(vmlinux);
 	if (err)
@@ -566,11 +587,12 @@ static int linux_load_bzimage_host(struct evvm_vm *vm, const struct bzimage_info
 		 "in %.1f ms, loaded in %.1f ms",
 		 bz->version >> 8, bz->version & 0xff, compression_name(bz->compression), len,
 		 t1 - t0, t2 - t1);
-	return linux_setup(vm, &k, how);
+	return linux_setup(vm, &k, how, entry);
 }
 
 /* A bzImage that decompresses itself: protected-mode code at its address, entry +0x200. */
-static int linux_load_bzimage_guest(struct evvm_vm *vm, const struct bzimage_info *bz)
+static int linux_load_bzimage_guest(struct evvm_vm *vm, const struct bzimage_info *bz,
+				    struct boot_entry *entry)
 {
 	const char *name = vm->cfg.kernel_name;
 	const uint8_t *img = vm->cfg.kernel;
@@ -608,7 +630,7 @@ static int linux_load_bzimage_guest(struct evvm_vm *vm, const struct bzimage_inf
 	snprintf(how, sizeof(how),
 		 "bzImage (protocol %u.%02u), %s payload left for the kernel to decompress",
 		 bz->version >> 8, bz->version & 0xff, compression_name(bz->compression));
-	return linux_setup(vm, &k, how);
+	return linux_setup(vm, &k, how, entry);
 }
 
 enum kernel_kind { KERNEL_UNKNOWN, KERNEL_ELF, KERNEL_BZIMAGE };
@@ -623,7 +645,7 @@ static enum kernel_kind kernel_kind(const uint8_t *img, size_t size)
 	return KERNEL_UNKNOWN;
 }
 
-int boot_load_kernel(struct evvm_vm *vm)
+int boot_load_kernel(struct evvm_vm *vm, struct boot_entry *entry)
 {
 	const struct evvm_vm_config *cfg = &vm->cfg;
 	const char *name = cfg->kernel_name;
@@ -647,14 +669,14 @@ int boot_load_kernel(struct evvm_vm *vm)
 				       name);
 				return -EINVAL;
 			}
-			err = pvh_load(vm);
+			err = pvh_load(vm, entry);
 			if (!err)
 				pr_info("kernel '%s': ELF, PVH entry 0x%llx, start info 0x%llx",
-					name, (unsigned long long)vm->entry_rip,
-					(unsigned long long)vm->entry_rbx);
+					name, (unsigned long long)entry->rip,
+					(unsigned long long)entry->rbx);
 			return err;
 		}
-		return linux_load_elf(vm);
+		return linux_load_elf(vm, entry);
 	case KERNEL_BZIMAGE:
 		if (cfg->boot == EVVM_BOOT_PVH) {
 			pr_err("kernel '%s': a bzImage boots with the 64-bit Linux protocol, not "
@@ -666,8 +688,8 @@ int boot_load_kernel(struct evvm_vm *vm)
 		if (err)
 			return err;
 		if (cfg->decompress_in_guest)
-			return linux_load_bzimage_guest(vm, &bz);
-		return linux_load_bzimage_host(vm, &bz);
+			return linux_load_bzimage_guest(vm, &bz, entry);
+		return linux_load_bzimage_host(vm, &bz, entry);
 	default:
 		break;
 	}
@@ -681,28 +703,37 @@ int boot_load_kernel(struct evvm_vm *vm)
 	return -ENOEXEC;
 }
 
-int boot_setup_vcpus(struct evvm_vm *vm)
+/* vCPU 0 starts at the kernel entry; the others wait for INIT/SIPI. */
+static int boot_apply_entry(struct evvm_vm *vm, const struct boot_entry *entry)
+{
+	struct linux64_entry e = {
+		.rip = entry->rip,
+		.rsi = entry->rsi,
+		.cr3 = LINUX_PML4_GPA,
+		.gdt_base = LINUX_GDT_GPA,
+		.gdt_limit = LINUX_GDT_LIMIT,
+	};
+	int err;
+
+	if (entry->mode == BOOT_ENTRY_LINUX64)
+		err = regs_set_linux64_entry(vm->vcpus[0].fd, &e);
+	else
+		err = regs_set_pvh_entry(vm->vcpus[0].fd, entry->rip, entry->rbx);
+	if (err)
+		pr_err("vcpu 0: setting the %s entry registers: %s",
+		       entry->mode == BOOT_ENTRY_LINUX64 ? "64-bit" : "PVH", evvm_strerror(err));
+	return err;
+}
+
+int boot_setup_vcpus(struct evvm_vm *vm, const struct boot_entry *entry)
 {
 	uint32_t *msrs = NULL;
 	unsigned int nr_msrs = 0;
 	int err;
 
-	if (vm->entry_linux64) {
-		struct linux64_entry e = {
-			.rip = vm->entry_rip,
-			.rsi = vm->entry_rsi,
-			.cr3 = LINUX_PML4_GPA,
-			.gdt_base = LINUX_GDT_GPA,
-			.gdt_limit = LINUX_GDT_LIMIT,
-		};
-
-		err = regs_set_linux64_entry(vm->vcpus[0].fd, &e);
-		if (err) {
-			pr_err("vcpu 0: setting the 64-bit entry registers: %s",
-			       evvm_strerror(err));
-			return err;
-		}
-	}
+	err = boot_apply_entry(vm, entry);
+	if (err)
+		return err;
 	err = msr_index_list(vm->kvm_fd, &msrs, &nr_msrs);
 	if (err)
 		return err;

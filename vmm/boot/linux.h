@@ -171,15 +171,15 @@ void linux_build_gdt(uint64_t gdt[4]);
  * Load the kernel in vm->cfg, whatever it is (ELF or bzImage, by its
  * magic), with the protocol vm->cfg.boot asks for: PVH through pvh_load(),
  * or the 64-bit Linux protocol (zero page, command line, initramfs, page
- * tables, GDT) with vm->entry_linux64 set. Returns 0 or -errno after a
- * message.
+ * tables, GDT). Fills *@entry with how vCPU 0 enters it. Returns 0 or
+ * -errno after a message.
  */
-int boot_load_kernel(struct evvm_vm *vm);
+int boot_load_kernel(struct evvm_vm *vm, struct boot_entry *entry);
 
 /*
- * After the vCPUs exist: boot MSRs and LINT0/LINT1 on each, and the
- * 64-bit entry state on vCPU 0 when vm->entry_linux64.
+ * After the vCPUs exist: @entry's registers on vCPU 0 (the one place the
+ * entry is applied), boot MSRs and LINT0/LINT1 on each.
  */
-int boot_setup_vcpus(struct evvm_vm *vm);
+int boot_setup_vcpus(struct evvm_vm *vm, const struct boot_entry *entry);
 
 #endif

@@ -44,7 +44,7 @@ struct hvm_memmap_entry {
 _Static_assert(MEMMAP_GPA + E820_MAX * sizeof(struct hvm_memmap_entry) <= CMDLINE_GPA,
 	       "memory map overlaps the command line");
 
-int pvh_load(struct evvm_vm *vm)
+int pvh_load(struct evvm_vm *vm, struct boot_entry *entry)
 {
 	const char *name = vm->cfg.kernel_name;
 	const char *cmdline = vm->cmdline ? vm->cmdline : "";
@@ -87,7 +87,10 @@ int pvh_load(struct evvm_vm *vm)
 	    mem_write(&vm->mem, START_INFO_GPA, &si, sizeof(si)))
 		return -EFAULT; /* cannot happen: RAM is at least EVVM_MEM_MIN */
 
-	vm->entry_rip = elf.pvh_entry;
-	vm->entry_rbx = START_INFO_GPA;
+	*entry = (struct boot_entry){
+		.mode = BOOT_ENTRY_PVH,
+		.rip = elf.pvh_entry,
+		.rbx = START_INFO_GPA,
+	};
 	return 0;
 }
