@@ -2,10 +2,11 @@
 #ifndef GUEST_EXIT_H
 #define GUEST_EXIT_H
 
+#include "layout.h"
 #include "types.h"
 
 /* evvm exits with (value & 0xff); QEMU's isa-debug-exit with (value << 1) | 1. */
-#define EXIT_PORT		0xf4
+#define EXIT_PORT		DEBUG_EXIT_PORT
 
 #define EXIT_PASS		0
 #define EXIT_FAIL		1	/* a test failed */

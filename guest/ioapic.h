@@ -2,9 +2,9 @@
 #ifndef GUEST_IOAPIC_H
 #define GUEST_IOAPIC_H
 
+#include "layout.h"
 #include "types.h"
 
-#define IOAPIC_BASE		0xfec00000UL
 #define IOAPIC_PINS		24
 
 /* Flags for ioapic_route(): bits of the redirection entry's low word. */

@@ -2,9 +2,8 @@
 #ifndef GUEST_LAPIC_H
 #define GUEST_LAPIC_H
 
+#include "layout.h"
 #include "types.h"
-
-#define LAPIC_BASE		0xfee00000UL
 
 #define LAPIC_ID		0x020
 #define LAPIC_VERSION		0x030

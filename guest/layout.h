@@ -5,8 +5,11 @@
 #ifndef GUEST_LAYOUT_H
 #define GUEST_LAYOUT_H
 
+/* evvm's guest-physical layout and ports, the VMM's own definitions. */
+#include "../vmm/layout.h"
+
 /* The image is linked and loaded here, vaddr == paddr. */
-#define GUEST_LOAD_ADDR		0x100000
+#define GUEST_LOAD_ADDR		HIGH_MEM_START
 
 /* Interrupt stubs come first in the image so the IDT can be static data. */
 #define ISR_STUBS_ADDR		GUEST_LOAD_ADDR
@@ -21,8 +24,9 @@
 #define TRAMPOLINE_ADDR		0x8000
 #define TRAMPOLINE_VECTOR	(TRAMPOLINE_ADDR >> 12)
 
-#define MAX_CPUS		8
-#define STACK_SIZE		16384
+#define MAX_CPUS		LAYOUT_MAX_CPUS
+#define STACK_SIZE		16384	/* the boot CPU's */
+#define AP_STACK_SIZE		4096	/* an AP only checks in and halts */
 
 /* Control register and MSR bits used on the way to long mode. */
 #define X86_CR0_PE		0x00000001

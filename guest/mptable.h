@@ -2,9 +2,10 @@
 #ifndef GUEST_MPTABLE_H
 #define GUEST_MPTABLE_H
 
+#include "layout.h"
 #include "types.h"
 
-#define MP_MAX_CPUS		32
+#define MP_MAX_CPUS		LAYOUT_MAX_CPUS
 
 #define MP_CPU_ENABLED		0x01
 #define MP_CPU_BSP		0x02

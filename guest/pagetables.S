@@ -11,7 +11,9 @@
 
 #define PDE_RAM		(PTE_P | PTE_RW | PTE_PS)
 #define PDE_MMIO	(PDE_RAM | PTE_PWT | PTE_PCD)
-#define MMIO_START	0xc0000000
+#include "layout.h"
+
+#define MMIO_START	LOW_RAM_END
 
 	.section .data.pagetables, "aw"
 	.balign 4096

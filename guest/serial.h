@@ -2,10 +2,11 @@
 #ifndef GUEST_SERIAL_H
 #define GUEST_SERIAL_H
 
+#include "layout.h"
 #include "types.h"
 
-#define UART_BASE		0x3f8
-#define UART_IRQ		4	/* ISA IRQ = IOAPIC pin */
+#define UART_BASE		COM1_PORT
+#define UART_IRQ		COM1_IRQ	/* ISA IRQ = IOAPIC pin */
 
 #define UART_THR		0	/* transmit holding (write) */
 #define UART_IER		1	/* interrupt enable */

@@ -11,7 +11,7 @@
 
 extern const char trampoline_start[], trampoline_end[];
 
-static u8 ap_stacks[MAX_CPUS - 1][STACK_SIZE] __aligned(16);
+static u8 ap_stacks[MAX_CPUS - 1][AP_STACK_SIZE] __aligned(16);
 
 /* Read by trampoline.S: the AP being started. */
 unsigned long ap_boot_stack;
@@ -52,7 +52,7 @@ int smp_boot_cpu(unsigned int index, u32 apic_id)
 	WRITE_ONCE(smp_apic_ids[index], ~0u);
 	WRITE_ONCE(ap_boot_index, index);
 	WRITE_ONCE(ap_boot_stack, (unsigned long)ap_stacks[index - 1] +
-		   STACK_SIZE);
+		   AP_STACK_SIZE);
 
 	/* INIT assert then deassert, as Linux does; modern CPUs ignore the latter. */
 	if (lapic_send_ipi(apic_id, ICR_INIT | ICR_LEVEL | ICR_ASSERT) ||

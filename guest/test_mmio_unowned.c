@@ -1,8 +1,9 @@
 /* Reads where no device and no RAM is must return all-ones. */
 #include "io.h"
+#include "layout.h"
 #include "test.h"
 
-#define UNOWNED_GPA		0xd0000000UL
+#define UNOWNED_GPA		UNOWNED_MMIO_GPA
 
 static int test_mmio_unowned(void)
 {

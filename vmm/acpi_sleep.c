@@ -12,11 +12,11 @@
 #include <evvm/log.h>
 
 #include "arch/x86/acpi.h"
-#include "vm.h"
+#include "legacy.h"
 
 static void acpi_sleep_write(void *opaque, uint64_t offset, const void *data, unsigned int len)
 {
-	struct evvm_vm *vm = opaque;
+	const struct legacy_stop *stop = opaque;
 	uint8_t v;
 
 	(void)offset;
@@ -30,7 +30,7 @@ static void acpi_sleep_write(void *opaque, uint64_t offset, const void *data, un
 		return;
 	}
 	pr_info("guest powered off (ACPI S5)");
-	vm_stop(vm, 0);
+	stop->stop(stop->opaque, 0);
 }
 
 /* Sleep status: WAK_STS never set, since the VM never wakes from a sleep. */
@@ -46,7 +46,7 @@ static const struct iobus_ops acpi_sleep_ops = {
 	.write = acpi_sleep_write,
 };
 
-int acpi_sleep_init(struct evvm_vm *vm)
+int acpi_sleep_init(struct iobus *pio, const struct legacy_stop *stop)
 {
-	return iobus_register(&vm->pio, ACPI_SLEEP_PORT, 1, &acpi_sleep_ops, vm, "acpi-sleep");
+	return iobus_register(pio, ACPI_SLEEP_PORT, 1, &acpi_sleep_ops, (void *)stop, "acpi-sleep");
 }

@@ -7,11 +7,12 @@
 
 #include <evvm/log.h>
 
-#include "vm.h"
+#include "layout.h"
+#include "legacy.h"
 
 static void debug_exit_write(void *opaque, uint64_t offset, const void *data, unsigned int len)
 {
-	struct evvm_vm *vm = opaque;
+	const struct legacy_stop *stop = opaque;
 	uint8_t status;
 
 	(void)len;
@@ -19,14 +20,14 @@ static void debug_exit_write(void *opaque, uint64_t offset, const void *data, un
 		return; /* only the low byte of the port is the status */
 	memcpy(&status, data, 1);
 	pr_info("guest exit with status %u", status);
-	vm_stop(vm, status);
+	stop->stop(stop->opaque, status);
 }
 
 static const struct iobus_ops debug_exit_ops = {
 	.write = debug_exit_write,
 };
 
-int debug_exit_init(struct evvm_vm *vm)
+int debug_exit_init(struct iobus *pio, const struct legacy_stop *stop)
 {
-	return iobus_register(&vm->pio, DEBUG_EXIT_PORT, 4, &debug_exit_ops, vm, "debug-exit");
+	return iobus_register(pio, DEBUG_EXIT_PORT, 4, &debug_exit_ops, (void *)stop, "debug-exit");
 }

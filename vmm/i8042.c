@@ -22,7 +22,7 @@
 
 #include <evvm/log.h>
 
-#include "vm.h"
+#include "legacy.h"
 
 #define I8042_DATA_PORT 0x60
 #define I8042_CMD_PORT	0x64
@@ -48,7 +48,7 @@
 #define OUT_MAX	      4
 
 struct i8042 {
-	struct evvm_vm *vm;
+	const struct legacy_stop *stop;
 	pthread_mutex_t lock;
 	uint8_t status;
 	uint8_t ctr;
@@ -69,7 +69,7 @@ static void kbc_push(struct i8042 *kbc, uint8_t byte)
 static void kbc_reset(struct i8042 *kbc, uint8_t how)
 {
 	pr_info("guest reboot (i8042 reset, command 0x%02x)", how);
-	vm_stop(kbc->vm, 0);
+	kbc->stop->stop(kbc->stop->opaque, 0);
 }
 
 static void kbc_command(struct i8042 *kbc, uint8_t cmd)
@@ -212,25 +212,25 @@ static const struct iobus_ops i8042_cmd_ops = {
 	.write = i8042_cmd_write,
 };
 
-int i8042_create(struct evvm_vm *vm, struct i8042 **out)
+int i8042_create(struct iobus *pio, const struct legacy_stop *stop, struct i8042 **out)
 {
 	struct i8042 *kbc = calloc(1, sizeof(*kbc));
 	int err;
 
 	if (!kbc)
 		return -ENOMEM;
-	kbc->vm = vm;
+	kbc->stop = stop;
 	pthread_mutex_init(&kbc->lock, NULL);
 	/* As firmware leaves it: POST passed, keyboard enabled and translated. */
 	kbc->status = STR_SYS | STR_KEYLOCK;
 	kbc->ctr = CTR_KBDINT | CTR_SYS | CTR_AUXDIS | CTR_XLATE;
 	kbc->outport = OUTPORT_RESET | OUTPORT_A20;
 
-	err = iobus_register(&vm->pio, I8042_DATA_PORT, 1, &i8042_data_ops, kbc, "i8042");
+	err = iobus_register(pio, I8042_DATA_PORT, 1, &i8042_data_ops, kbc, "i8042");
 	if (!err) {
-		err = iobus_register(&vm->pio, I8042_CMD_PORT, 1, &i8042_cmd_ops, kbc, "i8042");
+		err = iobus_register(pio, I8042_CMD_PORT, 1, &i8042_cmd_ops, kbc, "i8042");
 		if (err)
-			iobus_unregister(&vm->pio, I8042_DATA_PORT);
+			iobus_unregister(pio, I8042_DATA_PORT);
 	}
 	if (err) {
 		pthread_mutex_destroy(&kbc->lock);

@@ -239,7 +239,7 @@ static int td_irqfd_assign(struct testdev *td)
 	if (irq->fd < 0)
 		return -errno;
 	if (kind == IRQ_MSI) {
-		uint64_t addr = 0xfee00000ULL | ((uint64_t)(td->args[2] & 0xff) << 12);
+		uint64_t addr = LAPIC_BASE | ((uint64_t)(td->args[2] & 0xff) << 12);
 
 		err = irqfd_route_msi(&td->vm->irqfds, addr, td->args[1] & 0xff, &irq->gsi);
 		if (err)

@@ -23,8 +23,6 @@
 #include "virtio_mmio.h"
 #include "vm.h"
 
-#define MPTABLE_GPA 0xf0000ULL
-
 /* Capabilities evvm cannot run without. */
 static const struct {
 	int cap;
@@ -138,6 +136,11 @@ static void vm_uart_set_irq(void *opaque, int level)
 	vm_set_irq_line(opaque, COM1_IRQ, level);
 }
 
+static void vm_legacy_stop(void *opaque, int status)
+{
+	vm_stop(opaque, status);
+}
+
 static void vm_console_input(void *opaque, uint32_t events);
 
 static void vm_uart_rx_ready(void *opaque)
@@ -190,16 +193,17 @@ static int vm_create_devices(struct evvm_vm *vm)
 	};
 	int err;
 
+	vm->stop = (struct legacy_stop){ .stop = vm_legacy_stop, .opaque = vm };
 	err = uart_create(&uc, &vm->uart);
 	if (err)
 		return err;
 	err = iobus_register(&vm->pio, COM1_PORT, 8, &uart_iobus_ops, vm->uart, "com1");
 	if (!err)
-		err = debug_exit_init(vm);
+		err = debug_exit_init(&vm->pio, &vm->stop);
 	if (!err)
-		err = i8042_create(vm, &vm->i8042);
+		err = i8042_create(&vm->pio, &vm->stop, &vm->i8042);
 	if (!err && !vm->cfg.no_acpi)
-		err = acpi_sleep_init(vm);
+		err = acpi_sleep_init(&vm->pio, &vm->stop);
 	if (!err && vm->cfg.console_in >= 0)
 		err = loop_add(vm->loop, vm->cfg.console_in, EPOLLIN, vm_console_input, vm);
 	if (!err && vm->cfg.testdev)
@@ -385,6 +389,8 @@ static int vm_check_config(const struct evvm_vm_config *cfg)
 	}
 	return 0;
 }
+
+_Static_assert(EVVM_MAX_CPUS == LAYOUT_MAX_CPUS, "the API's vCPU limit is the layout's");
 
 int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 {

@@ -12,6 +12,8 @@
 #include "iobus.h"
 #include "ioeventfd.h"
 #include "irqfd.h"
+#include "layout.h"
+#include "legacy.h"
 
 struct kvm_run;
 struct kvm_cpuid2;
@@ -28,18 +30,6 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 };
-
-/* Fixed guest-physical layout (see docs/memory-map.md). */
-#define LOW_RAM_END	 0xc0000000ULL	/* RAM below 4 GiB ends here */
-#define HIGH_RAM_START	 0x100000000ULL /* the rest of RAM starts here */
-#define IOAPIC_BASE	 0xfec00000ULL
-#define LAPIC_BASE	 0xfee00000ULL
-#define KVM_IDMAP_ADDR	 0xfffbc000ULL /* one page, VMX real-mode identity map */
-#define KVM_TSS_ADDR	 0xfffbd000ULL /* three pages, VMX real-mode TSS */
-#define DEBUG_EXIT_PORT	 0xf4
-#define COM1_PORT	 0x3f8
-#define COM1_IRQ	 4
-#define VIRTIO_MMIO_BASE 0xd1000000ULL /* device i at base + i * 4 KiB */
 
 struct evvm_vm {
 	struct evvm_vm_config cfg;
@@ -65,6 +55,7 @@ struct evvm_vm {
 	struct evvm_loop *loop;
 	struct uart *uart;
 	struct i8042 *i8042;
+	struct legacy_stop stop; /* how debug-exit, ACPI sleep and the i8042 end the VM */
 	struct testdev *testdev;
 	struct virtio_mmio *virtio[EVVM_MAX_VIRTIO];
 	char *cmdline; /* the configured one plus virtio_mmio.device= entries */
@@ -83,16 +74,6 @@ void vcpu_destroy(struct evvm_vm *vm, struct vcpu *vcpu);
 
 /* Raise or lower an irqchip input line (GSI) from userspace. */
 int vm_set_irq_line(struct evvm_vm *vm, unsigned int gsi, int level);
-
-/* debug_exit.c */
-int debug_exit_init(struct evvm_vm *vm);
-
-/* acpi_sleep.c: the ACPI sleep control/status register; S5 ends the VM with status 0. */
-int acpi_sleep_init(struct evvm_vm *vm);
-
-/* i8042.c: the keyboard controller at ports 0x60 and 0x64 (reset only). */
-int i8042_create(struct evvm_vm *vm, struct i8042 **out);
-void i8042_destroy(struct i8042 *kbc);
 
 /* testdev.c */
 int testdev_create(struct evvm_vm *vm, struct testdev **out);

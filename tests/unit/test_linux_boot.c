@@ -364,7 +364,7 @@ static void check_initrd(const struct evvm_vm *vm, uint64_t klo, uint64_t khi)
 
 	assert_int_equal(size, real.initrd_size);
 	assert_int_equal(addr & 0xfff, 0);
-	assert_true(addr >= LINUX_LOW_END);
+	assert_true(addr >= HIGH_MEM_START);
 	assert_true(addr + size - 1 <= max);
 	assert_true(addr + size <= vm->ram_size);
 	assert_true(addr >= khi || addr + size <= klo);
@@ -606,7 +606,7 @@ static void test_real_initrd_placement(void **state)
 		assert_int_equal(linux_place_initrd(&k, rams[i], real.initrd_size, "initrd", &addr),
 				 0);
 		assert_int_equal(addr & 0xfff, 0);
-		assert_true(addr >= LINUX_LOW_END);
+		assert_true(addr >= HIGH_MEM_START);
 		assert_true(addr + real.initrd_size <= top);
 		assert_true(addr >= khi || addr + real.initrd_size <= klo);
 		/* As high as possible: less than a page below the top, when above the kernel. */
@@ -628,7 +628,7 @@ static void test_real_initrd_placement(void **state)
 	assert_true(klo - (addr + real.initrd_size) < 0x1000);
 	/* 15 MiB just fits between 1 MiB and the kernel; 15.5 MiB fits nowhere. */
 	assert_int_equal(linux_place_initrd(&k, khi, 15 * MiB, "initrd", &addr), 0);
-	assert_int_equal(addr, LINUX_LOW_END);
+	assert_int_equal(addr, HIGH_MEM_START);
 	capture_begin();
 	assert_int_equal(linux_place_initrd(&k, khi, 15 * MiB + MiB / 2, "initrd", &addr), -ENOSPC);
 	capture_end(msg, sizeof(msg), true);
@@ -1005,6 +1005,15 @@ static void kbc_out(struct evvm_vm *vm, uint16_t port, uint8_t v)
 	assert_true(iobus_write(&vm->pio, port, &v, 1));
 }
 
+/* What the i8042 asked for through its stop callback. */
+static void record_stop(void *opaque, int status)
+{
+	struct evvm_vm *vm = opaque;
+
+	vm->status = status;
+	atomic_store(&vm->stopping, true);
+}
+
 /* A VM with just its port bus, loop and i8042. */
 static int i8042_setup(void **state)
 {
@@ -1014,7 +1023,8 @@ static int i8042_setup(void **state)
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	assert_int_equal(iobus_init(&vm->pio, "pio"), 0);
 	assert_int_equal(loop_create(&vm->loop, "test"), 0);
-	assert_int_equal(i8042_create(vm, &vm->i8042), 0);
+	vm->stop = (struct legacy_stop){ .stop = record_stop, .opaque = vm };
+	assert_int_equal(i8042_create(&vm->pio, &vm->stop, &vm->i8042), 0);
 	*state = vm;
 	return 0;
 }

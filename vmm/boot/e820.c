@@ -3,10 +3,6 @@
 #include "../vm.h"
 #include "boot.h"
 
-#define EBDA_START 0x9fc00ULL
-#define BIOS_START 0xe0000ULL /* ACPI tables at 0xe0000, the MP table at 0xf0000 */
-#define HIGH_START 0x100000ULL
-
 static unsigned int e820_add(struct e820_entry *e, unsigned int n, unsigned int max, uint64_t addr,
 			     uint64_t size, uint32_t type)
 {
@@ -24,8 +20,8 @@ unsigned int e820_layout(uint64_t ram_size, unsigned int nr_virtio, struct e820_
 	/* In address order; RAM exactly as vm_create_ram() lays it out. */
 	n = e820_add(e, n, max, 0, EBDA_START, E820_RAM);
 	n = e820_add(e, n, max, EBDA_START, 0xa0000 - EBDA_START, E820_RESERVED);
-	n = e820_add(e, n, max, BIOS_START, HIGH_START - BIOS_START, E820_RESERVED);
-	n = e820_add(e, n, max, HIGH_START, low - HIGH_START, E820_RAM);
+	n = e820_add(e, n, max, BIOS_AREA_START, HIGH_MEM_START - BIOS_AREA_START, E820_RESERVED);
+	n = e820_add(e, n, max, HIGH_MEM_START, low - HIGH_MEM_START, E820_RAM);
 	n = e820_add(e, n, max, VIRTIO_MMIO_BASE, (uint64_t)nr_virtio * VIRTIO_MMIO_SIZE,
 		     E820_RESERVED);
 	n = e820_add(e, n, max, IOAPIC_BASE, 0x1000, E820_RESERVED);

@@ -260,7 +260,7 @@ int linux_place_initrd(const struct linux_kernel *k, uint64_t ram_end, uint64_t 
 	if (k->initrd_addr_max + 1 < top)
 		top = k->initrd_addr_max + 1;
 	/* As high as possible: the kernel's memory grows up from its load address. */
-	if (size <= top && ((top - size) & ~(PAGE_SIZE - 1)) >= LINUX_LOW_END) {
+	if (size <= top && ((top - size) & ~(PAGE_SIZE - 1)) >= HIGH_MEM_START) {
 		a = (top - size) & ~(PAGE_SIZE - 1);
 		if (a >= khi || a + size <= klo) {
 			*addr = a;
@@ -268,7 +268,7 @@ int linux_place_initrd(const struct linux_kernel *k, uint64_t ram_end, uint64_t 
 		}
 	}
 	/* Above the kernel there was no room: just below it. */
-	if (klo <= top && size <= klo && ((klo - size) & ~(PAGE_SIZE - 1)) >= LINUX_LOW_END) {
+	if (klo <= top && size <= klo && ((klo - size) & ~(PAGE_SIZE - 1)) >= HIGH_MEM_START) {
 		*addr = (klo - size) & ~(PAGE_SIZE - 1);
 		return 0;
 	}
@@ -373,7 +373,7 @@ static int check_kernel_fits(const struct evvm_vm *vm, const struct linux_kernel
 {
 	uint64_t end = k->load_addr + k->init_size;
 
-	if (k->load_addr < LINUX_LOW_END) {
+	if (k->load_addr < HIGH_MEM_START) {
 		pr_err("kernel '%s': loads at 0x%llx, below 1 MiB where evvm keeps boot data", name,
 		       (unsigned long long)k->load_addr);
 		return -ENOEXEC;
@@ -610,7 +610,7 @@ static int linux_load_bzimage_guest(struct evvm_vm *vm, const struct bzimage_inf
 	}
 	if (align < PAGE_SIZE || (align & (align - 1)))
 		align = LINUX_SYNTH_ALIGNMENT;
-	if (load < LINUX_LOW_END)
+	if (load < HIGH_MEM_START)
 		load = LINUX_KERNEL_DEFAULT;
 	if (bz->relocatable)
 		load = align_up(load, align);

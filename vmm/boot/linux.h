@@ -31,7 +31,6 @@ struct bzimage_info;
 #define LINUX_PD_GPA	     0xb000ULL	    /*   and 4 page directories, to 0xefff */
 #define LINUX_PT_SIZE	     0x6000ULL	    /* all six pages */
 #define LINUX_CMDLINE_GPA    0x20000ULL	    /* the command line, NUL-terminated */
-#define LINUX_LOW_END	     0x100000ULL    /* boot data and the BIOS area end here */
 #define LINUX_KERNEL_DEFAULT 0x1000000ULL   /* 16 MiB: where a kernel goes by default */
 #define LINUX_IDMAP_END	     0x100000000ULL /* the identity map covers [0, 4 GiB) */
 

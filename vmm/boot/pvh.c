@@ -39,7 +39,6 @@ struct hvm_memmap_entry {
 #define START_INFO_GPA 0x1000ULL
 #define MEMMAP_GPA     0x1040ULL
 #define CMDLINE_GPA    0x2000ULL
-#define KERNEL_MIN_GPA 0x100000ULL
 
 _Static_assert(MEMMAP_GPA + E820_MAX * sizeof(struct hvm_memmap_entry) <= CMDLINE_GPA,
 	       "memory map overlaps the command line");
@@ -62,7 +61,7 @@ int pvh_load(struct evvm_vm *vm, struct boot_entry *entry)
 		pr_err("kernel '%s': no PVH entry (Xen ELF note 18)", name);
 		return -ENOEXEC;
 	}
-	if (elf.load_lo < KERNEL_MIN_GPA) {
+	if (elf.load_lo < HIGH_MEM_START) {
 		pr_err("kernel '%s': loads at 0x%llx, below 1 MiB where evvm keeps boot data", name,
 		       (unsigned long long)elf.load_lo);
 		return -ENOEXEC;

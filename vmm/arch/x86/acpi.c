@@ -34,15 +34,10 @@
 #define MADT_LAPIC_ENABLED	       1
 #define MADT_ALL_PROCESSORS	       0xff
 
-#define LAPIC_ADDR		       0xfee00000u
-#define IOAPIC_ADDR		       0xfec00000u
 #define IOAPIC_ID		       0 /* the MP table's and KVM's */
 
 #define GAS_SYSTEM_IO		       1
 #define GAS_ACCESS_BYTE		       1
-
-#define COM1_PORT		       0x3f8
-#define COM1_IRQ		       4
 
 struct tbuf {
 	uint8_t *p;
@@ -203,7 +198,7 @@ static uint8_t *write_madt(struct tbuf *t, const struct acpi_config *cfg)
 		return NULL;
 	memset(m, 0, len);
 	sdt_header(m, "APIC", len, 5, "EVVMAPIC");
-	put_le32(m + 36, LAPIC_ADDR);
+	put_le32(m + 36, LAPIC_BASE);
 	put_le32(m + 40, MADT_PCAT_COMPAT);
 	e = m + MADT_HDR_LEN;
 	for (unsigned int i = 0; i < cfg->nr_cpus; i++, e += 8) {
@@ -216,7 +211,7 @@ static uint8_t *write_madt(struct tbuf *t, const struct acpi_config *cfg)
 	e[0] = MADT_IO_APIC;
 	e[1] = 12;
 	e[2] = IOAPIC_ID;
-	put_le32(e + 4, IOAPIC_ADDR);
+	put_le32(e + 4, IOAPIC_BASE);
 	put_le32(e + 8, 0); /* GSI base: pin n is GSI n */
 	e += 12;
 	/* LINT1 of every processor is NMI, as evvm programs it and the MP table says. */

@@ -6,6 +6,8 @@
 
 #include <evvm/mem.h>
 
+#include "../../layout.h"
+
 /*
  * ACPI tables for a hardware-reduced platform (ACPI 6.5, 4.1): RSDP, XSDT,
  * FADT (HW_REDUCED_ACPI, a reset register, sleep control/status registers),
@@ -15,11 +17,7 @@
  * says why ACPI as well as the MP table.
  */
 
-#define ACPI_RSDP_GPA  0xe0000ULL /* in the BIOS area Linux scans for it */
-#define ACPI_AREA_SIZE 0x10000ULL /* 0xe0000-0xeffff, e820 reserved */
-
-/* The sleep control and status registers (one I/O port, byte access). */
-#define ACPI_SLEEP_PORT	     0x600
+/* The sleep control and status registers: ACPI_SLEEP_PORT, byte access. */
 #define ACPI_SLEEP_TYP_S5    5 /* the _S5 value evvm declares */
 #define ACPI_SLEEP_TYP_SHIFT 2 /* SLP_TYPx in the sleep control register */
 #define ACPI_SLEEP_TYP_MASK  0x1c

@@ -195,7 +195,7 @@ unsigned int regs_boot_msrs(unsigned int id, uint64_t misc_enable, struct kvm_ms
 	out[n++] = (struct kvm_msr_entry){ .index = MSR_IA32_TSC, .data = 0 };
 	/* KVM's reset value: xAPIC enabled at LAPIC_BASE, BSP on vCPU 0 only. */
 	out[n++] = (struct kvm_msr_entry){ .index = MSR_IA32_APICBASE,
-					   .data = X86_LAPIC_BASE | MSR_IA32_APICBASE_ENABLE |
+					   .data = LAPIC_BASE | MSR_IA32_APICBASE_ENABLE |
 						   (id == 0 ? MSR_IA32_APICBASE_BSP : 0) };
 	return n;
 }

@@ -7,6 +7,8 @@
 
 #include <evvm/mem.h>
 
+#include "../../layout.h"
+
 struct kvm_cpuid2;
 struct kvm_regs;
 struct kvm_sregs;
@@ -65,7 +67,6 @@ int regs_set_linux64_entry(int vcpu_fd, const struct linux64_entry *e);
 #define MSR_IA32_APICBASE_ENABLE	 (1ULL << 11)
 #define MSR_IA32_MISC_ENABLE		 0x1a0
 #define MSR_IA32_MISC_ENABLE_FAST_STRING (1ULL << 0)
-#define X86_LAPIC_BASE			 0xfee00000ULL
 
 /* Room for regs_boot_msrs(). */
 #define REGS_BOOT_MSRS_MAX 4
