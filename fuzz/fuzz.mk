@@ -1,11 +1,15 @@
 # libFuzzer targets, included from the top-level Makefile.
 #
-#   make fuzz                       build $(B)/fuzz/fuzz_virtqueue
-#   make fuzz-run [FUZZ_SECONDS=N]  fuzz for N seconds (default 60) from the seed corpus
+#   make fuzz                       build every $(B)/fuzz/fuzz_<name>
+#   make fuzz-run [FUZZ_SECONDS=N]  fuzz for N seconds in all (default 60), split evenly
+#                                   across the targets, each from its seed corpus
 #
 # Each target is built from the library sources it exercises, compiled with
 # the fuzzer's instrumentation (coverage, ASan, UBSan): libevvm.a's objects
 # have none. Crash inputs land in $(B)/fuzz/; fuzz/corpus/ is only read.
+#
+# Adding a target: fuzz/fuzz_<name>.c, seeds in fuzz/corpus/<name>/, and
+# FUZZ_SRCS_<name> (and FUZZ_LIBS_<name> if it needs libraries) below.
 
 FUZZ_CC		?= clang
 FUZZ_SECONDS	?= 60
@@ -13,21 +17,39 @@ FUZZ_CFLAGS	:= -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-fie
 		   -Iinclude -fno-strict-aliasing -fno-omit-frame-pointer \
 		   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
-FUZZ_VQ		:= $(B)/fuzz/fuzz_virtqueue
-FUZZ_VQ_SRCS	:= fuzz/fuzz_virtqueue.c lib/virtqueue.c lib/mem.c lib/log.c
-FUZZ_VQ_CORPUS	:= $(B)/fuzz/corpus/virtqueue
+FUZZ_BOOT_SRCS	:= vmm/boot/elf.c vmm/boot/bzimage.c vmm/boot/decompress.c lib/mem.c lib/log.c
+FUZZ_BOOT_LIBS	:= -lz -llzma -llz4 -lzstd
+
+FUZZ_SRCS_virtqueue	:= fuzz/fuzz_virtqueue.c lib/virtqueue.c lib/mem.c lib/log.c
+FUZZ_SRCS_elf		:= fuzz/fuzz_elf.c $(FUZZ_BOOT_SRCS)
+FUZZ_LIBS_elf		:= $(FUZZ_BOOT_LIBS)
+FUZZ_SRCS_bzimage	:= fuzz/fuzz_bzimage.c $(FUZZ_BOOT_SRCS)
+FUZZ_LIBS_bzimage	:= $(FUZZ_BOOT_LIBS)
+FUZZ_SRCS_decompress	:= fuzz/fuzz_decompress.c $(FUZZ_BOOT_SRCS)
+FUZZ_LIBS_decompress	:= $(FUZZ_BOOT_LIBS)
+
+# Every fuzz/fuzz_<name>.c is a target.
+FUZZ_NAMES	:= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS	:= $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
+# FUZZ_SECONDS is the total: each target gets its share (at least 1 s).
+FUZZ_EACH	:= $(shell n=$$(( $(FUZZ_SECONDS) / $(words $(FUZZ_NAMES)) )); echo $$(( n > 0 ? n : 1 )))
 
 .PHONY: fuzz fuzz-run
-fuzz: $(FUZZ_VQ)
+fuzz: $(FUZZ_BINS)
 
-$(FUZZ_VQ): $(FUZZ_VQ_SRCS) $(wildcard include/evvm/*.h) fuzz/fuzz.mk
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_VQ_SRCS)
+define FUZZ_TARGET
+$(B)/fuzz/fuzz_$(1): $$(FUZZ_SRCS_$(1)) $$(wildcard include/evvm/*.h vmm/boot/*.h) fuzz/fuzz.mk
+	@mkdir -p $$(dir $$@)
+	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$(FUZZ_SRCS_$(1)) $$(FUZZ_LIBS_$(1))
+endef
+$(foreach n,$(FUZZ_NAMES),$(eval $(call FUZZ_TARGET,$(n))))
 
 # A scratch copy of the seeds: libFuzzer adds what it finds to its first corpus directory.
-fuzz-run: $(FUZZ_VQ)
-	rm -rf $(FUZZ_VQ_CORPUS)
-	@mkdir -p $(FUZZ_VQ_CORPUS)
-	cp fuzz/corpus/virtqueue/* $(FUZZ_VQ_CORPUS)/
-	$(FUZZ_VQ) -max_total_time=$(FUZZ_SECONDS) -timeout=5 -print_final_stats=1 \
-		-artifact_prefix=$(B)/fuzz/ $(FUZZ_VQ_CORPUS)
+fuzz-run: $(FUZZ_BINS)
+	@for n in $(FUZZ_NAMES); do \
+		c=$(B)/fuzz/corpus/$$n; \
+		rm -rf $$c && mkdir -p $$c && cp fuzz/corpus/$$n/* $$c/ || exit 1; \
+		echo "fuzz_$$n: $(FUZZ_EACH) s of $(FUZZ_SECONDS) s"; \
+		$(B)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_EACH) -timeout=5 -print_final_stats=1 \
+			-artifact_prefix=$(B)/fuzz/ $$c || exit 1; \
+	done
