@@ -90,8 +90,7 @@ int iobus_register(struct iobus *bus, uint64_t base, uint64_t size, const struct
 		bus->ranges = n;
 		bus->cap_ranges = cap;
 	}
-	memmove(&bus->ranges[i + 1], &bus->ranges[i],
-		(bus->nr_ranges - i) * sizeof(bus->ranges[0]));
+	memmove(&bus->ranges[i + 1], &bus->ranges[i], (bus->nr_ranges - i) * sizeof(bus->ranges[0]));
 	bus->ranges[i] = (struct iobus_range){ base, size, ops, opaque, name };
 	bus->nr_ranges++;
 out:
@@ -135,8 +134,7 @@ static void iobus_unowned(struct iobus *bus, uint64_t addr, unsigned int len, bo
 		log = false; /* the table is full: stay quiet rather than flood */
 	pthread_mutex_unlock(&bus->unowned_lock);
 
-	/* Info, not a warning: probing for absent hardware is what guests do (--stats counts it).
-	 */
+	/* Info, not a warning: guests probe absent hardware (--stats counts it). */
 	if (log)
 		pr_info("%s: unowned %u-byte %s at 0x%llx (logged once per address)", bus->name,
 			len, write ? "write" : "read", (unsigned long long)addr);
