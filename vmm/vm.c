@@ -429,6 +429,11 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 		err = -EINVAL;
 		goto fail;
 	}
+	/* Allowed, but vCPU threads then share host CPUs. */
+	max_cpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max_cpus > 0 && cfg->nr_cpus > (unsigned int)max_cpus)
+		pr_info("%u vCPUs: more than the %d KVM recommends (KVM_CAP_NR_VCPUS)",
+			cfg->nr_cpus, max_cpus);
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
 		err = -errno;
