@@ -14,6 +14,18 @@
 #define LAYOUT_ADDR(x) x##ULL
 #endif
 
+/* Boot data evvm writes below 1 MiB (docs/boot.md): the Linux 64-bit protocol's... */
+#define LINUX_GDT_GPA	    LAYOUT_ADDR(0x500)	 /* 4 descriptors: null, null, code, data */
+#define LINUX_ZERO_PAGE_GPA LAYOUT_ADDR(0x7000)	 /* struct boot_params, 4 KiB */
+#define LINUX_PML4_GPA	    LAYOUT_ADDR(0x9000)	 /* identity map of 0..4 GiB, 2 MiB pages: */
+#define LINUX_PDPT_GPA	    LAYOUT_ADDR(0xa000)	 /*   PML4, PDPT, */
+#define LINUX_PD_GPA	    LAYOUT_ADDR(0xb000)	 /*   and 4 page directories, to 0xefff */
+#define LINUX_CMDLINE_GPA   LAYOUT_ADDR(0x20000) /* the command line, NUL-terminated */
+/* ... and PVH's. */
+#define PVH_START_INFO_GPA LAYOUT_ADDR(0x1000) /* struct hvm_start_info */
+#define PVH_MEMMAP_GPA	   LAYOUT_ADDR(0x1040) /* its memory map */
+#define PVH_CMDLINE_GPA	   LAYOUT_ADDR(0x2000) /* the command line, to 0x2fff */
+
 /* RAM and the holes in it. */
 #define EBDA_START	LAYOUT_ADDR(0x9fc00)	 /* e820 reserved to 0xa0000 */
 #define BIOS_AREA_START LAYOUT_ADDR(0xe0000)	 /* e820 reserved to HIGH_MEM_START */

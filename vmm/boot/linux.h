@@ -17,20 +17,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../layout.h"
 #include "boot.h"
 
 struct evvm_vm;
 struct bzimage_info;
 
-/* Guest-physical addresses of the boot data (docs/boot.md). */
-#define LINUX_GDT_GPA	     0x500ULL /* 4 descriptors: null, null, __BOOT_CS, __BOOT_DS */
+/* Where the boot data goes: vmm/layout.h (LINUX_*_GPA). */
 #define LINUX_GDT_LIMIT	     0x1f
-#define LINUX_ZERO_PAGE_GPA  0x7000ULL	    /* struct boot_params, 4 KiB */
-#define LINUX_PML4_GPA	     0x9000ULL	    /* identity map of 0..4 GiB with 2 MiB pages: */
-#define LINUX_PDPT_GPA	     0xa000ULL	    /*   PML4, PDPT, */
-#define LINUX_PD_GPA	     0xb000ULL	    /*   and 4 page directories, to 0xefff */
-#define LINUX_PT_SIZE	     0x6000ULL	    /* all six pages */
-#define LINUX_CMDLINE_GPA    0x20000ULL	    /* the command line, NUL-terminated */
+#define LINUX_PT_SIZE	     0x6000ULL	    /* the six page-table pages from LINUX_PML4_GPA */
 #define LINUX_KERNEL_DEFAULT 0x1000000ULL   /* 16 MiB: where a kernel goes by default */
 #define LINUX_IDMAP_END	     0x100000000ULL /* the identity map covers [0, 4 GiB) */
 

@@ -35,12 +35,8 @@ struct hvm_memmap_entry {
 	uint32_t reserved;
 };
 
-/* evvm's boot data, below the 1 MiB a PVH kernel may not load under. */
-#define START_INFO_GPA 0x1000ULL
-#define MEMMAP_GPA     0x1040ULL
-#define CMDLINE_GPA    0x2000ULL
-
-_Static_assert(MEMMAP_GPA + E820_MAX * sizeof(struct hvm_memmap_entry) <= CMDLINE_GPA,
+/* evvm's boot data (vmm/layout.h) is below the 1 MiB a PVH kernel may not load under. */
+_Static_assert(PVH_MEMMAP_GPA + E820_MAX * sizeof(struct hvm_memmap_entry) <= PVH_CMDLINE_GPA,
 	       "memory map overlaps the command line");
 
 int pvh_load(struct evvm_vm *vm, struct boot_entry *entry)
@@ -77,19 +73,19 @@ int pvh_load(struct evvm_vm *vm, struct boot_entry *entry)
 	for (unsigned int i = 0; i < n; i++)
 		mm[i] = (struct hvm_memmap_entry){ e820[i].addr, e820[i].size, e820[i].type, 0 };
 
-	si.cmdline_paddr = CMDLINE_GPA;
-	si.memmap_paddr = MEMMAP_GPA;
+	si.cmdline_paddr = PVH_CMDLINE_GPA;
+	si.memmap_paddr = PVH_MEMMAP_GPA;
 	si.memmap_entries = n;
 	si.rsdp_paddr = vm->cfg.no_acpi ? 0 : ACPI_RSDP_GPA;
-	if (mem_write(&vm->mem, CMDLINE_GPA, cmdline, strlen(cmdline) + 1) ||
-	    mem_write(&vm->mem, MEMMAP_GPA, mm, n * sizeof(mm[0])) ||
-	    mem_write(&vm->mem, START_INFO_GPA, &si, sizeof(si)))
+	if (mem_write(&vm->mem, PVH_CMDLINE_GPA, cmdline, strlen(cmdline) + 1) ||
+	    mem_write(&vm->mem, PVH_MEMMAP_GPA, mm, n * sizeof(mm[0])) ||
+	    mem_write(&vm->mem, PVH_START_INFO_GPA, &si, sizeof(si)))
 		return -EFAULT; /* cannot happen: RAM is at least EVVM_MEM_MIN */
 
 	*entry = (struct boot_entry){
 		.mode = BOOT_ENTRY_PVH,
 		.rip = elf.pvh_entry,
-		.rbx = START_INFO_GPA,
+		.rbx = PVH_START_INFO_GPA,
 	};
 	return 0;
 }
