@@ -16,7 +16,7 @@
 
 static void acpi_sleep_write(void *opaque, uint64_t offset, const void *data, unsigned int len)
 {
-	const struct legacy_stop *stop = opaque;
+	const struct stop_hook *stop = opaque;
 	uint8_t v;
 
 	(void)offset;
@@ -46,7 +46,7 @@ static const struct iobus_ops acpi_sleep_ops = {
 	.write = acpi_sleep_write,
 };
 
-int acpi_sleep_init(struct iobus *pio, const struct legacy_stop *stop)
+int acpi_sleep_init(struct iobus *pio, const struct stop_hook *stop)
 {
 	return iobus_register(pio, ACPI_SLEEP_PORT, 1, &acpi_sleep_ops, (void *)stop, "acpi-sleep");
 }

@@ -12,7 +12,7 @@
 
 static void debug_exit_write(void *opaque, uint64_t offset, const void *data, unsigned int len)
 {
-	const struct legacy_stop *stop = opaque;
+	const struct stop_hook *stop = opaque;
 	uint8_t status;
 
 	(void)len;
@@ -27,7 +27,7 @@ static const struct iobus_ops debug_exit_ops = {
 	.write = debug_exit_write,
 };
 
-int debug_exit_init(struct iobus *pio, const struct legacy_stop *stop)
+int debug_exit_init(struct iobus *pio, const struct stop_hook *stop)
 {
 	return iobus_register(pio, DEBUG_EXIT_PORT, 4, &debug_exit_ops, (void *)stop, "debug-exit");
 }

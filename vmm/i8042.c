@@ -48,7 +48,7 @@
 #define OUT_MAX	      4
 
 struct i8042 {
-	const struct legacy_stop *stop;
+	const struct stop_hook *stop;
 	pthread_mutex_t lock;
 	uint8_t status;
 	uint8_t ctr;
@@ -212,7 +212,7 @@ static const struct iobus_ops i8042_cmd_ops = {
 	.write = i8042_cmd_write,
 };
 
-int i8042_create(struct iobus *pio, const struct legacy_stop *stop, struct i8042 **out)
+int i8042_create(struct iobus *pio, const struct stop_hook *stop, struct i8042 **out)
 {
 	struct i8042 *kbc = calloc(1, sizeof(*kbc));
 	int err;

@@ -92,12 +92,18 @@ static void vcpu_handle_mmio(struct vcpu *vcpu)
 		iobus_read(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
 }
 
+/* End the VM through its stop hook, as the devices do. */
+static void vcpu_stop_vm(struct vcpu *vcpu, int status)
+{
+	vcpu->vm->stop.stop(vcpu->vm->stop.opaque, status);
+}
+
 /* The VM failed: say why, show the registers, stop. */
 static void vcpu_fail(struct vcpu *vcpu, const char *what)
 {
 	pr_err("vcpu %u: %s", vcpu->id, what);
 	regs_dump(vcpu->fd, vcpu->id);
-	vm_stop(vcpu->vm, EVVM_EXIT_FAILURE);
+	vcpu_stop_vm(vcpu, EVVM_EXIT_FAILURE);
 }
 
 /* Handle one exit; false when the vCPU must stop. */
@@ -124,7 +130,7 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 			pr_info("guest %s", run->system_event.type == KVM_SYSTEM_EVENT_RESET
 						    ? "reset"
 						    : "power-off");
-			vm_stop(vcpu->vm, 0);
+			vcpu_stop_vm(vcpu, 0);
 			return false;
 		}
 		snprintf(msg, sizeof(msg), "system event %u", run->system_event.type);
@@ -172,7 +178,7 @@ static void *vcpu_thread(void *arg)
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			pr_err("vcpu %u: KVM_RUN: %s", vcpu->id, evvm_strerror(errno));
-			vm_stop(vm, EVVM_EXIT_FAILURE);
+			vcpu_stop_vm(vcpu, EVVM_EXIT_FAILURE);
 			break;
 		}
 		if (!vcpu_handle_exit(vcpu))

@@ -136,7 +136,7 @@ static void vm_uart_set_irq(void *opaque, int level)
 	vm_set_irq_line(opaque, COM1_IRQ, level);
 }
 
-static void vm_legacy_stop(void *opaque, int status)
+static void vm_stop_hook(void *opaque, int status)
 {
 	vm_stop(opaque, status);
 }
@@ -193,7 +193,6 @@ static int vm_create_devices(struct evvm_vm *vm)
 	};
 	int err;
 
-	vm->stop = (struct legacy_stop){ .stop = vm_legacy_stop, .opaque = vm };
 	err = uart_create(&uc, &vm->uart);
 	if (err)
 		return err;
@@ -410,6 +409,8 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 	}
 	vm->cfg = *cfg;
 	vm->kvm_fd = vm->vm_fd = vm->mem_fd = -1;
+	/* How vCPUs and legacy devices end the VM. */
+	vm->stop = (struct stop_hook){ .stop = vm_stop_hook, .opaque = vm };
 	mem_init(&vm->mem);
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	if (iobus_init(&vm->pio, "pio") || iobus_init(&vm->mmio, "mmio")) {

@@ -55,7 +55,7 @@ struct evvm_vm {
 	struct evvm_loop *loop;
 	struct uart *uart;
 	struct i8042 *i8042;
-	struct legacy_stop stop; /* how debug-exit, ACPI sleep and the i8042 end the VM */
+	struct stop_hook stop; /* how the vCPUs, debug-exit, ACPI sleep and the i8042 end the VM */
 	struct testdev *testdev;
 	struct virtio_mmio *virtio[EVVM_MAX_VIRTIO];
 	char *cmdline; /* the configured one plus virtio_mmio.device= entries */
