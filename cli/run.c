@@ -134,13 +134,7 @@ static const struct option run_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static bool on_off(const char *val, bool *out)
-{
-	if (strcmp(val, "on") && strcmp(val, "off"))
-		return false;
-	*out = !strcmp(val, "on");
-	return true;
-}
+static bool on_off(const char *val, bool *out);
 
 /* Parse "boot=N" for --cpus. */
 static int parse_cpus(char *arg, unsigned int *nr)
@@ -216,6 +210,14 @@ struct disk_arg {
 	const char *socket; /* vhost_user=on */
 	char id[24];
 };
+
+static bool on_off(const char *val, bool *out)
+{
+	if (strcmp(val, "on") && strcmp(val, "off"))
+		return false;
+	*out = !strcmp(val, "on");
+	return true;
+}
 
 /* Parse "path=F[,readonly=on|off][,id=NAME]" or "vhost_user=on,socket=PATH" for --disk. */
 static int parse_disk(char *arg, struct disk_arg *d, unsigned int index)
