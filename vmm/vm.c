@@ -112,8 +112,8 @@ static int vm_create_ram(struct evvm_vm *vm)
 		       evvm_strerror(err));
 		return err;
 	}
-	vm->ram =
-		mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->mem_fd, 0);
+	vm->ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->mem_fd,
+		       0);
 	if (vm->ram == MAP_FAILED) {
 		err = -errno;
 		vm->ram = NULL;

@@ -3,8 +3,8 @@
 #include "../vm.h"
 #include "boot.h"
 
-static unsigned int e820_add(struct e820_entry *e, unsigned int n, unsigned int max, uint64_t addr,
-			     uint64_t size, uint32_t type)
+static unsigned int e820_add(struct e820_entry *e, unsigned int n, unsigned int max,
+			     uint64_t addr, uint64_t size, uint32_t type)
 {
 	if (n < max && size)
 		e[n++] = (struct e820_entry){ addr, size, type };

@@ -106,8 +106,7 @@ int elf_load(const struct evvm_mem *mem, const void *image, size_t size, const c
 		}
 		dst = mem_translate(mem, p->p_paddr, p->p_memsz);
 		if (!dst) {
-			pr_err("kernel '%s': segment %u [0x%llx, +0x%llx) does not fit in guest "
-			       "RAM",
+			pr_err("kernel '%s': segment %u [0x%llx, +0x%llx) does not fit in guest RAM",
 			       name, i, (unsigned long long)p->p_paddr,
 			       (unsigned long long)p->p_memsz);
 			return -ENOSPC;

@@ -474,7 +474,7 @@ static int linux_load_elf(struct evvm_vm *vm, struct boot_entry *entry)
 	if (err)
 		return err;
 	if (linux_elf_entry(vm->cfg.kernel, vm->cfg.kernel_size, &kentry)) {
-		pr_err("kernel '%s': ELF kentry 0x%llx is in no loaded segment (physical or "
+		pr_err("kernel '%s': ELF entry 0x%llx is in no loaded segment (physical or "
 		       "virtual)",
 		       name, (unsigned long long)elf.entry);
 		return -ENOEXEC;
@@ -566,7 +566,7 @@ static int linux_load_bzimage_host(struct evvm_vm *vm, const struct bzimage_info
 	t1 = now_ms();
 	err = elf_load(&vm->mem, vmlinux, len, name, &elf);
 	if (!err && linux_elf_entry(vmlinux, len, &kentry)) {
-		pr_err("kernel '%s': the vmlinux kentry 0x%llx is in no loaded segment", name,
+		pr_err("kernel '%s': the vmlinux entry 0x%llx is in no loaded segment", name,
 		       (unsigned long long)elf.entry);
 		err = -ENOEXEC;
 	}
