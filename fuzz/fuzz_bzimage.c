@@ -12,7 +12,7 @@
 
 #include "../vmm/boot/bzimage.h"
 
-#define VMLINUX_LIMIT (4u << 20)
+#define VMLINUX_LIMIT (1u << 20)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -12,7 +12,7 @@
 
 #include "../vmm/boot/decompress.h"
 
-#define OUT_LIMIT (4u << 20)
+#define OUT_LIMIT (256u << 10)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

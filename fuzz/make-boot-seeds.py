@@ -57,8 +57,11 @@ def main():
     for name, data in seeds.items():
         write(os.path.join(top, "elf"), name, data)
     dec = os.path.join(top, "decompress")
-    write(dec, "gzip", gzip.compress(seeds["pvh"]))
-    write(dec, "xz", lzma.compress(seeds["pvh"], format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32))
+    write(dec, "gzip", gzip.compress(seeds["pvh"], mtime=0))
+    # A small dictionary: the decoder allocates what the header asks for, every run.
+    xz_filters = [{"id": lzma.FILTER_LZMA2, "dict_size": 64 << 10}]
+    write(dec, "xz", lzma.compress(seeds["pvh"], format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32,
+                                   filters=xz_filters))
     for tool, args in (("lz4", ["-l", "-c"]), ("zstd", ["-q", "-c"])):
         if shutil.which(tool):
             out = subprocess.run([tool] + args, input=seeds["pvh"], capture_output=True,
