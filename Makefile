@@ -64,6 +64,9 @@ $(EVVM): $(B)/cli/main.o $(CLI_OBJS) $(B)/cli/demo_guest.o $(LIBEVVM)
 
 # Tests link what they test from libevvm and the CLI objects, and tests/lib.
 TEST_LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard tests/lib/*.c))
+# Built only as prerequisites of the pattern rule below: without this make
+# deletes them as intermediates and relinks every test on the next run.
+.SECONDARY: $(TEST_LIB_OBJS)
 $(B)/tests/%: tests/%.c $(TEST_LIB_OBJS) $(LIBEVVM) $(CLI_OBJS) $(B)/cli/demo_guest.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ivmm -Icli -Itests/lib $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(CLI_OBJS) \
