@@ -358,6 +358,7 @@ static int setup(void **state)
 	struct fake *f = calloc(1, sizeof(*f));
 	struct evvm_mem_region r = { .gpa = RAM_GPA, .size = RAM_SIZE, .fd = -1 };
 
+	capture_test_begin();
 	if (!f)
 		return -1;
 	f->ram = r.hva = aligned_alloc(4096, RAM_SIZE);
@@ -389,6 +390,7 @@ static int teardown(void **state)
 		close(f->pkt);
 	free(f->ram);
 	free(f);
+	capture_test_end();
 	return 0;
 }
 
