@@ -394,13 +394,17 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define NEED_TAP()                                                                      \
-	do {                                                                            \
-		if (!have_tap) {                                                        \
-			print_message("skipped: needs root and /dev/net/tun (a tap in " \
-				      "a network namespace of the test's own)\n");      \
-			skip();                                                         \
-		}                                                                       \
+/* Why there is no tap (set by own_netns()), for the skip message. */
+static char no_tap_reason[128];
+
+#define NEED_TAP()                                                                            \
+	do {                                                                                  \
+		if (!have_tap) {                                                              \
+			print_message("skipped: no tap in a network namespace of the test's " \
+				      "own: %s\n",                                            \
+				      no_tap_reason);                                         \
+			skip();                                                               \
+		}                                                                             \
 	} while (0)
 
 static const uint8_t dev_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x50 };
@@ -1040,10 +1044,17 @@ static bool own_netns(void)
 {
 	FILE *f;
 
-	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK))
+	if (geteuid() != 0) {
+		snprintf(no_tap_reason, sizeof(no_tap_reason), "needs root (euid %u)", geteuid());
 		return false;
+	}
+	if (access("/dev/net/tun", R_OK | W_OK)) {
+		snprintf(no_tap_reason, sizeof(no_tap_reason), "/dev/net/tun: %s", strerror(errno));
+		return false;
+	}
 	if (unshare(CLONE_NEWNET)) {
-		fprintf(stderr, "unshare(CLONE_NEWNET): %s\n", strerror(errno));
+		snprintf(no_tap_reason, sizeof(no_tap_reason), "unshare(CLONE_NEWNET): %s",
+			 strerror(errno));
 		return false;
 	}
 	f = fopen("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w");
