@@ -85,16 +85,22 @@ static void stats_loop(FILE *f, bool json, bool first, const char *name, struct 
 	if (json)
 		fprintf(f,
 			"%s\"%s\": {\"wakeups\": %llu, \"poll_hits\": %llu, \"dispatches\": %llu, "
-			"\"poll_ns\": %llu}",
+			"\"poll_ns\": %llu, \"polling\": %s, \"poll_trials\": %llu, "
+			"\"mean_wait_ns_polling\": %llu, \"mean_wait_ns_sleeping\": %llu}",
 			first ? "" : ", ", name, (unsigned long long)s.wakeups,
 			(unsigned long long)s.poll_hits, (unsigned long long)s.dispatches,
-			(unsigned long long)s.poll_ns);
+			(unsigned long long)s.poll_ns, s.polling ? "true" : "false",
+			(unsigned long long)s.poll_trials, (unsigned long long)s.poll_mean_ns[0],
+			(unsigned long long)s.poll_mean_ns[1]);
 	else
 		fprintf(f,
 			"loop %s: %llu wakeups, %llu poll hits, %llu dispatches, poll window %llu "
-			"ns\n",
+			"ns, polling %s (mean wait %llu ns polling, %llu ns sleeping; %llu "
+			"trials)\n",
 			name, (unsigned long long)s.wakeups, (unsigned long long)s.poll_hits,
-			(unsigned long long)s.dispatches, (unsigned long long)s.poll_ns);
+			(unsigned long long)s.dispatches, (unsigned long long)s.poll_ns,
+			s.polling ? "on" : "off", (unsigned long long)s.poll_mean_ns[0],
+			(unsigned long long)s.poll_mean_ns[1], (unsigned long long)s.poll_trials);
 }
 
 /*
