@@ -33,6 +33,7 @@
 
 #include "capture.h"
 #include "devtest.h"
+#include "fakeguest.h"
 #include "proc.h"
 
 #define S_UNSET	   0xee /* what the driver leaves in the status byte */
@@ -58,26 +59,16 @@
 #define CFG_MAX_WZ_SEG	     52
 #define CFG_WZ_MAY_UNMAP     56
 
-struct seg {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
 struct fake {
 	char path[64];
-	uint8_t *ram;
-	struct evvm_mem mem;
+	struct fakeguest g; /* RAM and its heap */
+	struct fg_queue q;  /* the driver's side of the ring */
 	struct evvm_loop *loop;
 	pthread_t thread;
 	bool running;
 	struct evvm_virtio_dev *dev;
 	bool started;
 
-	uint64_t heap;	    /* next free gpa for buffers */
-	uint16_t next_desc; /* next free descriptor */
-	uint16_t avail_idx; /* the driver's copy */
-	uint16_t used_seen; /* used entries consumed */
 	atomic_int notifies, fails;
 };
 
@@ -85,58 +76,45 @@ struct fake {
 
 static void *hva(struct fake *f, uint64_t gpa)
 {
-	assert_true(gpa >= RAM_GPA && gpa < RAM_GPA + RAM_SIZE);
-	return f->ram + (gpa - RAM_GPA);
+	void *p = fg_hva(&f->g, gpa, 1);
+
+	assert_non_null(p);
+	return p;
 }
 
 static uint64_t galloc(struct fake *f, uint32_t len)
 {
-	uint64_t gpa = f->heap;
+	uint64_t gpa = fg_alloc(&f->g, len);
 
-	f->heap = (f->heap + len + 63) & ~63ULL;
-	assert_true(f->heap <= RAM_GPA + RAM_SIZE);
+	assert_true(gpa != 0);
 	return gpa;
-}
-
-static uint16_t *avail_ring(struct fake *f)
-{
-	return hva(f, RING_AVAIL);
 }
 
 static uint16_t used_idx(struct fake *f)
 {
-	return __atomic_load_n((uint16_t *)hva(f, RING_USED + 2), __ATOMIC_ACQUIRE);
+	int idx = fg_used_idx(&f->g, &f->q);
+
+	assert_true(idx >= 0);
+	return idx;
 }
 
 static struct vring_used_elem used_elem(struct fake *f, uint16_t i)
 {
 	struct vring_used_elem e;
 
-	memcpy(&e, (uint8_t *)hva(f, RING_USED + 4) + 8 * (i % QSIZE), sizeof(e));
+	assert_int_equal(fg_used_elem(&f->g, &f->q, i, &e), 0);
 	return e;
 }
 
 /* Write a chain of @n buffers and make it available; returns its head. */
-static uint16_t post_chain(struct fake *f, const struct seg *segs, unsigned int n)
+static uint16_t post_chain(struct fake *f, const struct fg_seg *segs, unsigned int n)
 {
-	struct vring_desc *desc = hva(f, RING_DESC);
-	uint16_t head = f->next_desc;
+	int head;
 
-	assert_true(f->next_desc + n <= QSIZE);
-	for (unsigned int i = 0; i < n; i++) {
-		uint16_t d = f->next_desc++;
-
-		desc[d] = (struct vring_desc){
-			.addr = segs[i].gpa,
-			.len = segs[i].len,
-			.flags = (segs[i].write ? VRING_DESC_F_WRITE : 0) |
-				 (i + 1 < n ? VRING_DESC_F_NEXT : 0),
-			.next = i + 1 < n ? d + 1 : 0,
-		};
-	}
-	avail_ring(f)[2 + f->avail_idx % QSIZE] = head;
-	f->avail_idx++;
-	__atomic_store_n(&avail_ring(f)[1], f->avail_idx, __ATOMIC_RELEASE);
+	/* No wrap-around: requests in flight keep their descriptors. */
+	assert_true(f->q.next_desc + n <= QSIZE);
+	head = fg_post_chain(&f->g, &f->q, segs, n);
+	assert_true(head >= 0);
 	return head;
 }
 
@@ -151,7 +129,7 @@ static struct req post_req(struct fake *f, uint32_t type, uint64_t sector, uint3
 			   bool data_write)
 {
 	uint64_t hdr = galloc(f, 16), st = galloc(f, 1);
-	struct seg segs[3];
+	struct fg_seg segs[3];
 	unsigned int n = 0;
 	struct req r = { .status = hva(f, st) };
 	uint32_t t = htole32(type);
@@ -161,12 +139,12 @@ static struct req post_req(struct fake *f, uint32_t type, uint64_t sector, uint3
 	memcpy(hva(f, hdr), &t, 4);
 	memcpy(hva(f, hdr + 8), &s, 8);
 	*r.status = S_UNSET;
-	segs[n++] = (struct seg){ hdr, 16, false };
+	segs[n++] = (struct fg_seg){ hdr, 16, false };
 	if (data_len) {
 		r.data = galloc(f, data_len);
-		segs[n++] = (struct seg){ r.data, data_len, data_write };
+		segs[n++] = (struct fg_seg){ r.data, data_len, data_write };
 	}
-	segs[n++] = (struct seg){ st, 1, true };
+	segs[n++] = (struct fg_seg){ st, 1, true };
 	r.head = post_chain(f, segs, n);
 	return r;
 }
@@ -190,7 +168,7 @@ static void kick(struct fake *f)
 /* Wait until @n more chains are used; returns the index of the first. */
 static uint16_t wait_used(struct fake *f, uint16_t n)
 {
-	uint16_t first = f->used_seen;
+	uint16_t first = f->q.used_seen;
 	double t0 = now_s();
 
 	while ((uint16_t)(used_idx(f) - first) < n) {
@@ -199,9 +177,9 @@ static uint16_t wait_used(struct fake *f, uint16_t n)
 				 (uint16_t)(used_idx(f) - first), n);
 		usleep(50);
 	}
-	f->used_seen += n;
+	f->q.used_seen += n;
 	/* Like a driver that wants an interrupt for the next completion (used_event). */
-	__atomic_store_n(&avail_ring(f)[2 + QSIZE], f->used_seen, __ATOMIC_RELEASE);
+	assert_int_equal(fg_set_used_event(&f->g, &f->q, f->q.used_seen), 0);
 	return first;
 }
 
@@ -219,9 +197,9 @@ static struct vring_used_elem complete1(struct fake *f, uint16_t head)
 /* Buffers and descriptors can be reused: nothing is outstanding. */
 static void drv_reset(struct fake *f)
 {
-	assert_int_equal(used_idx(f), f->avail_idx);
-	f->heap = HEAP;
-	f->next_desc = 0;
+	assert_int_equal(used_idx(f), f->q.avail_idx);
+	fg_free_all(&f->g, HEAP);
+	f->q.next_desc = 0;
 }
 
 /* Post one request, kick, wait, check the used length; returns the status. */
@@ -268,10 +246,10 @@ static void start_dev(struct fake *f, uint64_t features)
 	struct evvm_virtio_dev *dev = f->dev;
 
 	memset(hva(f, RAM_GPA), 0, HEAP - RAM_GPA);
-	f->avail_idx = f->used_seen = 0;
+	assert_int_equal(fg_queue_init(&f->g, &f->q, RING_DESC, QSIZE), 0);
 	drv_reset(f);
 	dev->features = features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
-	assert_int_equal(vq_init(&dev->vqs[0], &f->mem, "blk0.q0", QSIZE, RING_DESC, RING_AVAIL,
+	assert_int_equal(vq_init(&dev->vqs[0], &f->g.mem, "blk0.q0", QSIZE, RING_DESC, RING_AVAIL,
 				 RING_USED, dev->features),
 			 0);
 	assert_int_equal(devtest_start(f->loop, dev), 0);
@@ -289,7 +267,7 @@ static void stop_dev(struct fake *f)
 static void attach(struct fake *f, const struct blk_config *cfg)
 {
 	assert_int_equal(blk_create("blk0", cfg, &f->dev), 0);
-	f->dev->mem = &f->mem;
+	f->dev->mem = &f->g.mem;
 	f->dev->loop = f->loop;
 	f->dev->notify = on_notify;
 	f->dev->needs_reset = on_fail;
@@ -321,8 +299,8 @@ static void read_disk(struct fake *f, uint64_t off, void *buf, size_t len)
 static int setup(void **state)
 {
 	struct fake *f = calloc(1, sizeof(*f));
-	struct evvm_mem_region r = { .gpa = RAM_GPA, .size = RAM_SIZE, .fd = -1 };
 	const char *tmp = getenv("TMPDIR");
+	uint8_t *ram;
 	int fd;
 
 	capture_test_begin();
@@ -334,17 +312,15 @@ static int setup(void **state)
 		return -1;
 	close(fd);
 	make_disk(f->path, DISK_SECS * SECTOR, 0);
-	f->ram = r.hva = aligned_alloc(4096, RAM_SIZE);
-	if (!f->ram)
+	ram = aligned_alloc(4096, RAM_SIZE);
+	if (!ram)
 		return -1;
-	memset(f->ram, 0, RAM_SIZE);
-	mem_init(&f->mem);
-	if (mem_add_region(&f->mem, &r) || loop_create(&f->loop, "blk-test"))
+	memset(ram, 0, RAM_SIZE);
+	if (fg_init(&f->g, ram, RAM_GPA, RAM_SIZE, HEAP) || loop_create(&f->loop, "blk-test"))
 		return -1;
 	if (pthread_create(&f->thread, NULL, devtest_loop_thread, f->loop))
 		return -1;
 	f->running = true;
-	f->heap = HEAP;
 	*state = f;
 	return 0;
 }
@@ -362,7 +338,7 @@ static int teardown(void **state)
 	/* As virtio-mmio does: the device is destroyed after its I/O thread. */
 	virtio_dev_destroy(f->dev);
 	loop_destroy(f->loop);
-	free(f->ram);
+	free(f->g.ram);
 	unlink(f->path);
 	free(f);
 	capture_test_end();
@@ -472,7 +448,7 @@ static void test_scattered_layout(void **state)
 	uint8_t pattern[4 * SECTOR], back[4 * SECTOR];
 	uint8_t hdr[16] = { 0 };
 	uint64_t h, d;
-	struct seg segs[8];
+	struct fg_seg segs[8];
 	struct vring_used_elem u;
 
 	attach(f, &cfg);
@@ -487,11 +463,11 @@ static void test_scattered_layout(void **state)
 	d = galloc(f, sizeof(pattern) + 4);
 	memcpy(hva(f, d), hdr + 12, 4); /* header bytes 12..15, then data */
 	memcpy(hva(f, d + 4), pattern, sizeof(pattern));
-	segs[0] = (struct seg){ h, 5, false };
-	segs[1] = (struct seg){ h + 5, 7, false };
-	segs[2] = (struct seg){ d, 1000 + 4, false };
-	segs[3] = (struct seg){ d + 1004, sizeof(pattern) - 1000, false };
-	segs[4] = (struct seg){ galloc(f, 1), 1, true };
+	segs[0] = (struct fg_seg){ h, 5, false };
+	segs[1] = (struct fg_seg){ h + 5, 7, false };
+	segs[2] = (struct fg_seg){ d, 1000 + 4, false };
+	segs[3] = (struct fg_seg){ d + 1004, sizeof(pattern) - 1000, false };
+	segs[4] = (struct fg_seg){ galloc(f, 1), 1, true };
 	*(uint8_t *)hva(f, segs[4].gpa) = S_UNSET;
 	u = complete1(f, post_chain(f, segs, 5));
 	assert_int_equal(u.len, 1);
@@ -506,10 +482,10 @@ static void test_scattered_layout(void **state)
 	memcpy(hva(f, h), hdr, 16);
 	d = galloc(f, sizeof(pattern) + 1);
 	memset(hva(f, d), 0, sizeof(pattern) + 1);
-	segs[0] = (struct seg){ h, 16, false };
-	segs[1] = (struct seg){ d, 511, true };
-	segs[2] = (struct seg){ d + 511, 2, true };
-	segs[3] = (struct seg){ d + 513, sizeof(pattern) - 513 + 1, true };
+	segs[0] = (struct fg_seg){ h, 16, false };
+	segs[1] = (struct fg_seg){ d, 511, true };
+	segs[2] = (struct fg_seg){ d + 511, 2, true };
+	segs[3] = (struct fg_seg){ d + 513, sizeof(pattern) - 513 + 1, true };
 	*(uint8_t *)hva(f, d + sizeof(pattern)) = S_UNSET;
 	u = complete1(f, post_chain(f, segs, 4));
 	assert_int_equal(u.len, sizeof(pattern) + 1);
@@ -597,7 +573,7 @@ static void test_malformed_requests(void **state)
 	struct blk_config cfg = { .path = f->path };
 	uint8_t buf[SECTOR], back[SECTOR], zero[SECTOR] = { 0 };
 	struct vring_used_elem u;
-	struct seg segs[3];
+	struct fg_seg segs[3];
 	uint64_t h;
 
 	attach(f, &cfg);
@@ -617,9 +593,9 @@ static void test_malformed_requests(void **state)
 	drv_reset(f);
 	h = galloc(f, 16);
 	memset(hva(f, h), 0, 16);
-	segs[0] = (struct seg){ h, 8, false };
-	segs[1] = (struct seg){ galloc(f, SECTOR), SECTOR, true };
-	segs[2] = (struct seg){ galloc(f, 1), 1, true };
+	segs[0] = (struct fg_seg){ h, 8, false };
+	segs[1] = (struct fg_seg){ galloc(f, SECTOR), SECTOR, true };
+	segs[2] = (struct fg_seg){ galloc(f, 1), 1, true };
 	*(uint8_t *)hva(f, segs[2].gpa) = S_UNSET;
 	u = complete1(f, post_chain(f, segs, 3));
 	assert_int_equal(u.len, 1);
@@ -635,14 +611,14 @@ static void test_no_status_byte(void **state)
 {
 	struct fake *f = *state;
 	struct blk_config cfg = { .path = f->path };
-	struct seg segs[2];
+	struct fg_seg segs[2];
 	uint64_t h;
 
 	attach(f, &cfg);
 	h = galloc(f, 16);
 	memset(hva(f, h), 0, 16);
-	segs[0] = (struct seg){ h, 16, false };
-	segs[1] = (struct seg){ galloc(f, SECTOR), SECTOR, false };
+	segs[0] = (struct fg_seg){ h, 16, false };
+	segs[1] = (struct fg_seg){ galloc(f, SECTOR), SECTOR, false };
 	post_chain(f, segs, 2);
 	kick(f);
 	assert_int_equal(atomic_load(&f->fails), 1);
@@ -658,7 +634,7 @@ static void test_malformed_chain(void **state)
 {
 	struct fake *f = *state;
 	struct blk_config cfg = { .path = f->path };
-	struct seg segs[3];
+	struct fg_seg segs[3];
 	uint64_t h;
 	struct req r;
 
@@ -667,9 +643,9 @@ static void test_malformed_chain(void **state)
 	r = post_req(f, VIRTIO_BLK_T_FLUSH, 0, 0, false);
 	h = galloc(f, 16);
 	memset(hva(f, h), 0, 16);
-	segs[0] = (struct seg){ h, 16, false };
-	segs[1] = (struct seg){ RAM_GPA + RAM_SIZE - 256, 512, true }; /* runs off the end */
-	segs[2] = (struct seg){ galloc(f, 1), 1, true };
+	segs[0] = (struct fg_seg){ h, 16, false };
+	segs[1] = (struct fg_seg){ RAM_GPA + RAM_SIZE - 256, 512, true }; /* runs off the end */
+	segs[2] = (struct fg_seg){ galloc(f, 1), 1, true };
 	post_chain(f, segs, 3);
 	kick(f);
 	assert_int_equal(atomic_load(&f->fails), 1);
@@ -773,7 +749,7 @@ static struct req post_dwz(struct fake *f, uint32_t type, const uint64_t *sector
 {
 	uint64_t hdr = galloc(f, 16), data = galloc(f, 16 * n), st = galloc(f, 1);
 	uint32_t t = htole32(type);
-	struct seg segs[3];
+	struct fg_seg segs[3];
 	struct req r = { .status = hva(f, st), .data = data };
 
 	memset(hva(f, hdr), 0, 16);
@@ -788,9 +764,9 @@ static struct req post_dwz(struct fake *f, uint32_t type, const uint64_t *sector
 		memcpy(p + 12, &fl, 4);
 	}
 	*r.status = S_UNSET;
-	segs[0] = (struct seg){ hdr, 16, false };
-	segs[1] = (struct seg){ data, 16 * n, false };
-	segs[2] = (struct seg){ st, 1, true };
+	segs[0] = (struct fg_seg){ hdr, 16, false };
+	segs[1] = (struct fg_seg){ data, 16 * n, false };
+	segs[2] = (struct fg_seg){ st, 1, true };
 	r.head = post_chain(f, segs, 3);
 	return r;
 }
