@@ -130,6 +130,11 @@ static const struct option run_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+const struct option *run_option_table(void)
+{
+	return run_options;
+}
+
 /* Parse "boot=N" for --cpus. */
 static int parse_cpus(char *arg, unsigned int *nr)
 {
