@@ -15,8 +15,11 @@ FUZZ_CFLAGS	:= -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-fie
 		   -Iinclude -fno-strict-aliasing -fno-omit-frame-pointer \
 		   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
-FUZZ_NAMES	:= virtqueue
+FUZZ_NAMES	:= virtqueue blk
 FUZZ_virtqueue_SRCS := fuzz/fuzz_virtqueue.c lib/virtqueue.c lib/mem.c lib/log.c
+FUZZ_blk_SRCS	:= fuzz/fuzz_blk.c tests/lib/fakeguest.c devices/blk.c lib/virtqueue.c lib/mem.c \
+		   lib/log.c lib/loop.c
+FUZZ_blk_LIBS	:= -luring -pthread
 
 FUZZ_BINS	:= $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_NAMES))
 FUZZ_EACH	:= $(shell expr $(FUZZ_SECONDS) / $(words $(FUZZ_NAMES)))
@@ -28,7 +31,7 @@ fuzz: $(FUZZ_BINS)
 .SECONDEXPANSION:
 $(B)/fuzz/fuzz_%: $$(FUZZ_$$*_SRCS) $(wildcard include/evvm/*.h devices/*.h tests/lib/*.h) fuzz/fuzz.mk
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/lib -o $@ $(FUZZ_$*_SRCS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/lib -o $@ $(FUZZ_$*_SRCS) $(FUZZ_$*_LIBS)
 
 # One after the other: each fuzzer gets its share of FUZZ_SECONDS.
 fuzz-run: $(FUZZ_BINS)
