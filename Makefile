@@ -64,6 +64,9 @@ $(EVVM): $(B)/cli/main.o $(CLI_OBJS) $(B)/cli/demo_guest.o $(LIBEVVM)
 
 # Tests link what they test from libevvm and the CLI objects, and tests/lib.
 TEST_LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard tests/lib/*.c))
+# Built only as prerequisites of the pattern rule below: without this make
+# deletes them as intermediates and relinks every test on the next run.
+.SECONDARY: $(TEST_LIB_OBJS)
 $(B)/tests/%: tests/%.c $(TEST_LIB_OBJS) $(LIBEVVM) $(CLI_OBJS) $(B)/cli/demo_guest.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ivmm -Icli -Itests/lib $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(CLI_OBJS) \
@@ -96,13 +99,18 @@ test: all
 	@tools/run-tests $(B)
 
 # Everything CI runs: the fuzzers for a bounded time, then the tests built
-# with gcc, with gcc and ASan+UBSan (leaks fail), and with clang.
+# with gcc, with gcc and ASan+UBSan (leaks fail), and with clang. All three
+# builds run even if one fails; the last line sums them, and the exit
+# status is non-zero if any build or test failed.
+CHECK_BUILDS := build build-asan build-clang
 check:
 	@tools/deps test
 	@$(MAKE) --no-print-directory fuzz-run B=build-fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
-	@$(MAKE) --no-print-directory test
-	@$(MAKE) --no-print-directory test B=build-asan SAN=1
-	@$(MAKE) --no-print-directory test B=build-clang CC=clang
+	@rm -f $(addsuffix /test-counts,$(CHECK_BUILDS))
+	@$(MAKE) --no-print-directory test B=build; \
+	$(MAKE) --no-print-directory test B=build-asan SAN=1; \
+	$(MAKE) --no-print-directory test B=build-clang CC=clang; \
+	tools/test-verdict $(CHECK_BUILDS)
 
 clean:
 	rm -rf $(B) $(BENCHES)

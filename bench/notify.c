@@ -9,6 +9,15 @@
  *   user         evvm --ioeventfd=user --irqfd=user (every doorbell exits)
  *   kernel       evvm, KVM ioeventfd + irqfd, I/O thread sleeps in epoll
  *   kernel-poll  the same with adaptive busy polling (--poll-max-us)
+ *   loop         no KVM: a thread standing in for the vCPU works --work-us,
+ *                kicks an eventfd and sleeps until an evvm loop answers on
+ *                another eventfd (the kick -> interrupt round trip of the
+ *                I/O thread alone; runs where /dev/kvm does not exist)
+ *   loop-poll    the same with the loop's adaptive busy polling
+ *
+ * Pinned, the poller and the thread it waits for share one CPU: polling
+ * can only steal time from the kicker, and must turn itself off. Unpinned
+ * (--no-pin, a CPU free), polling saves the wakeup and should win.
  *
  * By default the whole benchmark runs on one host CPU. Under PVM (software
  * nested virtualization) an interrupt injected into a vCPU running on
@@ -18,11 +27,16 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <evvm/log.h>
+#include <evvm/loop.h>
 #include <evvm/vm.h>
 
 #include "../cli/cli.h"
@@ -36,9 +50,12 @@
 #define MARK_END 0x100
 #define MAX_RUNS 64
 
-enum { RAW, USER, KERNEL, KERNEL_POLL, NR_PATHS };
+enum { RAW, USER, KERNEL, KERNEL_POLL, LOOP, LOOP_POLL, NR_PATHS };
 
-static const char *const path_names[NR_PATHS] = { "raw", "user", "kernel", "kernel-poll" };
+static const char *const path_names[NR_PATHS] = { "raw",	 "user", "kernel",
+						  "kernel-poll", "loop", "loop-poll" };
+
+#define LOOP_WARMUP 1000 /* round trips before timing: the polling choice settles */
 
 struct sample {
 	double doorbell_ns;
@@ -82,8 +99,8 @@ static int run_evvm(int path, unsigned int n, unsigned int poll_us, double ph[3]
 	int status, err;
 
 	snprintf(cmdline, sizeof(cmdline),
-		 "tests=bench bench.n=%u bench.vector=0x%x bench.addr=0x%llx bench.setup=testdev", n,
-		 VECTOR, DOORBELL);
+		 "tests=bench bench.n=%u bench.vector=0x%x bench.addr=0x%llx bench.setup=testdev",
+		 n, VECTOR, DOORBELL);
 	err = vm_create(&cfg, &vm);
 	if (err)
 		return err;
@@ -121,12 +138,89 @@ static int run_raw(unsigned int n, double ph[3])
 	return 0;
 }
 
+struct loop_rt {
+	int kick, irq;
+};
+
+/* The I/O thread's half: the kick's counter read, one interrupt back. */
+static void loop_rt_kick(void *opaque, uint32_t events)
+{
+	struct loop_rt *rt = opaque;
+	uint64_t v = 1;
+
+	(void)events;
+	if (read(rt->kick, &v, sizeof(v)) == sizeof(v) && write(rt->irq, &v, sizeof(v)) < 0)
+		pr_err("notify: loop: interrupt: %s", evvm_strerror(errno));
+}
+
+static void *loop_rt_thread(void *opaque)
+{
+	return (void *)(intptr_t)loop_run(opaque);
+}
+
+/* The kicker's half: @work_ns of work, a kick, sleep until the interrupt. */
+static int loop_rt_once(struct loop_rt *rt, double work_ns)
+{
+	double t = now_ns();
+	uint64_t v = 1;
+
+	while (now_ns() - t < work_ns)
+		;
+	if (write(rt->kick, &v, sizeof(v)) != sizeof(v) ||
+	    read(rt->irq, &v, sizeof(v)) != sizeof(v))
+		return -errno;
+	return 0;
+}
+
+/* The loop paths: the mean round trip, work included, in ph[2] (per n: see main). */
+static int run_loop(int path, unsigned int n, unsigned int poll_us, unsigned int work_us,
+		    double ph[3], struct evvm_loop_stats *st)
+{
+	struct loop_rt rt = { .kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
+			      .irq = eventfd(0, EFD_CLOEXEC) };
+	struct evvm_loop *loop = NULL;
+	pthread_t thread;
+	int err = rt.kick < 0 || rt.irq < 0 ? -errno : loop_create(&loop, "notify");
+	double t0;
+
+	if (err)
+		goto close_fds;
+	if (path == LOOP_POLL)
+		loop_set_poll_max(loop, poll_us);
+	err = loop_add(loop, rt.kick, EPOLLIN, loop_rt_kick, &rt);
+	if (err)
+		goto destroy_loop;
+	err = -pthread_create(&thread, NULL, loop_rt_thread, loop);
+	if (err)
+		goto destroy_loop;
+	for (unsigned int i = 0; i < LOOP_WARMUP && !err; i++)
+		err = loop_rt_once(&rt, work_us * 1000.0);
+	t0 = now_ns();
+	for (unsigned int i = 0; i < n && !err; i++)
+		err = loop_rt_once(&rt, work_us * 1000.0);
+	ph[2] = now_ns() - t0;
+	ph[0] = ph[1] = 0; /* no doorbell cost of its own */
+	loop_stop(loop);
+	pthread_join(thread, NULL);
+	loop_get_stats(loop, st);
+destroy_loop:
+	loop_destroy(loop);
+close_fds:
+	if (rt.kick >= 0)
+		close(rt.kick);
+	if (rt.irq >= 0)
+		close(rt.irq);
+	return err;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: bench/notify [--runs R] [--n N] [--poll-max-us US] [--json FILE]\n"
 		   "  --runs R         repetitions of every path, interleaved (default 5)\n"
 		   "  --n N            doorbells / round trips per run (default 2000)\n"
-		   "  --poll-max-us US polling window of the kernel-poll path (default 50)\n"
+		   "  --poll-max-us US polling window of the *-poll paths (default 50)\n"
+		   "  --work-us US     the loop paths' kicker works US between round trips "
+		   "(default 30)\n"
 		   "  --pin CPU        run every thread on host CPU (default 0)\n"
 		   "  --no-pin         let the scheduler place threads\n"
 		   "  --json FILE      also write the figures as JSON\n");
@@ -135,13 +229,19 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "runs", required_argument, NULL, 'r' }, { "n", required_argument, NULL, 'n' },
+		{ "runs", required_argument, NULL, 'r' },
+		{ "n", required_argument, NULL, 'n' },
 		{ "poll-max-us", required_argument, NULL, 'p' },
-		{ "json", required_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
-		{ "pin", required_argument, NULL, 'c' }, { "no-pin", no_argument, NULL, 'u' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "pin", required_argument, NULL, 'c' },
+		{ "no-pin", no_argument, NULL, 'u' },
+		{ "work-us", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned int runs = 5, n = 2000, poll_us = 50;
+	unsigned int runs = 5, n = 2000, poll_us = 50, work_us = 30;
+	bool kvm = access("/dev/kvm", F_OK) == 0, ran[NR_PATHS] = { false };
+	struct evvm_loop_stats st[NR_PATHS] = { 0 };
 	const char *json = NULL;
 	int pin = 0;
 	double db[NR_PATHS][MAX_RUNS], rt[NR_PATHS][MAX_RUNS], med_db[NR_PATHS], med_rt[NR_PATHS];
@@ -159,6 +259,10 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			if (!opt_uint("notify", "poll-max-us", optarg, 0, UINT32_MAX, &poll_us))
+				return 2;
+			break;
+		case 'w':
+			if (!opt_uint("notify", "work-us", optarg, 0, 1000000, &work_us))
 				return 2;
 			break;
 		case 'j':
@@ -195,14 +299,20 @@ int main(int argc, char **argv)
 		for (int p = 0; p < NR_PATHS; p++) {
 			double ph[3];
 
-			err = p == RAW ? run_raw(n, ph) : run_evvm(p, n, poll_us, ph);
+			if (p < LOOP && !kvm)
+				continue;
+			err = p == RAW	  ? run_raw(n, ph)
+			      : p >= LOOP ? run_loop(p, n, poll_us, work_us, ph, &st[p])
+					  : run_evvm(p, n, poll_us, ph);
 			if (err || ph[0] < 0 || ph[1] < 0 || ph[2] < 0) {
 				fprintf(stderr, "notify: path %s, run %u failed: %s\n",
-					path_names[p], r + 1, err ? evvm_strerror(err) : "no marks");
+					path_names[p], r + 1,
+					err ? evvm_strerror(err) : "no marks");
 				return 1;
 			}
 			db[p][r] = (ph[1] - ph[0]) / n;
 			rt[p][r] = ph[2] / n;
+			ran[p] = true;
 		}
 	}
 
@@ -211,16 +321,32 @@ int main(int argc, char **argv)
 		       n, pin);
 	else
 		printf("bench/notify: %u runs x %u iterations, unpinned, medians (ns)\n", runs, n);
+	if (!kvm)
+		printf("(no /dev/kvm: the KVM paths do not run)\n");
 	printf("%-12s %14s %14s %12s %12s\n", "path", "doorbell_ns", "roundtrip_ns", "db vs raw",
 	       "rt vs raw");
 	for (int p = 0; p < NR_PATHS; p++) {
-		med_db[p] = median(db[p], runs);
-		med_rt[p] = median(rt[p], runs);
+		med_db[p] = ran[p] ? median(db[p], runs) : 0;
+		med_rt[p] = ran[p] ? median(rt[p], runs) : 0;
 	}
-	for (int p = 0; p < NR_PATHS; p++)
-		printf("%-12s %14.0f %14.0f %11.2fx %11.2fx\n", path_names[p], med_db[p], med_rt[p],
-		       med_db[p] / med_db[RAW], med_rt[p] / med_rt[RAW]);
-	printf("user / kernel doorbell: %.2fx\n", med_db[USER] / med_db[KERNEL]);
+	for (int p = 0; p < LOOP; p++)
+		if (ran[p])
+			printf("%-12s %14.0f %14.0f %11.2fx %11.2fx\n", path_names[p], med_db[p],
+			       med_rt[p], med_db[p] / med_db[RAW], med_rt[p] / med_rt[RAW]);
+	for (int p = LOOP; p < NR_PATHS; p++)
+		printf("%-12s %14s %14.0f %12s %12s\n", path_names[p], "-", med_rt[p], "-", "-");
+	if (kvm) {
+		printf("user / kernel doorbell: %.2fx\n", med_db[USER] / med_db[KERNEL]);
+		printf("kernel-poll / kernel round trip: %.3fx\n",
+		       med_rt[KERNEL_POLL] / med_rt[KERNEL]);
+	}
+	printf("loop-poll / loop round trip: %.3fx (work %u us; last run: polling %s, mean wait "
+	       "%llu ns polling, %llu ns sleeping, %llu trials, window %llu ns)\n",
+	       med_rt[LOOP_POLL] / med_rt[LOOP], work_us, st[LOOP_POLL].polling ? "on" : "off",
+	       (unsigned long long)st[LOOP_POLL].poll_mean_ns[0],
+	       (unsigned long long)st[LOOP_POLL].poll_mean_ns[1],
+	       (unsigned long long)st[LOOP_POLL].poll_trials,
+	       (unsigned long long)st[LOOP_POLL].poll_ns);
 
 	if (json) {
 		FILE *f = fopen(json, "w");
@@ -229,10 +355,17 @@ int main(int argc, char **argv)
 			fprintf(stderr, "notify: %s: %s\n", json, evvm_strerror(errno));
 			return 1;
 		}
-		fprintf(f, "{\"n\": %u, \"pinned_cpu\": %d, \"paths\": {", n, pin);
-		for (int p = 0; p < NR_PATHS; p++)
-			fprintf(f, "%s\"%s\": {\"doorbell_ns\": %.1f, \"roundtrip_ns\": %.1f, \"runs\": %u}",
-				p ? ", " : "", path_names[p], med_db[p], med_rt[p], runs);
+		fprintf(f, "{\"n\": %u, \"pinned_cpu\": %d, \"work_us\": %u, \"paths\": {", n, pin,
+			work_us);
+		for (int p = 0, first = 1; p < NR_PATHS; p++) {
+			if (!ran[p])
+				continue;
+			fprintf(f,
+				"%s\"%s\": {\"doorbell_ns\": %.1f, \"roundtrip_ns\": %.1f, "
+				"\"runs\": %u}",
+				first ? "" : ", ", path_names[p], med_db[p], med_rt[p], runs);
+			first = 0;
+		}
 		fprintf(f, "}}\n");
 		if (fclose(f)) {
 			fprintf(stderr, "notify: %s: %s\n", json, evvm_strerror(errno));

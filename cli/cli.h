@@ -2,10 +2,15 @@
 #ifndef EVVM_CLI_H
 #define EVVM_CLI_H
 
+#include <getopt.h>
+
 /* Exit status for a command line evvm cannot understand. */
 #define EXIT_USAGE 2
 
 int cmd_run(int argc, char **argv);
+
+/* The options `evvm run` accepts: getopt_long()'s table, ending in a NULL name. */
+const struct option *run_option_table(void);
 int cmd_vhost_user_blk(int argc, char **argv); /* cli/vhost_user.c */
 int cmd_vhost_user_rng(int argc, char **argv);
 int cmd_vhost_user_net(int argc, char **argv);

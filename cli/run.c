@@ -136,6 +136,11 @@ static const struct option run_options[] = {
 
 static bool on_off(const char *val, bool *out);
 
+const struct option *run_option_table(void)
+{
+	return run_options;
+}
+
 /* Parse "boot=N" for --cpus. */
 static int parse_cpus(char *arg, unsigned int *nr)
 {

@@ -7,6 +7,7 @@
 # Each target is built from the library sources it exercises, compiled with
 # the fuzzer's instrumentation (coverage, ASan, UBSan): libevvm.a's objects
 # have none. Crash inputs land in $(B)/fuzz/; fuzz/corpus/ is only read.
+# libFuzzer's progress goes to $(B)/fuzz/corpus/<name>.log (see tools/fuzz-run).
 #
 # Adding a target: fuzz/fuzz_<name>.c, seeds in fuzz/corpus/<name>/, and
 # FUZZ_SRCS_<name> (and FUZZ_LIBS_<name> if it needs libraries) below.
@@ -27,6 +28,9 @@ FUZZ_SRCS_bzimage	:= fuzz/fuzz_bzimage.c $(FUZZ_BOOT_SRCS)
 FUZZ_LIBS_bzimage	:= $(FUZZ_BOOT_LIBS)
 FUZZ_SRCS_decompress	:= fuzz/fuzz_decompress.c $(FUZZ_BOOT_SRCS)
 FUZZ_LIBS_decompress	:= $(FUZZ_BOOT_LIBS)
+FUZZ_SRCS_blk		:= fuzz/fuzz_blk.c tests/lib/fakeguest.c devices/blk.c lib/virtqueue.c lib/mem.c \
+			   lib/log.c lib/loop.c
+FUZZ_LIBS_blk		:= -luring -pthread
 
 # Every fuzz/fuzz_<name>.c is a target.
 FUZZ_NAMES	:= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
@@ -38,18 +42,15 @@ FUZZ_EACH	:= $(shell n=$$(( $(FUZZ_SECONDS) / $(words $(FUZZ_NAMES)) )); echo $$
 fuzz: $(FUZZ_BINS)
 
 define FUZZ_TARGET
-$(B)/fuzz/fuzz_$(1): $$(FUZZ_SRCS_$(1)) $$(wildcard include/evvm/*.h vmm/boot/*.h) fuzz/fuzz.mk
+$(B)/fuzz/fuzz_$(1): $$(FUZZ_SRCS_$(1)) $$(wildcard include/evvm/*.h vmm/boot/*.h devices/*.h tests/lib/*.h) fuzz/fuzz.mk
 	@mkdir -p $$(dir $$@)
-	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$(FUZZ_SRCS_$(1)) $$(FUZZ_LIBS_$(1))
+	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -Itests/lib -o $$@ $$(FUZZ_SRCS_$(1)) $$(FUZZ_LIBS_$(1))
 endef
 $(foreach n,$(FUZZ_NAMES),$(eval $(call FUZZ_TARGET,$(n))))
 
-# A scratch copy of the seeds: libFuzzer adds what it finds to its first corpus directory.
+# One after the other, each from a scratch copy of its seeds (libFuzzer adds
+# what it finds to its first corpus directory).
 fuzz-run: $(FUZZ_BINS)
-	@for n in $(FUZZ_NAMES); do \
-		c=$(B)/fuzz/corpus/$$n; \
-		rm -rf $$c && mkdir -p $$c && cp fuzz/corpus/$$n/* $$c/ || exit 1; \
-		echo "fuzz_$$n: $(FUZZ_EACH) s of $(FUZZ_SECONDS) s"; \
-		$(B)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_EACH) -timeout=5 -print_final_stats=1 \
-			-artifact_prefix=$(B)/fuzz/ $$c || exit 1; \
+	@set -e; for n in $(FUZZ_NAMES); do \
+		tools/fuzz-run $(B)/fuzz/fuzz_$$n fuzz/corpus/$$n $(B)/fuzz/corpus/$$n $(FUZZ_EACH); \
 	done

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Write the seed corpus of fuzz/fuzz_virtqueue.c into fuzz/corpus/virtqueue/.
+"""Write the seed corpora of fuzz/fuzz_virtqueue.c (fuzz/corpus/virtqueue/) and
+fuzz/fuzz_blk.c (fuzz/corpus/blk/).
 
 Each seed is the fuzzer's 16-byte header followed by a guest RAM image, laid
 out as fuzz_virtqueue.c expects: region 0 at gpa 0 (0x1000 bytes) holds the
@@ -217,13 +218,61 @@ def seeds():
     yield "bad-queue-size", s
 
 
-def main():
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "virtqueue")
+# fuzz_blk.c's input: features, chain count, then per chain its buffer count and
+# per buffer flags (1 writable, 2 across the end of RAM, 4 empty), length, content.
+BLK_EVENT_IDX, BLK_INDIRECT, BLK_FLUSH, BLK_DISCARD, BLK_WZ = 1, 2, 4, 8, 16
+T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WZ = 0, 1, 4, 8, 11, 13
+
+
+def blk_buf(flags, length, content=b""):
+    return struct.pack("<BH", flags, length) + (content if not flags & 1 else b"")
+
+
+def blk_hdr(rtype, sector):
+    return struct.pack("<IIQ", rtype, 0, sector)
+
+
+def blk_chain(*bufs):
+    return bytes([len(bufs) - 1]) + b"".join(bufs)
+
+
+def blk_seeds():
+    status = blk_buf(1, 1)
+    yield "read", bytes([BLK_FLUSH, 0]) + blk_chain(
+        blk_buf(0, 16, blk_hdr(T_IN, 2)), blk_buf(1, 1024), status)
+    yield "write", bytes([BLK_FLUSH, 0]) + blk_chain(
+        blk_buf(0, 16, blk_hdr(T_OUT, 4)), blk_buf(0, 512, bytes(range(256)) * 2), status)
+    yield "split-header", bytes([0, 0]) + blk_chain(
+        blk_buf(0, 5, blk_hdr(T_IN, 0)[:5]), blk_buf(0, 11, blk_hdr(T_IN, 0)[5:]),
+        blk_buf(1, 512), status)
+    yield "flush-get-id", bytes([BLK_FLUSH, 1]) + blk_chain(
+        blk_buf(0, 16, blk_hdr(T_FLUSH, 0)), status) + blk_chain(
+        blk_buf(0, 16, blk_hdr(T_GET_ID, 0)), blk_buf(1, 21))
+    dwz = struct.pack("<QII", 8, 4, 0)
+    yield "discard-write-zeroes", bytes([BLK_DISCARD | BLK_WZ, 1]) + blk_chain(
+        blk_buf(0, 16, blk_hdr(T_DISCARD, 0)), blk_buf(0, 16, dwz), status) + blk_chain(
+        blk_buf(0, 16, blk_hdr(T_WZ, 0)), blk_buf(0, 16, dwz), status)
+    yield "past-end", bytes([BLK_EVENT_IDX, 0]) + blk_chain(
+        blk_buf(0, 16, blk_hdr(T_IN, 63)), blk_buf(1, 1024), status)
+    yield "no-status", bytes([0, 0]) + blk_chain(blk_buf(0, 16, blk_hdr(T_IN, 0)))
+    yield "short-header", bytes([0, 0]) + blk_chain(blk_buf(0, 8, blk_hdr(T_IN, 0)[:8]), status)
+    yield "across-ram-end", bytes([0, 0]) + blk_chain(
+        blk_buf(0, 16, blk_hdr(T_IN, 0)), blk_buf(3, 512), status)
+    yield "unknown-type", bytes([0, 0]) + blk_chain(blk_buf(0, 16, blk_hdr(99, 0)), status)
+
+
+def write_corpus(name, items):
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", name)
     os.makedirs(out, exist_ok=True)
-    for name, seed in seeds():
-        with open(os.path.join(out, name), "wb") as f:
-            f.write(seed.data())
-        print(f"{name}: {len(seed.data())} bytes")
+    for seed_name, data in items:
+        with open(os.path.join(out, seed_name), "wb") as f:
+            f.write(data)
+        print(f"{name}/{seed_name}: {len(data)} bytes")
+
+
+def main():
+    write_corpus("virtqueue", ((n, s.data()) for n, s in seeds()))
+    write_corpus("blk", blk_seeds())
 
 
 if __name__ == "__main__":

@@ -15,6 +15,32 @@
 
 #define POLL_NS_INITIAL 4000 /* first window once polling pays off */
 #define POLL_GROW	2
+#define POLL_EPOCH	64  /* waits per measurement of polling on or off */
+#define POLL_EVERY_MAX	128 /* epochs between trials of the other choice, at most */
+
+/*
+ * Whether polling pays, measured (QEMU's window rule alone cannot tell):
+ * a busy-polling thread can slow down the very thing it waits for (a vCPU
+ * on the same host CPU), so the event still arrives inside the window, and
+ * the window stays at its maximum while each wait got longer. So the loop
+ * measures the mean wait (from going idle to having events, capped at twice
+ * the maximum window so a long idle spell does not decide) over an epoch
+ * of POLL_EPOCH waits with polling and one without, and keeps polling only
+ * if it shortened the wait by more than 2%. The choice is tried again after
+ * @every epochs, and @every grows fourfold (up to POLL_EVERY_MAX) each time
+ * the choice stands, so a losing choice costs at most 1/POLL_EVERY_MAX of the
+ * time once things are steady.
+ */
+struct poll_judge {
+	bool off;	     /* polling does not pay: sleep at once */
+	bool trial;	     /* this epoch runs the other choice */
+	unsigned int n;	     /* waits in this epoch */
+	uint64_t sum_ns;     /* their total */
+	uint64_t mean_ns[2]; /* last measured mean wait: [0] polling, [1] not */
+	unsigned int epochs; /* since the last trial */
+	unsigned int every;  /* epochs between trials */
+	uint64_t trials;
+};
 
 struct loop_watch {
 	int fd;
@@ -43,6 +69,7 @@ struct evvm_loop {
 
 	uint64_t poll_max_ns;
 	uint64_t poll_ns;
+	struct poll_judge judge;
 
 	pthread_mutex_t lock; /* the fields below */
 	pthread_cond_t call_done;
@@ -96,6 +123,7 @@ void loop_set_poll_max(struct evvm_loop *loop, unsigned int max_us)
 {
 	loop->poll_max_ns = max_us * 1000ULL;
 	loop->poll_ns = 0;
+	loop->judge = (struct poll_judge){ .every = 1 };
 }
 
 static struct loop_watch *loop_find(struct evvm_loop *loop, int fd)
@@ -232,9 +260,44 @@ static void loop_dispatch(struct evvm_loop *loop, struct epoll_event *evs, int n
 	loop_reap(loop);
 }
 
+/* Does this wait poll? (The window's choice, or the other one during a trial.) */
+static bool loop_polls(const struct evvm_loop *loop)
+{
+	return loop->poll_ns && loop->judge.off == loop->judge.trial;
+}
+
+/* One more wait of @block_ns for struct poll_judge's measurement. */
+static void loop_judge_poll(struct evvm_loop *loop, uint64_t block_ns)
+{
+	struct poll_judge *j = &loop->judge;
+	bool off;
+
+	j->sum_ns += block_ns < 2 * loop->poll_max_ns ? block_ns : 2 * loop->poll_max_ns;
+	if (++j->n < POLL_EPOCH)
+		return;
+	j->mean_ns[j->off != j->trial] = j->sum_ns / j->n;
+	j->n = 0;
+	j->sum_ns = 0;
+	if (!j->trial) {
+		j->trial = ++j->epochs >= j->every;
+		return;
+	}
+	/* Both choices measured: polling must win by more than 2%. */
+	off = j->mean_ns[0] * 50 >= j->mean_ns[1] * 49;
+	j->every =
+		off == j->off ? (j->every * 4 > POLL_EVERY_MAX ? POLL_EVERY_MAX : j->every * 4) : 1;
+	j->off = off;
+	j->trial = false;
+	j->epochs = 0;
+	j->trials++;
+}
+
 /* QEMU's rule: keep a window that caught the event, grow one that nearly did. */
 static void loop_adjust_poll(struct evvm_loop *loop, uint64_t block_ns)
 {
+	/* Only waits with a window say whether polling pays. */
+	if (loop->poll_ns)
+		loop_judge_poll(loop, block_ns);
 	if (block_ns <= loop->poll_ns)
 		return;
 	if (block_ns > loop->poll_max_ns) {
@@ -272,10 +335,11 @@ int loop_run(struct evvm_loop *loop)
 		uint64_t start = loop->poll_max_ns ? now_ns() : 0;
 		int n = 0;
 
-		if (loop->poll_ns) {
+		if (loop_polls(loop)) {
 			n = loop_poll(loop, evs, 16, start);
 			if (n > 0)
-				atomic_fetch_add_explicit(&loop->poll_hits, 1, memory_order_relaxed);
+				atomic_fetch_add_explicit(&loop->poll_hits, 1,
+							  memory_order_relaxed);
 		}
 		if (n == 0) {
 			n = epoll_wait(loop->epfd, evs, 16, -1);
@@ -314,6 +378,10 @@ void loop_get_stats(struct evvm_loop *loop, struct evvm_loop_stats *s)
 	s->poll_hits = atomic_load(&loop->poll_hits);
 	s->dispatches = atomic_load(&loop->dispatches);
 	s->poll_ns = loop->poll_ns;
+	s->polling = loop_polls(loop);
+	s->poll_trials = loop->judge.trials;
+	s->poll_mean_ns[0] = loop->judge.mean_ns[0];
+	s->poll_mean_ns[1] = loop->judge.mean_ns[1];
 }
 
 void loop_destroy(struct evvm_loop *loop)

@@ -65,7 +65,11 @@ static bool ioeventfd_collides(const struct ioeventfd_key *a, const struct ioeve
 static int ioeventfd_check_locked(const struct ioeventfd_table *t, const struct ioeventfd_key *k)
 {
 	switch (k->len) {
-	case 0: case 1: case 2: case 4: case 8:
+	case 0:
+	case 1:
+	case 2:
+	case 4:
+	case 8:
 		break;
 	default:
 		return -EINVAL;
@@ -205,6 +209,25 @@ void ioeventfd_totals(struct ioeventfd_table *t, uint64_t *kicks, uint64_t *user
 	for (unsigned int i = 0; i < t->nr; i++) {
 		*kicks += atomic_load(&t->entries[i]->kicks);
 		*user_hits += atomic_load(&t->entries[i]->user_hits);
+	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+void ioeventfd_snapshot(struct ioeventfd_table *t, struct ioeventfd_snapshot *s)
+{
+	pthread_rwlock_rdlock(&t->lock);
+	s->user = t->user;
+	s->kicks = t->retired_kicks;
+	s->user_hits = t->retired_user_hits;
+	s->nr = t->nr;
+	for (unsigned int i = 0; i < t->nr; i++) {
+		const struct ioeventfd *e = t->entries[i];
+
+		s->e[i] = (struct ioeventfd_stat){ .key = e->key,
+						   .kicks = atomic_load(&e->kicks),
+						   .user_hits = atomic_load(&e->user_hits) };
+		s->kicks += s->e[i].kicks;
+		s->user_hits += s->e[i].user_hits;
 	}
 	pthread_rwlock_unlock(&t->lock);
 }

@@ -27,7 +27,7 @@ struct ioeventfd_key {
 
 struct ioeventfd {
 	struct ioeventfd_key key;
-	int fd; /* not owned */
+	int fd;			    /* not owned */
 	_Atomic uint64_t user_hits; /* writes matched in user mode */
 	_Atomic uint64_t kicks;	    /* signals its consumer read (ioeventfd_note_kicks) */
 };
@@ -41,14 +41,31 @@ static inline void ioeventfd_note_kicks(struct ioeventfd *e, uint64_t n)
 #define IOEVENTFD_MAX 256
 
 struct ioeventfd_table {
-	int vm_fd;  /* -1: no KVM (unit tests) */
-	bool user;  /* match in userspace instead of KVM */
+	int vm_fd; /* -1: no KVM (unit tests) */
+	bool user; /* match in userspace instead of KVM */
 	pthread_rwlock_t lock;
 	unsigned int nr;
 	struct ioeventfd *entries[IOEVENTFD_MAX];
 	/* Counters of entries already deassigned, so totals survive them. */
 	uint64_t retired_kicks, retired_user_hits;
 };
+
+/* One live entry's key and counters, as ioeventfd_snapshot() copies them. */
+struct ioeventfd_stat {
+	struct ioeventfd_key key;
+	uint64_t kicks, user_hits;
+};
+
+/* The table as --stats shows it: its mode, its totals, and each live entry. */
+struct ioeventfd_snapshot {
+	bool user;
+	uint64_t kicks, user_hits; /* over the table's life, deassigned entries included */
+	unsigned int nr;
+	struct ioeventfd_stat e[IOEVENTFD_MAX];
+};
+
+/* Fill @s under the table's lock; the entries may change right after. */
+void ioeventfd_snapshot(struct ioeventfd_table *t, struct ioeventfd_snapshot *s);
 
 /* Kicks and user-mode matches over the table's life, live entries included. */
 void ioeventfd_totals(struct ioeventfd_table *t, uint64_t *kicks, uint64_t *user_hits);

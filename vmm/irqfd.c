@@ -14,9 +14,9 @@
 
 #include "irqfd.h"
 
-#define PIC_PINS	   16
+#define PIC_PINS 16
 /* How often the user-mode injector looks for the EOI of a level line. */
-#define EOI_POLL_NS	   20000
+#define EOI_POLL_NS 20000
 
 static bool gsi_is_pin(uint32_t gsi)
 {
@@ -56,8 +56,8 @@ static int irqfd_push_routes(struct irqfd_table *t)
 			r->entries[n++] = (struct kvm_irq_routing_entry){
 				.gsi = pin,
 				.type = KVM_IRQ_ROUTING_IRQCHIP,
-				.u.irqchip = { .irqchip = pin < 8 ? KVM_IRQCHIP_PIC_MASTER :
-								    KVM_IRQCHIP_PIC_SLAVE,
+				.u.irqchip = { .irqchip = pin < 8 ? KVM_IRQCHIP_PIC_MASTER
+								  : KVM_IRQCHIP_PIC_SLAVE,
 					       .pin = pin % 8 },
 			};
 	}
@@ -112,8 +112,9 @@ static int irqfd_kvm(struct irqfd_table *t, const struct irqfd *q, bool deassign
 	struct kvm_irqfd k = {
 		.fd = q->fd,
 		.gsi = q->gsi,
-		.flags = deassign ? KVM_IRQFD_FLAG_DEASSIGN :
-		       q->resample_fd >= 0 ? KVM_IRQFD_FLAG_RESAMPLE : 0,
+		.flags = deassign	       ? KVM_IRQFD_FLAG_DEASSIGN
+			 : q->resample_fd >= 0 ? KVM_IRQFD_FLAG_RESAMPLE
+					       : 0,
 		.resamplefd = (!deassign && q->resample_fd >= 0) ? q->resample_fd : 0,
 	};
 
@@ -321,8 +322,7 @@ static int irqfd_user_watch(struct irqfd_table *t, struct irqfd *q, bool add)
 	return 0;
 }
 
-int irqfd_assign(struct irqfd_table *t, int fd, uint32_t gsi, int resample_fd,
-		 struct irqfd **out)
+int irqfd_assign(struct irqfd_table *t, int fd, uint32_t gsi, int resample_fd, struct irqfd **out)
 {
 	struct irqfd *q;
 	int err = 0;
@@ -401,6 +401,26 @@ void irqfd_totals(struct irqfd_table *t, uint64_t *signals, uint64_t *injected)
 	for (unsigned int i = 0; i < t->nr; i++) {
 		*signals += atomic_load(&t->entries[i]->signals);
 		*injected += atomic_load(&t->entries[i]->injected);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+void irqfd_snapshot(struct irqfd_table *t, struct irqfd_snapshot *s)
+{
+	pthread_mutex_lock(&t->lock);
+	s->user = t->user;
+	s->signals = t->retired_signals;
+	s->injected = t->retired_injected;
+	s->nr = t->nr;
+	for (unsigned int i = 0; i < t->nr; i++) {
+		const struct irqfd *q = t->entries[i];
+
+		s->e[i] = (struct irqfd_stat){ .gsi = q->gsi,
+					       .level = q->resample_fd >= 0,
+					       .signals = atomic_load(&q->signals),
+					       .injected = atomic_load(&q->injected) };
+		s->signals += s->e[i].signals;
+		s->injected += s->e[i].injected;
 	}
 	pthread_mutex_unlock(&t->lock);
 }

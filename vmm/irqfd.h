@@ -21,9 +21,9 @@
  * which gives the guest the same interrupts.
  */
 
-#define IRQFD_PINS	24
-#define IRQFD_MSI_MAX	64
-#define IRQFD_MAX	128
+#define IRQFD_PINS    24
+#define IRQFD_MSI_MAX 64
+#define IRQFD_MAX     128
 
 struct irqfd {
 	int fd;		 /* not owned */
@@ -78,11 +78,28 @@ int irqfd_route_remove(struct irqfd_table *t, uint32_t gsi);
  * delivers at once. -EBUSY if @fd already backs an irqfd, -EINVAL for a GSI
  * that is neither a pin nor a routed MSI, or level on an MSI.
  */
-int irqfd_assign(struct irqfd_table *t, int fd, uint32_t gsi, int resample_fd,
-		 struct irqfd **out);
+int irqfd_assign(struct irqfd_table *t, int fd, uint32_t gsi, int resample_fd, struct irqfd **out);
 
 /* Remove the irqfd of @fd on @gsi. 0 or -ENOENT. */
 int irqfd_deassign(struct irqfd_table *t, int fd, uint32_t gsi);
+
+/* One live irqfd's GSI and counters, as irqfd_snapshot() copies them. */
+struct irqfd_stat {
+	uint32_t gsi;
+	bool level;
+	uint64_t signals, injected;
+};
+
+/* The table as --stats shows it: its mode, its totals, and each live irqfd. */
+struct irqfd_snapshot {
+	bool user;
+	uint64_t signals, injected; /* over the table's life, deassigned irqfds included */
+	unsigned int nr;
+	struct irqfd_stat e[IRQFD_MAX];
+};
+
+/* Fill @s under the table's lock; the irqfds may change right after. */
+void irqfd_snapshot(struct irqfd_table *t, struct irqfd_snapshot *s);
 
 /* Signals and user-mode injections over the table's life. */
 void irqfd_totals(struct irqfd_table *t, uint64_t *signals, uint64_t *injected);

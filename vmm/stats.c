@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* `evvm run --stats`: the fabric's counters, and the devices' own, as text or JSON. */
+#include <stdlib.h>
+
 #include <evvm/device.h>
 #include <evvm/loop.h>
 
@@ -11,81 +13,65 @@ static const char *space_name(enum ioeventfd_space s)
 	return s == IOEVENTFD_PIO ? "pio" : "mmio";
 }
 
-static void stats_text(struct evvm_vm *vm, FILE *f)
+/* Both tables' snapshots; one allocation. -ENOMEM if none. */
+struct fabric_snapshot {
+	struct ioeventfd_snapshot io;
+	struct irqfd_snapshot irq;
+};
+
+static void stats_text(struct evvm_vm *vm, const struct fabric_snapshot *fs, FILE *f)
 {
-	struct ioeventfd_table *io = &vm->ioeventfds;
-	struct irqfd_table *irq = &vm->irqfds;
-	uint64_t kicks, hits, signals, injected;
+	const struct ioeventfd_snapshot *io = &fs->io;
+	const struct irqfd_snapshot *irq = &fs->irq;
 
-	ioeventfd_totals(io, &kicks, &hits);
-	irqfd_totals(irq, &signals, &injected);
 	fprintf(f, "ioeventfds (%s): %llu kicks seen, %llu matched by evvm\n",
-		io->user ? "user" : "kernel", (unsigned long long)kicks, (unsigned long long)hits);
-	pthread_rwlock_rdlock(&io->lock);
-	for (unsigned int i = 0; i < io->nr; i++) {
-		struct ioeventfd *e = io->entries[i];
-
+		io->user ? "user" : "kernel", (unsigned long long)io->kicks,
+		(unsigned long long)io->user_hits);
+	for (unsigned int i = 0; i < io->nr; i++)
 		fprintf(f, "  %s 0x%llx len %u: %llu kicks seen, %llu matched by evvm\n",
-			space_name(e->key.space), (unsigned long long)e->key.addr, e->key.len,
-			(unsigned long long)atomic_load(&e->kicks),
-			(unsigned long long)atomic_load(&e->user_hits));
-	}
-	pthread_rwlock_unlock(&io->lock);
-
+			space_name(io->e[i].key.space), (unsigned long long)io->e[i].key.addr,
+			io->e[i].key.len, (unsigned long long)io->e[i].kicks,
+			(unsigned long long)io->e[i].user_hits);
 	fprintf(f, "irqfds (%s): %llu interrupts sent, %llu injected by evvm\n",
-		irq->user ? "user" : "kernel", (unsigned long long)signals,
-		(unsigned long long)injected);
-	pthread_mutex_lock(&irq->lock);
-	for (unsigned int i = 0; i < irq->nr; i++) {
-		struct irqfd *q = irq->entries[i];
-
-		fprintf(f, "  gsi %u%s: %llu interrupts sent, %llu injected by evvm\n", q->gsi,
-			q->resample_fd >= 0 ? " (level)" : "",
-			(unsigned long long)atomic_load(&q->signals),
-			(unsigned long long)atomic_load(&q->injected));
-	}
-	pthread_mutex_unlock(&irq->lock);
+		irq->user ? "user" : "kernel", (unsigned long long)irq->signals,
+		(unsigned long long)irq->injected);
+	for (unsigned int i = 0; i < irq->nr; i++)
+		fprintf(f, "  gsi %u%s: %llu interrupts sent, %llu injected by evvm\n",
+			irq->e[i].gsi, irq->e[i].level ? " (level)" : "",
+			(unsigned long long)irq->e[i].signals,
+			(unsigned long long)irq->e[i].injected);
 	fprintf(f, "unowned accesses: %llu pio, %llu mmio\n",
 		(unsigned long long)iobus_unowned_count(&vm->pio),
 		(unsigned long long)iobus_unowned_count(&vm->mmio));
 }
 
-static void stats_json(struct evvm_vm *vm, FILE *f)
+static void stats_json(struct evvm_vm *vm, const struct fabric_snapshot *fs, FILE *f)
 {
-	struct ioeventfd_table *io = &vm->ioeventfds;
-	struct irqfd_table *irq = &vm->irqfds;
-	uint64_t kicks, hits, signals, injected;
+	const struct ioeventfd_snapshot *io = &fs->io;
+	const struct irqfd_snapshot *irq = &fs->irq;
 
-	ioeventfd_totals(io, &kicks, &hits);
-	irqfd_totals(irq, &signals, &injected);
-	fprintf(f, "{\"ioeventfd\": {\"mode\": \"%s\", \"kicks\": %llu, \"user_hits\": %llu, "
-		   "\"live\": [",
-		io->user ? "user" : "kernel", (unsigned long long)kicks, (unsigned long long)hits);
-	pthread_rwlock_rdlock(&io->lock);
-	for (unsigned int i = 0; i < io->nr; i++) {
-		struct ioeventfd *e = io->entries[i];
-
-		fprintf(f, "%s{\"space\": \"%s\", \"addr\": %llu, \"len\": %u, \"kicks\": %llu, "
-			   "\"user_hits\": %llu}",
-			i ? ", " : "", space_name(e->key.space), (unsigned long long)e->key.addr,
-			e->key.len, (unsigned long long)atomic_load(&e->kicks),
-			(unsigned long long)atomic_load(&e->user_hits));
-	}
-	pthread_rwlock_unlock(&io->lock);
-	fprintf(f, "]}, \"irqfd\": {\"mode\": \"%s\", \"signals\": %llu, \"injected\": %llu, "
-		   "\"live\": [",
-		irq->user ? "user" : "kernel", (unsigned long long)signals,
-		(unsigned long long)injected);
-	pthread_mutex_lock(&irq->lock);
-	for (unsigned int i = 0; i < irq->nr; i++) {
-		struct irqfd *q = irq->entries[i];
-
+	fprintf(f,
+		"{\"ioeventfd\": {\"mode\": \"%s\", \"kicks\": %llu, \"user_hits\": %llu, "
+		"\"live\": [",
+		io->user ? "user" : "kernel", (unsigned long long)io->kicks,
+		(unsigned long long)io->user_hits);
+	for (unsigned int i = 0; i < io->nr; i++)
+		fprintf(f,
+			"%s{\"space\": \"%s\", \"addr\": %llu, \"len\": %u, \"kicks\": %llu, "
+			"\"user_hits\": %llu}",
+			i ? ", " : "", space_name(io->e[i].key.space),
+			(unsigned long long)io->e[i].key.addr, io->e[i].key.len,
+			(unsigned long long)io->e[i].kicks, (unsigned long long)io->e[i].user_hits);
+	fprintf(f,
+		"]}, \"irqfd\": {\"mode\": \"%s\", \"signals\": %llu, \"injected\": %llu, "
+		"\"live\": [",
+		irq->user ? "user" : "kernel", (unsigned long long)irq->signals,
+		(unsigned long long)irq->injected);
+	for (unsigned int i = 0; i < irq->nr; i++)
 		fprintf(f, "%s{\"gsi\": %u, \"level\": %s, \"signals\": %llu, \"injected\": %llu}",
-			i ? ", " : "", q->gsi, q->resample_fd >= 0 ? "true" : "false",
-			(unsigned long long)atomic_load(&q->signals),
-			(unsigned long long)atomic_load(&q->injected));
-	}
-	pthread_mutex_unlock(&irq->lock);
+			i ? ", " : "", irq->e[i].gsi, irq->e[i].level ? "true" : "false",
+			(unsigned long long)irq->e[i].signals,
+			(unsigned long long)irq->e[i].injected);
 	fprintf(f, "]}, \"unowned\": {\"pio\": %llu, \"mmio\": %llu}, \"loops\": {",
 		(unsigned long long)iobus_unowned_count(&vm->pio),
 		(unsigned long long)iobus_unowned_count(&vm->mmio));
@@ -99,16 +85,22 @@ static void stats_loop(FILE *f, bool json, bool first, const char *name, struct 
 	if (json)
 		fprintf(f,
 			"%s\"%s\": {\"wakeups\": %llu, \"poll_hits\": %llu, \"dispatches\": %llu, "
-			"\"poll_ns\": %llu}",
+			"\"poll_ns\": %llu, \"polling\": %s, \"poll_trials\": %llu, "
+			"\"mean_wait_ns_polling\": %llu, \"mean_wait_ns_sleeping\": %llu}",
 			first ? "" : ", ", name, (unsigned long long)s.wakeups,
 			(unsigned long long)s.poll_hits, (unsigned long long)s.dispatches,
-			(unsigned long long)s.poll_ns);
+			(unsigned long long)s.poll_ns, s.polling ? "true" : "false",
+			(unsigned long long)s.poll_trials, (unsigned long long)s.poll_mean_ns[0],
+			(unsigned long long)s.poll_mean_ns[1]);
 	else
 		fprintf(f,
 			"loop %s: %llu wakeups, %llu poll hits, %llu dispatches, poll window %llu "
-			"ns\n",
+			"ns, polling %s (mean wait %llu ns polling, %llu ns sleeping; %llu "
+			"trials)\n",
 			name, (unsigned long long)s.wakeups, (unsigned long long)s.poll_hits,
-			(unsigned long long)s.dispatches, (unsigned long long)s.poll_ns);
+			(unsigned long long)s.dispatches, (unsigned long long)s.poll_ns,
+			s.polling ? "on" : "off", (unsigned long long)s.poll_mean_ns[0],
+			(unsigned long long)s.poll_mean_ns[1], (unsigned long long)s.poll_trials);
 }
 
 /*
@@ -140,15 +132,83 @@ static void stats_devices(struct evvm_vm *vm, FILE *f, bool json)
 	}
 }
 
+/*
+ * Each virtio device's doorbells, per queue (see struct virtio_mmio_stats):
+ * text "virtio blk0 q0: 12 kicks (10 wakeups), 12 interrupts", JSON
+ * "virtio": {"blk0": {"kicks_seen": true, "config_interrupts": 0,
+ * "queues": [{"kicks": 12, "kick_wakeups": 10, "interrupts": 12}]}}.
+ */
+static void stats_virtio(struct evvm_vm *vm, FILE *f, bool json)
+{
+	bool first = true;
+
+	if (json)
+		fprintf(f, "}, \"virtio\": {");
+	for (unsigned int i = 0; i < EVVM_MAX_VIRTIO; i++) {
+		struct virtio_mmio_stats s;
+		const char *id;
+
+		if (!vm->virtio[i])
+			continue;
+		id = virtio_mmio_dev(vm->virtio[i])->id;
+		virtio_mmio_get_stats(vm->virtio[i], &s);
+		if (!json && first)
+			fprintf(f,
+				"virtio doorbells (kicks: guest writes to QueueNotify, summed from "
+				"the kick eventfd's counter by the device's I/O thread; wakeups: "
+				"its reads; interrupts: used-buffer notifications sent):\n");
+		if (json) {
+			fprintf(f,
+				"%s\"%s\": {\"kicks_seen\": %s, \"config_interrupts\": %llu, "
+				"\"queues\": [",
+				first ? "" : ", ", id, s.kicks_seen ? "true" : "false",
+				(unsigned long long)s.config_interrupts);
+			for (unsigned int q = 0; q < s.nr_queues; q++)
+				fprintf(f,
+					"%s{\"kicks\": %llu, \"kick_wakeups\": %llu, "
+					"\"interrupts\": %llu}",
+					q ? ", " : "", (unsigned long long)s.q[q].kicks,
+					(unsigned long long)s.q[q].kick_wakeups,
+					(unsigned long long)s.q[q].interrupts);
+			fprintf(f, "]}");
+		} else if (!s.kicks_seen) {
+			fprintf(f,
+				"  %s: served by a vhost-user backend, which reads its kicks and "
+				"sends its interrupts itself (not counted here)\n",
+				id);
+		} else {
+			for (unsigned int q = 0; q < s.nr_queues; q++)
+				fprintf(f, "  %s q%u: %llu kicks (%llu wakeups), %llu interrupts\n",
+					id, q, (unsigned long long)s.q[q].kicks,
+					(unsigned long long)s.q[q].kick_wakeups,
+					(unsigned long long)s.q[q].interrupts);
+			if (s.config_interrupts)
+				fprintf(f, "  %s: %llu configuration interrupts\n", id,
+					(unsigned long long)s.config_interrupts);
+		}
+		first = false;
+	}
+}
+
 void vm_print_stats(struct evvm_vm *vm, FILE *f, bool json)
 {
+	struct fabric_snapshot *fs = malloc(sizeof(*fs));
+
+	if (!fs) {
+		fprintf(f, json ? "{\"error\": \"out of memory\"}\n" : "stats: out of memory\n");
+		return;
+	}
+	ioeventfd_snapshot(&vm->ioeventfds, &fs->io);
+	irqfd_snapshot(&vm->irqfds, &fs->irq);
 	if (json)
-		stats_json(vm, f);
+		stats_json(vm, fs, f);
 	else
-		stats_text(vm, f);
+		stats_text(vm, fs, f);
+	free(fs);
 	stats_loop(f, json, true, "vm", vm->loop);
 	if (vm->testdev)
 		stats_loop(f, json, false, "testdev-io", testdev_loop(vm->testdev));
+	stats_virtio(vm, f, json);
 	stats_devices(vm, f, json);
 	if (json)
 		fprintf(f, "}}\n");

@@ -57,7 +57,12 @@ struct mmio_queue {
 	bool ready;
 	uint64_t desc, avail, used;
 	int kick_fd;
-	bool kick_assigned; /* ioeventfd and loop watch in place */
+	bool kick_assigned;	    /* ioeventfd and loop watch in place */
+	struct ioeventfd *doorbell; /* while kick_assigned (its kick counter) */
+	/* Counted on the I/O thread, read by --stats: atomics. */
+	_Atomic uint64_t kicks;	       /* the eventfd counts read: one per guest kick */
+	_Atomic uint64_t kick_wakeups; /* reads of the eventfd (kicks coalesced into one) */
+	_Atomic uint64_t interrupts;   /* used-buffer notifications sent for this queue */
 	struct virtio_mmio *t;
 	unsigned int index;
 	char name[48]; /* "blk0.q0", for the virtqueue's messages */
@@ -81,6 +86,8 @@ struct virtio_mmio {
 	_Atomic uint32_t status;
 	_Atomic uint32_t isr;
 
+	_Atomic uint64_t config_interrupts;
+
 	int call_fd;
 	struct irqfd *irqfd;
 	struct evvm_iothread *io;
@@ -95,8 +102,11 @@ static void mmio_interrupt(struct virtio_mmio *t, uint32_t why)
 /* dev->notify: a used-buffer notification for queue @q. */
 static void mmio_notify(struct evvm_virtio_dev *dev, unsigned int q)
 {
-	(void)q;
-	mmio_interrupt(dev->transport, VIRTIO_INT_VRING);
+	struct virtio_mmio *t = dev->transport;
+
+	if (q < EVVM_VIRTIO_MAX_QUEUES)
+		atomic_fetch_add_explicit(&t->q[q].interrupts, 1, memory_order_relaxed);
+	mmio_interrupt(t, VIRTIO_INT_VRING);
 }
 
 /* dev->needs_reset, or a driver error seen here: DEVICE_NEEDS_RESET (4.2.2.1). */
@@ -108,6 +118,7 @@ static void mmio_fail(struct evvm_virtio_dev *dev)
 	    VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
 	pr_warn("%s: device needs reset", t->name);
+	atomic_fetch_add_explicit(&t->config_interrupts, 1, memory_order_relaxed);
 	mmio_interrupt(t, VIRTIO_INT_CONFIG);
 }
 
@@ -121,6 +132,11 @@ static void mmio_kick(void *opaque, uint32_t events)
 	(void)events;
 	if (read(mq->kick_fd, &n, sizeof(n)) != sizeof(n))
 		return;
+	/* Each guest write to QueueNotify added 1 to the eventfd's counter. */
+	atomic_fetch_add_explicit(&mq->kicks, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&mq->kick_wakeups, 1, memory_order_relaxed);
+	if (mq->doorbell)
+		ioeventfd_note_kicks(mq->doorbell, n);
 	if (atomic_load(&t->status) & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
 	t->dev->ops->kick(t->dev, mq->index);
@@ -154,7 +170,7 @@ static int mmio_start_on_loop(void *opaque)
 		err = dev->ops->kick ? loop_add(dev->loop, mq->kick_fd, EPOLLIN, mmio_kick, mq) : 0;
 		if (err)
 			return err;
-		err = ioeventfd_assign(&t->vm->ioeventfds, &key, mq->kick_fd, NULL);
+		err = ioeventfd_assign(&t->vm->ioeventfds, &key, mq->kick_fd, &mq->doorbell);
 		if (err) {
 			if (dev->ops->kick)
 				loop_del(dev->loop, mq->kick_fd);
@@ -189,6 +205,7 @@ static int mmio_stop_on_loop(void *opaque)
 			if (dev->ops->kick)
 				loop_del(dev->loop, mq->kick_fd);
 			mq->kick_assigned = false;
+			mq->doorbell = NULL;
 		}
 		vq_reset(&dev->vqs[q]);
 	}
@@ -208,8 +225,10 @@ static void mmio_reset(struct virtio_mmio *t)
 
 		mq->num = mq->ready = 0;
 		mq->desc = mq->avail = mq->used = 0;
-		/* A kick left in the eventfd belongs to the old driver. */
-		if (mq->kick_fd >= 0 && read(mq->kick_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		/* A kick left in the eventfd belongs to the old driver (still counted). */
+		if (mq->kick_fd >= 0 && read(mq->kick_fd, &n, sizeof(n)) == sizeof(n))
+			atomic_fetch_add_explicit(&mq->kicks, n, memory_order_relaxed);
+		else if (mq->kick_fd >= 0 && errno != EAGAIN)
 			pr_warn("%s: draining kick: %s", t->name, evvm_strerror(errno));
 	}
 	atomic_store(&t->isr, 0);
@@ -305,8 +324,8 @@ static uint32_t mmio_read_reg(struct virtio_mmio *t, uint64_t off)
 	case REG_VENDOR_ID:
 		return EVVM_VENDOR_ID;
 	case REG_DEVICE_FEATURES:
-		return t->dev_features_sel < 2 ? offered_features(t) >> (32 * t->dev_features_sel) :
-						 0;
+		return t->dev_features_sel < 2 ? offered_features(t) >> (32 * t->dev_features_sel)
+					       : 0;
 	case REG_QUEUE_NUM_MAX:
 		return mq ? t->dev->ops->queue_max : 0;
 	case REG_QUEUE_READY:
@@ -462,8 +481,8 @@ static const struct iobus_ops virtio_mmio_ops = {
 	.write = mmio_write,
 };
 
-int virtio_mmio_create(struct evvm_vm *vm, struct evvm_virtio_dev *dev, uint64_t base,
-		       uint32_t gsi, struct virtio_mmio **out)
+int virtio_mmio_create(struct evvm_vm *vm, struct evvm_virtio_dev *dev, uint64_t base, uint32_t gsi,
+		       struct virtio_mmio **out)
 {
 	struct virtio_mmio *t = calloc(1, sizeof(*t));
 	char io_name[16];
@@ -563,4 +582,18 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
 struct evvm_virtio_dev *virtio_mmio_dev(struct virtio_mmio *t)
 {
 	return t->dev;
+}
+
+void virtio_mmio_get_stats(struct virtio_mmio *t, struct virtio_mmio_stats *s)
+{
+	*s = (struct virtio_mmio_stats){
+		.kicks_seen = t->dev->ops->kick != NULL,
+		.nr_queues = t->dev->ops->nr_queues,
+		.config_interrupts = atomic_load(&t->config_interrupts),
+	};
+	for (unsigned int q = 0; q < s->nr_queues; q++) {
+		s->q[q].kicks = atomic_load(&t->q[q].kicks);
+		s->q[q].kick_wakeups = atomic_load(&t->q[q].kick_wakeups);
+		s->q[q].interrupts = atomic_load(&t->q[q].interrupts);
+	}
 }

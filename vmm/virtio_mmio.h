@@ -18,11 +18,33 @@ struct virtio_mmio;
  * The transport owns @dev from then on (also on failure). Returns 0 or
  * -errno after logging.
  */
-int virtio_mmio_create(struct evvm_vm *vm, struct evvm_virtio_dev *dev, uint64_t base,
-		       uint32_t gsi, struct virtio_mmio **out);
+int virtio_mmio_create(struct evvm_vm *vm, struct evvm_virtio_dev *dev, uint64_t base, uint32_t gsi,
+		       struct virtio_mmio **out);
 
 /* The device behind the transport (for its counters). */
 struct evvm_virtio_dev *virtio_mmio_dev(struct virtio_mmio *t);
+
+/*
+ * Doorbell counters of one queue, over the transport's life. kicks: the
+ * guest's writes to QueueNotify for the queue, as the values the I/O thread
+ * read from its kick eventfd (KVM or evvm adds 1 per write, so this is
+ * exact whether or not the VMM saw the write); kick_wakeups: those reads,
+ * each one wakeup of the I/O thread for any number of kicks; interrupts:
+ * used-buffer notifications the device sent for the queue.
+ */
+struct virtio_mmio_queue_stats {
+	uint64_t kicks, kick_wakeups, interrupts;
+};
+
+struct virtio_mmio_stats {
+	bool kicks_seen; /* false: the device's queues are served by another process */
+	unsigned int nr_queues;
+	uint64_t config_interrupts; /* configuration-change (needs-reset) interrupts */
+	struct virtio_mmio_queue_stats q[EVVM_VIRTIO_MAX_QUEUES];
+};
+
+/* A snapshot of @t's doorbell counters; safe while the device runs. */
+void virtio_mmio_get_stats(struct virtio_mmio *t, struct virtio_mmio_stats *s);
 
 /* Reset the device, release its fds and I/O thread, destroy it. NULL is ignored. */
 void virtio_mmio_destroy(struct virtio_mmio *vm);

@@ -2,6 +2,7 @@
 #ifndef EVVM_LOOP_H
 #define EVVM_LOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /*
@@ -9,7 +10,10 @@
  * callback for each ready one. Optionally it busy-polls before sleeping,
  * with a window that adapts as QEMU's iothreads do: it grows while events
  * arrive soon after the loop would have slept, and collapses when they
- * take longer than the maximum.
+ * take longer than the maximum. On top of that the loop measures whether
+ * polling shortens its waits at all (it does not when the poller slows the
+ * event's producer, e.g. a vCPU on the same host CPU) and stops polling
+ * when it does not (see lib/loop.c, struct poll_judge).
  */
 
 struct evvm_loop;
@@ -18,10 +22,13 @@ struct evvm_loop;
 typedef void (*evvm_loop_fn)(void *opaque, uint32_t events);
 
 struct evvm_loop_stats {
-	uint64_t wakeups;    /* returns from a sleeping epoll_wait with events */
-	uint64_t poll_hits;  /* events found while busy-polling */
-	uint64_t dispatches; /* callbacks run */
-	uint64_t poll_ns;    /* current polling window */
+	uint64_t wakeups;	  /* returns from a sleeping epoll_wait with events */
+	uint64_t poll_hits;	  /* events found while busy-polling */
+	uint64_t dispatches;	  /* callbacks run */
+	uint64_t poll_ns;	  /* current polling window */
+	bool polling;		  /* the next wait polls (the window is open and polling pays) */
+	uint64_t poll_trials;	  /* measurements of polling against sleeping at once */
+	uint64_t poll_mean_ns[2]; /* last mean wait measured with [0] and without [1] polling */
 };
 
 /* Returns 0 and sets *@out, or -errno. @name is used in messages. */

@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include <evvm/log.h>
@@ -17,6 +19,7 @@
 struct vm_thread {
 	struct evvm_vm *vm;
 	int status;
+	FILE *out; /* the guest's serial output */
 };
 
 static void *vm_thread(void *arg)
@@ -27,7 +30,8 @@ static void *vm_thread(void *arg)
 	return NULL;
 }
 
-static struct evvm_vm *make_vm(const char *cmdline, unsigned int cpus)
+/* A VM whose serial output goes to @out (NULL: discarded). */
+static struct evvm_vm *make_vm(const char *cmdline, unsigned int cpus, FILE *out)
 {
 	struct evvm_vm_config cfg = {
 		.mem_size = 16 << 20,
@@ -37,7 +41,7 @@ static struct evvm_vm *make_vm(const char *cmdline, unsigned int cpus)
 		.kernel_size = demo_guest_end - demo_guest_start,
 		.cmdline = cmdline,
 		.console_in = -1,
-		.console_out = -1,
+		.console_out = out ? fileno(out) : -1,
 	};
 	struct evvm_vm *vm = NULL;
 
@@ -45,15 +49,30 @@ static struct evvm_vm *make_vm(const char *cmdline, unsigned int cpus)
 	return vm;
 }
 
+/* What was written to @f, NUL-terminated; closes @f. */
+static void read_all(FILE *f, char *buf, size_t size)
+{
+	size_t n;
+
+	rewind(f);
+	n = fread(buf, 1, size - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
 static void test_two_vms_run_concurrently(void **state)
 {
+	static char text_a[65536], text_b[65536];
 	struct vm_thread a, b;
 	pthread_t ta, tb;
 
 	(void)state;
 	require_kvm();
-	a.vm = make_vm("tests=serial,smp", 2);
-	b.vm = make_vm("exit=9", 1);
+	a.out = tmpfile();
+	b.out = tmpfile();
+	assert_true(a.out && b.out);
+	a.vm = make_vm("tests=serial,smp", 2, a.out);
+	b.vm = make_vm("exit=9", 1, b.out);
 	assert_int_equal(pthread_create(&ta, NULL, vm_thread, &a), 0);
 	assert_int_equal(pthread_create(&tb, NULL, vm_thread, &b), 0);
 	pthread_join(ta, NULL);
@@ -63,6 +82,15 @@ static void test_two_vms_run_concurrently(void **state)
 	assert_int_equal(b.status, 9);
 	vm_destroy(a.vm);
 	vm_destroy(b.vm);
+	/* Both guests ran, each wrote to its own serial port only. */
+	read_all(a.out, text_a, sizeof(text_a));
+	read_all(b.out, text_b, sizeof(text_b));
+	assert_contains(text_a, "evvm-guest: booted, cmdline \"tests=serial,smp\"");
+	assert_contains(text_a, "evvm-guest: test serial: ok");
+	assert_contains(text_a, "evvm-guest: test smp: ok");
+	assert_contains(text_b, "evvm-guest: booted, cmdline \"exit=9\"");
+	assert_null(strstr(text_b, "tests=serial"));
+	assert_null(strstr(text_a, "exit=9"));
 }
 
 static void test_stop_from_outside(void **state)
@@ -72,7 +100,7 @@ static void test_stop_from_outside(void **state)
 
 	(void)state;
 	require_kvm();
-	a.vm = make_vm("tests=idle", 2);
+	a.vm = make_vm("tests=idle", 2, NULL);
 	assert_int_equal(pthread_create(&t, NULL, vm_thread, &a), 0);
 	vm_stop(a.vm, 77);
 	pthread_join(t, NULL);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,36 +18,47 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <evvm/virtio.h>
+
 #include "disk_pattern.h"
 #include "harness.h"
 
-#define TIMEOUT	    300
+#define TIMEOUT	     300
 #define DISK_SECTORS 8192 /* 4 MiB */
 
-/* A zeroed disk image on tmpfs when there is one. */
-static void make_disk(char *path, size_t size)
+/* A zeroed disk image of @sectors 512-byte sectors, on tmpfs when there is one. */
+static void make_disk(char *path, unsigned long sectors)
 {
+	struct stat st;
 	int fd;
 
 	snprintf(path, 64, "%s/evvm-disk-XXXXXX", access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm");
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, DISK_SECTORS * 512), 0);
+	assert_int_equal(ftruncate(fd, (off_t)sectors * 512), 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, (off_t)sectors * 512);
 	close(fd);
-	(void)size;
+}
+
+/* Run evvm; it must exit 0 with the guest saying test @test passed. The caller frees @r. */
+static void expect_pass_result(struct run_result *r, const char *const args[], const char *test)
+{
+	char ok[96];
+
+	run_evvm(r, TIMEOUT, args);
+	snprintf(ok, sizeof(ok), "evvm-guest: test %s: ok\n", test);
+	if (r->status != 0 || !strstr(r->out, ok))
+		print_error("status %d\nstdout:\n%s\nstderr:\n%s\n", r->status, r->out, r->err);
+	assert_int_equal(r->status, 0);
+	assert_contains(r->out, ok);
 }
 
 static void expect_pass(const char *const args[], const char *test)
 {
-	char ok[96];
 	struct run_result r;
 
-	run_evvm(&r, TIMEOUT, args);
-	snprintf(ok, sizeof(ok), "evvm-guest: test %s: ok\n", test);
-	if (r.status != 0 || !strstr(r.out, ok))
-		print_error("status %d\nstdout:\n%s\nstderr:\n%s\n", r.status, r.out, r.err);
-	assert_int_equal(r.status, 0);
-	assert_contains(r.out, ok);
+	expect_pass_result(&r, args, test);
 	run_result_free(&r);
 }
 
@@ -68,10 +80,10 @@ static void test_console_echo(void **state)
 
 	(void)state;
 	require_kvm();
-	run_evvm_tty(&r, TIMEOUT,
-		     (const char *[]){ "run", "--console", "--cmdline", "tests=virtio-console",
-				       NULL },
-		     "virtio-console: type a line\n", "echo me\n");
+	run_evvm_tty(
+		&r, TIMEOUT,
+		(const char *[]){ "run", "--console", "--cmdline", "tests=virtio-console", NULL },
+		"virtio-console: type a line\n", "echo me\n");
 	/* The reply came out through the console's transmitq (no "evvm-guest:" prefix). */
 	assert_contains(r.out, "\nvirtio-console: got 'echo me'\n");
 	assert_contains(r.out, "evvm-guest: test virtio-console: ok\n");
@@ -86,7 +98,7 @@ static void test_blk_write_then_host_checks_file(void **state)
 
 	(void)state;
 	require_kvm();
-	make_disk(disk, 0);
+	make_disk(disk, DISK_SECTORS);
 	snprintf(arg, sizeof(arg), "path=%s", disk);
 	expect_pass((const char *[]){ "run", "--disk", arg, "--cmdline",
 				      "tests=virtio-blk-write blk.seed=77 blk.sectors=2048", NULL },
@@ -102,11 +114,12 @@ static void test_blk_guest_verifies_host_data(void **state)
 
 	(void)state;
 	require_kvm();
-	make_disk(disk, 0);
+	make_disk(disk, DISK_SECTORS);
 	pattern_fill(disk, 1234, 1024);
 	snprintf(arg, sizeof(arg), "path=%s", disk);
 	expect_pass((const char *[]){ "run", "--disk", arg, "--cmdline",
-				      "tests=virtio-blk-verify blk.seed=1234 blk.sectors=1024", NULL },
+				      "tests=virtio-blk-verify blk.seed=1234 blk.sectors=1024",
+				      NULL },
 		    "virtio-blk-verify");
 	unlink(disk);
 }
@@ -114,20 +127,114 @@ static void test_blk_guest_verifies_host_data(void **state)
 /* Write, read back, both notification schemes and with and without indirect. */
 static void test_blk_roundtrip_event_idx_on_and_off(void **state)
 {
-	const char *modes[] = { "virtio.event_idx=1 virtio.indirect=1",
-				"virtio.event_idx=0 virtio.indirect=1",
-				"virtio.event_idx=1 virtio.indirect=0",
-				"virtio.event_idx=0 virtio.indirect=0" };
 	char disk[64], arg[96], cmdline[160];
+	struct run_result r;
 
 	(void)state;
 	require_kvm();
-	make_disk(disk, 0);
+	make_disk(disk, DISK_SECTORS);
 	snprintf(arg, sizeof(arg), "path=%s", disk);
 	for (int i = 0; i < 4; i++) {
-		snprintf(cmdline, sizeof(cmdline), "tests=virtio-blk,virtio-blk-qd64 %s", modes[i]);
-		expect_pass((const char *[]){ "run", "--disk", arg, "--cmdline", cmdline, NULL },
-			    "virtio-blk-qd64");
+		bool event_idx = i & 1, indirect = i & 2;
+		unsigned int setups = 0;
+
+		snprintf(cmdline, sizeof(cmdline),
+			 "tests=virtio-blk,virtio-blk-qd64 virtio.verbose=1 virtio.event_idx=%d "
+			 "virtio.indirect=%d",
+			 event_idx, indirect);
+		expect_pass_result(
+			&r, (const char *[]){ "run", "--disk", arg, "--cmdline", cmdline, NULL },
+			"virtio-blk-qd64");
+		/* Every set-up of the device negotiated exactly the mode asked for. */
+		for (const char *p = r.out; (p = strstr(p, "negotiated 0x")); p++) {
+			unsigned long long f = strtoull(p + strlen("negotiated 0x"), NULL, 16);
+
+			if (!!(f & (1ULL << VIRTIO_F_EVENT_IDX)) != event_idx ||
+			    !!(f & (1ULL << VIRTIO_F_INDIRECT_DESC)) != indirect)
+				fail_msg("%s: negotiated 0x%llx\nstdout:\n%s", cmdline, f, r.out);
+			setups++;
+		}
+		assert_true(setups >= 2); /* one per guest test */
+		run_result_free(&r);
+	}
+	unlink(disk);
+}
+
+/* The sum of "q0 K kicks N notifies" over the guest's reset lines: its QueueNotify writes. */
+static unsigned long long guest_notifies(const char *out, unsigned long long *used_irqs)
+{
+	unsigned long long sum = 0;
+
+	*used_irqs = 0;
+	for (const char *p = out; (p = strstr(p, " reset: q0 ")); p++) {
+		unsigned long long kicks, notifies, irqs, used;
+
+		assert_int_equal(sscanf(p,
+					" reset: q0 %llu kicks %llu notifies %*u used; %llu irqs "
+					"(%llu used",
+					&kicks, &notifies, &irqs, &used),
+				 4);
+		sum += notifies;
+		*used_irqs = used;
+	}
+	return sum;
+}
+
+/* The number after "\"@key\": " in @json from @from on. */
+static unsigned long long json_number(const char *json, const char *from, const char *key)
+{
+	char k[64];
+	const char *p;
+
+	snprintf(k, sizeof(k), "\"%s\": ", key);
+	p = strstr(from, k);
+	if (!p)
+		fail_msg("no %s after offset %td in the stats: %s", k, from - json, json);
+	return strtoull(p + strlen(k), NULL, 10);
+}
+
+/*
+ * --stats counts the guest's doorbells: the blk queue's kicks equal the
+ * QueueNotify writes the guest made (with KVM's ioeventfd, evvm never sees
+ * the write, only the eventfd count its I/O thread reads), and each
+ * interrupt the guest took was sent.
+ */
+static void test_blk_doorbells_counted(void **state)
+{
+	static const char *const modes[] = { "--ioeventfd=kernel", "--ioeventfd=user" };
+	char disk[64], arg[96];
+	struct run_result r;
+
+	(void)state;
+	require_kvm();
+	make_disk(disk, DISK_SECTORS);
+	snprintf(arg, sizeof(arg), "path=%s", disk);
+	for (int i = 0; i < 2; i++) {
+		unsigned long long notifies, used_irqs, kicks, wakeups, irqs;
+		const char *json, *blk;
+
+		expect_pass_result(&r,
+				   (const char *[]){ "run", "--disk", arg, modes[i], "--stats=json",
+						     "--cmdline",
+						     "tests=virtio-blk virtio.verbose=1", NULL },
+				   "virtio-blk");
+		notifies = guest_notifies(r.out, &used_irqs);
+		json = strstr(r.err, "{\"ioeventfd\"");
+		assert_non_null(json);
+		blk = strstr(json, "\"virtio\": {\"blk0\": {\"kicks_seen\": true");
+		if (!blk)
+			fail_msg("%s: no blk0 in the stats: %s", modes[i], json);
+		kicks = json_number(json, blk, "kicks");
+		wakeups = json_number(json, blk, "kick_wakeups");
+		irqs = json_number(json, blk, "interrupts");
+		print_message("%s: guest wrote QueueNotify %llu times; evvm counted %llu kicks "
+			      "in %llu wakeups, sent %llu interrupts (guest took %llu)\n",
+			      modes[i], notifies, kicks, wakeups, irqs, used_irqs);
+		assert_true(notifies > 0);
+		assert_int_equal(kicks, notifies);
+		assert_true(wakeups >= 1 && wakeups <= kicks);
+		assert_true(irqs >= used_irqs && irqs > 0);
+		run_result_free(&r);
 	}
 	unlink(disk);
 }
@@ -138,7 +245,7 @@ static void test_blk_errors_id_discard_zeroes(void **state)
 
 	(void)state;
 	require_kvm();
-	make_disk(disk, 0);
+	make_disk(disk, DISK_SECTORS);
 	snprintf(arg, sizeof(arg), "path=%s,id=evvm-serial-7", disk);
 	expect_pass((const char *[]){ "run", "--disk", arg, "--cmdline",
 				      "tests=virtio-blk-past-end,virtio-blk-id,virtio-blk-discard,"
@@ -154,7 +261,7 @@ static void test_blk_readonly_refuses_writes(void **state)
 
 	(void)state;
 	require_kvm();
-	make_disk(disk, 0);
+	make_disk(disk, DISK_SECTORS);
 	pattern_fill(disk, 5, 64);
 	snprintf(arg, sizeof(arg), "path=%s,readonly=on", disk);
 	expect_pass((const char *[]){ "run", "--disk", arg, "--cmdline",
@@ -168,7 +275,7 @@ static void test_blk_readonly_refuses_writes(void **state)
 /* Each malformed chain: NEEDS_RESET, the guest resets and reuses the device. */
 static void test_hostile_guests(void **state)
 {
-	static const char *const cases[] = { "addr", "len", "loop", "indirect-nested",
+	static const char *const cases[] = { "addr",	   "len",	"loop", "indirect-nested",
 					     "avail-jump", "queue-size" };
 	char cmdline[96], name[64];
 	struct run_result r;
@@ -178,7 +285,8 @@ static void test_hostile_guests(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(name, sizeof(name), "virtio-hostile-%s", cases[i]);
 		snprintf(cmdline, sizeof(cmdline), "tests=%s", name);
-		run_evvm(&r, TIMEOUT, (const char *[]){ "run", "--rng", "--cmdline", cmdline, NULL });
+		run_evvm(&r, TIMEOUT,
+			 (const char *[]){ "run", "--rng", "--cmdline", cmdline, NULL });
 		if (r.status != 0)
 			print_error("%s: status %d\nstdout:\n%s\nstderr:\n%s\n", name, r.status,
 				    r.out, r.err);
@@ -218,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_blk_write_then_host_checks_file),
 		cmocka_unit_test(test_blk_guest_verifies_host_data),
 		cmocka_unit_test(test_blk_roundtrip_event_idx_on_and_off),
+		cmocka_unit_test(test_blk_doorbells_counted),
 		cmocka_unit_test(test_blk_errors_id_discard_zeroes),
 		cmocka_unit_test(test_blk_readonly_refuses_writes),
 		cmocka_unit_test(test_hostile_guests),

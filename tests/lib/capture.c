@@ -2,6 +2,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -33,4 +35,40 @@ void capture_end(char *buf, size_t size, bool show)
 	fclose(capture_file);
 	if (show)
 		fputs(buf, stderr);
+}
+
+static int test_saved_stderr = -1;
+static FILE *test_file;
+
+void capture_test_begin(void)
+{
+	capture_test_end(); /* one left open by a setup that failed */
+	fflush(stderr);
+	test_file = tmpfile();
+	assert_non_null(test_file);
+	test_saved_stderr = dup(STDERR_FILENO);
+	assert_true(test_saved_stderr >= 0);
+	assert_true(dup2(fileno(test_file), STDERR_FILENO) >= 0);
+}
+
+void capture_test_end(void)
+{
+	char buf[4096];
+	bool failed = false;
+	size_t n;
+
+	if (!test_file)
+		return;
+	fflush(stderr);
+	dup2(test_saved_stderr, STDERR_FILENO);
+	close(test_saved_stderr);
+	test_saved_stderr = -1;
+	rewind(test_file);
+	while (!failed && fgets(buf, sizeof(buf), test_file))
+		failed = strstr(buf, "[  ERROR   ]") || strstr(buf, "[   LINE   ]");
+	rewind(test_file);
+	while (failed && (n = fread(buf, 1, sizeof(buf), test_file)) > 0)
+		fwrite(buf, 1, n, stderr);
+	fclose(test_file);
+	test_file = NULL;
 }

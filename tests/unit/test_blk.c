@@ -31,20 +31,22 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
 #include "devtest.h"
+#include "fakeguest.h"
 #include "proc.h"
 
-#define S_UNSET			  0xee /* what the driver leaves in the status byte */
+#define S_UNSET	   0xee /* what the driver leaves in the status byte */
 
-#define SECTOR			  512
-#define DISK_SECS		  2048 /* 1 MiB */
-#define QSIZE			  256
-#define RAM_GPA			  0x40000000ULL
-#define RAM_SIZE		  (16u << 20)
-#define RING_DESC		  RAM_GPA
-#define RING_AVAIL		  (RAM_GPA + 0x1000)
-#define RING_USED		  (RAM_GPA + 0x2000)
-#define HEAP			  (RAM_GPA + 0x4000)
+#define SECTOR	   512
+#define DISK_SECS  2048 /* 1 MiB */
+#define QSIZE	   256
+#define RAM_GPA	   0x40000000ULL
+#define RAM_SIZE   (16u << 20)
+#define RING_DESC  RAM_GPA
+#define RING_AVAIL (RAM_GPA + 0x1000)
+#define RING_USED  (RAM_GPA + 0x2000)
+#define HEAP	   (RAM_GPA + 0x4000)
 
 /* Offsets in the config space (5.2.4). */
 #define CFG_CAPACITY	     0
@@ -57,26 +59,16 @@
 #define CFG_MAX_WZ_SEG	     52
 #define CFG_WZ_MAY_UNMAP     56
 
-struct seg {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
 struct fake {
 	char path[64];
-	uint8_t *ram;
-	struct evvm_mem mem;
+	struct fakeguest g; /* RAM and its heap */
+	struct fg_queue q;  /* the driver's side of the ring */
 	struct evvm_loop *loop;
 	pthread_t thread;
 	bool running;
 	struct evvm_virtio_dev *dev;
 	bool started;
 
-	uint64_t heap;	    /* next free gpa for buffers */
-	uint16_t next_desc; /* next free descriptor */
-	uint16_t avail_idx; /* the driver's copy */
-	uint16_t used_seen; /* used entries consumed */
 	atomic_int notifies, fails;
 };
 
@@ -84,58 +76,45 @@ struct fake {
 
 static void *hva(struct fake *f, uint64_t gpa)
 {
-	assert_true(gpa >= RAM_GPA && gpa < RAM_GPA + RAM_SIZE);
-	return f->ram + (gpa - RAM_GPA);
+	void *p = fg_hva(&f->g, gpa, 1);
+
+	assert_non_null(p);
+	return p;
 }
 
 static uint64_t galloc(struct fake *f, uint32_t len)
 {
-	uint64_t gpa = f->heap;
+	uint64_t gpa = fg_alloc(&f->g, len);
 
-	f->heap = (f->heap + len + 63) & ~63ULL;
-	assert_true(f->heap <= RAM_GPA + RAM_SIZE);
+	assert_true(gpa != 0);
 	return gpa;
-}
-
-static uint16_t *avail_ring(struct fake *f)
-{
-	return hva(f, RING_AVAIL);
 }
 
 static uint16_t used_idx(struct fake *f)
 {
-	return __atomic_load_n((uint16_t *)hva(f, RING_USED + 2), __ATOMIC_ACQUIRE);
+	int idx = fg_used_idx(&f->g, &f->q);
+
+	assert_true(idx >= 0);
+	return idx;
 }
 
 static struct vring_used_elem used_elem(struct fake *f, uint16_t i)
 {
 	struct vring_used_elem e;
 
-	memcpy(&e, (uint8_t *)hva(f, RING_USED + 4) + 8 * (i % QSIZE), sizeof(e));
+	assert_int_equal(fg_used_elem(&f->g, &f->q, i, &e), 0);
 	return e;
 }
 
 /* Write a chain of @n buffers and make it available; returns its head. */
-static uint16_t post_chain(struct fake *f, const struct seg *segs, unsigned int n)
+static uint16_t post_chain(struct fake *f, const struct fg_seg *segs, unsigned int n)
 {
-	struct vring_desc *desc = hva(f, RING_DESC);
-	uint16_t head = f->next_desc;
+	int head;
 
-	assert_true(f->next_desc + n <= QSIZE);
-	for (unsigned int i = 0; i < n; i++) {
-		uint16_t d = f->next_desc++;
-
-		desc[d] = (struct vring_desc){
-			.addr = segs[i].gpa,
-			.len = segs[i].len,
-			.flags = (segs[i].write ? VRING_DESC_F_WRITE : 0) |
-				 (i + 1 < n ? VRING_DESC_F_NEXT : 0),
-			.next = i + 1 < n ? d + 1 : 0,
-		};
-	}
-	avail_ring(f)[2 + f->avail_idx % QSIZE] = head;
-	f->avail_idx++;
-	__atomic_store_n(&avail_ring(f)[1], f->avail_idx, __ATOMIC_RELEASE);
+	/* No wrap-around: requests in flight keep their descriptors. */
+	assert_true(f->q.next_desc + n <= QSIZE);
+	head = fg_post_chain(&f->g, &f->q, segs, n);
+	assert_true(head >= 0);
 	return head;
 }
 
@@ -150,9 +129,9 @@ static struct req post_req(struct fake *f, uint32_t type, uint64_t sector, uint3
 			   bool data_write)
 {
 	uint64_t hdr = galloc(f, 16), st = galloc(f, 1);
-	struct seg segs[3];
+	struct fg_seg segs[3];
 	unsigned int n = 0;
-	struct req r = {.status = hva(f, st)};
+	struct req r = { .status = hva(f, st) };
 	uint32_t t = htole32(type);
 	uint64_t s = htole64(sector);
 
@@ -160,12 +139,12 @@ static struct req post_req(struct fake *f, uint32_t type, uint64_t sector, uint3
 	memcpy(hva(f, hdr), &t, 4);
 	memcpy(hva(f, hdr + 8), &s, 8);
 	*r.status = S_UNSET;
-	segs[n++] = (struct seg){hdr, 16, false};
+	segs[n++] = (struct fg_seg){ hdr, 16, false };
 	if (data_len) {
 		r.data = galloc(f, data_len);
-		segs[n++] = (struct seg){r.data, data_len, data_write};
+		segs[n++] = (struct fg_seg){ r.data, data_len, data_write };
 	}
-	segs[n++] = (struct seg){st, 1, true};
+	segs[n++] = (struct fg_seg){ st, 1, true };
 	r.head = post_chain(f, segs, n);
 	return r;
 }
@@ -189,7 +168,7 @@ static void kick(struct fake *f)
 /* Wait until @n more chains are used; returns the index of the first. */
 static uint16_t wait_used(struct fake *f, uint16_t n)
 {
-	uint16_t first = f->used_seen;
+	uint16_t first = f->q.used_seen;
 	double t0 = now_s();
 
 	while ((uint16_t)(used_idx(f) - first) < n) {
@@ -198,9 +177,9 @@ static uint16_t wait_used(struct fake *f, uint16_t n)
 				 (uint16_t)(used_idx(f) - first), n);
 		usleep(50);
 	}
-	f->used_seen += n;
+	f->q.used_seen += n;
 	/* Like a driver that wants an interrupt for the next completion (used_event). */
-	__atomic_store_n(&avail_ring(f)[2 + QSIZE], f->used_seen, __ATOMIC_RELEASE);
+	assert_int_equal(fg_set_used_event(&f->g, &f->q, f->q.used_seen), 0);
 	return first;
 }
 
@@ -218,9 +197,9 @@ static struct vring_used_elem complete1(struct fake *f, uint16_t head)
 /* Buffers and descriptors can be reused: nothing is outstanding. */
 static void drv_reset(struct fake *f)
 {
-	assert_int_equal(used_idx(f), f->avail_idx);
-	f->heap = HEAP;
-	f->next_desc = 0;
+	assert_int_equal(used_idx(f), f->q.avail_idx);
+	fg_free_all(&f->g, HEAP);
+	f->q.next_desc = 0;
 }
 
 /* Post one request, kick, wait, check the used length; returns the status. */
@@ -267,10 +246,10 @@ static void start_dev(struct fake *f, uint64_t features)
 	struct evvm_virtio_dev *dev = f->dev;
 
 	memset(hva(f, RAM_GPA), 0, HEAP - RAM_GPA);
-	f->avail_idx = f->used_seen = 0;
+	assert_int_equal(fg_queue_init(&f->g, &f->q, RING_DESC, QSIZE), 0);
 	drv_reset(f);
 	dev->features = features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
-	assert_int_equal(vq_init(&dev->vqs[0], &f->mem, "blk0.q0", QSIZE, RING_DESC, RING_AVAIL,
+	assert_int_equal(vq_init(&dev->vqs[0], &f->g.mem, "blk0.q0", QSIZE, RING_DESC, RING_AVAIL,
 				 RING_USED, dev->features),
 			 0);
 	assert_int_equal(devtest_start(f->loop, dev), 0);
@@ -288,7 +267,7 @@ static void stop_dev(struct fake *f)
 static void attach(struct fake *f, const struct blk_config *cfg)
 {
 	assert_int_equal(blk_create("blk0", cfg, &f->dev), 0);
-	f->dev->mem = &f->mem;
+	f->dev->mem = &f->g.mem;
 	f->dev->loop = f->loop;
 	f->dev->notify = on_notify;
 	f->dev->needs_reset = on_fail;
@@ -320,10 +299,11 @@ static void read_disk(struct fake *f, uint64_t off, void *buf, size_t len)
 static int setup(void **state)
 {
 	struct fake *f = calloc(1, sizeof(*f));
-	struct evvm_mem_region r = {.gpa = RAM_GPA, .size = RAM_SIZE, .fd = -1};
 	const char *tmp = getenv("TMPDIR");
+	uint8_t *ram;
 	int fd;
 
+	capture_test_begin();
 	if (!f)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/evvm-blk-XXXXXX", tmp ? tmp : "/tmp");
@@ -332,17 +312,15 @@ static int setup(void **state)
 		return -1;
 	close(fd);
 	make_disk(f->path, DISK_SECS * SECTOR, 0);
-	f->ram = r.hva = aligned_alloc(4096, RAM_SIZE);
-	if (!f->ram)
+	ram = aligned_alloc(4096, RAM_SIZE);
+	if (!ram)
 		return -1;
-	memset(f->ram, 0, RAM_SIZE);
-	mem_init(&f->mem);
-	if (mem_add_region(&f->mem, &r) || loop_create(&f->loop, "blk-test"))
+	memset(ram, 0, RAM_SIZE);
+	if (fg_init(&f->g, ram, RAM_GPA, RAM_SIZE, HEAP) || loop_create(&f->loop, "blk-test"))
 		return -1;
 	if (pthread_create(&f->thread, NULL, devtest_loop_thread, f->loop))
 		return -1;
 	f->running = true;
-	f->heap = HEAP;
 	*state = f;
 	return 0;
 }
@@ -360,9 +338,10 @@ static int teardown(void **state)
 	/* As virtio-mmio does: the device is destroyed after its I/O thread. */
 	virtio_dev_destroy(f->dev);
 	loop_destroy(f->loop);
-	free(f->ram);
+	free(f->g.ram);
 	unlink(f->path);
 	free(f);
+	capture_test_end();
 	return 0;
 }
 
@@ -387,7 +366,7 @@ static uint64_t cfg64(struct fake *f, uint32_t off)
 static void test_features_and_config(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path};
+	struct blk_config cfg = { .path = f->path };
 	uint64_t feat;
 
 	attach(f, &cfg);
@@ -397,9 +376,9 @@ static void test_features_and_config(void **state)
 	assert_int_equal(f->dev->ops->queue_max, 256);
 	assert_int_equal(f->dev->ops->config_size, 60);
 	for (int bit = 0; bit < 64; bit++) {
-		static const int want[] = {VIRTIO_BLK_F_SEG_MAX, VIRTIO_BLK_F_BLK_SIZE,
-					   VIRTIO_BLK_F_FLUSH, VIRTIO_F_EVENT_IDX,
-					   VIRTIO_F_INDIRECT_DESC};
+		static const int want[] = { VIRTIO_BLK_F_SEG_MAX, VIRTIO_BLK_F_BLK_SIZE,
+					    VIRTIO_BLK_F_FLUSH, VIRTIO_F_EVENT_IDX,
+					    VIRTIO_F_INDIRECT_DESC };
 		bool wanted = false;
 
 		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
@@ -434,21 +413,25 @@ static void fill_pattern(uint8_t *p, size_t len, uint32_t seed)
 static void test_write_read_back(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path};
+	struct blk_config cfg = { .path = f->path };
 	uint8_t pattern[8 * SECTOR], back[8 * SECTOR];
 
 	attach(f, &cfg);
 	fill_pattern(pattern, sizeof(pattern), 1);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 10, sizeof(pattern), false, pattern, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 10, sizeof(pattern), false, pattern, NULL),
+			 VIRTIO_BLK_S_OK);
 	memset(back, 0, sizeof(back));
-	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, 10, sizeof(back), true, NULL, back), VIRTIO_BLK_S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, 10, sizeof(back), true, NULL, back),
+			 VIRTIO_BLK_S_OK);
 	assert_memory_equal(back, pattern, sizeof(pattern));
 	/* And it is really in the file. */
 	read_disk(f, 10 * SECTOR, back, sizeof(back));
 	assert_memory_equal(back, pattern, sizeof(pattern));
 	/* The last sector of the disk is reachable. */
-	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, DISK_SECS - 1, SECTOR, false, pattern, NULL), VIRTIO_BLK_S_OK);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, DISK_SECS - 1, SECTOR, true, NULL, back), VIRTIO_BLK_S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, DISK_SECS - 1, SECTOR, false, pattern, NULL),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, DISK_SECS - 1, SECTOR, true, NULL, back),
+			 VIRTIO_BLK_S_OK);
 	assert_memory_equal(back, pattern, SECTOR);
 	assert_int_equal(atomic_load(&f->fails), 0);
 	assert_true(atomic_load(&f->notifies) > 0);
@@ -461,11 +444,11 @@ static void test_write_read_back(void **state)
 static void test_scattered_layout(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path};
+	struct blk_config cfg = { .path = f->path };
 	uint8_t pattern[4 * SECTOR], back[4 * SECTOR];
-	uint8_t hdr[16] = {0};
+	uint8_t hdr[16] = { 0 };
 	uint64_t h, d;
-	struct seg segs[8];
+	struct fg_seg segs[8];
 	struct vring_used_elem u;
 
 	attach(f, &cfg);
@@ -480,11 +463,11 @@ static void test_scattered_layout(void **state)
 	d = galloc(f, sizeof(pattern) + 4);
 	memcpy(hva(f, d), hdr + 12, 4); /* header bytes 12..15, then data */
 	memcpy(hva(f, d + 4), pattern, sizeof(pattern));
-	segs[0] = (struct seg){h, 5, false};
-	segs[1] = (struct seg){h + 5, 7, false};
-	segs[2] = (struct seg){d, 1000 + 4, false};
-	segs[3] = (struct seg){d + 1004, sizeof(pattern) - 1000, false};
-	segs[4] = (struct seg){galloc(f, 1), 1, true};
+	segs[0] = (struct fg_seg){ h, 5, false };
+	segs[1] = (struct fg_seg){ h + 5, 7, false };
+	segs[2] = (struct fg_seg){ d, 1000 + 4, false };
+	segs[3] = (struct fg_seg){ d + 1004, sizeof(pattern) - 1000, false };
+	segs[4] = (struct fg_seg){ galloc(f, 1), 1, true };
 	*(uint8_t *)hva(f, segs[4].gpa) = S_UNSET;
 	u = complete1(f, post_chain(f, segs, 5));
 	assert_int_equal(u.len, 1);
@@ -499,10 +482,10 @@ static void test_scattered_layout(void **state)
 	memcpy(hva(f, h), hdr, 16);
 	d = galloc(f, sizeof(pattern) + 1);
 	memset(hva(f, d), 0, sizeof(pattern) + 1);
-	segs[0] = (struct seg){h, 16, false};
-	segs[1] = (struct seg){d, 511, true};
-	segs[2] = (struct seg){d + 511, 2, true};
-	segs[3] = (struct seg){d + 513, sizeof(pattern) - 513 + 1, true};
+	segs[0] = (struct fg_seg){ h, 16, false };
+	segs[1] = (struct fg_seg){ d, 511, true };
+	segs[2] = (struct fg_seg){ d + 511, 2, true };
+	segs[3] = (struct fg_seg){ d + 513, sizeof(pattern) - 513 + 1, true };
 	*(uint8_t *)hva(f, d + sizeof(pattern)) = S_UNSET;
 	u = complete1(f, post_chain(f, segs, 4));
 	assert_int_equal(u.len, sizeof(pattern) + 1);
@@ -513,12 +496,13 @@ static void test_scattered_layout(void **state)
 static void test_flush(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path};
+	struct blk_config cfg = { .path = f->path };
 	uint8_t pattern[SECTOR];
 
 	attach(f, &cfg);
 	fill_pattern(pattern, sizeof(pattern), 3);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 0, sizeof(pattern), false, pattern, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 0, sizeof(pattern), false, pattern, NULL),
+			 VIRTIO_BLK_S_OK);
 	assert_int_equal(run1(f, VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL, NULL), VIRTIO_BLK_S_OK);
 }
 
@@ -530,7 +514,7 @@ static void test_flush(void **state)
 static void test_writethrough(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path};
+	struct blk_config cfg = { .path = f->path };
 	uint8_t pattern[4 * SECTOR], back[4 * SECTOR];
 	uint64_t sec = 2;
 	uint32_t num = 2, flags = 0;
@@ -540,11 +524,13 @@ static void test_writethrough(void **state)
 	stop_dev(f);
 	start_dev(f, f->dev->host_features & ~VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
 	fill_pattern(pattern, sizeof(pattern), 5);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 0, sizeof(pattern), false, pattern, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 0, sizeof(pattern), false, pattern, NULL),
+			 VIRTIO_BLK_S_OK);
 	read_disk(f, 0, back, sizeof(back));
 	assert_memory_equal(back, pattern, sizeof(pattern));
 	if (f->dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES)) {
-		assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, &sec, &num, &flags, 1), VIRTIO_BLK_S_OK);
+		assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, &sec, &num, &flags, 1),
+				 VIRTIO_BLK_S_OK);
 		memset(pattern + 2 * SECTOR, 0, 2 * SECTOR);
 		read_disk(f, 0, back, sizeof(back));
 		assert_memory_equal(back, pattern, sizeof(pattern));
@@ -554,17 +540,23 @@ static void test_writethrough(void **state)
 static void test_out_of_range(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path};
-	uint8_t buf[2 * SECTOR] = {0};
+	struct blk_config cfg = { .path = f->path };
+	uint8_t buf[2 * SECTOR] = { 0 };
 
 	attach(f, &cfg);
 	/* Past the end, across the end, and sectors whose byte offset overflows. */
-	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, DISK_SECS, SECTOR, true, NULL, NULL), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, DISK_SECS - 1, 2 * SECTOR, true, NULL, NULL), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, DISK_SECS - 1, 2 * SECTOR, false, buf, NULL), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, UINT64_MAX, SECTOR, true, NULL, NULL), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, UINT64_MAX >> 9, SECTOR, false, buf, NULL), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, (UINT64_MAX >> 9) + 1, SECTOR, true, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, DISK_SECS, SECTOR, true, NULL, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, DISK_SECS - 1, 2 * SECTOR, true, NULL, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, DISK_SECS - 1, 2 * SECTOR, false, buf, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, UINT64_MAX, SECTOR, true, NULL, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, UINT64_MAX >> 9, SECTOR, false, buf, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, (UINT64_MAX >> 9) + 1, SECTOR, true, NULL, NULL),
+			 VIRTIO_BLK_S_IOERR);
 	/* The file did not grow. */
 	{
 		struct stat st;
@@ -578,30 +570,32 @@ static void test_out_of_range(void **state)
 static void test_malformed_requests(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path};
-	uint8_t buf[SECTOR], back[SECTOR], zero[SECTOR] = {0};
+	struct blk_config cfg = { .path = f->path };
+	uint8_t buf[SECTOR], back[SECTOR], zero[SECTOR] = { 0 };
 	struct vring_used_elem u;
-	struct seg segs[3];
+	struct fg_seg segs[3];
 	uint64_t h;
 
 	attach(f, &cfg);
 	fill_pattern(buf, sizeof(buf), 4);
 	/* Data not a multiple of 512. */
 	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, 0, 100, true, NULL, NULL), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 0, SECTOR - 1, false, buf, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 0, SECTOR - 1, false, buf, NULL),
+			 VIRTIO_BLK_S_IOERR);
 	read_disk(f, 0, back, sizeof(back));
 	assert_memory_equal(back, zero, sizeof(zero));
 	/* Unknown and unsupported types. */
 	assert_int_equal(run1(f, 99, 0, 0, false, NULL, NULL), VIRTIO_BLK_S_UNSUPP);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_GET_LIFETIME, 0, 8, true, NULL, NULL), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_GET_LIFETIME, 0, 8, true, NULL, NULL),
+			 VIRTIO_BLK_S_UNSUPP);
 
 	/* Header too short: 8 readable bytes. */
 	drv_reset(f);
 	h = galloc(f, 16);
 	memset(hva(f, h), 0, 16);
-	segs[0] = (struct seg){h, 8, false};
-	segs[1] = (struct seg){galloc(f, SECTOR), SECTOR, true};
-	segs[2] = (struct seg){galloc(f, 1), 1, true};
+	segs[0] = (struct fg_seg){ h, 8, false };
+	segs[1] = (struct fg_seg){ galloc(f, SECTOR), SECTOR, true };
+	segs[2] = (struct fg_seg){ galloc(f, 1), 1, true };
 	*(uint8_t *)hva(f, segs[2].gpa) = S_UNSET;
 	u = complete1(f, post_chain(f, segs, 3));
 	assert_int_equal(u.len, 1);
@@ -616,15 +610,15 @@ static void test_malformed_requests(void **state)
 static void test_no_status_byte(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path};
-	struct seg segs[2];
+	struct blk_config cfg = { .path = f->path };
+	struct fg_seg segs[2];
 	uint64_t h;
 
 	attach(f, &cfg);
 	h = galloc(f, 16);
 	memset(hva(f, h), 0, 16);
-	segs[0] = (struct seg){h, 16, false};
-	segs[1] = (struct seg){galloc(f, SECTOR), SECTOR, false};
+	segs[0] = (struct fg_seg){ h, 16, false };
+	segs[1] = (struct fg_seg){ galloc(f, SECTOR), SECTOR, false };
 	post_chain(f, segs, 2);
 	kick(f);
 	assert_int_equal(atomic_load(&f->fails), 1);
@@ -639,8 +633,8 @@ static void test_no_status_byte(void **state)
 static void test_malformed_chain(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path};
-	struct seg segs[3];
+	struct blk_config cfg = { .path = f->path };
+	struct fg_seg segs[3];
 	uint64_t h;
 	struct req r;
 
@@ -649,9 +643,9 @@ static void test_malformed_chain(void **state)
 	r = post_req(f, VIRTIO_BLK_T_FLUSH, 0, 0, false);
 	h = galloc(f, 16);
 	memset(hva(f, h), 0, 16);
-	segs[0] = (struct seg){h, 16, false};
-	segs[1] = (struct seg){RAM_GPA + RAM_SIZE - 256, 512, true}; /* runs off the end */
-	segs[2] = (struct seg){galloc(f, 1), 1, true};
+	segs[0] = (struct fg_seg){ h, 16, false };
+	segs[1] = (struct fg_seg){ RAM_GPA + RAM_SIZE - 256, 512, true }; /* runs off the end */
+	segs[2] = (struct fg_seg){ galloc(f, 1), 1, true };
 	post_chain(f, segs, 3);
 	kick(f);
 	assert_int_equal(atomic_load(&f->fails), 1);
@@ -675,8 +669,8 @@ static void test_malformed_chain(void **state)
 static void test_readonly(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path, .readonly = true};
-	struct blk_config rw = {.path = f->path};
+	struct blk_config cfg = { .path = f->path, .readonly = true };
+	struct blk_config rw = { .path = f->path };
 	struct evvm_virtio_dev *other = NULL;
 	uint8_t buf[SECTOR], back[SECTOR];
 
@@ -686,9 +680,12 @@ static void test_readonly(void **state)
 	assert_false(f->dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_DISCARD));
 	assert_false(f->dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES));
 	memset(buf, 0x11, sizeof(buf));
-	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 0, SECTOR, false, buf, NULL), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_DISCARD, 0, 16, false, NULL, NULL), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_OUT, 0, SECTOR, false, buf, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_DISCARD, 0, 16, false, NULL, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false, NULL, NULL),
+			 VIRTIO_BLK_S_IOERR);
 	read_disk(f, 0, back, sizeof(back));
 	memset(buf, 0x5a, sizeof(buf));
 	assert_memory_equal(back, buf, sizeof(buf));
@@ -707,9 +704,9 @@ static void test_readonly(void **state)
 static void test_get_id(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path, .serial = "evvm-disk-0001"};
-	struct blk_config full = {.path = f->path, .serial = "ABCDEFGHIJ0123456789"};
-	struct blk_config toolong = {.path = f->path, .serial = "ABCDEFGHIJ0123456789X"};
+	struct blk_config cfg = { .path = f->path, .serial = "evvm-disk-0001" };
+	struct blk_config full = { .path = f->path, .serial = "ABCDEFGHIJ0123456789" };
+	struct blk_config toolong = { .path = f->path, .serial = "ABCDEFGHIJ0123456789X" };
 	struct evvm_virtio_dev *other = NULL;
 	char id[20], want[20] = "evvm-disk-0001";
 	struct req r;
@@ -752,8 +749,8 @@ static struct req post_dwz(struct fake *f, uint32_t type, const uint64_t *sector
 {
 	uint64_t hdr = galloc(f, 16), data = galloc(f, 16 * n), st = galloc(f, 1);
 	uint32_t t = htole32(type);
-	struct seg segs[3];
-	struct req r = {.status = hva(f, st), .data = data};
+	struct fg_seg segs[3];
+	struct req r = { .status = hva(f, st), .data = data };
 
 	memset(hva(f, hdr), 0, 16);
 	memcpy(hva(f, hdr), &t, 4);
@@ -767,9 +764,9 @@ static struct req post_dwz(struct fake *f, uint32_t type, const uint64_t *sector
 		memcpy(p + 12, &fl, 4);
 	}
 	*r.status = S_UNSET;
-	segs[0] = (struct seg){hdr, 16, false};
-	segs[1] = (struct seg){data, 16 * n, false};
-	segs[2] = (struct seg){st, 1, true};
+	segs[0] = (struct fg_seg){ hdr, 16, false };
+	segs[1] = (struct fg_seg){ data, 16 * n, false };
+	segs[2] = (struct fg_seg){ st, 1, true };
 	r.head = post_chain(f, segs, 3);
 	return r;
 }
@@ -804,10 +801,10 @@ static void assert_disk_bytes(struct fake *f, uint64_t first, uint64_t n, int by
 static void test_discard_write_zeroes(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path};
+	struct blk_config cfg = { .path = f->path };
 	uint64_t sec[40];
-	uint32_t num[40], flags[40] = {0};
-	uint8_t back[8 * SECTOR], zero[8 * SECTOR] = {0};
+	uint32_t num[40], flags[40] = { 0 };
+	uint8_t back[8 * SECTOR], zero[8 * SECTOR] = { 0 };
 
 	make_disk(f->path, DISK_SECS * SECTOR, 0xaa);
 	attach(f, &cfg);
@@ -823,14 +820,16 @@ static void test_discard_write_zeroes(void **state)
 	assert_disk_bytes(f, 64, 16, 0);
 	assert_disk_bytes(f, 63, 1, 0xaa);
 	assert_disk_bytes(f, 80, 1, 0xaa);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, 64, sizeof(back), true, NULL, back), VIRTIO_BLK_S_OK);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_IN, 64, sizeof(back), true, NULL, back),
+			 VIRTIO_BLK_S_OK);
 	assert_memory_equal(back, zero, sizeof(back));
 
 	/* Write zeroes, without and with unmap, three segments (one empty). */
 	sec[0] = 100, num[0] = 3, flags[0] = 0;
 	sec[1] = 200, num[1] = 0, flags[1] = 0;
 	sec[2] = 300, num[2] = 9, flags[2] = 1;
-	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, sec, num, flags, 3), VIRTIO_BLK_S_OK);
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, sec, num, flags, 3),
+			 VIRTIO_BLK_S_OK);
 	assert_disk_bytes(f, 100, 3, 0);
 	assert_disk_bytes(f, 103, 1, 0xaa);
 	assert_disk_bytes(f, 200, 1, 0xaa);
@@ -839,18 +838,21 @@ static void test_discard_write_zeroes(void **state)
 	assert_disk_bytes(f, 309, 1, 0xaa);
 	/* Up to the last sector. */
 	sec[0] = DISK_SECS - 2, num[0] = 2, flags[0] = 0;
-	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, sec, num, flags, 1), VIRTIO_BLK_S_OK);
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, sec, num, flags, 1),
+			 VIRTIO_BLK_S_OK);
 	assert_disk_bytes(f, DISK_SECS - 2, 2, 0);
 
 	/* 5.2.6.2: unmap on a discard, or an unknown flag: UNSUPP. */
 	sec[0] = 400, num[0] = 1, flags[0] = 1;
 	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_DISCARD, sec, num, flags, 1), VIRTIO_BLK_S_UNSUPP);
 	flags[0] = 2;
-	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, sec, num, flags, 1), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, sec, num, flags, 1),
+			 VIRTIO_BLK_S_UNSUPP);
 	/* A bad segment after a good one: nothing is done. */
 	sec[0] = 400, num[0] = 1, flags[0] = 0;
 	sec[1] = DISK_SECS - 1, num[1] = 2, flags[1] = 0;
-	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, sec, num, flags, 2), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, sec, num, flags, 2),
+			 VIRTIO_BLK_S_IOERR);
 	assert_disk_bytes(f, 400, 1, 0xaa);
 	sec[1] = UINT64_MAX, num[1] = 1;
 	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_DISCARD, sec, num, flags, 2), VIRTIO_BLK_S_IOERR);
@@ -858,15 +860,19 @@ static void test_discard_write_zeroes(void **state)
 	/* More segments than max_discard_seg. */
 	for (unsigned int i = 0; i < 40; i++)
 		sec[i] = 400 + i, num[i] = 1, flags[i] = 0;
-	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_DISCARD, sec, num, flags, cfg32(f, CFG_MAX_DISCARD_SEG) + 1),
+	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_DISCARD, sec, num, flags,
+				 cfg32(f, CFG_MAX_DISCARD_SEG) + 1),
 			 VIRTIO_BLK_S_IOERR);
 	assert_disk_bytes(f, 400, 1, 0xaa);
-	assert_int_equal(run_dwz(f, VIRTIO_BLK_T_DISCARD, sec, num, flags, cfg32(f, CFG_MAX_DISCARD_SEG)),
-			 VIRTIO_BLK_S_OK);
+	assert_int_equal(
+		run_dwz(f, VIRTIO_BLK_T_DISCARD, sec, num, flags, cfg32(f, CFG_MAX_DISCARD_SEG)),
+		VIRTIO_BLK_S_OK);
 	assert_disk_bytes(f, 400, cfg32(f, CFG_MAX_DISCARD_SEG), 0);
 	/* Data that is not whole segments. */
-	assert_int_equal(run1(f, VIRTIO_BLK_T_DISCARD, 0, 15, false, zero, NULL), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(run1(f, VIRTIO_BLK_T_WRITE_ZEROES, 0, 0, false, NULL, NULL), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_DISCARD, 0, 15, false, zero, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run1(f, VIRTIO_BLK_T_WRITE_ZEROES, 0, 0, false, NULL, NULL),
+			 VIRTIO_BLK_S_IOERR);
 	assert_int_equal(atomic_load(&f->fails), 0);
 }
 
@@ -874,7 +880,7 @@ static void test_discard_write_zeroes(void **state)
 static void test_short_read_at_eof(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path};
+	struct blk_config cfg = { .path = f->path };
 	struct req r;
 	struct vring_used_elem u;
 
@@ -894,10 +900,10 @@ static void test_short_read_at_eof(void **state)
 /* 64 requests made available at once each complete exactly once. */
 static void many_in_flight(struct fake *f, uint64_t features)
 {
-	struct blk_config cfg = {.path = f->path};
+	struct blk_config cfg = { .path = f->path };
 	enum { N = 64, LEN = 8 * SECTOR };
 	struct req r[N];
-	unsigned int seen[N] = {0};
+	unsigned int seen[N] = { 0 };
 	uint8_t pattern[LEN];
 	uint16_t first;
 	double t0;
@@ -957,7 +963,7 @@ static void many_in_flight(struct fake *f, uint64_t features)
 static void test_many_in_flight(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path};
+	struct blk_config cfg = { .path = f->path };
 	struct evvm_virtio_dev *probe;
 
 	assert_int_equal(blk_create("probe", &cfg, &probe), 0);
@@ -969,7 +975,7 @@ static void test_many_in_flight(void **state)
 static void test_many_in_flight_no_event_idx(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = f->path};
+	struct blk_config cfg = { .path = f->path };
 	struct evvm_virtio_dev *probe;
 
 	assert_int_equal(blk_create("probe", &cfg, &probe), 0);
@@ -996,7 +1002,7 @@ static void test_stop_in_flight(void **state)
 {
 	struct fake *f = *state;
 	enum { N = 64, LEN = 64 * 1024 };
-	struct blk_config cfg = {.path = f->path};
+	struct blk_config cfg = { .path = f->path };
 	struct req r[N];
 	uint8_t *snap = malloc(N * LEN);
 	double t0, t1;
@@ -1039,7 +1045,8 @@ static void test_stop_in_flight(void **state)
 		uint8_t back[SECTOR], want[SECTOR];
 
 		memset(want, 0x3c, sizeof(want));
-		assert_int_equal(run1(f, VIRTIO_BLK_T_IN, 5, SECTOR, true, NULL, back), VIRTIO_BLK_S_OK);
+		assert_int_equal(run1(f, VIRTIO_BLK_T_IN, 5, SECTOR, true, NULL, back),
+				 VIRTIO_BLK_S_OK);
 		assert_memory_equal(back, want, sizeof(want));
 	}
 	free(snap);
@@ -1073,7 +1080,7 @@ static int create_capture(const struct blk_config *cfg, char *msg, size_t size)
 static void test_open_errors(void **state)
 {
 	struct fake *f = *state;
-	struct blk_config cfg = {.path = "/nonexistent/disk.img"};
+	struct blk_config cfg = { .path = "/nonexistent/disk.img" };
 	struct evvm_virtio_dev *holder;
 	char msg[512];
 

@@ -1019,6 +1019,7 @@ static int i8042_setup(void **state)
 {
 	struct evvm_vm *vm = calloc(1, sizeof(*vm));
 
+	capture_test_begin();
 	assert_non_null(vm);
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	assert_int_equal(iobus_init(&vm->pio, "pio"), 0);
@@ -1038,6 +1039,7 @@ static int i8042_teardown(void **state)
 	iobus_destroy(&vm->pio);
 	pthread_mutex_destroy(&vm->stop_lock);
 	free(vm);
+	capture_test_end();
 	return 0;
 }
 

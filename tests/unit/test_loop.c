@@ -135,6 +135,7 @@ static void *kick_often(void *arg)
 static void run_poller(struct poller *p, unsigned int poll_max, struct evvm_loop_stats *s)
 {
 	pthread_t lt, kt;
+	uint64_t left;
 
 	assert_int_equal(loop_create(&p->c.loop, "t"), 0);
 	if (poll_max)
@@ -146,12 +147,20 @@ static void run_poller(struct poller *p, unsigned int poll_max, struct evvm_loop
 	pthread_join(kt, NULL);
 	loop_stop(p->c.loop);
 	pthread_join(lt, NULL);
+	/* Signals the loop had no time to dispatch before it stopped are still counted. */
+	if (read(p->c.fd, &left, sizeof(left)) == sizeof(left))
+		p->c.sum += left;
 	loop_get_stats(p->c.loop, s);
 	loop_destroy(p->c.loop);
 	close(p->c.fd);
 }
 
-/* Events arriving soon after each wait make the window grow and catch them. */
+/*
+ * Events arriving soon after each wait make the window grow and catch them,
+ * and the loop measures whether polling shortened its waits. Whether it
+ * then keeps polling depends on this machine (whether the poller slows
+ * the kicker); bench/notify's loop paths show that, not this test.
+ */
 static void test_adaptive_polling_catches_frequent_events(void **state)
 {
 	struct poller p = { .c.stop_after = -1, .rounds = 2000 };
@@ -161,12 +170,9 @@ static void test_adaptive_polling_catches_frequent_events(void **state)
 	/* A generous window, so a loaded machine's late wakeups still fall inside it. */
 	run_poller(&p, 5000, &s);
 	assert_int_equal(p.c.sum, 2000);
-	/*
-	 * Most events were found by polling, not by waking from sleep. (The
-	 * window itself may have collapsed again while the loop waited for
-	 * the final stop, so it is not checked.)
-	 */
-	assert_true(s.poll_hits > s.wakeups);
+	assert_true(s.poll_hits > 0);
+	assert_true(s.poll_trials >= 1);
+	assert_true(s.poll_mean_ns[0] > 0 && s.poll_mean_ns[1] > 0);
 }
 
 /* Without a polling budget the loop never polls. */

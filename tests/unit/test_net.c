@@ -48,6 +48,7 @@
 
 #include "capture.h"
 #include "devtest.h"
+#include "fakeguest.h"
 #include "proc.h"
 
 #define QSIZE	  256
@@ -62,21 +63,15 @@ enum { RXQ, TXQ, CTRLQ, NQ };
 
 static bool have_tap; /* root, /dev/net/tun, and our own namespace */
 
-struct drvq {
-	uint16_t next_desc, avail_idx, used_seen;
-};
-
 struct fake {
-	uint8_t *ram;
-	struct evvm_mem mem;
+	struct fakeguest g; /* RAM and its heap */
 	struct evvm_loop *loop;
 	pthread_t thread;
 	struct evvm_virtio_dev *dev;
 	bool started;
 	int pkt; /* AF_PACKET socket on the tap */
 	int ifindex;
-	uint64_t heap;
-	struct drvq q[NQ];
+	struct fg_queue q[NQ]; /* the driver's side of each ring */
 	atomic_int notifies[NQ], fails;
 };
 
@@ -97,71 +92,50 @@ static uint64_t used_gpa(unsigned int q)
 
 static void *hva(struct fake *f, uint64_t gpa)
 {
-	assert_true(gpa >= RAM_GPA && gpa < RAM_GPA + RAM_SIZE);
-	return f->ram + (gpa - RAM_GPA);
+	void *p = fg_hva(&f->g, gpa, 1);
+
+	assert_non_null(p);
+	return p;
 }
 
 static uint64_t galloc(struct fake *f, uint32_t len)
 {
-	uint64_t gpa = f->heap;
+	uint64_t gpa = fg_alloc(&f->g, len);
 
-	f->heap = (f->heap + len + 63) & ~63ULL;
-	assert_true(f->heap <= RAM_GPA + RAM_SIZE);
+	assert_true(gpa != 0);
 	return gpa;
-}
-
-static uint16_t *avail(struct fake *f, unsigned int q)
-{
-	return hva(f, avail_gpa(q));
 }
 
 static uint16_t used_idx(struct fake *f, unsigned int q)
 {
-	return __atomic_load_n((uint16_t *)hva(f, used_gpa(q) + 2), __ATOMIC_ACQUIRE);
+	int idx = fg_used_idx(&f->g, &f->q[q]);
+
+	assert_true(idx >= 0);
+	return idx;
 }
 
 static struct vring_used_elem used_elem(struct fake *f, unsigned int q, uint16_t i)
 {
 	struct vring_used_elem e;
 
-	memcpy(&e, (uint8_t *)hva(f, used_gpa(q) + 4) + 8 * (i % QSIZE), sizeof(e));
+	assert_int_equal(fg_used_elem(&f->g, &f->q[q], i, &e), 0);
 	return e;
 }
 
-struct seg {
-	uint64_t gpa;
-	uint32_t len;
-	bool write;
-};
-
 /* Write a chain and make it available; returns its head. */
-static uint16_t post_chain(struct fake *f, unsigned int q, const struct seg *segs, unsigned int n)
+static uint16_t post_chain(struct fake *f, unsigned int q, const struct fg_seg *segs,
+			   unsigned int n)
 {
-	struct vring_desc *desc = hva(f, desc_gpa(q));
-	struct drvq *d = &f->q[q];
-	uint16_t head = d->next_desc % QSIZE;
+	int head = fg_post_chain(&f->g, &f->q[q], segs, n);
 
-	for (unsigned int i = 0; i < n; i++) {
-		uint16_t k = d->next_desc++ % QSIZE;
-
-		desc[k] = (struct vring_desc){
-			.addr = segs[i].gpa,
-			.len = segs[i].len,
-			.flags = (segs[i].write ? VRING_DESC_F_WRITE : 0) |
-				 (i + 1 < n ? VRING_DESC_F_NEXT : 0),
-			.next = (k + 1) % QSIZE,
-		};
-	}
-	avail(f, q)[2 + d->avail_idx % QSIZE] = head;
-	d->avail_idx++;
-	__atomic_store_n(&avail(f, q)[1], d->avail_idx, __ATOMIC_RELEASE);
+	assert_true(head >= 0);
 	return head;
 }
 
 /* One device-writable buffer of @len bytes as an rx chain; returns its gpa. */
 static uint64_t post_rx(struct fake *f, uint32_t len)
 {
-	struct seg s = { galloc(f, len), len, true };
+	struct fg_seg s = { galloc(f, len), len, true };
 
 	memset(hva(f, s.gpa), 0xee, len);
 	post_chain(f, RXQ, &s, 1);
@@ -323,7 +297,7 @@ static void attach(struct fake *f, const struct net_config *cfg, uint64_t featur
 
 	assert_int_equal(net_create("net0", cfg, &f->dev), 0);
 	dev = f->dev;
-	dev->mem = &f->mem;
+	dev->mem = &f->g.mem;
 	dev->loop = f->loop;
 	dev->notify = on_notify;
 	dev->needs_reset = on_fail;
@@ -338,7 +312,7 @@ static void attach(struct fake *f, const struct net_config *cfg, uint64_t featur
 
 	dev->features = (features & dev->host_features) | VIRTIO_BIT(VIRTIO_F_VERSION_1);
 	for (unsigned int q = 0; q < dev->ops->nr_queues; q++)
-		assert_int_equal(vq_init(&dev->vqs[q], &f->mem, names[q], QSIZE, desc_gpa(q),
+		assert_int_equal(vq_init(&dev->vqs[q], &f->g.mem, names[q], QSIZE, desc_gpa(q),
 					 avail_gpa(q), used_gpa(q), dev->features),
 				 0);
 	assert_int_equal(devtest_start(f->loop, dev), 0);
@@ -356,20 +330,22 @@ static const struct net_config default_cfg = {
 static int setup(void **state)
 {
 	struct fake *f = calloc(1, sizeof(*f));
-	struct evvm_mem_region r = { .gpa = RAM_GPA, .size = RAM_SIZE, .fd = -1 };
+	uint8_t *ram;
 
+	capture_test_begin();
 	if (!f)
 		return -1;
-	f->ram = r.hva = aligned_alloc(4096, RAM_SIZE);
-	if (!f->ram)
+	ram = aligned_alloc(4096, RAM_SIZE);
+	if (!ram)
 		return -1;
-	memset(f->ram, 0, RAM_SIZE);
-	mem_init(&f->mem);
-	if (mem_add_region(&f->mem, &r) || loop_create(&f->loop, "net-test"))
+	memset(ram, 0, RAM_SIZE);
+	if (fg_init(&f->g, ram, RAM_GPA, RAM_SIZE, HEAP) || loop_create(&f->loop, "net-test"))
 		return -1;
+	for (unsigned int q = 0; q < NQ; q++)
+		if (fg_queue_init(&f->g, &f->q[q], desc_gpa(q), QSIZE))
+			return -1;
 	if (pthread_create(&f->thread, NULL, devtest_loop_thread, f->loop))
 		return -1;
-	f->heap = HEAP;
 	f->pkt = -1;
 	*state = f;
 	return 0;
@@ -387,18 +363,23 @@ static int teardown(void **state)
 	loop_destroy(f->loop);
 	if (f->pkt >= 0)
 		close(f->pkt);
-	free(f->ram);
+	free(f->g.ram);
 	free(f);
+	capture_test_end();
 	return 0;
 }
 
-#define NEED_TAP()                                                                      \
-	do {                                                                            \
-		if (!have_tap) {                                                        \
-			print_message("skipped: needs root and /dev/net/tun (a tap in " \
-				      "a network namespace of the test's own)\n");      \
-			skip();                                                         \
-		}                                                                       \
+/* Why there is no tap (set by own_netns()), for the skip message. */
+static char no_tap_reason[128];
+
+#define NEED_TAP()                                                                            \
+	do {                                                                                  \
+		if (!have_tap) {                                                              \
+			print_message("skipped: no tap in a network namespace of the test's " \
+				      "own: %s\n",                                            \
+				      no_tap_reason);                                         \
+			skip();                                                               \
+		}                                                                             \
 	} while (0)
 
 static const uint8_t dev_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x50 };
@@ -455,15 +436,15 @@ static void test_tx(void **state)
 {
 	struct fake *f = *state;
 	uint8_t frame[1514], got[2048];
-	struct seg s[2];
+	struct fg_seg s[2];
 	uint16_t head;
 	size_t n;
 
 	NEED_TAP();
 	attach(f, &default_cfg, ALL_FEATURES);
 	make_frame(frame, sizeof(frame), 7, peer_mac);
-	s[0] = (struct seg){ galloc(f, HDR), HDR, false };
-	s[1] = (struct seg){ galloc(f, sizeof(frame)), sizeof(frame), false };
+	s[0] = (struct fg_seg){ galloc(f, HDR), HDR, false };
+	s[1] = (struct fg_seg){ galloc(f, sizeof(frame)), sizeof(frame), false };
 	memset(hva(f, s[0].gpa), 0, HDR);
 	memcpy(hva(f, s[1].gpa), frame, sizeof(frame));
 	head = post_chain(f, TXQ, s, 2);
@@ -488,7 +469,7 @@ static void test_tx_batch(void **state)
 	NEED_TAP();
 	attach(f, &default_cfg, ALL_FEATURES);
 	for (uint32_t i = 0; i < N; i++) {
-		struct seg s = { galloc(f, HDR + 100), HDR + 100, false };
+		struct fg_seg s = { galloc(f, HDR + 100), HDR + 100, false };
 
 		memset(hva(f, s.gpa), 0, HDR);
 		make_frame(hva(f, s.gpa + HDR), 100, i, peer_mac);
@@ -691,19 +672,19 @@ static void test_tx_bad(void **state)
 {
 	struct fake *f = *state;
 	enum { LONG = 65551 };
-	struct seg s;
+	struct fg_seg s;
 	uint8_t got[2048];
 	uint32_t seq;
 
 	NEED_TAP();
 	attach(f, &default_cfg, ALL_FEATURES);
-	s = (struct seg){ galloc(f, 8), 8, false }; /* shorter than the header */
+	s = (struct fg_seg){ galloc(f, 8), 8, false }; /* shorter than the header */
 	post_chain(f, TXQ, &s, 1);
-	s = (struct seg){ galloc(f, LONG), LONG, false };
+	s = (struct fg_seg){ galloc(f, LONG), LONG, false };
 	memset(hva(f, s.gpa), 0, HDR);
 	make_frame(hva(f, s.gpa + HDR), LONG - HDR, 1, peer_mac);
 	post_chain(f, TXQ, &s, 1);
-	s = (struct seg){ galloc(f, HDR + 60), HDR + 60, false };
+	s = (struct fg_seg){ galloc(f, HDR + 60), HDR + 60, false };
 	memset(hva(f, s.gpa), 0, HDR);
 	make_frame(hva(f, s.gpa + HDR), 60, 2, peer_mac);
 	post_chain(f, TXQ, &s, 1);
@@ -724,7 +705,7 @@ static void test_tx_bad(void **state)
 static void post_tx(struct fake *f, uint8_t flags, uint8_t gso_type, size_t len, uint32_t seq)
 {
 	struct virtio_net_hdr_v1 h = { .flags = flags, .gso_type = gso_type };
-	struct seg s = { galloc(f, HDR + len), HDR + len, false };
+	struct fg_seg s = { galloc(f, HDR + len), HDR + len, false };
 
 	if (gso_type != VIRTIO_NET_HDR_GSO_NONE)
 		h.gso_size = 1448;
@@ -808,7 +789,7 @@ static void test_rx_too_long(void **state)
 
 static uint8_t ctrl(struct fake *f, uint8_t cls, uint8_t cmd)
 {
-	struct seg s[2] = {
+	struct fg_seg s[2] = {
 		{ galloc(f, 3), 3, false },
 		{ galloc(f, 1), 1, true },
 	};
@@ -851,8 +832,8 @@ static void test_pending_survives_reset(void **state)
 	devtest_stop(f->loop, f->dev);
 	for (unsigned int q = 0; q < NQ; q++) {
 		vq_reset(&f->dev->vqs[q]);
-		f->q[q] = (struct drvq){ 0 };
-		assert_int_equal(vq_init(&f->dev->vqs[q], &f->mem, "q", QSIZE, desc_gpa(q),
+		assert_int_equal(fg_queue_init(&f->g, &f->q[q], desc_gpa(q), QSIZE), 0);
+		assert_int_equal(vq_init(&f->dev->vqs[q], &f->g.mem, "q", QSIZE, desc_gpa(q),
 					 avail_gpa(q), used_gpa(q), f->dev->features),
 				 0);
 	}
@@ -873,7 +854,7 @@ static void test_tap_deleted(void **state)
 {
 	struct fake *f = *state;
 	struct evvm_loop_stats a, b;
-	struct seg s;
+	struct fg_seg s;
 
 	NEED_TAP();
 	attach(f, &default_cfg, ALL_FEATURES);
@@ -885,7 +866,7 @@ static void test_tap_deleted(void **state)
 	usleep(100000);
 	loop_get_stats(f->loop, &b);
 	assert_true(b.dispatches - a.dispatches < 10);
-	s = (struct seg){ galloc(f, HDR + 60), HDR + 60, false };
+	s = (struct fg_seg){ galloc(f, HDR + 60), HDR + 60, false };
 	memset(hva(f, s.gpa), 0, HDR);
 	make_frame(hva(f, s.gpa + HDR), 60, 1, peer_mac);
 	post_chain(f, TXQ, &s, 1);
@@ -920,7 +901,7 @@ static void test_rate(void **state)
 	t0 = now_s();
 	for (int r = 0; r < ROUNDS; r++) {
 		for (int i = 0; i < BATCH; i++)
-			post_chain(f, TXQ, &(struct seg){ tx[i], HDR + LEN, false }, 1);
+			post_chain(f, TXQ, &(struct fg_seg){ tx[i], HDR + LEN, false }, 1);
 		kick(f, TXQ);
 		wait_used(f, TXQ, BATCH);
 	}
@@ -928,7 +909,7 @@ static void test_rate(void **state)
 	t0 = now_s();
 	for (int r = 0; r < ROUNDS; r++) {
 		for (int i = 0; i < BATCH; i++)
-			post_chain(f, RXQ, &(struct seg){ rx[i], 2048, true }, 1);
+			post_chain(f, RXQ, &(struct fg_seg){ rx[i], 2048, true }, 1);
 		kick(f, RXQ);
 		for (int i = 0; i < BATCH; i++)
 			inject(f, frame, make_frame(frame, LEN, r * BATCH + i, dev_mac));
@@ -1038,10 +1019,17 @@ static bool own_netns(void)
 {
 	FILE *f;
 
-	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK))
+	if (geteuid() != 0) {
+		snprintf(no_tap_reason, sizeof(no_tap_reason), "needs root (euid %u)", geteuid());
 		return false;
+	}
+	if (access("/dev/net/tun", R_OK | W_OK)) {
+		snprintf(no_tap_reason, sizeof(no_tap_reason), "/dev/net/tun: %s", strerror(errno));
+		return false;
+	}
 	if (unshare(CLONE_NEWNET)) {
-		fprintf(stderr, "unshare(CLONE_NEWNET): %s\n", strerror(errno));
+		snprintf(no_tap_reason, sizeof(no_tap_reason), "unshare(CLONE_NEWNET): %s",
+			 strerror(errno));
 		return false;
 	}
 	f = fopen("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w");

@@ -40,6 +40,7 @@
 #include <evvm/virtio.h>
 #include <evvm/virtqueue.h>
 
+#include "capture.h"
 #include "../../vhost/backend.h"
 #include "../../vhost/vhost_user.h"
 
@@ -114,6 +115,7 @@ static int setup_rng(void **state)
 {
 	struct env *e = env_new();
 
+	capture_test_begin();
 	assert_int_equal(rng_create("rng0", &e->dev), 0);
 	start_backend(e);
 	*state = e;
@@ -127,6 +129,7 @@ static int setup_blk(void **state)
 	uint8_t sector[512];
 	int fd;
 
+	capture_test_begin();
 	snprintf(e->disk, sizeof(e->disk), "%s/disk", e->dir);
 	fd = open(e->disk, O_RDWR | O_CREAT | O_EXCL, 0600);
 	assert_true(fd >= 0);
@@ -181,6 +184,7 @@ static int teardown(void **state)
 	snprintf(path, sizeof(path), "%s", e->dir);
 	rmdir(path);
 	free(e);
+	capture_test_end();
 	return 0;
 }
 

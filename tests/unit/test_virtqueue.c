@@ -65,6 +65,7 @@ static int setup(void **state)
 {
 	struct tq *t = calloc(1, sizeof(*t));
 
+	capture_test_begin();
 	if (!t)
 		return -1;
 	*state = t;
@@ -82,6 +83,7 @@ static int teardown(void **state)
 	free(t->ram_a);
 	free(t->ram_b);
 	free(t);
+	capture_test_end();
 	return 0;
 }
 
