@@ -388,6 +388,13 @@ void vq_set_notify(struct evvm_vq *vq, bool enable)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
+uint16_t vq_used_ring_idx(const struct evvm_vq *vq)
+{
+	if (!vq->ready)
+		return 0;
+	return __atomic_load_n((const uint16_t *)(vq->used + USED_IDX), __ATOMIC_ACQUIRE);
+}
+
 /* Copy between an element's buffers, from byte @offset on, and @buf: to @buf if @out. */
 static size_t iov_copy(const struct iovec *iov, unsigned int n, size_t offset, char *buf,
 		       size_t len, bool out)

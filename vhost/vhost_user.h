@@ -56,6 +56,7 @@ enum vhost_user_request {
 #define VHOST_USER_PROTOCOL_F_LOG_SHMFD	    1
 #define VHOST_USER_PROTOCOL_F_REPLY_ACK	    3
 #define VHOST_USER_PROTOCOL_F_CONFIG	    9
+#define VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD 12
 #define VHOST_USER_PROTOCOL_F_RESET_DEVICE  13
 #define VHOST_USER_PROTOCOL_F_STATUS	    16
 
@@ -109,12 +110,21 @@ struct vhost_user_config {
 
 #define VHOST_USER_CONFIG_HDR_SIZE 12
 
+/* GET_INFLIGHT_FD / SET_INFLIGHT_FD payload: the region, and the fd beside it. */
+struct vhost_user_inflight {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+	uint16_t num_queues;
+	uint16_t queue_size;
+} __attribute__((packed));
+
 union vhost_user_payload {
 	uint64_t u64;
 	struct vhost_user_vring_state state;
 	struct vhost_user_vring_addr addr;
 	struct vhost_user_memory memory;
 	struct vhost_user_config config;
+	struct vhost_user_inflight inflight;
 };
 
 struct vhost_user_msg {

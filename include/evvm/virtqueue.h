@@ -136,6 +136,13 @@ bool vq_should_notify(struct evvm_vq *vq);
  */
 void vq_set_notify(struct evvm_vq *vq, bool enable);
 
+/*
+ * The used index as the ring in guest memory holds it now: what the device
+ * (possibly another process serving the queue) last published. 0 for a
+ * queue that is not ready.
+ */
+uint16_t vq_used_ring_idx(const struct evvm_vq *vq);
+
 /* Copy up to @len bytes out of / into an element's buffers; returns bytes copied. */
 size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t offset, void *buf, size_t len);
 size_t iov_from_buf(const struct iovec *iov, unsigned int n, size_t offset, const void *buf,
