@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * evvm as a vhost-user frontend: the test guest's blk tests against a real
- * backend (qemu-storage-daemon), with the data checked on the host, and a
- * backend that goes away while the VM runs.
+ * backend (qemu-storage-daemon), with the data checked on the host; a
+ * backend that goes away while the VM runs, with and without reconnect; and
+ * backends that stop answering (tests/lib/fake_vhost) at each phase, where
+ * evvm must give up after its deadline and stop promptly on a signal.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,7 +21,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <evvm/virtio.h>
+
+#include "../../vhost/frontend_conn.h"
+#include "../../vhost/vhost_user.h"
 #include "disk_pattern.h"
+#include "fake_vhost.h"
 #include "harness.h"
 #include "proc.h"
 
@@ -30,6 +38,9 @@ struct backend {
 	char dir[64];
 	char sock[96];
 	char disk[96];
+	char log[96];
+	struct fake_vhost *fake;
+	unsigned int restarts; /* by the chaos thread */
 };
 
 /* A fresh directory with an empty disk of SECTORS, and the socket's path there. */
@@ -41,6 +52,7 @@ static void backend_files(struct backend *b)
 	assert_non_null(mkdtemp(b->dir));
 	snprintf(b->sock, sizeof(b->sock), "%s/blk.sock", b->dir);
 	snprintf(b->disk, sizeof(b->disk), "%s/disk.img", b->dir);
+	snprintf(b->log, sizeof(b->log), "%s/evvm.log", b->dir);
 	fd = open(b->disk, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, SECTORS * 512), 0);
@@ -77,17 +89,28 @@ static void qsd_start(struct backend *b)
 					NULL });
 }
 
-/* evvm's own backend, `evvm vhost-user-blk`, on a fresh disk. */
-static void evvm_backend_start(struct backend *b)
+static const char *evvm_path(void)
 {
-	const char *evvm = getenv("EVVM") ? getenv("EVVM") : "build/evvm";
+	return getenv("EVVM") ? getenv("EVVM") : "build/evvm";
+}
+
+/* `evvm vhost-user-blk` on b->disk, as it is. */
+static void evvm_backend_spawn(struct backend *b)
+{
+	const char *evvm = evvm_path();
 	char disk[128];
 
-	backend_files(b);
 	snprintf(disk, sizeof(disk), "path=%s", b->disk);
 	backend_spawn(b, "evvm vhost-user-blk",
 		      (const char *[]){ evvm, "vhost-user-blk", "--socket", b->sock, "--disk", disk,
 					NULL });
+}
+
+/* evvm's own backend, `evvm vhost-user-blk`, on a fresh disk. */
+static void evvm_backend_start(struct backend *b)
+{
+	backend_files(b);
+	evvm_backend_spawn(b);
 }
 
 /* evvm's backend must exit 0 on SIGTERM and remove its socket. */
@@ -105,6 +128,8 @@ static void evvm_backend_stop(struct backend *b)
 
 static void backend_stop(struct backend *b)
 {
+	fake_vhost_stop(b->fake);
+	b->fake = NULL;
 	if (b->pid > 0) {
 		kill(b->pid, SIGTERM);
 		waitpid(b->pid, NULL, 0);
@@ -112,6 +137,7 @@ static void backend_stop(struct backend *b)
 	}
 	unlink(b->sock);
 	unlink(b->disk);
+	unlink(b->log);
 	rmdir(b->dir);
 }
 
@@ -236,6 +262,241 @@ static void test_backend_disconnect(void **state)
 	run_result_free(&r);
 }
 
+/* A scripted backend on b->sock that stops answering at @stall_at (0: at once). */
+static void fake_start(struct backend *b, uint32_t stall_at)
+{
+	const struct fake_vhost_config cfg = {
+		.stall_at = stall_at,
+		.protocol = VIRTIO_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) |
+			    VIRTIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG),
+		.capacity = 1024,
+	};
+
+	backend_files(b);
+	b->fake = fake_vhost_start(b->sock, &cfg);
+}
+
+/* A backend that accepts and never answers: evvm gives up after its deadline, saying why. */
+static void test_silent_backend(void **state)
+{
+	struct backend *b = *state;
+	struct run_result r;
+	char disk[128], want[256];
+
+	fake_start(b, 0);
+	snprintf(disk, sizeof(disk), "vhost_user=on,socket=%s", b->sock);
+	run_evvm(&r, TIMEOUT, (const char *[]){ "run", "--disk", disk, NULL });
+	assert_false(r.timed_out);
+	assert_int_equal(r.status, 1);
+	snprintf(want, sizeof(want),
+		 "evvm: blk0: vhost-user backend '%s': waiting for the reply to GET_FEATURES: "
+		 "nothing within %d ms; treating the backend as gone",
+		 b->sock, VHOST_USER_REPLY_TIMEOUT_MS);
+	assert_contains(r.err, want);
+	run_result_free(&r);
+}
+
+/*
+ * The same backend, and a stop signal while evvm waits on it in the
+ * handshake (before the VM exists): evvm ends with 128+N, the log saying
+ * it gave up on the backend because it is stopping (not on the deadline).
+ */
+static void test_signal_in_handshake(void **state)
+{
+	struct backend *b = *state;
+	const int sigs[] = { SIGTERM, SIGINT };
+	char disk[128];
+
+	fake_start(b, 0);
+	snprintf(disk, sizeof(disk), "vhost_user=on,socket=%s", b->sock);
+	for (unsigned int i = 0; i < 2; i++) {
+		pid_t pid =
+			spawn((const char *[]){ evvm_path(), "run", "--disk", disk, NULL }, b->log);
+		char *log;
+		int st;
+
+		assert_true(fake_vhost_wait_for(b->fake, VHOST_USER_GET_FEATURES, i + 1, 10));
+		kill(pid, sigs[i]);
+		st = wait_exit(pid, 30);
+		if (st < 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		log = slurp(b->log);
+		if (st != 128 + sigs[i])
+			print_error("status %d, log:\n%s\n", st, log);
+		assert_int_equal(st, 128 + sigs[i]);
+		assert_contains(log, "GET_FEATURES: given up, evvm is stopping");
+		assert_contains(log, sigs[i] == SIGTERM ? "stopping on TERM" : "stopping on INT");
+		free(log);
+	}
+}
+
+/*
+ * A backend that stalls at DRIVER_OK (its first set-up message): evvm gives
+ * up after the deadline, the device needs a reset, the VM keeps running
+ * and SIGTERM ends it.
+ */
+static void test_stall_at_driver_ok(void **state)
+{
+	struct backend *b = *state;
+	struct run_result r;
+	char disk[128];
+	const struct run_step steps[] = {
+		{ .stream = 2, .text = "SET_FEATURES: nothing within" },
+		{ .stream = 1, .text = "evvm-guest: idle\n", .sig = SIGTERM },
+	};
+
+	require_kvm();
+	fake_start(b, VHOST_USER_SET_FEATURES);
+	snprintf(disk, sizeof(disk), "vhost_user=on,socket=%s", b->sock);
+	run_evvm_steps(&r, TIMEOUT,
+		       (const char *[]){ "run", "--disk", disk, "--cmdline",
+					 "tests=virtio-blk,idle", NULL },
+		       steps, 2);
+	assert_false(r.timed_out);
+	assert_contains(r.err, "waiting for the reply to SET_FEATURES: nothing within");
+	assert_contains(r.err, "virtio-mmio blk0@0xd1000000: device needs reset");
+	assert_contains(r.out, "evvm-guest: test virtio-blk: FAILED");
+	assert_contains(r.err, "stopping on TERM");
+	assert_int_equal(r.status, 128 + SIGTERM);
+	run_result_free(&r);
+}
+
+static void wait_set_features(void *arg)
+{
+	struct backend *b = arg;
+
+	assert_true(fake_vhost_wait_for(b->fake, VHOST_USER_SET_FEATURES, 1, 60));
+}
+
+static void wait_get_vring_base(void *arg)
+{
+	struct backend *b = arg;
+
+	assert_true(fake_vhost_wait_for(b->fake, VHOST_USER_GET_VRING_BASE, 1, 60));
+}
+
+/* SIGTERM while a vCPU waits on DRIVER_OK's set-up: evvm ends, giving up on the backend. */
+static void test_signal_at_driver_ok(void **state)
+{
+	struct backend *b = *state;
+	struct run_result r;
+	char disk[128];
+	const struct run_step steps[] = {
+		{ .stream = 1, .text = "evvm-guest: booted", .hook = wait_set_features, .arg = b },
+		{ .stream = 1, .text = "evvm-guest: booted", .sig = SIGTERM },
+	};
+
+	require_kvm();
+	fake_start(b, VHOST_USER_SET_FEATURES);
+	snprintf(disk, sizeof(disk), "vhost_user=on,socket=%s", b->sock);
+	run_evvm_steps(&r, TIMEOUT,
+		       (const char *[]){ "run", "--disk", disk, "--cmdline",
+					 "tests=virtio-blk,idle", NULL },
+		       steps, 2);
+	assert_false(r.timed_out);
+	assert_contains(r.err, "SET_FEATURES: given up, evvm is stopping");
+	assert_contains(r.err, "stopping on TERM");
+	assert_int_equal(r.status, 128 + SIGTERM);
+	run_result_free(&r);
+}
+
+/*
+ * A backend that serves nothing and stalls at GET_VRING_BASE, which the
+ * guest's reset sends after its requests timed out: SIGTERM then ends evvm.
+ */
+static void test_signal_at_get_vring_base(void **state)
+{
+	struct backend *b = *state;
+	struct run_result r;
+	char disk[128];
+	const struct run_step steps[] = {
+		{ .stream = 1,
+		  .text = "evvm-guest: booted",
+		  .hook = wait_get_vring_base,
+		  .arg = b },
+		{ .stream = 1, .text = "evvm-guest: booted", .sig = SIGTERM },
+	};
+
+	require_kvm();
+	fake_start(b, VHOST_USER_GET_VRING_BASE);
+	snprintf(disk, sizeof(disk), "vhost_user=on,socket=%s", b->sock);
+	run_evvm_steps(&r, TIMEOUT,
+		       (const char *[]){ "run", "--disk", disk, "--cmdline",
+					 "tests=virtio-blk,idle blk.sectors=8", NULL },
+		       steps, 2);
+	assert_false(r.timed_out);
+	assert_contains(r.err, "GET_VRING_BASE: given up, evvm is stopping");
+	assert_contains(r.err, "stopping on TERM");
+	assert_int_equal(r.status, 128 + SIGTERM);
+	run_result_free(&r);
+}
+
+#define CHAOS_KILLS 3
+
+/* SIGKILL the backend and start it again on the same socket and disk, a few times. */
+static void *chaos_thread(void *arg)
+{
+	struct backend *b = arg;
+
+	for (unsigned int i = 0; i < CHAOS_KILLS; i++) {
+		usleep(300 * 1000);
+		kill(b->pid, SIGKILL);
+		waitpid(b->pid, NULL, 0);
+		b->pid = 0;
+		evvm_backend_spawn(b);
+		b->restarts++;
+	}
+	return NULL;
+}
+
+static pthread_t chaos;
+static bool chaos_started;
+
+static void start_chaos(void *arg)
+{
+	assert_int_equal(pthread_create(&chaos, NULL, chaos_thread, arg), 0);
+	chaos_started = true;
+}
+
+/*
+ * reconnect=1: the guest writes, flushes and reads back a pattern while
+ * its backend is SIGKILLed and started again several times; every block
+ * is verified by the guest and on the host file, and the guest never
+ * hangs (its requests have a timeout of their own).
+ */
+static void test_reconnect_guest_blk(void **state)
+{
+	struct backend *b = *state;
+	struct run_result r;
+	char disk[160];
+	const struct run_step steps[] = {
+		{ .stream = 1, .text = "evvm-guest: booted", .hook = start_chaos, .arg = b },
+	};
+
+	require_kvm();
+	evvm_backend_start(b);
+	snprintf(disk, sizeof(disk), "vhost_user=on,socket=%s,reconnect=1", b->sock);
+	chaos_started = false;
+	run_evvm_steps(&r, TIMEOUT,
+		       (const char *[]){ "run", "--disk", disk, "--cmdline",
+					 "tests=virtio-blk blk.seed=77 blk.sectors=4096", NULL },
+		       steps, 1);
+	if (chaos_started)
+		pthread_join(chaos, NULL);
+	assert_false(r.timed_out);
+	if (r.status)
+		print_error("stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
+	assert_int_equal(r.status, 0);
+	assert_contains(r.out, "evvm-guest: 1 passed, 0 failed\n");
+	assert_int_equal(b->restarts, CHAOS_KILLS);
+	assert_contains(r.err, "queues paused, reconnecting every 1 s");
+	assert_contains(r.err, "reconnected, queues resumed");
+	assert_int_equal(pattern_check(b->disk, 77, 4096), 0);
+	run_result_free(&r);
+}
+
 static void test_frontend_errors(void **state)
 {
 	struct run_result r;
@@ -276,6 +537,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vhost_user_over_userspace_fabric,
 						backend_setup, backend_teardown),
 		cmocka_unit_test_setup_teardown(test_backend_disconnect, backend_setup,
+						backend_teardown),
+		cmocka_unit_test_setup_teardown(test_silent_backend, backend_setup,
+						backend_teardown),
+		cmocka_unit_test_setup_teardown(test_signal_in_handshake, backend_setup,
+						backend_teardown),
+		cmocka_unit_test_setup_teardown(test_stall_at_driver_ok, backend_setup,
+						backend_teardown),
+		cmocka_unit_test_setup_teardown(test_signal_at_driver_ok, backend_setup,
+						backend_teardown),
+		cmocka_unit_test_setup_teardown(test_signal_at_get_vring_base, backend_setup,
+						backend_teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_guest_blk, backend_setup,
 						backend_teardown),
 	};
 
