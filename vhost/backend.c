@@ -44,9 +44,10 @@
 
 #include "backend.h"
 #include "vhost_user.h"
+#include "wire.h"
 
 /* A frontend that stalls in the middle of a message, or stops reading replies, is dropped. */
-#define VUB_IO_TIMEOUT_S 2
+#define VUB_IO_TIMEOUT_MS 2000
 /* Rejection lines per second at most; a frontend can cause them. */
 #define VUB_LOG_BURST 20
 
@@ -113,69 +114,15 @@ struct vhost_backend {
 	struct evvm_ratelimit log;
 };
 
-/* A message as received. */
+/* A message as received, and the reply of a request that has one. */
 struct vub_msg {
-	struct vhost_user_msg m;
-	int fds[VHOST_USER_MAX_FDS];
-	unsigned int nr_fds;
-	bool fds_truncated; /* the frontend sent more than VHOST_USER_MAX_FDS */
-	/* Reply of a request that has one. */
+	struct vhost_wire_msg w;
 	union vhost_user_payload reply;
 	uint32_t reply_size;
 };
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
-
-static const char *const vub_req_names[] = {
-	[VHOST_USER_GET_FEATURES] = "GET_FEATURES",
-	[VHOST_USER_SET_FEATURES] = "SET_FEATURES",
-	[VHOST_USER_SET_OWNER] = "SET_OWNER",
-	[VHOST_USER_RESET_OWNER] = "RESET_OWNER",
-	[VHOST_USER_SET_MEM_TABLE] = "SET_MEM_TABLE",
-	[VHOST_USER_SET_LOG_BASE] = "SET_LOG_BASE",
-	[VHOST_USER_SET_LOG_FD] = "SET_LOG_FD",
-	[VHOST_USER_SET_VRING_NUM] = "SET_VRING_NUM",
-	[VHOST_USER_SET_VRING_ADDR] = "SET_VRING_ADDR",
-	[VHOST_USER_SET_VRING_BASE] = "SET_VRING_BASE",
-	[VHOST_USER_GET_VRING_BASE] = "GET_VRING_BASE",
-	[VHOST_USER_SET_VRING_KICK] = "SET_VRING_KICK",
-	[VHOST_USER_SET_VRING_CALL] = "SET_VRING_CALL",
-	[VHOST_USER_SET_VRING_ERR] = "SET_VRING_ERR",
-	[VHOST_USER_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
-	[VHOST_USER_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
-	[VHOST_USER_GET_QUEUE_NUM] = "GET_QUEUE_NUM",
-	[VHOST_USER_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
-	[19] = "SEND_RARP",
-	[20] = "NET_SET_MTU",
-	[VHOST_USER_SET_BACKEND_REQ_FD] = "SET_BACKEND_REQ_FD",
-	[22] = "IOTLB_MSG",
-	[23] = "SET_VRING_ENDIAN",
-	[VHOST_USER_GET_CONFIG] = "GET_CONFIG",
-	[VHOST_USER_SET_CONFIG] = "SET_CONFIG",
-	[26] = "CREATE_CRYPTO_SESSION",
-	[27] = "CLOSE_CRYPTO_SESSION",
-	[28] = "POSTCOPY_ADVISE",
-	[29] = "POSTCOPY_LISTEN",
-	[30] = "POSTCOPY_END",
-	[VHOST_USER_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
-	[VHOST_USER_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD",
-	[33] = "GPU_SET_SOCKET",
-	[VHOST_USER_RESET_DEVICE] = "RESET_DEVICE",
-	[35] = "VRING_KICK",
-	[VHOST_USER_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS",
-	[VHOST_USER_ADD_MEM_REG] = "ADD_MEM_REG",
-	[VHOST_USER_REM_MEM_REG] = "REM_MEM_REG",
-	[VHOST_USER_SET_STATUS] = "SET_STATUS",
-	[VHOST_USER_GET_STATUS] = "GET_STATUS",
-};
-
-static const char *vub_req_name(uint32_t req)
-{
-	if (req < sizeof(vub_req_names) / sizeof(vub_req_names[0]) && vub_req_names[req])
-		return vub_req_names[req];
-	return "unknown request";
-}
 
 static uint64_t now_ms(void)
 {
@@ -203,8 +150,8 @@ static int vub_reject(struct vhost_backend *b, const struct vub_msg *msg, int er
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	pr_warn("%s: %s (%u) rejected: %s", b->name, vub_req_name(msg->m.hdr.request),
-		msg->m.hdr.request, what);
+	pr_warn("%s: %s (%u) rejected: %s", b->name, vhost_wire_req_name(msg->w.m.hdr.request),
+		msg->w.m.hdr.request, what);
 	return err;
 }
 
@@ -762,7 +709,7 @@ static uint64_t msg_u64(const struct vub_msg *msg)
 {
 	uint64_t v;
 
-	memcpy(&v, &msg->m.payload, sizeof(v));
+	memcpy(&v, &msg->w.m.payload, sizeof(v));
 	return v;
 }
 
@@ -881,7 +828,7 @@ static int mem_table_build(struct vhost_backend *b, struct vub_msg *msg, struct 
 	int err;
 
 	/* The caller checked the size: 8 + 32 * nregions, at most sizeof(m). */
-	memcpy(&m, &msg->m.payload, sizeof(m));
+	memcpy(&m, &msg->w.m.payload, sizeof(m));
 	n = m.nregions;
 	t->nr = 0;
 	mem_init(mem);
@@ -921,7 +868,7 @@ static int mem_table_build(struct vhost_backend *b, struct vub_msg *msg, struct 
 		struct stat st;
 		void *p;
 
-		if (fstat(msg->fds[i], &st) < 0) {
+		if (fstat(msg->w.fds[i], &st) < 0) {
 			err = vub_reject(b, msg, -errno, "region %u: fstat: %s", i,
 					 evvm_strerror(errno));
 			goto fail;
@@ -941,7 +888,7 @@ static int mem_table_build(struct vhost_backend *b, struct vub_msg *msg, struct 
 			align = st.st_blksize;
 		map_off = r->mmap_offset - r->mmap_offset % align;
 		v->map_len = r->mmap_offset - map_off + r->memory_size;
-		p = mmap(NULL, v->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, msg->fds[i],
+		p = mmap(NULL, v->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, msg->w.fds[i],
 			 (off_t)map_off);
 		if (p == MAP_FAILED) {
 			err = vub_reject(b, msg, -errno, "region %u: mmap of 0x%llx bytes: %s", i,
@@ -979,7 +926,7 @@ static int h_set_mem_table(struct vhost_backend *b, struct vub_msg *msg)
 	struct vub_table *t = calloc(1, sizeof(*t));
 	struct evvm_mem *mem = calloc(1, sizeof(*mem));
 	struct io_arg a = { 0 };
-	uint32_t n, size = msg->m.hdr.size;
+	uint32_t n, size = msg->w.m.hdr.size;
 	uint64_t mask;
 	int err;
 
@@ -991,7 +938,7 @@ static int h_set_mem_table(struct vhost_backend *b, struct vub_msg *msg)
 		err = vub_reject(b, msg, -EINVAL, "payload of %u bytes is shorter than 8", size);
 		goto out;
 	}
-	n = msg->m.payload.memory.nregions;
+	n = msg->w.m.payload.memory.nregions;
 	if (n == 0 || n > VHOST_USER_MAX_REGIONS) {
 		err = vub_reject(b, msg, -EINVAL, "%u regions (1 to %u)", n,
 				 VHOST_USER_MAX_REGIONS);
@@ -1003,9 +950,9 @@ static int h_set_mem_table(struct vhost_backend *b, struct vub_msg *msg)
 				 8 + n * sizeof(struct vhost_user_region));
 		goto out;
 	}
-	if (msg->nr_fds != n) {
+	if (msg->w.nr_fds != n) {
 		err = vub_reject(b, msg, -EINVAL, "%u region%s but %u fd%s", n, n == 1 ? "" : "s",
-				 msg->nr_fds, msg->nr_fds == 1 ? "" : "s");
+				 msg->w.nr_fds, msg->w.nr_fds == 1 ? "" : "s");
 		goto out;
 	}
 	err = mem_table_build(b, msg, t, mem);
@@ -1028,7 +975,7 @@ out:
 
 static int h_set_vring_num(struct vhost_backend *b, struct vub_msg *msg)
 {
-	struct vhost_user_vring_state s = msg->m.payload.state;
+	struct vhost_user_vring_state s = msg->w.m.payload.state;
 	struct vub_ring *r;
 	int err;
 
@@ -1047,7 +994,7 @@ static int h_set_vring_num(struct vhost_backend *b, struct vub_msg *msg)
 
 static int h_set_vring_addr(struct vhost_backend *b, struct vub_msg *msg)
 {
-	struct vhost_user_vring_addr va = msg->m.payload.addr;
+	struct vhost_user_vring_addr va = msg->w.m.payload.addr;
 	struct vub_ring *r, tmp;
 	struct ring_gpas g;
 	const char *bad;
@@ -1081,7 +1028,7 @@ static int h_set_vring_addr(struct vhost_backend *b, struct vub_msg *msg)
 
 static int h_set_vring_base(struct vhost_backend *b, struct vub_msg *msg)
 {
-	struct vhost_user_vring_state s = msg->m.payload.state;
+	struct vhost_user_vring_state s = msg->w.m.payload.state;
 	struct vub_ring *r;
 	int err;
 
@@ -1099,7 +1046,7 @@ static int h_set_vring_base(struct vhost_backend *b, struct vub_msg *msg)
 
 static int h_get_vring_base(struct vhost_backend *b, struct vub_msg *msg)
 {
-	struct vhost_user_vring_state s = msg->m.payload.state;
+	struct vhost_user_vring_state s = msg->w.m.payload.state;
 	struct io_arg a = { .q = s.index };
 	struct vub_ring *r;
 	int err;
@@ -1135,12 +1082,12 @@ static struct vub_ring *vring_fd_msg(struct vhost_backend *b, struct vub_msg *ms
 	r = msg_ring(b, msg, v & VHOST_USER_VRING_IDX_MASK, err);
 	if (!r)
 		return NULL;
-	if (msg->nr_fds != (nofd ? 0u : 1u)) {
-		*err = vub_reject(b, msg, -EINVAL, "%u fd%s with the no-fd flag %s", msg->nr_fds,
-				  msg->nr_fds == 1 ? "" : "s", nofd ? "set" : "clear");
+	if (msg->w.nr_fds != (nofd ? 0u : 1u)) {
+		*err = vub_reject(b, msg, -EINVAL, "%u fd%s with the no-fd flag %s", msg->w.nr_fds,
+				  msg->w.nr_fds == 1 ? "" : "s", nofd ? "set" : "clear");
 		return NULL;
 	}
-	*fd = nofd ? -1 : msg->fds[0];
+	*fd = nofd ? -1 : msg->w.fds[0];
 	return r;
 }
 
@@ -1169,7 +1116,7 @@ static int h_set_vring_kick(struct vhost_backend *b, struct vub_msg *msg)
 		if (err)
 			return vub_reject(b, msg, err, "queue %u: kick fd: %s", r->index,
 					  evvm_strerror(err));
-		msg->fds[0] = -1;
+		msg->w.fds[0] = -1;
 		close_fd(&a.fd);
 		return 0;
 	}
@@ -1185,7 +1132,7 @@ static int h_set_vring_kick(struct vhost_backend *b, struct vub_msg *msg)
 	if (err)
 		return vub_reject(b, msg, err, "queue %u cannot start: %s", r->index,
 				  evvm_strerror(err));
-	msg->fds[0] = -1; /* the ring's now */
+	msg->w.fds[0] = -1; /* the ring's now */
 	pr_info("%s: started (size %u, avail index %u)", r->name, r->num, r->base);
 	return 0;
 }
@@ -1206,18 +1153,18 @@ static int h_set_vring_call(struct vhost_backend *b, struct vub_msg *msg)
 	a.q = r->index;
 	a.fd = fd;
 	io_call(b,
-		msg->m.hdr.request == VHOST_USER_SET_VRING_CALL ? io_ring_set_call
-								: io_ring_set_err,
+		msg->w.m.hdr.request == VHOST_USER_SET_VRING_CALL ? io_ring_set_call
+								  : io_ring_set_err,
 		&a);
 	if (fd >= 0)
-		msg->fds[0] = -1;
+		msg->w.fds[0] = -1;
 	close_fd(&a.fd); /* the old one */
 	return 0;
 }
 
 static int h_set_vring_enable(struct vhost_backend *b, struct vub_msg *msg)
 {
-	struct vhost_user_vring_state s = msg->m.payload.state;
+	struct vhost_user_vring_state s = msg->w.m.payload.state;
 	struct io_arg a = { .q = s.index };
 	struct vub_ring *r;
 	int err;
@@ -1236,12 +1183,12 @@ static int h_set_vring_enable(struct vhost_backend *b, struct vub_msg *msg)
 /* Check a GET_CONFIG/SET_CONFIG payload against the device's config space. */
 static int config_check(struct vhost_backend *b, struct vub_msg *msg, struct vhost_user_config *c)
 {
-	uint32_t size = msg->m.hdr.size;
+	uint32_t size = msg->w.m.hdr.size;
 
 	if (size < VHOST_USER_CONFIG_HDR_SIZE)
 		return vub_reject(b, msg, -EINVAL, "payload of %u bytes is shorter than %u", size,
 				  VHOST_USER_CONFIG_HDR_SIZE);
-	memcpy(c, &msg->m.payload, size);
+	memcpy(c, &msg->w.m.payload, size);
 	if (c->size == 0 || c->size > VHOST_USER_MAX_CONFIG ||
 	    size != VHOST_USER_CONFIG_HDR_SIZE + c->size)
 		return vub_reject(b, msg, -EINVAL, "payload of %u bytes for %u config bytes", size,
@@ -1329,143 +1276,11 @@ static const struct vub_handler vub_handlers[] = {
 /* ------------------------------------------------------------------ */
 /* Control thread: the connection                                      */
 
-/* Send all of @len bytes; -errno if the frontend does not take them. */
-static int send_full(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-static int recv_full(int fd, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = recv(fd, p, len, 0);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 static int vub_send_reply(struct vhost_backend *b, uint32_t request, const void *payload,
 			  uint32_t size)
 {
-	struct vhost_user_msg r = {
-		.hdr = { .request = request,
-			 .flags = VHOST_USER_VERSION | VHOST_USER_REPLY,
-			 .size = size },
-	};
-
-	memcpy(&r.payload, payload, size);
-	return send_full(b->conn_fd, &r, sizeof(r.hdr) + size);
-}
-
-static void msg_close_fds(struct vub_msg *msg)
-{
-	for (unsigned int i = 0; i < msg->nr_fds; i++)
-		close_fd(&msg->fds[i]);
-	msg->nr_fds = 0;
-}
-
-/*
- * Read one message with its fds. Returns 1, 0 when the frontend closed the
- * connection between messages, or -errno when it cannot be framed (the
- * fds are closed then).
- */
-static int vub_read_msg(struct vhost_backend *b, struct vub_msg *msg, const char **why)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { .iov_base = &msg->m.hdr, .iov_len = sizeof(msg->m.hdr) };
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = ctl.buf,
-		.msg_controllen = sizeof(ctl.buf),
-	};
-	ssize_t n;
-	int err;
-
-	memset(msg, 0, offsetof(struct vub_msg, reply));
-	do {
-		n = recvmsg(b->conn_fd, &mh, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		*why = "recvmsg";
-		return -errno;
-	}
-	if (n == 0)
-		return 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		unsigned int nfd;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (unsigned int i = 0; i < nfd; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (msg->nr_fds < VHOST_USER_MAX_FDS) {
-				msg->fds[msg->nr_fds++] = fd;
-			} else {
-				close(fd);
-				msg->fds_truncated = true;
-			}
-		}
-	}
-	if (mh.msg_flags & MSG_CTRUNC)
-		msg->fds_truncated = true; /* the kernel closed the ones that did not fit */
-
-	if ((size_t)n < sizeof(msg->m.hdr)) {
-		err = recv_full(b->conn_fd, (uint8_t *)&msg->m.hdr + n, sizeof(msg->m.hdr) - n);
-		if (err) {
-			*why = "short header";
-			goto fail;
-		}
-	}
-	if ((msg->m.hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION) {
-		*why = "unknown protocol version";
-		err = -EPROTO;
-		goto fail;
-	}
-	if (msg->m.hdr.size > sizeof(msg->m.payload)) {
-		*why = "payload larger than any request's";
-		err = -EMSGSIZE;
-		goto fail;
-	}
-	err = recv_full(b->conn_fd, &msg->m.payload, msg->m.hdr.size);
-	if (err) {
-		*why = "short payload";
-		goto fail;
-	}
-	return 1;
-fail:
-	msg_close_fds(msg);
-	return err;
+	return vhost_wire_send(b->conn_fd, request, VHOST_USER_REPLY, payload, size, NULL, 0,
+			       VUB_IO_TIMEOUT_MS);
 }
 
 /*
@@ -1475,36 +1290,36 @@ fail:
  */
 static int vub_dispatch(struct vhost_backend *b, struct vub_msg *msg)
 {
-	uint32_t req = msg->m.hdr.request, size = msg->m.hdr.size;
+	uint32_t req = msg->w.m.hdr.request, size = msg->w.m.hdr.size;
 	const struct vub_handler *h = NULL;
 	uint64_t ack;
 	int err;
 
 	if (req < sizeof(vub_handlers) / sizeof(vub_handlers[0]))
 		h = &vub_handlers[req];
-	pr_debug("%s: %s (%u), %u bytes, %u fds, flags 0x%x", b->name, vub_req_name(req), req, size,
-		 msg->nr_fds, msg->m.hdr.flags);
+	pr_debug("%s: %s (%u), %u bytes, %u fds, flags 0x%x", b->name, vhost_wire_req_name(req),
+		 req, size, msg->w.nr_fds, msg->w.m.hdr.flags);
 	msg->reply_size = 0;
 	if (!h || !h->fn)
 		err = vub_reject(b, msg, -EOPNOTSUPP, "not supported");
-	else if (msg->m.hdr.flags & VHOST_USER_REPLY)
+	else if (msg->w.m.hdr.flags & VHOST_USER_REPLY)
 		err = vub_reject(b, msg, -EINVAL, "reply flag set in a request");
-	else if (msg->fds_truncated)
+	else if (msg->w.fds_truncated)
 		err = vub_reject(b, msg, -EINVAL, "more than %u fds", VHOST_USER_MAX_FDS);
 	else if (h->size != SIZE_ANY && size != (uint32_t)h->size)
 		err = vub_reject(b, msg, -EINVAL, "payload of %u bytes (expected %d)", size,
 				 h->size);
-	else if (h->fds == FDS_NONE && msg->nr_fds)
-		err = vub_reject(b, msg, -EINVAL, "%u fd%s (expected none)", msg->nr_fds,
-				 msg->nr_fds == 1 ? "" : "s");
+	else if (h->fds == FDS_NONE && msg->w.nr_fds)
+		err = vub_reject(b, msg, -EINVAL, "%u fd%s (expected none)", msg->w.nr_fds,
+				 msg->w.nr_fds == 1 ? "" : "s");
 	else
 		err = h->fn(b, msg);
 	/* Whatever a handler did not keep is closed before the frontend hears back. */
-	msg_close_fds(msg);
+	vhost_wire_close_fds(&msg->w);
 
 	if (h && h->reply)
 		return vub_send_reply(b, req, &msg->reply, err ? 0 : msg->reply_size);
-	if (!(msg->m.hdr.flags & VHOST_USER_NEED_REPLY))
+	if (!(msg->w.m.hdr.flags & VHOST_USER_NEED_REPLY))
 		return 0;
 	ack = err ? (uint64_t)-err : 0;
 	return vub_send_reply(b, req, &ack, sizeof(ack));
@@ -1544,8 +1359,8 @@ static void vub_on_conn(void *opaque, uint32_t events)
 		vub_disconnect(b);
 		return;
 	}
-	r = vub_read_msg(b, msg, &why);
-	if (r == 0) {
+	r = vhost_wire_recv(b->conn_fd, &msg->w, VUB_IO_TIMEOUT_MS, &why);
+	if (r == -ECONNRESET && !strcmp(why, "closed")) {
 		pr_info("%s: frontend disconnected", b->name);
 		vub_disconnect(b);
 	} else if (r < 0) {
@@ -1556,7 +1371,7 @@ static void vub_on_conn(void *opaque, uint32_t events)
 		r = vub_dispatch(b, msg);
 		if (r) {
 			pr_warn("%s: reply to %s: %s; dropping the frontend", b->name,
-				vub_req_name(msg->m.hdr.request), evvm_strerror(r));
+				vhost_wire_req_name(msg->w.m.hdr.request), evvm_strerror(r));
 			vub_disconnect(b);
 		}
 	}
@@ -1566,7 +1381,6 @@ static void vub_on_conn(void *opaque, uint32_t events)
 static void vub_on_listen(void *opaque, uint32_t events)
 {
 	struct vhost_backend *b = opaque;
-	const struct timeval tv = { .tv_sec = VUB_IO_TIMEOUT_S };
 	int fd, err;
 
 	(void)events;
@@ -1578,12 +1392,6 @@ static void vub_on_listen(void *opaque, uint32_t events)
 	}
 	if (b->conn_fd >= 0) {
 		close(fd); /* not reached: the listening socket is unwatched meanwhile */
-		return;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
-		pr_warn("%s: socket timeouts: %s", b->name, evvm_strerror(errno));
-		close(fd);
 		return;
 	}
 	err = loop_add(b->ctl, fd, EPOLLIN, vub_on_conn, b);
