@@ -51,6 +51,25 @@ void vub_close_fd(int *fd)
 	*fd = -1;
 }
 
+/* One info line with the device's counters ("q0_requests=12 q1_requests=9"), if it has any. */
+static void vub_log_counters(struct vhost_backend *b)
+{
+	struct evvm_dev_counter c[EVVM_DEV_MAX_COUNTERS];
+	char line[512];
+	unsigned int n;
+	size_t len = 0;
+
+	if (!b->ops->counters)
+		return;
+	n = b->ops->counters(b->dev, c, EVVM_DEV_MAX_COUNTERS);
+	line[0] = 0;
+	for (unsigned int i = 0; i < n && len < sizeof(line); i++)
+		len += snprintf(line + len, sizeof(line) - len, "%s%s=%llu", i ? " " : "",
+				c[i].name, (unsigned long long)c[i].value);
+	if (n)
+		pr_info("%s: %s", b->name, line);
+}
+
 /* The frontend is gone: stop the device, unmap its memory, close its fds. */
 static void vub_disconnect(struct vhost_backend *b)
 {
@@ -58,6 +77,7 @@ static void vub_disconnect(struct vhost_backend *b)
 
 	vub_io_reset(b, &old);
 	memtable_unmap(&old);
+	vub_log_counters(b);
 	vub_rings_forget(b);
 	loop_del(b->ctl, b->conn_fd);
 	vub_close_fd(&b->conn_fd);
