@@ -15,11 +15,11 @@
 #define VIRTIO_STATUS_FAILED		 0x80
 
 /* Reserved feature bits (6). */
-#define VIRTIO_F_INDIRECT_DESC	 28
-#define VIRTIO_F_EVENT_IDX	 29
-#define VIRTIO_F_VERSION_1	 32
+#define VIRTIO_F_INDIRECT_DESC	28
+#define VIRTIO_F_EVENT_IDX	29
+#define VIRTIO_F_VERSION_1	32
 #define VIRTIO_F_ACCESS_PLATFORM 33
-#define VIRTIO_F_RING_PACKED	 34
+#define VIRTIO_F_RING_PACKED	34
 
 /* Device IDs (5). */
 #define VIRTIO_ID_NET	  1
@@ -31,7 +31,7 @@
 #define VIRTIO_INT_VRING  0x1
 #define VIRTIO_INT_CONFIG 0x2
 
-#define VIRTIO_BIT(b)	  (1ULL << (b))
+#define VIRTIO_BIT(b) (1ULL << (b))
 
 /* Block device (5.2): feature bits, request types, status values. */
 #define VIRTIO_BLK_F_SEG_MAX	  2

@@ -17,7 +17,7 @@ struct evvm_vm;
 struct evvm_loop;
 struct evvm_virtio_dev;
 
-#define EVVM_MAX_VIRTIO	 10 /* virtio-mmio slots (one GSI each) */
+#define EVVM_MAX_VIRTIO 10 /* virtio-mmio slots (one GSI each) */
 
 #define EVVM_MEM_MIN	 (4ULL << 20) /* below this not even the test guest fits */
 #define EVVM_MAX_CPUS	 64
@@ -34,23 +34,23 @@ enum evvm_boot_protocol {
 };
 
 struct evvm_vm_config {
-	uint64_t mem_size;	 /* bytes, a multiple of 4 KiB, >= EVVM_MEM_MIN */
-	unsigned int nr_cpus;	 /* 1..EVVM_MAX_CPUS */
+	uint64_t mem_size;	/* bytes, a multiple of 4 KiB, >= EVVM_MEM_MIN */
+	unsigned int nr_cpus;	/* 1..EVVM_MAX_CPUS */
 	const char *kernel_name; /* names the kernel in messages */
-	const void *kernel;	 /* ELF or bzImage, read by vm_create() only */
+	const void *kernel;	/* ELF or bzImage, read by vm_create() only */
 	size_t kernel_size;
 	enum evvm_boot_protocol boot;
-	bool decompress_in_guest;   /* bzImage: let the kernel decompress itself */
+	bool decompress_in_guest; /* bzImage: let the kernel decompress itself */
 	const char *initramfs_name; /* names the initramfs in messages */
 	const void *initramfs;	    /* NULL for none; read by vm_create() only */
 	size_t initramfs_size;
-	const char *cmdline;	  /* may be NULL */
-	int console_in;		  /* serial input fd, or -1; not owned */
-	int console_out;	  /* serial output fd, or -1 to discard; not owned */
-	bool ioeventfd_user;	  /* match doorbells in evvm, not in KVM */
-	bool irqfd_user;	  /* inject from an evvm thread, not from KVM */
-	bool testdev;		  /* the fabric test device (docs/testdev.md) */
-	bool no_acpi;		  /* MP table only: no ACPI tables (docs/boot.md) */
+	const char *cmdline; /* may be NULL */
+	int console_in;	     /* serial input fd, or -1; not owned */
+	int console_out;     /* serial output fd, or -1 to discard; not owned */
+	bool ioeventfd_user; /* match doorbells in evvm, not in KVM */
+	bool irqfd_user;     /* inject from an evvm thread, not from KVM */
+	bool testdev;	     /* the fabric test device (docs/testdev.md) */
+	bool no_acpi;	     /* MP table only: no ACPI tables (docs/boot.md) */
 	unsigned int poll_max_us; /* I/O threads busy-poll this long before sleeping */
 	/*
 	 * virtio devices, each placed on virtio-mmio in this order (see
