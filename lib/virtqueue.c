@@ -213,6 +213,35 @@ static const struct vring_desc *enter_indirect(struct evvm_vq *vq, const struct 
 	return table;
 }
 
+void vq_get_base(const struct evvm_vq *vq, struct vq_base *base)
+{
+	*base = (struct vq_base){
+		.last_avail = vq->last_avail,
+		.used_idx = vq->used_idx,
+		.signalled_used = vq->signalled_used,
+		.signalled_used_valid = vq->signalled_used_valid,
+		.unpopped = vq->unpopped,
+	};
+}
+
+int vq_set_base(struct evvm_vq *vq, const struct vq_base *base, bool whole)
+{
+	vq->last_avail = base->last_avail;
+	if (!vq->ready)
+		return 0;
+	if (!whole) {
+		vq->used_idx = __atomic_load_n(used_u16(vq, USED_IDX), __ATOMIC_ACQUIRE);
+		return 0;
+	}
+	if (base->unpopped > vq->num)
+		return -EINVAL;
+	vq->used_idx = base->used_idx;
+	vq->signalled_used = base->signalled_used;
+	vq->signalled_used_valid = base->signalled_used_valid;
+	vq->unpopped = base->unpopped;
+	return 0;
+}
+
 int vq_pop(struct evvm_vq *vq, struct vq_elem *elem)
 {
 	const struct vring_desc *table = vq->desc;

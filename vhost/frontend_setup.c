@@ -23,7 +23,6 @@
 	(VIRTIO_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) | VIRTIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG) | \
 	 VIRTIO_BIT(VHOST_USER_PROTOCOL_F_MQ) | VIRTIO_BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
 
-#define BLK_F_MQ	   12 /* VIRTIO_BLK_F_MQ */
 #define BLK_CFG_NUM_QUEUES 34 /* offset of num_queues in virtio_blk_config */
 #define BLK_CONFIG_SIZE	   60
 #define NET_CONFIG_SIZE	   12
@@ -112,7 +111,7 @@ static int vu_shape_device(struct vhost_frontend *f, uint64_t backend_queues)
 		       backend_queues == 1 ? "" : "s", f->queues);
 		return -EINVAL;
 	}
-	if (f->queues > 1 && !(dev->host_features & VIRTIO_BIT(BLK_F_MQ))) {
+	if (f->queues > 1 && !(dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_MQ))) {
 		pr_err("%s: vhost-user backend '%s' does not offer VIRTIO_BLK_F_MQ; queues=%u "
 		       "needs "
 		       "it",
@@ -127,7 +126,7 @@ static int vu_shape_device(struct vhost_frontend *f, uint64_t backend_queues)
 	nq = f->queues;
 	memcpy(f->config + BLK_CFG_NUM_QUEUES, &nq, sizeof(nq));
 	if (f->queues == 1)
-		dev->host_features &= ~VIRTIO_BIT(BLK_F_MQ);
+		dev->host_features &= ~VIRTIO_BIT(VIRTIO_BLK_F_MQ);
 	return 0;
 }
 

@@ -23,7 +23,7 @@
  * guards for that (usually: config space that never changes).
  */
 
-#define EVVM_VIRTIO_MAX_QUEUES 8
+#define EVVM_VIRTIO_MAX_QUEUES 16
 
 struct evvm_virtio_dev;
 
@@ -84,7 +84,7 @@ struct evvm_device_ops {
 
 struct evvm_virtio_dev {
 	const struct evvm_device_ops *ops;
-	void *priv; /* the device's own state */
+	void *priv;  /* the device's own state */
 	char id[32]; /* instance name in messages: "blk0" */
 
 	uint64_t host_features; /* offered (the transport adds VIRTIO_F_VERSION_1) */

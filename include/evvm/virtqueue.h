@@ -20,15 +20,15 @@
  * One thread at a time uses a queue (the device's I/O thread).
  */
 
-#define VRING_DESC_F_NEXT     1
-#define VRING_DESC_F_WRITE    2
-#define VRING_DESC_F_INDIRECT 4
+#define VRING_DESC_F_NEXT	   1
+#define VRING_DESC_F_WRITE	   2
+#define VRING_DESC_F_INDIRECT	   4
 
 #define VRING_AVAIL_F_NO_INTERRUPT 1
 #define VRING_USED_F_NO_NOTIFY	   1
 
-#define VQ_MAX_SIZE 32768 /* the specification's limit for a split ring */
-#define VQ_MAX_SEGS 1024  /* most buffers one chain may have; longer is refused */
+#define VQ_MAX_SIZE		   32768 /* the specification's limit for a split ring */
+#define VQ_MAX_SEGS		   1024	 /* most buffers one chain may have; longer is refused */
 
 struct vring_desc {
 	uint64_t addr;
@@ -65,8 +65,8 @@ struct evvm_vq {
 	uint16_t *avail;	 /* flags, idx, ring[num], used_event */
 	uint8_t *used;		 /* flags, idx, ring[num], avail_event */
 
-	uint16_t last_avail; /* next avail ring entry to take */
-	uint16_t used_idx;   /* our copy of used->idx */
+	uint16_t last_avail;	 /* next avail ring entry to take */
+	uint16_t used_idx;	 /* our copy of used->idx */
 	uint16_t signalled_used; /* used_idx at the last notification */
 	bool signalled_used_valid;
 	uint32_t inflight; /* popped but not yet pushed */
@@ -86,6 +86,32 @@ int vq_init(struct evvm_vq *vq, const struct evvm_mem *mem, const char *name, ui
 
 /* Forget the queue (device reset); vq_init() again to use it. */
 void vq_reset(struct evvm_vq *vq);
+
+/*
+ * A queue's position, for a transport that stops and restarts a ring
+ * under the same driver (vhost-user's GET/SET_VRING_BASE, a memory table
+ * replaced under running rings).
+ */
+struct vq_base {
+	uint16_t last_avail;
+	uint16_t used_idx;
+	uint16_t signalled_used;
+	bool signalled_used_valid;
+	uint16_t unpopped;
+};
+
+/* The position of @vq (ready or not). */
+void vq_get_base(const struct evvm_vq *vq, struct vq_base *base);
+
+/*
+ * Continue at @base after vq_init(): the next chain taken is avail entry
+ * base->last_avail. With @whole, the used index and notification state come
+ * from @base too (the same ring, remapped); without, the used index is read
+ * from the used ring (a ring started at a base the frontend chose). On a
+ * queue that is not ready only last_avail is set (a later vq_get_base()
+ * reports it). Returns 0, or -EINVAL for an unpopped count beyond the queue.
+ */
+int vq_set_base(struct evvm_vq *vq, const struct vq_base *base, bool whole);
 
 /*
  * Take the next available chain into @elem. Returns 1, 0 when the driver has

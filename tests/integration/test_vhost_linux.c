@@ -62,8 +62,8 @@
  * and stop and the TCP peer's start and end: 560 s for the eight, under
  * run-tests' 600 s.
  */
-#define BACKEND_TIMEOUT 10  /* to listen, and to exit after SIGTERM */
-#define GUEST_TIMEOUT	50  /* QEMU's start to its exit */
+#define BACKEND_TIMEOUT 10 /* to listen, and to exit after SIGTERM */
+#define GUEST_TIMEOUT	50 /* QEMU's start to its exit */
 #define QEMU_MEM	"256"
 
 #define DISK_SECTORS	16384 /* 8 MiB; the guest writes sectors 2048..10239 */
@@ -559,6 +559,49 @@ static void test_evvm_blk_readonly(void **state)
 	evvm_blk(*state, true);
 }
 
+/*
+ * Multiqueue: QEMU's default num-queues (one per vCPU) with -smp 2; the
+ * guest does I/O on each CPU, so on each of its two queues; the backend's
+ * per-queue request counters (its info line at disconnect) show both.
+ */
+static void test_evvm_blk_multiqueue(void **state)
+{
+	struct ctx *c = *state;
+	char disk[160], chardev[160], cmdline[128];
+	unsigned long long q[2] = { 0, 0 };
+	char *v, *log, *p;
+	bool ready;
+
+	snprintf(disk, sizeof(disk), "path=%s", c->disk);
+	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", c->sock);
+	snprintf(cmdline, sizeof(cmdline), "evvm.test=blk-mq evvm.seed=%u evvm.sectors=%d", c->seed,
+		 DISK_SECTORS);
+	linux_disk_make(c->disk, c->seed, DISK_SECTORS);
+	start_backend(c, (const char *[]){ evvm(), "vhost-user-blk", "-v", "--socket", c->sock,
+					   "--disk", disk, NULL });
+	v = boot_qemu(c, NULL,
+		      (const char *[]){ "-smp", "2", "-chardev", chardev, "-device",
+					"vhost-user-blk-pci,chardev=c0", NULL },
+		      cmdline);
+	stop_backend(c);
+	if (strcmp(v, "blk-mq ok queues=2 cpus=2") != 0)
+		fail_ctx(c, "the guest says: %s", v);
+	log = slurp(c->blog);
+	p = strstr(log, "q0_requests=");
+	if (!p || sscanf(p, "q0_requests=%llu q1_requests=%llu", &q[0], &q[1]) != 2) {
+		free(log);
+		fail_ctx(c, "no per-queue request counters in the backend's output");
+	}
+	ready = strstr(log, "evvm: vhost-user blk0: ready on '") != NULL &&
+		strstr(log, "' (16 queues)\n") != NULL;
+	free(log);
+	print_message("backend: queue 0 took %llu requests, queue 1 %llu\n", q[0], q[1]);
+	if (!q[0] || !q[1])
+		fail_ctx(c, "a queue carried no I/O: q0 %llu, q1 %llu requests", q[0], q[1]);
+	if (!ready)
+		fail_ctx(c, "no ready line (socket, 16 queues) from the backend");
+}
+
 static void test_evvm_rng(void **state)
 {
 	struct ctx *c = *state;
@@ -866,6 +909,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_control_qemu_net, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_blk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_blk_readonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evvm_blk_multiqueue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_rng, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_net, setup, teardown),
 	};

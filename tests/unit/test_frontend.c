@@ -40,7 +40,6 @@
 #define RAM_SIZE (1u << 20)
 #define QSIZE	 8
 #define Q_STRIDE 0x4000 /* queue q's rings at q * Q_STRIDE */
-#define BLK_F_MQ 12
 
 #define PROTO_BASE                                                                                \
 	(VIRTIO_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) | VIRTIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG) | \
@@ -289,7 +288,7 @@ static void test_queues(void **state)
 		.stall_at = ~0u,
 		.protocol = PROTO_BASE,
 		.queues = 2,
-		.features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(BLK_F_MQ) |
+		.features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_BLK_F_MQ) |
 			    VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES),
 	};
 	uint16_t nq;
@@ -305,7 +304,7 @@ static void test_queues(void **state)
 	/* Default: one queue, and the guest is not told of more. */
 	assert_int_equal(create(e, 0, 0), 0);
 	assert_int_equal(e->dev->ops->nr_queues, 1);
-	assert_false(e->dev->host_features & VIRTIO_BIT(BLK_F_MQ));
+	assert_false(e->dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_MQ));
 	e->dev->ops->config_read(e->dev, 34, &nq, sizeof(nq));
 	assert_int_equal(nq, 1);
 	loop_call(e->loop, destroy_on_loop, e->dev);
@@ -313,10 +312,10 @@ static void test_queues(void **state)
 
 	assert_int_equal(create(e, 2, 0), 0);
 	assert_int_equal(e->dev->ops->nr_queues, 2);
-	assert_true(e->dev->host_features & VIRTIO_BIT(BLK_F_MQ));
+	assert_true(e->dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_MQ));
 	e->dev->ops->config_read(e->dev, 34, &nq, sizeof(nq));
 	assert_int_equal(nq, 2);
-	e->dev->features |= VIRTIO_BIT(BLK_F_MQ);
+	e->dev->features |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
 	assert_int_equal(devtest_start(e->loop, e->dev), 0);
 	assert_int_equal(fake_vhost_count(e->fake, VHOST_USER_SET_VRING_KICK), 2);
 	assert_int_equal(fake_vhost_count(e->fake, VHOST_USER_SET_VRING_ENABLE), 2);

@@ -95,7 +95,7 @@ static void test_run_disk_vhost_user(void **state)
 {
 	const char *good[] = { "run",
 			       "--disk",
-			       "vhost_user=on,socket=/tmp/a.sock,queues=8,reconnect=1",
+			       "vhost_user=on,socket=/tmp/a.sock,queues=16,reconnect=1",
 			       "--disk",
 			       "vhost_user=on,socket=/tmp/b.sock,reconnect=3600",
 			       "--net",
@@ -106,7 +106,7 @@ static void test_run_disk_vhost_user(void **state)
 
 	(void)state;
 	bad_disk("vhost_user=on,socket=/s,queues=0", "evvm: --disk queues=0: expected");
-	bad_disk("vhost_user=on,socket=/s,queues=9", "evvm: --disk queues=9: expected");
+	bad_disk("vhost_user=on,socket=/s,queues=17", "evvm: --disk queues=17: expected");
 	bad_disk("vhost_user=on,socket=/s,queues=x", "evvm: --disk queues=x: expected");
 	bad_disk("vhost_user=on,socket=/s,reconnect=0", "evvm: --disk reconnect=0: expected");
 	bad_disk("vhost_user=on,socket=/s,reconnect=-1", "evvm: --disk reconnect=-1: expected");
