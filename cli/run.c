@@ -69,7 +69,7 @@ static void run_usage(FILE *f)
 		"                      with reconnect, a backend that goes away pauses the disk\n"
 		"                      and evvm tries the socket every SECS (1..3600) seconds,\n"
 		"                      then replays the set-up; without, the disk needs a reset.\n"
-		"                      A backend silent for %d ms counts as gone\n"
+		"                      A backend silent for %d ms counts as gone.\n"
 		"  --net tap=NAME[,mac=MAC][,id=NAME][,event_idx=on|off]\n"
 		"                      a virtio-net device on tap NAME (repeatable; an existing\n"
 		"                      tap, or a new one with CAP_NET_ADMIN); mac default\n"
