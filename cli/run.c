@@ -750,8 +750,14 @@ out:
 	if (raw)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved_term);
 	vm_destroy(vm);
-	if (sigs.fd >= 0)
+	if (sigs.fd >= 0) {
+		struct signalfd_siginfo si;
+
+		/* Nothing waits on a backend any more: the stop signal is consumed. */
+		while (read(sigs.fd, &si, sizeof(si)) == sizeof(si))
+			;
 		close(sigs.fd);
+	}
 	if (kernel && cfg.kernel)
 		munmap((void *)cfg.kernel, cfg.kernel_size);
 	if (cfg.initramfs)

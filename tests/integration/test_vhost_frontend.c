@@ -161,12 +161,12 @@ static int backend_teardown(void **state)
  * The in-guest blk tests, writing pattern @seed, against the backend on
  * b->sock; with @stats, evvm must have seen none of the kicks.
  */
-static void guest_blk_tests(struct backend *b, unsigned int seed, bool stats)
+static void guest_blk_tests_opts(struct backend *b, unsigned int seed, bool stats, const char *opts)
 {
 	struct run_result r;
-	char disk[128], cmdline[160];
+	char disk[160], cmdline[160];
 
-	snprintf(disk, sizeof(disk), "vhost_user=on,socket=%s", b->sock);
+	snprintf(disk, sizeof(disk), "vhost_user=on,socket=%s%s", b->sock, opts);
 	snprintf(cmdline, sizeof(cmdline),
 		 "tests=virtio-blk,virtio-blk-qd64,virtio-blk-past-end,"
 		 "virtio-blk-write blk.seed=%u blk.sectors=1024",
@@ -183,6 +183,11 @@ static void guest_blk_tests(struct backend *b, unsigned int seed, bool stats)
 	if (stats)
 		assert_contains(r.err, "ioeventfds (kernel): 0 kicks seen, 0 matched by evvm");
 	run_result_free(&r);
+}
+
+static void guest_blk_tests(struct backend *b, unsigned int seed, bool stats)
+{
+	guest_blk_tests_opts(b, seed, stats, "");
 }
 
 /* The same in-guest blk tests as the built-in disk passes, served by QEMU's daemon. */
@@ -207,6 +212,18 @@ static void test_guest_blk_tests_on_evvm_backend(void **state)
 	guest_blk_tests(b, 31, false);
 	evvm_backend_stop(b);
 	assert_int_equal(pattern_check(b->disk, 31, 1024), 0);
+}
+
+/* queues=2 of evvm's multiqueue backend: the guest driver sees num_queues 2 and works. */
+static void test_guest_blk_tests_two_queues(void **state)
+{
+	struct backend *b = *state;
+
+	require_kvm();
+	evvm_backend_start(b);
+	guest_blk_tests_opts(b, 33, false, ",queues=2");
+	evvm_backend_stop(b);
+	assert_int_equal(pattern_check(b->disk, 33, 1024), 0);
 }
 
 /* The same over evvm's userspace fabric path: evvm matches the kick, the backend reads it. */
@@ -543,6 +560,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guest_blk_tests_on_qemu_storage_daemon,
 						backend_setup, backend_teardown),
 		cmocka_unit_test_setup_teardown(test_guest_blk_tests_on_evvm_backend, backend_setup,
+						backend_teardown),
+		cmocka_unit_test_setup_teardown(test_guest_blk_tests_two_queues, backend_setup,
 						backend_teardown),
 		cmocka_unit_test_setup_teardown(test_vhost_user_over_userspace_fabric,
 						backend_setup, backend_teardown),

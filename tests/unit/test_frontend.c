@@ -142,7 +142,8 @@ static const char *log_end(struct env *e)
 	return e->log;
 }
 
-static int create(struct env *e, unsigned int queues, unsigned int reconnect_s)
+static int create_dev(struct env *e, uint32_t device_id, unsigned int queues,
+		      unsigned int reconnect_s)
 {
 	const struct vhost_user_opts o = {
 		.socket = e->sock,
@@ -151,7 +152,8 @@ static int create(struct env *e, unsigned int queues, unsigned int reconnect_s)
 		.cancel_fd = e->cancel,
 	};
 	struct evvm_virtio_dev *dev = NULL;
-	int err = vhost_user_dev_create("blk0", VIRTIO_ID_BLOCK, &o, &dev);
+	int err = vhost_user_dev_create(device_id == VIRTIO_ID_NET ? "net0" : "blk0", device_id, &o,
+					&dev);
 
 	if (err)
 		return err;
@@ -170,6 +172,11 @@ static int create(struct env *e, unsigned int queues, unsigned int reconnect_s)
 				 0);
 	e->dev = dev;
 	return 0;
+}
+
+static int create(struct env *e, unsigned int queues, unsigned int reconnect_s)
+{
+	return create_dev(e, VIRTIO_ID_BLOCK, queues, reconnect_s);
 }
 
 static void start_fake(struct env *e, uint32_t stall_at, uint64_t protocol)
@@ -437,6 +444,33 @@ static void test_reconnect_before_start(void **state)
 	assert_int_equal(atomic_load(&resets), 0);
 }
 
+/* --net takes reconnect= too: the same replay, for all of the backend's queues. */
+static void test_reconnect_net(void **state)
+{
+	struct env *e = *state;
+	const struct fake_vhost_config cfg = {
+		.stall_at = ~0u,
+		.protocol = PROTO_BASE,
+		.queues = 2,
+	};
+
+	e->fake = fake_vhost_start(e->sock, &cfg);
+	assert_int_equal(create_dev(e, VIRTIO_ID_NET, 0, 1), 0);
+	assert_int_equal(e->dev->ops->nr_queues, 2);
+	assert_int_equal(devtest_start(e->loop, e->dev), 0);
+	*used_idx(e, 1) = 3;
+	log_begin(e);
+	fake_vhost_stop(e->fake);
+	e->fake = fake_vhost_start(e->sock, &cfg);
+	assert_true(fake_vhost_wait_for(e->fake, VHOST_USER_SET_VRING_ENABLE, 2, 10));
+	usleep(100 * 1000);
+	assert_non_null(strstr(log_end(e), "reconnected, queues resumed"));
+	assert_int_equal(fake_vhost_count(e->fake, VHOST_USER_SET_VRING_KICK), 2);
+	assert_int_equal(fake_vhost_base(e->fake, 0), 0);
+	assert_int_equal(fake_vhost_base(e->fake, 1), 3);
+	assert_int_equal(atomic_load(&resets), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -456,6 +490,7 @@ int main(void)
 						env_teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_before_start, env_setup,
 						env_teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect_net, env_setup, env_teardown),
 	};
 
 	return cmocka_run_group_tests_name("vhost-user frontend", tests, NULL, NULL);
