@@ -389,6 +389,9 @@ static void fe_negotiate(struct env *e)
 	/* CONFIG is offered only by a device that has config space. */
 	if (!e->dev->ops->config_size)
 		expect &= ~VIRTIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG);
+	/* In-flight tracking only by a device whose requests may be submitted again (blk). */
+	if (e->dev->ops->resubmit_ok)
+		expect |= VIRTIO_BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD);
 	assert_true(f & VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES));
 	p = fe_get_u64(e, VHOST_USER_GET_PROTOCOL_FEATURES);
 	assert_int_equal(p, expect);
