@@ -283,6 +283,8 @@ int inflight_ring_start(struct inflight_ring *ir, const struct inflight_region *
 	ir->num = vq->num;
 	ir->name = vq->name;
 	vq_get_base(vq, &base);
+	/* The used ring's index is what the driver saw: the truth to recover against. */
+	base.used_idx = __atomic_load_n((uint16_t *)(vq->used + 2), __ATOMIC_ACQUIRE);
 	if (ir->q->version != INFLIGHT_VERSION || ir->q->desc_num != vq->num) {
 		/* A new region (or one for another queue size): nothing was in flight. */
 		memset(ir->q->desc, 0, sizeof(struct inflight_desc) * vq->num);
