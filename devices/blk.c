@@ -916,6 +916,7 @@ static const struct evvm_device_ops blk_ops = {
 	.nr_queues = 1,
 	.queue_max = BLK_QUEUE_MAX,
 	.config_size = sizeof(struct virtio_blk_config),
+	.resubmit_ok = true,
 	.config_read = blk_config_read,
 	.config_write = blk_config_write,
 	.start = blk_start,

@@ -77,6 +77,7 @@ static void vub_disconnect(struct vhost_backend *b)
 
 	vub_io_reset(b, &old);
 	memtable_unmap(&old);
+	inflight_region_unmap(&b->inflight);
 	vub_log_counters(b);
 	vub_rings_forget(b);
 	loop_del(b->ctl, b->conn_fd);

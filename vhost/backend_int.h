@@ -27,6 +27,7 @@
 #include <evvm/log.h>
 
 #include "backend.h"
+#include "inflight.h"
 #include "memtable.h"
 #include "vhost_user.h"
 #include "wire.h"
@@ -52,6 +53,7 @@ struct vub_ring {
 	bool enabled;	   /* SET_VRING_ENABLE */
 	bool kick_watched; /* kick_fd is in the I/O loop */
 	int kick_fd, call_fd, err_fd;
+	struct inflight_ring ir; /* in-flight tracking, when the frontend gave a region */
 };
 
 struct vhost_backend {
@@ -74,6 +76,9 @@ struct vhost_backend {
 	bool failed; /* needs_reset: no kicks reach the device until it restarts */
 	struct vub_ring rings[EVVM_VIRTIO_MAX_QUEUES];
 
+	/* Control thread; read on the I/O thread when a ring starts (see the top). */
+	struct inflight_region inflight; /* GET/SET_INFLIGHT_FD, or none */
+
 	/* Rejection log limiting (control thread). */
 	struct evvm_ratelimit log;
 };
@@ -83,6 +88,7 @@ struct vub_msg {
 	struct vhost_wire_msg w;
 	union vhost_user_payload reply;
 	uint32_t reply_size;
+	int reply_fd; /* sent with the reply and closed, or -1 */
 };
 
 /* backend.c */

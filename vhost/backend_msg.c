@@ -101,13 +101,19 @@ static int h_set_features(struct vhost_backend *b, struct vub_msg *msg)
 	return 0;
 }
 
-/* CONFIG only for a device that has config space (rng has none: QEMU warns otherwise). */
+/*
+ * CONFIG only for a device that has config space (rng has none: QEMU warns
+ * otherwise); in-flight tracking for a device whose requests may be
+ * submitted again.
+ */
 static uint64_t vub_protocol_features(const struct vhost_backend *b)
 {
 	uint64_t f = VUB_PROTOCOL_FEATURES;
 
 	if (!b->dev->ops->config_size)
 		f &= ~VIRTIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG);
+	if (b->dev->ops->resubmit_ok)
+		f |= VIRTIO_BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD);
 	return f;
 }
 
@@ -404,6 +410,69 @@ static int h_set_vring_enable(struct vhost_backend *b, struct vub_msg *msg)
 	return 0;
 }
 
+/* GET/SET_INFLIGHT_FD: the device must track, and no ring may run meanwhile. */
+static int inflight_msg_check(struct vhost_backend *b, const struct vub_msg *msg)
+{
+	if (!(vub_protocol_features(b) & VIRTIO_BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)))
+		return vub_reject(b, msg, -ENOTSUP, "the device does not track requests in flight");
+	if (vub_rings_started(b))
+		return vub_reject(b, msg, -EBUSY, "rings are running");
+	return 0;
+}
+
+static int h_get_inflight_fd(struct vhost_backend *b, struct vub_msg *msg)
+{
+	struct vhost_user_inflight in = msg->w.m.payload.inflight;
+	struct inflight_region r;
+	int err, fd;
+
+	err = inflight_msg_check(b, msg);
+	if (err)
+		return err;
+	if (in.num_queues == 0 || in.num_queues > b->ops->nr_queues || in.queue_size == 0 ||
+	    in.queue_size > b->ops->queue_max || (in.queue_size & (in.queue_size - 1)))
+		return vub_reject(b, msg, -EINVAL,
+				  "%u queues of %u entries (1 to %u queues, a power of 2 up to %u)",
+				  in.num_queues, in.queue_size, b->ops->nr_queues,
+				  b->ops->queue_max);
+	fd = inflight_region_create(in.num_queues, in.queue_size, &r);
+	if (fd < 0)
+		return vub_reject(b, msg, fd, "creating the region: %s", evvm_strerror(fd));
+	inflight_region_unmap(&b->inflight);
+	b->inflight = r;
+	in.mmap_size = r.map_len;
+	in.mmap_offset = 0;
+	memcpy(&msg->reply, &in, sizeof(in));
+	msg->reply_size = sizeof(in);
+	msg->reply_fd = fd;
+	pr_info("%s: in-flight region of %llu bytes for %u queues of %u", b->name,
+		(unsigned long long)in.mmap_size, in.num_queues, in.queue_size);
+	return 0;
+}
+
+static int h_set_inflight_fd(struct vhost_backend *b, struct vub_msg *msg)
+{
+	struct vhost_user_inflight in = msg->w.m.payload.inflight;
+	struct inflight_region r;
+	char why[160];
+	int err;
+
+	err = inflight_msg_check(b, msg);
+	if (err)
+		return err;
+	if (msg->w.nr_fds != 1)
+		return vub_reject(b, msg, -EINVAL, "%u fds (expected 1)", msg->w.nr_fds);
+	err = inflight_region_map(msg->w.fds[0], &in, b->ops->nr_queues, b->ops->queue_max, &r, why,
+				  sizeof(why));
+	if (err)
+		return vub_reject(b, msg, err, "%s", why);
+	inflight_region_unmap(&b->inflight);
+	b->inflight = r;
+	pr_info("%s: in-flight region of %u queues of %u entries", b->name, r.num_queues,
+		r.queue_size);
+	return 0;
+}
+
 /* Check a GET_CONFIG/SET_CONFIG payload against the device's config space. */
 static int config_check(struct vhost_backend *b, struct vub_msg *msg, struct vhost_user_config *c)
 {
@@ -466,7 +535,8 @@ struct vub_handler {
 	bool reply;	  /* the request has a reply of its own */
 };
 
-#define STATE_SIZE ((int)sizeof(struct vhost_user_vring_state))
+#define STATE_SIZE    ((int)sizeof(struct vhost_user_vring_state))
+#define INFLIGHT_SIZE ((int)sizeof(struct vhost_user_inflight))
 
 static const struct vub_handler vub_handlers[] = {
 	[VHOST_USER_GET_FEATURES] = { h_get_features, 0, FDS_NONE, true },
@@ -490,7 +560,8 @@ static const struct vub_handler vub_handlers[] = {
 	[VHOST_USER_SET_CONFIG] = { h_set_config, SIZE_ANY, FDS_NONE, false },
 	[VHOST_USER_RESET_DEVICE] = { h_reset_device, 0, FDS_NONE, false },
 	/* Not offered; answered (empty) so that a frontend waiting for a reply does not hang. */
-	[VHOST_USER_GET_INFLIGHT_FD] = { NULL, SIZE_ANY, FDS_HANDLER, true },
+	[VHOST_USER_GET_INFLIGHT_FD] = { h_get_inflight_fd, INFLIGHT_SIZE, FDS_NONE, true },
+	[VHOST_USER_SET_INFLIGHT_FD] = { h_set_inflight_fd, INFLIGHT_SIZE, FDS_HANDLER, false },
 	[VHOST_USER_GET_MAX_MEM_SLOTS] = { NULL, SIZE_ANY, FDS_HANDLER, true },
 	[VHOST_USER_GET_STATUS] = { NULL, SIZE_ANY, FDS_HANDLER, true },
 	[28] = { NULL, SIZE_ANY, FDS_HANDLER, true }, /* POSTCOPY_ADVISE */
@@ -498,10 +569,10 @@ static const struct vub_handler vub_handlers[] = {
 };
 
 static int vub_send_reply(struct vhost_backend *b, uint32_t request, const void *payload,
-			  uint32_t size)
+			  uint32_t size, int fd)
 {
-	return vhost_wire_send(b->conn_fd, request, VHOST_USER_REPLY, payload, size, NULL, 0,
-			       VUB_IO_TIMEOUT_MS);
+	return vhost_wire_send(b->conn_fd, request, VHOST_USER_REPLY, payload, size, &fd,
+			       fd >= 0 ? 1 : 0, VUB_IO_TIMEOUT_MS);
 }
 
 int vub_dispatch(struct vhost_backend *b, struct vub_msg *msg)
@@ -516,6 +587,7 @@ int vub_dispatch(struct vhost_backend *b, struct vub_msg *msg)
 	pr_debug("%s: %s (%u), %u bytes, %u fds, flags 0x%x", b->name, vhost_wire_req_name(req),
 		 req, size, msg->w.nr_fds, msg->w.m.hdr.flags);
 	msg->reply_size = 0;
+	msg->reply_fd = -1;
 	if (!h || !h->fn)
 		err = vub_reject(b, msg, -EOPNOTSUPP, "not supported");
 	else if (msg->w.m.hdr.flags & VHOST_USER_REPLY)
@@ -533,10 +605,14 @@ int vub_dispatch(struct vhost_backend *b, struct vub_msg *msg)
 	/* Whatever a handler did not keep is closed before the frontend hears back. */
 	vhost_wire_close_fds(&msg->w);
 
-	if (h && h->reply)
-		return vub_send_reply(b, req, &msg->reply, err ? 0 : msg->reply_size);
+	if (h && h->reply) {
+		err = vub_send_reply(b, req, &msg->reply, err ? 0 : msg->reply_size,
+				     err ? -1 : msg->reply_fd);
+		vub_close_fd(&msg->reply_fd);
+		return err;
+	}
 	if (!(msg->w.m.hdr.flags & VHOST_USER_NEED_REPLY))
 		return 0;
 	ack = err ? (uint64_t)-err : 0;
-	return vub_send_reply(b, req, &ack, sizeof(ack));
+	return vub_send_reply(b, req, &ack, sizeof(ack), -1);
 }

@@ -125,6 +125,8 @@ static void ring_unwatch(struct vhost_backend *b, struct vub_ring *r)
 /*
  * vq_init() ring @r from its configuration and the current memory table,
  * then continue at @base (the whole of it with @whole; see vq_set_base()).
+ * With an in-flight region, the region decides where the ring continues and
+ * which chains are submitted again (inflight_ring_start()).
  */
 static int ring_map(struct vhost_backend *b, struct vub_ring *r, const struct vq_base *base,
 		    bool whole)
@@ -132,6 +134,7 @@ static int ring_map(struct vhost_backend *b, struct vub_ring *r, const struct vq
 	struct evvm_vq *vq = &b->dev->vqs[r->index];
 	struct ring_gpas g;
 	const char *bad;
+	char why[160];
 	int err;
 
 	err = memtable_ring_gpas(&b->mem_table, r->desc_ua, r->avail_ua, r->used_ua, r->num, &g,
@@ -148,7 +151,17 @@ static int ring_map(struct vhost_backend *b, struct vub_ring *r, const struct vq
 	vq_set_base(vq, base, false);
 	if (err)
 		return err;
-	return vq_set_base(vq, base, whole);
+	err = vq_set_base(vq, base, whole);
+	if (err || !b->inflight.addr)
+		return err;
+	err = inflight_ring_start(&r->ir, &b->inflight, r->index, vq, why, sizeof(why));
+	if (err < 0) {
+		pr_err("%s: in-flight tracking: %s", r->name, why);
+		vq_reset(vq);
+		vq_set_base(vq, base, false);
+		return err;
+	}
+	return 0;
 }
 
 /* Map every started ring again at its current position (memory or in-flight counts changed). */
@@ -242,6 +255,7 @@ static int io_ring_start(void *opaque)
 undo:
 	r->kick_fd = -1;
 	vq_reset(&b->dev->vqs[a->q]);
+	inflight_ring_stop(&r->ir);
 	return err;
 }
 
@@ -430,6 +444,7 @@ static int io_ring_stop(void *opaque)
 		pr_warn("%s: stopped with %u requests in flight; they were cancelled", r->name,
 			inflight);
 	vq_reset(vq);
+	inflight_ring_stop(&r->ir);
 	if (others && inflight && !b->failed)
 		dev_restart(b);
 	a->kick_fd = r->kick_fd;
@@ -536,6 +551,7 @@ static int io_reset(void *opaque)
 
 		ring_unwatch(b, r);
 		vq_reset(&b->dev->vqs[q]);
+		inflight_ring_stop(&r->ir);
 		r->started = false;
 		r->enabled = false;
 	}

@@ -213,6 +213,20 @@ void vu_inflight_free(struct vhost_frontend *f)
 }
 
 /*
+ * The region's queue size: the rings' as the driver set them (the largest,
+ * should they differ), since a backend may require the two to match.
+ */
+static uint16_t inflight_queue_size(const struct vhost_frontend *f)
+{
+	uint16_t size = 0;
+
+	for (unsigned int q = 0; q < f->queues; q++)
+		if (f->dev->vqs[q].ready && f->dev->vqs[q].num > size)
+			size = f->dev->vqs[q].num;
+	return size ? size : f->ops.queue_max;
+}
+
+/*
  * The in-flight region: asked of the backend at the first start after a
  * reset, handed to every backend from then on, so that one started again
  * resubmits what its predecessor had not completed.
@@ -226,19 +240,19 @@ static int vu_set_inflight(struct vhost_frontend *f)
 		return 0;
 	if (f->inflight_fd < 0) {
 		struct vhost_user_inflight in = { .num_queues = f->queues,
-						  .queue_size = f->ops.queue_max };
+						  .queue_size = inflight_queue_size(f) };
 
 		err = vu_query(c, VHOST_USER_GET_INFLIGHT_FD, &in, sizeof(in), &f->inflight,
 			       sizeof(f->inflight), &f->inflight_fd);
 		if (err)
 			return err;
-		if (!f->inflight.mmap_size || f->inflight.num_queues != f->queues ||
-		    f->inflight.queue_size != f->ops.queue_max) {
+		if (!f->inflight.mmap_size || f->inflight.num_queues != in.num_queues ||
+		    f->inflight.queue_size != in.queue_size) {
 			pr_err("%s: vhost-user backend '%s': GET_INFLIGHT_FD: region of %llu bytes "
 			       "for %u queues of %u, asked for %u of %u",
 			       f->dev->id, c->path, (unsigned long long)f->inflight.mmap_size,
-			       f->inflight.num_queues, f->inflight.queue_size, f->queues,
-			       f->ops.queue_max);
+			       f->inflight.num_queues, f->inflight.queue_size, in.num_queues,
+			       in.queue_size);
 			vu_inflight_free(f);
 			return -EPROTO;
 		}

@@ -52,13 +52,13 @@ enum vhost_user_request {
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
 
 /* Protocol feature bits. */
-#define VHOST_USER_PROTOCOL_F_MQ	   0
-#define VHOST_USER_PROTOCOL_F_LOG_SHMFD	   1
-#define VHOST_USER_PROTOCOL_F_REPLY_ACK	   3
-#define VHOST_USER_PROTOCOL_F_CONFIG	   9
+#define VHOST_USER_PROTOCOL_F_MQ	     0
+#define VHOST_USER_PROTOCOL_F_LOG_SHMFD	     1
+#define VHOST_USER_PROTOCOL_F_REPLY_ACK	     3
+#define VHOST_USER_PROTOCOL_F_CONFIG	     9
 #define VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD 12
-#define VHOST_USER_PROTOCOL_F_RESET_DEVICE 13
-#define VHOST_USER_PROTOCOL_F_STATUS	   16
+#define VHOST_USER_PROTOCOL_F_RESET_DEVICE   13
+#define VHOST_USER_PROTOCOL_F_STATUS	     16
 
 /* SET_VRING_KICK/CALL/ERR payload: queue index, and bit 8 when no fd is sent. */
 #define VHOST_USER_VRING_IDX_MASK  0xff
@@ -110,12 +110,13 @@ struct vhost_user_config {
 
 #define VHOST_USER_CONFIG_HDR_SIZE 12
 
-/* GET_INFLIGHT_FD / SET_INFLIGHT_FD payload: the region, and the fd beside it. */
+/* GET_INFLIGHT_FD / SET_INFLIGHT_FD: the in-flight tracking region ("Inflight I/O tracking"). */
 struct vhost_user_inflight {
 	uint64_t mmap_size;
 	uint64_t mmap_offset;
 	uint16_t num_queues;
 	uint16_t queue_size;
+	uint32_t padding; /* QEMU's struct is not packed: 24 bytes */
 } __attribute__((packed));
 
 union vhost_user_payload {

@@ -41,6 +41,12 @@ struct evvm_device_ops {
 	unsigned int nr_queues;
 	uint16_t queue_max; /* largest queue size the device accepts */
 	uint32_t config_size;
+	/*
+	 * Requests may be submitted again after the transport restarts (the
+	 * device never vq_unpop()s, and a request done twice does no harm the
+	 * driver would not expect from a retry): vhost-user in-flight tracking.
+	 */
+	bool resubmit_ok;
 
 	/* Read or write config space; the transport checked offset + len <= config_size. */
 	void (*config_read)(struct evvm_virtio_dev *dev, uint32_t offset, void *data, uint32_t len);

@@ -52,6 +52,27 @@ struct vq_elem {
 	struct iovec iov[VQ_MAX_SEGS];
 };
 
+/*
+ * A transport's view of the chains a device takes and gives back (vhost-user
+ * in-flight tracking), without the device knowing: set vq->tracker after
+ * vq_init() (which clears it). All hooks run on the queue's thread.
+ */
+struct vq_tracker {
+	/*
+	 * Optional: a chain to hand out again before any new one (a request
+	 * that was in flight when the previous process died). Returns true
+	 * and sets *@head; false when there are none (left).
+	 */
+	bool (*resubmit)(struct vq_tracker *t, uint16_t *head);
+	/* Chain @head was taken from the avail ring (not for resubmitted ones). */
+	void (*popped)(struct vq_tracker *t, uint16_t head);
+	/* @n chains are about to be published in the used ring, whose index is now @used_idx. */
+	void (*publishing)(struct vq_tracker *t, struct vq_elem *const *elems, unsigned int n);
+	/* They were: the used index is @used_idx. */
+	void (*published)(struct vq_tracker *t, struct vq_elem *const *elems, unsigned int n,
+			  uint16_t used_idx);
+};
+
 struct evvm_vq {
 	const struct evvm_mem *mem;
 	const char *name; /* "blk0.q0" in messages; not owned */
@@ -69,8 +90,9 @@ struct evvm_vq {
 	uint16_t used_idx;	 /* our copy of used->idx */
 	uint16_t signalled_used; /* used_idx at the last notification */
 	bool signalled_used_valid;
-	uint32_t inflight; /* popped but not yet pushed */
-	uint16_t unpopped; /* given back by vq_unpop(), not yet popped again */
+	uint32_t inflight;	    /* popped but not yet pushed */
+	uint16_t unpopped;	    /* given back by vq_unpop(), not yet popped again */
+	struct vq_tracker *tracker; /* NULL: none; see struct vq_tracker */
 };
 
 /*
@@ -114,7 +136,8 @@ void vq_get_base(const struct evvm_vq *vq, struct vq_base *base);
 int vq_set_base(struct evvm_vq *vq, const struct vq_base *base, bool whole);
 
 /*
- * Take the next available chain into @elem. Returns 1, 0 when the driver has
+ * Take the next available chain into @elem (with a tracker, chains it has
+ * to resubmit come first). Returns 1, 0 when the driver has
  * made nothing new available (or the queue is not ready or broken), or
  * -EINVAL when the chain or the avail index is invalid: the queue is then
  * broken and a line naming the queue and the fault has been logged.

@@ -6,8 +6,9 @@
  * backend is `evvm vhost-user-blk`, SIGKILLed while requests are in flight
  * and started again on the same socket, with the queue kept full all the
  * time. Every write must complete exactly once with status OK, none may
- * hang, the frontend must have reconnected after each kill, and the disk
- * file must hold the pattern.
+ * hang, the frontend must have reconnected after each kill handing each new
+ * backend the first one's in-flight region (from which they resubmit), and
+ * the disk file must hold the pattern.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -63,8 +64,9 @@ struct blk_hdr {
 };
 
 struct env {
-	char dir[64], sock[96], disk[96], log[96];
+	char dir[64], sock[96], disk[96];
 	pid_t pid;
+	unsigned int spawns; /* backend i logs to backend.<i>.log */
 	atomic_uint restarts;
 	atomic_bool stop_chaos;
 
@@ -83,16 +85,23 @@ struct env {
 	uint8_t *completions;	 /* per sequence number */
 };
 
+static void backend_log(const struct env *e, unsigned int i, char *path, size_t size)
+{
+	snprintf(path, size, "%s/backend.%u.log", e->dir, i);
+}
+
+/* `evvm vhost-user-blk -v` (its in-flight region lines are info) on e->disk. */
 static void backend_spawn(struct env *e)
 {
 	const char *evvm = getenv("EVVM") ? getenv("EVVM") : "build/evvm";
-	char disk[128];
+	char disk[128], log[128];
 	int st;
 
 	snprintf(disk, sizeof(disk), "path=%s", e->disk);
-	e->pid = spawn((const char *[]){ evvm, "vhost-user-blk", "--socket", e->sock, "--disk",
-					 disk, NULL },
-		       e->log);
+	backend_log(e, e->spawns++, log, sizeof(log));
+	e->pid = spawn((const char *[]){ evvm, "vhost-user-blk", "-v", "--socket", e->sock,
+					 "--disk", disk, NULL },
+		       log);
 	if (!wait_listening(e->pid, e->sock, 10, &st))
 		fail_msg("evvm vhost-user-blk not listening on %s (status %d)", e->sock, st);
 }
@@ -115,7 +124,6 @@ static int env_setup(void **state)
 	assert_non_null(mkdtemp(e->dir));
 	snprintf(e->sock, sizeof(e->sock), "%s/blk.sock", e->dir);
 	snprintf(e->disk, sizeof(e->disk), "%s/disk.img", e->dir);
-	snprintf(e->log, sizeof(e->log), "%s/backend.log", e->dir);
 	fd = open(e->disk, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, SECTORS * 512), 0);
@@ -151,7 +159,6 @@ static int destroy_on_loop(void *opaque)
 static int env_teardown(void **state)
 {
 	struct env *e = *state;
-	char *log = slurp(e->log);
 
 	if (e->dev) {
 		devtest_stop(e->loop, e->dev);
@@ -164,16 +171,18 @@ static int env_teardown(void **state)
 		kill(e->pid, SIGTERM);
 		waitpid(e->pid, NULL, 0);
 	}
-	if (*log)
-		fprintf(stderr, "backend log:\n%s", log);
-	free(log);
+	for (unsigned int i = 0; i < e->spawns; i++) {
+		char path[128];
+
+		backend_log(e, i, path, sizeof(path));
+		unlink(path);
+	}
 	close(e->kick);
 	close(e->call);
 	munmap(e->ram, RAM_SIZE);
 	close(e->memfd);
 	unlink(e->sock);
 	unlink(e->disk);
-	unlink(e->log);
 	rmdir(e->dir);
 	free(e->completions);
 	free(e);
@@ -268,6 +277,9 @@ static void *chaos_thread(void *arg)
 	return NULL;
 }
 
+/* Lines of backend @i's log that contain @needle. */
+static unsigned int backend_says(const struct env *e, unsigned int i, const char *needle);
+
 static unsigned int count(const char *hay, const char *needle)
 {
 	unsigned int n = 0;
@@ -277,12 +289,24 @@ static unsigned int count(const char *hay, const char *needle)
 	return n;
 }
 
+static unsigned int backend_says(const struct env *e, unsigned int i, const char *needle)
+{
+	char path[128], *log;
+	unsigned int n;
+
+	backend_log(e, i, path, sizeof(path));
+	log = slurp(path);
+	n = count(log, needle);
+	free(log);
+	return n;
+}
+
 static void test_writes_survive_backend_kills(void **state)
 {
 	struct env *e = *state;
 	const struct vhost_user_opts o = { .socket = e->sock, .reconnect_s = 1, .cancel_fd = -1 };
 	const unsigned int nr_reqs = SECTORS / REQ_SECTORS;
-	unsigned int next = 0, done = 0, target = 0;
+	unsigned int next = 0, done = 0, target = 0, resubmitted = 0;
 	static char log[65536];
 	double deadline;
 	pthread_t chaos;
@@ -339,7 +363,21 @@ static void test_writes_survive_backend_kills(void **state)
 	assert_int_equal(count(log, "reconnected, queues resumed"), KILLS);
 	assert_int_equal(atomic_load(&e->resets), 0);
 	assert_int_equal(pattern_check(e->disk, SEED, SECTORS), 0);
-	print_message("%u writes, %u backend restarts\n", next, atomic_load(&e->restarts));
+	/*
+	 * The in-flight region came from the first backend, and with the queue
+	 * always full, backends started again found requests to submit again.
+	 */
+	assert_int_equal(backend_says(e, 0, " bytes for 1 queues of 64"), 1); /* GET_INFLIGHT_FD */
+	for (unsigned int i = 1; i <= KILLS; i++) {
+		assert_int_equal(backend_says(e, i, " bytes for "), 0);
+		/* SET_INFLIGHT_FD, with the first backend's region. */
+		assert_int_equal(backend_says(e, i, "in-flight region of 1 queues of 64 entries"),
+				 1);
+		resubmitted += backend_says(e, i, "before the restart are submitted again");
+	}
+	assert_true(resubmitted >= 1);
+	print_message("%u writes, %u backend restarts, %u of them resubmitted in-flight requests\n",
+		      next, atomic_load(&e->restarts), resubmitted);
 }
 
 int main(void)
