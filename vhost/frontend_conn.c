@@ -47,14 +47,15 @@ int vu_conn_open(struct vu_conn *c, bool quiet)
 
 	vu_conn_close(c);
 	memcpy(sa.sun_path, c->path, sizeof(c->path));
-	c->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a backend whose accept queue is full makes connect fail, not wait. */
+	c->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->sock >= 0 && connect(c->sock, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 		c->broken = false;
 		c->protocol = 0;
 		return 0;
 	}
 	err = -errno;
-	if (quiet && (err == -ENOENT || err == -ECONNREFUSED))
+	if (quiet && (err == -ENOENT || err == -ECONNREFUSED || err == -EAGAIN))
 		pr_debug("%s: vhost-user socket '%s': connect: %s", c->id, c->path,
 			 evvm_strerror(err));
 	else
