@@ -53,7 +53,11 @@ static void vu_fail(struct vhost_frontend *f)
 	f->dev->needs_reset(f->dev);
 }
 
-/* Once connected and set up again: back to watching for a hang-up. */
+/*
+ * The reconnect timer: try the socket; a backend that takes the handshake
+ * and (if the device runs) the set-up is watched for a hang-up from then
+ * on, and the timer stops.
+ */
 static void vu_reconnect_tick(void *opaque, uint32_t events)
 {
 	struct vhost_frontend *f = opaque;
@@ -88,6 +92,7 @@ void vu_lost(struct vhost_frontend *f, int err)
 {
 	struct itimerspec every = { .it_interval = { .tv_sec = f->reconnect_s },
 				    .it_value = { .tv_sec = f->reconnect_s } };
+	int terr;
 
 	vu_unwatch(f);
 	vu_conn_close(&f->conn);
@@ -101,10 +106,12 @@ void vu_lost(struct vhost_frontend *f, int err)
 	if (f->timer_fd >= 0)
 		return; /* already trying */
 	f->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (f->timer_fd < 0 || timerfd_settime(f->timer_fd, 0, &every, NULL) < 0 ||
-	    loop_add(f->dev->loop, f->timer_fd, EPOLLIN, vu_reconnect_tick, f) < 0) {
+	terr = f->timer_fd < 0 || timerfd_settime(f->timer_fd, 0, &every, NULL) < 0 ? -errno : 0;
+	if (!terr)
+		terr = loop_add(f->dev->loop, f->timer_fd, EPOLLIN, vu_reconnect_tick, f);
+	if (terr) {
 		pr_err("%s: vhost-user backend '%s': reconnect timer: %s", f->dev->id, f->conn.path,
-		       evvm_strerror(-errno));
+		       evvm_strerror(terr));
 		if (f->timer_fd >= 0)
 			close(f->timer_fd);
 		f->timer_fd = -1;
