@@ -658,7 +658,9 @@ static int sess_open(struct session *s, const char *name, const char *sock, cons
 		return 1;
 	}
 
-	err = vhost_user_dev_create("vhost-blk", VIRTIO_ID_BLOCK, sock, &dev);
+	err = vhost_user_dev_create("vhost-blk", VIRTIO_ID_BLOCK,
+				    &(struct vhost_user_opts){ .socket = sock, .cancel_fd = -1 },
+				    &dev);
 	if (err) {
 		fprintf(stderr, "vhost-blk: %s: connecting to %s: %s\n", name, sock,
 			evvm_strerror(err));

@@ -22,6 +22,7 @@
 #include <evvm/vm.h>
 
 #include "../vhost/frontend.h"
+#include "../vhost/frontend_conn.h"
 #include "cli.h"
 #include "parse.h"
 
@@ -66,15 +67,20 @@ static void run_usage(FILE *f)
 		"  --disk path=F[,readonly=on][,id=NAME]\n"
 		"                      a virtio-blk disk on file F (repeatable); id is the\n"
 		"                      serial the guest reads (default blkN)\n"
-		"  --disk vhost_user=on,socket=PATH\n"
-		"                      a virtio-blk disk served by a vhost-user backend\n"
+		"  --disk vhost_user=on,socket=PATH[,queues=N][,reconnect=SECS]\n"
+		"                      a virtio-blk disk served by a vhost-user backend, with\n"
+		"                      N queues (1..%u, default 1; the backend must have them);\n"
+		"                      with reconnect, a backend that goes away pauses the disk\n"
+		"                      and evvm tries the socket every SECS (1..3600) seconds,\n"
+		"                      then replays the set-up; without, the disk needs a reset.\n"
+		"                      A backend silent for %d ms counts as gone.\n"
 		"  --net tap=NAME[,mac=MAC][,id=NAME][,event_idx=on|off]\n"
 		"                      a virtio-net device on tap NAME (repeatable; an existing\n"
 		"                      tap, or a new one with CAP_NET_ADMIN); mac default\n"
 		"                      52:54:00:12:34:5N for the Nth --net, id default netN\n"
-		"  --net vhost_user=on,socket=PATH[,id=NAME]\n"
+		"  --net vhost_user=on,socket=PATH[,id=NAME][,reconnect=SECS]\n"
 		"                      a virtio-net device served by a vhost-user backend\n"
-		"                      (evvm vhost-user-net, for one)\n"
+		"                      (evvm vhost-user-net, for one); reconnect as for --disk\n"
 		"  --rng               a virtio-rng device fed by getrandom(2)\n"
 		"  --console           a virtio-console on this terminal (COM1 keeps output only)\n"
 		"  --testdev           add the fabric test device (docs/testdev.md)\n"
@@ -88,7 +94,8 @@ static void run_usage(FILE *f)
 		"(triple fault, KVM error), 128+N when stopped by signal N, %d for a bad\n"
 		"command line. docs/boot.md describes the boot protocols.\n",
 		EVVM_CMDLINE_MAX, EVVM_MAX_CPUS, EVVM_MAX_CPUS, EVVM_MEM_MIN >> 20,
-		DEFAULT_MEM_SIZE >> 20, EVVM_EXIT_FAILURE, EXIT_USAGE);
+		DEFAULT_MEM_SIZE >> 20, EVVM_VIRTIO_MAX_QUEUES, VHOST_USER_REPLY_TIMEOUT_MS,
+		EVVM_EXIT_FAILURE, EXIT_USAGE);
 }
 
 enum {
@@ -212,9 +219,22 @@ static int parse_mode(const char *flag, const char *arg, bool *user)
 /* One --disk: a file evvm serves, or a vhost-user backend's socket. */
 struct disk_arg {
 	struct blk_config blk;
-	const char *socket; /* vhost_user=on */
+	struct vhost_user_opts vu; /* vu.socket set: vhost_user=on */
 	char id[24];
 };
+
+#define RECONNECT_MAX_S 3600
+
+/* reconnect=SECS of a vhost-user --disk or --net. */
+static bool parse_reconnect(const char *val, unsigned int *secs)
+{
+	uint64_t v;
+
+	if (parse_uint(val, 1, RECONNECT_MAX_S, &v))
+		return false;
+	*secs = v;
+	return true;
+}
 
 static bool on_off(const char *val, bool *out)
 {
@@ -224,11 +244,15 @@ static bool on_off(const char *val, bool *out)
 	return true;
 }
 
-/* Parse "path=F[,readonly=on|off][,id=NAME]" or "vhost_user=on,socket=PATH" for --disk. */
+/*
+ * Parse "path=F[,readonly=on|off][,id=NAME]" or
+ * "vhost_user=on,socket=PATH[,queues=N][,reconnect=SECS]" for --disk.
+ */
 static int parse_disk(char *arg, struct disk_arg *d, unsigned int index)
 {
 	bool vhost_user = false, readonly_given = false;
 	char *key, *val;
+	uint64_t v;
 	int r;
 
 	*d = (struct disk_arg){ 0 };
@@ -244,13 +268,18 @@ static int parse_disk(char *arg, struct disk_arg *d, unsigned int index)
 		} else if (!strcmp(key, "vhost_user") && on_off(val, &vhost_user)) {
 			continue;
 		} else if (!strcmp(key, "socket") && *val) {
-			d->socket = val;
+			d->vu.socket = val;
+		} else if (!strcmp(key, "queues") &&
+			   !parse_uint(val, 1, EVVM_VIRTIO_MAX_QUEUES, &v)) {
+			d->vu.queues = v;
+		} else if (!strcmp(key, "reconnect") && parse_reconnect(val, &d->vu.reconnect_s)) {
+			continue;
 		} else {
 			fprintf(stderr,
 				"evvm: --disk %s=%s: expected path=FILE, readonly=on|off, "
-				"id=NAME (at most 20 characters), vhost_user=on|off or "
-				"socket=PATH\n",
-				key, val);
+				"id=NAME (at most 20 characters), vhost_user=on|off, "
+				"socket=PATH, queues=1..%u or reconnect=1..%u\n",
+				key, val, EVVM_VIRTIO_MAX_QUEUES, RECONNECT_MAX_S);
 			return -EINVAL;
 		}
 	}
@@ -258,22 +287,26 @@ static int parse_disk(char *arg, struct disk_arg *d, unsigned int index)
 		goto usage;
 	if (vhost_user) {
 		/* The backend owns the disk: its file and mode are its business. */
-		if (!d->socket || d->blk.path || readonly_given) {
+		if (!d->vu.socket || d->blk.path || readonly_given) {
 			fprintf(stderr, "evvm: --disk vhost_user=on: expected socket=PATH, and no "
 					"path= or readonly= (the backend decides those)\n");
 			return -EINVAL;
 		}
 		return 0;
 	}
-	if (d->socket) {
-		fprintf(stderr, "evvm: --disk socket=%s: needs vhost_user=on\n", d->socket);
+	if (d->vu.socket) {
+		fprintf(stderr, "evvm: --disk socket=%s: needs vhost_user=on\n", d->vu.socket);
+		return -EINVAL;
+	}
+	if (d->vu.queues || d->vu.reconnect_s) {
+		fprintf(stderr, "evvm: --disk queues= and reconnect=: need vhost_user=on\n");
 		return -EINVAL;
 	}
 	if (d->blk.path)
 		return 0;
 usage:
 	fprintf(stderr, "evvm: --disk: expected path=FILE[,readonly=on][,id=NAME] or "
-			"vhost_user=on,socket=PATH\n");
+			"vhost_user=on,socket=PATH[,queues=N][,reconnect=SECS]\n");
 	return -EINVAL;
 }
 
@@ -325,13 +358,13 @@ static void net_default_mac(uint8_t mac[6], unsigned int index)
 /* One --net: a tap evvm serves, or a vhost-user backend's socket. */
 struct net_arg {
 	struct net_config net;
-	const char *socket; /* vhost_user=on */
+	struct vhost_user_opts vu; /* vu.socket set: vhost_user=on */
 	char id[24];
 };
 
 /*
  * Parse "tap=NAME[,mac=MAC][,id=NAME][,event_idx=on|off]" or
- * "vhost_user=on,socket=PATH[,id=NAME]" for --net.
+ * "vhost_user=on,socket=PATH[,id=NAME][,reconnect=SECS]" for --net.
  */
 static int parse_net(char *arg, struct net_arg *a, unsigned int index)
 {
@@ -354,13 +387,16 @@ static int parse_net(char *arg, struct net_arg *a, unsigned int index)
 		} else if (!strcmp(key, "vhost_user") && on_off(val, &vhost_user)) {
 			continue;
 		} else if (!strcmp(key, "socket") && *val) {
-			a->socket = val;
+			a->vu.socket = val;
+		} else if (!strcmp(key, "reconnect") && parse_reconnect(val, &a->vu.reconnect_s)) {
+			continue;
 		} else {
 			fprintf(stderr,
 				"evvm: --net %s=%s: expected tap=NAME (1 to 15 characters), "
 				"mac=XX:XX:XX:XX:XX:XX (unicast), id=NAME (at most %zu "
-				"characters), event_idx=on|off, vhost_user=on|off or socket=PATH\n",
-				key, val, sizeof(a->id) - 1);
+				"characters), event_idx=on|off, vhost_user=on|off, socket=PATH or "
+				"reconnect=1..%u\n",
+				key, val, sizeof(a->id) - 1, RECONNECT_MAX_S);
 			return -EINVAL;
 		}
 	}
@@ -368,22 +404,26 @@ static int parse_net(char *arg, struct net_arg *a, unsigned int index)
 		goto usage;
 	if (vhost_user) {
 		/* The backend owns the tap, the address and the features. */
-		if (!a->socket || a->net.tap || mac_given || ei_given) {
+		if (!a->vu.socket || a->net.tap || mac_given || ei_given) {
 			fprintf(stderr, "evvm: --net vhost_user=on: expected socket=PATH, and no "
 					"tap=, mac= or event_idx= (the backend decides those)\n");
 			return -EINVAL;
 		}
 		return 0;
 	}
-	if (a->socket) {
-		fprintf(stderr, "evvm: --net socket=%s: needs vhost_user=on\n", a->socket);
+	if (a->vu.socket) {
+		fprintf(stderr, "evvm: --net socket=%s: needs vhost_user=on\n", a->vu.socket);
+		return -EINVAL;
+	}
+	if (a->vu.reconnect_s) {
+		fprintf(stderr, "evvm: --net reconnect=: needs vhost_user=on\n");
 		return -EINVAL;
 	}
 	if (a->net.tap)
 		return 0;
 usage:
 	fprintf(stderr, "evvm: --net: expected tap=NAME[,mac=MAC][,id=NAME][,event_idx=on|off] "
-			"or vhost_user=on,socket=PATH\n");
+			"or vhost_user=on,socket=PATH[,reconnect=SECS]\n");
 	return -EINVAL;
 }
 
@@ -425,10 +465,14 @@ static int map_file(const char *what, const char *path, const void **image, size
 	return 0;
 }
 
-/* Create the virtio devices in their fixed order: disks, nets, rng, console. */
-static int add_devices(struct evvm_vm_config *cfg, const struct disk_arg *disks,
-		       unsigned int nr_disks, const struct net_arg *nets, unsigned int nr_nets,
-		       bool rng, bool console)
+/*
+ * Create the virtio devices in their fixed order: disks, nets, rng, console.
+ * Waits on vhost-user backends give up once @cancel_fd is readable
+ * (-ECANCELED).
+ */
+static int add_devices(struct evvm_vm_config *cfg, struct disk_arg *disks, unsigned int nr_disks,
+		       struct net_arg *nets, unsigned int nr_nets, bool rng, bool console,
+		       int cancel_fd)
 {
 	const struct console_config cc = {
 		.in_fd = isatty(STDIN_FILENO) ? STDIN_FILENO : -1,
@@ -440,8 +484,9 @@ static int add_devices(struct evvm_vm_config *cfg, const struct disk_arg *disks,
 		char id[16];
 
 		snprintf(id, sizeof(id), "blk%u", i);
-		if (disks[i].socket)
-			err = vhost_user_dev_create(id, VIRTIO_ID_BLOCK, disks[i].socket,
+		disks[i].vu.cancel_fd = cancel_fd;
+		if (disks[i].vu.socket)
+			err = vhost_user_dev_create(id, VIRTIO_ID_BLOCK, &disks[i].vu,
 						    &cfg->devices[cfg->nr_devices]);
 		else
 			err = blk_create(id, &disks[i].blk, &cfg->devices[cfg->nr_devices]);
@@ -449,8 +494,9 @@ static int add_devices(struct evvm_vm_config *cfg, const struct disk_arg *disks,
 			cfg->nr_devices++;
 	}
 	for (unsigned int i = 0; i < nr_nets && !err; i++) {
-		if (nets[i].socket)
-			err = vhost_user_dev_create(nets[i].id, VIRTIO_ID_NET, nets[i].socket,
+		nets[i].vu.cancel_fd = cancel_fd;
+		if (nets[i].vu.socket)
+			err = vhost_user_dev_create(nets[i].id, VIRTIO_ID_NET, &nets[i].vu,
 						    &cfg->devices[cfg->nr_devices]);
 		else
 			err = net_create(nets[i].id, &nets[i].net, &cfg->devices[cfg->nr_devices]);
@@ -481,16 +527,43 @@ struct run_signals {
 	int fd;
 };
 
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+/* The stop signal pending (blocked, so it waits in the signalfd), or 0. */
+static int pending_stop_signal(void)
+{
+	sigset_t set;
+
+	if (sigpending(&set) < 0)
+		return 0;
+	for (unsigned int i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		if (sigismember(&set, stop_signals[i]))
+			return stop_signals[i];
+	return 0;
+}
+
+static void log_stop(int sig)
+{
+	pr_warn("stopping on %s", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+}
+
+/*
+ * A stop signal is never read from the signalfd: left pending, it keeps
+ * the signalfd readable, and that is what makes every wait on a vhost-user
+ * backend give up (the signalfd is the frontends' cancel fd), before the
+ * VM runs as well as while it stops. So it is watched only until then.
+ */
 static void run_on_signal(void *opaque, uint32_t events)
 {
 	struct run_signals *s = opaque;
-	struct signalfd_siginfo si;
+	int sig = pending_stop_signal();
 
 	(void)events;
-	if (read(s->fd, &si, sizeof(si)) != sizeof(si))
+	if (!sig)
 		return;
-	pr_warn("stopping on %s", sigabbrev_np(si.ssi_signo) ? sigabbrev_np(si.ssi_signo) : "?");
-	vm_stop(s->vm, 128 + si.ssi_signo);
+	loop_del(vm_loop(s->vm), s->fd);
+	log_stop(sig);
+	vm_stop(s->vm, 128 + sig);
 }
 
 /*
@@ -532,6 +605,7 @@ int cmd_run(int argc, char **argv)
 	int opt, verbose = 0, status = EVVM_EXIT_FAILURE;
 	uint64_t v;
 	sigset_t mask;
+	int err, sig;
 
 	argv[0] = (char *)"evvm run"; /* getopt names the command in its messages */
 	optind = 1;
@@ -696,9 +770,8 @@ int cmd_run(int argc, char **argv)
 
 	/* Signals are read from a signalfd on the VM's loop; vCPU threads inherit the mask. */
 	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
+	for (unsigned int i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		sigaddset(&mask, stop_signals[i]);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	sigs.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sigs.fd < 0) {
@@ -715,8 +788,15 @@ int cmd_run(int argc, char **argv)
 	/* The terminal's input goes to the virtio console if there is one, else to COM1. */
 	if (isatty(STDIN_FILENO) && !console)
 		cfg.console_in = STDIN_FILENO;
-	if (add_devices(&cfg, disks, nr_disks, nets, nr_nets, rng, console))
+	err = add_devices(&cfg, disks, nr_disks, nets, nr_nets, rng, console, sigs.fd);
+	if (err) {
+		sig = err == -ECANCELED ? pending_stop_signal() : 0;
+		if (sig) {
+			log_stop(sig);
+			status = 128 + sig;
+		}
 		goto out;
+	}
 	if (vm_create(&cfg, &vm))
 		goto out;
 	sigs.vm = vm;
@@ -732,8 +812,14 @@ out:
 	if (raw)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved_term);
 	vm_destroy(vm);
-	if (sigs.fd >= 0)
+	if (sigs.fd >= 0) {
+		struct signalfd_siginfo si;
+
+		/* Nothing waits on a backend any more: the stop signal is consumed. */
+		while (read(sigs.fd, &si, sizeof(si)) == sizeof(si))
+			;
 		close(sigs.fd);
+	}
 	if (kernel && cfg.kernel)
 		munmap((void *)cfg.kernel, cfg.kernel_size);
 	if (cfg.initramfs)

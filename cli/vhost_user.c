@@ -36,7 +36,11 @@ enum {
 	OPT_TAP,
 	OPT_MAC,
 	OPT_EVENT_IDX,
+	OPT_QUEUES,
 };
+
+/* QEMU's vhost-user-blk-pci asks for one queue per vCPU by default. */
+#define VU_BLK_QUEUES_DEFAULT 16
 
 enum vu_kind { VU_BLK, VU_RNG, VU_NET };
 
@@ -49,6 +53,7 @@ static const struct option vu_options[] = {
 	{ "tap", required_argument, NULL, OPT_TAP },
 	{ "mac", required_argument, NULL, OPT_MAC },
 	{ "event-idx", required_argument, NULL, OPT_EVENT_IDX },
+	{ "queues", required_argument, NULL, OPT_QUEUES },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -86,8 +91,14 @@ static void vu_usage(FILE *f, enum vu_kind kind)
 			"                      file system has them; readonly=on answers writes\n"
 			"                      with IOERR; id is the serial the guest reads (at\n"
 			"                      most %d characters, default blk0). The file is\n"
-			"                      locked against a second writer.\n",
-			VU_ID_MAX);
+			"                      locked against a second writer.\n"
+			"  --queues N          request queues offered, 1 to %d (default %d, so\n"
+			"                      that QEMU's default num-queues, one per vCPU,\n"
+			"                      works up to -smp %d); VIRTIO_BLK_F_MQ is offered\n"
+			"                      with num_queues = N, and the frontend may use\n"
+			"                      fewer. All queues are served on one I/O thread.\n",
+			VU_ID_MAX, EVVM_VIRTIO_MAX_QUEUES, VU_BLK_QUEUES_DEFAULT,
+			VU_BLK_QUEUES_DEFAULT);
 	else
 		fprintf(f,
 			"Usage: evvm vhost-user-rng --socket PATH [OPTIONS]\n"
@@ -106,6 +117,8 @@ static void vu_usage(FILE *f, enum vu_kind kind)
 		"  -v, --verbose       log more (connections, rings; repeat for every message)\n"
 		"  -h, --help          this text\n"
 		"\n"
+		"When the socket listens, one line goes to stdout:\n"
+		"  evvm: vhost-user ID: ready on 'PATH' (N queues)\n"
 		"One frontend is served at a time; when it disconnects the device is stopped\n"
 		"and the next one is accepted. SIGINT or SIGTERM stop the device (the I/O of\n"
 		"requests in flight finishes first), remove the socket and exit with status 0.\n"
@@ -225,6 +238,10 @@ static int vu_serve(const char *socket, struct evvm_virtio_dev *dev, unsigned in
 	err = vhost_backend_create(&cfg, &b);
 	if (err)
 		goto out;
+	/* For a person or a script starting us: the socket accepts frontends from now on. */
+	printf("evvm: vhost-user %s: ready on '%s' (%u queue%s)\n", dev->id, socket,
+	       dev->ops->nr_queues, dev->ops->nr_queues == 1 ? "" : "s");
+	fflush(stdout);
 	sw.b = b;
 	err = pthread_create(&thread, NULL, vu_signal_thread, &sw);
 	if (err) {
@@ -273,7 +290,7 @@ static int cmd_vhost_user(int argc, char **argv, enum vu_kind kind)
 	char id[VU_ID_MAX + 1] = "blk0";
 	bool have_disk = false;
 	struct evvm_virtio_dev *dev = NULL;
-	unsigned int poll_max_us = 0;
+	unsigned int poll_max_us = 0, queues = VU_BLK_QUEUES_DEFAULT;
 	int opt, verbose = 0, err;
 	uint64_t v;
 	sigset_t mask;
@@ -321,6 +338,18 @@ static int cmd_vhost_user(int argc, char **argv, enum vu_kind kind)
 			if (vu_parse_net_opt(opt, optarg, &net))
 				return EXIT_USAGE;
 			break;
+		case OPT_QUEUES:
+			if (!blk) {
+				fprintf(stderr, "%s: unrecognized option '--queues'\n", cmd);
+				return EXIT_USAGE;
+			}
+			if (parse_uint(optarg, 1, EVVM_VIRTIO_MAX_QUEUES, &v)) {
+				fprintf(stderr, "evvm: --queues %s: expected 1 to %d\n", optarg,
+					EVVM_VIRTIO_MAX_QUEUES);
+				return EXIT_USAGE;
+			}
+			queues = v;
+			break;
 		case OPT_PRINT_CAPS:
 			vu_print_capabilities(kind);
 			return 0;
@@ -366,6 +395,7 @@ static int cmd_vhost_user(int argc, char **argv, enum vu_kind kind)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	disk.queues = queues;
 	if (blk)
 		err = blk_create(id, &disk, &dev); /* logs a line naming the disk */
 	else if (kind == VU_NET)

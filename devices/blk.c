@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * virtio-blk (virtio 1.2, 5.2) on a file or a block device, one request
- * queue, I/O through io_uring on the device's I/O thread.
+ * virtio-blk (virtio 1.2, 5.2) on a file or a block device, one or more
+ * request queues, I/O through one io_uring on the device's I/O thread.
  *
  * A request's data moves straight between the file and the guest's buffers
  * (readv/writev on the iovecs vq_pop() mapped), so nothing but those
@@ -36,7 +36,6 @@
 #define SECTOR_SHIFT	    9
 #define SECTOR_SIZE	    (1u << SECTOR_SHIFT)
 
-#define BLK_QUEUES	    1
 #define BLK_QUEUE_MAX	    256
 #define BLK_SEG_MAX	    (BLK_QUEUE_MAX - 2) /* a chain also holds header and status */
 #define BLK_DWZ_MAX_SEG	    32			/* segments per discard/write-zeroes */
@@ -149,6 +148,9 @@ struct blk {
 	uint32_t blksize;	   /* the file system's block size */
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_config config; /* fixed after create: read on vCPU threads */
+
+	struct evvm_device_ops ops;		   /* per instance: the queue count */
+	uint64_t requests[EVVM_VIRTIO_MAX_QUEUES]; /* popped per queue (relaxed atomics) */
 
 	struct io_uring ring;
 	bool ring_ok;
@@ -719,6 +721,7 @@ static void blk_drain(struct blk *b, unsigned int q)
 			vq_set_notify(vq, false);
 			notify_on = false;
 		}
+		__atomic_fetch_add(&b->requests[q], 1, __ATOMIC_RELAXED);
 		if (!blk_request(b, q, req))
 			return;
 	}
@@ -755,7 +758,7 @@ static void blk_on_completion(void *opaque, uint32_t events)
 		if (!blk_io_done(b, req, res))
 			b->inflight--;
 	}
-	for (unsigned int q = 0; b->stalled && q < BLK_QUEUES; q++)
+	for (unsigned int q = 0; b->stalled && q < b->ops.nr_queues; q++)
 		if (b->stalled & (1u << q))
 			blk_drain(b, q);
 	blk_submit(b);
@@ -766,7 +769,7 @@ static void blk_kick(struct evvm_virtio_dev *dev, unsigned int q)
 {
 	struct blk *b = dev->priv;
 
-	if (!b->started || b->failed || q >= BLK_QUEUES)
+	if (!b->started || b->failed || q >= b->ops.nr_queues)
 		return;
 	blk_drain(b, q);
 	blk_submit(b);
@@ -886,18 +889,41 @@ static void blk_config_write(struct evvm_virtio_dev *dev, uint32_t offset, const
 	(void)len;
 }
 
+static const char *const blk_counter_names[EVVM_VIRTIO_MAX_QUEUES] = {
+	"q0_requests",	"q1_requests",	"q2_requests",	"q3_requests",
+	"q4_requests",	"q5_requests",	"q6_requests",	"q7_requests",
+	"q8_requests",	"q9_requests",	"q10_requests", "q11_requests",
+	"q12_requests", "q13_requests", "q14_requests", "q15_requests",
+};
+
+/* Requests taken from each queue. */
+static unsigned int blk_counters(struct evvm_virtio_dev *dev, struct evvm_dev_counter *out,
+				 unsigned int max)
+{
+	const struct blk *b = dev->priv;
+	unsigned int n = 0;
+
+	for (unsigned int q = 0; q < b->ops.nr_queues && n < max; q++, n++) {
+		out[n].name = blk_counter_names[q];
+		out[n].value = __atomic_load_n(&b->requests[q], __ATOMIC_RELAXED);
+	}
+	return n;
+}
+
 static const struct evvm_device_ops blk_ops = {
 	.name = "blk",
 	.device_id = VIRTIO_ID_BLOCK,
-	.nr_queues = BLK_QUEUES,
+	.nr_queues = 1,
 	.queue_max = BLK_QUEUE_MAX,
 	.config_size = sizeof(struct virtio_blk_config),
+	.resubmit_ok = true,
 	.config_read = blk_config_read,
 	.config_write = blk_config_write,
 	.start = blk_start,
 	.kick = blk_kick,
 	.stop = blk_stop,
 	.destroy = blk_destroy,
+	.counters = blk_counters,
 };
 
 /*
@@ -1008,6 +1034,11 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 		pr_err("%s: no disk given", id);
 		return -EINVAL;
 	}
+	if (cfg->queues > EVVM_VIRTIO_MAX_QUEUES) {
+		pr_err("disk '%s': %u queues (1 to %d)", cfg->path, cfg->queues,
+		       EVVM_VIRTIO_MAX_QUEUES);
+		return -EINVAL;
+	}
 	if (cfg->serial && strlen(cfg->serial) > VIRTIO_BLK_ID_BYTES) {
 		pr_err("disk '%s': serial '%s' is longer than %d bytes", cfg->path, cfg->serial,
 		       VIRTIO_BLK_ID_BYTES);
@@ -1027,7 +1058,9 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 	b->dev = dev;
 	b->readonly = cfg->readonly;
 	dev->priv = b;
-	dev->ops = &blk_ops;
+	b->ops = blk_ops;
+	b->ops.nr_queues = cfg->queues ? cfg->queues : 1;
+	dev->ops = &b->ops;
 	snprintf(dev->id, sizeof(dev->id), "%s", id);
 	/* NUL-padded, no terminator at 20 bytes (5.2.6). */
 	serial = cfg->serial ? cfg->serial : id;
@@ -1060,6 +1093,10 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 	b->config.capacity = htole64(b->capacity);
 	b->config.seg_max = htole32(BLK_SEG_MAX);
 	b->config.blk_size = htole32(SECTOR_SIZE);
+	if (cfg->queues) {
+		f |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
+		b->config.num_queues = htole16(cfg->queues);
+	}
 	if (b->readonly)
 		f |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
 	if (!b->readonly && b->can_punch) {

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <evvm/mem.h>
 
@@ -79,4 +83,21 @@ int mem_read(const struct evvm_mem *mem, uint64_t gpa, void *dst, size_t len)
 		return -EFAULT;
 	memcpy(dst, src, len);
 	return 0;
+}
+
+int mem_memfd_create(const char *name, uint64_t size)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	/* Sized first: the seals forbid any later change. */
+	if (ftruncate(fd, size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
 }

@@ -213,31 +213,44 @@ static const struct vring_desc *enter_indirect(struct evvm_vq *vq, const struct 
 	return table;
 }
 
-int vq_pop(struct evvm_vq *vq, struct vq_elem *elem)
+void vq_get_base(const struct evvm_vq *vq, struct vq_base *base)
+{
+	*base = (struct vq_base){
+		.last_avail = vq->last_avail,
+		.used_idx = vq->used_idx,
+		.signalled_used = vq->signalled_used,
+		.signalled_used_valid = vq->signalled_used_valid,
+		.unpopped = vq->unpopped,
+	};
+}
+
+int vq_set_base(struct evvm_vq *vq, const struct vq_base *base, bool whole)
+{
+	vq->last_avail = base->last_avail;
+	if (!vq->ready)
+		return 0;
+	if (!whole) {
+		vq->used_idx = __atomic_load_n(used_u16(vq, USED_IDX), __ATOMIC_ACQUIRE);
+		return 0;
+	}
+	if (base->unpopped > vq->num)
+		return -EINVAL;
+	vq->used_idx = base->used_idx;
+	vq->signalled_used = base->signalled_used;
+	vq->signalled_used_valid = base->signalled_used_valid;
+	vq->unpopped = base->unpopped;
+	return 0;
+}
+
+/* Read chain @head into @elem; -EINVAL (queue broken) if it is not a valid chain. */
+static int vq_read_chain(struct evvm_vq *vq, struct vq_elem *elem, uint16_t head)
 {
 	const struct vring_desc *table = vq->desc;
 	unsigned int max = vq->num, count = 0;
 	bool seen_write = false, in_indirect = false;
-	uint16_t avail_idx, head, i;
 	struct vring_desc d;
+	uint16_t i;
 	int err;
-
-	if (!vq->ready || vq->broken)
-		return 0;
-	/* Acquire: the ring entry and its chain were written before the index. */
-	avail_idx = __atomic_load_n(&vq->avail[AVAIL_IDX], __ATOMIC_ACQUIRE);
-	if (avail_idx == vq->last_avail)
-		return 0;
-	/* Also catches an index that went backwards. */
-	if ((uint16_t)(avail_idx - vq->last_avail) > vq->num)
-		return vq_fault(vq, "avail idx %u is more than %u ahead of %u", avail_idx, vq->num,
-				vq->last_avail);
-	/* Each chain holds a descriptor of its own until pushed back. */
-	if (vq->inflight >= vq->num)
-		return vq_fault(vq, "driver made more than %u chains available at once", vq->num);
-	head = guest_load16(&vq->avail[AVAIL_RING + (vq->last_avail & (vq->num - 1))]);
-	if (head >= vq->num)
-		return vq_fault(vq, "head %u out of range (queue size %u)", head, vq->num);
 
 	elem->head = head;
 	elem->out_num = elem->in_num = 0;
@@ -264,13 +277,60 @@ int vq_pop(struct evvm_vq *vq, struct vq_elem *elem)
 		if (err)
 			return err;
 		if (!(d.flags & VRING_DESC_F_NEXT))
-			break;
+			return 0;
 		i = d.next;
 	}
+}
+
+/* A chain the tracker hands out again: counts as popped, not taken from the avail ring. */
+static int vq_pop_resubmit(struct evvm_vq *vq, struct vq_elem *elem, uint16_t head)
+{
+	int err;
+
+	if (head >= vq->num)
+		return vq_fault(vq, "resubmitted head %u out of range (queue size %u)", head,
+				vq->num);
+	if (vq->inflight >= vq->num)
+		return vq_fault(vq, "more than %u chains in flight", vq->num);
+	err = vq_read_chain(vq, elem, head);
+	if (err)
+		return err;
+	vq->inflight++;
+	return 1;
+}
+
+int vq_pop(struct evvm_vq *vq, struct vq_elem *elem)
+{
+	uint16_t avail_idx, head;
+	int err;
+
+	if (!vq->ready || vq->broken)
+		return 0;
+	if (vq->tracker && vq->tracker->resubmit && vq->tracker->resubmit(vq->tracker, &head))
+		return vq_pop_resubmit(vq, elem, head);
+	/* Acquire: the ring entry and its chain were written before the index. */
+	avail_idx = __atomic_load_n(&vq->avail[AVAIL_IDX], __ATOMIC_ACQUIRE);
+	if (avail_idx == vq->last_avail)
+		return 0;
+	/* Also catches an index that went backwards. */
+	if ((uint16_t)(avail_idx - vq->last_avail) > vq->num)
+		return vq_fault(vq, "avail idx %u is more than %u ahead of %u", avail_idx, vq->num,
+				vq->last_avail);
+	/* Each chain holds a descriptor of its own until pushed back. */
+	if (vq->inflight >= vq->num)
+		return vq_fault(vq, "driver made more than %u chains available at once", vq->num);
+	head = guest_load16(&vq->avail[AVAIL_RING + (vq->last_avail & (vq->num - 1))]);
+	if (head >= vq->num)
+		return vq_fault(vq, "head %u out of range (queue size %u)", head, vq->num);
+	err = vq_read_chain(vq, elem, head);
+	if (err)
+		return err;
 	vq->last_avail++;
 	vq->inflight++;
 	if (vq->unpopped)
 		vq->unpopped--;
+	if (vq->tracker && vq->tracker->popped)
+		vq->tracker->popped(vq->tracker, head);
 	return 1;
 }
 
@@ -328,10 +388,14 @@ int vq_push_n(struct evvm_vq *vq, struct vq_elem *const *elems, const uint32_t *
 		__atomic_store_n(&u->id, elems[i]->head, __ATOMIC_RELAXED);
 		__atomic_store_n(&u->len, written[i], __ATOMIC_RELAXED);
 	}
+	if (vq->tracker && vq->tracker->publishing)
+		vq->tracker->publishing(vq->tracker, elems, n);
 	vq->used_idx += n;
 	/* Release: the driver sees every entry once it sees the index. */
 	__atomic_store_n(used_u16(vq, USED_IDX), vq->used_idx, __ATOMIC_RELEASE);
 	vq->inflight -= n;
+	if (vq->tracker && vq->tracker->published)
+		vq->tracker->published(vq->tracker, elems, n, vq->used_idx);
 	return 0;
 }
 
@@ -386,6 +450,13 @@ void vq_set_notify(struct evvm_vq *vq, bool enable)
 	/* The caller re-pops next: the store must be visible before that reads avail idx. */
 	if (enable)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+uint16_t vq_used_ring_idx(const struct evvm_vq *vq)
+{
+	if (!vq->ready)
+		return 0;
+	return __atomic_load_n((const uint16_t *)(vq->used + USED_IDX), __ATOMIC_ACQUIRE);
 }
 
 /* Copy between an element's buffers, from byte @offset on, and @buf: to @buf if @out. */

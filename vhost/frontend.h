@@ -6,15 +6,39 @@
 
 #include <evvm/device.h>
 
+/* How a device reaches its backend. */
+struct vhost_user_opts {
+	const char *socket; /* the backend's unix socket */
+	/*
+	 * Queues to use (virtio-blk only; 0 means 1). More than the backend
+	 * has is refused at create.
+	 */
+	unsigned int queues;
+	/*
+	 * 0: a backend that goes away leaves the device in DEVICE_NEEDS_RESET.
+	 * N: the device pauses instead, tries the socket every N seconds and,
+	 * once a backend answers, replays the whole set-up; the guest goes on.
+	 */
+	unsigned int reconnect_s;
+	/*
+	 * Every wait on the backend gives up as soon as this fd is readable
+	 * (evvm is stopping); -1: only the deadline ends a wait. Not owned; it
+	 * must stay open until the device is destroyed.
+	 */
+	int cancel_fd;
+};
+
 /*
  * A virtio device whose queues another process serves over vhost-user: the
  * VMM hands it guest RAM (the memfd), each queue's kick eventfd (the
  * ioeventfd behind QueueNotify) and the call eventfd (the device's irqfd),
- * and then does nothing per request. Connects to @socket_path now and
- * reads the backend's features and config space. Returns 0 or -errno after
- * logging a line that names @id and the socket.
+ * and then does nothing per request. Connects to the socket now and reads
+ * the backend's features, queue count and config space; each reply is
+ * awaited at most VHOST_USER_REPLY_TIMEOUT_MS. Returns 0, -ECANCELED when
+ * @o->cancel_fd became readable meanwhile, or another -errno, after logging
+ * a line that names @id and the socket.
  */
-int vhost_user_dev_create(const char *id, uint32_t device_id, const char *socket_path,
+int vhost_user_dev_create(const char *id, uint32_t device_id, const struct vhost_user_opts *o,
 			  struct evvm_virtio_dev **out);
 
 #endif

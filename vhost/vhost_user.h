@@ -43,29 +43,30 @@ enum vhost_user_request {
 };
 
 /* Header flags. */
-#define VHOST_USER_VERSION	  0x1
-#define VHOST_USER_VERSION_MASK	  0x3
-#define VHOST_USER_REPLY	  (1u << 2)
-#define VHOST_USER_NEED_REPLY	  (1u << 3)
+#define VHOST_USER_VERSION	0x1
+#define VHOST_USER_VERSION_MASK 0x3
+#define VHOST_USER_REPLY	(1u << 2)
+#define VHOST_USER_NEED_REPLY	(1u << 3)
 
 /* Virtio feature bit reused to announce protocol features. */
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
 
 /* Protocol feature bits. */
-#define VHOST_USER_PROTOCOL_F_MQ	    0
-#define VHOST_USER_PROTOCOL_F_LOG_SHMFD	    1
-#define VHOST_USER_PROTOCOL_F_REPLY_ACK	    3
-#define VHOST_USER_PROTOCOL_F_CONFIG	    9
-#define VHOST_USER_PROTOCOL_F_RESET_DEVICE  13
-#define VHOST_USER_PROTOCOL_F_STATUS	    16
+#define VHOST_USER_PROTOCOL_F_MQ	     0
+#define VHOST_USER_PROTOCOL_F_LOG_SHMFD	     1
+#define VHOST_USER_PROTOCOL_F_REPLY_ACK	     3
+#define VHOST_USER_PROTOCOL_F_CONFIG	     9
+#define VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD 12
+#define VHOST_USER_PROTOCOL_F_RESET_DEVICE   13
+#define VHOST_USER_PROTOCOL_F_STATUS	     16
 
 /* SET_VRING_KICK/CALL/ERR payload: queue index, and bit 8 when no fd is sent. */
-#define VHOST_USER_VRING_IDX_MASK   0xff
-#define VHOST_USER_VRING_NOFD_MASK  (1ULL << 8)
+#define VHOST_USER_VRING_IDX_MASK  0xff
+#define VHOST_USER_VRING_NOFD_MASK (1ULL << 8)
 
-#define VHOST_USER_MAX_FDS	  8 /* fds one message may carry */
-#define VHOST_USER_MAX_REGIONS	  8
-#define VHOST_USER_MAX_CONFIG	  256
+#define VHOST_USER_MAX_FDS	   8 /* fds one message may carry */
+#define VHOST_USER_MAX_REGIONS	   8
+#define VHOST_USER_MAX_CONFIG	   256
 
 struct vhost_user_hdr {
 	uint32_t request;
@@ -81,7 +82,7 @@ struct vhost_user_vring_state {
 struct vhost_user_vring_addr {
 	uint32_t index;
 	uint32_t flags;
-	uint64_t desc;	/* frontend user addresses */
+	uint64_t desc; /* frontend user addresses */
 	uint64_t used;
 	uint64_t avail;
 	uint64_t log;
@@ -109,12 +110,22 @@ struct vhost_user_config {
 
 #define VHOST_USER_CONFIG_HDR_SIZE 12
 
+/* GET_INFLIGHT_FD / SET_INFLIGHT_FD: the in-flight tracking region ("Inflight I/O tracking"). */
+struct vhost_user_inflight {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+	uint16_t num_queues;
+	uint16_t queue_size;
+	uint32_t padding; /* QEMU's struct is not packed: 24 bytes */
+} __attribute__((packed));
+
 union vhost_user_payload {
 	uint64_t u64;
 	struct vhost_user_vring_state state;
 	struct vhost_user_vring_addr addr;
 	struct vhost_user_memory memory;
 	struct vhost_user_config config;
+	struct vhost_user_inflight inflight;
 };
 
 struct vhost_user_msg {

@@ -105,15 +105,15 @@ static int vm_create_ram(struct evvm_vm *vm)
 	uint64_t low = size < LOW_RAM_END ? size : LOW_RAM_END;
 	int err;
 
-	vm->mem_fd = memfd_create("evvm-ram", MFD_CLOEXEC);
-	if (vm->mem_fd < 0 || ftruncate(vm->mem_fd, size) < 0) {
-		err = -errno;
-		pr_err("guest RAM (%llu MiB): memfd: %s", (unsigned long long)(size >> 20),
+	vm->mem_fd = mem_memfd_create("evvm-ram", size);
+	if (vm->mem_fd < 0) {
+		err = vm->mem_fd;
+		pr_err("guest RAM (%llu MiB): sealed memfd: %s", (unsigned long long)(size >> 20),
 		       evvm_strerror(err));
 		return err;
 	}
-	vm->ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->mem_fd,
-		       0);
+	vm->ram =
+		mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->mem_fd, 0);
 	if (vm->ram == MAP_FAILED) {
 		err = -errno;
 		vm->ram = NULL;

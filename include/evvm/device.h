@@ -23,7 +23,7 @@
  * guards for that (usually: config space that never changes).
  */
 
-#define EVVM_VIRTIO_MAX_QUEUES 8
+#define EVVM_VIRTIO_MAX_QUEUES 16
 
 struct evvm_virtio_dev;
 
@@ -41,6 +41,12 @@ struct evvm_device_ops {
 	unsigned int nr_queues;
 	uint16_t queue_max; /* largest queue size the device accepts */
 	uint32_t config_size;
+	/*
+	 * Requests may be submitted again after the transport restarts (the
+	 * device never vq_unpop()s, and a request done twice does no harm the
+	 * driver would not expect from a retry): vhost-user in-flight tracking.
+	 */
+	bool resubmit_ok;
 
 	/* Read or write config space; the transport checked offset + len <= config_size. */
 	void (*config_read)(struct evvm_virtio_dev *dev, uint32_t offset, void *data, uint32_t len);
@@ -84,7 +90,7 @@ struct evvm_device_ops {
 
 struct evvm_virtio_dev {
 	const struct evvm_device_ops *ops;
-	void *priv; /* the device's own state */
+	void *priv;  /* the device's own state */
 	char id[32]; /* instance name in messages: "blk0" */
 
 	uint64_t host_features; /* offered (the transport adds VIRTIO_F_VERSION_1) */

@@ -20,14 +20,19 @@ struct console_config {
 	int in_fd;  /* not owned */
 	int out_fd; /* not owned */
 };
-int console_create(const char *id, const struct console_config *cfg,
-		   struct evvm_virtio_dev **out);
+int console_create(const char *id, const struct console_config *cfg, struct evvm_virtio_dev **out);
 
 /* virtio-blk on a file or block device. */
 struct blk_config {
 	const char *path;
 	bool readonly;
 	const char *serial; /* GET_ID answer (at most 20 bytes), or NULL for the id */
+	/*
+	 * Request queues, 1 to EVVM_VIRTIO_MAX_QUEUES, all served on the
+	 * device's I/O thread; VIRTIO_BLK_F_MQ is offered with num_queues in
+	 * the config (as qemu-storage-daemon does). 0: one queue, no MQ.
+	 */
+	unsigned int queues;
 };
 int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_dev **out);
 

@@ -50,4 +50,13 @@ const struct evvm_mem_region *mem_find(const struct evvm_mem *mem, uint64_t gpa)
 int mem_write(const struct evvm_mem *mem, uint64_t gpa, const void *src, size_t len);
 int mem_read(const struct evvm_mem *mem, uint64_t gpa, void *dst, size_t len);
 
+/*
+ * A memfd of @size bytes for guest RAM, sealed against shrinking, growing
+ * and further seals (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), so that a
+ * process it is shared with (a vhost-user backend) can check with
+ * F_GET_SEALS that its mapping never loses pages. Returns the fd
+ * (close-on-exec) or -errno.
+ */
+int mem_memfd_create(const char *name, uint64_t size);
+
 #endif

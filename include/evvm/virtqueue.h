@@ -20,15 +20,15 @@
  * One thread at a time uses a queue (the device's I/O thread).
  */
 
-#define VRING_DESC_F_NEXT     1
-#define VRING_DESC_F_WRITE    2
-#define VRING_DESC_F_INDIRECT 4
+#define VRING_DESC_F_NEXT	   1
+#define VRING_DESC_F_WRITE	   2
+#define VRING_DESC_F_INDIRECT	   4
 
 #define VRING_AVAIL_F_NO_INTERRUPT 1
 #define VRING_USED_F_NO_NOTIFY	   1
 
-#define VQ_MAX_SIZE 32768 /* the specification's limit for a split ring */
-#define VQ_MAX_SEGS 1024  /* most buffers one chain may have; longer is refused */
+#define VQ_MAX_SIZE		   32768 /* the specification's limit for a split ring */
+#define VQ_MAX_SEGS		   1024	 /* most buffers one chain may have; longer is refused */
 
 struct vring_desc {
 	uint64_t addr;
@@ -52,6 +52,27 @@ struct vq_elem {
 	struct iovec iov[VQ_MAX_SEGS];
 };
 
+/*
+ * A transport's view of the chains a device takes and gives back (vhost-user
+ * in-flight tracking), without the device knowing: set vq->tracker after
+ * vq_init() (which clears it). All hooks run on the queue's thread.
+ */
+struct vq_tracker {
+	/*
+	 * Optional: a chain to hand out again before any new one (a request
+	 * that was in flight when the previous process died). Returns true
+	 * and sets *@head; false when there are none (left).
+	 */
+	bool (*resubmit)(struct vq_tracker *t, uint16_t *head);
+	/* Chain @head was taken from the avail ring (not for resubmitted ones). */
+	void (*popped)(struct vq_tracker *t, uint16_t head);
+	/* @n chains are about to be published in the used ring, whose index is now @used_idx. */
+	void (*publishing)(struct vq_tracker *t, struct vq_elem *const *elems, unsigned int n);
+	/* They were: the used index is @used_idx. */
+	void (*published)(struct vq_tracker *t, struct vq_elem *const *elems, unsigned int n,
+			  uint16_t used_idx);
+};
+
 struct evvm_vq {
 	const struct evvm_mem *mem;
 	const char *name; /* "blk0.q0" in messages; not owned */
@@ -65,12 +86,13 @@ struct evvm_vq {
 	uint16_t *avail;	 /* flags, idx, ring[num], used_event */
 	uint8_t *used;		 /* flags, idx, ring[num], avail_event */
 
-	uint16_t last_avail; /* next avail ring entry to take */
-	uint16_t used_idx;   /* our copy of used->idx */
+	uint16_t last_avail;	 /* next avail ring entry to take */
+	uint16_t used_idx;	 /* our copy of used->idx */
 	uint16_t signalled_used; /* used_idx at the last notification */
 	bool signalled_used_valid;
-	uint32_t inflight; /* popped but not yet pushed */
-	uint16_t unpopped; /* given back by vq_unpop(), not yet popped again */
+	uint32_t inflight;	    /* popped but not yet pushed */
+	uint16_t unpopped;	    /* given back by vq_unpop(), not yet popped again */
+	struct vq_tracker *tracker; /* NULL: none; see struct vq_tracker */
 };
 
 /*
@@ -88,7 +110,34 @@ int vq_init(struct evvm_vq *vq, const struct evvm_mem *mem, const char *name, ui
 void vq_reset(struct evvm_vq *vq);
 
 /*
- * Take the next available chain into @elem. Returns 1, 0 when the driver has
+ * A queue's position, for a transport that stops and restarts a ring
+ * under the same driver (vhost-user's GET/SET_VRING_BASE, a memory table
+ * replaced under running rings).
+ */
+struct vq_base {
+	uint16_t last_avail;
+	uint16_t used_idx;
+	uint16_t signalled_used;
+	bool signalled_used_valid;
+	uint16_t unpopped;
+};
+
+/* The position of @vq (ready or not). */
+void vq_get_base(const struct evvm_vq *vq, struct vq_base *base);
+
+/*
+ * Continue at @base after vq_init(): the next chain taken is avail entry
+ * base->last_avail. With @whole, the used index and notification state come
+ * from @base too (the same ring, remapped); without, the used index is read
+ * from the used ring (a ring started at a base the frontend chose). On a
+ * queue that is not ready only last_avail is set (a later vq_get_base()
+ * reports it). Returns 0, or -EINVAL for an unpopped count beyond the queue.
+ */
+int vq_set_base(struct evvm_vq *vq, const struct vq_base *base, bool whole);
+
+/*
+ * Take the next available chain into @elem (with a tracker, chains it has
+ * to resubmit come first). Returns 1, 0 when the driver has
  * made nothing new available (or the queue is not ready or broken), or
  * -EINVAL when the chain or the avail index is invalid: the queue is then
  * broken and a line naming the queue and the fault has been logged.
@@ -135,6 +184,13 @@ bool vq_should_notify(struct evvm_vq *vq);
  * call vq_pop() again: work made available meanwhile sent no kick.
  */
 void vq_set_notify(struct evvm_vq *vq, bool enable);
+
+/*
+ * The used index as the ring in guest memory holds it now: what the device
+ * (possibly another process serving the queue) last published. 0 for a
+ * queue that is not ready.
+ */
+uint16_t vq_used_ring_idx(const struct evvm_vq *vq);
 
 /* Copy up to @len bytes out of / into an element's buffers; returns bytes copied. */
 size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t offset, void *buf, size_t len);

@@ -362,15 +362,12 @@ static void start_backend(struct ctx *c, const char *const argv[])
  * QEMU to exit. Returns the verdict line (after "EVVM-LINUX: ", owned by @c);
  * fails if there is none or QEMU did not exit 0.
  */
-static char *boot_qemu(struct ctx *c, const char *const wrap[], const char *const devargs[],
+static void qemu_start(struct ctx *c, const char *const wrap[], const char *const devargs[],
 		       const char *cmdline)
 {
 	char vmlinuz[256], initrd[256], append[512];
 	const char *argv[48];
 	size_t n = 0;
-	double t0;
-	char *out, *v, *end, *verdict;
-	int st;
 
 	linux_guest_prepare(vmlinuz, initrd, sizeof(vmlinuz));
 	snprintf(append, sizeof(append), "console=ttyS0 panic=-1 quiet %s", cmdline);
@@ -391,9 +388,15 @@ static char *boot_qemu(struct ctx *c, const char *const wrap[], const char *cons
 		argv[n++] = devargs[i];
 	}
 	argv[n] = NULL;
-	t0 = now_s();
 	c->qemu = spawn(argv, c->qlog);
-	st = wait_exit(c->qemu, GUEST_TIMEOUT);
+}
+
+/* Wait for QEMU started at @t0 to exit; the verdict as boot_qemu() returns it. */
+static char *qemu_finish(struct ctx *c, double t0)
+{
+	char *out, *v, *end, *verdict;
+	int st = wait_exit(c->qemu, GUEST_TIMEOUT - (now_s() - t0));
+
 	out = slurp(c->qlog);
 	v = strstr(out, "EVVM-LINUX: ");
 	if (st < 0) {
@@ -420,6 +423,15 @@ static char *boot_qemu(struct ctx *c, const char *const wrap[], const char *cons
 	if (st != 0)
 		fail_ctx(c, "QEMU exited with status %d (verdict: %s)", st, verdict);
 	return verdict;
+}
+
+static char *boot_qemu(struct ctx *c, const char *const wrap[], const char *const devargs[],
+		       const char *cmdline)
+{
+	double t0 = now_s();
+
+	qemu_start(c, wrap, devargs, cmdline);
+	return qemu_finish(c, t0);
 }
 
 /* boot_qemu() with @device; a vhost-user device is connected to c->sock. */
@@ -557,6 +569,135 @@ static void test_evvm_blk(void **state)
 static void test_evvm_blk_readonly(void **state)
 {
 	evvm_blk(*state, true);
+}
+
+/*
+ * Multiqueue: QEMU's default num-queues (one per vCPU) with -smp 2; the
+ * guest does I/O on each CPU, so on each of its two queues; the backend's
+ * per-queue request counters (its info line at disconnect) show both.
+ */
+static void test_evvm_blk_multiqueue(void **state)
+{
+	struct ctx *c = *state;
+	char disk[160], chardev[160], cmdline[128];
+	unsigned long long q[2] = { 0, 0 };
+	char *v, *log, *p;
+	bool ready;
+
+	snprintf(disk, sizeof(disk), "path=%s", c->disk);
+	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", c->sock);
+	snprintf(cmdline, sizeof(cmdline), "evvm.test=blk-mq evvm.seed=%u evvm.sectors=%d", c->seed,
+		 DISK_SECTORS);
+	linux_disk_make(c->disk, c->seed, DISK_SECTORS);
+	start_backend(c, (const char *[]){ evvm(), "vhost-user-blk", "-v", "--socket", c->sock,
+					   "--disk", disk, NULL });
+	v = boot_qemu(c, NULL,
+		      (const char *[]){ "-smp", "2", "-chardev", chardev, "-device",
+					"vhost-user-blk-pci,chardev=c0", NULL },
+		      cmdline);
+	stop_backend(c);
+	if (strcmp(v, "blk-mq ok queues=2 cpus=2") != 0)
+		fail_ctx(c, "the guest says: %s", v);
+	log = slurp(c->blog);
+	p = strstr(log, "q0_requests=");
+	if (!p || sscanf(p, "q0_requests=%llu q1_requests=%llu", &q[0], &q[1]) != 2) {
+		free(log);
+		fail_ctx(c, "no per-queue request counters in the backend's output");
+	}
+	ready = strstr(log, "evvm: vhost-user blk0: ready on '") != NULL &&
+		strstr(log, "' (16 queues)\n") != NULL;
+	free(log);
+	print_message("backend: queue 0 took %llu requests, queue 1 %llu\n", q[0], q[1]);
+	if (!q[0] || !q[1])
+		fail_ctx(c, "a queue carried no I/O: q0 %llu, q1 %llu requests", q[0], q[1]);
+	if (!ready)
+		fail_ctx(c, "no ready line (socket, 16 queues) from the backend");
+}
+
+/* Wait up to @timeout_s for @text in @path; false if it does not appear. */
+static bool wait_for_text(const char *path, const char *text, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+
+	do {
+		char *out = slurp(path);
+		bool found = strstr(out, text) != NULL;
+
+		free(out);
+		if (found)
+			return true;
+		usleep(20000);
+	} while (now_s() < end);
+	return false;
+}
+
+#define RESTARTS 4 /* backend kills while the guest writes */
+
+/*
+ * In-flight tracking across backend restarts: the guest writes 4 MiB in
+ * synchronous one-sector writes while the backend is SIGKILLed RESTARTS
+ * times and started again on the same socket; QEMU reconnects
+ * (reconnect=1) and hands the new backend the in-flight region. Every
+ * write completes (the guest's dd returns), reads back right in the guest
+ * and in the file; the backends resubmitted what was in flight.
+ */
+static void test_evvm_blk_restart(void **state)
+{
+	struct ctx *c = *state;
+	char disk[160], chardev[160], cmdline[128], sha[65], want[80];
+	const char *argv[] = { evvm(),	"vhost-user-blk", "-v", "--socket",
+			       c->sock, "--disk",	  disk, NULL };
+	unsigned int resubmitted = 0, during = 0;
+	double t0 = now_s();
+	char *v, *log, *p;
+
+	snprintf(disk, sizeof(disk), "path=%s", c->disk);
+	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s,reconnect=1", c->sock);
+	snprintf(cmdline, sizeof(cmdline), "evvm.test=blk-restart evvm.seed=%u evvm.sectors=%d",
+		 c->seed, DISK_SECTORS);
+	linux_disk_make(c->disk, c->seed, DISK_SECTORS);
+	start_backend(c, argv);
+	qemu_start(c, NULL,
+		   (const char *[]){ "-chardev", chardev, "-device",
+				     "vhost-user-blk-pci,chardev=c0,num-queues=1", NULL },
+		   cmdline);
+	if (!wait_for_text(c->qlog, "evvm-linux: writing at", GUEST_TIMEOUT / 2))
+		fail_ctx(c, "the guest did not start writing");
+	for (int i = 0; i < RESTARTS; i++) {
+		usleep(300000 + 200000 * i);
+		/* All of this backend's output, before the next one starts. */
+		log = slurp(c->blog);
+		for (p = log; (p = strstr(p, "in flight before the restart are submitted again"));
+		     p++)
+			resubmitted++;
+		free(log);
+		log = slurp(c->qlog);
+		during += !strstr(log, "evvm-linux: wrote 4 MiB");
+		free(log);
+		kill(c->backend, SIGKILL);
+		waitpid(c->backend, NULL, 0);
+		c->backend = 0;
+		print_message("backend killed at %.1f s\n", now_s() - t0);
+		start_backend(c, argv);
+	}
+	v = qemu_finish(c, t0);
+	stop_backend(c);
+	log = slurp(c->blog);
+	for (p = log; (p = strstr(p, "in flight before the restart are submitted again")); p++)
+		resubmitted++;
+	free(log);
+	if (strncmp(v, "blk-restart ok ", 15) != 0)
+		fail_ctx(c, "the guest says: %s", v);
+	linux_disk_sha256(c->disk, WRITE_FIRST, WRITE_COUNT, sha);
+	snprintf(want, sizeof(want), "blk-restart ok %s", sha);
+	if (strcmp(v, want) != 0)
+		fail_msg("the guest read back sha256 %s; the disk file has %s", v + 15, sha);
+	linux_disk_check(c->disk, c->seed, DISK_SECTORS, WRITE_FIRST, WRITE_COUNT);
+	print_message("%u of %d kills while the guest wrote; %u backends resubmitted requests\n",
+		      during, RESTARTS, resubmitted);
+	/* Kills after the writes would prove nothing. */
+	if (during < 2)
+		fail_msg("only %u of %d kills came while the guest wrote", during, RESTARTS);
 }
 
 static void test_evvm_rng(void **state)
@@ -864,6 +1005,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_control_qemu_net, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_blk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_blk_readonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evvm_blk_multiqueue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evvm_blk_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_rng, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_net, setup, teardown),
 	};

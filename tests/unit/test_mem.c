@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <evvm/mem.h>
@@ -12,7 +16,9 @@ static char low[0x1000], high[0x1000];
 
 static void setup_map(struct evvm_mem *m)
 {
-	const struct evvm_mem_region hi = { .gpa = 0x100000000ULL, .size = sizeof(high), .hva = high };
+	const struct evvm_mem_region hi = { .gpa = 0x100000000ULL,
+					    .size = sizeof(high),
+					    .hva = high };
 	const struct evvm_mem_region lo = { .gpa = 0, .size = sizeof(low), .hva = low };
 
 	mem_init(m);
@@ -69,12 +75,35 @@ static void test_read_write(void **state)
 	assert_int_equal(mem_read(&m, 0x5000, &out, 4), -EFAULT);
 }
 
+/* Guest RAM's memfd: sized, then sealed so no peer can shrink it under a mapping. */
+static void test_memfd_sealed(void **state)
+{
+	struct stat st;
+	int fd;
+
+	(void)state;
+	fd = mem_memfd_create("test-ram", 1 << 20);
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_GET_SEALS), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, 1 << 20);
+	assert_int_equal(ftruncate(fd, 4096), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(ftruncate(fd, 2 << 20), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), -1);
+	assert_int_equal(errno, EPERM);
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_translate_bounds),
 		cmocka_unit_test(test_regions_disjoint_and_sorted),
 		cmocka_unit_test(test_read_write),
+		cmocka_unit_test(test_memfd_sealed),
 	};
 
 	return cmocka_run_group_tests_name("mem", tests, NULL, NULL);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * `evvm run --net` and `evvm vhost-user-net` command lines: bad values exit
+ * `evvm run --net`, `evvm run --disk vhost_user=on` and `evvm vhost-user-net`
+ * command lines: bad values exit
  * 2 with one line naming the flag; good ones are accepted (checked with a
  * trailing --help, which returns 0 once everything before it parsed).
  */
@@ -73,6 +74,47 @@ static void test_run_net_bad(void **state)
 	bad_net("vhost_user=on,socket=/s,event_idx=off", "the backend decides those");
 	bad_net("tap=t0,socket=/s", "evvm: --net socket=/s: needs vhost_user=on");
 	bad_net("vhost_user=yes,socket=/s", "evvm: --net vhost_user=yes: expected");
+	bad_net("vhost_user=on,socket=/s,reconnect=0", "evvm: --net reconnect=0: expected");
+	bad_net("vhost_user=on,socket=/s,reconnect=3601", "evvm: --net reconnect=3601");
+	bad_net("vhost_user=on,socket=/s,queues=2", "evvm: --net queues=2: expected");
+	bad_net("tap=t0,reconnect=1", "evvm: --net reconnect=: needs vhost_user=on");
+}
+
+static void bad_disk(const char *value, const char *want)
+{
+	const char *argv[] = { "run", "--disk", value, NULL };
+	char err[1024];
+
+	assert_int_equal(run(cmd_run, argv, err, sizeof(err)), EXIT_USAGE);
+	assert_non_null(strstr(err, want));
+	assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1); /* one line */
+}
+
+/* --disk vhost_user=on's own keys: queues and reconnect, each with its range. */
+static void test_run_disk_vhost_user(void **state)
+{
+	const char *good[] = { "run",
+			       "--disk",
+			       "vhost_user=on,socket=/tmp/a.sock,queues=16,reconnect=1",
+			       "--disk",
+			       "vhost_user=on,socket=/tmp/b.sock,reconnect=3600",
+			       "--net",
+			       "vhost_user=on,socket=/tmp/c.sock,reconnect=2",
+			       "--help",
+			       NULL };
+	char err[1024];
+
+	(void)state;
+	bad_disk("vhost_user=on,socket=/s,queues=0", "evvm: --disk queues=0: expected");
+	bad_disk("vhost_user=on,socket=/s,queues=17", "evvm: --disk queues=17: expected");
+	bad_disk("vhost_user=on,socket=/s,queues=x", "evvm: --disk queues=x: expected");
+	bad_disk("vhost_user=on,socket=/s,reconnect=0", "evvm: --disk reconnect=0: expected");
+	bad_disk("vhost_user=on,socket=/s,reconnect=-1", "evvm: --disk reconnect=-1: expected");
+	bad_disk("path=/x,queues=2", "evvm: --disk queues= and reconnect=: need vhost_user=on");
+	bad_disk("path=/x,reconnect=1", "evvm: --disk queues= and reconnect=: need vhost_user=on");
+	bad_disk("socket=/s", "evvm: --disk socket=/s: needs vhost_user=on");
+	assert_int_equal(run(cmd_run, good, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
 }
 
 static void test_run_net_good(void **state)
@@ -150,9 +192,8 @@ static void test_vhost_user_net_bad(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_run_net_bad),
-		cmocka_unit_test(test_run_net_good),
-		cmocka_unit_test(test_mac),
+		cmocka_unit_test(test_run_net_bad),	    cmocka_unit_test(test_run_net_good),
+		cmocka_unit_test(test_run_disk_vhost_user), cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_vhost_user_net_bad),
 	};
 

@@ -393,6 +393,9 @@ static void fe_negotiate(struct env *e)
 	/* CONFIG is offered only by a device that has config space. */
 	if (!e->dev->ops->config_size)
 		expect &= ~VIRTIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG);
+	/* In-flight tracking only by a device whose requests may be submitted again (blk). */
+	if (e->dev->ops->resubmit_ok)
+		expect |= VIRTIO_BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD);
 	assert_true(f & VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES));
 	p = fe_get_u64(e, VHOST_USER_GET_PROTOCOL_FEATURES);
 	assert_int_equal(p, expect);
@@ -1048,6 +1051,79 @@ static void test_malformed(void **state)
 }
 
 /* Messages that cannot be framed drop the connection; the next frontend is served. */
+/*
+ * GET/SET_INFLIGHT_FD from a frontend that gets them wrong: each is refused
+ * with an error reply, no fd leaks, and the connection stays usable; a good
+ * GET_INFLIGHT_FD then gets a region (a sealed memfd) that SET_INFLIGHT_FD
+ * takes back.
+ */
+static void test_inflight_malformed(void **state)
+{
+	struct env *e = *state;
+	struct vhost_user_inflight in = { .num_queues = 1, .queue_size = QSIZE };
+	struct vhost_user_msg m;
+	int before, memfd, shm, seals;
+	char shm_path[160];
+
+	fe_connect(e);
+	fe_negotiate(e);
+	/* GET: wrong size, no queues, too many, a queue size that is not a power of 2. */
+	assert_int_equal(fe_query(e, VHOST_USER_GET_INFLIGHT_FD, &in, 20, NULL, 0), 0);
+	in.num_queues = 0;
+	assert_int_equal(fe_query(e, VHOST_USER_GET_INFLIGHT_FD, &in, sizeof(in), NULL, 0), 0);
+	in.num_queues = e->dev->ops->nr_queues + 1;
+	assert_int_equal(fe_query(e, VHOST_USER_GET_INFLIGHT_FD, &in, sizeof(in), NULL, 0), 0);
+	in = (struct vhost_user_inflight){ .num_queues = 1, .queue_size = 3 };
+	assert_int_equal(fe_query(e, VHOST_USER_GET_INFLIGHT_FD, &in, sizeof(in), NULL, 0), 0);
+	fe_alive(e);
+
+	/* SET: no fd, two fds, a region too small for its queues, a file too short. */
+	before = count_fds();
+	memfd = memfd_create("inflight-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	assert_true(memfd >= 0);
+	assert_int_equal(ftruncate(memfd, 4096), 0);
+	in = (struct vhost_user_inflight){ .mmap_size = 4096,
+					   .num_queues = 1,
+					   .queue_size = QSIZE };
+	expect_rejected(e, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), NULL, 0);
+	expect_rejected(e, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), (int[]){ memfd, memfd }, 2);
+	in.mmap_size = 64; /* 1 queue of 8 entries needs 16 + 8 * 16 bytes, rounded to 192 */
+	expect_rejected(e, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), &memfd, 1);
+	in.mmap_size = 4096;
+	in.mmap_offset = 4096; /* past the end of the file */
+	expect_rejected(e, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), &memfd, 1);
+	in.mmap_offset = 0;
+	in.queue_size = 2 * e->dev->ops->queue_max;
+	expect_rejected(e, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), &memfd, 1);
+	/* A file that can shrink and cannot be sealed (tmpfs, not a memfd). */
+	snprintf(shm_path, sizeof(shm_path), "/dev/shm/evvm-inflight-%d", (int)getpid());
+	shm = open(shm_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (shm >= 0) {
+		unlink(shm_path);
+		assert_int_equal(ftruncate(shm, 4096), 0);
+		in.queue_size = QSIZE;
+		expect_rejected(e, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), &shm, 1);
+		close(shm);
+	}
+	/* A good one: taken, and sealed against shrinking by the backend. */
+	in.queue_size = QSIZE;
+	assert_int_equal(fe_ack_fds(e, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), &memfd, 1), 0);
+	seals = fcntl(memfd, F_GET_SEALS);
+	assert_true(seals >= 0 && (seals & F_SEAL_SHRINK));
+	close(memfd);
+	assert_int_equal(count_fds(), before);
+
+	/* GET: the region comes back with its size. */
+	in = (struct vhost_user_inflight){ .num_queues = 1, .queue_size = QSIZE };
+	fe_send(e, VHOST_USER_GET_INFLIGHT_FD, 0, &in, sizeof(in), NULL, 0);
+	assert_int_equal(fe_recv(e, &m, TIMEOUT_MS), (int)sizeof(in));
+	memcpy(&in, &m.payload, sizeof(in));
+	assert_int_equal(in.mmap_size, 192);
+	assert_int_equal(in.num_queues, 1);
+	assert_int_equal(in.queue_size, QSIZE);
+	fe_alive(e);
+}
+
 static void test_unparseable(void **state)
 {
 	struct env *e = *state;
@@ -1145,6 +1221,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_needs_reset, setup_rng, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_config_and_io, setup_blk, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup_rng, teardown),
+		cmocka_unit_test_setup_teardown(test_inflight_malformed, setup_blk, teardown),
 		cmocka_unit_test_setup_teardown(test_unparseable, setup_rng, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_path, setup_rng, teardown),
 	};

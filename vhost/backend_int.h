@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef EVVM_VHOST_BACKEND_INT_H
+#define EVVM_VHOST_BACKEND_INT_H
+
+/*
+ * The vhost-user backend's own state, shared by its files: backend.c (the
+ * connection and setup), backend_msg.c (message handlers, control thread),
+ * backend_rings.c (rings on the device's I/O thread).
+ *
+ * Ownership. The control thread owns the connection, the memory mappings,
+ * each ring's configuration (size, addresses, base) and its kick, call and
+ * err fds. State the I/O thread reads in its own callbacks (kick, notify,
+ * needs_reset) -- which rings run and are enabled, which fds they use,
+ * dev->features, dev->mem -- is written only on the I/O thread, inside the
+ * vub_io_*() functions, which run there with loop_call(); that call orders
+ * those writes with everything the control thread does before and after
+ * it, so neither side needs a lock.
+ */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include <evvm/device.h>
+#include <evvm/log.h>
+
+#include "backend.h"
+#include "inflight.h"
+#include "memtable.h"
+#include "vhost_user.h"
+#include "wire.h"
+
+/* A frontend that stalls in the middle of a message, or stops reading replies, is dropped. */
+#define VUB_IO_TIMEOUT_MS 2000
+/* Rejection lines per second at most; a frontend can cause them. */
+#define VUB_LOG_BURST 20
+
+struct vub_ring {
+	struct vhost_backend *b;
+	unsigned int index;
+	char name[48]; /* "blk0.q0": the virtqueue's name in messages */
+
+	/* Control thread: the frontend's configuration. */
+	uint16_t num; /* 0 until SET_VRING_NUM */
+	bool addr_set;
+	uint64_t desc_ua, avail_ua, used_ua; /* frontend user addresses */
+	uint16_t base;			     /* next avail index at the next start */
+
+	/* Written on the I/O thread only (see the top); the fds belong to the control thread. */
+	bool started;
+	bool enabled;	   /* SET_VRING_ENABLE */
+	bool kick_watched; /* kick_fd is in the I/O loop */
+	int kick_fd, call_fd, err_fd;
+	struct inflight_ring ir; /* in-flight tracking, when the frontend gave a region */
+};
+
+struct vhost_backend {
+	struct evvm_virtio_dev *dev;
+	const struct evvm_device_ops *ops;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char name[64]; /* "vhost-user blk0" in messages */
+	dev_t sock_dev;
+	ino_t sock_ino;
+	int listen_fd, conn_fd;
+	struct evvm_loop *ctl;
+	struct evvm_iothread *io;
+	atomic_bool stopping;
+
+	/* Written on the I/O thread only. */
+	struct vub_table mem_table; /* the mappings behind @mem, keyed also by user address */
+	struct evvm_mem mem;	    /* dev->mem: keyed by guest physical address */
+	bool all_enabled; /* VHOST_USER_F_PROTOCOL_FEATURES not acked: rings are enabled */
+	bool dev_started;
+	bool failed; /* needs_reset: no kicks reach the device until it restarts */
+	struct vub_ring rings[EVVM_VIRTIO_MAX_QUEUES];
+
+	/* Control thread; read on the I/O thread when a ring starts (see the top). */
+	struct inflight_region inflight; /* GET/SET_INFLIGHT_FD, or none */
+
+	/* Rejection log limiting (control thread). */
+	struct evvm_ratelimit log;
+};
+
+/* A message as received, and the reply of a request that has one. */
+struct vub_msg {
+	struct vhost_wire_msg w;
+	union vhost_user_payload reply;
+	uint32_t reply_size;
+	int reply_fd; /* sent with the reply and closed, or -1 */
+};
+
+/* backend.c */
+
+/* Log why @msg was rejected (rate-limited); returns @err. */
+int vub_reject(struct vhost_backend *b, const struct vub_msg *msg, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Close *@fd if open and set it to -1. */
+void vub_close_fd(int *fd);
+
+/* backend_msg.c */
+
+/*
+ * Check and handle one message, and reply: requests with a reply of their
+ * own get it (an empty payload on error), others a u64 with NEED_REPLY.
+ * The message's fds are closed or kept. Returns 0, or -errno when the
+ * reply could not be sent.
+ */
+int vub_dispatch(struct vhost_backend *b, struct vub_msg *msg);
+
+/* Close every ring's fds and forget its configuration (control thread). */
+void vub_rings_forget(struct vhost_backend *b);
+
+/* backend_rings.c: dev->notify and dev->needs_reset (I/O thread). */
+void vub_notify(struct evvm_virtio_dev *dev, unsigned int q);
+void vub_needs_reset(struct evvm_virtio_dev *dev);
+
+/* Rings in the started state, one bit each. */
+uint64_t vub_rings_started(const struct vhost_backend *b);
+
+/*
+ * Control-thread entry points into the I/O thread: each runs there with
+ * loop_call() and returns what it says.
+ */
+
+/* SET_VRING_KICK on a stopped ring: map it, watch @fd (taken on success), start the device. */
+int vub_io_ring_start(struct vhost_backend *b, unsigned int q, int fd);
+/* SET_VRING_KICK on a started ring: watch *@fd instead; *@fd is then the old one to close. */
+int vub_io_ring_set_kick(struct vhost_backend *b, unsigned int q, int *fd);
+/* SET_VRING_CALL (@err false) or SET_VRING_ERR: swap in *@fd; *@fd is then the old one. */
+void vub_io_ring_set_signal(struct vhost_backend *b, unsigned int q, bool err, int *fd);
+/* SET_VRING_ENABLE. */
+void vub_io_ring_enable(struct vhost_backend *b, unsigned int q, bool enable);
+/*
+ * GET_VRING_BASE on a started ring whose kick fd is unwatched: stop it.
+ * Returns the next avail index; *@kick_fd is the fd to close.
+ */
+uint16_t vub_io_ring_stop(struct vhost_backend *b, unsigned int q, int *kick_fd);
+/*
+ * Install @t and @mem (the table is swapped: @t holds the old one after),
+ * remapping started rings; @quiesced: they have nothing in flight (the
+ * device is reset around the switch otherwise).
+ */
+void vub_io_mem_swap(struct vhost_backend *b, struct vub_table *t, const struct evvm_mem *mem,
+		     bool quiesced);
+/* SET_FEATURES (the protocol-features bit decides whether rings start enabled). */
+void vub_io_set_features(struct vhost_backend *b, uint64_t features);
+/* RESET_OWNER: disable every ring. */
+void vub_io_disable_all(struct vhost_backend *b);
+/*
+ * Stop the device and every ring (the fds stay for the control thread).
+ * With @old (the end of a connection), also forget the features and the
+ * memory table, which is handed back in @old for unmapping.
+ */
+void vub_io_reset(struct vhost_backend *b, struct vub_table *old);
+/*
+ * Unwatch the kick fds of the rings in @mask and wait until they have
+ * nothing in flight: the I/O thread keeps completing requests meanwhile.
+ * Returns false after VHOST_BACKEND_DRAIN_MS, on a stop request, or when
+ * the device failed (it pushes nothing more).
+ */
+bool vub_rings_drain(struct vhost_backend *b, uint64_t mask);
+
+#endif

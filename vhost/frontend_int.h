@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef EVVM_VHOST_FRONTEND_INT_H
+#define EVVM_VHOST_FRONTEND_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <evvm/device.h>
+
+#include "frontend_conn.h"
+#include "vhost_user.h"
+
+/* One device served by a vhost-user backend; all of it is used on the device's I/O thread. */
+struct vhost_frontend {
+	struct vu_conn conn;
+	struct evvm_virtio_dev *dev;
+	unsigned int queues;	   /* rings the guest gets */
+	unsigned int reconnect_s;  /* 0: no reconnect */
+	int timer_fd;		   /* reconnect attempts; -1 when not reconnecting */
+	bool watched;		   /* conn.sock is on the device loop (hang-up) */
+	bool running;		   /* between start() and stop(): rings to set up */
+	uint64_t backend_features; /* as the first backend offered them */
+	bool started_rings[EVVM_VIRTIO_MAX_QUEUES];
+
+	/* The in-flight region, from the first GET_INFLIGHT_FD after a start; kept across backends.
+	 */
+	int inflight_fd;
+	struct vhost_user_inflight inflight;
+
+	uint8_t config[VHOST_USER_MAX_CONFIG];
+	struct evvm_device_ops ops; /* per instance: queue count, config size */
+};
+
+/*
+ * frontend_setup.c. What the backend offers, negotiated on a fresh
+ * connection: the first time (@first) it decides the device (features,
+ * queues, config); later, it checks the new backend can serve the same
+ * device (-ENOTSUP if not). 0 or -errno after logging.
+ */
+int vu_handshake(struct vhost_frontend *f, bool first);
+
+/*
+ * DRIVER_OK, or the same again for a new backend (@restart): features,
+ * memory table, the in-flight region, and every ready ring, each from the
+ * used index the guest sees on a restart. 0 or -errno after logging.
+ */
+int vu_setup(struct vhost_frontend *f, bool restart);
+
+/* Forget the in-flight region (a device reset: nothing is in flight). */
+void vu_inflight_free(struct vhost_frontend *f);
+
+/*
+ * frontend.c. The backend is gone (@err says why): close, and either
+ * reconnect or put the device in DEVICE_NEEDS_RESET. -ECANCELED (evvm is
+ * stopping) only closes.
+ */
+void vu_lost(struct vhost_frontend *f, int err);
+
+#endif
