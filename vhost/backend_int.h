@@ -64,6 +64,10 @@ struct vhost_backend {
 	dev_t sock_dev;
 	ino_t sock_ino;
 	int listen_fd, conn_fd;
+	int guard_efd;	/* signalled when guest memory shrank under us (sigbus.h) */
+	int idle_timer; /* timerfd: the connection's deadline for its first message */
+	unsigned int idle_ms;
+	bool conn_spoke; /* the connection sent a message */
 	struct evvm_loop *ctl;
 	struct evvm_iothread *io;
 	atomic_bool stopping;
