@@ -86,7 +86,7 @@ static void vub_idle_arm(struct vhost_backend *b, bool on)
 }
 
 /* The frontend is gone: stop the device, unmap its memory, close its fds. */
-static void vub_disconnect(struct vhost_backend *b)
+void vub_disconnect(struct vhost_backend *b)
 {
 	struct vub_table old;
 

@@ -101,6 +101,9 @@ struct vub_msg {
 int vub_reject(struct vhost_backend *b, const struct vub_msg *msg, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* The frontend is gone: stop the device, unmap its memory, close its fds and the connection. */
+void vub_disconnect(struct vhost_backend *b);
+
 /* Close *@fd if open and set it to -1. */
 void vub_close_fd(int *fd);
 
