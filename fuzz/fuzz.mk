@@ -31,6 +31,11 @@ FUZZ_LIBS_decompress	:= $(FUZZ_BOOT_LIBS)
 FUZZ_SRCS_blk		:= fuzz/fuzz_blk.c tests/lib/fakeguest.c devices/blk.c lib/virtqueue.c lib/mem.c \
 			   lib/log.c lib/loop.c
 FUZZ_LIBS_blk		:= -luring -pthread
+# The vhost-user backend's message parser, with the device (blk) it serves.
+FUZZ_SRCS_vhost_msg	:= fuzz/fuzz_vhost_msg.c $(wildcard vhost/backend*.c) vhost/memtable.c \
+			   vhost/inflight.c vhost/sigbus.c vhost/wire.c devices/blk.c devices/device.c \
+			   lib/virtqueue.c lib/mem.c lib/log.c lib/loop.c lib/iothread.c
+FUZZ_LIBS_vhost_msg	:= -luring -pthread
 
 # Every fuzz/fuzz_<name>.c is a target.
 FUZZ_NAMES	:= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
@@ -42,7 +47,7 @@ FUZZ_EACH	:= $(shell n=$$(( $(FUZZ_SECONDS) / $(words $(FUZZ_NAMES)) )); echo $$
 fuzz: $(FUZZ_BINS)
 
 define FUZZ_TARGET
-$(B)/fuzz/fuzz_$(1): $$(FUZZ_SRCS_$(1)) $$(wildcard include/evvm/*.h vmm/boot/*.h devices/*.h tests/lib/*.h) fuzz/fuzz.mk
+$(B)/fuzz/fuzz_$(1): $$(FUZZ_SRCS_$(1)) $$(wildcard include/evvm/*.h vmm/boot/*.h devices/*.h vhost/*.h tests/lib/*.h) fuzz/fuzz.mk
 	@mkdir -p $$(dir $$@)
 	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -Itests/lib -o $$@ $$(FUZZ_SRCS_$(1)) $$(FUZZ_LIBS_$(1))
 endef
