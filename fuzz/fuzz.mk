@@ -1,6 +1,6 @@
 # libFuzzer targets, included from the top-level Makefile.
 #
-#   make fuzz                       build $(B)/fuzz/fuzz_virtqueue
+#   make fuzz                       build $(B)/fuzz/fuzz_virtqueue and fuzz_pci_config
 #   make fuzz-run [FUZZ_SECONDS=N]  fuzz for N seconds (default 60) from the seed corpus
 #
 # Each target is built from the library sources it exercises, compiled with
@@ -17,17 +17,30 @@ FUZZ_VQ		:= $(B)/fuzz/fuzz_virtqueue
 FUZZ_VQ_SRCS	:= fuzz/fuzz_virtqueue.c lib/virtqueue.c lib/mem.c lib/log.c
 FUZZ_VQ_CORPUS	:= $(B)/fuzz/corpus/virtqueue
 
+FUZZ_PCI	:= $(B)/fuzz/fuzz_pci_config
+FUZZ_PCI_SRCS	:= fuzz/fuzz_pci_config.c vmm/pci.c vmm/iobus.c lib/log.c
+FUZZ_PCI_CORPUS	:= $(B)/fuzz/corpus/pci_config
+
 .PHONY: fuzz fuzz-run
-fuzz: $(FUZZ_VQ)
+fuzz: $(FUZZ_VQ) $(FUZZ_PCI)
 
 $(FUZZ_VQ): $(FUZZ_VQ_SRCS) $(wildcard include/evvm/*.h) fuzz/fuzz.mk
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_VQ_SRCS)
 
+$(FUZZ_PCI): $(FUZZ_PCI_SRCS) vmm/pci.h vmm/iobus.h vmm/le.h $(wildcard include/evvm/*.h) fuzz/fuzz.mk
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_PCI_SRCS)
+
 # A scratch copy of the seeds: libFuzzer adds what it finds to its first corpus directory.
-fuzz-run: $(FUZZ_VQ)
+fuzz-run: $(FUZZ_VQ) $(FUZZ_PCI)
 	rm -rf $(FUZZ_VQ_CORPUS)
 	@mkdir -p $(FUZZ_VQ_CORPUS)
 	cp fuzz/corpus/virtqueue/* $(FUZZ_VQ_CORPUS)/
 	$(FUZZ_VQ) -max_total_time=$(FUZZ_SECONDS) -timeout=5 -print_final_stats=1 \
 		-artifact_prefix=$(B)/fuzz/ $(FUZZ_VQ_CORPUS)
+	rm -rf $(FUZZ_PCI_CORPUS)
+	@mkdir -p $(FUZZ_PCI_CORPUS)
+	cp fuzz/corpus/pci_config/* $(FUZZ_PCI_CORPUS)/
+	$(FUZZ_PCI) -max_total_time=$(FUZZ_SECONDS) -timeout=5 -print_final_stats=1 \
+		-artifact_prefix=$(B)/fuzz/ $(FUZZ_PCI_CORPUS)
