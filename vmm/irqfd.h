@@ -21,9 +21,9 @@
  * which gives the guest the same interrupts.
  */
 
-#define IRQFD_PINS	24
-#define IRQFD_MSI_MAX	64
-#define IRQFD_MAX	128
+#define IRQFD_PINS    24
+#define IRQFD_MSI_MAX 64
+#define IRQFD_MAX     128
 
 struct irqfd {
 	int fd;		 /* not owned */
@@ -69,6 +69,13 @@ void irqfd_table_destroy(struct irqfd_table *t);
 /* Route a new GSI to the MSI (@addr, @data). Returns 0 and sets *@gsi, or -errno. */
 int irqfd_route_msi(struct irqfd_table *t, uint64_t addr, uint32_t data, uint32_t *gsi);
 
+/*
+ * Point the MSI route @gsi at (@addr, @data) in place: an irqfd bound to it
+ * keeps working and its next interrupt goes to the new target (KVM swaps
+ * the route atomically). 0, -ENOENT, or the ioctl's -errno (route unchanged).
+ */
+int irqfd_route_update(struct irqfd_table *t, uint32_t gsi, uint64_t addr, uint32_t data);
+
 /* Free an MSI route no irqfd uses. 0, -ENOENT, or -EBUSY if in use. */
 int irqfd_route_remove(struct irqfd_table *t, uint32_t gsi);
 
@@ -78,8 +85,7 @@ int irqfd_route_remove(struct irqfd_table *t, uint32_t gsi);
  * delivers at once. -EBUSY if @fd already backs an irqfd, -EINVAL for a GSI
  * that is neither a pin nor a routed MSI, or level on an MSI.
  */
-int irqfd_assign(struct irqfd_table *t, int fd, uint32_t gsi, int resample_fd,
-		 struct irqfd **out);
+int irqfd_assign(struct irqfd_table *t, int fd, uint32_t gsi, int resample_fd, struct irqfd **out);
 
 /* Remove the irqfd of @fd on @gsi. 0 or -ENOENT. */
 int irqfd_deassign(struct irqfd_table *t, int fd, uint32_t gsi);
