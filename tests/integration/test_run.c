@@ -201,6 +201,8 @@ static void test_bad_command_lines(void **state)
 		     "--stats=xml: expected text or json");
 	expect_error((const char *[]){ "run", "--poll-max-us=lots", NULL }, 2,
 		     "--poll-max-us=lots: expected 0 to 1000000");
+	expect_error((const char *[]){ "run", "--transport=usb", NULL }, 2,
+		     "--transport=usb: expected mmio or pci");
 	expect_error((const char *[]){ "run", "--kernel", "/nonexistent/vmlinux", NULL }, 1,
 		     "evvm: kernel '/nonexistent/vmlinux': open: ENOENT");
 }
@@ -235,6 +237,7 @@ static void test_help_documents_every_flag(void **state)
 	assert_contains(r.out, "--poll-max-us=N");
 	assert_contains(r.out, "--stats[=FORMAT]");
 	assert_contains(r.out, "--testdev");
+	assert_contains(r.out, "--transport=T");
 	run_result_free(&r);
 }
 
