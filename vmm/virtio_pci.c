@@ -225,7 +225,7 @@ static int common_field(uint32_t off, unsigned int len)
 	size = field_size(base);
 	if (len == size && off == base)
 		return (int)base;
-	if (size == 8 && len == 4)
+	if (size == 8 && len == 4 && (off & 3) == 0)
 		return (int)base;
 	return -1;
 }

@@ -447,6 +447,12 @@ static void test_hostile_driver(void **state)
 		assert_int_equal(mmio_rd(f, f->bar1 + 0x900, lens[i]), 0); /* past table and PBA */
 		mmio_wr(f, f->bar1 + 0x20, ~0ULL, lens[i]);		   /* past the table */
 	}
+	/* A 64-bit field takes aligned halves only. */
+	cc_wr(f, 0x16, 0, 2);
+	cc_wr(f, 0x20, 0x1000, 8);
+	cc_wr(f, 0x22, 0xffffffff, 4);
+	assert_int_equal(cc_rd(f, 0x20, 8), 0x1000);
+	assert_int_equal(cc_rd(f, 0x22, 4), 0);
 	/* Doorbells at offsets no queue owns: no ioeventfd, nothing kicked. */
 	assert_false(mmio_wr(f, f->bar0 + 0x3004, 0, 2));
 	assert_false(mmio_wr(f, f->bar0 + 0x3002, 0, 2));
