@@ -685,9 +685,10 @@ int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev
 	}
 	err = vcore_init(&t->core, dev, t->name, host->ioeventfds, &vpci_core_ops, t);
 	t->core_ready = true;
-	if (!err)
+	if (!err) {
 		err = msix_init(&t->msix, host->irqfds, dev->ops->nr_queues + 1, t->name);
-	t->msix_ready = true;
+		t->msix_ready = true; /* msix_destroy() after any msix_init() */
+	}
 	if (!err)
 		err = vpci_build_func(t, bar_base);
 	if (!err)
