@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -471,6 +472,31 @@ static void test_hostile_driver(void **state)
 	assert_int_equal(cc_rd(f, 0x10, 2), MSIX_NO_VECTOR);
 }
 
+static const struct evvm_device_ops served_elsewhere_ops = {
+	.name = "remote",
+	.device_id = VIRTIO_ID_BLOCK,
+	.nr_queues = 1,
+	.queue_max = 128,
+};
+
+/* A device whose queues another process serves (vhost-user) is refused, and freed. */
+static void test_kickless_device_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct evvm_virtio_dev *dev = calloc(1, sizeof(*dev));
+	struct virtio_pci_host host = { &f->mem, &f->bus, &f->iot, &f->irqt, 0 };
+	struct virtio_pci *t = NULL;
+
+	assert_non_null(dev);
+	dev->ops = &served_elsewhere_ops;
+	snprintf(dev->id, sizeof(dev->id), "remote0");
+	assert_int_equal(virtio_pci_create(&host, dev, PCI_MMIO_BASE + 0x10000, &t), -ENOTSUP);
+	assert_null(t);
+	assert_int_equal(cfg_rd(f, PCI_VENDOR_ID, 2), 0x1af4); /* the rng is still slot 1 */
+	assert_true(iobus_read(&f->mmio, PCI_ECAM_BASE + (2 << 15), &(uint32_t){ 0 }, 4));
+	assert_int_equal(f->irqt.nr, 1); /* only the rng's INTx */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -479,6 +505,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_doorbell_follows_bar, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pci_cfg_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_driver, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kickless_device_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
