@@ -85,6 +85,9 @@ static void run_usage(FILE *f)
 		"  --console           a virtio-console on this terminal (COM1 keeps output only)\n"
 		"  --testdev           add the fabric test device (docs/testdev.md)\n"
 		"  --acpi=on|off       ACPI tables (default on; off: the MP table only)\n"
+		"  --transport=T       virtio transport of every device: mmio (default) or pci\n"
+		"                      (modern virtio-pci with MSI-X behind a PCI root complex,\n"
+		"                      described by ACPI; not yet for vhost-user devices)\n"
 		"  -v, --verbose       log more (repeat for debug messages)\n"
 		"  -h, --help          this text\n"
 		"\n"
@@ -116,6 +119,7 @@ enum {
 	OPT_DECOMPRESS,
 	OPT_INITRAMFS,
 	OPT_NET,
+	OPT_TRANSPORT,
 };
 
 static const struct option run_options[] = {
@@ -136,6 +140,7 @@ static const struct option run_options[] = {
 	{ "boot", required_argument, NULL, OPT_BOOT },
 	{ "kernel-decompress", required_argument, NULL, OPT_DECOMPRESS },
 	{ "initramfs", required_argument, NULL, OPT_INITRAMFS },
+	{ "transport", required_argument, NULL, OPT_TRANSPORT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -661,6 +666,15 @@ int cmd_run(int argc, char **argv)
 			break;
 		case OPT_TESTDEV:
 			cfg.testdev = true;
+			break;
+		case OPT_TRANSPORT:
+			if (strcmp(optarg, "mmio") && strcmp(optarg, "pci")) {
+				fprintf(stderr, "evvm: --transport=%s: expected mmio or pci\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			cfg.transport = strcmp(optarg, "pci") ? EVVM_TRANSPORT_MMIO :
+								EVVM_TRANSPORT_PCI;
 			break;
 		case OPT_DISK:
 			if (nr_disks == EVVM_MAX_VIRTIO) {

@@ -36,6 +36,7 @@ FUZZ_SRCS_vhost_msg	:= fuzz/fuzz_vhost_msg.c $(wildcard vhost/backend*.c) vhost/
 			   vhost/inflight.c vhost/sigbus.c vhost/wire.c devices/blk.c devices/device.c \
 			   lib/virtqueue.c lib/mem.c lib/log.c lib/loop.c lib/iothread.c
 FUZZ_LIBS_vhost_msg	:= -luring -pthread
+FUZZ_SRCS_pci_config	:= fuzz/fuzz_pci_config.c vmm/pci.c vmm/iobus.c lib/log.c
 
 # Every fuzz/fuzz_<name>.c is a target.
 FUZZ_NAMES	:= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
@@ -47,7 +48,7 @@ FUZZ_EACH	:= $(shell n=$$(( $(FUZZ_SECONDS) / $(words $(FUZZ_NAMES)) )); echo $$
 fuzz: $(FUZZ_BINS)
 
 define FUZZ_TARGET
-$(B)/fuzz/fuzz_$(1): $$(FUZZ_SRCS_$(1)) $$(wildcard include/evvm/*.h vmm/boot/*.h devices/*.h vhost/*.h tests/lib/*.h) fuzz/fuzz.mk
+$(B)/fuzz/fuzz_$(1): $$(FUZZ_SRCS_$(1)) $$(wildcard include/evvm/*.h vmm/*.h vmm/boot/*.h devices/*.h vhost/*.h tests/lib/*.h) fuzz/fuzz.mk
 	@mkdir -p $$(dir $$@)
 	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -Itests/lib -o $$@ $$(FUZZ_SRCS_$(1)) $$(FUZZ_LIBS_$(1))
 endef

@@ -176,6 +176,27 @@ int irqfd_route_msi(struct irqfd_table *t, uint64_t addr, uint32_t data, uint32_
 	return err;
 }
 
+int irqfd_route_update(struct irqfd_table *t, uint32_t gsi, uint64_t addr, uint32_t data)
+{
+	struct irqfd_msi_route *m, old;
+	int err;
+
+	pthread_mutex_lock(&t->lock);
+	m = msi_find(t, gsi);
+	if (!m) {
+		pthread_mutex_unlock(&t->lock);
+		return -ENOENT;
+	}
+	old = *m;
+	m->addr = addr;
+	m->data = data;
+	err = irqfd_push_routes(t);
+	if (err)
+		*m = old;
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
 int irqfd_route_remove(struct irqfd_table *t, uint32_t gsi)
 {
 	struct irqfd_msi_route *m;

@@ -69,6 +69,13 @@ void irqfd_table_destroy(struct irqfd_table *t);
 /* Route a new GSI to the MSI (@addr, @data). Returns 0 and sets *@gsi, or -errno. */
 int irqfd_route_msi(struct irqfd_table *t, uint64_t addr, uint32_t data, uint32_t *gsi);
 
+/*
+ * Point the MSI route @gsi at (@addr, @data) in place: an irqfd bound to it
+ * keeps working and its next interrupt goes to the new target (KVM swaps
+ * the route atomically). 0, -ENOENT, or the ioctl's -errno (route unchanged).
+ */
+int irqfd_route_update(struct irqfd_table *t, uint32_t gsi, uint64_t addr, uint32_t data);
+
 /* Free an MSI route no irqfd uses. 0, -ENOENT, or -EBUSY if in use. */
 int irqfd_route_remove(struct irqfd_table *t, uint32_t gsi);
 

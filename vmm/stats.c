@@ -6,6 +6,7 @@
 #include <evvm/loop.h>
 
 #include "virtio_mmio.h"
+#include "virtio_pci.h"
 #include "vm.h"
 
 static const char *space_name(enum ioeventfd_space s)
@@ -118,6 +119,8 @@ static void stats_devices(struct evvm_vm *vm, FILE *f, bool json)
 		struct evvm_dev_counter c[EVVM_DEV_MAX_COUNTERS];
 		unsigned int n;
 
+		if (vm->virtio_pci[i])
+			dev = virtio_pci_dev(vm->virtio_pci[i]);
 		if (!dev || !dev->ops->counters)
 			continue;
 		n = dev->ops->counters(dev, c, EVVM_DEV_MAX_COUNTERS);

@@ -19,8 +19,10 @@
 #include "arch/x86/x86.h"
 #include "boot/boot.h"
 #include "boot/linux.h"
+#include "pci.h"
 #include "uart.h"
 #include "virtio_mmio.h"
+#include "virtio_pci.h"
 #include "vm.h"
 
 /* Capabilities evvm cannot run without. */
@@ -248,6 +250,38 @@ static int vm_create_fabric(struct evvm_vm *vm)
 /* Interrupt lines for virtio-mmio devices: ISA IRQs nothing else uses. */
 static const uint32_t virtio_gsis[EVVM_MAX_VIRTIO] = { 5, 6, 7, 9, 10, 11, 12, 13, 14, 15 };
 
+/* Every device behind a PCI root complex, BARs 64 KiB apart; ACPI describes the bus. */
+static int vm_create_virtio_pci(struct evvm_vm *vm)
+{
+	struct virtio_pci_host host = {
+		.mem = &vm->mem,
+		.ioeventfds = &vm->ioeventfds,
+		.irqfds = &vm->irqfds,
+		.poll_max_us = vm->cfg.poll_max_us,
+	};
+	int err;
+
+	vm->cmdline = strdup(vm->cfg.cmdline ? vm->cfg.cmdline : "");
+	if (!vm->cmdline)
+		return -ENOMEM;
+	vm->pci = calloc(1, sizeof(*vm->pci));
+	if (!vm->pci)
+		return -ENOMEM;
+	err = pci_bus_init(vm->pci, &vm->pio, &vm->mmio);
+	host.bus = vm->pci;
+	for (unsigned int i = 0; i < vm->cfg.nr_devices; i++) {
+		uint32_t bars = (uint32_t)(PCI_MMIO_BASE + i * VIRTIO_PCI_DEV_STRIDE);
+		struct evvm_virtio_dev *dev = vm->cfg.devices[i];
+
+		vm->cfg.devices[i] = NULL; /* the transport owns it now */
+		if (!err)
+			err = virtio_pci_create(&host, dev, bars, &vm->virtio_pci[i]);
+		else
+			virtio_dev_destroy(dev);
+	}
+	return err;
+}
+
 /* Place every device and append what a Linux guest needs to find it. */
 static int vm_create_virtio(struct evvm_vm *vm)
 {
@@ -255,6 +289,8 @@ static int vm_create_virtio(struct evvm_vm *vm)
 	size_t len = strlen(base), cap = len + 1 + vm->cfg.nr_devices * 48;
 	int err = 0;
 
+	if (vm->cfg.transport == EVVM_TRANSPORT_PCI)
+		return vm_create_virtio_pci(vm);
 	vm->cmdline = malloc(cap);
 	if (!vm->cmdline)
 		return -ENOMEM;
@@ -288,10 +324,21 @@ static int vm_create_virtio(struct evvm_vm *vm)
 static int vm_write_acpi(struct evvm_vm *vm)
 {
 	struct acpi_mmio_dev virtio[EVVM_MAX_VIRTIO];
+	const struct acpi_pci pci = {
+		.ecam = PCI_ECAM_BASE,
+		.io_base = PCI_IO_BASE,
+		.io_size = PCI_IO_SIZE,
+		.mmio_base = PCI_MMIO_BASE,
+		.mmio_size = PCI_MMIO_SIZE,
+		.intx_gsi_base = PCI_INTX_GSI_BASE,
+		.nr_intx = PCI_INTX_GSIS,
+	};
+	bool on_pci = vm->cfg.transport == EVVM_TRANSPORT_PCI;
 	struct acpi_config acpi = {
 		.nr_cpus = vm->cfg.nr_cpus,
 		.virtio = virtio,
-		.nr_virtio = vm->cfg.nr_devices,
+		.nr_virtio = on_pci ? 0 : vm->cfg.nr_devices,
+		.pci = on_pci ? &pci : NULL,
 	};
 	int err;
 
@@ -578,6 +625,11 @@ void vm_destroy(struct evvm_vm *vm)
 	/* Teardown reverses setup: devices let go of their fds before the tables. */
 	for (unsigned int i = EVVM_MAX_VIRTIO; i-- > 0;)
 		virtio_mmio_destroy(vm->virtio[i]);
+	for (unsigned int i = EVVM_MAX_VIRTIO; i-- > 0;)
+		virtio_pci_destroy(vm->virtio_pci[i]);
+	if (vm->pci)
+		pci_bus_destroy(vm->pci);
+	free(vm->pci);
 	for (unsigned int i = 0; i < vm->cfg.nr_devices; i++)
 		virtio_dev_destroy(vm->cfg.devices[i]); /* not yet handed to a transport */
 	free(vm->cmdline);

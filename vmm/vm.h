@@ -21,6 +21,8 @@ struct uart;
 struct testdev;
 struct i8042;
 struct virtio_mmio;
+struct virtio_pci;
+struct pci_bus;
 
 struct vcpu {
 	struct evvm_vm *vm;
@@ -58,6 +60,8 @@ struct evvm_vm {
 	struct stop_hook stop; /* how the vCPUs, debug-exit, ACPI sleep and the i8042 end the VM */
 	struct testdev *testdev;
 	struct virtio_mmio *virtio[EVVM_MAX_VIRTIO];
+	struct pci_bus *pci; /* --transport=pci: the root complex */
+	struct virtio_pci *virtio_pci[EVVM_MAX_VIRTIO];
 	char *cmdline; /* the configured one plus virtio_mmio.device= entries */
 
 	pthread_mutex_t stop_lock;

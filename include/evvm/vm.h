@@ -33,6 +33,12 @@ enum evvm_boot_protocol {
 	EVVM_BOOT_LINUX64, /* Linux's 64-bit boot protocol (zero page in %rsi) */
 };
 
+/* How virtio devices reach the guest (README.md: why mmio is the default). */
+enum evvm_transport {
+	EVVM_TRANSPORT_MMIO, /* virtio-mmio slots, found through ACPI or the command line */
+	EVVM_TRANSPORT_PCI,  /* modern virtio-pci functions behind a PCI root complex */
+};
+
 struct evvm_vm_config {
 	uint64_t mem_size; /* bytes, a multiple of 4 KiB, >= EVVM_MEM_MIN */
 	/*
@@ -57,11 +63,12 @@ struct evvm_vm_config {
 	bool testdev;		  /* the fabric test device (docs/testdev.md) */
 	bool no_acpi;		  /* MP table only: no ACPI tables (docs/boot.md) */
 	unsigned int poll_max_us; /* I/O threads busy-poll this long before sleeping */
+	enum evvm_transport transport; /* of every virtio device */
 	/*
-	 * virtio devices, each placed on virtio-mmio in this order (see
+	 * virtio devices, each placed on the transport in this order (see
 	 * docs/memory-map.md); vm_create() owns them from the call on, also
-	 * when it fails. Their virtio_mmio.device= entries are appended to
-	 * the command line.
+	 * when it fails. On virtio-mmio their virtio_mmio.device= entries are
+	 * appended to the command line.
 	 */
 	struct evvm_virtio_dev *devices[EVVM_MAX_VIRTIO];
 	unsigned int nr_devices;

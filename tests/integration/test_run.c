@@ -207,6 +207,8 @@ static void test_bad_command_lines(void **state)
 		     "--stats=xml: expected text or json");
 	expect_error((const char *[]){ "run", "--poll-max-us=lots", NULL }, 2,
 		     "--poll-max-us=lots: expected 0 to 1000000");
+	expect_error((const char *[]){ "run", "--transport=usb", NULL }, 2,
+		     "--transport=usb: expected mmio or pci");
 	expect_error((const char *[]){ "run", "--kernel", "/nonexistent/vmlinux", NULL }, 1,
 		     "evvm: kernel '/nonexistent/vmlinux': open: ENOENT");
 }

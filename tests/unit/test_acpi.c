@@ -395,6 +395,88 @@ static void test_iasl_reads_every_table(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static const struct acpi_pci pci_cfg = {
+	.ecam = 0xe0000000,
+	.io_base = 0xc000,
+	.io_size = 0x4000,
+	.mmio_base = 0xe8000000,
+	.mmio_size = 0x08000000,
+	.intx_gsi_base = 16,
+	.nr_intx = 8,
+};
+
+/* With a PCI host bridge: MCFG in both root tables, and PCI0 read by iasl. */
+static void test_pci_host_bridge(void **state)
+{
+	struct fixture *f = *state;
+	struct acpi_config cfg = {
+		.nr_cpus = 2, .virtio = three_devs, .nr_virtio = 1, .pci = &pci_cfg
+	};
+	const uint8_t *rsdp, *rsdt, *xsdt, *mcfg, *dsdt;
+	char dir[] = "/tmp/evvm-acpi-XXXXXX", *out, *dsl, cmd[300];
+
+	assert_int_equal(acpi_write(&f->mem, ACPI_RSDP_GPA, &cfg), 0);
+	rsdp = f->ram + ACPI_RSDP_GPA;
+	xsdt = table(f, le64(rsdp + 24), "XSDT");
+	rsdt = table(f, le32(rsdp + 16), "RSDT");
+	assert_int_equal(le32(xsdt + 4), 36 + 3 * 8);
+	assert_int_equal(le32(rsdt + 4), 36 + 3 * 4);
+	mcfg = table(f, le64(xsdt + 52), "MCFG");
+	assert_int_equal(le32(rsdt + 44), le64(xsdt + 52));
+	assert_int_equal(le32(mcfg + 4), 60);
+	assert_int_equal(le64(mcfg + 44), 0xe0000000);
+	assert_int_equal(mcfg[52] | mcfg[53] << 8, 0); /* segment */
+	assert_int_equal(mcfg[54], 0);
+	assert_int_equal(mcfg[55], 0);
+	dsdt = table(f, le64(table(f, le64(xsdt + 36), "FACP") + 140), "DSDT");
+
+	/* Without PCI there is no MCFG and the DSDT has no PCI0. */
+	cfg.pci = NULL;
+	memset(f->ram + ACPI_RSDP_GPA, 0, ACPI_AREA_SIZE);
+	assert_int_equal(acpi_write(&f->mem, ACPI_RSDP_GPA, &cfg), 0);
+	assert_int_equal(le32(table(f, le64(rsdp + 24), "XSDT") + 4), 36 + 2 * 8);
+	cfg.pci = &pci_cfg;
+	assert_int_equal(acpi_write(&f->mem, ACPI_RSDP_GPA, &cfg), 0);
+
+	if (system("command -v iasl >/dev/null") != 0)
+		fail_msg("iasl not found: install Debian's acpica-tools (tools/deps test does)");
+	assert_non_null(mkdtemp(dir));
+	out = iasl_disassemble(dir, "mcfg", mcfg, &dsl);
+	assert_null(strstr(out, "rror"));
+	assert_has(dsl, "Base Address : 00000000E0000000");
+	assert_has(dsl, "End Bus Number : 00");
+	free(out);
+	free(dsl);
+
+	out = iasl_disassemble(dir, "dsdt", dsdt, &dsl);
+	assert_null(strstr(out, "rror"));
+	assert_has(dsl, "Device (PCI0)");
+	assert_has(dsl, "Name (_HID, EisaId (\"PNP0A08\")");
+	assert_has(dsl, "Name (_CID, EisaId (\"PNP0A03\")");
+	assert_has(dsl, "Name (_SEG, Zero)");
+	assert_has(dsl, "Name (_BBN, Zero)");
+	assert_has(dsl, "WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,");
+	assert_has(dsl, "WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,");
+	assert_has(dsl, "0xC000,             // Range Minimum");
+	assert_has(dsl, "0xFFFF,             // Range Maximum");
+	assert_has(dsl, "DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, "
+			"NonCacheable, ReadWrite,");
+	assert_has(dsl, "0xE8000000,         // Range Minimum");
+	assert_has(dsl, "0xEFFFFFFF,         // Range Maximum");
+	assert_has(dsl, "Name (_PRT, Package (0x7C)");
+	/* Slot 1 INTA# and slot 31 INTD# (swizzled over GSIs 16-23). */
+	assert_has(dsl, "0x0001FFFF,");
+	assert_has(dsl, "0x001FFFFF,");
+	assert_has(dsl, "0x11");
+	assert_has(dsl, "Name (_HID, EisaId (\"PNP0C02\")");
+	assert_has(dsl, "0xE0000000,         // Address Base");
+	assert_has(dsl, "0x00100000,         // Address Length");
+	free(out);
+	free(dsl);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_aml_pkglength),
 		cmocka_unit_test(test_aml_constants),
 		cmocka_unit_test_setup_teardown(test_iasl_reads_every_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pci_host_bridge, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -135,6 +135,85 @@ static void dsdt_virtio(struct aml *a, unsigned int i, const struct acpi_mmio_de
 	aml_close(a, dev);
 }
 
+#define PCI_SLOTS     32
+#define PCI_INTX_PINS 4
+#define MCFG_LEN      (SDT_HDR_LEN + 8 + 16)
+
+/* _PRT (6.2.13): every slot's INTA#-INTD#, swizzled over the GSIs, as GSIs (source 0). */
+static void dsdt_pci_prt(struct aml *a, const struct acpi_pci *p)
+{
+	size_t prt, entry;
+
+	aml_name(a, "_PRT");
+	prt = aml_package_open(a, (PCI_SLOTS - 1) * PCI_INTX_PINS);
+	for (unsigned int slot = 1; slot < PCI_SLOTS; slot++) {
+		for (unsigned int pin = 0; pin < PCI_INTX_PINS; pin++) {
+			entry = aml_package_open(a, 4);
+			aml_integer(a, (uint64_t)slot << 16 | 0xffff);
+			aml_integer(a, pin);
+			aml_integer(a, 0);
+			aml_integer(a, p->intx_gsi_base + (slot + pin) % p->nr_intx);
+			aml_close(a, entry);
+		}
+	}
+	aml_close(a, prt);
+}
+
+static void dsdt_pci(struct aml *a, const struct acpi_pci *p)
+{
+	size_t dev, buf, res;
+
+	dev = aml_device_open(a, "PCI0");
+	aml_name(a, "_HID");
+	aml_eisa_id(a, "PNP0A08");
+	aml_name(a, "_CID");
+	aml_eisa_id(a, "PNP0A03");
+	aml_name(a, "_SEG");
+	aml_integer(a, 0);
+	aml_name(a, "_BBN");
+	aml_integer(a, 0);
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_name(a, "_CRS");
+	buf = aml_buffer_open(a, 2 * AML_RES_WORD_LEN + AML_RES_IO_LEN + AML_RES_DWORD_LEN +
+					 AML_RES_END_LEN);
+	aml_res_word_bus(a, 0, 1);
+	aml_res_io(a, 0xcf8, 8); /* the configuration ports */
+	aml_res_word_io(a, p->io_base, p->io_size);
+	aml_res_dword_memory(a, p->mmio_base, p->mmio_size);
+	aml_res_end(a);
+	aml_close(a, buf);
+	dsdt_pci_prt(a, p);
+	/* The ECAM window as a motherboard resource, where Linux checks that MCFG is reserved. */
+	res = aml_device_open(a, "RES0");
+	aml_name(a, "_HID");
+	aml_eisa_id(a, "PNP0C02");
+	aml_name(a, "_CRS");
+	buf = aml_buffer_open(a, AML_RES_MEMORY32_LEN + AML_RES_END_LEN);
+	aml_res_memory32_fixed(a, (uint32_t)p->ecam, 1u << 20, false);
+	aml_res_end(a);
+	aml_close(a, buf);
+	aml_close(a, res);
+	aml_close(a, dev);
+}
+
+/* MCFG: one allocation, segment 0, bus 0 only. */
+static uint8_t *write_mcfg(struct tbuf *t, const struct acpi_pci *p)
+{
+	uint8_t *m = tbuf_take(t, MCFG_LEN, 16);
+
+	if (!m)
+		return NULL;
+	memset(m, 0, MCFG_LEN);
+	sdt_header(m, "MCFG", MCFG_LEN, 1, "EVVMMCFG");
+	put_le64(m + SDT_HDR_LEN + 8, p->ecam);
+	put_le16(m + SDT_HDR_LEN + 16, 0); /* segment */
+	m[SDT_HDR_LEN + 18] = 0;	   /* first bus */
+	m[SDT_HDR_LEN + 19] = 0;	   /* last bus */
+	sdt_finish(m);
+	return m;
+}
+
 static uint8_t *write_dsdt(struct tbuf *t, const struct acpi_config *cfg)
 {
 	uint8_t *h = tbuf_take(t, SDT_HDR_LEN, 16);
@@ -148,6 +227,8 @@ static uint8_t *write_dsdt(struct tbuf *t, const struct acpi_config *cfg)
 	dsdt_com1(&a);
 	for (unsigned int i = 0; i < cfg->nr_virtio; i++)
 		dsdt_virtio(&a, i, &cfg->virtio[i]);
+	if (cfg->pci)
+		dsdt_pci(&a, cfg->pci);
 	aml_close(&a, scope);
 	/* \_S5: SLP_TYPa, SLP_TYPb; written to the sleep control register. */
 	aml_name(&a, "\\_S5_");
@@ -226,36 +307,46 @@ static uint8_t *write_madt(struct tbuf *t, const struct acpi_config *cfg)
 
 int acpi_write(const struct evvm_mem *mem, uint64_t gpa, const struct acpi_config *cfg)
 {
-	uint8_t *area, *rsdp, *rsdt, *xsdt, *fadt, *madt, *dsdt;
+	uint8_t *area, *rsdp, *rsdt, *xsdt, *fadt, *madt, *dsdt, *mcfg = NULL;
 	struct tbuf t = { .cap = ACPI_AREA_SIZE };
+	uint64_t tables[3];
+	unsigned int n;
 	int err;
 
 	if (cfg->nr_cpus > 255)
-		return -ENOSPC;		  /* xAPIC ids are 8 bits; evvm's limit is lower anyway */
+		return -ENOSPC; /* xAPIC ids are 8 bits; evvm's limit is lower anyway */
+	if (cfg->pci && (!cfg->pci->nr_intx || cfg->pci->io_size == 0 || !cfg->pci->mmio_size))
+		return -EINVAL;
 	area = calloc(1, ACPI_AREA_SIZE); /* one per VM: VMs may be created concurrently */
 	if (!area)
 		return -ENOMEM;
 	t.p = area;
+	n = cfg->pci ? 3 : 2;
 	rsdp = tbuf_take(&t, RSDP_LEN, 16);
-	rsdt = tbuf_take(&t, SDT_HDR_LEN + 2 * 4, 16);
-	xsdt = tbuf_take(&t, SDT_HDR_LEN + 2 * 8, 16);
+	rsdt = tbuf_take(&t, SDT_HDR_LEN + n * 4, 16);
+	xsdt = tbuf_take(&t, SDT_HDR_LEN + n * 8, 16);
 	dsdt = write_dsdt(&t, cfg);
 	fadt = dsdt ? write_fadt(&t, gpa + (uint64_t)(dsdt - area)) : NULL;
 	madt = write_madt(&t, cfg);
-	if (t.overflow || !rsdp || !rsdt || !xsdt || !fadt || !madt) {
+	if (cfg->pci)
+		mcfg = write_mcfg(&t, cfg->pci);
+	if (t.overflow || !rsdp || !rsdt || !xsdt || !fadt || !madt || (cfg->pci && !mcfg)) {
 		free(area);
 		return -ENOSPC;
 	}
+	tables[0] = gpa + (uint64_t)(fadt - area);
+	tables[1] = gpa + (uint64_t)(madt - area);
+	if (mcfg)
+		tables[2] = gpa + (uint64_t)(mcfg - area);
 
 	/* Both root tables, for loaders that only know ACPI 1.0's. */
-	sdt_header(rsdt, "RSDT", SDT_HDR_LEN + 2 * 4, 1, "EVVMRSDT");
-	put_le32(rsdt + SDT_HDR_LEN, (uint32_t)(gpa + (uint64_t)(fadt - area)));
-	put_le32(rsdt + SDT_HDR_LEN + 4, (uint32_t)(gpa + (uint64_t)(madt - area)));
+	sdt_header(rsdt, "RSDT", SDT_HDR_LEN + n * 4, 1, "EVVMRSDT");
+	sdt_header(xsdt, "XSDT", SDT_HDR_LEN + n * 8, 1, "EVVMXSDT");
+	for (unsigned int i = 0; i < n; i++) {
+		put_le32(rsdt + SDT_HDR_LEN + 4 * i, (uint32_t)tables[i]);
+		put_le64(xsdt + SDT_HDR_LEN + 8 * i, tables[i]);
+	}
 	sdt_finish(rsdt);
-
-	sdt_header(xsdt, "XSDT", SDT_HDR_LEN + 2 * 8, 1, "EVVMXSDT");
-	put_le64(xsdt + SDT_HDR_LEN, gpa + (uint64_t)(fadt - area));
-	put_le64(xsdt + SDT_HDR_LEN + 8, gpa + (uint64_t)(madt - area));
 	sdt_finish(xsdt);
 
 	memcpy(rsdp, "RSD PTR ", 8);

@@ -14,7 +14,9 @@
  * MADT (every vCPU's local APIC, the IOAPIC, LINT1 as NMI) and a DSDT that
  * names COM1 and every virtio-mmio device (_HID "LNRO0005", the id Linux's
  * virtio_mmio driver matches) and declares S5 for power-off. docs/boot.md
- * says why ACPI as well as the MP table.
+ * says why ACPI as well as the MP table. With a PCI host bridge, also an
+ * MCFG (PCI Firmware 3.3, 4.1.2) and a PCI0 device (PNP0A08/PNP0A03) with
+ * its windows, its _PRT and, as a PNP0C02 resource, the ECAM window.
  */
 
 /* The sleep control and status registers: ACPI_SLEEP_PORT, byte access. */
@@ -32,10 +34,20 @@ struct acpi_mmio_dev {
 	uint32_t gsi; /* edge-triggered, active high */
 };
 
+/* A PCI host bridge on segment 0, bus 0 (MCFG and a PCI0 device in the DSDT). */
+struct acpi_pci {
+	uint64_t ecam; /* bus 0's configuration space, 1 MiB */
+	uint16_t io_base, io_size;
+	uint32_t mmio_base, mmio_size; /* the 32-bit BAR window */
+	uint32_t intx_gsi_base;	       /* slot s, pin p (INTA# = 0): base + (s + p) % nr_intx */
+	unsigned int nr_intx;
+};
+
 struct acpi_config {
 	unsigned int nr_cpus; /* APIC ids 0 .. nr_cpus - 1 */
 	const struct acpi_mmio_dev *virtio;
 	unsigned int nr_virtio;
+	const struct acpi_pci *pci; /* NULL: no PCI */
 };
 
 /*

@@ -256,3 +256,45 @@ void aml_res_end(struct aml *a)
 	aml_byte(a, 0x79);
 	aml_byte(a, 0x00);
 }
+
+/* Address space descriptors (6.4.3.5): a producer window with fixed bounds. */
+enum { ADDR_SPACE_MEM = 0, ADDR_SPACE_IO = 1, ADDR_SPACE_BUS = 2 };
+#define ADDR_FLAGS_PRODUCER_FIXED 0x0c /* _MIF, _MAF; producer; positive decode */
+
+static void aml_res_word(struct aml *a, uint8_t type, uint8_t tflags, uint16_t min, uint16_t len)
+{
+	aml_byte(a, 0x88);
+	aml_le(a, 13, 2);
+	aml_byte(a, type);
+	aml_byte(a, ADDR_FLAGS_PRODUCER_FIXED);
+	aml_byte(a, tflags);
+	aml_le(a, 0, 2); /* granularity */
+	aml_le(a, min, 2);
+	aml_le(a, (uint32_t)min + len - 1, 2);
+	aml_le(a, 0, 2); /* translation */
+	aml_le(a, len, 2);
+}
+
+void aml_res_word_bus(struct aml *a, uint16_t first, uint16_t count)
+{
+	aml_res_word(a, ADDR_SPACE_BUS, 0, first, count);
+}
+
+void aml_res_word_io(struct aml *a, uint16_t base, uint16_t len)
+{
+	aml_res_word(a, ADDR_SPACE_IO, 0x03 /* ISA and non-ISA ranges */, base, len);
+}
+
+void aml_res_dword_memory(struct aml *a, uint32_t base, uint32_t len)
+{
+	aml_byte(a, 0x87);
+	aml_le(a, 23, 2);
+	aml_byte(a, ADDR_SPACE_MEM);
+	aml_byte(a, ADDR_FLAGS_PRODUCER_FIXED);
+	aml_byte(a, 0x01); /* read-write, non-cacheable */
+	aml_le(a, 0, 4);
+	aml_le(a, base, 4);
+	aml_le(a, (uint64_t)base + len - 1, 4);
+	aml_le(a, 0, 4);
+	aml_le(a, len, 4);
+}

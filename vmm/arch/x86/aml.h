@@ -53,11 +53,17 @@ void aml_res_irq_noflags(struct aml *a, unsigned int irq);
 void aml_res_memory32_fixed(struct aml *a, uint32_t base, uint32_t len, bool writable);
 void aml_res_interrupt(struct aml *a, uint32_t gsi, bool edge, bool active_low);
 void aml_res_end(struct aml *a);
+/* Bridge windows (producers, fixed bounds): a bus range, an I/O range, a 32-bit memory range. */
+void aml_res_word_bus(struct aml *a, uint16_t first, uint16_t count);
+void aml_res_word_io(struct aml *a, uint16_t base, uint16_t len);
+void aml_res_dword_memory(struct aml *a, uint32_t base, uint32_t len);
 
 #define AML_RES_IO_LEN		8
 #define AML_RES_IRQ_NOFLAGS_LEN 3
 #define AML_RES_MEMORY32_LEN	12
 #define AML_RES_INTERRUPT_LEN	9
 #define AML_RES_END_LEN		2
+#define AML_RES_WORD_LEN	16
+#define AML_RES_DWORD_LEN	26
 
 #endif

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <evvm/log.h>
+
+#include "virtio_core.h"
+
+int vcore_init(struct vcore *c, struct evvm_virtio_dev *dev, const char *name,
+	       struct ioeventfd_table *ioeventfds, const struct vcore_ops *ops, void *opaque)
+{
+	memset(c, 0, sizeof(*c));
+	c->dev = dev;
+	c->name = name;
+	c->ioeventfds = ioeventfds;
+	c->ops = ops;
+	c->opaque = opaque;
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++) {
+		c->q[q] = (struct vcore_queue){ .kick_fd = -1, .c = c, .index = q };
+		snprintf(c->q[q].name, sizeof(c->q[q].name), "%s.q%u", dev->id, q);
+		dev->kick_fds[q] = -1;
+	}
+	if (dev->ops->nr_queues > EVVM_VIRTIO_MAX_QUEUES)
+		return -EINVAL;
+	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
+		c->q[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (c->q[q].kick_fd < 0)
+			return -errno;
+		dev->kick_fds[q] = c->q[q].kick_fd;
+		c->q[q].num = dev->ops->queue_max;
+	}
+	return 0;
+}
+
+void vcore_destroy(struct vcore *c)
+{
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		if (c->q[q].kick_fd >= 0)
+			close(c->q[q].kick_fd);
+}
+
+uint64_t vcore_offered(const struct vcore *c)
+{
+	return c->dev->host_features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
+}
+
+void vcore_fail(struct vcore *c)
+{
+	if (atomic_fetch_or(&c->status, VIRTIO_STATUS_DEVICE_NEEDS_RESET) &
+	    VIRTIO_STATUS_DEVICE_NEEDS_RESET)
+		return;
+	pr_warn("%s: device needs reset", c->name);
+	c->ops->config_interrupt(c->opaque);
+}
+
+/* I/O thread: queue @mq was kicked. */
+static void vcore_kick(void *opaque, uint32_t events)
+{
+	struct vcore_queue *mq = opaque;
+	struct vcore *c = mq->c;
+	uint64_t n;
+
+	(void)events;
+	if (read(mq->kick_fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	if (atomic_load(&c->status) & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
+		return;
+	c->dev->ops->kick(c->dev, mq->index);
+}
+
+static void queue_unhook(struct vcore *c, struct vcore_queue *mq)
+{
+	if (mq->assigned)
+		ioeventfd_deassign(c->ioeventfds, &mq->key, mq->kick_fd);
+	mq->assigned = false;
+}
+
+/* The ioeventfd where the transport says the doorbell is now, if anywhere. */
+static int queue_hook(struct vcore *c, struct vcore_queue *mq)
+{
+	int err;
+
+	if (!c->ops->notify_key(c->opaque, mq->index, &mq->key))
+		return 0;
+	err = ioeventfd_assign(c->ioeventfds, &mq->key, mq->kick_fd, NULL);
+	mq->assigned = !err;
+	return err;
+}
+
+void vcore_rekey(struct vcore *c)
+{
+	if (!c->started)
+		return;
+	for (unsigned int q = 0; q < c->dev->ops->nr_queues; q++) {
+		struct vcore_queue *mq = &c->q[q];
+		int err;
+
+		if (!mq->ready)
+			continue;
+		queue_unhook(c, mq);
+		err = queue_hook(c, mq);
+		if (err)
+			pr_warn("%s: queue %u doorbell: %s; kicks reach it by exit", c->name, q,
+				evvm_strerror(err));
+	}
+}
+
+void vcore_kick_by_hand(struct vcore *c, unsigned int q)
+{
+	uint64_t one = 1;
+
+	if (!c->started || q >= c->dev->ops->nr_queues || !c->q[q].ready || !c->dev->ops->kick)
+		return;
+	if (write(c->q[q].kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_warn("%s: queue %u kick: %s", c->name, q, evvm_strerror(errno));
+}
+
+/* What runs on the I/O thread at DRIVER_OK. */
+static int vcore_start_on_loop(void *opaque)
+{
+	struct vcore *c = opaque;
+	struct evvm_virtio_dev *dev = c->dev;
+	int err;
+
+	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
+		struct vcore_queue *mq = &c->q[q];
+
+		if (!mq->ready)
+			continue;
+		err = loop_add(dev->loop, mq->kick_fd, EPOLLIN, vcore_kick, mq);
+		if (err)
+			return err;
+		mq->watched = true;
+		err = queue_hook(c, mq);
+		if (err)
+			return err;
+	}
+	err = dev->ops->start(dev);
+	if (err)
+		return err;
+	/* Buffers made available before DRIVER_OK sent no kick. */
+	for (unsigned int q = 0; q < dev->ops->nr_queues; q++)
+		if (c->q[q].ready)
+			dev->ops->kick(dev, q);
+	return 0;
+}
+
+/* What runs on the I/O thread at reset: after it, nothing touches the rings. */
+static int vcore_stop_on_loop(void *opaque)
+{
+	struct vcore *c = opaque;
+	struct evvm_virtio_dev *dev = c->dev;
+
+	if (c->started)
+		dev->ops->stop(dev);
+	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
+		struct vcore_queue *mq = &c->q[q];
+
+		queue_unhook(c, mq);
+		if (mq->watched)
+			loop_del(dev->loop, mq->kick_fd);
+		mq->watched = false;
+		vq_reset(&dev->vqs[q]);
+	}
+	return 0;
+}
+
+void vcore_reset(struct vcore *c)
+{
+	loop_call(c->dev->loop, vcore_stop_on_loop, c);
+	c->started = false;
+	c->driver_features = 0;
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++) {
+		struct vcore_queue *mq = &c->q[q];
+		uint64_t n;
+
+		mq->num = c->dev->ops->queue_max;
+		mq->ready = false;
+		mq->desc = mq->avail = mq->used = 0;
+		/* A kick left in the eventfd belongs to the old driver. */
+		if (mq->kick_fd >= 0 && read(mq->kick_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+			pr_warn("%s: draining kick: %s", c->name, evvm_strerror(errno));
+	}
+	atomic_store(&c->status, 0);
+}
+
+void vcore_set_status(struct vcore *c, uint32_t v)
+{
+	uint32_t old = atomic_load(&c->status);
+	int err;
+
+	if (v == 0) {
+		vcore_reset(c);
+		return;
+	}
+	/* The driver only ever adds bits (3.1.1); FAILED needs no action. */
+	if ((old & ~v) & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET) {
+		pr_warn("%s: driver cleared status bits (0x%x -> 0x%x); ignored", c->name, old, v);
+		return;
+	}
+	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
+		/* Accept only what was offered, and only the modern interface. */
+		if ((c->driver_features & ~vcore_offered(c)) ||
+		    !(c->driver_features & VIRTIO_BIT(VIRTIO_F_VERSION_1))) {
+			pr_warn("%s: driver features 0x%llx not acceptable (offered 0x%llx)",
+				c->name, (unsigned long long)c->driver_features,
+				(unsigned long long)vcore_offered(c));
+			v &= ~VIRTIO_STATUS_FEATURES_OK;
+		}
+		c->dev->features = c->driver_features;
+	}
+	atomic_fetch_or(&c->status, v);
+
+	if ((v & VIRTIO_STATUS_DRIVER_OK) && !c->started &&
+	    !(v & VIRTIO_STATUS_DEVICE_NEEDS_RESET)) {
+		if (!(v & VIRTIO_STATUS_FEATURES_OK)) {
+			pr_warn("%s: DRIVER_OK without FEATURES_OK", c->name);
+			vcore_fail(c);
+			return;
+		}
+		err = loop_call(c->dev->loop, vcore_start_on_loop, c);
+		c->started = true; /* so that reset stops what did start */
+		if (err) {
+			pr_warn("%s: start: %s", c->name, evvm_strerror(err));
+			vcore_fail(c);
+		}
+	}
+}
+
+void vcore_queue_enable(struct vcore *c, unsigned int q)
+{
+	struct evvm_virtio_dev *dev = c->dev;
+	struct vcore_queue *mq = &c->q[q];
+
+	/* Queues are set up before DRIVER_OK (3.1.1); a late one would never be served. */
+	if (atomic_load(&c->status) & VIRTIO_STATUS_DRIVER_OK) {
+		pr_warn("%s: queue %u enabled after DRIVER_OK", c->name, q);
+		vcore_fail(c);
+		return;
+	}
+	if (mq->num > dev->ops->queue_max || mq->num == 0) {
+		pr_warn("%s: queue %u size %u: the device takes 1 to %u", c->name, q, mq->num,
+			dev->ops->queue_max);
+		vcore_fail(c);
+		return;
+	}
+	/* vq_init() says what is wrong with the queue. */
+	if (vq_init(&dev->vqs[q], dev->mem, mq->name, mq->num, mq->desc, mq->avail, mq->used,
+		    c->driver_features)) {
+		vcore_fail(c);
+		return;
+	}
+	mq->ready = true;
+}

@@ -1,0 +1,749 @@
+// SPDX-License-Identifier: MIT
+/*
+ * virtio over PCI, modern interface only (virtio 1.2, 4.1). The registers
+ * run on the vCPU thread that exits here (under @lock); the device runs on
+ * its own I/O thread. Each queue has its own doorbell address, registered
+ * as a length-0 ioeventfd (KVM's fast MMIO bus), and its own MSI-X vector
+ * (vmm/msix.c), so a kick and an interrupt each cost no exit to evvm.
+ * The status machine and queue checks are shared with the other
+ * transports through vmm/virtio_core.c.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <evvm/devices.h>
+#include <evvm/iothread.h>
+#include <evvm/log.h>
+
+#include "le.h"
+#include "msix.h"
+#include "pci.h"
+#include "virtio_core.h"
+#include "virtio_pci.h"
+
+/* Capability types (4.1.4). */
+enum {
+	CAP_COMMON = 1,
+	CAP_NOTIFY = 2,
+	CAP_ISR = 3,
+	CAP_DEVICE = 4,
+	CAP_PCI_CFG = 5,
+};
+
+#define CAP_VENDOR	0x09
+#define CAP_LEN		16
+#define CAP_NOTIFY_LEN	20
+#define CAP_PCI_CFG_LEN 20
+#define COMMON_LEN	0x38
+#define SUBSYS_ID	0x1100 /* non-transitional: 0x40 or above (4.1.2.1) */
+#define CLASS_OTHER	0xff0000
+
+/* Common configuration fields (4.1.4.3). */
+enum {
+	CC_DFSELECT = 0x00,
+	CC_DF = 0x04,
+	CC_GFSELECT = 0x08,
+	CC_GF = 0x0c,
+	CC_MSIX = 0x10,
+	CC_NUMQ = 0x12,
+	CC_STATUS = 0x14,
+	CC_CFGGEN = 0x15,
+	CC_Q_SELECT = 0x16,
+	CC_Q_SIZE = 0x18,
+	CC_Q_MSIX = 0x1a,
+	CC_Q_ENABLE = 0x1c,
+	CC_Q_NOFF = 0x1e,
+	CC_Q_DESC = 0x20,
+	CC_Q_AVAIL = 0x28,
+	CC_Q_USED = 0x30,
+};
+
+struct virtio_pci {
+	struct virtio_pci_host host;
+	struct evvm_virtio_dev *dev;
+	char name[72];
+	struct pci_func f;
+	bool on_bus;
+	struct msix msix;
+	bool msix_ready;
+	struct vcore core;
+	bool core_ready;
+	unsigned int pcfg; /* offset of the PCI-config access capability */
+
+	/* Register state, under @lock (vCPU threads). */
+	pthread_mutex_t lock;
+	uint32_t dfselect, gfselect;
+	uint16_t queue_sel;
+	uint64_t notify_base; /* BAR0 + NOTIFY_OFF, or PCI_BAR_UNMAPPED */
+
+	/* Also read on the I/O thread. */
+	_Atomic uint16_t config_vector;
+	_Atomic uint16_t queue_vector[EVVM_VIRTIO_MAX_QUEUES];
+	_Atomic uint32_t isr;
+	atomic_bool intx_disabled;
+
+	int intx_fd, resample_fd;
+	struct irqfd *intx;
+	uint32_t gsi;
+	struct evvm_iothread *io;
+	pthread_mutex_t rl_lock;
+	struct evvm_ratelimit rl;
+};
+
+static void pci_warn(struct virtio_pci *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* A line about something the guest did: rate-limited. */
+static void pci_warn(struct virtio_pci *t, const char *fmt, ...)
+{
+	unsigned long dropped = 0;
+	char line[200];
+	va_list ap;
+	bool ok;
+
+	pthread_mutex_lock(&t->rl_lock);
+	ok = evvm_ratelimit(&t->rl, &dropped);
+	pthread_mutex_unlock(&t->rl_lock);
+	if (dropped)
+		pr_warn("%s: %lu messages suppressed", t->name, dropped);
+	if (!ok)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	pr_warn("%s: %s", t->name, line);
+}
+
+/* INTx: the ISR bit, then the (level) line; it stays up until the guest's EOI. */
+static void intx_raise(struct virtio_pci *t, uint32_t why)
+{
+	atomic_fetch_or(&t->isr, why);
+	if (!atomic_load(&t->intx_disabled))
+		irqfd_signal(t->intx);
+}
+
+/* dev->notify: a used-buffer notification for queue @q. */
+static void vpci_notify(struct evvm_virtio_dev *dev, unsigned int q)
+{
+	struct virtio_pci *t = dev->transport;
+
+	if (msix_enabled(&t->msix))
+		msix_notify(&t->msix, atomic_load(&t->queue_vector[q]));
+	else
+		intx_raise(t, VIRTIO_INT_VRING);
+}
+
+/* vcore: NEEDS_RESET was set. */
+static void vpci_config_interrupt(void *opaque)
+{
+	struct virtio_pci *t = opaque;
+
+	if (msix_enabled(&t->msix))
+		msix_notify(&t->msix, atomic_load(&t->config_vector));
+	else
+		intx_raise(t, VIRTIO_INT_CONFIG);
+}
+
+static void vpci_fail(struct evvm_virtio_dev *dev)
+{
+	struct virtio_pci *t = dev->transport;
+
+	vcore_fail(&t->core);
+}
+
+/* vcore: queue @q's doorbell; called with @lock held or during a start it blocks. */
+static bool vpci_notify_key(void *opaque, unsigned int q, struct ioeventfd_key *key)
+{
+	struct virtio_pci *t = opaque;
+
+	if (t->notify_base == PCI_BAR_UNMAPPED)
+		return false;
+	*key = (struct ioeventfd_key){
+		.space = IOEVENTFD_MMIO,
+		.addr = t->notify_base + (uint64_t)q * VIRTIO_PCI_NOTIFY_MULT,
+		.len = 0, /* any write: KVM's fast MMIO bus */
+	};
+	return true;
+}
+
+static const struct vcore_ops vpci_core_ops = {
+	.notify_key = vpci_notify_key,
+	.config_interrupt = vpci_config_interrupt,
+};
+
+/* I/O thread: the guest EOIed the INTx line; raise it again if the ISR is still set. */
+static void vpci_resample(void *opaque, uint32_t events)
+{
+	struct virtio_pci *t = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(t->resample_fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	if (atomic_load(&t->isr) && !atomic_load(&t->intx_disabled) && !msix_enabled(&t->msix))
+		irqfd_signal(t->intx);
+}
+
+/* Common configuration: fields and their widths. */
+static unsigned int field_size(uint32_t off)
+{
+	switch (off) {
+	case CC_DFSELECT:
+	case CC_DF:
+	case CC_GFSELECT:
+	case CC_GF:
+		return 4;
+	case CC_STATUS:
+	case CC_CFGGEN:
+		return 1;
+	case CC_Q_DESC:
+	case CC_Q_AVAIL:
+	case CC_Q_USED:
+		return 8;
+	default:
+		return off < CC_Q_DESC && !(off & 1) ? 2 : 0;
+	}
+}
+
+/*
+ * The field an access of @len at @off reaches, or -1: a whole field, or
+ * one 32-bit half of a 64-bit one (4.1.3.1: drivers may split them).
+ */
+static int common_field(uint32_t off, unsigned int len)
+{
+	uint32_t base = off >= CC_Q_DESC ? off & ~7u : off;
+	unsigned int size;
+
+	if (off >= COMMON_LEN)
+		return -1;
+	size = field_size(base);
+	if (len == size && off == base)
+		return (int)base;
+	if (size == 8 && len == 4 && (off & 3) == 0)
+		return (int)base;
+	return -1;
+}
+
+static struct vcore_queue *selected(struct virtio_pci *t)
+{
+	return t->queue_sel < t->dev->ops->nr_queues ? &t->core.q[t->queue_sel] : NULL;
+}
+
+static uint64_t common_get(struct virtio_pci *t, uint32_t field)
+{
+	struct vcore_queue *mq = selected(t);
+	uint64_t feats = vcore_offered(&t->core);
+
+	switch (field) {
+	case CC_DFSELECT:
+		return t->dfselect;
+	case CC_DF:
+		return t->dfselect < 2 ? (uint32_t)(feats >> (32 * t->dfselect)) : 0;
+	case CC_GFSELECT:
+		return t->gfselect;
+	case CC_GF:
+		return t->gfselect < 2 ? (uint32_t)(t->core.driver_features >> (32 * t->gfselect))
+				       : 0;
+	case CC_MSIX:
+		return atomic_load(&t->config_vector);
+	case CC_NUMQ:
+		return t->dev->ops->nr_queues;
+	case CC_STATUS:
+		return atomic_load(&t->core.status) & 0xff;
+	case CC_CFGGEN:
+		return 0; /* no device here changes its config space */
+	case CC_Q_SELECT:
+		return t->queue_sel;
+	case CC_Q_SIZE:
+		return mq ? mq->num : 0;
+	case CC_Q_MSIX:
+		return mq ? atomic_load(&t->queue_vector[t->queue_sel]) : MSIX_NO_VECTOR;
+	case CC_Q_ENABLE:
+		return mq ? mq->ready : 0;
+	case CC_Q_NOFF:
+		return mq ? t->queue_sel : 0;
+	case CC_Q_DESC:
+		return mq ? mq->desc : 0;
+	case CC_Q_AVAIL:
+		return mq ? mq->avail : 0;
+	case CC_Q_USED:
+		return mq ? mq->used : 0;
+	}
+	return 0;
+}
+
+/* A vector the driver asks for: one of ours, else NO_VECTOR (4.1.4.3.2: it reads back). */
+static uint16_t vector_check(struct virtio_pci *t, uint64_t v)
+{
+	if (v == MSIX_NO_VECTOR || v < t->msix.nr)
+		return (uint16_t)v;
+	pci_warn(t, "MSI-X vector %llu does not exist (%u vectors)", (unsigned long long)v,
+		 t->msix.nr);
+	return MSIX_NO_VECTOR;
+}
+
+static void common_set_queue(struct virtio_pci *t, uint32_t field, uint64_t v)
+{
+	struct vcore_queue *mq = selected(t);
+
+	if (!mq)
+		return;
+	if (field == CC_Q_MSIX) {
+		atomic_store(&t->queue_vector[t->queue_sel], vector_check(t, v));
+		return;
+	}
+	if (mq->ready) {
+		pci_warn(t, "queue %u changed while enabled; ignored", mq->index);
+		return;
+	}
+	switch (field) {
+	case CC_Q_SIZE:
+		mq->num = (uint16_t)v;
+		break;
+	case CC_Q_ENABLE:
+		if (v == 1)
+			vcore_queue_enable(&t->core, mq->index);
+		break;
+	case CC_Q_DESC:
+		mq->desc = v;
+		break;
+	case CC_Q_AVAIL:
+		mq->avail = v;
+		break;
+	case CC_Q_USED:
+		mq->used = v;
+		break;
+	}
+}
+
+static void vpci_reset(struct virtio_pci *t)
+{
+	vcore_reset(&t->core);
+	t->dfselect = t->gfselect = 0;
+	t->queue_sel = 0;
+	atomic_store(&t->config_vector, MSIX_NO_VECTOR);
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		atomic_store(&t->queue_vector[q], MSIX_NO_VECTOR);
+	atomic_store(&t->isr, 0);
+}
+
+static void common_set(struct virtio_pci *t, uint32_t field, uint64_t v)
+{
+	uint32_t status = atomic_load(&t->core.status);
+
+	switch (field) {
+	case CC_DFSELECT:
+		t->dfselect = (uint32_t)v;
+		return;
+	case CC_GFSELECT:
+		t->gfselect = (uint32_t)v;
+		return;
+	case CC_GF:
+		if ((status & VIRTIO_STATUS_FEATURES_OK) || t->gfselect > 1)
+			return; /* negotiation is over, or no such word */
+		t->core.driver_features &= ~(0xffffffffULL << (32 * t->gfselect));
+		t->core.driver_features |= (v & 0xffffffffULL) << (32 * t->gfselect);
+		return;
+	case CC_MSIX:
+		atomic_store(&t->config_vector, vector_check(t, v));
+		return;
+	case CC_STATUS:
+		if (v == 0)
+			vpci_reset(t);
+		else
+			vcore_set_status(&t->core, (uint32_t)v);
+		return;
+	case CC_Q_SELECT:
+		t->queue_sel = (uint16_t)v;
+		return;
+	case CC_DF:
+	case CC_NUMQ:
+	case CC_CFGGEN:
+	case CC_Q_NOFF:
+		return; /* read-only */
+	}
+	common_set_queue(t, field, v);
+}
+
+static void common_read(struct virtio_pci *t, uint32_t off, void *data, unsigned int len)
+{
+	int field = common_field(off, len);
+	uint8_t buf[8];
+
+	if (field < 0) {
+		pci_warn(t, "common config: %u-byte read at 0x%x is no field", len, off);
+		return;
+	}
+	pthread_mutex_lock(&t->lock);
+	put_le64(buf, common_get(t, (uint32_t)field) >> (8 * (off - (uint32_t)field)));
+	pthread_mutex_unlock(&t->lock);
+	memcpy(data, buf, len);
+}
+
+static void common_write(struct virtio_pci *t, uint32_t off, const void *data, unsigned int len)
+{
+	int field = common_field(off, len);
+	uint8_t buf[8];
+	uint64_t v;
+
+	if (field < 0) {
+		pci_warn(t, "common config: %u-byte write at 0x%x is no field", len, off);
+		return;
+	}
+	pthread_mutex_lock(&t->lock);
+	/* A half of a 64-bit field: merge it into the rest. */
+	put_le64(buf, common_get(t, (uint32_t)field));
+	memcpy(buf + (off - (uint32_t)field), data, len);
+	v = get_le64(buf);
+	if (field_size((uint32_t)field) < 8)
+		v &= (1ULL << (8 * field_size((uint32_t)field))) - 1;
+	common_set(t, (uint32_t)field, v);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* BAR0: common, ISR, device config, doorbells. Unowned parts read zero. */
+static void bar0_read(void *opaque, uint64_t off, void *data, unsigned int len)
+{
+	struct virtio_pci *t = opaque;
+	const struct evvm_device_ops *ops = t->dev->ops;
+
+	memset(data, 0, len);
+	if (off < COMMON_LEN) {
+		common_read(t, (uint32_t)off, data, len);
+	} else if (off == VIRTIO_PCI_ISR_OFF) {
+		/* Reading the ISR clears it and lowers INTx (4.1.4.5). */
+		*(uint8_t *)data = (uint8_t)atomic_exchange(&t->isr, 0);
+	} else if (off >= VIRTIO_PCI_DEVICE_OFF &&
+		   off - VIRTIO_PCI_DEVICE_OFF + len <= ops->config_size) {
+		if (ops->config_read)
+			ops->config_read(t->dev, (uint32_t)(off - VIRTIO_PCI_DEVICE_OFF), data,
+					 len);
+	}
+}
+
+static void notify_write(struct virtio_pci *t, uint64_t off)
+{
+	uint64_t rel = off - VIRTIO_PCI_NOTIFY_OFF;
+	unsigned int q = (unsigned int)(rel / VIRTIO_PCI_NOTIFY_MULT);
+
+	if (rel % VIRTIO_PCI_NOTIFY_MULT || q >= t->dev->ops->nr_queues) {
+		pci_warn(t, "doorbell write at BAR0+0x%llx: no queue's", (unsigned long long)off);
+		return;
+	}
+	/* No ioeventfd took it: before DRIVER_OK (ignored), or through the PCI-config window. */
+	pthread_mutex_lock(&t->lock);
+	vcore_kick_by_hand(&t->core, q);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void bar0_write(void *opaque, uint64_t off, const void *data, unsigned int len)
+{
+	struct virtio_pci *t = opaque;
+	const struct evvm_device_ops *ops = t->dev->ops;
+
+	if (off < COMMON_LEN)
+		common_write(t, (uint32_t)off, data, len);
+	else if (off >= VIRTIO_PCI_NOTIFY_OFF && off < VIRTIO_PCI_NOTIFY_OFF + 0x1000)
+		notify_write(t, off);
+	else if (off >= VIRTIO_PCI_DEVICE_OFF &&
+		 off - VIRTIO_PCI_DEVICE_OFF + len <= ops->config_size && ops->config_write)
+		ops->config_write(t->dev, (uint32_t)(off - VIRTIO_PCI_DEVICE_OFF), data, len);
+}
+
+static void bar1_read(void *opaque, uint64_t off, void *data, unsigned int len)
+{
+	struct virtio_pci *t = opaque;
+
+	if (!msix_bar_read(&t->msix, off, data, len)) {
+		memset(data, 0, len);
+		pci_warn(t, "MSI-X: %u-byte read at BAR1+0x%llx is past the table and PBA", len,
+			 (unsigned long long)off);
+	}
+}
+
+static void bar1_write(void *opaque, uint64_t off, const void *data, unsigned int len)
+{
+	struct virtio_pci *t = opaque;
+
+	if (!msix_bar_write(&t->msix, off, data, len))
+		pci_warn(t, "MSI-X: %u-byte write at BAR1+0x%llx is past the table and PBA", len,
+			 (unsigned long long)off);
+}
+
+static const struct iobus_ops bar0_ops = { .read = bar0_read, .write = bar0_write };
+static const struct iobus_ops bar1_ops = { .read = bar1_read, .write = bar1_write };
+
+/* The PCI-config access window (4.1.4.9): bar, offset, length name a BAR access. */
+static bool pcfg_target(struct virtio_pci *t, unsigned int *bar, uint32_t *off, uint32_t *len)
+{
+	const uint8_t *c = &t->f.cfg[t->pcfg];
+	uint32_t size;
+
+	*bar = c[4];
+	*off = get_le32(c + 8);
+	*len = get_le32(c + 12);
+	size = *bar == 0 ? VIRTIO_PCI_BAR0_SIZE : *bar == 1 ? VIRTIO_PCI_BAR1_SIZE : 0;
+	if ((*len != 1 && *len != 2 && *len != 4) || *off % *len || *off >= size ||
+	    *len > size - *off) {
+		pci_warn(t, "PCI-config window: BAR%u+0x%x length %u is no access", *bar, *off,
+			 *len);
+		return false;
+	}
+	return true;
+}
+
+static bool pcfg_data(struct virtio_pci *t, uint32_t off, unsigned int len)
+{
+	return t->pcfg && off < t->pcfg + 20 && off + len > t->pcfg + 16;
+}
+
+/* pci.c hooks: with cfg_lock held, so the window's fields stay put. */
+static void vpci_cfg_read(void *opaque, uint32_t off, void *data, unsigned int len)
+{
+	struct virtio_pci *t = opaque;
+	uint32_t boff, blen;
+	unsigned int bar;
+	uint8_t v[4] = { 0 };
+
+	if (!pcfg_data(t, off, len) || !pcfg_target(t, &bar, &boff, &blen))
+		return;
+	(bar == 0 ? bar0_read : bar1_read)(t, boff, v, blen);
+	memcpy(&t->f.cfg[t->pcfg + 16], v, 4);
+	for (unsigned int i = 0; i < len; i++)
+		if (off + i >= t->pcfg + 16 && off + i < t->pcfg + 20)
+			((uint8_t *)data)[i] = t->f.cfg[off + i];
+}
+
+static void vpci_cfg_write(void *opaque, uint32_t off, const void *data, unsigned int len)
+{
+	struct virtio_pci *t = opaque;
+	uint32_t boff, blen;
+	unsigned int bar;
+
+	(void)data;
+	atomic_store(&t->intx_disabled,
+		     get_le16(&t->f.cfg[PCI_COMMAND]) & PCI_COMMAND_INTX_DISABLE);
+	msix_cfg_write(&t->msix, &t->f, off, len);
+	if (!pcfg_data(t, off, len) || !pcfg_target(t, &bar, &boff, &blen))
+		return;
+	(bar == 0 ? bar0_write : bar1_write)(t, boff, &t->f.cfg[t->pcfg + 16], blen);
+}
+
+static void vpci_bar_map(void *opaque, unsigned int bar, uint64_t base)
+{
+	struct virtio_pci *t = opaque;
+
+	if (bar != 0)
+		return; /* MSI-X needs nothing: accesses come through the bus */
+	pthread_mutex_lock(&t->lock);
+	t->notify_base = base == PCI_BAR_UNMAPPED ? base : base + VIRTIO_PCI_NOTIFY_OFF;
+	vcore_rekey(&t->core);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static const struct pci_func_ops vpci_func_ops = {
+	.cfg_read = vpci_cfg_read,
+	.cfg_write = vpci_cfg_write,
+	.bar_map = vpci_bar_map,
+};
+
+static int vpci_cap(struct virtio_pci *t, uint8_t type, unsigned int len, uint32_t off,
+		    uint32_t size)
+{
+	unsigned int c = pci_cap_add(&t->f, CAP_VENDOR, len);
+
+	if (!c)
+		return -ENOSPC;
+	t->f.cfg[c + 2] = (uint8_t)len;
+	t->f.cfg[c + 3] = type;
+	t->f.cfg[c + 4] = 0; /* BAR0 */
+	put_le32(&t->f.cfg[c + 8], off);
+	put_le32(&t->f.cfg[c + 12], size);
+	if (type == CAP_NOTIFY)
+		put_le32(&t->f.cfg[c + 16], VIRTIO_PCI_NOTIFY_MULT);
+	if (type == CAP_PCI_CFG) {
+		t->pcfg = c;
+		t->f.wmask[c + 4] = 0xff;
+		memset(&t->f.wmask[c + 8], 0xff, 12); /* offset, length, data */
+	}
+	return 0;
+}
+
+static uint32_t class_of(uint32_t device_id)
+{
+	switch (device_id) {
+	case VIRTIO_ID_NET:
+		return 0x020000; /* network: Ethernet */
+	case VIRTIO_ID_BLOCK:
+		return 0x010000; /* mass storage: SCSI, as other VMMs give it */
+	case VIRTIO_ID_CONSOLE:
+		return 0x078000; /* communication: other */
+	}
+	return CLASS_OTHER;
+}
+
+static int vpci_build_func(struct virtio_pci *t, uint32_t bar_base)
+{
+	const struct evvm_device_ops *ops = t->dev->ops;
+	int err;
+
+	pci_func_init(&t->f, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE_BASE + ops->device_id),
+		      class_of(ops->device_id), true, &vpci_func_ops, t, t->name);
+	put_le16(&t->f.cfg[PCI_SUBSYS_ID], SUBSYS_ID);
+	err = pci_func_bar(&t->f, 0, VIRTIO_PCI_BAR0_SIZE, bar_base, &bar0_ops);
+	if (!err)
+		err = pci_func_bar(&t->f, 1, VIRTIO_PCI_BAR1_SIZE, bar_base + VIRTIO_PCI_BAR0_SIZE,
+				   &bar1_ops);
+	if (!err)
+		err = vpci_cap(t, CAP_COMMON, CAP_LEN, VIRTIO_PCI_COMMON_OFF, COMMON_LEN);
+	if (!err)
+		err = vpci_cap(t, CAP_NOTIFY, CAP_NOTIFY_LEN, VIRTIO_PCI_NOTIFY_OFF,
+			       ops->nr_queues * VIRTIO_PCI_NOTIFY_MULT);
+	if (!err)
+		err = vpci_cap(t, CAP_ISR, CAP_LEN, VIRTIO_PCI_ISR_OFF, 1);
+	if (!err && ops->config_size)
+		err = vpci_cap(t, CAP_DEVICE, CAP_LEN, VIRTIO_PCI_DEVICE_OFF, ops->config_size);
+	if (!err)
+		err = vpci_cap(t, CAP_PCI_CFG, CAP_PCI_CFG_LEN, 0, 0);
+	if (!err)
+		err = msix_cap_add(&t->msix, &t->f, 1, VIRTIO_PCI_MSIX_TABLE, VIRTIO_PCI_MSIX_PBA);
+	return err;
+}
+
+static int vpci_watch_resample(void *opaque)
+{
+	struct virtio_pci *t = opaque;
+
+	return loop_add(t->dev->loop, t->resample_fd, EPOLLIN, vpci_resample, t);
+}
+
+static int vpci_connect(struct virtio_pci *t)
+{
+	char io_name[16];
+	int slot, err;
+
+	slot = pci_func_add(t->host.bus, &t->f);
+	if (slot < 0)
+		return slot;
+	t->on_bus = true;
+	t->gsi = PCI_INTX_GSI_BASE + (uint32_t)slot % PCI_INTX_GSIS;
+	snprintf(t->name, sizeof(t->name), "virtio-pci %s@00:%02x.0", t->dev->id,
+		 (unsigned int)slot & 0x1f);
+	t->intx_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	t->resample_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->intx_fd < 0 || t->resample_fd < 0)
+		return -errno;
+	err = irqfd_assign(t->host.irqfds, t->intx_fd, t->gsi, t->resample_fd, &t->intx);
+	if (err)
+		return err;
+	snprintf(io_name, sizeof(io_name), "%.12s-io", t->dev->id);
+	err = iothread_create(io_name, t->host.poll_max_us, &t->io);
+	if (err)
+		return err;
+	t->dev->loop = iothread_loop(t->io);
+	t->dev->call_fd = -1; /* interrupts go through the transport */
+	return loop_call(t->dev->loop, vpci_watch_resample, t);
+}
+
+int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev *dev,
+		      uint32_t bar_base, struct virtio_pci **out)
+{
+	struct virtio_pci *t = calloc(1, sizeof(*t));
+	int err;
+
+	if (!t) {
+		virtio_dev_destroy(dev);
+		return -ENOMEM;
+	}
+	t->host = *host;
+	t->dev = dev;
+	t->intx_fd = t->resample_fd = -1;
+	t->notify_base = PCI_BAR_UNMAPPED;
+	snprintf(t->name, sizeof(t->name), "virtio-pci %s", dev->id);
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->rl_lock, NULL);
+	t->rl = (struct evvm_ratelimit)EVVM_RATELIMIT_INIT(10);
+	atomic_store(&t->config_vector, MSIX_NO_VECTOR);
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		atomic_store(&t->queue_vector[q], MSIX_NO_VECTOR);
+	dev->mem = host->mem;
+	dev->notify = vpci_notify;
+	dev->needs_reset = vpci_fail;
+	dev->transport = t;
+
+	if (!dev->ops->kick) {
+		pr_err("%s: served by another process: only --transport=mmio carries it for now",
+		       t->name);
+		err = -ENOTSUP;
+		goto fail_quiet;
+	}
+	err = vcore_init(&t->core, dev, t->name, host->ioeventfds, &vpci_core_ops, t);
+	t->core_ready = true;
+	if (!err) {
+		err = msix_init(&t->msix, host->irqfds, dev->ops->nr_queues + 1, t->name);
+		t->msix_ready = true; /* msix_destroy() after any msix_init() */
+	}
+	if (!err)
+		err = vpci_build_func(t, bar_base);
+	if (!err)
+		err = vpci_connect(t);
+	if (err)
+		goto fail;
+	*out = t;
+	return 0;
+fail:
+	pr_err("%s: %s", t->name, evvm_strerror(err));
+fail_quiet:
+	virtio_pci_destroy(t);
+	return err;
+}
+
+/* Devices are destroyed on their I/O thread too, like every other op. */
+static int vpci_destroy_on_loop(void *opaque)
+{
+	struct virtio_pci *t = opaque;
+
+	loop_del(t->dev->loop, t->resample_fd);
+	virtio_dev_destroy(t->dev);
+	t->dev = NULL;
+	return 0;
+}
+
+void virtio_pci_destroy(struct virtio_pci *t)
+{
+	if (!t)
+		return;
+	/* Off the bus first: once this returns no vCPU is in a BAR or config handler. */
+	if (t->on_bus)
+		pci_func_remove(t->host.bus, &t->f);
+	if (t->io) {
+		vcore_reset(&t->core); /* the device stops on its I/O thread */
+		loop_call(t->dev->loop, vpci_destroy_on_loop, t);
+		iothread_destroy(t->io);
+	}
+	virtio_dev_destroy(t->dev); /* not started: no I/O thread to run it on */
+	if (t->intx)
+		irqfd_deassign(t->host.irqfds, t->intx_fd, t->gsi);
+	if (t->msix_ready)
+		msix_destroy(&t->msix);
+	if (t->core_ready)
+		vcore_destroy(&t->core);
+	if (t->intx_fd >= 0)
+		close(t->intx_fd);
+	if (t->resample_fd >= 0)
+		close(t->resample_fd);
+	pthread_mutex_destroy(&t->rl_lock);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+struct evvm_virtio_dev *virtio_pci_dev(struct virtio_pci *t)
+{
+	return t->dev;
+}

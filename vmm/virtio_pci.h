@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef EVVM_VMM_VIRTIO_PCI_H
+#define EVVM_VMM_VIRTIO_PCI_H
+
+#include <stdint.h>
+
+#include <evvm/device.h>
+#include <evvm/mem.h>
+
+struct pci_bus;
+struct ioeventfd_table;
+struct irqfd_table;
+struct virtio_pci;
+
+/*
+ * BAR layout of every virtio-pci device (docs/memory-map.md). BAR0 holds
+ * the virtio structures, BAR1 the MSI-X table and PBA; each device's pair
+ * sits in its own 64 KiB of the PCI MMIO window until the guest moves it.
+ */
+#define VIRTIO_PCI_BAR0_SIZE   0x4000
+#define VIRTIO_PCI_COMMON_OFF  0x0000
+#define VIRTIO_PCI_ISR_OFF     0x1000
+#define VIRTIO_PCI_DEVICE_OFF  0x2000
+#define VIRTIO_PCI_NOTIFY_OFF  0x3000
+#define VIRTIO_PCI_NOTIFY_MULT 4 /* queue q's doorbell: NOTIFY_OFF + 4 * q */
+#define VIRTIO_PCI_BAR1_SIZE   0x1000
+#define VIRTIO_PCI_MSIX_TABLE  0x0000
+#define VIRTIO_PCI_MSIX_PBA    0x0800
+#define VIRTIO_PCI_DEV_STRIDE  0x10000
+#define VIRTIO_PCI_VENDOR      0x1af4
+#define VIRTIO_PCI_DEVICE_BASE 0x1040 /* non-transitional: 0x1040 + virtio device id */
+
+/* What a virtio-pci device needs of its VM (none of it owned). */
+struct virtio_pci_host {
+	const struct evvm_mem *mem;
+	struct pci_bus *bus;
+	struct ioeventfd_table *ioeventfds;
+	struct irqfd_table *irqfds;
+	unsigned int poll_max_us; /* the I/O thread's busy-poll */
+};
+
+/*
+ * Put @dev on @host's PCI bus as a modern virtio-pci function (virtio 1.2,
+ * 4.1): common, notify (one length-0 ioeventfd per queue at
+ * BAR0 + 0x3000 + 4 * q once the driver is up), ISR, device and PCI-config
+ * access capabilities, and MSI-X with a vector for config changes and one
+ * per queue; INTx (resampled, level) while MSI-X is off. Its BARs start at
+ * @bar_base (64 KiB aligned, inside the PCI MMIO window). The transport
+ * owns @dev from then on (also on failure). Devices served by another
+ * process (no ops->kick) are refused with -ENOTSUP. 0 or -errno after
+ * logging.
+ */
+int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev *dev,
+		      uint32_t bar_base, struct virtio_pci **out);
+
+/* The device behind the transport (for its counters). */
+struct evvm_virtio_dev *virtio_pci_dev(struct virtio_pci *t);
+
+/* Take the function off the bus, reset the device, free everything. NULL is ignored. */
+void virtio_pci_destroy(struct virtio_pci *t);
+
+#endif
