@@ -12,7 +12,7 @@ CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-
 LDFLAGS	+= -fsanitize=address,undefined
 endif
 override CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
-LDLIBS	+= -pthread -luring -lz -llzma -llz4 -lzstd
+LDLIBS	+= -pthread -luring -lz -llzma -llz4 -lzstd -lmicrohttpd -ljansson
 
 LIB_SRCS := $(wildcard lib/*.c)
 VMM_SRCS := $(wildcard vmm/*.c vmm/arch/x86/*.c vmm/boot/*.c)
