@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: MIT
+/* The VM description: its checks, and its translation into a VM config. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <evvm/devices.h>
+#include <evvm/log.h>
+
+#include "../vhost/frontend.h"
+#include "vmdesc.h"
+
+#define fail(msg, ...) (snprintf(msg, VMDESC_MSG_MAX, __VA_ARGS__), -EINVAL)
+
+void vmdesc_init(struct vm_desc *d)
+{
+	*d = (struct vm_desc){
+		.machine = { .vcpus = 1, .mem_size = VMDESC_DEF_MEM },
+		.logger = { .level = -1 },
+	};
+}
+
+void vmdesc_boot_release(struct vmdesc_boot *b)
+{
+	free(b->kernel);
+	free(b->initrd);
+	free(b->cmdline);
+	*b = (struct vmdesc_boot){ 0 };
+}
+
+void vmdesc_drive_release(struct vmdesc_drive *drv)
+{
+	free(drv->path);
+	free(drv->socket);
+	free(drv->partuuid);
+	*drv = (struct vmdesc_drive){ 0 };
+}
+
+void vmdesc_net_release(struct vmdesc_net *n)
+{
+	free(n->tap);
+	free(n->socket);
+	*n = (struct vmdesc_net){ 0 };
+}
+
+void vmdesc_release(struct vm_desc *d)
+{
+	vmdesc_boot_release(&d->boot);
+	for (unsigned int i = 0; i < d->nr_drives; i++)
+		vmdesc_drive_release(&d->drives[i]);
+	for (unsigned int i = 0; i < d->nr_nets; i++)
+		vmdesc_net_release(&d->nets[i]);
+	free(d->logger.path);
+	free(d->metrics.path);
+	d->nr_drives = d->nr_nets = 0;
+	d->logger.path = d->metrics.path = NULL;
+}
+
+void vmdesc_default_mac(uint8_t mac[6], unsigned int index)
+{
+	const uint8_t base[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x50 };
+
+	memcpy(mac, base, sizeof(base));
+	mac[5] += index;
+}
+
+int vmdesc_check_machine(const struct vmdesc_machine *m, char *msg)
+{
+	if (m->vcpus < 1 || m->vcpus > EVVM_MAX_CPUS)
+		return fail(msg, "vcpu_count %u: must be 1 to %u", m->vcpus, EVVM_MAX_CPUS);
+	if (m->mem_size < EVVM_MEM_MIN || (m->mem_size & 0xfff))
+		return fail(msg,
+			    "mem_size_mib: %llu bytes: must be a multiple of 4K and at least %lluM",
+			    (unsigned long long)m->mem_size, EVVM_MEM_MIN >> 20);
+	if (m->smt)
+		return fail(msg, "smt: evvm does not offer SMT (only false is accepted)");
+	return 0;
+}
+
+int vmdesc_check_boot(const struct vmdesc_boot *b, bool kernel_required, char *msg)
+{
+	if (!b->kernel && kernel_required)
+		return fail(msg, "boot-source: kernel_image_path is not set: cannot start "
+				 "the microVM without a kernel");
+	if (b->kernel && !*b->kernel)
+		return fail(msg, "kernel_image_path: empty");
+	if (b->initrd && !*b->initrd)
+		return fail(msg, "initrd_path: empty");
+	if (!b->kernel && (b->initrd || b->decompress_in_guest || b->boot != EVVM_BOOT_AUTO))
+		return fail(msg, "initrd_path (--initramfs), --boot and --kernel-decompress "
+				 "need a kernel");
+	if (b->cmdline && strlen(b->cmdline) > EVVM_CMDLINE_MAX)
+		return fail(msg, "boot_args: %zu bytes, the limit is %u", strlen(b->cmdline),
+			    EVVM_CMDLINE_MAX);
+	return 0;
+}
+
+static int check_id(const char *what, const char *id, char *msg)
+{
+	if (!*id)
+		return fail(msg, "%s: empty", what);
+	for (const char *p = id; *p; p++)
+		if (!(*p == '_' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= 'A' && *p <= 'Z')))
+			return fail(msg, "%s '%s': only letters, digits and '_' are allowed", what,
+				    id);
+	return 0;
+}
+
+int vmdesc_check_drive(const struct vmdesc_drive *drv, char *msg)
+{
+	if (check_id("drive_id", drv->id, msg))
+		return -EINVAL;
+	if (!drv->path == !drv->socket)
+		return fail(msg,
+			    "drive '%s': exactly one of path_on_host and socket (vhost-user) "
+			    "is needed",
+			    drv->id);
+	if (drv->path && !*drv->path)
+		return fail(msg, "drive '%s': path_on_host: empty", drv->id);
+	if (drv->socket && (!*drv->socket || drv->readonly))
+		return fail(msg,
+			    "drive '%s': socket: a vhost-user backend decides the mode "
+			    "(no is_read_only) and needs a path",
+			    drv->id);
+	if (drv->partuuid && (!*drv->partuuid || strpbrk(drv->partuuid, " \t\n")))
+		return fail(msg, "drive '%s': partuuid: empty or with white space", drv->id);
+	return 0;
+}
+
+int vmdesc_check_net(const struct vmdesc_net *n, char *msg)
+{
+	if (check_id("iface_id", n->id, msg))
+		return -EINVAL;
+	if (!n->tap == !n->socket)
+		return fail(msg,
+			    "network interface '%s': exactly one of host_dev_name (a tap) "
+			    "and socket (vhost-user) is needed",
+			    n->id);
+	if (n->tap && (!*n->tap || strlen(n->tap) > VMDESC_TAP_MAX))
+		return fail(msg, "network interface '%s': host_dev_name: 1 to %u characters", n->id,
+			    VMDESC_TAP_MAX);
+	if (n->socket && (!*n->socket || n->mac_given || n->event_idx_given))
+		return fail(msg,
+			    "network interface '%s': socket: a vhost-user backend decides "
+			    "the MAC and features, and needs a path",
+			    n->id);
+	if (n->mac[0] & 1)
+		return fail(msg, "network interface '%s': guest_mac: a multicast address", n->id);
+	return 0;
+}
+
+int vmdesc_validate(const struct vm_desc *d, char *msg)
+{
+	unsigned int nr = d->nr_drives + d->nr_nets + d->rng + d->console, roots = 0;
+
+	if (vmdesc_check_machine(&d->machine, msg) ||
+	    vmdesc_check_boot(&d->boot, d->kernel_required, msg))
+		return -EINVAL;
+	if (nr > EVVM_MAX_VIRTIO)
+		return fail(msg, "%u virtio devices: at most %u", nr, EVVM_MAX_VIRTIO);
+	for (unsigned int i = 0; i < d->nr_drives; i++) {
+		if (vmdesc_check_drive(&d->drives[i], msg))
+			return -EINVAL;
+		roots += d->drives[i].is_root;
+		for (unsigned int j = 0; j < i; j++)
+			if (!strcmp(d->drives[i].id, d->drives[j].id))
+				return fail(msg, "drive_id '%s': given twice", d->drives[i].id);
+	}
+	if (roots > 1)
+		return fail(msg, "is_root_device: %u drives claim it, at most one may", roots);
+	for (unsigned int i = 0; i < d->nr_nets; i++) {
+		if (vmdesc_check_net(&d->nets[i], msg))
+			return -EINVAL;
+		for (unsigned int j = 0; j < i; j++)
+			if (!strcmp(d->nets[i].id, d->nets[j].id))
+				return fail(msg, "iface_id '%s': given twice", d->nets[i].id);
+	}
+	return 0;
+}
+
+int vmdesc_put_drive(struct vm_desc *d, struct vmdesc_drive *drv, char *msg)
+{
+	unsigned int i, nr = d->nr_drives + d->nr_nets + d->rng + d->console;
+
+	if (vmdesc_check_drive(drv, msg))
+		return -EINVAL;
+	for (i = 0; i < d->nr_drives && strcmp(d->drives[i].id, drv->id); i++)
+		;
+	if (i == d->nr_drives && nr >= EVVM_MAX_VIRTIO)
+		return fail(msg, "drive '%s': at most %u virtio devices", drv->id, EVVM_MAX_VIRTIO);
+	for (unsigned int j = 0; j < d->nr_drives; j++)
+		if (j != i && drv->is_root && d->drives[j].is_root)
+			return fail(msg,
+				    "drive '%s': is_root_device: drive '%s' already is the "
+				    "root device",
+				    drv->id, d->drives[j].id);
+	if (i < d->nr_drives)
+		vmdesc_drive_release(&d->drives[i]);
+	else
+		d->nr_drives++;
+	d->drives[i] = *drv;
+	*drv = (struct vmdesc_drive){ 0 };
+	return 0;
+}
+
+int vmdesc_put_net(struct vm_desc *d, struct vmdesc_net *n, char *msg)
+{
+	unsigned int i, nr = d->nr_drives + d->nr_nets + d->rng + d->console;
+
+	if (vmdesc_check_net(n, msg))
+		return -EINVAL;
+	for (i = 0; i < d->nr_nets && strcmp(d->nets[i].id, n->id); i++)
+		;
+	if (i == d->nr_nets && nr >= EVVM_MAX_VIRTIO)
+		return fail(msg, "network interface '%s': at most %u virtio devices", n->id,
+			    EVVM_MAX_VIRTIO);
+	if (i < d->nr_nets)
+		vmdesc_net_release(&d->nets[i]);
+	else
+		d->nr_nets++;
+	d->nets[i] = *n;
+	*n = (struct vmdesc_net){ 0 };
+	return 0;
+}
+
+int vmdesc_set_boot(struct vm_desc *d, struct vmdesc_boot *b, char *msg)
+{
+	if (vmdesc_check_boot(b, d->kernel_required, msg))
+		return -EINVAL;
+	vmdesc_boot_release(&d->boot);
+	d->boot = *b;
+	*b = (struct vmdesc_boot){ 0 };
+	return 0;
+}
+
+/* Map a kernel or initrd file read-only; it is copied into guest RAM at create. */
+static int map_file(const char *what, const char *path, const void **image, size_t *size)
+{
+	struct stat st;
+	void *p;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		pr_err("%s '%s': open: %s", what, path, evvm_strerror(err));
+		return err;
+	}
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		pr_err("%s '%s': stat: %s", what, path, evvm_strerror(err));
+		close(fd);
+		return err;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+		pr_err("%s '%s': not a regular, non-empty file", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	err = p == MAP_FAILED ? -errno : 0;
+	close(fd);
+	if (err) {
+		pr_err("%s '%s': mmap: %s", what, path, evvm_strerror(err));
+		return err;
+	}
+	*image = p;
+	*size = st.st_size;
+	return 0;
+}
+
+/* The boot arguments, plus root= for a root drive (as Firecracker adds it). */
+static int compose_cmdline(const struct vm_desc *d, char **out, char *msg)
+{
+	const struct vmdesc_drive *root = NULL;
+	const char *base = d->boot.cmdline ? d->boot.cmdline : "";
+	int n;
+
+	for (unsigned int i = 0; i < d->nr_drives; i++)
+		if (d->drives[i].is_root)
+			root = &d->drives[i];
+	if (!root)
+		n = asprintf(out, "%s", base);
+	else if (root->partuuid)
+		n = asprintf(out, "%s%sroot=PARTUUID=%s %s", base, *base ? " " : "", root->partuuid,
+			     root->readonly ? "ro" : "rw");
+	else
+		n = asprintf(out, "%s%sroot=/dev/vda %s", base, *base ? " " : "",
+			     root->readonly ? "ro" : "rw");
+	if (n < 0)
+		return -ENOMEM;
+	if ((size_t)n > EVVM_CMDLINE_MAX) {
+		free(*out);
+		*out = NULL;
+		return fail(msg, "boot_args with root=: %d bytes, the limit is %u", n,
+			    EVVM_CMDLINE_MAX);
+	}
+	return 0;
+}
+
+static int add_device(struct evvm_vm_config *cfg, int err, struct evvm_virtio_dev *dev)
+{
+	if (!err)
+		cfg->devices[cfg->nr_devices++] = dev;
+	return err;
+}
+
+/* A drive's place: the root drive first, then the others in their order. */
+static const struct vmdesc_drive *drive_at(const struct vm_desc *d, unsigned int pos)
+{
+	unsigned int root = d->nr_drives;
+
+	for (unsigned int i = 0; i < d->nr_drives; i++)
+		if (d->drives[i].is_root)
+			root = i;
+	if (root == d->nr_drives)
+		return &d->drives[pos];
+	if (pos == 0)
+		return &d->drives[root];
+	return &d->drives[pos <= root ? pos - 1 : pos];
+}
+
+static int add_devices(const struct vm_desc *d, struct evvm_vm_config *cfg)
+{
+	const struct console_config cc = {
+		.in_fd = isatty(STDIN_FILENO) ? STDIN_FILENO : -1,
+		.out_fd = STDOUT_FILENO,
+	};
+	struct evvm_virtio_dev *dev = NULL;
+	int err = 0;
+
+	for (unsigned int i = 0; i < d->nr_drives && !err; i++) {
+		const struct vmdesc_drive *drv = drive_at(d, i);
+		const struct blk_config bc = { drv->path, drv->readonly, drv->id };
+		char id[16];
+
+		snprintf(id, sizeof(id), "blk%u", i);
+		if (drv->socket)
+			err = vhost_user_dev_create(id, VIRTIO_ID_BLOCK, drv->socket, &dev);
+		else
+			err = blk_create(id, &bc, &dev);
+		err = add_device(cfg, err, dev);
+	}
+	for (unsigned int i = 0; i < d->nr_nets && !err; i++) {
+		const struct vmdesc_net *n = &d->nets[i];
+		struct net_config nc = { .tap = n->tap, .event_idx = n->event_idx };
+
+		memcpy(nc.mac, n->mac, sizeof(nc.mac));
+		if (n->socket)
+			err = vhost_user_dev_create(n->id, VIRTIO_ID_NET, n->socket, &dev);
+		else
+			err = net_create(n->id, &nc, &dev);
+		err = add_device(cfg, err, dev);
+	}
+	if (!err && d->rng)
+		err = add_device(cfg, rng_create("rng0", &dev), dev);
+	if (!err && d->console)
+		err = add_device(cfg, console_create("console0", &cc, &dev), dev);
+	return err;
+}
+
+int vmdesc_build(const struct vm_desc *d, const void *demo, size_t demo_size,
+		 struct vmdesc_built *out, char *msg)
+{
+	struct evvm_vm_config *cfg = &out->cfg;
+	int err;
+
+	*out = (struct vmdesc_built){ 0 };
+	if (vmdesc_validate(d, msg)) {
+		pr_err("%s", msg);
+		return -EINVAL;
+	}
+	*cfg = (struct evvm_vm_config){
+		.mem_size = d->machine.mem_size,
+		.nr_cpus = d->machine.vcpus,
+		.boot = d->boot.boot,
+		.decompress_in_guest = d->boot.decompress_in_guest,
+		.console_in = isatty(STDIN_FILENO) && !d->console ? STDIN_FILENO : -1,
+		.console_out = STDOUT_FILENO,
+		.ioeventfd_user = d->ioeventfd_user,
+		.irqfd_user = d->irqfd_user,
+		.testdev = d->testdev,
+		.no_acpi = d->no_acpi,
+		.poll_max_us = d->poll_max_us,
+	};
+	err = compose_cmdline(d, &out->cmdline, msg);
+	if (err)
+		return err;
+	cfg->cmdline = out->cmdline;
+	if (d->boot.kernel) {
+		err = map_file("kernel", d->boot.kernel, &cfg->kernel, &cfg->kernel_size);
+		if (err)
+			goto fail;
+		out->kernel_mapped = true;
+		cfg->kernel_name = d->boot.kernel;
+	} else {
+		cfg->kernel = demo;
+		cfg->kernel_size = demo_size;
+		cfg->kernel_name = "(bundled demo guest)";
+	}
+	if (d->boot.initrd) {
+		err = map_file("initrd", d->boot.initrd, &cfg->initramfs, &cfg->initramfs_size);
+		if (err)
+			goto fail;
+		cfg->initramfs_name = d->boot.initrd;
+	}
+	err = add_devices(d, cfg);
+	if (err)
+		goto fail;
+	return 0;
+fail:
+	snprintf(msg, VMDESC_MSG_MAX, "cannot build the VM: %s (see the log)", evvm_strerror(err));
+	vmdesc_unbuild(out);
+	return err;
+}
+
+void vmdesc_unbuild(struct vmdesc_built *b)
+{
+	struct evvm_vm_config *cfg = &b->cfg;
+
+	/* Devices still listed were never handed to vm_create(). */
+	for (unsigned int i = 0; i < cfg->nr_devices; i++)
+		virtio_dev_destroy(cfg->devices[i]);
+	cfg->nr_devices = 0;
+	if (b->kernel_mapped)
+		munmap((void *)cfg->kernel, cfg->kernel_size);
+	if (cfg->initramfs)
+		munmap((void *)cfg->initramfs, cfg->initramfs_size);
+	free(b->cmdline);
+	*b = (struct vmdesc_built){ 0 };
+}
