@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: MIT
+/* A microVM's life for the API: described, started once, run, ended. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <evvm/log.h>
+#include <evvm/loop.h>
+
+#include "cli.h"
+#include "instance.h"
+
+#define fail(msg, ...) (snprintf(msg, VMDESC_MSG_MAX, __VA_ARGS__), -EINVAL)
+
+int instance_init(struct instance *in, const char *id)
+{
+	*in = (struct instance){ .log_fd = -1, .metrics_fd = -1 };
+	if (strlen(id) > INSTANCE_ID_MAX)
+		return -EINVAL;
+	strcpy(in->id, id);
+	vmdesc_init(&in->desc);
+	in->desc.kernel_required = true;
+	in->start_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (in->start_fd < 0)
+		return -errno;
+	pthread_mutex_init(&in->lock, NULL);
+	return 0;
+}
+
+void instance_fini(struct instance *in)
+{
+	vm_destroy(in->vm);
+	in->vm = NULL;
+	evvm_log_set_output(-1, false);
+	if (in->log_fd >= 0)
+		close(in->log_fd);
+	if (in->metrics_fd >= 0)
+		close(in->metrics_fd);
+	close(in->start_fd);
+	vmdesc_release(&in->desc);
+	pthread_mutex_destroy(&in->lock);
+}
+
+int instance_start_locked(struct instance *in, char *msg)
+{
+	struct vmdesc_built b;
+	uint64_t one = 1;
+	int err;
+
+	if (in->state != INSTANCE_NOT_STARTED)
+		return fail(msg, "The requested operation is not supported after starting the "
+				 "microVM.");
+	err = vmdesc_build(&in->desc, demo_guest_start, demo_guest_end - demo_guest_start, &b, msg);
+	if (err)
+		return err;
+	err = vm_create(&b.cfg, &in->vm);
+	b.cfg.nr_devices = 0; /* vm_create() owns them now, also on failure */
+	vmdesc_unbuild(&b);
+	if (err) {
+		in->vm = NULL;
+		return fail(msg, "cannot create the microVM: %s (see the log)", evvm_strerror(err));
+	}
+	in->state = INSTANCE_RUNNING;
+	if (write(in->start_fd, &one, sizeof(one)) != sizeof(one))
+		pr_err("InstanceStart: cannot wake the main thread: %s", evvm_strerror(errno));
+	pr_info("instance '%s' started", in->id);
+	return 0;
+}
+
+/* A logger or metrics file: appended to, never blocking (a FIFO may be slow). */
+static int open_sink(const char *what, const char *path, int *fd, char *msg)
+{
+	int nfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
+
+	if (nfd < 0)
+		return fail(msg, "%s '%s': open: %s", what, path, evvm_strerror(errno));
+	if (*fd >= 0)
+		close(*fd);
+	*fd = nfd;
+	return 0;
+}
+
+int instance_set_logger_locked(struct instance *in, struct vmdesc_logger *l, char *msg)
+{
+	int fd = -1;
+
+	if (l->path && open_sink("log_path", l->path, &fd, msg))
+		return -EINVAL;
+	evvm_log_set_output(fd >= 0 ? fd : -1, l->show_level);
+	if (in->log_fd >= 0)
+		close(in->log_fd);
+	in->log_fd = fd;
+	if (l->level >= 0)
+		evvm_log_set_level(l->level);
+	free(in->desc.logger.path);
+	in->desc.logger = *l;
+	*l = (struct vmdesc_logger){ 0 };
+	return 0;
+}
+
+int instance_set_metrics_locked(struct instance *in, struct vmdesc_metrics *m, char *msg)
+{
+	if (in->metrics_fd >= 0)
+		return fail(msg, "Reinitialization of metrics not allowed.");
+	if (open_sink("metrics_path", m->path, &in->metrics_fd, msg))
+		return -EINVAL;
+	in->desc.metrics = *m;
+	*m = (struct vmdesc_metrics){ 0 };
+	return 0;
+}
+
+int instance_flush_metrics_locked(struct instance *in, char *msg)
+{
+	static const char *const states[] = { "Not started", "Running", "Exited" };
+	struct timespec ts;
+	char line[512];
+	int n;
+
+	if (in->metrics_fd < 0)
+		return fail(msg, "FlushMetrics: the metrics system is not initialized "
+				 "(PUT /metrics first)");
+	clock_gettime(CLOCK_REALTIME, &ts);
+	n = snprintf(line, sizeof(line),
+		     "{\"utc_timestamp_ms\":%lld,%s%s%s\"api_server\":{\"requests\":%lu,"
+		     "\"request_errors\":%lu},\"vmm\":{\"state\":\"%s\"},"
+		     "\"logger\":{\"missed_metrics_count\":%lu}}\n",
+		     (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+		     in->desc.metrics.emit_id ? "\"id\":\"" : "",
+		     in->desc.metrics.emit_id ? in->id : "", in->desc.metrics.emit_id ? "\"," : "",
+		     in->requests, in->request_errors, states[in->state], in->lost_metrics);
+	/* A full FIFO loses the line rather than stalling the API thread. */
+	if (n >= (int)sizeof(line) || write(in->metrics_fd, line, n) != n) {
+		in->lost_metrics++;
+		return fail(msg, "FlushMetrics: the metrics file did not take the line");
+	}
+	return 0;
+}
+
+struct run_signals {
+	struct evvm_vm *vm;
+	int fd;
+};
+
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct run_signals *s = opaque;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(s->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	pr_warn("stopping on %s", sigabbrev_np(si.ssi_signo) ? sigabbrev_np(si.ssi_signo) : "?");
+	vm_stop(s->vm, 128 + si.ssi_signo);
+}
+
+/* Wait for InstanceStart or a signal: 0 once started, else 128+signal or failure. */
+static int wait_start(struct instance *in, int sigfd)
+{
+	struct pollfd p[2] = { { .fd = in->start_fd, .events = POLLIN },
+			       { .fd = sigfd, .events = POLLIN } };
+	struct signalfd_siginfo si;
+
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_err("poll: %s", evvm_strerror(errno));
+			return EVVM_EXIT_FAILURE;
+		}
+		if (p[0].revents)
+			return 0;
+		if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+			pr_warn("stopping on %s before InstanceStart",
+				sigabbrev_np(si.ssi_signo) ? sigabbrev_np(si.ssi_signo) : "?");
+			return 128 + si.ssi_signo;
+		}
+	}
+}
+
+int instance_run(struct instance *in)
+{
+	struct run_signals sigs = { .fd = -1 };
+	int status = EVVM_EXIT_FAILURE;
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigs.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigs.fd < 0) {
+		pr_err("signalfd: %s", evvm_strerror(errno));
+		return EVVM_EXIT_FAILURE;
+	}
+	status = wait_start(in, sigs.fd);
+	if (status)
+		goto out;
+	/* The VM exists and no request touches it: run it without the lock. */
+	pthread_mutex_lock(&in->lock);
+	sigs.vm = in->vm;
+	pthread_mutex_unlock(&in->lock);
+	if (loop_add(vm_loop(sigs.vm), sigs.fd, EPOLLIN, on_signal, &sigs)) {
+		pr_err("cannot watch signals");
+		status = EVVM_EXIT_FAILURE;
+		goto out;
+	}
+	status = vm_run(sigs.vm);
+out:
+	pthread_mutex_lock(&in->lock);
+	in->state = INSTANCE_EXITED;
+	pthread_mutex_unlock(&in->lock);
+	close(sigs.fd);
+	return status;
+}
