@@ -73,10 +73,12 @@ void vmdesc_default_mac(uint8_t mac[6], unsigned int index)
 int vmdesc_check_machine(const struct vmdesc_machine *m, char *msg)
 {
 	if (m->vcpus < 1 || m->vcpus > EVVM_MAX_CPUS)
-		return fail(msg, "vcpu_count %u: must be 1 to %u", m->vcpus, EVVM_MAX_CPUS);
+		return fail(msg, "vcpu_count (--cpus boot=) %u: must be 1 to %u", m->vcpus,
+			    EVVM_MAX_CPUS);
 	if (m->mem_size < EVVM_MEM_MIN || (m->mem_size & 0xfff))
 		return fail(msg,
-			    "mem_size_mib: %llu bytes: must be a multiple of 4K and at least %lluM",
+			    "mem_size_mib (--memory size=): %llu bytes: must be a multiple of 4K "
+			    "and at least %lluM",
 			    (unsigned long long)m->mem_size, EVVM_MEM_MIN >> 20);
 	if (m->smt)
 		return fail(msg, "smt: evvm does not offer SMT (only false is accepted)");
@@ -89,27 +91,29 @@ int vmdesc_check_boot(const struct vmdesc_boot *b, bool kernel_required, char *m
 		return fail(msg, "boot-source: kernel_image_path is not set: cannot start "
 				 "the microVM without a kernel");
 	if (b->kernel && !*b->kernel)
-		return fail(msg, "kernel_image_path: empty");
+		return fail(msg, "kernel_image_path (--kernel): empty");
 	if (b->initrd && !*b->initrd)
-		return fail(msg, "initrd_path: empty");
+		return fail(msg, "initrd_path (--initramfs): empty");
 	if (!b->kernel && (b->initrd || b->decompress_in_guest || b->boot != EVVM_BOOT_AUTO))
 		return fail(msg, "initrd_path (--initramfs), --boot and --kernel-decompress "
-				 "need a kernel");
+				 "need --kernel (kernel_image_path)");
 	if (b->cmdline && strlen(b->cmdline) > EVVM_CMDLINE_MAX)
-		return fail(msg, "boot_args: %zu bytes, the limit is %u", strlen(b->cmdline),
-			    EVVM_CMDLINE_MAX);
+		return fail(msg, "boot_args (--cmdline): %zu bytes, the limit is %u",
+			    strlen(b->cmdline), EVVM_CMDLINE_MAX);
 	return 0;
 }
 
+/* An id: printable, no blanks, no ',' (the flag grammar's separator). */
 static int check_id(const char *what, const char *id, char *msg)
 {
 	if (!*id)
 		return fail(msg, "%s: empty", what);
 	for (const char *p = id; *p; p++)
-		if (!(*p == '_' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
-		      (*p >= 'A' && *p <= 'Z')))
-			return fail(msg, "%s '%s': only letters, digits and '_' are allowed", what,
-				    id);
+		if (*p <= ' ' || *p > '~' || *p == ',')
+			return fail(msg,
+				    "%s '%s': blanks, commas and control characters are not "
+				    "allowed",
+				    what, id);
 	return 0;
 }
 

@@ -16,10 +16,11 @@
  * description into a struct evvm_vm_config with its devices.
  */
 
-#define VMDESC_ID_MAX  20 /* a drive id is the serial the guest reads: 20 bytes */
-#define VMDESC_MSG_MAX 256
-#define VMDESC_DEF_MEM (128ULL << 20)
-#define VMDESC_TAP_MAX 15
+#define VMDESC_ID_MAX	  20 /* a drive id is the serial the guest reads: 20 bytes */
+#define VMDESC_MSG_MAX	  256
+#define VMDESC_DEF_MEM	  (128ULL << 20)
+#define VMDESC_TAP_MAX	  15
+#define VMDESC_NET_ID_MAX 23
 
 struct vmdesc_machine {
 	unsigned int vcpus;
@@ -50,7 +51,7 @@ struct vmdesc_drive {
 
 /* A virtio-net device: a tap evvm serves, or a vhost-user backend's socket. */
 struct vmdesc_net {
-	char id[VMDESC_ID_MAX + 1];
+	char id[VMDESC_NET_ID_MAX + 1];
 	char *tap;
 	char *socket;
 	uint8_t mac[6];
