@@ -522,6 +522,31 @@ static void test_after_start(void **state)
 	fc_stop(&f);
 }
 
+/* `evvm run --api-sock` describes the VM its flags made, and refuses to change it. */
+static void test_run_api_sock(void **state)
+{
+	struct fc f;
+	char *m;
+	int st;
+
+	(void)state;
+	require_kvm();
+	fc_dir(&f);
+	f.pid = spawn((const char *[]){ evvm_bin(), "run", "--api-sock", f.sock, "--cpus", "boot=2",
+					"--rng", "--cmdline", "tests=idle", NULL },
+		      f.log);
+	assert_true(wait_listening(f.pid, f.sock, 30, &st));
+	wait_log(&f, "evvm-guest: idle\n", TIMEOUT);
+	EXPECT(&f, "GET", "/", NULL, 200, "InstanceInfo", "\"state\":\"Running\"");
+	m = expect(&f, "GET", "/vm/config", NULL, 200, "FullVmConfiguration", "\"entropy\":{}");
+	assert_contains(m, "\"vcpu_count\":2");
+	free(m);
+	EXPECT(&f, "PUT", "/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":64}", 400, NULL,
+	       "after starting");
+	check_schemas(&f);
+	fc_stop(&f);
+}
+
 /* The same VM as the getting-started sequence, from a config file, without the API. */
 static void test_config_file(void **state)
 {
@@ -611,6 +636,7 @@ int main(void)
 		cmocka_unit_test(test_getting_started),
 		cmocka_unit_test(test_after_start),
 		cmocka_unit_test(test_config_file),
+		cmocka_unit_test(test_run_api_sock),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
