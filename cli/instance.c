@@ -41,6 +41,7 @@ void instance_fini(struct instance *in)
 {
 	vm_destroy(in->vm);
 	in->vm = NULL;
+	vmdesc_unbuild(&in->built);
 	evvm_log_set_output(-1, false);
 	if (in->log_fd >= 0)
 		close(in->log_fd);
@@ -53,20 +54,20 @@ void instance_fini(struct instance *in)
 
 int instance_start_locked(struct instance *in, char *msg)
 {
-	struct vmdesc_built b;
+	struct vmdesc_built *b = &in->built;
 	uint64_t one = 1;
 	int err;
 
 	if (in->state != INSTANCE_NOT_STARTED)
 		return fail(msg, "The requested operation is not supported after starting the "
 				 "microVM.");
-	err = vmdesc_build(&in->desc, demo_guest_start, demo_guest_end - demo_guest_start, &b, msg);
+	err = vmdesc_build(&in->desc, demo_guest_start, demo_guest_end - demo_guest_start, b, msg);
 	if (err)
 		return err;
-	err = vm_create(&b.cfg, &in->vm);
-	b.cfg.nr_devices = 0; /* vm_create() owns them now, also on failure */
-	vmdesc_unbuild(&b);
+	err = vm_create(&b->cfg, &in->vm);
+	b->cfg.nr_devices = 0; /* vm_create() owns them now, also on failure */
 	if (err) {
+		vmdesc_unbuild(b);
 		in->vm = NULL;
 		return fail(msg, "cannot create the microVM: %s (see the log)", evvm_strerror(err));
 	}
