@@ -24,8 +24,8 @@ struct instance {
 	enum instance_state state;
 	struct evvm_vm *vm;
 	struct vmdesc_built built; /* what vm->cfg points into, kept until the VM is gone */
-	int start_fd; /* eventfd: written once the VM exists */
-	int log_fd;   /* the logger's file, or -1 */
+	int start_fd;		   /* eventfd: written once the VM exists */
+	int log_fd;		   /* the logger's file, or -1 */
 	int metrics_fd;
 	char id[INSTANCE_ID_MAX + 1];
 	unsigned long requests, request_errors;

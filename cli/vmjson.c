@@ -94,18 +94,12 @@ static int jdup(const json_t *o, const char *key, char **out)
 	return *out ? 0 : -ENOMEM;
 }
 
-/* A string without a NUL inside (JSON allows \u0000; a path or id cannot hold it). */
-static int jstr(const json_t *o, const char *key, const char **out, char *msg)
+/* The string at @key, or NULL (vmjson_parse() refuses a NUL inside a string). */
+static const char *jstr(const json_t *o, const char *key)
 {
 	const json_t *v = json_object_get(o, key);
 
-	*out = NULL;
-	if (!json_is_string(v))
-		return 0;
-	if (strlen(json_string_value(v)) != json_string_length(v))
-		return fail(msg, "field `%s`: contains a NUL character", key);
-	*out = json_string_value(v);
-	return 0;
+	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 static void jbool(const json_t *o, const char *key, bool *out)
@@ -157,12 +151,10 @@ int vmjson_machine(const json_t *j, bool patch, struct vmdesc_machine *m, char *
 		m->smt = m->track_dirty_pages = false;
 	jbool(j, "smt", &m->smt);
 	jbool(j, "track_dirty_pages", &m->track_dirty_pages);
-	if (jstr(j, "cpu_template", &s, msg))
-		return -EINVAL;
+	s = jstr(j, "cpu_template");
 	if (s && strcmp(s, "None"))
 		return fail(msg, "cpu_template `%s`: evvm has no CPU templates (only None)", s);
-	if (jstr(j, "huge_pages", &s, msg))
-		return -EINVAL;
+	s = jstr(j, "huge_pages");
 	if (s && strcmp(s, "None"))
 		return fail(msg, "huge_pages `%s`: evvm backs RAM with normal pages (only None)",
 			    s);
@@ -173,11 +165,7 @@ int vmjson_machine(const json_t *j, bool patch, struct vmdesc_machine *m, char *
 static int jdup_all(const json_t *j, const char *const *keys, char **const *outs, size_t n,
 		    char *msg)
 {
-	const char *s;
-
 	for (size_t i = 0; i < n; i++) {
-		if (jstr(j, keys[i], &s, msg))
-			return -EINVAL;
 		if (jdup(j, keys[i], outs[i]))
 			return fail(msg, "out of memory");
 	}
@@ -202,10 +190,8 @@ int vmjson_boot(const json_t *j, struct vmdesc_boot *b, char *msg)
 /* A resource id into @out (VMDESC_ID_MAX + 1 bytes). */
 static int jid(const json_t *j, const char *key, char *out, char *msg)
 {
-	const char *s;
+	const char *s = jstr(j, key);
 
-	if (jstr(j, key, &s, msg))
-		return -EINVAL;
 	if (!s || strlen(s) > VMDESC_ID_MAX)
 		return fail(msg, "field `%s`: 1 to %u characters", key, VMDESC_ID_MAX);
 	strcpy(out, s);
@@ -234,13 +220,11 @@ int vmjson_drive(const json_t *j, struct vmdesc_drive *drv, char *msg)
 		return -EINVAL;
 	jbool(j, "is_root_device", &drv->is_root);
 	jbool(j, "is_read_only", &drv->readonly);
-	if (jstr(j, "cache_type", &s, msg))
-		return -EINVAL;
+	s = jstr(j, "cache_type");
 	if (s && strcmp(s, "Unsafe") && strcmp(s, "Writeback"))
 		return fail(msg, "cache_type `%s`: expected Unsafe or Writeback", s);
 	drv->writeback = s && !strcmp(s, "Writeback");
-	if (jstr(j, "io_engine", &s, msg))
-		return -EINVAL;
+	s = jstr(j, "io_engine");
 	if (s && strcmp(s, "Sync") && strcmp(s, "Async"))
 		return fail(msg, "io_engine `%s`: expected Sync or Async", s);
 	drv->io_async = s && !strcmp(s, "Async");
@@ -259,16 +243,14 @@ int vmjson_net(const json_t *j, unsigned int index, struct vmdesc_net *n, char *
 	};
 	const char *s;
 
-	if (jcheck(j, f, sizeof(f) / sizeof(f[0]), false, msg) || jid(j, "iface_id", n->id, msg) ||
-	    jstr(j, "host_dev_name", &s, msg))
+	if (jcheck(j, f, sizeof(f) / sizeof(f[0]), false, msg) || jid(j, "iface_id", n->id, msg))
 		return -EINVAL;
-	n->tap = strdup(s);
+	n->tap = strdup(jstr(j, "host_dev_name"));
 	if (!n->tap)
 		return fail(msg, "out of memory");
 	n->event_idx = true;
 	vmdesc_default_mac(n->mac, index);
-	if (jstr(j, "guest_mac", &s, msg))
-		return -EINVAL;
+	s = jstr(j, "guest_mac");
 	if (s && parse_mac(s, n->mac))
 		return fail(msg, "guest_mac `%s`: expected a unicast XX:XX:XX:XX:XX:XX", s);
 	n->mac_given = s;
@@ -303,8 +285,9 @@ int vmjson_logger(const json_t *j, struct vmdesc_logger *l, char *msg)
 	const char *s;
 	size_t i;
 
-	if (jcheck(j, f, sizeof(f) / sizeof(f[0]), false, msg) || jstr(j, "level", &s, msg))
+	if (jcheck(j, f, sizeof(f) / sizeof(f[0]), false, msg))
 		return -EINVAL;
+	s = jstr(j, "level");
 	l->level = EVVM_LOG_INFO; /* Firecracker's default */
 	for (i = 0; s && i < sizeof(log_levels) / sizeof(log_levels[0]); i++)
 		if (!strcasecmp(s, log_levels[i].name))
@@ -320,8 +303,7 @@ int vmjson_logger(const json_t *j, struct vmdesc_logger *l, char *msg)
 	jbool(j, "show_log_origin", &origin);
 	if (origin)
 		return fail(msg, "field `show_log_origin`: true is not supported by evvm yet");
-	if (jstr(j, "log_path", &s, msg))
-		return -EINVAL;
+	s = jstr(j, "log_path");
 	if (s && !*s)
 		return fail(msg, "log_path: empty");
 	if (jdup(j, "log_path", &l->path))
@@ -339,8 +321,9 @@ int vmjson_metrics(const json_t *j, struct vmdesc_metrics *m, char *msg)
 	};
 	const char *s;
 
-	if (jcheck(j, f, sizeof(f) / sizeof(f[0]), false, msg) || jstr(j, "metrics_path", &s, msg))
+	if (jcheck(j, f, sizeof(f) / sizeof(f[0]), false, msg))
 		return -EINVAL;
+	s = jstr(j, "metrics_path");
 	if (!*s)
 		return fail(msg, "metrics_path: empty");
 	jbool(j, "emit_id", &m->emit_id);
