@@ -24,11 +24,13 @@
 #include "cli.h"
 #include "vmjson.h"
 
-#define API_VERSION "1.17.0" /* the Firecracker API whose subset evvm speaks */
+#define API_VERSION   "1.17.0" /* the Firecracker API whose subset evvm speaks */
+#define API_LOG_BURST 20
 
 struct api_server {
 	struct MHD_Daemon *mhd;
 	struct instance *in;
+	struct evvm_ratelimit log; /* refused requests: a client can send many */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -469,6 +471,19 @@ static void take_body(struct api_req *r, const char *data, size_t size)
 	r->len += size;
 }
 
+/* One line per refused request, at most API_LOG_BURST a second (only the API thread logs). */
+static void log_refused(struct api_server *api, const char *method, const char *url,
+			const struct api_req *r)
+{
+	unsigned long dropped;
+
+	if (!evvm_ratelimit(&api->log, &dropped))
+		return;
+	if (dropped)
+		pr_info("API: %lu refused requests not logged", dropped);
+	pr_info("API: %.16s %.128s: %u: %s", method, url, r->status, r->msg);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **ctx)
@@ -513,7 +528,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	dispatch(r, url, method);
 	if (r->status >= 400)
-		pr_info("API: %s %.128s: %u: %s", method, url, r->status, r->msg);
+		log_refused(api, method, url, r);
 	ret = r->status >= 400 ? reply_fault(c, r->status, r->msg)
 			       : reply(c, r->status, r->status == 200 ? r->reply : NULL);
 	return ret;
@@ -603,6 +618,7 @@ int api_start(const char *path, struct instance *in, struct api_server **out)
 		return fd;
 	}
 	api->in = in;
+	api->log = (struct evvm_ratelimit)EVVM_RATELIMIT_INIT(API_LOG_BURST);
 	strcpy(api->path, path);
 	/* One thread polls every connection: a slow client costs a slot, never the thread. */
 	api->mhd =
