@@ -34,7 +34,7 @@ INT_TESTS  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildca
 
 # Benchmarks: every build compiles them into $(B)/bench/; the default build
 # also leaves the executables at bench/<name>.
-BENCHES := bench/notify bench/blk bench/vhost-blk bench/net
+BENCHES := bench/notify bench/blk bench/vhost-blk bench/net bench/api
 BENCH_TARGETS := $(addprefix $(B)/,$(BENCHES))
 ifeq ($(B),build)
 BENCH_TARGETS += $(BENCHES)
@@ -82,6 +82,9 @@ $(B)/bench/vhost-blk: $(B)/bench/vhost_blk.o $(LIBEVVM)
 
 $(B)/bench/net: $(B)/bench/net.o $(B)/tests/lib/frame_peer.o $(B)/tests/lib/netpeer.o
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) -pthread
+
+$(B)/bench/api: $(B)/bench/api.o $(B)/tests/lib/api_client.o
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^)
 
 bench/%: $(B)/bench/%
 	cp $< $@
