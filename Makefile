@@ -12,7 +12,9 @@ CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-
 LDFLAGS	+= -fsanitize=address,undefined
 endif
 override CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
-LDLIBS	+= -pthread -luring -lz -llzma -llz4 -lzstd -lmicrohttpd -ljansson
+# libmicrohttpd is loaded by cli/mhd.c when an API server starts (its GnuTLS
+# dependencies would otherwise load with every evvm process).
+LDLIBS	+= -pthread -luring -lz -llzma -llz4 -lzstd -ljansson
 
 LIB_SRCS := $(wildcard lib/*.c)
 VMM_SRCS := $(wildcard vmm/*.c vmm/arch/x86/*.c vmm/boot/*.c)

@@ -22,6 +22,7 @@
 
 #include "api.h"
 #include "cli.h"
+#include "mhd.h"
 #include "vmjson.h"
 
 #define API_VERSION   "1.17.0" /* the Firecracker API whose subset evvm speaks */
@@ -33,6 +34,9 @@ struct api_server {
 	struct evvm_ratelimit log; /* refused requests: a client can send many */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
+
+/* libmicrohttpd's functions, set by the first api_start(). */
+static const struct mhd_fns *mhd;
 
 enum { M_GET = 1, M_PUT = 2, M_PATCH = 4 };
 
@@ -417,17 +421,17 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, json
 
 	if (body && !text)
 		return MHD_NO;
-	resp = MHD_create_response_from_buffer(text ? strlen(text) : 0, text ? text : (char *)"",
-					       text ? MHD_RESPMEM_MUST_FREE
-						    : MHD_RESPMEM_PERSISTENT);
+	resp = mhd->create_response_from_buffer(text ? strlen(text) : 0, text ? text : (char *)"",
+						text ? MHD_RESPMEM_MUST_FREE
+						     : MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
 		free(text);
 		return MHD_NO;
 	}
 	if (text)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	ret = MHD_queue_response(c, status, resp);
-	MHD_destroy_response(resp);
+		mhd->add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	ret = mhd->queue_response(c, status, resp);
+	mhd->destroy_response(resp);
 	return ret;
 }
 
@@ -501,8 +505,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->in = api->in;
 		r->method = parse_method(method);
 		*ctx = r;
-		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						 MHD_HTTP_HEADER_CONTENT_LENGTH);
+		cl = mhd->lookup_connection_value(c, MHD_HEADER_KIND,
+						  MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > API_MAX_BODY) {
 			char m[128];
 
@@ -607,9 +611,13 @@ static int listen_unix(const char *path)
 
 int api_start(const char *path, struct instance *in, struct api_server **out)
 {
-	struct api_server *api = calloc(1, sizeof(*api));
+	struct api_server *api;
 	int fd;
 
+	mhd = mhd_load();
+	if (!mhd)
+		return -ENOENT;
+	api = calloc(1, sizeof(*api));
 	if (!api)
 		return -ENOMEM;
 	fd = listen_unix(path);
@@ -622,11 +630,11 @@ int api_start(const char *path, struct instance *in, struct api_server **out)
 	strcpy(api->path, path);
 	/* One thread polls every connection: a slow client costs a slot, never the thread. */
 	api->mhd =
-		MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-				 on_request, api, MHD_OPTION_LISTEN_SOCKET, fd,
-				 MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
-				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_TIMEOUT_S,
-				 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+		mhd->start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
+				  on_request, api, MHD_OPTION_LISTEN_SOCKET, fd,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_TIMEOUT_S,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
 	if (!api->mhd) {
 		pr_err("API socket '%s': libmicrohttpd did not start", path);
 		close(fd);
@@ -643,8 +651,8 @@ void api_stop(struct api_server *api)
 {
 	if (!api)
 		return;
-	/* MHD_stop_daemon() closes the listen socket it was given. */
-	MHD_stop_daemon(api->mhd);
+	/* mhd->stop_daemon() closes the listen socket it was given. */
+	mhd->stop_daemon(api->mhd);
 	unlink(api->path);
 	free(api);
 }
