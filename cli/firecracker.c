@@ -161,6 +161,25 @@ static int fc_parse(int argc, char **argv, struct fc_args *a)
 	return 0;
 }
 
+/* Up to @max + 1 bytes of @fd (a file or a pipe) into @buf; the count, or -errno. */
+static ssize_t read_all(int fd, char *buf, size_t max)
+{
+	size_t len = 0;
+
+	while (len <= max) {
+		ssize_t n = read(fd, buf + len, max + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += n;
+	}
+	return len;
+}
+
 /* The whole config file, parsed into the instance's description. */
 static int load_config(struct instance *in, const char *path)
 {
@@ -171,15 +190,16 @@ static int load_config(struct instance *in, const char *path)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		pr_err("config file '%s': open: %s", path, evvm_strerror(errno));
-		return -errno;
+		err = -errno;
+		pr_err("config file '%s': open: %s", path, evvm_strerror(err));
+		return err;
 	}
 	buf = malloc(CONFIG_MAX + 1);
-	n = buf ? read(fd, buf, CONFIG_MAX + 1) : -1;
+	n = buf ? read_all(fd, buf, CONFIG_MAX) : -ENOMEM;
 	close(fd);
 	if (n < 0 || n > CONFIG_MAX) {
 		pr_err("config file '%s': %s", path,
-		       n < 0 ? "cannot be read" : "larger than 1 MiB");
+		       n < 0 ? evvm_strerror(n) : "larger than 1 MiB");
 		free(buf);
 		return -EINVAL;
 	}
@@ -195,7 +215,7 @@ static int load_config(struct instance *in, const char *path)
 /* The logger and metrics flags, as PUT /logger and PUT /metrics would set them. */
 static int apply_log_flags(struct instance *in, const struct fc_args *a)
 {
-	char msg[VMDESC_MSG_MAX];
+	char msg[VMDESC_MSG_MAX] = "out of memory";
 	json_t *j;
 	int err = 0;
 

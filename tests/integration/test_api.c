@@ -401,6 +401,10 @@ static void test_command_line(void **state)
 	assert_int_equal(r.status, 2);
 	assert_contains(r.err, "--no-api needs --config-file");
 	run_result_free(&r);
+	run_evvm(&r, 10, (const char *[]){ "firecracker", "--level", "Loud", NULL });
+	assert_int_equal(r.status, 2);
+	assert_contains(r.err, "--log-path/--level: level `Loud`");
+	run_result_free(&r);
 	run_evvm(&r, 10, (const char *[]){ "firecracker", "--bogus", NULL });
 	assert_int_equal(r.status, 2);
 	run_result_free(&r);
