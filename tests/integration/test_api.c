@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -392,9 +393,11 @@ static void test_socket_path(void **state)
 
 static void test_command_line(void **state)
 {
+	char link[160], logfile[160], target[PATH_MAX];
 	struct run_result r;
-	char link[160];
 	struct fc f;
+	char *log;
+	int st;
 
 	(void)state;
 	run_evvm(&r, 10, (const char *[]){ "firecracker", "--no-api", NULL });
@@ -413,22 +416,22 @@ static void test_command_line(void **state)
 	assert_contains(r.out, "--api-sock PATH");
 	run_result_free(&r);
 
-	/* Called as "firecracker", with the flags jailer passes it. */
+	/* Called as "firecracker", with the flags jailer passes it, logging to a file. */
 	fc_dir(&f);
 	snprintf(link, sizeof(link), "%s/firecracker", f.dir);
-	assert_non_null(realpath(evvm_bin(), f.schemas));
-	assert_int_equal(symlink(f.schemas, link), 0);
-	f.schemas[0] = '\0';
-	{
-		const char *argv[] = { link,	       "--api-sock",	  f.sock, "--id", "fc_link",
-				       "--no-seccomp", "--start-time-us", "1",	  NULL };
-		int st;
-
-		f.pid = spawn(argv, f.log);
-		assert_true(wait_listening(f.pid, f.sock, 10, &st));
-	}
-	snprintf(f.schemas, sizeof(f.schemas), "%s/schemas.txt", f.dir);
+	snprintf(logfile, sizeof(logfile), "%s/fc.log", f.dir);
+	assert_non_null(realpath(evvm_bin(), target));
+	assert_int_equal(symlink(target, link), 0);
+	f.pid = spawn((const char *[]){ link, "--api-sock", f.sock, "--id", "fc_link",
+					"--no-seccomp", "--start-time-us", "1", "--log-path",
+					logfile, "--show-level", NULL },
+		      f.log);
+	assert_true(wait_listening(f.pid, f.sock, 10, &st));
 	EXPECT(&f, "GET", "/", NULL, 200, "InstanceInfo", "\"id\":\"fc_link\"");
+	log = slurp(logfile);
+	assert_contains(log, "evvm: [WARN] --no-seccomp: accepted, not honoured by evvm yet\n");
+	assert_contains(log, "evvm: [INFO] API listening on '");
+	free(log);
 	fc_stop(&f);
 }
 
