@@ -116,4 +116,5 @@ format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
 
 -include fuzz/fuzz.mk
+-include fuzz/vmjson.mk
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

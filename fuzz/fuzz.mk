@@ -1,6 +1,6 @@
 # libFuzzer targets, included from the top-level Makefile.
 #
-#   make fuzz                       build $(B)/fuzz/fuzz_virtqueue and fuzz_vmjson
+#   make fuzz                       build $(B)/fuzz/fuzz_virtqueue
 #   make fuzz-run [FUZZ_SECONDS=N]  fuzz for N seconds (default 60) from the seed corpus
 #
 # Each target is built from the library sources it exercises, compiled with
@@ -17,30 +17,17 @@ FUZZ_VQ		:= $(B)/fuzz/fuzz_virtqueue
 FUZZ_VQ_SRCS	:= fuzz/fuzz_virtqueue.c lib/virtqueue.c lib/mem.c lib/log.c
 FUZZ_VQ_CORPUS	:= $(B)/fuzz/corpus/virtqueue
 
-FUZZ_VJ		:= $(B)/fuzz/fuzz_vmjson
-FUZZ_VJ_SRCS	:= fuzz/fuzz_vmjson.c cli/vmjson.c cli/vmdesc.c cli/parse.c lib/log.c
-FUZZ_VJ_CORPUS	:= $(B)/fuzz/corpus/vmjson
-
 .PHONY: fuzz fuzz-run
-fuzz: $(FUZZ_VQ) $(FUZZ_VJ)
+fuzz: $(FUZZ_VQ)
 
 $(FUZZ_VQ): $(FUZZ_VQ_SRCS) $(wildcard include/evvm/*.h) fuzz/fuzz.mk
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_VQ_SRCS)
 
-$(FUZZ_VJ): $(FUZZ_VJ_SRCS) $(wildcard cli/*.h include/evvm/*.h) fuzz/fuzz.mk
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(FUZZ_VJ_SRCS) -ljansson
-
 # A scratch copy of the seeds: libFuzzer adds what it finds to its first corpus directory.
-fuzz-run: $(FUZZ_VQ) $(FUZZ_VJ)
+fuzz-run: $(FUZZ_VQ)
 	rm -rf $(FUZZ_VQ_CORPUS)
 	@mkdir -p $(FUZZ_VQ_CORPUS)
 	cp fuzz/corpus/virtqueue/* $(FUZZ_VQ_CORPUS)/
 	$(FUZZ_VQ) -max_total_time=$(FUZZ_SECONDS) -timeout=5 -print_final_stats=1 \
 		-artifact_prefix=$(B)/fuzz/ $(FUZZ_VQ_CORPUS)
-	rm -rf $(FUZZ_VJ_CORPUS)
-	@mkdir -p $(FUZZ_VJ_CORPUS)
-	cp fuzz/corpus/vmjson/* $(FUZZ_VJ_CORPUS)/
-	$(FUZZ_VJ) -max_total_time=$(FUZZ_SECONDS) -timeout=5 -print_final_stats=1 \
-		-artifact_prefix=$(B)/fuzz/ $(FUZZ_VJ_CORPUS)
