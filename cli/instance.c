@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,7 +25,9 @@
 
 int instance_init(struct instance *in, const char *id)
 {
-	*in = (struct instance){ .log_fd = -1, .metrics_fd = -1 };
+	const struct itimerspec every = { { INSTANCE_METRICS_S, 0 }, { INSTANCE_METRICS_S, 0 } };
+
+	*in = (struct instance){ .log_fd = -1, .metrics_fd = -1, .metrics_timer = -1 };
 	if (strlen(id) > INSTANCE_ID_MAX)
 		return -EINVAL;
 	strcpy(in->id, id);
@@ -33,6 +36,15 @@ int instance_init(struct instance *in, const char *id)
 	in->start_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (in->start_fd < 0)
 		return -errno;
+	in->metrics_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (in->metrics_timer < 0 || timerfd_settime(in->metrics_timer, 0, &every, NULL)) {
+		int err = -errno;
+
+		if (in->metrics_timer >= 0)
+			close(in->metrics_timer);
+		close(in->start_fd);
+		return err;
+	}
 	pthread_mutex_init(&in->lock, NULL);
 	return 0;
 }
@@ -48,6 +60,7 @@ void instance_fini(struct instance *in)
 	if (in->metrics_fd >= 0)
 		close(in->metrics_fd);
 	close(in->start_fd);
+	close(in->metrics_timer);
 	vmdesc_release(&in->desc);
 	pthread_mutex_destroy(&in->lock);
 }
@@ -147,6 +160,26 @@ int instance_flush_metrics_locked(struct instance *in, char *msg)
 	return 0;
 }
 
+/* The metrics timer expired: one line if metrics are configured (a lost one is counted). */
+static void metrics_tick(struct instance *in)
+{
+	char msg[VMDESC_MSG_MAX];
+	uint64_t n;
+
+	if (read(in->metrics_timer, &n, sizeof(n)) != sizeof(n))
+		return;
+	pthread_mutex_lock(&in->lock);
+	if (in->metrics_fd >= 0 && instance_flush_metrics_locked(in, msg))
+		pr_warn("metrics: %s", msg);
+	pthread_mutex_unlock(&in->lock);
+}
+
+static void on_metrics_timer(void *opaque, uint32_t events)
+{
+	(void)events;
+	metrics_tick(opaque);
+}
+
 struct run_signals {
 	struct evvm_vm *vm;
 	int fd;
@@ -167,12 +200,13 @@ static void on_signal(void *opaque, uint32_t events)
 /* Wait for InstanceStart or a signal: 0 once started, else 128+signal or failure. */
 static int wait_start(struct instance *in, int sigfd)
 {
-	struct pollfd p[2] = { { .fd = in->start_fd, .events = POLLIN },
-			       { .fd = sigfd, .events = POLLIN } };
+	struct pollfd p[3] = { { .fd = in->start_fd, .events = POLLIN },
+			       { .fd = sigfd, .events = POLLIN },
+			       { .fd = in->metrics_timer, .events = POLLIN } };
 	struct signalfd_siginfo si;
 
 	for (;;) {
-		if (poll(p, 2, -1) < 0) {
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			pr_err("poll: %s", evvm_strerror(errno));
@@ -180,7 +214,9 @@ static int wait_start(struct instance *in, int sigfd)
 		}
 		if (p[0].revents)
 			return 0;
-		if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (p[2].revents)
+			metrics_tick(in);
+		if (p[1].revents && read(sigfd, &si, sizeof(si)) == sizeof(si)) {
 			pr_warn("stopping on %s before InstanceStart",
 				sigabbrev_np(si.ssi_signo) ? sigabbrev_np(si.ssi_signo) : "?");
 			return 128 + si.ssi_signo;
@@ -191,6 +227,7 @@ static int wait_start(struct instance *in, int sigfd)
 int instance_run(struct instance *in)
 {
 	struct run_signals sigs = { .fd = -1 };
+	char msg[VMDESC_MSG_MAX];
 	int status = EVVM_EXIT_FAILURE;
 	sigset_t mask;
 
@@ -210,8 +247,9 @@ int instance_run(struct instance *in)
 	pthread_mutex_lock(&in->lock);
 	sigs.vm = in->vm;
 	pthread_mutex_unlock(&in->lock);
-	if (loop_add(vm_loop(sigs.vm), sigs.fd, EPOLLIN, on_signal, &sigs)) {
-		pr_err("cannot watch signals");
+	if (loop_add(vm_loop(sigs.vm), sigs.fd, EPOLLIN, on_signal, &sigs) ||
+	    loop_add(vm_loop(sigs.vm), in->metrics_timer, EPOLLIN, on_metrics_timer, in)) {
+		pr_err("cannot watch signals and the metrics timer");
 		status = EVVM_EXIT_FAILURE;
 		goto out;
 	}
@@ -219,6 +257,8 @@ int instance_run(struct instance *in)
 out:
 	pthread_mutex_lock(&in->lock);
 	in->state = INSTANCE_EXITED;
+	if (in->metrics_fd >= 0 && instance_flush_metrics_locked(in, msg))
+		pr_warn("metrics: %s", msg);
 	pthread_mutex_unlock(&in->lock);
 	close(sigs.fd);
 	return status;

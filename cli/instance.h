@@ -16,7 +16,8 @@
 
 enum instance_state { INSTANCE_NOT_STARTED, INSTANCE_RUNNING, INSTANCE_EXITED };
 
-#define INSTANCE_ID_MAX 64
+#define INSTANCE_ID_MAX	   64
+#define INSTANCE_METRICS_S 60 /* Firecracker writes its metrics this often */
 
 struct instance {
 	pthread_mutex_t lock;
@@ -25,6 +26,7 @@ struct instance {
 	struct evvm_vm *vm;
 	struct vmdesc_built built; /* what vm->cfg points into, kept until the VM is gone */
 	int start_fd;		   /* eventfd: written once the VM exists */
+	int metrics_timer;	   /* timerfd: a metrics line every INSTANCE_METRICS_S */
 	int log_fd;		   /* the logger's file, or -1 */
 	int metrics_fd;
 	char id[INSTANCE_ID_MAX + 1];
@@ -59,7 +61,9 @@ int instance_flush_metrics_locked(struct instance *in, char *msg);
 /*
  * On the main thread, with SIGINT, SIGTERM and SIGHUP blocked in every
  * thread: wait for InstanceStart (or a signal), then run the VM to its
- * end. Returns evvm's exit status.
+ * end; a metrics line is written every INSTANCE_METRICS_S seconds and a
+ * last one at the end when metrics are configured. Returns evvm's exit
+ * status.
  */
 int instance_run(struct instance *in);
 
