@@ -228,6 +228,7 @@ int instance_run(struct instance *in)
 {
 	struct run_signals sigs = { .fd = -1 };
 	char msg[VMDESC_MSG_MAX];
+	bool metrics;
 	int status = EVVM_EXIT_FAILURE;
 	sigset_t mask;
 
@@ -246,9 +247,11 @@ int instance_run(struct instance *in)
 	/* The VM exists and no request touches it: run it without the lock. */
 	pthread_mutex_lock(&in->lock);
 	sigs.vm = in->vm;
+	metrics = in->metrics_fd >= 0; /* PUT /metrics is pre-boot only: now or never */
 	pthread_mutex_unlock(&in->lock);
 	if (loop_add(vm_loop(sigs.vm), sigs.fd, EPOLLIN, on_signal, &sigs) ||
-	    loop_add(vm_loop(sigs.vm), in->metrics_timer, EPOLLIN, on_metrics_timer, in)) {
+	    (metrics &&
+	     loop_add(vm_loop(sigs.vm), in->metrics_timer, EPOLLIN, on_metrics_timer, in))) {
 		pr_err("cannot watch signals and the metrics timer");
 		status = EVVM_EXIT_FAILURE;
 		goto out;
