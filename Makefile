@@ -12,7 +12,9 @@ CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-
 LDFLAGS	+= -fsanitize=address,undefined
 endif
 override CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
-LDLIBS	+= -pthread -luring -lz -llzma -llz4 -lzstd
+# libmicrohttpd is loaded by cli/mhd.c when an API server starts (its GnuTLS
+# dependencies would otherwise load with every evvm process).
+LDLIBS	+= -pthread -luring -lz -llzma -llz4 -lzstd -ljansson
 
 LIB_SRCS := $(wildcard lib/*.c)
 VMM_SRCS := $(wildcard vmm/*.c vmm/arch/x86/*.c vmm/boot/*.c)
@@ -34,7 +36,7 @@ INT_TESTS  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildca
 
 # Benchmarks: every build compiles them into $(B)/bench/; the default build
 # also leaves the executables at bench/<name>.
-BENCHES := bench/notify bench/blk bench/vhost-blk bench/net
+BENCHES := bench/notify bench/blk bench/vhost-blk bench/net bench/api
 BENCH_TARGETS := $(addprefix $(B)/,$(BENCHES))
 ifeq ($(B),build)
 BENCH_TARGETS += $(BENCHES)
@@ -85,6 +87,9 @@ $(B)/bench/vhost-blk: $(B)/bench/vhost_blk.o $(LIBEVVM)
 
 $(B)/bench/net: $(B)/bench/net.o $(B)/tests/lib/frame_peer.o $(B)/tests/lib/netpeer.o
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) -pthread
+
+$(B)/bench/api: $(B)/bench/api.o $(B)/tests/lib/api_client.o
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^)
 
 bench/%: $(B)/bench/%
 	cp $< $@

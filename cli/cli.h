@@ -15,8 +15,14 @@ int cmd_vhost_user_blk(int argc, char **argv); /* cli/vhost_user.c */
 int cmd_vhost_user_rng(int argc, char **argv);
 int cmd_vhost_user_net(int argc, char **argv);
 
+int cmd_firecracker(int argc, char **argv); /* cli/firecracker.c */
+
 /* The test guest linked into evvm (cli/demo_guest.S). */
 extern const unsigned char demo_guest_start[];
 extern const unsigned char demo_guest_end[];
+
+#ifndef EVVM_VERSION
+#define EVVM_VERSION "0.1"
+#endif
 
 #endif

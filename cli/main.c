@@ -1,12 +1,9 @@
 // SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
-
-#ifndef EVVM_VERSION
-#define EVVM_VERSION "0.1"
-#endif
 
 static void usage(FILE *f)
 {
@@ -16,6 +13,8 @@ static void usage(FILE *f)
 		   "\n"
 		   "Commands:\n"
 		   "  run             boot a guest (the bundled demo guest without --kernel)\n"
+		   "  firecracker     Firecracker's command line and REST API (also: evvm\n"
+		   "                  called through a link named 'firecracker')\n"
 		   "  vhost-user-blk  serve a virtio-blk disk to a vhost-user frontend\n"
 		   "  vhost-user-rng  serve a virtio-rng device to a vhost-user frontend\n"
 		   "  vhost-user-net  serve a virtio-net device on a tap to a vhost-user frontend\n"
@@ -27,6 +26,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* Tools that spawn "firecracker" get Firecracker's command line. */
+	if (!strcmp(basename(argv[0]), "firecracker"))
+		return cmd_firecracker(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -41,6 +43,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "firecracker"))
+		return cmd_firecracker(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "vhost-user-blk"))
 		return cmd_vhost_user_blk(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "vhost-user-rng"))

@@ -1,32 +1,30 @@
 // SPDX-License-Identifier: MIT
-/* `evvm run`: flags -> VM config, then run the VM until the guest ends. */
+/*
+ * `evvm run`: a table of flags fills the VM description (cli/vmdesc.h),
+ * then the VM runs until the guest ends, with the API on a socket if asked.
+ */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/mman.h>
-#include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
-#include <evvm/devices.h>
 #include <evvm/log.h>
-#include <evvm/loop.h>
+#include <evvm/device.h>
 #include <evvm/vm.h>
 
-#include "../vhost/frontend.h"
 #include "../vhost/frontend_conn.h"
+#include "api.h"
 #include "cli.h"
+#include "devargs.h"
 #include "parse.h"
 
-#define DEFAULT_MEM_SIZE (128ULL << 20)
+#define DEFAULT_MEM_SIZE VMDESC_DEF_MEM
 
 static void run_usage(FILE *f)
 {
@@ -71,7 +69,7 @@ static void run_usage(FILE *f)
 		"                      a virtio-blk disk served by a vhost-user backend, with\n"
 		"                      N queues (1..%u, default 1; the backend must have them);\n"
 		"                      with reconnect, a backend that goes away pauses the disk\n"
-		"                      and evvm tries the socket every SECS (1..3600) seconds,\n"
+		"                      and evvm tries the socket every SECS (1..%u) seconds,\n"
 		"                      then replays the set-up; without, the disk needs a reset.\n"
 		"                      A backend silent for %d ms counts as gone.\n"
 		"  --net tap=NAME[,mac=MAC][,id=NAME][,event_idx=on|off]\n"
@@ -88,6 +86,10 @@ static void run_usage(FILE *f)
 		"  --transport=T       virtio transport of every device: mmio (default) or pci\n"
 		"                      (modern virtio-pci with MSI-X behind a PCI root complex,\n"
 		"                      described by ACPI; not yet for vhost-user devices)\n"
+		"  --api-sock PATH     serve Firecracker's REST API on unix socket PATH while\n"
+		"                      the VM runs (GET /, /vm/config, /machine-config;\n"
+		"                      FlushMetrics); a path that exists is refused unless it\n"
+		"                      is a stale socket\n"
 		"  -v, --verbose       log more (repeat for debug messages)\n"
 		"  -h, --help          this text\n"
 		"\n"
@@ -97,64 +99,52 @@ static void run_usage(FILE *f)
 		"(triple fault, KVM error), 128+N when stopped by signal N, %d for a bad\n"
 		"command line. docs/boot.md describes the boot protocols.\n",
 		EVVM_CMDLINE_MAX, EVVM_MAX_CPUS, EVVM_MAX_CPUS, EVVM_MEM_MIN >> 20,
-		DEFAULT_MEM_SIZE >> 20, EVVM_VIRTIO_MAX_QUEUES, VHOST_USER_REPLY_TIMEOUT_MS,
-		EVVM_EXIT_FAILURE, EXIT_USAGE);
+		DEFAULT_MEM_SIZE >> 20, EVVM_VIRTIO_MAX_QUEUES, VMDESC_RECONNECT_MAX,
+		VHOST_USER_REPLY_TIMEOUT_MS, EVVM_EXIT_FAILURE, EXIT_USAGE);
 }
 
-enum {
-	OPT_KERNEL = 256,
-	OPT_CMDLINE,
-	OPT_CPUS,
-	OPT_MEMORY,
-	OPT_IOEVENTFD,
-	OPT_IRQFD,
-	OPT_POLL,
-	OPT_STATS,
-	OPT_TESTDEV,
-	OPT_ACPI,
-	OPT_DISK,
-	OPT_RNG,
-	OPT_CONSOLE,
-	OPT_BOOT,
-	OPT_DECOMPRESS,
-	OPT_INITRAMFS,
-	OPT_NET,
-	OPT_TRANSPORT,
+/* What the flags fill: the VM description, and how this command runs it. */
+struct run_opts {
+	struct vm_desc desc;
+	const char *api_sock;
+	int verbose;
+	enum { STATS_NONE, STATS_TEXT, STATS_JSON } stats;
 };
 
-static const struct option run_options[] = {
-	{ "kernel", required_argument, NULL, OPT_KERNEL },
-	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
-	{ "cpus", required_argument, NULL, OPT_CPUS },
-	{ "memory", required_argument, NULL, OPT_MEMORY },
-	{ "ioeventfd", required_argument, NULL, OPT_IOEVENTFD },
-	{ "irqfd", required_argument, NULL, OPT_IRQFD },
-	{ "poll-max-us", required_argument, NULL, OPT_POLL },
-	{ "stats", optional_argument, NULL, OPT_STATS },
-	{ "testdev", no_argument, NULL, OPT_TESTDEV },
-	{ "acpi", required_argument, NULL, OPT_ACPI },
-	{ "disk", required_argument, NULL, OPT_DISK },
-	{ "net", required_argument, NULL, OPT_NET },
-	{ "rng", no_argument, NULL, OPT_RNG },
-	{ "console", no_argument, NULL, OPT_CONSOLE },
-	{ "boot", required_argument, NULL, OPT_BOOT },
-	{ "kernel-decompress", required_argument, NULL, OPT_DECOMPRESS },
-	{ "initramfs", required_argument, NULL, OPT_INITRAMFS },
-	{ "transport", required_argument, NULL, OPT_TRANSPORT },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+/* One flag: its setter takes the value (NULL for none) and prints one line on error. */
+struct run_flag {
+	const char *name;
+	int has_arg;
+	int (*set)(struct run_opts *o, char *arg); /* @arg may be split in place */
 };
 
-static bool on_off(const char *val, bool *out);
-
-const struct option *run_option_table(void)
+static int set_str(char **field, const char *arg)
 {
-	return run_options;
+	free(*field);
+	*field = strdup(arg);
+	if (*field)
+		return 0;
+	fprintf(stderr, "evvm: out of memory\n");
+	return -ENOMEM;
+}
+
+static int set_kernel(struct run_opts *o, char *arg)
+{
+	return set_str(&o->desc.boot.kernel, arg);
+}
+
+static int set_initramfs(struct run_opts *o, char *arg)
+{
+	return set_str(&o->desc.boot.initrd, arg);
+}
+
+static int set_cmdline(struct run_opts *o, char *arg)
+{
+	return set_str(&o->desc.boot.cmdline, arg);
 }
 
 /* Parse "boot=N" for --cpus. */
-static int parse_cpus(char *arg, unsigned int *nr)
+static int set_cpus(struct run_opts *o, char *arg)
 {
 	char *key, *val;
 	uint64_t v;
@@ -170,26 +160,37 @@ static int parse_cpus(char *arg, unsigned int *nr)
 				val, EVVM_MAX_CPUS);
 			return -EINVAL;
 		}
-		*nr = v;
+		o->desc.machine.vcpus = v;
 	}
 	if (r < 0)
 		fprintf(stderr, "evvm: --cpus: expected boot=N\n");
 	return r;
 }
 
+/* @arg must be one of @a or @b; *@out says whether it was @b. */
+static int choice(const char *flag, const char *arg, const char *a, const char *b, bool *out)
+{
+	if (strcmp(arg, a) && strcmp(arg, b)) {
+		fprintf(stderr, "evvm: --%s=%s: expected %s or %s\n", flag, arg, a, b);
+		return -EINVAL;
+	}
+	*out = !strcmp(arg, b);
+	return 0;
+}
+
 /* Parse "size=SIZE[,overcommit=on|off]" for --memory. */
-static int parse_memory(char *arg, uint64_t *size, bool *overcommit)
+static int set_memory(struct run_opts *o, char *arg)
 {
 	char *key, *val;
 	int r;
 
 	while ((r = parse_kv_next(&arg, &key, &val)) > 0) {
 		if (!strcmp(key, "overcommit")) {
-			if (!on_off(val, overcommit)) {
-				fprintf(stderr,
-					"evvm: --memory overcommit=%s: expected on or off\n", val);
+			bool off;
+
+			if (choice("memory overcommit", val, "on", "off", &off))
 				return -EINVAL;
-			}
+			o->desc.machine.overcommit = !off;
 			continue;
 		}
 		if (strcmp(key, "size")) {
@@ -199,7 +200,7 @@ static int parse_memory(char *arg, uint64_t *size, bool *overcommit)
 				key);
 			return -EINVAL;
 		}
-		if (parse_size(val, size)) {
+		if (parse_size(val, &o->desc.machine.mem_size)) {
 			fprintf(stderr, "evvm: --memory size=%s: expected a size such as 512M\n",
 				val);
 			return -EINVAL;
@@ -210,365 +211,224 @@ static int parse_memory(char *arg, uint64_t *size, bool *overcommit)
 	return r;
 }
 
-/* "kernel" or "user" for --ioeventfd / --irqfd. */
-static int parse_mode(const char *flag, const char *arg, bool *user)
+static int set_ioeventfd(struct run_opts *o, char *arg)
 {
-	if (!strcmp(arg, "kernel") || !strcmp(arg, "user")) {
-		*user = !strcmp(arg, "user");
-		return 0;
-	}
-	fprintf(stderr, "evvm: --%s=%s: expected kernel or user\n", flag, arg);
-	return -EINVAL;
+	return choice("ioeventfd", arg, "kernel", "user", &o->desc.ioeventfd_user);
 }
 
-/* One --disk: a file evvm serves, or a vhost-user backend's socket. */
-struct disk_arg {
-	struct blk_config blk;
-	struct vhost_user_opts vu; /* vu.socket set: vhost_user=on */
-	char id[24];
-};
+static int set_irqfd(struct run_opts *o, char *arg)
+{
+	return choice("irqfd", arg, "kernel", "user", &o->desc.irqfd_user);
+}
 
-#define RECONNECT_MAX_S 3600
+static int set_acpi(struct run_opts *o, char *arg)
+{
+	bool on;
 
-/* reconnect=SECS of a vhost-user --disk or --net. */
-static bool parse_reconnect(const char *val, unsigned int *secs)
+	if (choice("acpi", arg, "off", "on", &on))
+		return -EINVAL;
+	o->desc.no_acpi = !on;
+	return 0;
+}
+
+static int set_transport(struct run_opts *o, char *arg)
+{
+	bool pci;
+
+	if (choice("transport", arg, "mmio", "pci", &pci))
+		return -EINVAL;
+	o->desc.transport = pci ? EVVM_TRANSPORT_PCI : EVVM_TRANSPORT_MMIO;
+	return 0;
+}
+
+static int set_decompress(struct run_opts *o, char *arg)
+{
+	return choice("kernel-decompress", arg, "host", "guest", &o->desc.boot.decompress_in_guest);
+}
+
+static int set_poll(struct run_opts *o, char *arg)
 {
 	uint64_t v;
 
-	if (parse_uint(val, 1, RECONNECT_MAX_S, &v))
-		return false;
-	*secs = v;
-	return true;
-}
-
-static bool on_off(const char *val, bool *out)
-{
-	if (strcmp(val, "on") && strcmp(val, "off"))
-		return false;
-	*out = !strcmp(val, "on");
-	return true;
-}
-
-/*
- * Parse "path=F[,readonly=on|off][,id=NAME]" or
- * "vhost_user=on,socket=PATH[,queues=N][,reconnect=SECS]" for --disk.
- */
-static int parse_disk(char *arg, struct disk_arg *d, unsigned int index)
-{
-	bool vhost_user = false, readonly_given = false;
-	char *key, *val;
-	uint64_t v;
-	int r;
-
-	*d = (struct disk_arg){ 0 };
-	snprintf(d->id, sizeof(d->id), "blk%u", index);
-	while ((r = parse_kv_next(&arg, &key, &val)) > 0) {
-		if (!strcmp(key, "path") && *val) {
-			d->blk.path = val;
-		} else if (!strcmp(key, "readonly") && on_off(val, &d->blk.readonly)) {
-			readonly_given = true;
-		} else if (!strcmp(key, "id") && *val && strlen(val) <= 20) {
-			snprintf(d->id, sizeof(d->id), "%s", val);
-			d->blk.serial = d->id;
-		} else if (!strcmp(key, "vhost_user") && on_off(val, &vhost_user)) {
-			continue;
-		} else if (!strcmp(key, "socket") && *val) {
-			d->vu.socket = val;
-		} else if (!strcmp(key, "queues") &&
-			   !parse_uint(val, 1, EVVM_VIRTIO_MAX_QUEUES, &v)) {
-			d->vu.queues = v;
-		} else if (!strcmp(key, "reconnect") && parse_reconnect(val, &d->vu.reconnect_s)) {
-			continue;
-		} else {
-			fprintf(stderr,
-				"evvm: --disk %s=%s: expected path=FILE, readonly=on|off, "
-				"id=NAME (at most 20 characters), vhost_user=on|off, "
-				"socket=PATH, queues=1..%u or reconnect=1..%u\n",
-				key, val, EVVM_VIRTIO_MAX_QUEUES, RECONNECT_MAX_S);
-			return -EINVAL;
-		}
-	}
-	if (r < 0)
-		goto usage;
-	if (vhost_user) {
-		/* The backend owns the disk: its file and mode are its business. */
-		if (!d->vu.socket || d->blk.path || readonly_given) {
-			fprintf(stderr, "evvm: --disk vhost_user=on: expected socket=PATH, and no "
-					"path= or readonly= (the backend decides those)\n");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (d->vu.socket) {
-		fprintf(stderr, "evvm: --disk socket=%s: needs vhost_user=on\n", d->vu.socket);
+	if (parse_uint(arg, 0, 1000000, &v)) {
+		fprintf(stderr, "evvm: --poll-max-us=%s: expected 0 to 1000000\n", arg);
 		return -EINVAL;
 	}
-	if (d->vu.queues || d->vu.reconnect_s) {
-		fprintf(stderr, "evvm: --disk queues= and reconnect=: need vhost_user=on\n");
+	o->desc.poll_max_us = v;
+	return 0;
+}
+
+static int set_stats(struct run_opts *o, char *arg)
+{
+	if (!arg || !strcmp(arg, "text")) {
+		o->stats = STATS_TEXT;
+	} else if (!strcmp(arg, "json")) {
+		o->stats = STATS_JSON;
+	} else {
+		fprintf(stderr, "evvm: --stats=%s: expected text or json\n", arg);
 		return -EINVAL;
-	}
-	if (d->blk.path)
-		return 0;
-usage:
-	fprintf(stderr, "evvm: --disk: expected path=FILE[,readonly=on][,id=NAME] or "
-			"vhost_user=on,socket=PATH[,queues=N][,reconnect=SECS]\n");
-	return -EINVAL;
-}
-
-/* Same file or device? (Paths that do not stat are left to blk_create to report.) */
-static bool same_disk(const char *a, const char *b)
-{
-	struct stat sa, sb;
-
-	if (stat(a, &sa) || stat(b, &sb))
-		return false;
-	if (S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode))
-		return sa.st_rdev == sb.st_rdev;
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-/*
- * A file given twice would meet its own lock (and two writers of one disk
- * corrupt it); read-only twice is harmless and allowed.
- */
-static int check_disks_distinct(const struct disk_arg *disks, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++) {
-		for (unsigned int j = 0; j < i; j++) {
-			const struct blk_config *a = &disks[j].blk, *b = &disks[i].blk;
-
-			if (!a->path || !b->path || (a->readonly && b->readonly) ||
-			    !same_disk(a->path, b->path))
-				continue;
-			if (!strcmp(a->path, b->path))
-				fprintf(stderr, "evvm: disk '%s' given twice\n", b->path);
-			else
-				fprintf(stderr, "evvm: disk '%s' given twice (also as '%s')\n",
-					b->path, a->path);
-			return -EINVAL;
-		}
 	}
 	return 0;
 }
 
-/* 52:54:00:12:34:5N for the Nth --net (N from 0). */
-static void net_default_mac(uint8_t mac[6], unsigned int index)
+static int set_boot(struct run_opts *o, char *arg)
 {
-	const uint8_t base[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x50 };
-
-	memcpy(mac, base, sizeof(base));
-	mac[5] += index;
-}
-
-/* One --net: a tap evvm serves, or a vhost-user backend's socket. */
-struct net_arg {
-	struct net_config net;
-	struct vhost_user_opts vu; /* vu.socket set: vhost_user=on */
-	char id[24];
-};
-
-/*
- * Parse "tap=NAME[,mac=MAC][,id=NAME][,event_idx=on|off]" or
- * "vhost_user=on,socket=PATH[,id=NAME][,reconnect=SECS]" for --net.
- */
-static int parse_net(char *arg, struct net_arg *a, unsigned int index)
-{
-	bool vhost_user = false, mac_given = false, ei_given = false;
-	char *key, *val;
-	int r;
-
-	*a = (struct net_arg){ .net.event_idx = true };
-	snprintf(a->id, sizeof(a->id), "net%u", index);
-	net_default_mac(a->net.mac, index);
-	while ((r = parse_kv_next(&arg, &key, &val)) > 0) {
-		if (!strcmp(key, "tap") && *val && strlen(val) < 16) {
-			a->net.tap = val;
-		} else if (!strcmp(key, "mac") && !parse_mac(val, a->net.mac)) {
-			mac_given = true;
-		} else if (!strcmp(key, "id") && *val && strlen(val) < sizeof(a->id)) {
-			snprintf(a->id, sizeof(a->id), "%s", val);
-		} else if (!strcmp(key, "event_idx") && on_off(val, &a->net.event_idx)) {
-			ei_given = true;
-		} else if (!strcmp(key, "vhost_user") && on_off(val, &vhost_user)) {
-			continue;
-		} else if (!strcmp(key, "socket") && *val) {
-			a->vu.socket = val;
-		} else if (!strcmp(key, "reconnect") && parse_reconnect(val, &a->vu.reconnect_s)) {
-			continue;
-		} else {
-			fprintf(stderr,
-				"evvm: --net %s=%s: expected tap=NAME (1 to 15 characters), "
-				"mac=XX:XX:XX:XX:XX:XX (unicast), id=NAME (at most %zu "
-				"characters), event_idx=on|off, vhost_user=on|off, socket=PATH or "
-				"reconnect=1..%u\n",
-				key, val, sizeof(a->id) - 1, RECONNECT_MAX_S);
-			return -EINVAL;
-		}
-	}
-	if (r < 0)
-		goto usage;
-	if (vhost_user) {
-		/* The backend owns the tap, the address and the features. */
-		if (!a->vu.socket || a->net.tap || mac_given || ei_given) {
-			fprintf(stderr, "evvm: --net vhost_user=on: expected socket=PATH, and no "
-					"tap=, mac= or event_idx= (the backend decides those)\n");
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (a->vu.socket) {
-		fprintf(stderr, "evvm: --net socket=%s: needs vhost_user=on\n", a->vu.socket);
-		return -EINVAL;
-	}
-	if (a->vu.reconnect_s) {
-		fprintf(stderr, "evvm: --net reconnect=: needs vhost_user=on\n");
-		return -EINVAL;
-	}
-	if (a->net.tap)
-		return 0;
-usage:
-	fprintf(stderr, "evvm: --net: expected tap=NAME[,mac=MAC][,id=NAME][,event_idx=on|off] "
-			"or vhost_user=on,socket=PATH[,reconnect=SECS]\n");
-	return -EINVAL;
-}
-
-/* Map a kernel or initramfs file read-only; it is copied into guest RAM at create. */
-static int map_file(const char *what, const char *path, const void **image, size_t *size)
-{
-	struct stat st;
-	void *p;
-	int fd, err;
-
-	/* O_NONBLOCK: a FIFO or a device must not block the open before the type check. */
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		pr_err("%s '%s': open: %s", what, path, evvm_strerror(err));
-		return err;
-	}
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		pr_err("%s '%s': stat: %s", what, path, evvm_strerror(err));
-		close(fd);
-		return err;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
-		pr_err("%s '%s': %s", what, path,
-		       S_ISREG(st.st_mode) ? "empty file" : "not a regular file");
-		close(fd);
-		return -EINVAL;
-	}
-	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	err = p == MAP_FAILED ? -errno : 0;
-	close(fd);
-	if (err) {
-		pr_err("%s '%s': mmap: %s", what, path, evvm_strerror(err));
-		return err;
-	}
-	*image = p;
-	*size = st.st_size;
-	return 0;
-}
-
-/*
- * Create the virtio devices in their fixed order: disks, nets, rng, console.
- * Waits on vhost-user backends give up once @cancel_fd is readable
- * (-ECANCELED).
- */
-static int add_devices(struct evvm_vm_config *cfg, struct disk_arg *disks, unsigned int nr_disks,
-		       struct net_arg *nets, unsigned int nr_nets, bool rng, bool console,
-		       int cancel_fd)
-{
-	const struct console_config cc = {
-		.in_fd = isatty(STDIN_FILENO) ? STDIN_FILENO : -1,
-		.out_fd = STDOUT_FILENO,
+	static const char *const names[] = {
+		[EVVM_BOOT_AUTO] = "auto",
+		[EVVM_BOOT_PVH] = "pvh",
+		[EVVM_BOOT_LINUX64] = "linux64",
 	};
-	int err = 0;
 
-	for (unsigned int i = 0; i < nr_disks && !err; i++) {
-		char id[16];
-
-		snprintf(id, sizeof(id), "blk%u", i);
-		disks[i].vu.cancel_fd = cancel_fd;
-		if (disks[i].vu.socket)
-			err = vhost_user_dev_create(id, VIRTIO_ID_BLOCK, &disks[i].vu,
-						    &cfg->devices[cfg->nr_devices]);
-		else
-			err = blk_create(id, &disks[i].blk, &cfg->devices[cfg->nr_devices]);
-		if (!err)
-			cfg->nr_devices++;
+	for (unsigned int i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(arg, names[i])) {
+			o->desc.boot.boot = i;
+			return 0;
+		}
 	}
-	for (unsigned int i = 0; i < nr_nets && !err; i++) {
-		nets[i].vu.cancel_fd = cancel_fd;
-		if (nets[i].vu.socket)
-			err = vhost_user_dev_create(nets[i].id, VIRTIO_ID_NET, &nets[i].vu,
-						    &cfg->devices[cfg->nr_devices]);
-		else
-			err = net_create(nets[i].id, &nets[i].net, &cfg->devices[cfg->nr_devices]);
-		if (!err)
-			cfg->nr_devices++;
-	}
-	if (!err && rng) {
-		err = rng_create("rng0", &cfg->devices[cfg->nr_devices]);
-		if (!err)
-			cfg->nr_devices++;
-	}
-	if (!err && console) {
-		err = console_create("console0", &cc, &cfg->devices[cfg->nr_devices]);
-		if (!err)
-			cfg->nr_devices++;
-	}
-	if (err) {
-		/* vm_create() never saw them: they are still ours. */
-		for (unsigned int i = 0; i < cfg->nr_devices; i++)
-			virtio_dev_destroy(cfg->devices[i]);
-		cfg->nr_devices = 0;
-	}
-	return err;
+	fprintf(stderr, "evvm: --boot=%s: expected auto, pvh or linux64\n", arg);
+	return -EINVAL;
 }
 
-struct run_signals {
-	struct evvm_vm *vm;
-	int fd;
-};
-
-static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
-
-/* The stop signal pending (blocked, so it waits in the signalfd), or 0. */
-static int pending_stop_signal(void)
+static int set_disk(struct run_opts *o, char *arg)
 {
-	sigset_t set;
+	struct vm_desc *d = &o->desc;
 
-	if (sigpending(&set) < 0)
-		return 0;
-	for (unsigned int i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
-		if (sigismember(&set, stop_signals[i]))
-			return stop_signals[i];
+	if (d->nr_drives == EVVM_MAX_VIRTIO) {
+		fprintf(stderr, "evvm: --disk: at most %u devices\n", EVVM_MAX_VIRTIO);
+		return -EINVAL;
+	}
+	if (devarg_disk(arg, d->nr_drives, &d->drives[d->nr_drives]))
+		return -EINVAL;
+	d->nr_drives++;
 	return 0;
 }
 
-static void log_stop(int sig)
+static int set_net(struct run_opts *o, char *arg)
 {
-	pr_warn("stopping on %s", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+	struct vm_desc *d = &o->desc;
+
+	if (d->nr_nets == EVVM_MAX_VIRTIO) {
+		fprintf(stderr, "evvm: --net: at most %u devices\n", EVVM_MAX_VIRTIO);
+		return -EINVAL;
+	}
+	if (devarg_net(arg, d->nr_nets, &d->nets[d->nr_nets]))
+		return -EINVAL;
+	d->nr_nets++;
+	return 0;
 }
 
-/*
- * A stop signal is never read from the signalfd: left pending, it keeps
- * the signalfd readable, and that is what makes every wait on a vhost-user
- * backend give up (the signalfd is the frontends' cancel fd), before the
- * VM runs as well as while it stops. So it is watched only until then.
- */
-static void run_on_signal(void *opaque, uint32_t events)
+static int set_rng(struct run_opts *o, char *arg)
 {
-	struct run_signals *s = opaque;
-	int sig = pending_stop_signal();
+	(void)arg;
+	o->desc.rng = true;
+	return 0;
+}
 
-	(void)events;
-	if (!sig)
-		return;
-	loop_del(vm_loop(s->vm), s->fd);
-	log_stop(sig);
-	vm_stop(s->vm, 128 + sig);
+static int set_console(struct run_opts *o, char *arg)
+{
+	(void)arg;
+	o->desc.console = true;
+	return 0;
+}
+
+static int set_testdev(struct run_opts *o, char *arg)
+{
+	(void)arg;
+	o->desc.testdev = true;
+	return 0;
+}
+
+static int set_api_sock(struct run_opts *o, char *arg)
+{
+	if (!*arg) {
+		fprintf(stderr, "evvm: --api-sock: expected a path\n");
+		return -EINVAL;
+	}
+	o->api_sock = arg;
+	return 0;
+}
+
+static int set_verbose(struct run_opts *o, char *arg)
+{
+	(void)arg;
+	o->verbose++;
+	return 0;
+}
+
+static const struct run_flag run_flags[] = {
+	{ "kernel", required_argument, set_kernel },
+	{ "initramfs", required_argument, set_initramfs },
+	{ "cmdline", required_argument, set_cmdline },
+	{ "boot", required_argument, set_boot },
+	{ "kernel-decompress", required_argument, set_decompress },
+	{ "cpus", required_argument, set_cpus },
+	{ "memory", required_argument, set_memory },
+	{ "ioeventfd", required_argument, set_ioeventfd },
+	{ "irqfd", required_argument, set_irqfd },
+	{ "poll-max-us", required_argument, set_poll },
+	{ "stats", optional_argument, set_stats },
+	{ "testdev", no_argument, set_testdev },
+	{ "acpi", required_argument, set_acpi },
+	{ "transport", required_argument, set_transport },
+	{ "disk", required_argument, set_disk },
+	{ "net", required_argument, set_net },
+	{ "rng", no_argument, set_rng },
+	{ "console", no_argument, set_console },
+	{ "api-sock", required_argument, set_api_sock },
+	{ "verbose", no_argument, set_verbose },
+};
+
+#define NR_RUN_FLAGS (sizeof(run_flags) / sizeof(run_flags[0]))
+
+/*
+ * Fill @o from the command line and check it. 0 to run, 1 after --help,
+ * -EINVAL after one line saying what is wrong.
+ */
+const struct option *run_option_table(void)
+{
+	static struct option opts[NR_RUN_FLAGS + 2];
+
+	if (!opts[0].name) {
+		for (unsigned int i = 0; i < NR_RUN_FLAGS; i++)
+			opts[i] = (struct option){ run_flags[i].name, run_flags[i].has_arg, NULL,
+						   256 + i };
+		opts[NR_RUN_FLAGS] = (struct option){ "help", no_argument, NULL, 'h' };
+	}
+	return opts;
+}
+
+static int run_parse(int argc, char **argv, struct run_opts *o)
+{
+	const struct option *opts = run_option_table();
+	char msg[VMDESC_MSG_MAX];
+	int opt;
+
+	argv[0] = (char *)"evvm run"; /* getopt names the command in its messages */
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		if (opt == 'h') {
+			run_usage(stdout);
+			return 1;
+		}
+		if (opt == 'v')
+			opt = 256 + NR_RUN_FLAGS - 1; /* --verbose */
+		if (opt < 256 || opt >= 256 + (int)NR_RUN_FLAGS) {
+			fprintf(stderr, "evvm: see 'evvm run --help'\n");
+			return -EINVAL;
+		}
+		if (run_flags[opt - 256].set(o, optarg))
+			return -EINVAL;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "evvm run: unexpected argument '%s' (see 'evvm run --help')\n",
+			argv[optind]);
+		return -EINVAL;
+	}
+	if (vmdesc_validate(&o->desc, msg)) {
+		fprintf(stderr, "evvm: %s\n", msg);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /*
@@ -590,253 +450,47 @@ static bool term_raw(struct termios *saved)
 
 int cmd_run(int argc, char **argv)
 {
-	struct evvm_vm_config cfg = {
-		.mem_size = DEFAULT_MEM_SIZE,
-		.nr_cpus = 1,
-		.console_in = -1,
-		.console_out = STDOUT_FILENO,
-	};
-	const char *kernel = NULL, *initramfs = NULL;
-	struct disk_arg disks[EVVM_MAX_VIRTIO];
-	unsigned int nr_disks = 0;
-	struct net_arg nets[EVVM_MAX_VIRTIO];
-	unsigned int nr_nets = 0;
-	bool rng = false, console = false;
-	struct run_signals sigs = { .fd = -1 };
+	struct api_server *api = NULL;
+	char msg[VMDESC_MSG_MAX];
 	struct termios saved_term;
+	struct run_opts o = { 0 };
+	struct instance in;
+	int r, status = EVVM_EXIT_FAILURE;
 	bool raw = false;
-	struct evvm_vm *vm = NULL;
-	enum { STATS_NONE, STATS_TEXT, STATS_JSON } stats = STATS_NONE;
-	int opt, verbose = 0, status = EVVM_EXIT_FAILURE;
-	uint64_t v;
-	sigset_t mask;
-	int err, sig;
 
-	argv[0] = (char *)"evvm run"; /* getopt names the command in its messages */
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "vh", run_options, NULL)) != -1) {
-		switch (opt) {
-		case OPT_KERNEL:
-			kernel = optarg;
-			break;
-		case OPT_CMDLINE:
-			cfg.cmdline = optarg;
-			break;
-		case OPT_CPUS:
-			if (parse_cpus(optarg, &cfg.nr_cpus))
-				return EXIT_USAGE;
-			break;
-		case OPT_MEMORY:
-			if (parse_memory(optarg, &cfg.mem_size, &cfg.mem_overcommit))
-				return EXIT_USAGE;
-			break;
-		case OPT_IOEVENTFD:
-			if (parse_mode("ioeventfd", optarg, &cfg.ioeventfd_user))
-				return EXIT_USAGE;
-			break;
-		case OPT_IRQFD:
-			if (parse_mode("irqfd", optarg, &cfg.irqfd_user))
-				return EXIT_USAGE;
-			break;
-		case OPT_POLL:
-			if (parse_uint(optarg, 0, 1000000, &v)) {
-				fprintf(stderr, "evvm: --poll-max-us=%s: expected 0 to 1000000\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			cfg.poll_max_us = v;
-			break;
-		case OPT_STATS:
-			if (!optarg || !strcmp(optarg, "text")) {
-				stats = STATS_TEXT;
-			} else if (!strcmp(optarg, "json")) {
-				stats = STATS_JSON;
-			} else {
-				fprintf(stderr, "evvm: --stats=%s: expected text or json\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case OPT_ACPI:
-			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
-				fprintf(stderr, "evvm: --acpi=%s: expected on or off\n", optarg);
-				return EXIT_USAGE;
-			}
-			cfg.no_acpi = !strcmp(optarg, "off");
-			break;
-		case OPT_TESTDEV:
-			cfg.testdev = true;
-			break;
-		case OPT_TRANSPORT:
-			if (strcmp(optarg, "mmio") && strcmp(optarg, "pci")) {
-				fprintf(stderr, "evvm: --transport=%s: expected mmio or pci\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			cfg.transport = strcmp(optarg, "pci") ? EVVM_TRANSPORT_MMIO :
-								EVVM_TRANSPORT_PCI;
-			break;
-		case OPT_DISK:
-			if (nr_disks == EVVM_MAX_VIRTIO) {
-				fprintf(stderr, "evvm: --disk: at most %u devices\n",
-					EVVM_MAX_VIRTIO);
-				return EXIT_USAGE;
-			}
-			if (parse_disk(optarg, &disks[nr_disks], nr_disks))
-				return EXIT_USAGE;
-			nr_disks++;
-			break;
-		case OPT_NET:
-			if (nr_nets == EVVM_MAX_VIRTIO) {
-				fprintf(stderr, "evvm: --net: at most %u devices\n",
-					EVVM_MAX_VIRTIO);
-				return EXIT_USAGE;
-			}
-			if (parse_net(optarg, &nets[nr_nets], nr_nets))
-				return EXIT_USAGE;
-			nr_nets++;
-			break;
-		case OPT_RNG:
-			rng = true;
-			break;
-		case OPT_CONSOLE:
-			console = true;
-			break;
-		case OPT_BOOT:
-			if (!strcmp(optarg, "auto")) {
-				cfg.boot = EVVM_BOOT_AUTO;
-			} else if (!strcmp(optarg, "pvh")) {
-				cfg.boot = EVVM_BOOT_PVH;
-			} else if (!strcmp(optarg, "linux64")) {
-				cfg.boot = EVVM_BOOT_LINUX64;
-			} else {
-				fprintf(stderr, "evvm: --boot=%s: expected auto, pvh or linux64\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case OPT_DECOMPRESS:
-			if (strcmp(optarg, "host") && strcmp(optarg, "guest")) {
-				fprintf(stderr,
-					"evvm: --kernel-decompress=%s: expected host or guest\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			cfg.decompress_in_guest = !strcmp(optarg, "guest");
-			break;
-		case OPT_INITRAMFS:
-			initramfs = optarg;
-			break;
-		case 'v':
-			verbose++;
-			break;
-		case 'h':
-			run_usage(stdout);
-			return 0;
-		default:
-			fprintf(stderr, "evvm: see 'evvm run --help'\n");
-			return EXIT_USAGE;
-		}
+	if (instance_init(&in, "evvm-run")) {
+		pr_err("cannot set up the instance: %s", evvm_strerror(errno));
+		return EVVM_EXIT_FAILURE;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "evvm run: unexpected argument '%s' (see 'evvm run --help')\n",
-			argv[optind]);
-		return EXIT_USAGE;
+	o.desc = in.desc;		/* the defaults */
+	o.desc.kernel_required = false; /* the demo guest */
+	r = run_parse(argc, argv, &o);
+	in.desc = o.desc;
+	if (r) {
+		instance_fini(&in);
+		return r > 0 ? 0 : EXIT_USAGE;
 	}
-	if (cfg.mem_size < EVVM_MEM_MIN || (cfg.mem_size & 0xfff)) {
-		fprintf(stderr,
-			"evvm: --memory size=%llu bytes: must be a multiple of 4K and at least "
-			"%lluM\n",
-			(unsigned long long)cfg.mem_size, EVVM_MEM_MIN >> 20);
-		return EXIT_USAGE;
-	}
-	if (cfg.cmdline && strlen(cfg.cmdline) > EVVM_CMDLINE_MAX) {
-		fprintf(stderr, "evvm: --cmdline: %zu bytes, the limit is %u\n",
-			strlen(cfg.cmdline), EVVM_CMDLINE_MAX);
-		return EXIT_USAGE;
-	}
-	evvm_log_set_level(verbose >= 2 ? EVVM_LOG_DEBUG : verbose ? EVVM_LOG_INFO : EVVM_LOG_WARN);
-
-	if (!kernel && (initramfs || cfg.decompress_in_guest || cfg.boot != EVVM_BOOT_AUTO)) {
-		fprintf(stderr,
-			"evvm: --boot, --kernel-decompress and --initramfs need --kernel\n");
-		return EXIT_USAGE;
-	}
-	if (check_disks_distinct(disks, nr_disks))
-		return EXIT_USAGE;
-	if (kernel) {
-		if (map_file("kernel", kernel, &cfg.kernel, &cfg.kernel_size))
-			return EVVM_EXIT_FAILURE;
-		cfg.kernel_name = kernel;
-	}
-	if (initramfs) {
-		if (map_file("initramfs", initramfs, &cfg.initramfs, &cfg.initramfs_size)) {
-			munmap((void *)cfg.kernel, cfg.kernel_size);
-			return EVVM_EXIT_FAILURE;
-		}
-		cfg.initramfs_name = initramfs;
-	}
-	if (!kernel) {
-		cfg.kernel = demo_guest_start;
-		cfg.kernel_size = demo_guest_end - demo_guest_start;
-		cfg.kernel_name = "(bundled demo guest)";
-	}
-
-	/* Signals are read from a signalfd on the VM's loop; vCPU threads inherit the mask. */
-	sigemptyset(&mask);
-	for (unsigned int i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
-		sigaddset(&mask, stop_signals[i]);
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-	sigs.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sigs.fd < 0) {
-		pr_err("signalfd: %s", evvm_strerror(errno));
+	evvm_log_set_level(o.verbose >= 2 ? EVVM_LOG_DEBUG
+			   : o.verbose	  ? EVVM_LOG_INFO
+					  : EVVM_LOG_WARN);
+	instance_block_stop_signals(); /* before any vCPU, I/O or API thread starts */
+	pthread_mutex_lock(&in.lock);
+	r = instance_start_locked(&in, msg);
+	pthread_mutex_unlock(&in.lock);
+	if (r) {
+		status = instance_start_failed();
 		goto out;
 	}
-
-	if (nr_disks + nr_nets + rng + console > EVVM_MAX_VIRTIO) {
-		fprintf(stderr, "evvm: %u virtio devices: at most %u\n",
-			nr_disks + nr_nets + rng + console, EVVM_MAX_VIRTIO);
-		status = EXIT_USAGE;
+	if (o.api_sock && api_start(o.api_sock, &in, &api))
 		goto out;
-	}
-	/* The terminal's input goes to the virtio console if there is one, else to COM1. */
-	if (isatty(STDIN_FILENO) && !console)
-		cfg.console_in = STDIN_FILENO;
-	err = add_devices(&cfg, disks, nr_disks, nets, nr_nets, rng, console, sigs.fd);
-	if (err) {
-		sig = err == -ECANCELED ? pending_stop_signal() : 0;
-		if (sig) {
-			log_stop(sig);
-			status = 128 + sig;
-		}
-		goto out;
-	}
-	if (vm_create(&cfg, &vm))
-		goto out;
-	sigs.vm = vm;
-	if (loop_add(vm_loop(vm), sigs.fd, EPOLLIN, run_on_signal, &sigs)) {
-		pr_err("cannot watch signals");
-		goto out;
-	}
 	raw = term_raw(&saved_term);
-	status = vm_run(vm);
-	if (stats != STATS_NONE)
-		vm_print_stats(vm, stderr, stats == STATS_JSON);
+	status = instance_run(&in);
+	if (o.stats != STATS_NONE)
+		vm_print_stats(in.vm, stderr, o.stats == STATS_JSON);
 out:
 	if (raw)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved_term);
-	vm_destroy(vm);
-	if (sigs.fd >= 0) {
-		struct signalfd_siginfo si;
-
-		/* Nothing waits on a backend any more: the stop signal is consumed. */
-		while (read(sigs.fd, &si, sizeof(si)) == sizeof(si))
-			;
-		close(sigs.fd);
-	}
-	if (kernel && cfg.kernel)
-		munmap((void *)cfg.kernel, cfg.kernel_size);
-	if (cfg.initramfs)
-		munmap((void *)cfg.initramfs, cfg.initramfs_size);
+	api_stop(api);
+	instance_fini(&in);
 	return status;
 }

@@ -24,6 +24,7 @@
 
 #include "../vhost/backend.h"
 #include "cli.h"
+#include "devargs.h"
 #include "parse.h"
 
 #define VU_ID_MAX 20 /* the virtio-blk serial's length */
@@ -131,31 +132,15 @@ static void vu_usage(FILE *f, enum vu_kind kind)
 		EXIT_USAGE);
 }
 
-/* Parse "path=F[,readonly=on|off][,id=NAME]" for --disk. */
-static int vu_parse_disk(char *arg, struct blk_config *disk, char *id, size_t id_size)
+/* --disk's grammar (cli/devargs.c), a file only: a backend is no frontend. */
+static int vu_parse_disk(const char *arg, struct vmdesc_drive *d)
 {
-	char *key, *val;
-	int r;
-
-	*disk = (struct blk_config){ 0 };
-	while ((r = parse_kv_next(&arg, &key, &val)) > 0) {
-		if (!strcmp(key, "path") && *val) {
-			disk->path = val;
-		} else if (!strcmp(key, "readonly") &&
-			   (!strcmp(val, "on") || !strcmp(val, "off"))) {
-			disk->readonly = !strcmp(val, "on");
-		} else if (!strcmp(key, "id") && *val && strlen(val) <= VU_ID_MAX) {
-			snprintf(id, id_size, "%s", val);
-		} else {
-			fprintf(stderr,
-				"evvm: --disk %s=%s: expected path=FILE, readonly=on|off or "
-				"id=NAME (at most %d characters)\n",
-				key, val, VU_ID_MAX);
-			return -EINVAL;
-		}
-	}
-	if (r < 0 || !disk->path) {
-		fprintf(stderr, "evvm: --disk: expected path=FILE[,readonly=on][,id=NAME]\n");
+	if (devarg_disk(arg, 0, d))
+		return -EINVAL;
+	if (d->socket) {
+		fprintf(stderr, "evvm: --disk vhost_user=on: a backend serves a file "
+				"(path=FILE[,readonly=on][,id=NAME])\n");
+		vmdesc_drive_release(d);
 		return -EINVAL;
 	}
 	return 0;
@@ -275,7 +260,7 @@ static void vu_print_capabilities(enum vu_kind kind)
 		printf("{\n  \"type\": \"rng\"\n}\n");
 }
 
-static int cmd_vhost_user(int argc, char **argv, enum vu_kind kind)
+static int vu_main(int argc, char **argv, enum vu_kind kind, struct vmdesc_drive *disk)
 {
 	static const char *const cmds[] = {
 		[VU_BLK] = "evvm vhost-user-blk",
@@ -290,8 +275,6 @@ static int cmd_vhost_user(int argc, char **argv, enum vu_kind kind)
 		.vhost_user = true,
 	};
 	const char *socket = NULL;
-	struct blk_config disk = { 0 };
-	char id[VU_ID_MAX + 1] = "blk0";
 	bool have_disk = false;
 	struct evvm_virtio_dev *dev = NULL;
 	unsigned int poll_max_us = 0, queues = VU_BLK_QUEUES_DEFAULT;
@@ -319,7 +302,7 @@ static int cmd_vhost_user(int argc, char **argv, enum vu_kind kind)
 				fprintf(stderr, "evvm: --disk: one disk per backend\n");
 				return EXIT_USAGE;
 			}
-			if (vu_parse_disk(optarg, &disk, id, sizeof(id)))
+			if (vu_parse_disk(optarg, disk))
 				return EXIT_USAGE;
 			have_disk = true;
 			break;
@@ -399,10 +382,13 @@ static int cmd_vhost_user(int argc, char **argv, enum vu_kind kind)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	disk.queues = queues;
-	if (blk)
-		err = blk_create(id, &disk, &dev); /* logs a line naming the disk */
-	else if (kind == VU_NET)
+	if (blk) {
+		const struct blk_config bc = {
+			.path = disk->path, .readonly = disk->readonly, .queues = queues
+		};
+
+		err = blk_create(disk->id, &bc, &dev); /* logs a line naming the disk */
+	} else if (kind == VU_NET)
 		err = net_create("net0", &net, &dev); /* logs a line naming the tap */
 	else
 		err = rng_create("rng0", &dev);
@@ -412,6 +398,16 @@ static int cmd_vhost_user(int argc, char **argv, enum vu_kind kind)
 		return 1;
 	}
 	return vu_serve(socket, dev, poll_max_us, &mask);
+}
+
+/* The parsed disk's strings are freed whichever way the command ends. */
+static int cmd_vhost_user(int argc, char **argv, enum vu_kind kind)
+{
+	struct vmdesc_drive disk = { 0 };
+	int status = vu_main(argc, argv, kind, &disk);
+
+	vmdesc_drive_release(&disk);
+	return status;
 }
 
 int cmd_vhost_user_blk(int argc, char **argv)

@@ -11,6 +11,15 @@
 #include <evvm/log.h>
 
 static _Atomic int log_level = EVVM_LOG_WARN;
+static _Atomic int log_fd = STDERR_FILENO;
+static _Atomic bool log_show_level;
+static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+
+void evvm_log_set_output(int fd, bool show_level)
+{
+	atomic_store(&log_fd, fd < 0 ? STDERR_FILENO : fd);
+	atomic_store(&log_show_level, show_level);
+}
 
 void evvm_log_set_level(enum evvm_log_level level)
 {
@@ -27,14 +36,16 @@ void evvm_log(enum evvm_log_level level, const char *fmt, ...)
 		return;
 
 	n = snprintf(line, sizeof(line), "evvm: ");
+	if (atomic_load(&log_show_level))
+		n += snprintf(line + n, sizeof(line) - n, "[%s] ", level_names[level]);
 	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	va_end(ap);
 	if (n > (int)sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	/* Diagnostics are best effort: nothing useful to do if stderr is gone. */
-	if (write(STDERR_FILENO, line, n) < 0)
+	/* Diagnostics are best effort: nothing useful to do if the output is gone. */
+	if (write(atomic_load(&log_fd), line, n) < 0)
 		return;
 }
 

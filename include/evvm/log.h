@@ -19,6 +19,12 @@ enum evvm_log_level {
 /* Lines above @level are dropped. Default EVVM_LOG_WARN. */
 void evvm_log_set_level(enum evvm_log_level level);
 
+/*
+ * Write lines to @fd (not owned; -1: stderr again), prefixed with
+ * "[LEVEL] " after "evvm: " when @show_level. Thread-safe.
+ */
+void evvm_log_set_output(int fd, bool show_level);
+
 /* Format and write one line (a trailing newline is added). */
 void evvm_log(enum evvm_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

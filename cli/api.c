@@ -1,0 +1,658 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Firecracker's REST API over a unix socket: libmicrohttpd parses HTTP on
+ * its own thread, each request is routed by a table to a handler that
+ * reads its body with cli/vmjson.c and changes the instance under its lock.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include <evvm/log.h>
+
+#include "api.h"
+#include "cli.h"
+#include "mhd.h"
+#include "vmjson.h"
+
+#define API_VERSION   "1.17.0" /* the Firecracker API whose subset evvm speaks */
+#define API_LOG_BURST 20
+
+struct api_server {
+	struct MHD_Daemon *mhd;
+	struct instance *in;
+	struct evvm_ratelimit log; /* refused requests: a client can send many */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+/* libmicrohttpd's functions, set by the first api_start(). */
+static const struct mhd_fns *mhd;
+
+enum { M_GET = 1, M_PUT = 2, M_PATCH = 4 };
+
+/* One request: its body as it arrives, then the answer. */
+struct api_req {
+	char *body;
+	size_t len;
+	bool too_big;
+	struct instance *in;
+	int method;
+	const char *id; /* the path's {id}, or NULL */
+	json_t *json;	/* the parsed body */
+	unsigned int status;
+	json_t *reply; /* a 200's body */
+	char msg[VMDESC_MSG_MAX + 128];
+};
+
+#define API_MSG_MAX (VMDESC_MSG_MAX + 128)
+
+/* Set the answer to status @st with a fault_message; returns -EINVAL. */
+__attribute__((format(printf, 3, 4))) static int fault(struct api_req *r, unsigned int st,
+						       const char *fmt, ...)
+{
+	char m[API_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	memcpy(r->msg, m, sizeof(m));
+	r->status = st;
+	return -EINVAL;
+}
+
+static const char not_after_start[] =
+	"The requested operation is not supported after starting the microVM.";
+
+/* The body as JSON, or a 400 naming the parse error. */
+static int body_json(struct api_req *r)
+{
+	char err[VMDESC_MSG_MAX];
+
+	if (!r->len)
+		return fault(r, 400, "Empty %s request.", r->method == M_PUT ? "PUT" : "PATCH");
+	r->json = vmjson_parse(r->body, r->len, err);
+	if (!r->json)
+		return fault(r, 400,
+			     "An error occurred when deserializing the json body of a request: %s.",
+			     err);
+	return 0;
+}
+
+/* A body reader's failure as Firecracker words it. */
+static int bad_body(struct api_req *r)
+{
+	char err[VMDESC_MSG_MAX];
+
+	memcpy(err, r->msg, sizeof(err));
+	return fault(r, 400, "An error occurred when deserializing the json body of a request: %s.",
+		     err);
+}
+
+static int preboot(struct api_req *r)
+{
+	if (r->in->state != INSTANCE_NOT_STARTED)
+		return fault(r, 400, "%s", not_after_start);
+	return 0;
+}
+
+static int h_info(struct api_req *r)
+{
+	static const char *const states[] = { "Not started", "Running", "Not started" };
+
+	r->reply = json_pack("{s:s, s:s, s:s, s:s}", "id", r->in->id, "state", states[r->in->state],
+			     "vmm_version", EVVM_VERSION, "app_name", "evvm");
+	return 0;
+}
+
+static int h_version(struct api_req *r)
+{
+	r->reply = json_pack("{s:s}", "firecracker_version", API_VERSION);
+	return 0;
+}
+
+static int h_machine(struct api_req *r)
+{
+	struct vmdesc_machine m;
+
+	if (r->method == M_GET) {
+		r->reply = vmjson_export_machine(&r->in->desc.machine);
+		return 0;
+	}
+	if (preboot(r) || body_json(r))
+		return -EINVAL;
+	m = r->in->desc.machine;
+	if (vmjson_machine(r->json, r->method == M_PATCH, &m, r->msg))
+		return bad_body(r);
+	r->in->desc.machine = m;
+	return 0;
+}
+
+static int h_boot(struct api_req *r)
+{
+	struct vmdesc_boot b = { 0 };
+
+	if (preboot(r) || body_json(r))
+		return -EINVAL;
+	if (vmjson_boot(r->json, &b, r->msg)) {
+		vmdesc_boot_release(&b);
+		return bad_body(r);
+	}
+	if (vmdesc_set_boot(&r->in->desc, &b, r->msg)) {
+		vmdesc_boot_release(&b);
+		return fault(r, 400, "%s", r->msg);
+	}
+	return 0;
+}
+
+static int h_drive(struct api_req *r)
+{
+	struct vmdesc_drive drv = { 0 };
+
+	if (r->method == M_PATCH)
+		return fault(r, 400,
+			     "PATCH /drives/%s: updating a drive is not implemented by "
+			     "evvm yet",
+			     r->id);
+	if (preboot(r) || body_json(r))
+		return -EINVAL;
+	if (vmjson_drive(r->json, &drv, r->msg)) {
+		vmdesc_drive_release(&drv);
+		return bad_body(r);
+	}
+	if (strcmp(drv.id, r->id)) {
+		vmdesc_drive_release(&drv);
+		return fault(r, 400, "The id from the path does not match the id from the body!");
+	}
+	if (vmdesc_put_drive(&r->in->desc, &drv, r->msg)) {
+		vmdesc_drive_release(&drv);
+		return fault(r, 400, "%s", r->msg);
+	}
+	return 0;
+}
+
+static int h_net(struct api_req *r)
+{
+	struct vmdesc_net n = { 0 };
+	unsigned int index = r->in->desc.nr_nets;
+
+	if (r->method == M_PATCH)
+		return fault(r, 400,
+			     "PATCH /network-interfaces/%s: rate limiters are not "
+			     "implemented by evvm yet",
+			     r->id);
+	if (preboot(r) || body_json(r))
+		return -EINVAL;
+	for (unsigned int i = 0; i < r->in->desc.nr_nets; i++)
+		if (!strcmp(r->in->desc.nets[i].id, r->id))
+			index = i;
+	if (vmjson_net(r->json, index, &n, r->msg)) {
+		vmdesc_net_release(&n);
+		return bad_body(r);
+	}
+	if (strcmp(n.id, r->id)) {
+		vmdesc_net_release(&n);
+		return fault(r, 400, "The id from the path does not match the id from the body!");
+	}
+	if (vmdesc_put_net(&r->in->desc, &n, r->msg)) {
+		vmdesc_net_release(&n);
+		return fault(r, 400, "%s", r->msg);
+	}
+	return 0;
+}
+
+static int h_entropy(struct api_req *r)
+{
+	struct vm_desc *d = &r->in->desc;
+
+	if (preboot(r) || body_json(r))
+		return -EINVAL;
+	if (vmjson_entropy(r->json, r->msg))
+		return bad_body(r);
+	if (!d->rng && d->nr_drives + d->nr_nets + d->console >= EVVM_MAX_VIRTIO)
+		return fault(r, 400, "entropy: at most %u virtio devices", EVVM_MAX_VIRTIO);
+	d->rng = true;
+	return 0;
+}
+
+static int h_logger(struct api_req *r)
+{
+	struct vmdesc_logger l = { 0 };
+
+	if (preboot(r) || body_json(r))
+		return -EINVAL;
+	if (vmjson_logger(r->json, &l, r->msg)) {
+		free(l.path);
+		return bad_body(r);
+	}
+	if (instance_set_logger_locked(r->in, &l, r->msg)) {
+		free(l.path);
+		return fault(r, 400, "%s", r->msg);
+	}
+	return 0;
+}
+
+static int h_metrics(struct api_req *r)
+{
+	struct vmdesc_metrics m = { 0 };
+
+	if (preboot(r) || body_json(r))
+		return -EINVAL;
+	if (vmjson_metrics(r->json, &m, r->msg)) {
+		free(m.path);
+		return bad_body(r);
+	}
+	if (instance_set_metrics_locked(r->in, &m, r->msg)) {
+		free(m.path);
+		return fault(r, 400, "%s", r->msg);
+	}
+	return 0;
+}
+
+static int h_actions(struct api_req *r)
+{
+	const char *action = NULL;
+	const char *key;
+	json_t *v;
+
+	if (body_json(r))
+		return -EINVAL;
+	if (!json_is_object(r->json))
+		return fault(r, 400,
+			     "An error occurred when deserializing the json body of a "
+			     "request: expected a JSON object.");
+	json_object_foreach(r->json, key, v)
+	{
+		if (strcmp(key, "action_type"))
+			return fault(r, 400,
+				     "An error occurred when deserializing the json body "
+				     "of a request: unknown field `%s`, expected "
+				     "`action_type`.",
+				     key);
+		if (!json_is_string(v))
+			return fault(r, 400,
+				     "An error occurred when deserializing the json body "
+				     "of a request: field `action_type`: invalid type, "
+				     "expected a string.");
+		action = json_string_value(v);
+	}
+	if (!action)
+		return fault(r, 400,
+			     "An error occurred when deserializing the json body of a "
+			     "request: missing field `action_type`.");
+	if (!strcmp(action, "InstanceStart")) {
+		if (instance_start_locked(r->in, r->msg))
+			return fault(r, 400, "%s", r->msg);
+		return 0;
+	}
+	if (!strcmp(action, "FlushMetrics")) {
+		if (instance_flush_metrics_locked(r->in, r->msg))
+			return fault(r, 400, "%s", r->msg);
+		return 0;
+	}
+	if (!strcmp(action, "SendCtrlAltDel"))
+		return fault(r, 400, "SendCtrlAltDel: evvm's i8042 cannot inject keys yet");
+	return fault(r, 400,
+		     "An error occurred when deserializing the json body of a request: "
+		     "action_type `%.64s`: expected FlushMetrics, InstanceStart or "
+		     "SendCtrlAltDel.",
+		     action);
+}
+
+static int h_vm(struct api_req *r)
+{
+	return fault(r, 400,
+		     "PATCH /vm: pausing and resuming the microVM are not implemented "
+		     "by evvm yet");
+}
+
+static int h_vm_config(struct api_req *r)
+{
+	r->reply = vmjson_export(&r->in->desc);
+	return 0;
+}
+
+static int h_unimplemented(struct api_req *r)
+{
+	return fault(r, 400, "this endpoint is not implemented by evvm yet (see evvm's README)");
+}
+
+struct route {
+	const char *path;
+	bool with_id; /* path/{id} */
+	int methods;
+	int (*fn)(struct api_req *r);
+};
+
+static const struct route routes[] = {
+	{ "/", false, M_GET, h_info },
+	{ "/version", false, M_GET, h_version },
+	{ "/machine-config", false, M_GET | M_PUT | M_PATCH, h_machine },
+	{ "/boot-source", false, M_PUT, h_boot },
+	{ "/drives", true, M_PUT | M_PATCH, h_drive },
+	{ "/network-interfaces", true, M_PUT | M_PATCH, h_net },
+	{ "/entropy", false, M_PUT, h_entropy },
+	{ "/logger", false, M_PUT, h_logger },
+	{ "/metrics", false, M_PUT, h_metrics },
+	{ "/actions", false, M_PUT, h_actions },
+	{ "/vm", false, M_PATCH, h_vm },
+	{ "/vm/config", false, M_GET, h_vm_config },
+	/* Firecracker's, not evvm's yet (README.md lists them). */
+	{ "/balloon", false, M_GET | M_PUT | M_PATCH, h_unimplemented },
+	{ "/balloon/statistics", false, M_GET | M_PATCH, h_unimplemented },
+	{ "/balloon/hinting/start", false, M_PATCH, h_unimplemented },
+	{ "/balloon/hinting/status", false, M_GET, h_unimplemented },
+	{ "/balloon/hinting/stop", false, M_PATCH, h_unimplemented },
+	{ "/cpu-config", false, M_PUT, h_unimplemented },
+	{ "/pmem", true, M_PUT | M_PATCH, h_unimplemented },
+	{ "/mmds", false, M_GET | M_PUT | M_PATCH, h_unimplemented },
+	{ "/mmds/config", false, M_PUT, h_unimplemented },
+	{ "/serial", false, M_PUT, h_unimplemented },
+	{ "/hotplug/memory", false, M_GET | M_PUT | M_PATCH, h_unimplemented },
+	{ "/snapshot/create", false, M_PUT, h_unimplemented },
+	{ "/snapshot/load", false, M_PUT, h_unimplemented },
+	{ "/vsock", false, M_PUT, h_unimplemented },
+};
+
+/* Route @url for @r->method and run its handler with the instance locked. */
+static void dispatch(struct api_req *r, const char *url, const char *method)
+{
+	const struct route *rt = NULL;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]) && !rt; i++) {
+		size_t n = strlen(routes[i].path);
+
+		if (!routes[i].with_id && !strcmp(url, routes[i].path))
+			rt = &routes[i];
+		else if (routes[i].with_id && !strncmp(url, routes[i].path, n) &&
+			 (url[n] == '/' || !url[n]))
+			rt = &routes[i];
+		if (rt && rt->with_id)
+			r->id = url[n] == '/' ? url + n + 1 : "";
+	}
+	if (!rt || !(rt->methods & r->method)) {
+		fault(r, 400, "Invalid request method and/or path: %.16s %.128s.", method, url);
+		return;
+	}
+	if (rt->with_id && !*r->id) {
+		fault(r, 400, "The ID cannot be empty.");
+		return;
+	}
+	if (rt->with_id &&
+	    (strlen(r->id) > VMDESC_ID_MAX || strspn(r->id, "abcdefghijklmnopqrstuvwxyz"
+							    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+							    "0123456789_") != strlen(r->id))) {
+		fault(r, 400,
+		      "API Resource IDs can only contain alphanumeric characters and "
+		      "underscores (at most %u).",
+		      VMDESC_ID_MAX);
+		return;
+	}
+	if (r->method == M_GET && r->len) {
+		fault(r, 400, "GET request cannot have a body.");
+		return;
+	}
+	pthread_mutex_lock(&r->in->lock);
+	r->status = 200;
+	if (!rt->fn(r) && !r->reply)
+		r->status = 204;
+	r->in->requests++;
+	r->in->request_errors += r->status >= 400;
+	pthread_mutex_unlock(&r->in->lock);
+	if (r->status == 200 && !r->reply)
+		fault(r, 500, "out of memory");
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, json_t *body)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (body && !text)
+		return MHD_NO;
+	resp = mhd->create_response_from_buffer(text ? strlen(text) : 0, text ? text : (char *)"",
+						text ? MHD_RESPMEM_MUST_FREE
+						     : MHD_RESPMEM_PERSISTENT);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	if (text)
+		mhd->add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	ret = mhd->queue_response(c, status, resp);
+	mhd->destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result reply_fault(struct MHD_Connection *c, unsigned int status, const char *msg)
+{
+	json_t *j = json_pack("{s:s}", "fault_message", msg);
+	enum MHD_Result ret = j ? reply(c, status, j) : MHD_NO;
+
+	json_decref(j);
+	return ret;
+}
+
+static int parse_method(const char *m)
+{
+	if (!strcmp(m, "GET"))
+		return M_GET;
+	if (!strcmp(m, "PUT"))
+		return M_PUT;
+	if (!strcmp(m, "PATCH"))
+		return M_PATCH;
+	return 0;
+}
+
+/* The body so far: appended up to API_MAX_BODY, counted (and dropped) past it. */
+static void take_body(struct api_req *r, const char *data, size_t size)
+{
+	char *nb;
+
+	if (r->too_big || r->len + size > API_MAX_BODY) {
+		r->too_big = true;
+		r->len += size;
+		return;
+	}
+	nb = realloc(r->body, r->len + size);
+	if (!nb) {
+		r->too_big = true;
+		return;
+	}
+	memcpy(nb + r->len, data, size);
+	r->body = nb;
+	r->len += size;
+}
+
+/* One line per refused request, at most API_LOG_BURST a second (only the API thread logs). */
+static void log_refused(struct api_server *api, const char *method, const char *url,
+			const struct api_req *r)
+{
+	unsigned long dropped;
+
+	if (!evvm_ratelimit(&api->log, &dropped))
+		return;
+	if (dropped)
+		pr_info("API: %lu refused requests not logged", dropped);
+	pr_info("API: %.16s %.128s: %u: %s", method, url, r->status, r->msg);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **ctx)
+{
+	struct api_server *api = cls;
+	struct api_req *r = *ctx;
+	const char *cl;
+	enum MHD_Result ret;
+
+	(void)version;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->in = api->in;
+		r->method = parse_method(method);
+		*ctx = r;
+		cl = mhd->lookup_connection_value(c, MHD_HEADER_KIND,
+						  MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > API_MAX_BODY) {
+			char m[128];
+
+			snprintf(m, sizeof(m),
+				 "Request payload with size %.20s is larger than the limit of %u "
+				 "allowed by server.",
+				 cl, API_MAX_BODY);
+			return reply_fault(c, 413, m);
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		take_body(r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->too_big) {
+		snprintf(r->msg, sizeof(r->msg),
+			 "Request payload with size %zu is larger than the limit of %u allowed by "
+			 "server.",
+			 r->len, API_MAX_BODY);
+		return reply_fault(c, 413, r->msg);
+	}
+	dispatch(r, url, method);
+	if (r->status >= 400)
+		log_refused(api, method, url, r);
+	ret = r->status >= 400 ? reply_fault(c, r->status, r->msg)
+			       : reply(c, r->status, r->status == 200 ? r->reply : NULL);
+	return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct api_req *r = *ctx;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (!r)
+		return;
+	json_decref(r->json);
+	json_decref(r->reply);
+	free(r->body);
+	free(r);
+	*ctx = NULL;
+}
+
+/* Remove @path if it is a socket nobody answers on; refuse anything else. */
+static int clear_stale(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, err;
+
+	if (lstat(sa->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		pr_err("API socket '%s': exists and is not a socket", sa->sun_path);
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	err = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) ? -errno : 0;
+	close(fd);
+	if (!err) {
+		pr_err("API socket '%s': another process is listening on it", sa->sun_path);
+		return -EADDRINUSE;
+	}
+	if (err != -ECONNREFUSED) {
+		pr_err("API socket '%s': connect: %s", sa->sun_path, evvm_strerror(err));
+		return err;
+	}
+	pr_info("API socket '%s': removing a stale socket", sa->sun_path);
+	return unlink(sa->sun_path) ? -errno : 0;
+}
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		pr_err("API socket '%s': longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	err = clear_stale(&sa);
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, API_MAX_CONNECTIONS)) {
+		err = -errno;
+		pr_err("API socket '%s': bind/listen: %s", path, evvm_strerror(err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int api_start(const char *path, struct instance *in, struct api_server **out)
+{
+	struct api_server *api;
+	int fd;
+
+	mhd = mhd_load();
+	if (!mhd)
+		return -ENOENT;
+	api = calloc(1, sizeof(*api));
+	if (!api)
+		return -ENOMEM;
+	fd = listen_unix(path);
+	if (fd < 0) {
+		free(api);
+		return fd;
+	}
+	api->in = in;
+	api->log = (struct evvm_ratelimit)EVVM_RATELIMIT_INIT(API_LOG_BURST);
+	strcpy(api->path, path);
+	/* One thread polls every connection: a slow client costs a slot, never the thread. */
+	api->mhd =
+		mhd->start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
+				  on_request, api, MHD_OPTION_LISTEN_SOCKET, fd,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_TIMEOUT_S,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+	if (!api->mhd) {
+		pr_err("API socket '%s': libmicrohttpd did not start", path);
+		close(fd);
+		unlink(path);
+		free(api);
+		return -EIO;
+	}
+	pr_info("API listening on '%s'", path);
+	*out = api;
+	return 0;
+}
+
+void api_stop(struct api_server *api)
+{
+	if (!api)
+		return;
+	/* mhd->stop_daemon() closes the listen socket it was given. */
+	mhd->stop_daemon(api->mhd);
+	unlink(api->path);
+	free(api);
+}

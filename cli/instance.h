@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef EVVM_CLI_INSTANCE_H
+#define EVVM_CLI_INSTANCE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "vmdesc.h"
+
+/*
+ * One microVM's life as the API sees it: its description (under @lock),
+ * then InstanceStart builds and creates the VM (on whichever thread asks)
+ * and the main thread runs it. The API thread only ever takes @lock for
+ * the time of a request, and never while the VM runs a vCPU for it.
+ */
+
+enum instance_state { INSTANCE_NOT_STARTED, INSTANCE_RUNNING, INSTANCE_EXITED };
+
+#define INSTANCE_ID_MAX	   64
+#define INSTANCE_METRICS_S 60 /* Firecracker writes its metrics this often */
+
+struct instance {
+	pthread_mutex_t lock;
+	struct vm_desc desc;
+	enum instance_state state;
+	struct evvm_vm *vm;
+	struct vmdesc_built built; /* what vm->cfg points into, kept until the VM is gone */
+	int start_fd;		   /* eventfd: written once the VM exists */
+	/*
+	 * signalfd of the stop signals, never read while the instance lives: a
+	 * stop signal stays pending, keeps it readable, and so ends every wait
+	 * on a vhost-user backend (it is their cancel fd) as well as the VM.
+	 */
+	int sig_fd;
+	int metrics_timer;	   /* timerfd: a metrics line every INSTANCE_METRICS_S */
+	int log_fd;		   /* the logger's file, or -1 */
+	int metrics_fd;
+	char id[INSTANCE_ID_MAX + 1];
+	unsigned long requests, request_errors;
+	unsigned long lost_metrics;
+};
+
+/* The stop signal (SIGINT, SIGTERM, SIGHUP) pending, or 0. */
+int instance_stop_signal(void);
+
+/*
+ * Block the stop signals in the calling thread, before any other thread
+ * starts (every thread inherits the mask; the instance's signalfd sees them).
+ */
+void instance_block_stop_signals(void);
+
+/* evvm's exit status after a failed start: 128+N for stop signal N (logged), else failure. */
+int instance_start_failed(void);
+
+/* Initialize @in with an empty description; @id names the instance (<= 64 bytes). */
+int instance_init(struct instance *in, const char *id);
+
+/* Free everything (the VM must have ended). */
+void instance_fini(struct instance *in);
+
+/*
+ * InstanceStart, with @in->lock held: validate the description, build the
+ * VM and create it, then wake instance_run(). 0, or -errno with @msg
+ * (VMDESC_MSG_MAX bytes) saying why: -ECANCELED when a stop signal came
+ * while a vhost-user backend was awaited.
+ */
+int instance_start_locked(struct instance *in, char *msg);
+
+/*
+ * Apply a logger (open its file, set level and format) or metrics section,
+ * with @in->lock held; on success @in->desc owns its strings and the
+ * section is zeroed.
+ */
+int instance_set_logger_locked(struct instance *in, struct vmdesc_logger *l, char *msg);
+int instance_set_metrics_locked(struct instance *in, struct vmdesc_metrics *m, char *msg);
+
+/* FlushMetrics, with @in->lock held: one JSON line to the metrics file. */
+int instance_flush_metrics_locked(struct instance *in, char *msg);
+
+/*
+ * On the main thread, with SIGINT, SIGTERM and SIGHUP blocked in every
+ * thread: wait for InstanceStart (or a signal), then run the VM to its
+ * end; a metrics line is written every INSTANCE_METRICS_S seconds and a
+ * last one at the end when metrics are configured. Returns evvm's exit
+ * status.
+ */
+int instance_run(struct instance *in);
+
+#endif

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Check evvm's API response bodies against minimal schemas written from
+Firecracker's swagger definitions (the fields evvm returns; nothing else is
+allowed). Input: lines "DefinitionName<TAB>json". Exit 1 on any mismatch."""
+import json
+import sys
+
+import jsonschema
+
+DEFS = {
+    "Error": {
+        "type": "object",
+        "required": ["fault_message"],
+        "properties": {"fault_message": {"type": "string", "minLength": 1}},
+        "additionalProperties": False,
+    },
+    "InstanceInfo": {
+        "type": "object",
+        "required": ["app_name", "id", "state", "vmm_version"],
+        "properties": {
+            "app_name": {"type": "string"},
+            "id": {"type": "string"},
+            "state": {"enum": ["Not started", "Running", "Paused"]},
+            "vmm_version": {"type": "string"},
+        },
+        "additionalProperties": False,
+    },
+    "FirecrackerVersion": {
+        "type": "object",
+        "required": ["firecracker_version"],
+        "properties": {"firecracker_version": {"type": "string"}},
+        "additionalProperties": False,
+    },
+    "MachineConfiguration": {
+        "type": "object",
+        "required": ["mem_size_mib", "vcpu_count"],
+        "properties": {
+            "cpu_template": {"enum": ["C3", "T2", "T2S", "T2CL", "T2A", "V1N1", "None"]},
+            "smt": {"type": "boolean"},
+            "mem_size_mib": {"type": "integer"},
+            "track_dirty_pages": {"type": "boolean"},
+            "vcpu_count": {"type": "integer", "minimum": 1, "maximum": 32},
+            "huge_pages": {"enum": ["None", "Transparent", "2M"]},
+        },
+        "additionalProperties": False,
+    },
+    "BootSource": {
+        "type": "object",
+        "required": ["kernel_image_path"],
+        "properties": {
+            "boot_args": {"type": "string"},
+            "initrd_path": {"type": "string"},
+            "kernel_image_path": {"type": "string"},
+        },
+        "additionalProperties": False,
+    },
+    "Drive": {
+        "type": "object",
+        "required": ["drive_id", "is_root_device"],
+        "properties": {
+            "drive_id": {"type": "string"},
+            "partuuid": {"type": "string"},
+            "is_root_device": {"type": "boolean"},
+            "cache_type": {"enum": ["Unsafe", "Writeback"]},
+            "is_read_only": {"type": "boolean"},
+            "path_on_host": {"type": "string"},
+            "io_engine": {"enum": ["Sync", "Async"]},
+            "socket": {"type": "string"},
+        },
+        "additionalProperties": False,
+    },
+    "NetworkInterface": {
+        "type": "object",
+        "required": ["host_dev_name", "iface_id"],
+        "properties": {
+            "guest_mac": {"type": "string"},
+            "host_dev_name": {"type": "string"},
+            "iface_id": {"type": "string"},
+        },
+        "additionalProperties": False,
+    },
+    "EntropyDevice": {"type": "object", "additionalProperties": False},
+    "Logger": {
+        "type": "object",
+        "properties": {
+            "level": {"enum": ["Error", "Warning", "Info", "Debug", "Trace", "Off"]},
+            "log_path": {"type": "string"},
+            "show_level": {"type": "boolean"},
+            "show_log_origin": {"type": "boolean"},
+            "module": {"type": "string"},
+        },
+        "additionalProperties": False,
+    },
+    "Metrics": {
+        "type": "object",
+        "required": ["metrics_path"],
+        "properties": {"metrics_path": {"type": "string"}, "emit_id": {"type": "boolean"}},
+        "additionalProperties": False,
+    },
+}
+DEFS["FullVmConfiguration"] = {
+    "type": "object",
+    "properties": {
+        "boot-source": {"$ref": "#/definitions/BootSource"},
+        "drives": {"type": "array", "items": {"$ref": "#/definitions/Drive"}},
+        "machine-config": {"$ref": "#/definitions/MachineConfiguration"},
+        "network-interfaces": {"type": "array", "items": {"$ref": "#/definitions/NetworkInterface"}},
+        "entropy": {"$ref": "#/definitions/EntropyDevice"},
+        "logger": {"$ref": "#/definitions/Logger"},
+        "metrics": {"$ref": "#/definitions/Metrics"},
+    },
+    "additionalProperties": False,
+}
+
+
+def main():
+    bad = 0
+    n = 0
+    with open(sys.argv[1]) as f:
+        for line in f:
+            name, _, body = line.rstrip("\n").partition("\t")
+            schema = {"definitions": DEFS, "$ref": "#/definitions/" + name}
+            n += 1
+            try:
+                jsonschema.validate(json.loads(body), schema)
+            except (ValueError, jsonschema.ValidationError) as e:
+                print(f"api_schemas: {name}: {body}: {e}", file=sys.stderr)
+                bad += 1
+    print(f"api_schemas: {n} bodies, {bad} not matching")
+    sys.exit(1 if bad or not n else 0)
+
+
+main()
