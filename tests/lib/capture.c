@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,24 +38,16 @@ void capture_end(char *buf, size_t size, bool show)
 		fputs(buf, stderr);
 }
 
+/* The captured test running now (cmocka runs one at a time), and whether it returned. */
+static const struct capture_test *current;
+static bool current_passed;
 static int test_saved_stderr = -1;
 static FILE *test_file;
 
-void capture_test_begin(void)
-{
-	capture_test_end(); /* one left open by a setup that failed */
-	fflush(stderr);
-	test_file = tmpfile();
-	assert_non_null(test_file);
-	test_saved_stderr = dup(STDERR_FILENO);
-	assert_true(test_saved_stderr >= 0);
-	assert_true(dup2(fileno(test_file), STDERR_FILENO) >= 0);
-}
-
-void capture_test_end(void)
+/* Stop holding stderr back; what was held goes out if @show. */
+static void capture_test_end(bool show)
 {
 	char buf[4096];
-	bool failed = false;
 	size_t n;
 
 	if (!test_file)
@@ -64,11 +57,40 @@ void capture_test_end(void)
 	close(test_saved_stderr);
 	test_saved_stderr = -1;
 	rewind(test_file);
-	while (!failed && fgets(buf, sizeof(buf), test_file))
-		failed = strstr(buf, "[  ERROR   ]") || strstr(buf, "[   LINE   ]");
-	rewind(test_file);
-	while (failed && (n = fread(buf, 1, sizeof(buf), test_file)) > 0)
+	while (show && (n = fread(buf, 1, sizeof(buf), test_file)) > 0)
 		fwrite(buf, 1, n, stderr);
 	fclose(test_file);
 	test_file = NULL;
+}
+
+int capture_setup(void **state)
+{
+	/* One left open by a setup that failed (its test did not run): show it. */
+	capture_test_end(true);
+	current = *state; /* the struct capture_test, cmocka's initial state */
+	current_passed = false;
+	*state = NULL;
+	fflush(stderr);
+	test_file = tmpfile();
+	if (!test_file)
+		return -1;
+	test_saved_stderr = dup(STDERR_FILENO);
+	if (test_saved_stderr < 0 || dup2(fileno(test_file), STDERR_FILENO) < 0)
+		return -1;
+	return current->setup ? current->setup(state) : 0;
+}
+
+/* A failing assertion leaves the test by longjmp(), so current_passed stays false. */
+void capture_run(void **state)
+{
+	current->test(state);
+	current_passed = true;
+}
+
+int capture_teardown(void **state)
+{
+	int err = current->teardown ? current->teardown(state) : 0;
+
+	capture_test_end(!current_passed || err);
+	return err;
 }

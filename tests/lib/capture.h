@@ -12,13 +12,28 @@ void capture_begin(void);
 void capture_end(char *buf, size_t size, bool show);
 
 /*
- * For a test's setup and teardown: everything the test writes to stderr
- * (the evvm log lines of the errors it provokes on purpose) is held back,
- * and written out by capture_test_end() only if the test failed (cmocka's
- * error lines, which also go to stderr, are in the text). Nests with
+ * A test whose stderr (the evvm log lines of the errors it provokes on
+ * purpose) is held back, and written out only if the test failed: in a
+ * cmocka test array, cmocka_unit_test_captured(f) or
+ * cmocka_unit_test_captured_setup_teardown(f, setup, teardown) for one
+ * with fixtures of its own (which run inside the capture). Nests with
  * capture_begin()/capture_end().
  */
-void capture_test_begin(void);
-void capture_test_end(void);
+struct capture_test {
+	void (*test)(void **state);
+	int (*setup)(void **state);
+	int (*teardown)(void **state);
+};
+
+void capture_run(void **state);
+int capture_setup(void **state);
+int capture_teardown(void **state);
+
+/* clang-format off */
+#define cmocka_unit_test_captured_setup_teardown(f, su, td)                        \
+	{ #f, capture_run, capture_setup, capture_teardown,                        \
+	  (void *)&(const struct capture_test){ f, su, td } }
+/* clang-format on */
+#define cmocka_unit_test_captured(f) cmocka_unit_test_captured_setup_teardown(f, NULL, NULL)
 
 #endif

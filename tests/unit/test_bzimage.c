@@ -1114,22 +1114,22 @@ int main(void)
 {
 	/* One group: tools/run-tests reads one cmocka summary per program. */
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_real_header),
-		cmocka_unit_test(test_real_decompress),
-		cmocka_unit_test(test_real_corrupt_payload),
-		cmocka_unit_test(test_real_truncated),
-		cmocka_unit_test(test_real_refused),
-		cmocka_unit_test(test_detect),
-		cmocka_unit_test(test_codecs_roundtrip),
-		cmocka_unit_test(test_lz4_multiblock),
-		cmocka_unit_test(test_codecs_corrupt),
-		cmocka_unit_test(test_codecs_truncated),
-		cmocka_unit_test(test_codecs_limit),
-		cmocka_unit_test(test_size_mismatch),
-		cmocka_unit_test(test_unsupported),
-		cmocka_unit_test(test_fake_header_edges),
-		cmocka_unit_test(test_vmlinux_check_errors),
-		cmocka_unit_test(test_mutations),
+		cmocka_unit_test_captured(test_real_header),
+		cmocka_unit_test_captured(test_real_decompress),
+		cmocka_unit_test_captured(test_real_corrupt_payload),
+		cmocka_unit_test_captured(test_real_truncated),
+		cmocka_unit_test_captured(test_real_refused),
+		cmocka_unit_test_captured(test_detect),
+		cmocka_unit_test_captured(test_codecs_roundtrip),
+		cmocka_unit_test_captured(test_lz4_multiblock),
+		cmocka_unit_test_captured(test_codecs_corrupt),
+		cmocka_unit_test_captured(test_codecs_truncated),
+		cmocka_unit_test_captured(test_codecs_limit),
+		cmocka_unit_test_captured(test_size_mismatch),
+		cmocka_unit_test_captured(test_unsupported),
+		cmocka_unit_test_captured(test_fake_header_edges),
+		cmocka_unit_test_captured(test_vmlinux_check_errors),
+		cmocka_unit_test_captured(test_mutations),
 	};
 
 	setvbuf(stdout, NULL, _IOLBF, 0);

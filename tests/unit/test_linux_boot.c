@@ -1019,7 +1019,6 @@ static int i8042_setup(void **state)
 {
 	struct evvm_vm *vm = calloc(1, sizeof(*vm));
 
-	capture_test_begin();
 	assert_non_null(vm);
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	assert_int_equal(iobus_init(&vm->pio, "pio"), 0);
@@ -1039,7 +1038,6 @@ static int i8042_teardown(void **state)
 	iobus_destroy(&vm->pio);
 	pthread_mutex_destroy(&vm->stop_lock);
 	free(vm);
-	capture_test_end();
 	return 0;
 }
 
@@ -1129,22 +1127,22 @@ static void test_cli_flags(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_e820_layout),
-		cmocka_unit_test(test_elf_unaligned_headers),
-		cmocka_unit_test(test_linux64_registers),
-		cmocka_unit_test(test_tables_builders),
-		cmocka_unit_test(test_boot_msrs_and_lint),
-		cmocka_unit_test(test_cpuid_topology),
-		cmocka_unit_test_setup_teardown(test_i8042, i8042_setup, i8042_teardown),
-		cmocka_unit_test_setup_teardown(test_i8042_output_port_reset, i8042_setup,
-						i8042_teardown),
-		cmocka_unit_test(test_real_bzimage_host),
-		cmocka_unit_test(test_real_bzimage_guest),
-		cmocka_unit_test(test_real_vmlinux),
-		cmocka_unit_test(test_real_cmdline_limit),
-		cmocka_unit_test(test_real_initrd_placement),
-		cmocka_unit_test(test_real_load_errors),
-		cmocka_unit_test(test_cli_flags),
+		cmocka_unit_test_captured(test_e820_layout),
+		cmocka_unit_test_captured(test_elf_unaligned_headers),
+		cmocka_unit_test_captured(test_linux64_registers),
+		cmocka_unit_test_captured(test_tables_builders),
+		cmocka_unit_test_captured(test_boot_msrs_and_lint),
+		cmocka_unit_test_captured(test_cpuid_topology),
+		cmocka_unit_test_captured_setup_teardown(test_i8042, i8042_setup, i8042_teardown),
+		cmocka_unit_test_captured_setup_teardown(test_i8042_output_port_reset, i8042_setup,
+							 i8042_teardown),
+		cmocka_unit_test_captured(test_real_bzimage_host),
+		cmocka_unit_test_captured(test_real_bzimage_guest),
+		cmocka_unit_test_captured(test_real_vmlinux),
+		cmocka_unit_test_captured(test_real_cmdline_limit),
+		cmocka_unit_test_captured(test_real_initrd_placement),
+		cmocka_unit_test_captured(test_real_load_errors),
+		cmocka_unit_test_captured(test_cli_flags),
 	};
 
 	evvm_log_set_level(EVVM_LOG_INFO);

@@ -332,7 +332,6 @@ static int setup(void **state)
 	struct fake *f = calloc(1, sizeof(*f));
 	uint8_t *ram;
 
-	capture_test_begin();
 	if (!f)
 		return -1;
 	ram = aligned_alloc(4096, RAM_SIZE);
@@ -365,7 +364,6 @@ static int teardown(void **state)
 		close(f->pkt);
 	free(f->g.ram);
 	free(f);
-	capture_test_end();
 	return 0;
 }
 
@@ -1043,7 +1041,7 @@ static bool own_netns(void)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+#define T(t) cmocka_unit_test_captured_setup_teardown(t, setup, teardown)
 		T(test_features_and_config),
 		T(test_tx),
 		T(test_tx_batch),

@@ -118,7 +118,6 @@ static int setup_rng(void **state)
 {
 	struct env *e = env_new();
 
-	capture_test_begin();
 	assert_int_equal(rng_create("rng0", &e->dev), 0);
 	start_backend(e);
 	*state = e;
@@ -132,7 +131,6 @@ static int setup_blk(void **state)
 	uint8_t sector[512];
 	int fd;
 
-	capture_test_begin();
 	snprintf(e->disk, sizeof(e->disk), "%s/disk", e->dir);
 	fd = open(e->disk, O_RDWR | O_CREAT | O_EXCL, 0600);
 	assert_true(fd >= 0);
@@ -187,7 +185,6 @@ static int teardown(void **state)
 	snprintf(path, sizeof(path), "%s", e->dir);
 	rmdir(path);
 	free(e);
-	capture_test_end();
 	return 0;
 }
 
@@ -1292,18 +1289,22 @@ static void test_socket_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_rng_data_path, setup_rng, teardown),
-		cmocka_unit_test_setup_teardown(test_ring_enable, setup_rng, teardown),
-		cmocka_unit_test_setup_teardown(test_reconnect, setup_rng, teardown),
-		cmocka_unit_test_setup_teardown(test_mem_table_replace, setup_rng, teardown),
-		cmocka_unit_test_setup_teardown(test_needs_reset, setup_rng, teardown),
-		cmocka_unit_test_setup_teardown(test_blk_config_and_io, setup_blk, teardown),
-		cmocka_unit_test_setup_teardown(test_malformed, setup_rng, teardown),
-		cmocka_unit_test_setup_teardown(test_inflight_malformed, setup_blk, teardown),
-		cmocka_unit_test_setup_teardown(test_shrunk_memory, setup_rng, teardown),
-		cmocka_unit_test_setup_teardown(test_idle_deadline, setup_rng_idle, teardown),
-		cmocka_unit_test_setup_teardown(test_unparseable, setup_rng, teardown),
-		cmocka_unit_test_setup_teardown(test_socket_path, setup_rng, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_rng_data_path, setup_rng, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_ring_enable, setup_rng, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_reconnect, setup_rng, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_mem_table_replace, setup_rng,
+							 teardown),
+		cmocka_unit_test_captured_setup_teardown(test_needs_reset, setup_rng, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_blk_config_and_io, setup_blk,
+							 teardown),
+		cmocka_unit_test_captured_setup_teardown(test_malformed, setup_rng, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_inflight_malformed, setup_blk,
+							 teardown),
+		cmocka_unit_test_captured_setup_teardown(test_shrunk_memory, setup_rng, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_idle_deadline, setup_rng_idle,
+							 teardown),
+		cmocka_unit_test_captured_setup_teardown(test_unparseable, setup_rng, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_socket_path, setup_rng, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -65,7 +65,6 @@ static int setup(void **state)
 {
 	struct tq *t = calloc(1, sizeof(*t));
 
-	capture_test_begin();
 	if (!t)
 		return -1;
 	*state = t;
@@ -83,7 +82,6 @@ static int teardown(void **state)
 	free(t->ram_a);
 	free(t->ram_b);
 	free(t);
-	capture_test_end();
 	return 0;
 }
 
@@ -1171,32 +1169,33 @@ static void test_concurrent(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_init_checks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_init_host_alignment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_simple_chain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_several_chains, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_chain_as_long_as_queue, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zero_length, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_indirect, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_max_segments, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_split_regions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_iov_helpers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_index_wraparound, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_event_idx_notify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_interrupt_flag, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_set_notify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unpop, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_push_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_avail_idx, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_head, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_next, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_loop, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_indirect_chain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_buffer_range, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_indirect, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_inflight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_init_checks, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_init_host_alignment, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_simple_chain, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_several_chains, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_chain_as_long_as_queue, setup,
+							 teardown),
+		cmocka_unit_test_captured_setup_teardown(test_zero_length, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_indirect, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_max_segments, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_split_regions, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_iov_helpers, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_index_wraparound, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_event_idx_notify, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_no_interrupt_flag, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_set_notify, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_unpop, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_push_errors, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_bad_avail_idx, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_bad_head, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_bad_next, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_bad_loop, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_bad_indirect_chain, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_bad_buffer_range, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_bad_order, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_bad_indirect, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_bad_inflight, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_concurrent, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("virtqueue", tests, NULL, NULL);
