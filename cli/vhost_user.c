@@ -120,7 +120,11 @@ static void vu_usage(FILE *f, enum vu_kind kind)
 		"When the socket listens, one line goes to stdout:\n"
 		"  evvm: vhost-user ID: ready on 'PATH' (N queues)\n"
 		"One frontend is served at a time; when it disconnects the device is stopped\n"
-		"and the next one is accepted. SIGINT or SIGTERM stop the device (the I/O of\n"
+		"and the next one is accepted; one that sends nothing for 5 s after connecting\n"
+		"is dropped. The blk backend tracks requests in flight (vhost-user's\n"
+		"INFLIGHT_SHMFD): started again on the same socket after a crash or kill, it\n"
+		"resubmits them to a frontend that reconnects with the region (QEMU:\n"
+		"-chardev socket,...,reconnect=1). SIGINT or SIGTERM stop the device (the I/O of\n"
 		"requests in flight finishes first), remove the socket and exit with status 0.\n"
 		"Exit status 1 when the device or the socket cannot be set up, %d for a bad\n"
 		"command line.\n",

@@ -1002,12 +1002,45 @@ static int blk_open(struct blk *b, const char *path, bool readonly)
 	return 0;
 }
 
+/* The features offered, and the config space that goes with them. */
+static uint64_t blk_features(struct blk *b, const struct blk_config *cfg)
+{
+	uint64_t f;
+
+	f = VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
+	    VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
+	    VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+	b->config.capacity = htole64(b->capacity);
+	b->config.seg_max = htole32(BLK_SEG_MAX);
+	b->config.blk_size = htole32(SECTOR_SIZE);
+	if (cfg->queues) {
+		f |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
+		b->config.num_queues = htole16(cfg->queues);
+	}
+	if (b->readonly)
+		f |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
+	if (!b->readonly && b->can_punch) {
+		f |= VIRTIO_BIT(VIRTIO_BLK_F_DISCARD);
+		b->config.max_discard_sectors = htole32(BLK_DWZ_MAX_SECTORS);
+		b->config.max_discard_seg = htole32(BLK_DWZ_MAX_SEG);
+		b->config.discard_sector_alignment =
+			htole32(b->blksize > SECTOR_SIZE ? b->blksize >> SECTOR_SHIFT : 1);
+	}
+	/* A block device zeroes with ZERO_RANGE (the kernel writes zeroes if it must). */
+	if (!b->readonly && (b->can_punch || b->bdev)) {
+		f |= VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
+		b->config.max_write_zeroes_sectors = htole32(BLK_DWZ_MAX_SECTORS);
+		b->config.max_write_zeroes_seg = htole32(BLK_DWZ_MAX_SEG);
+		b->config.write_zeroes_may_unmap = b->can_punch;
+	}
+	return f;
+}
+
 int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_dev **out)
 {
 	struct evvm_virtio_dev *dev;
 	struct blk *b;
 	const char *serial;
-	uint64_t f;
 	int err;
 
 	if (!cfg || !cfg->path) {
@@ -1067,33 +1100,7 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 		goto fail;
 	}
 
-	f = VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
-	    VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
-	    VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
-	b->config.capacity = htole64(b->capacity);
-	b->config.seg_max = htole32(BLK_SEG_MAX);
-	b->config.blk_size = htole32(SECTOR_SIZE);
-	if (cfg->queues) {
-		f |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
-		b->config.num_queues = htole16(cfg->queues);
-	}
-	if (b->readonly)
-		f |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
-	if (!b->readonly && b->can_punch) {
-		f |= VIRTIO_BIT(VIRTIO_BLK_F_DISCARD);
-		b->config.max_discard_sectors = htole32(BLK_DWZ_MAX_SECTORS);
-		b->config.max_discard_seg = htole32(BLK_DWZ_MAX_SEG);
-		b->config.discard_sector_alignment =
-			htole32(b->blksize > SECTOR_SIZE ? b->blksize >> SECTOR_SHIFT : 1);
-	}
-	/* A block device zeroes with ZERO_RANGE (the kernel writes zeroes if it must). */
-	if (!b->readonly && (b->can_punch || b->bdev)) {
-		f |= VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
-		b->config.max_write_zeroes_sectors = htole32(BLK_DWZ_MAX_SECTORS);
-		b->config.max_write_zeroes_seg = htole32(BLK_DWZ_MAX_SEG);
-		b->config.write_zeroes_may_unmap = b->can_punch;
-	}
-	dev->host_features = f;
+	dev->host_features = blk_features(b, cfg);
 	pr_info("%s: disk '%s': %llu sectors%s%s", dev->id, cfg->path,
 		(unsigned long long)b->capacity, b->readonly ? ", read-only" : "",
 		b->can_punch ? ", discard" : "");

@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <evvm/iothread.h>
@@ -70,8 +72,21 @@ static void vub_log_counters(struct vhost_backend *b)
 		pr_info("%s: %s", b->name, line);
 }
 
+/* Arm (or disarm) the deadline for a new connection's first message. */
+static void vub_idle_arm(struct vhost_backend *b, bool on)
+{
+	struct itimerspec its = { 0 };
+
+	if (on) {
+		its.it_value.tv_sec = b->idle_ms / 1000;
+		its.it_value.tv_nsec = (b->idle_ms % 1000) * 1000000L;
+	}
+	if (timerfd_settime(b->idle_timer, 0, &its, NULL) < 0)
+		pr_warn("%s: idle timer: %s", b->name, evvm_strerror(errno));
+}
+
 /* The frontend is gone: stop the device, unmap its memory, close its fds. */
-static void vub_disconnect(struct vhost_backend *b)
+void vub_disconnect(struct vhost_backend *b)
 {
 	struct vub_table old;
 
@@ -80,6 +95,7 @@ static void vub_disconnect(struct vhost_backend *b)
 	inflight_region_unmap(&b->inflight);
 	vub_log_counters(b);
 	vub_rings_forget(b);
+	vub_idle_arm(b, false);
 	loop_del(b->ctl, b->conn_fd);
 	vub_close_fd(&b->conn_fd);
 	/* The next frontend, if one is waiting. */
@@ -101,6 +117,10 @@ static void vub_on_conn(void *opaque, uint32_t events)
 		return;
 	}
 	r = vhost_wire_recv(b->conn_fd, &msg->w, VUB_IO_TIMEOUT_MS, &why);
+	if (r == 0 && !b->conn_spoke) {
+		b->conn_spoke = true;
+		vub_idle_arm(b, false);
+	}
 	if (r == -ECONNRESET && !strcmp(why, "closed")) {
 		pr_info("%s: frontend disconnected", b->name);
 		vub_disconnect(b);
@@ -142,9 +162,60 @@ static void vub_on_listen(void *opaque, uint32_t events)
 		return;
 	}
 	b->conn_fd = fd;
+	b->conn_spoke = false;
+	vub_idle_arm(b, true);
 	/* One frontend at a time: others wait in the backlog. */
 	loop_mod(b->ctl, b->listen_fd, 0);
 	pr_info("%s: frontend connected", b->name);
+}
+
+/* A connection said nothing within its deadline: others may be waiting. */
+static void vub_on_idle(void *opaque, uint32_t events)
+{
+	struct vhost_backend *b = opaque;
+	uint64_t v;
+
+	(void)events;
+	if (read(b->idle_timer, &v, sizeof(v)) < 0 || b->conn_fd < 0 || b->conn_spoke)
+		return;
+	pr_warn("%s: the frontend sent nothing within %u ms of connecting; dropping it", b->name,
+		b->idle_ms);
+	vub_disconnect(b);
+}
+
+/* Guest memory shrank under a running device (sigbus.h): that frontend is done. */
+static void vub_on_guard(void *opaque, uint32_t events)
+{
+	struct vhost_backend *b = opaque;
+	uint64_t v;
+
+	(void)events;
+	if (read(b->guard_efd, &v, sizeof(v)) < 0 || b->conn_fd < 0)
+		return;
+	pr_err("%s: the frontend's memory shrank under the device (SIGBUS on guest memory); "
+	       "dropping the frontend",
+	       b->name);
+	vub_disconnect(b);
+}
+
+/* The control loop's own fds: the idle deadline and the SIGBUS guard's eventfd. */
+static int vub_watch_own(struct vhost_backend *b)
+{
+	int err;
+
+	b->idle_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	b->guard_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->idle_timer < 0 || b->guard_efd < 0) {
+		err = -errno;
+		pr_err("vhost-user socket '%s': timerfd/eventfd: %s", b->path, evvm_strerror(err));
+		return err;
+	}
+	err = loop_add(b->ctl, b->idle_timer, EPOLLIN, vub_on_idle, b);
+	if (!err)
+		err = loop_add(b->ctl, b->guard_efd, EPOLLIN, vub_on_guard, b);
+	if (err)
+		pr_err("vhost-user socket '%s': watching: %s", b->path, evvm_strerror(err));
+	return err;
 }
 
 /* ------------------------------------------------------------------ */
@@ -262,7 +333,8 @@ int vhost_backend_create(const struct vhost_backend_config *cfg, struct vhost_ba
 	b->dev = dev;
 	b->ops = dev->ops;
 	b->log = (struct evvm_ratelimit)EVVM_RATELIMIT_INIT(VUB_LOG_BURST);
-	b->listen_fd = b->conn_fd = -1;
+	b->listen_fd = b->conn_fd = b->idle_timer = b->guard_efd = -1;
+	b->idle_ms = cfg->idle_ms ? cfg->idle_ms : VHOST_BACKEND_IDLE_MS;
 	b->all_enabled = true;
 	snprintf(b->path, sizeof(b->path), "%s", cfg->socket_path);
 	snprintf(b->name, sizeof(b->name), "vhost-user %s", dev->id);
@@ -282,6 +354,9 @@ int vhost_backend_create(const struct vhost_backend_config *cfg, struct vhost_ba
 		b->ctl = NULL;
 		goto fail;
 	}
+	err = vub_watch_own(b);
+	if (err)
+		goto fail;
 	err = vub_listen(b);
 	if (err)
 		goto fail;
@@ -348,6 +423,8 @@ void vhost_backend_destroy(struct vhost_backend *b)
 		close(b->listen_fd);
 	}
 	loop_destroy(b->ctl);
+	vub_close_fd(&b->idle_timer);
+	vub_close_fd(&b->guard_efd);
 	if (had_io) {
 		b->dev->loop = NULL;
 		b->dev->mem = NULL;

@@ -31,6 +31,12 @@
  * VHOST_USER_F_PROTOCOL_FEATURES in SET_FEATURES, rings are enabled.
  */
 
+/*
+ * A frontend that connects and sends nothing for this long is dropped, so
+ * that it cannot hold off the frontends queued behind it.
+ */
+#define VHOST_BACKEND_IDLE_MS 5000
+
 /* Longest wait for requests in flight when a ring stops or memory changes. */
 #define VHOST_BACKEND_DRAIN_MS 10000
 
@@ -40,6 +46,8 @@ struct vhost_backend_config {
 	const char *socket_path;     /* where to listen */
 	struct evvm_virtio_dev *dev; /* not owned; see vhost_backend_create() */
 	unsigned int poll_max_us;    /* I/O thread busy-polling, as iothread_create() */
+	unsigned int idle_ms;	     /* a new connection's deadline for its first message
+					(0: VHOST_BACKEND_IDLE_MS) */
 };
 
 /*

@@ -64,6 +64,10 @@ struct vhost_backend {
 	dev_t sock_dev;
 	ino_t sock_ino;
 	int listen_fd, conn_fd;
+	int guard_efd;	/* signalled when guest memory shrank under us (sigbus.h) */
+	int idle_timer; /* timerfd: the connection's deadline for its first message */
+	unsigned int idle_ms;
+	bool conn_spoke; /* the connection sent a message */
 	struct evvm_loop *ctl;
 	struct evvm_iothread *io;
 	atomic_bool stopping;
@@ -96,6 +100,9 @@ struct vub_msg {
 /* Log why @msg was rejected (rate-limited); returns @err. */
 int vub_reject(struct vhost_backend *b, const struct vub_msg *msg, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* The frontend is gone: stop the device, unmap its memory, close its fds and the connection. */
+void vub_disconnect(struct vhost_backend *b);
 
 /* Close *@fd if open and set it to -1. */
 void vub_close_fd(int *fd);

@@ -200,7 +200,8 @@ static int h_set_mem_table(struct vhost_backend *b, struct vub_msg *msg)
 				 msg->w.nr_fds, msg->w.nr_fds == 1 ? "" : "s");
 		goto out;
 	}
-	err = memtable_build(&msg->w.m.payload.memory, msg->w.fds, t, mem, why, sizeof(why));
+	err = memtable_build(&msg->w.m.payload.memory, msg->w.fds, b->guard_efd, t, mem, why,
+			     sizeof(why));
 	if (err) {
 		vub_reject(b, msg, err, "%s", why);
 		goto out;

@@ -29,7 +29,7 @@ struct inflight_desc {
 	uint8_t padding[5];
 	uint16_t next;
 	uint64_t counter;
-} __attribute__((packed));
+};
 
 struct inflight_queue {
 	uint64_t features;
@@ -38,7 +38,7 @@ struct inflight_queue {
 	uint16_t last_batch_head;
 	uint16_t used_idx;
 	struct inflight_desc desc[];
-} __attribute__((packed));
+};
 
 _Static_assert(sizeof(struct inflight_desc) == 16, "16-byte entries");
 _Static_assert(sizeof(struct inflight_queue) == 16, "16-byte queue header");
@@ -125,9 +125,11 @@ int inflight_region_map(int fd, const struct vhost_user_inflight *msg, unsigned 
 		return -EINVAL;
 	}
 	need = inflight_region_size(msg->num_queues, msg->queue_size);
-	if (len < need || len > (uint64_t)1 << 32 || off > (uint64_t)1 << 40) {
+	if (len < need || len > (uint64_t)1 << 32 || off > (uint64_t)1 << 40 ||
+	    off % INFLIGHT_ALIGN) {
 		snprintf(why, why_len,
-			 "region of %llu bytes at offset %llu; %u queues of %u entries need %llu",
+			 "region of %llu bytes at offset %llu (a multiple of 64); %u queues of %u "
+			 "entries need %llu",
 			 (unsigned long long)len, (unsigned long long)off, msg->num_queues,
 			 msg->queue_size, (unsigned long long)need);
 		return -EINVAL;

@@ -2,6 +2,8 @@
 /* A vhost-user frontend's memory table, checked and mapped (see memtable.h). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -11,6 +13,7 @@
 #include <evvm/log.h>
 
 #include "memtable.h"
+#include "sigbus.h"
 
 /* Frontend user range [ua, ua + len) -> guest physical address, within one region. */
 static int table_ua_to_gpa(const struct vub_table *t, uint64_t ua, uint64_t len, uint64_t *gpa)
@@ -30,8 +33,10 @@ static int table_ua_to_gpa(const struct vub_table *t, uint64_t ua, uint64_t len,
 
 void memtable_unmap(struct vub_table *t)
 {
-	for (unsigned int i = 0; i < t->nr; i++)
+	for (unsigned int i = 0; i < t->nr; i++) {
+		sigbus_unguard(t->r[i].guard);
 		munmap(t->r[i].map, t->r[i].map_len);
+	}
 	t->nr = 0;
 }
 
@@ -93,6 +98,22 @@ static int table_check(const struct vhost_user_memory *m, char *why, size_t why_
 	return 0;
 }
 
+/*
+ * Whether @fd cannot shrink: sealed against it, or a memfd that still takes
+ * seals and is sealed now (the frontend then cannot shrink its own memory,
+ * which it shares with us). False for files that take no seals.
+ */
+static bool fd_sealed(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0)
+		return false;
+	if (seals & F_SEAL_SHRINK)
+		return true;
+	return !(seals & F_SEAL_SEAL) && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) == 0;
+}
+
 /* Map region @i of @m from @fd into @v. */
 static int region_map(const struct vhost_user_memory *m, unsigned int i, int fd,
 		      struct vub_region *v, uint64_t *hva_off, char *why, size_t why_len)
@@ -133,12 +154,13 @@ static int region_map(const struct vhost_user_memory *m, unsigned int i, int fd,
 	v->gpa = r->guest_phys_addr;
 	v->size = r->memory_size;
 	v->uaddr = r->userspace_addr;
+	v->guard = -1;
 	*hva_off = r->mmap_offset - map_off;
 	return 0;
 }
 
-int memtable_build(const struct vhost_user_memory *m, const int *fds, struct vub_table *t,
-		   struct evvm_mem *mem, char *why, size_t why_len)
+int memtable_build(const struct vhost_user_memory *m, const int *fds, int guard_efd,
+		   struct vub_table *t, struct evvm_mem *mem, char *why, size_t why_len)
 {
 	int err;
 
@@ -155,6 +177,15 @@ int memtable_build(const struct vhost_user_memory *m, const int *fds, struct vub
 		if (err)
 			goto fail;
 		t->nr++;
+		if (!fd_sealed(fds[i])) {
+			v->guard = sigbus_guard(v->map, v->map_len, guard_efd);
+			if (v->guard < 0) {
+				err = v->guard;
+				snprintf(why, why_len, "region %u: guarding the mapping: %s", i,
+					 evvm_strerror(err));
+				goto fail;
+			}
+		}
 		err = mem_add_region(mem, &(struct evvm_mem_region){
 						  .gpa = v->gpa,
 						  .size = v->size,

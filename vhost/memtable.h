@@ -22,6 +22,7 @@ struct vub_region {
 	uint64_t uaddr; /* the frontend's user address of the start */
 	void *map;	/* our mapping (page-aligned, may start before the region) */
 	size_t map_len;
+	int guard; /* sigbus_guard() slot, or -1: the fd is sealed against shrinking */
 };
 
 struct vub_table {
@@ -38,12 +39,14 @@ struct ring_gpas {
  * Check @m (nregions already checked against the payload size and @fds)
  * and map each region from @fds[i] into @t, and add it to @mem (reset
  * first). Regions must be non-empty, not overflow, not overlap (in guest or
- * user addresses), and lie within their file. The fds stay the caller's.
- * Returns 0, or -errno with @why (@why_len bytes) saying what was wrong;
- * nothing stays mapped then.
+ * user addresses), and lie within their file. A memfd that can still be
+ * sealed is sealed against shrinking (F_SEAL_SHRINK); a mapping whose file
+ * could shrink under us is guarded (sigbus.h), with @guard_efd signalled
+ * on a fault. The fds stay the caller's. Returns 0, or -errno with @why
+ * (@why_len bytes) saying what was wrong; nothing stays mapped then.
  */
-int memtable_build(const struct vhost_user_memory *m, const int *fds, struct vub_table *t,
-		   struct evvm_mem *mem, char *why, size_t why_len);
+int memtable_build(const struct vhost_user_memory *m, const int *fds, int guard_efd,
+		   struct vub_table *t, struct evvm_mem *mem, char *why, size_t why_len);
 
 /* Unmap every region; the table is empty after. */
 void memtable_unmap(struct vub_table *t);

@@ -357,13 +357,12 @@ static void start_backend(struct ctx *c, const char *const argv[])
 }
 
 /*
- * Boot the guest with the device options @devargs and the test @cmdline, QEMU
- * run by the command @wrap (e.g. "ip netns exec NS") if not NULL; wait for
- * QEMU to exit. Returns the verdict line (after "EVVM-LINUX: ", owned by @c);
- * fails if there is none or QEMU did not exit 0.
+ * Start the guest with the device options @devargs and the test @cmdline,
+ * QEMU run by the command @wrap (e.g. "ip netns exec NS") if not NULL.
+ * Returns when QEMU started (the kernel and initramfs are ready by then).
  */
-static void qemu_start(struct ctx *c, const char *const wrap[], const char *const devargs[],
-		       const char *cmdline)
+static double qemu_start(struct ctx *c, const char *const wrap[], const char *const devargs[],
+			 const char *cmdline)
 {
 	char vmlinuz[256], initrd[256], append[512];
 	const char *argv[48];
@@ -389,9 +388,13 @@ static void qemu_start(struct ctx *c, const char *const wrap[], const char *cons
 	}
 	argv[n] = NULL;
 	c->qemu = spawn(argv, c->qlog);
+	return now_s();
 }
 
-/* Wait for QEMU started at @t0 to exit; the verdict as boot_qemu() returns it. */
+/*
+ * Wait for QEMU started at @t0 to exit. Returns the verdict line (after
+ * "EVVM-LINUX: ", owned by @c); fails if there is none or QEMU did not exit 0.
+ */
 static char *qemu_finish(struct ctx *c, double t0)
 {
 	char *out, *v, *end, *verdict;
@@ -425,13 +428,11 @@ static char *qemu_finish(struct ctx *c, double t0)
 	return verdict;
 }
 
+/* qemu_start(), then qemu_finish(). */
 static char *boot_qemu(struct ctx *c, const char *const wrap[], const char *const devargs[],
 		       const char *cmdline)
 {
-	double t0 = now_s();
-
-	qemu_start(c, wrap, devargs, cmdline);
-	return qemu_finish(c, t0);
+	return qemu_finish(c, qemu_start(c, wrap, devargs, cmdline));
 }
 
 /* boot_qemu() with @device; a vhost-user device is connected to c->sock. */
@@ -648,7 +649,7 @@ static void test_evvm_blk_restart(void **state)
 	const char *argv[] = { evvm(),	"vhost-user-blk", "-v", "--socket",
 			       c->sock, "--disk",	  disk, NULL };
 	unsigned int resubmitted = 0, during = 0;
-	double t0 = now_s();
+	double t0;
 	char *v, *log, *p;
 
 	snprintf(disk, sizeof(disk), "path=%s", c->disk);
@@ -657,19 +658,27 @@ static void test_evvm_blk_restart(void **state)
 		 c->seed, DISK_SECTORS);
 	linux_disk_make(c->disk, c->seed, DISK_SECTORS);
 	start_backend(c, argv);
-	qemu_start(c, NULL,
-		   (const char *[]){ "-chardev", chardev, "-device",
-				     "vhost-user-blk-pci,chardev=c0,num-queues=1", NULL },
-		   cmdline);
+	t0 = qemu_start(c, NULL,
+			(const char *[]){ "-chardev", chardev, "-device",
+					  "vhost-user-blk-pci,chardev=c0,num-queues=1", NULL },
+			cmdline);
 	if (!wait_for_text(c->qlog, "evvm-linux: writing at", GUEST_TIMEOUT / 2))
 		fail_ctx(c, "the guest did not start writing");
 	for (int i = 0; i < RESTARTS; i++) {
-		usleep(300000 + 200000 * i);
+		/* Each kill hits a backend QEMU has reconnected to and that serves I/O. */
+		if (!wait_for_text(c->blog, ".q0: started", GUEST_TIMEOUT / 2))
+			fail_ctx(c, "QEMU did not start the queue on backend %d", i + 1);
+		usleep(150000 + 100000 * i);
 		/* All of this backend's output, before the next one starts. */
 		log = slurp(c->blog);
 		for (p = log; (p = strstr(p, "in flight before the restart are submitted again"));
 		     p++)
 			resubmitted++;
+		/* Every backend after the first is handed the region the first one made. */
+		if (i > 0 && !strstr(log, "in-flight region of 1 queues of 128 entries")) {
+			free(log);
+			fail_ctx(c, "restarted backend %d got no in-flight region", i);
+		}
 		free(log);
 		log = slurp(c->qlog);
 		during += !strstr(log, "evvm-linux: wrote 4 MiB");

@@ -189,12 +189,34 @@ static void test_vhost_user_net_bad(void **state)
 	assert_non_null(strstr(err, "unrecognized option '--tap'"));
 }
 
+/* vhost-user-blk --queues: 1 to 16, blk only. */
+static void test_vhost_user_blk_queues(void **state)
+{
+	const char *zero[] = { "vhost-user-blk", "--socket", "/tmp/x", "--disk",
+			       "path=/x",	 "--queues", "0",      NULL };
+	const char *many[] = { "vhost-user-blk", "--socket", "/tmp/x", "--disk",
+			       "path=/x",	 "--queues", "17",     NULL };
+	const char *good[] = { "vhost-user-blk", "--queues", "4", "--help", NULL };
+	const char *on_rng[] = { "vhost-user-rng", "--socket", "/tmp/x", "--queues", "2", NULL };
+	char err[4096];
+
+	(void)state;
+	assert_int_equal(run(cmd_vhost_user_blk, zero, err, sizeof(err)), EXIT_USAGE);
+	assert_non_null(strstr(err, "evvm: --queues 0: expected 1 to 16"));
+	assert_int_equal(run(cmd_vhost_user_blk, many, err, sizeof(err)), EXIT_USAGE);
+	assert_non_null(strstr(err, "evvm: --queues 17: expected 1 to 16"));
+	assert_int_equal(run(cmd_vhost_user_blk, good, err, sizeof(err)), 0);
+	assert_int_equal(run(cmd_vhost_user_rng, on_rng, err, sizeof(err)), EXIT_USAGE);
+	assert_non_null(strstr(err, "unrecognized option '--queues'"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_run_net_bad),	    cmocka_unit_test(test_run_net_good),
 		cmocka_unit_test(test_run_disk_vhost_user), cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_vhost_user_net_bad),
+		cmocka_unit_test(test_vhost_user_blk_queues),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

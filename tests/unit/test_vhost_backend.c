@@ -75,7 +75,8 @@ struct env {
 	int memfd;
 	uint8_t *ram; /* the whole memfd, mapped here */
 	int kick, call, err;
-	uint16_t avail_idx; /* the driver's copy */
+	unsigned int idle_ms; /* the backend's deadline for a first message (0: default) */
+	uint16_t avail_idx;   /* the driver's copy */
 	uint16_t used_seen;
 };
 
@@ -91,7 +92,9 @@ static void *backend_main(void *arg)
 
 static void start_backend(struct env *e)
 {
-	const struct vhost_backend_config cfg = { .socket_path = e->sock, .dev = e->dev };
+	const struct vhost_backend_config cfg = { .socket_path = e->sock,
+						  .dev = e->dev,
+						  .idle_ms = e->idle_ms };
 
 	assert_int_equal(vhost_backend_create(&cfg, &e->b), 0);
 	assert_int_equal(pthread_create(&e->thread, NULL, backend_main, e), 0);
@@ -350,10 +353,11 @@ static void *g2h(struct env *e, uint64_t gpa)
 	return e->ram + MAP_OFF + (gpa - RAM_GPA);
 }
 
-static void fe_make_guest(struct env *e)
+/* Guest RAM in a memfd that takes no seals (as the tests' default) or, with @sealable, does. */
+static void fe_make_guest_ex(struct env *e, bool sealable)
 {
 	fe_free_guest(e);
-	e->memfd = memfd_create("vub-test-ram", MFD_CLOEXEC);
+	e->memfd = memfd_create("vub-test-ram", MFD_CLOEXEC | (sealable ? MFD_ALLOW_SEALING : 0));
 	assert_true(e->memfd >= 0);
 	assert_int_equal(ftruncate(e->memfd, RAM_SIZE + MAP_OFF), 0);
 	e->ram = mmap(NULL, RAM_SIZE + MAP_OFF, PROT_READ | PROT_WRITE, MAP_SHARED, e->memfd, 0);
@@ -362,6 +366,11 @@ static void fe_make_guest(struct env *e)
 	e->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	e->err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	assert_true(e->kick >= 0 && e->call >= 0 && e->err >= 0);
+}
+
+static void fe_make_guest(struct env *e)
+{
+	fe_make_guest_ex(e, false);
 }
 
 static struct vhost_user_memory one_region(void)
@@ -1120,6 +1129,75 @@ static void test_inflight_malformed(void **state)
 	fe_alive(e);
 }
 
+/*
+ * A frontend shrinks the memory it shared. A memfd that takes seals was
+ * sealed by the backend: the ftruncate() fails. One that takes none is
+ * guarded: a kick after the ftruncate() makes the backend fault on guest
+ * memory, and it drops that frontend instead of dying; the next is served.
+ */
+static void test_shrunk_memory(void **state)
+{
+	struct env *e = *state;
+	struct vring_desc d = { .addr = RAM_GPA + BUF_OFF, .len = 16, .flags = VRING_DESC_F_WRITE };
+	struct vhost_user_msg m;
+
+	fe_make_guest_ex(e, true);
+	fe_connect(e);
+	fe_negotiate(e);
+	fe_set_mem(e);
+	fe_start_ring(e, 0);
+	assert_int_equal(ftruncate(e->memfd, 0), -1);
+	assert_int_equal(errno, EPERM);
+	rng_request(e, 32);
+
+	fe_setup(e); /* a memfd without seals */
+	rng_request(e, 32);
+	post(e, 0, &d, 1);
+	/* Everything after the first page is gone (our own mapping too: no more g2h()). */
+	assert_int_equal(ftruncate(e->memfd, 4096), 0);
+	kick(e);
+	/* Dropped: the socket reads end-of-file. */
+	assert_true(wait_readable(e->fd, TIMEOUT_MS));
+	assert_int_equal(recv(e->fd, &m, sizeof(m), 0), 0);
+	fe_setup(e);
+	rng_request(e, 32);
+}
+
+/* A frontend that connects and says nothing is dropped after the idle deadline. */
+static void test_idle_deadline(void **state)
+{
+	struct env *e = *state;
+	struct vhost_user_msg m;
+	int silent;
+
+	fe_connect(e);
+	silent = e->fd;
+	e->fd = -1;
+	fe_connect(e);
+	fe_send(e, VHOST_USER_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	/* Queued behind the silent one... */
+	assert_int_equal(fe_recv(e, &m, 50), -ETIMEDOUT);
+	/* ...which is dropped at its deadline (300 ms), and then this one is served. */
+	assert_true(wait_readable(silent, TIMEOUT_MS));
+	assert_int_equal(recv(silent, &m, sizeof(m), 0), 0);
+	close(silent);
+	assert_int_equal(fe_recv(e, &m, TIMEOUT_MS), 8);
+	/* Having spoken, a frontend may then stay quiet as long as it likes. */
+	usleep(500000);
+	fe_alive(e);
+}
+
+static int setup_rng_idle(void **state)
+{
+	struct env *e = env_new();
+
+	e->idle_ms = 300;
+	assert_int_equal(rng_create("rng0", &e->dev), 0);
+	start_backend(e);
+	*state = e;
+	return 0;
+}
+
 static void test_unparseable(void **state)
 {
 	struct env *e = *state;
@@ -1218,6 +1296,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blk_config_and_io, setup_blk, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup_rng, teardown),
 		cmocka_unit_test_setup_teardown(test_inflight_malformed, setup_blk, teardown),
+		cmocka_unit_test_setup_teardown(test_shrunk_memory, setup_rng, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_deadline, setup_rng_idle, teardown),
 		cmocka_unit_test_setup_teardown(test_unparseable, setup_rng, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_path, setup_rng, teardown),
 	};
