@@ -213,8 +213,10 @@ static void test_vhost_user_blk_queues(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_run_net_bad),	    cmocka_unit_test(test_run_net_good),
-		cmocka_unit_test(test_run_disk_vhost_user), cmocka_unit_test(test_mac),
+		cmocka_unit_test(test_run_net_bad),
+		cmocka_unit_test(test_run_net_good),
+		cmocka_unit_test(test_run_disk_vhost_user),
+		cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_vhost_user_net_bad),
 		cmocka_unit_test(test_vhost_user_blk_queues),
 	};
