@@ -110,7 +110,7 @@ test: all
 CHECK_BUILDS := build build-asan build-clang
 check:
 	@tools/deps test
-	@$(MAKE) --no-print-directory fuzz-run B=build-fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
+	@$(MAKE) --no-print-directory fuzz-run B=build-fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),120)
 	@rm -f $(addsuffix /test-counts,$(CHECK_BUILDS))
 	@$(MAKE) --no-print-directory test B=build; \
 	$(MAKE) --no-print-directory test B=build-asan SAN=1; \
