@@ -439,7 +439,8 @@ static void usage(FILE *f)
 		"  --inflight MODE   on: the frontend negotiates "
 		"VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD\n"
 		"                    and hands the backend the in-flight region; off: it refuses\n"
-		"                    it; both (default): each row both ways, and the cost\n"
+		"                    it; both (default): each row both ways, and the cost (evvm:\n"
+		"                    qsd's export does not offer it, qsd always runs off)\n"
 		"  --pin CPU         run the bench and the backends on host CPU (default: "
 		"unpinned)\n"
 		"  --backends LIST   evvm, qsd or evvm,qsd (default)\n"
@@ -503,6 +504,97 @@ static bool parse_inflight(const char *s, bool inflight[2])
 	return inflight[0] || inflight[1];
 }
 
+/* Option @opt with argument @arg into @o; -1 to go on, or main()'s exit status. */
+static int parse_opt(int opt, char *arg, struct opts *o)
+{
+	switch (opt) {
+	case 'r':
+		if (!opt_uint("vhost-blk", "runs", arg, 1, MAX_RUNS, &o->runs))
+			return 2;
+		return -1;
+	case 'n':
+		if (!opt_uint("vhost-blk", "n", arg, N_MIN, N_MAX, &o->n))
+			return 2;
+		return -1;
+	case 'W':
+		if (!opt_uint("vhost-blk", "warmup", arg, 1, N_MAX, &o->warmup))
+			return 2;
+		return -1;
+	case 'j':
+		o->json = arg;
+		return -1;
+	case 'c':
+		if (!opt_cpu("vhost-blk", arg, &o->pin))
+			return 2;
+		return -1;
+	case 'b':
+		if (!parse_backends(arg, o->use)) {
+			fprintf(stderr,
+				"vhost-blk: --backends '%s': want evvm, qsd or "
+				"evvm,qsd\n",
+				arg);
+			return 2;
+		}
+		return -1;
+	case 'a':
+		if (strcmp(arg, "io_uring") && strcmp(arg, "threads") && strcmp(arg, "native")) {
+			fprintf(stderr,
+				"vhost-blk: --qsd-aio '%s': want io_uring, threads "
+				"or native\n",
+				arg);
+			return 2;
+		}
+		o->qsd_aio = arg;
+		return -1;
+	case 'i':
+		o->qsd_iothread = true;
+		if (arg && !parse_uint(arg, &o->qsd_poll_ns)) {
+			fprintf(stderr,
+				"vhost-blk: --qsd-iothread='%s': want a poll-max-ns "
+				"value\n",
+				arg);
+			return 2;
+		}
+		return -1;
+	case 'E':
+	case 'Q': {
+		int b = opt == 'E' ? EVVM : QSD;
+
+		if (o->nr_extra[b] == MAX_EXTRA) {
+			fprintf(stderr, "vhost-blk: at most %d --%s-arg\n", MAX_EXTRA,
+				backend_names[b]);
+			return 2;
+		}
+		o->extra[b][o->nr_extra[b]++] = arg;
+		return -1;
+	}
+	case 'q':
+		if (!parse_queues(arg, o)) {
+			fprintf(stderr,
+				"vhost-blk: --queues '%s': want distinct counts 1..%d, at "
+				"most %d, e.g. 1,2\n",
+				arg, MAX_QUEUES, MAX_QLIST);
+			return 2;
+		}
+		return -1;
+	case 'f':
+		if (!parse_inflight(arg, o->inflight)) {
+			fprintf(stderr, "vhost-blk: --inflight '%s': want on, off or both\n", arg);
+			return 2;
+		}
+		return -1;
+	case 'v':
+		o->verbose = true;
+		return -1;
+	case 'h':
+		usage(stdout);
+		return 0;
+	default:
+		usage(stderr);
+		return 2;
+	}
+}
+
 /* The options into @o; -1 to go on, or main()'s exit status. */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
@@ -523,98 +615,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "inflight", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int opt;
+	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "hv", lopts, NULL)) != -1) {
-		switch (opt) {
-		case 'r':
-			if (!opt_uint("vhost-blk", "runs", optarg, 1, MAX_RUNS, &o->runs))
-				return 2;
-			break;
-		case 'n':
-			if (!opt_uint("vhost-blk", "n", optarg, N_MIN, N_MAX, &o->n))
-				return 2;
-			break;
-		case 'W':
-			if (!opt_uint("vhost-blk", "warmup", optarg, 1, N_MAX, &o->warmup))
-				return 2;
-			break;
-		case 'j':
-			o->json = optarg;
-			break;
-		case 'c':
-			if (!opt_cpu("vhost-blk", optarg, &o->pin))
-				return 2;
-			break;
-		case 'b':
-			if (!parse_backends(optarg, o->use)) {
-				fprintf(stderr,
-					"vhost-blk: --backends '%s': want evvm, qsd or "
-					"evvm,qsd\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'a':
-			if (strcmp(optarg, "io_uring") && strcmp(optarg, "threads") &&
-			    strcmp(optarg, "native")) {
-				fprintf(stderr,
-					"vhost-blk: --qsd-aio '%s': want io_uring, threads "
-					"or native\n",
-					optarg);
-				return 2;
-			}
-			o->qsd_aio = optarg;
-			break;
-		case 'i':
-			o->qsd_iothread = true;
-			if (optarg && !parse_uint(optarg, &o->qsd_poll_ns)) {
-				fprintf(stderr,
-					"vhost-blk: --qsd-iothread='%s': want a poll-max-ns "
-					"value\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'E':
-		case 'Q': {
-			int b = opt == 'E' ? EVVM : QSD;
-
-			if (o->nr_extra[b] == MAX_EXTRA) {
-				fprintf(stderr, "vhost-blk: at most %d --%s-arg\n", MAX_EXTRA,
-					backend_names[b]);
-				return 2;
-			}
-			o->extra[b][o->nr_extra[b]++] = optarg;
-			break;
-		}
-		case 'q':
-			if (!parse_queues(optarg, o)) {
-				fprintf(stderr,
-					"vhost-blk: --queues '%s': want distinct counts 1..%d, at "
-					"most %d, e.g. 1,2\n",
-					optarg, MAX_QUEUES, MAX_QLIST);
-				return 2;
-			}
-			break;
-		case 'f':
-			if (!parse_inflight(optarg, o->inflight)) {
-				fprintf(stderr,
-					"vhost-blk: --inflight '%s': want on, off or both\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'v':
-			o->verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+		rc = parse_opt(opt, optarg, o);
+		if (rc >= 0)
+			return rc;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "vhost-blk: unexpected argument '%s' (see --help)\n", argv[optind]);
