@@ -193,10 +193,11 @@ static int run_all(const struct opts *o, const struct disk *d, const char *sockd
 	for (unsigned int r = 0; r < o->runs; r++)
 		for (unsigned int qi = 0; qi < o->nr_queues; qi++)
 			for (unsigned int w = 0; w < NR_WORKLOADS; w++)
-				for (unsigned int fl = 0; fl < 2; fl++)
+				for (unsigned int j = 0; j < 2; j++)
 					for (int i = 0; i < NR_BACKENDS; i++) {
-						/* Alternate which backend goes first. */
+						/* Alternate which goes first. */
 						int b = (i + r) % NR_BACKENDS;
+						unsigned int fl = (j + r) % 2;
 						unsigned int seed = r * NR_WORKLOADS + w + 1;
 
 						if (!row_runs(o, fl, b))
