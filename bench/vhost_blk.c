@@ -236,10 +236,18 @@ static void medians(const struct opts *o)
 				}
 }
 
-/* The relative IOPS cost of the in-flight region for a row, in %. */
-static double inflight_cost(unsigned int qi, unsigned int w, int b)
+/*
+ * The relative IOPS cost of the in-flight region for a row, in %: the
+ * median of each run's (its on and off runs are next to each other in
+ * time, so a load that drifts over minutes cancels out).
+ */
+static double inflight_cost(const struct opts *o, unsigned int qi, unsigned int w, int b)
 {
-	return 100.0 * (1 - med[qi][w][1][b].iops / med[qi][w][0][b].iops);
+	double v[MAX_RUNS];
+
+	for (unsigned int r = 0; r < o->runs; r++)
+		v[r] = 100.0 * (1 - samples[qi][w][1][b][r].iops / samples[qi][w][0][b][r].iops);
+	return median(v, o->runs);
 }
 
 /* ---- output -------------------------------------------------------------- */
@@ -272,7 +280,8 @@ static void print_header(const struct opts *o, const struct disk *d, const char 
 		printf("\n");
 	}
 	printf("  inflight on: the frontend negotiated INFLIGHT_SHMFD and handed the region "
-	       "(GET_INFLIGHT_FD, SET_INFLIGHT_FD); infl_cost: IOPS lost against off;\n"
+	       "(GET_INFLIGHT_FD, SET_INFLIGHT_FD); infl_cost: IOPS lost against off (median of "
+	       "the runs' own);\n"
 	       "  qsd's export does not offer INFLIGHT_SHMFD: it runs off only, and every evvm "
 	       "row's evvm/qsd is against it\n");
 }
@@ -306,7 +315,7 @@ static void print_table(const struct opts *o)
 					else if (both)
 						printf(" %14s", "");
 					if (o->inflight[0] && o->inflight[1] && fl)
-						printf(" %8.1f%%", inflight_cost(qi, w, b));
+						printf(" %8.1f%%", inflight_cost(o, qi, w, b));
 					printf("\n");
 				}
 }
@@ -383,7 +392,7 @@ static void json_ratios(FILE *f, const struct opts *o)
 					"\"iops_cost_pct\": %.2f}",
 					first ? "" : ",", backend_names[b], o->queues[qi],
 					workloads[w].rw, workloads[w].qd, med[qi][w][0][b].iops,
-					med[qi][w][1][b].iops, inflight_cost(qi, w, b));
+					med[qi][w][1][b].iops, inflight_cost(o, qi, w, b));
 				first = false;
 			}
 	fprintf(f, "\n]");
