@@ -82,7 +82,8 @@ $(B)/bench/notify: $(B)/bench/notify.o $(B)/bench/raw_kvm.o $(B)/cli/demo_guest.
 $(B)/bench/blk: $(B)/bench/blk.o $(B)/cli/demo_guest.o $(LIBEVVM)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
-$(B)/bench/vhost-blk: $(B)/bench/vhost_blk.o $(LIBEVVM)
+$(B)/bench/vhost-blk: $(B)/bench/vhost_blk.o $(B)/bench/vhost_blk_drive.o \
+		$(B)/bench/vhost_blk_proc.o $(LIBEVVM)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
 $(B)/bench/net: $(B)/bench/net.o $(B)/tests/lib/frame_peer.o $(B)/tests/lib/netpeer.o

@@ -222,6 +222,9 @@ int vhost_user_dev_create(const char *id, uint32_t device_id, const struct vhost
 	f->inflight_fd = -1;
 	f->queues = o->queues ? o->queues : 1;
 	f->reconnect_s = o->reconnect_s;
+	f->no_inflight = o->no_inflight;
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		f->call_fds[q] = o->call_fds && q < f->queues ? o->call_fds[q] : -1;
 	f->ops = (struct evvm_device_ops){
 		.name = "vhost-user",
 		.device_id = device_id,

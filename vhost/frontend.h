@@ -2,6 +2,7 @@
 #ifndef EVVM_VHOST_FRONTEND_H
 #define EVVM_VHOST_FRONTEND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <evvm/device.h>
@@ -26,6 +27,18 @@ struct vhost_user_opts {
 	 * must stay open until the device is destroyed.
 	 */
 	int cancel_fd;
+	/*
+	 * false: VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD is negotiated whenever
+	 * the backend offers it. true: never (a backend started again cannot
+	 * resubmit what was in flight; bench/vhost-blk measures the cost).
+	 */
+	bool no_inflight;
+	/*
+	 * NULL: every queue signals the device's call_fd. Otherwise one call
+	 * eventfd per queue (queues entries), for a frontend that has a vector
+	 * per queue; not owned, they must stay open until the device is destroyed.
+	 */
+	const int *call_fds;
 };
 
 /*

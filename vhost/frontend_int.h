@@ -14,12 +14,14 @@
 struct vhost_frontend {
 	struct vu_conn conn;
 	struct evvm_virtio_dev *dev;
-	unsigned int queues;	   /* rings the guest gets */
-	unsigned int reconnect_s;  /* 0: no reconnect */
-	int timer_fd;		   /* reconnect attempts; -1 when not reconnecting */
-	bool watched;		   /* conn.sock is on the device loop (hang-up) */
-	bool running;		   /* between start() and stop(): rings to set up */
-	uint64_t backend_features; /* as the first backend offered them */
+	unsigned int queues;		      /* rings the guest gets */
+	unsigned int reconnect_s;	      /* 0: no reconnect */
+	bool no_inflight;		      /* never negotiate INFLIGHT_SHMFD */
+	int call_fds[EVVM_VIRTIO_MAX_QUEUES]; /* per queue; -1: dev->call_fd */
+	int timer_fd;			      /* reconnect attempts; -1 when not reconnecting */
+	bool watched;			      /* conn.sock is on the device loop (hang-up) */
+	bool running;			      /* between start() and stop(): rings to set up */
+	uint64_t backend_features;	      /* as the first backend offered them */
 	bool started_rings[EVVM_VIRTIO_MAX_QUEUES];
 
 	/* The in-flight region, from the first GET_INFLIGHT_FD after a start; kept across backends.

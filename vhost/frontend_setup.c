@@ -155,6 +155,8 @@ int vu_handshake(struct vhost_frontend *f, bool first)
 			return err;
 		/* Sent before REPLY_ACK is in force, so no ack is asked for. */
 		offered &= VHOST_WANT_PROTOCOL;
+		if (f->no_inflight)
+			offered &= ~VIRTIO_BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD);
 		err = vu_send(c, VHOST_USER_SET_PROTOCOL_FEATURES, 0, &offered, sizeof(offered),
 			      NULL, 0);
 		if (err)
@@ -287,7 +289,8 @@ static int vu_start_ring(struct vhost_frontend *f, unsigned int q, bool restart)
 	if (!err)
 		err = vu_ring_state(c, VHOST_USER_SET_VRING_BASE, q, base);
 	if (!err)
-		err = vu_ring_fd(c, VHOST_USER_SET_VRING_CALL, q, dev->call_fd);
+		err = vu_ring_fd(c, VHOST_USER_SET_VRING_CALL, q,
+				 f->call_fds[q] >= 0 ? f->call_fds[q] : dev->call_fd);
 	/* The kick fd starts the ring (vhost-user.rst, "Ring states"): last. */
 	if (!err)
 		err = vu_ring_fd(c, VHOST_USER_SET_VRING_KICK, q, dev->kick_fds[q]);

@@ -111,6 +111,11 @@ static void fake_record(struct fake_vhost *f, const struct vhost_wire_msg *msg)
 		f->base[msg->m.payload.state.index] = msg->m.payload.state.num;
 	if (req == VHOST_USER_SET_INFLIGHT_FD && msg->nr_fds == 1 && fstat(msg->fds[0], &st) == 0)
 		f->inflight_set = st.st_ino;
+	if (req == VHOST_USER_SET_VRING_CALL && f->cfg.signal_calls && msg->nr_fds == 1) {
+		const uint64_t v = (msg->m.payload.u64 & 0xff) + 1;
+
+		assert_int_equal(write(msg->fds[0], &v, sizeof(v)), (ssize_t)sizeof(v));
+	}
 	if (req == f->cfg.stall_at || f->cfg.stall_at == 0)
 		f->stalled = true;
 	pthread_cond_broadcast(&f->changed);

@@ -18,6 +18,8 @@ struct fake_vhost_config {
 	uint64_t protocol; /* GET_PROTOCOL_FEATURES */
 	uint64_t queues;   /* GET_QUEUE_NUM */
 	uint16_t capacity; /* blk config: capacity in sectors (for a recognisable config) */
+	/* On SET_VRING_CALL, signal the fd with q + 1: tells a test which fd a queue got. */
+	bool signal_calls;
 };
 
 struct fake_vhost;

@@ -142,17 +142,11 @@ static const char *log_end(struct env *e)
 	return e->log;
 }
 
-static int create_dev(struct env *e, uint32_t device_id, unsigned int queues,
-		      unsigned int reconnect_s)
+/* The device @o describes, wired up as a transport would. */
+static int create_opts(struct env *e, uint32_t device_id, const struct vhost_user_opts *o)
 {
-	const struct vhost_user_opts o = {
-		.socket = e->sock,
-		.queues = queues,
-		.reconnect_s = reconnect_s,
-		.cancel_fd = e->cancel,
-	};
 	struct evvm_virtio_dev *dev = NULL;
-	int err = vhost_user_dev_create(device_id == VIRTIO_ID_NET ? "net0" : "blk0", device_id, &o,
+	int err = vhost_user_dev_create(device_id == VIRTIO_ID_NET ? "net0" : "blk0", device_id, o,
 					&dev);
 
 	if (err)
@@ -172,6 +166,19 @@ static int create_dev(struct env *e, uint32_t device_id, unsigned int queues,
 				 0);
 	e->dev = dev;
 	return 0;
+}
+
+static int create_dev(struct env *e, uint32_t device_id, unsigned int queues,
+		      unsigned int reconnect_s)
+{
+	const struct vhost_user_opts o = {
+		.socket = e->sock,
+		.queues = queues,
+		.reconnect_s = reconnect_s,
+		.cancel_fd = e->cancel,
+	};
+
+	return create_opts(e, device_id, &o);
 }
 
 static int create(struct env *e, unsigned int queues, unsigned int reconnect_s)
@@ -330,6 +337,65 @@ static void test_queues(void **state)
 	assert_int_equal(fake_vhost_count(e->fake, VHOST_USER_GET_VRING_BASE), 2);
 }
 
+/* An eventfd's value (0 if none), without blocking. */
+static uint64_t eventfd_take(int fd)
+{
+	uint64_t v = 0;
+
+	if (read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+		return 0;
+	return v;
+}
+
+/*
+ * no_inflight: a backend that offers INFLIGHT_SHMFD gets neither request;
+ * call_fds: each queue signals its own eventfd, not dev->call_fd.
+ */
+static void test_no_inflight_call_fds(void **state)
+{
+	struct env *e = *state;
+	const struct fake_vhost_config cfg = {
+		.stall_at = ~0u,
+		.protocol = PROTO_BASE | VIRTIO_BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD),
+		.queues = 2,
+		.features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_BLK_F_MQ) |
+			    VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES),
+		.signal_calls = true,
+	};
+	int calls[2] = { eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
+			 eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) };
+	const struct vhost_user_opts o = { .socket = e->sock,
+					   .queues = 2,
+					   .cancel_fd = e->cancel,
+					   .no_inflight = true,
+					   .call_fds = calls };
+
+	assert_true(calls[0] >= 0 && calls[1] >= 0);
+	e->fake = fake_vhost_start(e->sock, &cfg);
+	assert_int_equal(create_opts(e, VIRTIO_ID_BLOCK, &o), 0);
+	e->dev->features |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
+	assert_int_equal(devtest_start(e->loop, e->dev), 0);
+	assert_int_equal(fake_vhost_count(e->fake, VHOST_USER_GET_INFLIGHT_FD), 0);
+	assert_int_equal(fake_vhost_count(e->fake, VHOST_USER_SET_INFLIGHT_FD), 0);
+	assert_int_equal(fake_vhost_count(e->fake, VHOST_USER_SET_VRING_CALL), 2);
+	assert_int_equal(eventfd_take(calls[0]), 1);
+	assert_int_equal(eventfd_take(calls[1]), 2);
+	assert_int_equal(eventfd_take(e->call), 0);
+	devtest_stop(e->loop, e->dev);
+	loop_call(e->loop, destroy_on_loop, e->dev);
+	e->dev = NULL;
+	close(calls[0]);
+	close(calls[1]);
+
+	/* By default the same backend gets the region, and queues share dev->call_fd. */
+	assert_int_equal(create(e, 2, 0), 0);
+	e->dev->features |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
+	assert_int_equal(devtest_start(e->loop, e->dev), 0);
+	assert_int_equal(fake_vhost_count(e->fake, VHOST_USER_GET_INFLIGHT_FD), 1);
+	assert_int_equal(fake_vhost_count(e->fake, VHOST_USER_SET_INFLIGHT_FD), 1);
+	assert_int_equal(eventfd_take(e->call), 1 + 2);
+}
+
 /* queues=2 against a backend without VIRTIO_BLK_F_MQ is refused. */
 static void test_queues_need_mq(void **state)
 {
@@ -484,6 +550,7 @@ int main(void)
 						env_teardown),
 		cmocka_unit_test_setup_teardown(test_queues, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_queues_need_mq, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_no_inflight_call_fds, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_disconnect_needs_reset, env_setup,
 						env_teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_replays_setup, env_setup,
