@@ -196,6 +196,40 @@ static void test_owner_only(void **state)
 	env_stop(e);
 }
 
+/* A path near sun_path's limit: the private directory's name would not fit, its fd does. */
+static void test_long_path(void **state)
+{
+	struct evvm_virtio_dev *dev;
+	struct vhost_backend *b;
+	struct vhost_backend_config cfg = { 0 };
+	char dir[128], path[128];
+	struct stat st;
+	mode_t old;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/evvm-vus-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	/* 100 bytes: "<dir>/.evvm-vu-XXXXXX/s" would be 116, over sun_path's 107. */
+	assert_true(strlen(dir) < 90);
+	memset(path, 'x', 100);
+	path[100] = 0;
+	memcpy(path, dir, strlen(dir));
+	path[strlen(dir)] = '/';
+	assert_int_equal(strlen(path), 100);
+	assert_int_equal(rng_create("rng0", &dev), 0);
+	cfg.socket_path = path;
+	cfg.dev = dev;
+	old = umask(0);
+	assert_int_equal(vhost_backend_create(&cfg, &b), 0);
+	umask(old);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	vhost_backend_destroy(b);
+	virtio_dev_destroy(dev);
+	assert_int_equal(rmdir(dir), 0); /* nothing left */
+}
+
 static void test_other_uid_refused(void **state)
 {
 	struct env *e;
@@ -300,6 +334,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_captured(test_owner_only),
+		cmocka_unit_test_captured(test_long_path),
 		cmocka_unit_test_captured(test_other_uid_refused),
 		cmocka_unit_test_captured(test_socket_group),
 		cmocka_unit_test_captured(test_bad_group),
