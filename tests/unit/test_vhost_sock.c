@@ -202,19 +202,24 @@ static void test_long_path(void **state)
 	struct evvm_virtio_dev *dev;
 	struct vhost_backend *b;
 	struct vhost_backend_config cfg = { 0 };
-	char dir[128], path[128];
+	char dir[128], sub[128], path[160];
 	struct stat st;
 	mode_t old;
 
 	(void)state;
 	snprintf(dir, sizeof(dir), "/tmp/evvm-vus-XXXXXX");
 	assert_non_null(mkdtemp(dir));
-	/* 100 bytes: "<dir>/.evvm-vu-XXXXXX/s" would be 116, over sun_path's 107. */
+	/*
+	 * "<dir>/xxx...x/s": 100 bytes, in a directory of 98, so that the
+	 * private "<sub>/.evvm-vu-XXXXXX/s" (116) does not fit in sun_path.
+	 */
 	assert_true(strlen(dir) < 90);
-	memset(path, 'x', 100);
-	path[100] = 0;
-	memcpy(path, dir, strlen(dir));
-	path[strlen(dir)] = '/';
+	memset(sub, 'x', 98);
+	sub[98] = 0;
+	memcpy(sub, dir, strlen(dir));
+	sub[strlen(dir)] = '/';
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(path, sizeof(path), "%s/s", sub);
 	assert_int_equal(strlen(path), 100);
 	assert_int_equal(rng_create("rng0", &dev), 0);
 	cfg.socket_path = path;
@@ -227,7 +232,8 @@ static void test_long_path(void **state)
 	assert_int_equal(st.st_mode & 07777, 0600);
 	vhost_backend_destroy(b);
 	virtio_dev_destroy(dev);
-	assert_int_equal(rmdir(dir), 0); /* nothing left */
+	assert_int_equal(rmdir(sub), 0); /* nothing left */
+	assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_other_uid_refused(void **state)
