@@ -115,7 +115,8 @@ void vub_close_fd(int *fd);
 /*
  * Listen on @b->path (vhost_backend_create()'s contract): mode 0600, or
  * 0660 and group @b->gid with @b->group_set, whatever the umask. Sets
- * @b->listen_fd, @b->sock_dev and @b->sock_ino. Returns 0 or -errno after
+ * @b->listen_fd, and @b->sock_dev and @b->sock_ino once bound (on failure,
+ * vhost_backend_destroy() removes that file). Returns 0 or -errno after
  * logging.
  */
 int vub_listen(struct vhost_backend *b);

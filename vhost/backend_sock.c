@@ -8,8 +8,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,123 +67,88 @@ static int vub_free_path(const char *path)
 	return 0;
 }
 
-/* @tmp = "<the directory of @path>/.evvm-vu-XXXXXX", made with mode 0700. */
-static int vub_private_dir(const char *path, char tmp[PATH_MAX])
+/*
+ * Give the socket file just bound its mode and group, and check that it is
+ * still ours (@b->sock_ino) with them.
+ */
+static int vub_set_mode(struct vhost_backend *b, mode_t mode)
 {
-	const char *slash = strrchr(path, '/');
-	int n, err;
-
-	if (!slash)
-		n = snprintf(tmp, PATH_MAX, ".evvm-vu-XXXXXX");
-	else
-		n = snprintf(tmp, PATH_MAX, "%.*s/.evvm-vu-XXXXXX", (int)(slash - path), path);
-	if (n >= PATH_MAX) {
-		pr_err("vhost-user socket '%s': path too long", path);
-		return -ENAMETOOLONG;
-	}
-	if (!mkdtemp(tmp)) {
-		err = -errno;
-		pr_err("vhost-user socket '%s': making a private directory beside it: %s", path,
-		       evvm_strerror(err));
-		return err;
-	}
-	return 0;
-}
-
-/* Bind @fd to "s" in the directory @dfd (named @dir), and give it its mode and group. */
-static int vub_bind_private(struct vhost_backend *b, int fd, const char *dir, int dfd)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	mode_t mode = b->group_set ? 0660 : 0600;
 	struct stat st;
 	int err;
 
-	/* A long directory name is reached through our fd of it (sun_path is 108 bytes). */
-	if (strlen(dir) + 2 < sizeof(sa.sun_path))
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s", dir);
-	else
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/s", dfd);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (lstat(b->path, &st) < 0) {
 		err = -errno;
-		pr_err("vhost-user socket '%s': bind: %s", b->path, evvm_strerror(err));
+		pr_err("vhost-user socket '%s': %s", b->path, evvm_strerror(err));
 		return err;
 	}
-	if (b->group_set && fchownat(dfd, "s", (uid_t)-1, b->gid, AT_SYMLINK_NOFOLLOW) < 0) {
+	b->sock_dev = st.st_dev;
+	b->sock_ino = st.st_ino;
+	if (b->group_set && chown(b->path, (uid_t)-1, b->gid) < 0) {
 		err = -errno;
 		pr_err("vhost-user socket '%s': giving it to group %u: %s%s", b->path,
 		       (unsigned int)b->gid, evvm_strerror(err),
 		       err == -EPERM ? " (not root and not a member of that group)" : "");
 		return err;
 	}
-	if (fchmodat(dfd, "s", mode, 0) < 0 || fstatat(dfd, "s", &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (chmod(b->path, mode) < 0 || lstat(b->path, &st) < 0) {
 		err = -errno;
 		pr_err("vhost-user socket '%s': chmod: %s", b->path, evvm_strerror(err));
 		return err;
 	}
-	b->sock_dev = st.st_dev;
-	b->sock_ino = st.st_ino;
+	if (st.st_ino != b->sock_ino || st.st_dev != b->sock_dev || (st.st_mode & 07777) != mode ||
+	    (b->group_set && st.st_gid != b->gid)) {
+		pr_err("vhost-user socket '%s': replaced or changed while it was set up", b->path);
+		return -EEXIST;
+	}
 	return 0;
 }
 
 /*
- * The socket must never be reachable at @b->path with a looser mode than
- * asked, even for an instant, and the umask is the caller's. fchmod() on
- * an AF_UNIX socket before bind() does not set the mode of the file bind()
- * makes, and changing the umask around bind() would change it for every
- * thread of the process. So the socket is bound in a fresh 0700 directory
- * beside @b->path (same file system), where nobody else can reach it,
- * given its mode and group there, made to listen, and then renamed into
- * place: it appears at @b->path complete. RENAME_NOREPLACE: whatever
- * appeared at the path meanwhile is not clobbered.
+ * The socket must not accept a frontend with a looser mode than asked,
+ * whatever the caller's umask; the umask itself is not changed around
+ * bind(), as it belongs to every thread of the process. Instead:
+ * - nobody can connect before listen() (ECONNREFUSED), so the file is
+ *   given its exact mode and group with chmod/chown between bind() and
+ *   listen(): by the first possible connection, the file's permissions
+ *   hold;
+ * - and fchmod() on the socket before bind(): Linux makes the file with
+ *   the socket inode's mode minus the umask, so it never even appears
+ *   looser (undocumented, hence only in addition to the above).
+ * Binding beside the path and renaming into place would also work, but
+ * then /proc/net/unix, ss and getsockname() would name the other path.
  */
 int vub_listen(struct vhost_backend *b)
 {
-	char dir[PATH_MAX];
-	int dfd, err;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t mode = b->group_set ? 0660 : 0600;
+	int err;
 
 	err = vub_free_path(b->path);
 	if (err)
 		return err;
-	err = vub_private_dir(b->path, dir);
-	if (err)
-		return err;
-	dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		err = -errno;
-		pr_err("vhost-user socket '%s': %s: %s", b->path, dir, evvm_strerror(err));
-		goto rmdir;
-	}
 	b->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (b->listen_fd < 0) {
 		err = -errno;
 		pr_err("vhost-user socket '%s': socket: %s", b->path, evvm_strerror(err));
-		goto close_dir;
+		return err;
 	}
-	err = vub_bind_private(b, b->listen_fd, dir, dfd);
+	(void)fchmod(b->listen_fd, 0600);
+	memcpy(sa.sun_path, b->path, strlen(b->path));
+	if (bind(b->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = -errno;
+		pr_err("vhost-user socket '%s': bind: %s", b->path, evvm_strerror(err));
+		return err;
+	}
+	/* On failure from here, vhost_backend_destroy() removes the file if it is ours. */
+	err = vub_set_mode(b, mode);
 	if (err)
-		goto unlink;
+		return err;
 	if (listen(b->listen_fd, 4) < 0) {
 		err = -errno;
 		pr_err("vhost-user socket '%s': listen: %s", b->path, evvm_strerror(err));
-		goto unlink;
+		return err;
 	}
-	if (renameat2(dfd, "s", AT_FDCWD, b->path, RENAME_NOREPLACE) < 0) {
-		err = -errno;
-		pr_err("vhost-user socket '%s': moving it into place: %s", b->path,
-		       evvm_strerror(err));
-		goto unlink;
-	}
-	close(dfd);
-	rmdir(dir);
 	return 0;
-unlink:
-	b->sock_ino = 0; /* not at b->path: destroy() must not remove what is there */
-	unlinkat(dfd, "s", 0);
-close_dir:
-	close(dfd);
-rmdir:
-	rmdir(dir);
-	return err;
 }
 
 /* Whether @gid is among the peer's groups at connect time (SO_PEERGROUPS, Linux 4.13). */

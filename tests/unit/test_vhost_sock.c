@@ -165,7 +165,7 @@ static void need_root(void)
 		skip(); /* switching to another uid needs root */
 }
 
-/* Entries of @dir other than "sock": a private bind directory left behind, for one. */
+/* Entries of @dir other than "sock": nothing else is left behind. */
 static int stray_entries(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -196,7 +196,7 @@ static void test_owner_only(void **state)
 	env_stop(e);
 }
 
-/* A path near sun_path's limit: the private directory's name would not fit, its fd does. */
+/* A path near sun_path's limit, in a long directory: mode as short ones. */
 static void test_long_path(void **state)
 {
 	struct evvm_virtio_dev *dev;
@@ -209,10 +209,7 @@ static void test_long_path(void **state)
 	(void)state;
 	snprintf(dir, sizeof(dir), "/tmp/evvm-vus-XXXXXX");
 	assert_non_null(mkdtemp(dir));
-	/*
-	 * "<dir>/xxx...x/s": 100 bytes, in a directory of 98, so that the
-	 * private "<sub>/.evvm-vu-XXXXXX/s" (116) does not fit in sun_path.
-	 */
+	/* "<dir>/xxx...x/s": 100 bytes, in a directory of 98. */
 	assert_true(strlen(dir) < 90);
 	memset(sub, 'x', 98);
 	sub[98] = 0;
