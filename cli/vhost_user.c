@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -38,6 +39,7 @@ enum {
 	OPT_MAC,
 	OPT_EVENT_IDX,
 	OPT_QUEUES,
+	OPT_SOCKET_GROUP,
 };
 
 /* QEMU's vhost-user-blk-pci asks for one queue per vCPU by default. */
@@ -48,6 +50,7 @@ enum vu_kind { VU_BLK, VU_RNG, VU_NET };
 static const struct option vu_options[] = {
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "socket-path", required_argument, NULL, OPT_SOCKET },
+	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "poll-max-us", required_argument, NULL, OPT_POLL },
 	{ "print-capabilities", no_argument, NULL, OPT_PRINT_CAPS },
@@ -110,7 +113,14 @@ static void vu_usage(FILE *f, enum vu_kind kind)
 	fprintf(f,
 		"  --socket PATH       the unix socket to listen on (also --socket-path); a\n"
 		"                      stale socket file there is replaced, a live one is an\n"
-		"                      error; removed at exit\n"
+		"                      error; removed at exit. It is made owner-only (0600)\n"
+		"                      whatever the umask, and only frontends of our uid or\n"
+		"                      root are served (SO_PEERCRED); others are dropped\n"
+		"                      with a log line naming their uid and pid\n"
+		"  --socket-group GROUP\n"
+		"                      the socket is 0660 and of GROUP (a name or a gid),\n"
+		"                      and frontends whose primary or supplementary groups\n"
+		"                      include GROUP are served too\n"
 		"  --poll-max-us=N     the device's I/O thread busy-polls up to N us before\n"
 		"                      sleeping (default 0)\n"
 		"  --print-capabilities\n"
@@ -130,6 +140,31 @@ static void vu_usage(FILE *f, enum vu_kind kind)
 		"Exit status 1 when the device or the socket cannot be set up, %d for a bad\n"
 		"command line.\n",
 		EXIT_USAGE);
+}
+
+/* --socket-group GROUP: a group name, or a gid. Prints a line and returns -EINVAL if bad. */
+static int vu_parse_group(const char *arg, struct vhost_backend_config *cfg)
+{
+	struct group gr, *found = NULL;
+	char buf[4096];
+	uint64_t v;
+	int err;
+
+	if (!parse_uint(arg, 0, (gid_t)-2, &v)) {
+		cfg->socket_gid = (gid_t)v;
+		cfg->socket_group_set = true;
+		return 0;
+	}
+	err = *arg ? getgrnam_r(arg, &gr, buf, sizeof(buf), &found) : 0;
+	if (!found) {
+		fprintf(stderr, "evvm: --socket-group '%s': %s\n", arg,
+			err ? evvm_strerror(err)
+			    : "no such group (expected a group name or a gid)");
+		return -EINVAL;
+	}
+	cfg->socket_gid = found->gr_gid;
+	cfg->socket_group_set = true;
+	return 0;
 }
 
 /* --disk's grammar (cli/devargs.c), a file only: a backend is no frontend. */
@@ -211,20 +246,17 @@ static void *vu_signal_thread(void *opaque)
 }
 
 /* Serve @dev (ours: destroyed here) on @socket until a signal. Returns the exit status. */
-static int vu_serve(const char *socket, struct evvm_virtio_dev *dev, unsigned int poll_max_us,
+static int vu_serve(struct vhost_backend_config *cfg, struct evvm_virtio_dev *dev,
 		    const sigset_t *mask)
 {
-	const struct vhost_backend_config cfg = {
-		.socket_path = socket,
-		.dev = dev,
-		.poll_max_us = poll_max_us,
-	};
+	const char *socket = cfg->socket_path;
 	struct vu_sigwait sw = { .mask = *mask };
 	struct vhost_backend *b = NULL;
 	pthread_t thread;
 	int status = 1, err;
 
-	err = vhost_backend_create(&cfg, &b);
+	cfg->dev = dev;
+	err = vhost_backend_create(cfg, &b);
 	if (err)
 		goto out;
 	/* For a person or a script starting us: the socket accepts frontends from now on. */
@@ -274,10 +306,10 @@ static int vu_main(int argc, char **argv, enum vu_kind kind, struct vmdesc_drive
 		.event_idx = true,
 		.vhost_user = true,
 	};
-	const char *socket = NULL;
+	struct vhost_backend_config cfg = { 0 };
 	bool have_disk = false;
 	struct evvm_virtio_dev *dev = NULL;
-	unsigned int poll_max_us = 0, queues = VU_BLK_QUEUES_DEFAULT;
+	unsigned int queues = VU_BLK_QUEUES_DEFAULT;
 	int opt, verbose = 0, err;
 	uint64_t v;
 	sigset_t mask;
@@ -291,7 +323,11 @@ static int vu_main(int argc, char **argv, enum vu_kind kind, struct vmdesc_drive
 				fprintf(stderr, "evvm: --socket: expected a path\n");
 				return EXIT_USAGE;
 			}
-			socket = optarg;
+			cfg.socket_path = optarg;
+			break;
+		case OPT_SOCKET_GROUP:
+			if (vu_parse_group(optarg, &cfg))
+				return EXIT_USAGE;
 			break;
 		case OPT_DISK:
 			if (!blk) {
@@ -312,7 +348,7 @@ static int vu_main(int argc, char **argv, enum vu_kind kind, struct vmdesc_drive
 					optarg);
 				return EXIT_USAGE;
 			}
-			poll_max_us = v;
+			cfg.poll_max_us = v;
 			break;
 		case OPT_TAP:
 		case OPT_MAC:
@@ -356,7 +392,7 @@ static int vu_main(int argc, char **argv, enum vu_kind kind, struct vmdesc_drive
 			argv[optind], cmd);
 		return EXIT_USAGE;
 	}
-	if (!socket) {
+	if (!cfg.socket_path) {
 		fprintf(stderr, "%s: --socket PATH is required (see '%s --help')\n", cmd, cmd);
 		return EXIT_USAGE;
 	}
@@ -383,9 +419,9 @@ static int vu_main(int argc, char **argv, enum vu_kind kind, struct vmdesc_drive
 	signal(SIGPIPE, SIG_IGN);
 
 	if (blk) {
-		const struct blk_config bc = {
-			.path = disk->path, .readonly = disk->readonly, .queues = queues
-		};
+		const struct blk_config bc = { .path = disk->path,
+					       .readonly = disk->readonly,
+					       .queues = queues };
 
 		err = blk_create(disk->id, &bc, &dev); /* logs a line naming the disk */
 	} else if (kind == VU_NET)
@@ -397,7 +433,7 @@ static int vu_main(int argc, char **argv, enum vu_kind kind, struct vmdesc_drive
 			pr_err("rng0: %s", evvm_strerror(err));
 		return 1;
 	}
-	return vu_serve(socket, dev, poll_max_us, &mask);
+	return vu_serve(&cfg, dev, &mask);
 }
 
 /* The parsed disk's strings are freed whichever way the command ends. */

@@ -155,6 +155,10 @@ static void vub_on_listen(void *opaque, uint32_t events)
 		close(fd); /* not reached: the listening socket is unwatched meanwhile */
 		return;
 	}
+	if (!vub_peer_allowed(b, fd)) {
+		close(fd);
+		return;
+	}
 	err = loop_add(b->ctl, fd, EPOLLIN, vub_on_conn, b);
 	if (err) {
 		pr_warn("%s: watching the frontend: %s", b->name, evvm_strerror(err));
@@ -221,89 +225,6 @@ static int vub_watch_own(struct vhost_backend *b)
 /* ------------------------------------------------------------------ */
 /* Setup and teardown                                                  */
 
-/*
- * Make @path free for bind(): nothing there, or a socket nobody listens on
- * (removed). Returns 0 or -errno after logging.
- */
-static int vub_free_path(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, err;
-
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		err = -errno;
-		pr_err("vhost-user socket '%s': %s", path, evvm_strerror(err));
-		return err;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		pr_err("vhost-user socket '%s': exists and is not a socket", path);
-		return -EEXIST;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		err = -errno;
-		pr_err("vhost-user socket '%s': socket: %s", path, evvm_strerror(err));
-		return err;
-	}
-	memcpy(sa.sun_path, path, strlen(path));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN ||
-	    errno == EINPROGRESS) {
-		close(fd);
-		pr_err("vhost-user socket '%s': another backend is listening on it", path);
-		return -EADDRINUSE;
-	}
-	err = errno;
-	close(fd);
-	if (err != ECONNREFUSED) {
-		pr_err("vhost-user socket '%s': connect: %s", path, evvm_strerror(err));
-		return -err;
-	}
-	/* Stale: left by a backend that is gone. */
-	if (unlink(path) < 0 && errno != ENOENT) {
-		err = -errno;
-		pr_err("vhost-user socket '%s': removing the stale socket: %s", path,
-		       evvm_strerror(err));
-		return err;
-	}
-	return 0;
-}
-
-static int vub_listen(struct vhost_backend *b)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int err;
-
-	err = vub_free_path(b->path);
-	if (err)
-		return err;
-	b->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (b->listen_fd < 0) {
-		err = -errno;
-		pr_err("vhost-user socket '%s': socket: %s", b->path, evvm_strerror(err));
-		return err;
-	}
-	memcpy(sa.sun_path, b->path, strlen(b->path));
-	if (bind(b->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		err = -errno;
-		pr_err("vhost-user socket '%s': bind: %s", b->path, evvm_strerror(err));
-		return err;
-	}
-	if (stat(b->path, &st) == 0) {
-		b->sock_dev = st.st_dev;
-		b->sock_ino = st.st_ino;
-	}
-	if (listen(b->listen_fd, 4) < 0) {
-		err = -errno;
-		pr_err("vhost-user socket '%s': listen: %s", b->path, evvm_strerror(err));
-		return err;
-	}
-	return 0;
-}
-
 int vhost_backend_create(const struct vhost_backend_config *cfg, struct vhost_backend **out)
 {
 	struct evvm_virtio_dev *dev = cfg->dev;
@@ -336,6 +257,9 @@ int vhost_backend_create(const struct vhost_backend_config *cfg, struct vhost_ba
 	b->listen_fd = b->conn_fd = b->idle_timer = b->guard_efd = -1;
 	b->idle_ms = cfg->idle_ms ? cfg->idle_ms : VHOST_BACKEND_IDLE_MS;
 	b->all_enabled = true;
+	b->uid = geteuid();
+	b->group_set = cfg->socket_group_set;
+	b->gid = cfg->socket_gid;
 	snprintf(b->path, sizeof(b->path), "%s", cfg->socket_path);
 	snprintf(b->name, sizeof(b->name), "vhost-user %s", dev->id);
 	mem_init(&b->mem);

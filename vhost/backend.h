@@ -2,6 +2,9 @@
 #ifndef EVVM_VHOST_BACKEND_H
 #define EVVM_VHOST_BACKEND_H
 
+#include <stdbool.h>
+#include <sys/types.h>
+
 #include <evvm/device.h>
 
 /*
@@ -48,11 +51,18 @@ struct vhost_backend_config {
 	unsigned int poll_max_us;    /* I/O thread busy-polling, as iothread_create() */
 	unsigned int idle_ms;	     /* a new connection's deadline for its first message
 					(0: VHOST_BACKEND_IDLE_MS) */
+	bool socket_group_set;	     /* the socket is 0660 and of group socket_gid */
+	gid_t socket_gid;
 };
 
 /*
  * Listen on @cfg->socket_path (a stale socket file, one nobody listens on,
- * is replaced; anything else there is an error) and start the device's I/O
+ * is replaced; anything else there is an error), mode 0600 whatever the
+ * umask, or 0660 and group @cfg->socket_gid with @cfg->socket_group_set
+ * (which our uid must be allowed to chown to). A frontend is served only
+ * if its uid (SO_PEERCRED) is ours or root's, or, with a group, that group
+ * is its gid or one of its supplementary groups; others are dropped with a
+ * log line naming their uid and pid. Then start the device's I/O
  * thread. The backend uses @cfg->dev until vhost_backend_destroy(): it sets
  * dev->loop, dev->mem, dev->notify, dev->needs_reset and dev->transport;
  * the caller destroys the device after the backend. Returns 0 and sets

@@ -62,7 +62,10 @@ struct vhost_backend {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char name[64]; /* "vhost-user blk0" in messages */
 	dev_t sock_dev;
-	ino_t sock_ino;
+	ino_t sock_ino; /* of the socket we bound (0: none at the path) */
+	uid_t uid;	/* frontends of this uid or root are served */
+	bool group_set; /* and of group @gid */
+	gid_t gid;
 	int listen_fd, conn_fd;
 	int guard_efd;	/* signalled when guest memory shrank under us (sigbus.h) */
 	int idle_timer; /* timerfd: the connection's deadline for its first message */
@@ -106,6 +109,24 @@ void vub_disconnect(struct vhost_backend *b);
 
 /* Close *@fd if open and set it to -1. */
 void vub_close_fd(int *fd);
+
+/* backend_sock.c */
+
+/*
+ * Listen on @b->path (vhost_backend_create()'s contract): mode 0600, or
+ * 0660 and group @b->gid with @b->group_set, whatever the umask. Sets
+ * @b->listen_fd, and @b->sock_dev and @b->sock_ino once bound (on failure,
+ * vhost_backend_destroy() removes that file). Returns 0 or -errno after
+ * logging.
+ */
+int vub_listen(struct vhost_backend *b);
+
+/*
+ * Whether the peer on the accepted @fd may be served: SO_PEERCRED's uid is
+ * @b->uid or root, or (@b->group_set) its gid or one of its supplementary
+ * groups at connect time is @b->gid. Logs (rate-limited) who was refused.
+ */
+bool vub_peer_allowed(struct vhost_backend *b, int fd);
 
 /* backend_msg.c */
 
