@@ -109,9 +109,13 @@ test: all
 # builds run even if one fails; the last line sums them, and the exit
 # status is non-zero if any build or test failed.
 CHECK_BUILDS := build build-asan build-clang
+# fuzz.mk's default (60 s for `make fuzz-run`) is not check's: 120 s unless
+# FUZZ_SECONDS is given on the command line or in the environment.
+CHECK_FUZZ_SECONDS = $(if $(filter command line environment,$(origin FUZZ_SECONDS)),$(FUZZ_SECONDS),120)
+
 check:
 	@tools/deps test
-	@$(MAKE) --no-print-directory fuzz-run B=build-fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),120)
+	@$(MAKE) --no-print-directory fuzz-run B=build-fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	@rm -f $(addsuffix /test-counts,$(CHECK_BUILDS))
 	@$(MAKE) --no-print-directory test B=build; \
 	$(MAKE) --no-print-directory test B=build-asan SAN=1; \
