@@ -38,6 +38,13 @@ struct elf_image {
 int elf_load(const struct evvm_mem *mem, const void *image, size_t size, const char *name,
 	     struct elf_image *out);
 
+/*
+ * Walk the ELF notes in bytes [@off, @end) of @img (the caller has checked
+ * that they lie in the image) for Xen's PVH entry note (type 18, name
+ * "Xen", a 4- or 8-byte address). Returns true and sets *@entry if found.
+ */
+bool elf_pvh_note(const uint8_t *img, uint64_t off, uint64_t end, uint64_t *entry);
+
 /* One e820 entry. */
 struct e820_entry {
 	uint64_t addr;

@@ -11,9 +11,8 @@
 #include <evvm/log.h>
 
 #include "../le.h"
+#include "boot.h"
 #include "bzimage.h"
-
-#define XEN_ELFNOTE_PHYS32_ENTRY 18
 
 /* The setup's NUL-terminated version string, printable ASCII only. */
 static void get_kernel_version(const uint8_t *img, const struct bzimage_info *bz, char *buf,
@@ -189,35 +188,6 @@ static bool inside(size_t size, uint64_t off, uint64_t len)
 	return off <= size && len <= size - off;
 }
 
-static void find_pvh(const uint8_t *img, uint64_t off, uint64_t end, struct vmlinux_info *out)
-{
-	/* Notes: a header, then the name and descriptor, each padded to 4 bytes. */
-	while (end - off >= sizeof(Elf64_Nhdr)) {
-		Elf64_Nhdr n;
-		uint64_t name_off, desc_off, next;
-
-		memcpy(&n, img + off, sizeof(n));
-		name_off = off + sizeof(n);
-		desc_off = name_off + ((n.n_namesz + 3ULL) & ~3ULL);
-		next = desc_off + ((n.n_descsz + 3ULL) & ~3ULL);
-		if (next > end)
-			return;
-		if (n.n_type == XEN_ELFNOTE_PHYS32_ENTRY && n.n_namesz == 4 &&
-		    !memcmp(img + name_off, "Xen", 4) && (n.n_descsz == 4 || n.n_descsz == 8)) {
-			uint32_t v32;
-
-			if (n.n_descsz == 4) {
-				memcpy(&v32, img + desc_off, 4);
-				out->pvh_entry = v32;
-			} else {
-				memcpy(&out->pvh_entry, img + desc_off, 8);
-			}
-			out->has_pvh = true;
-		}
-		off = next;
-	}
-}
-
 int vmlinux_check(const void *elf, size_t size, const char *name, struct vmlinux_info *out)
 {
 	const uint8_t *img = elf;
@@ -258,7 +228,8 @@ int vmlinux_check(const void *elf, size_t size, const char *name, struct vmlinux
 			return -ENOEXEC;
 		}
 		if (p.p_type == PT_NOTE) {
-			find_pvh(img, p.p_offset, p.p_offset + p.p_filesz, out);
+			if (elf_pvh_note(img, p.p_offset, p.p_offset + p.p_filesz, &out->pvh_entry))
+				out->has_pvh = true;
 			continue;
 		}
 		if (p.p_type != PT_LOAD || p.p_memsz == 0)

@@ -19,11 +19,9 @@ static bool in_image(size_t size, uint64_t off, uint64_t len)
  * Headers are copied out, never cast in place: the file's offsets need not
  * be aligned for the header types.
  */
-static void elf_find_pvh(const uint8_t *img, const Elf64_Phdr *ph, struct elf_image *out)
+bool elf_pvh_note(const uint8_t *img, uint64_t off, uint64_t end, uint64_t *entry)
 {
-	uint64_t off = ph->p_offset, end = ph->p_offset + ph->p_filesz;
-
-	/* Notes: name and descriptor are each padded to 4 bytes. */
+	/* Notes: a header, then the name and descriptor, each padded to 4 bytes. */
 	while (end - off >= sizeof(Elf64_Nhdr)) {
 		Elf64_Nhdr n;
 		uint64_t name_off, desc_off, next;
@@ -33,22 +31,22 @@ static void elf_find_pvh(const uint8_t *img, const Elf64_Phdr *ph, struct elf_im
 		desc_off = name_off + ((n.n_namesz + 3ULL) & ~3ULL);
 		next = desc_off + ((n.n_descsz + 3ULL) & ~3ULL);
 		if (next > end)
-			return;
+			return false;
 		if (n.n_type == XEN_ELFNOTE_PHYS32_ENTRY && n.n_namesz == 4 &&
-		    !memcmp(img + name_off, "Xen", 4)) {
-			if (n.n_descsz == 4) {
-				uint32_t v;
+		    !memcmp(img + name_off, "Xen", 4) && (n.n_descsz == 4 || n.n_descsz == 8)) {
+			uint32_t v32;
 
-				memcpy(&v, img + desc_off, 4);
-				out->pvh_entry = v;
-				out->has_pvh = true;
-			} else if (n.n_descsz == 8) {
-				memcpy(&out->pvh_entry, img + desc_off, 8);
-				out->has_pvh = true;
+			if (n.n_descsz == 4) {
+				memcpy(&v32, img + desc_off, 4);
+				*entry = v32;
+			} else {
+				memcpy(entry, img + desc_off, 8);
 			}
+			return true;
 		}
 		off = next;
 	}
+	return false;
 }
 
 int elf_load(const struct evvm_mem *mem, const void *image, size_t size, const char *name,
@@ -95,7 +93,9 @@ int elf_load(const struct evvm_mem *mem, const void *image, size_t size, const c
 			return -ENOEXEC;
 		}
 		if (p->p_type == PT_NOTE) {
-			elf_find_pvh(img, p, out);
+			if (elf_pvh_note(img, p->p_offset, p->p_offset + p->p_filesz,
+					 &out->pvh_entry))
+				out->has_pvh = true;
 			continue;
 		}
 		if (p->p_type != PT_LOAD || p->p_memsz == 0)
@@ -106,7 +106,8 @@ int elf_load(const struct evvm_mem *mem, const void *image, size_t size, const c
 		}
 		dst = mem_translate(mem, p->p_paddr, p->p_memsz);
 		if (!dst) {
-			pr_err("kernel '%s': segment %u [0x%llx, +0x%llx) does not fit in guest RAM",
+			pr_err("kernel '%s': segment %u [0x%llx, +0x%llx) does not fit in guest "
+			       "RAM",
 			       name, i, (unsigned long long)p->p_paddr,
 			       (unsigned long long)p->p_memsz);
 			return -ENOSPC;

@@ -25,8 +25,6 @@
 #include "bzimage.h"
 #include "linux.h"
 
-#define XEN_ELFNOTE_PHYS32_ENTRY 18
-
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
@@ -223,28 +221,15 @@ static bool elf_has_pvh(const void *elf, size_t size)
 	const uint8_t *img = elf;
 	const uint8_t *ph;
 	unsigned int nr;
+	uint64_t entry;
 
 	ph = elf_phdrs(elf, size, &nr);
 	for (unsigned int i = 0; ph && i < nr; i++) {
 		Elf64_Phdr p = elf_phdr(ph, i);
-		uint64_t off = p.p_offset, end;
 
-		if (p.p_type != PT_NOTE || off > size || p.p_filesz > size - off)
-			continue;
-		end = off + p.p_filesz;
-		while (end - off >= sizeof(Elf64_Nhdr)) {
-			Elf64_Nhdr n;
-			uint64_t name = off + sizeof(n), next;
-
-			memcpy(&n, img + off, sizeof(n));
-			next = name + ((n.n_namesz + 3ULL) & ~3ULL) + ((n.n_descsz + 3ULL) & ~3ULL);
-			if (next > end)
-				break;
-			if (n.n_type == XEN_ELFNOTE_PHYS32_ENTRY && n.n_namesz == 4 &&
-			    !memcmp(img + name, "Xen", 4))
-				return true;
-			off = next;
-		}
+		if (p.p_type == PT_NOTE && p.p_offset <= size && p.p_filesz <= size - p.p_offset &&
+		    elf_pvh_note(img, p.p_offset, p.p_offset + p.p_filesz, &entry))
+			return true;
 	}
 	return false;
 }
