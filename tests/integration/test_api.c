@@ -394,7 +394,7 @@ static void test_socket_path(void **state)
 /* Wait until the file @path contains @text. */
 static void wait_file(const char *path, const char *text, double timeout_s)
 {
-	double deadline = now_s() + timeout_s;
+	double deadline = now_s() + timeout_s * test_time_scale();
 	char *log;
 
 	for (;;) {

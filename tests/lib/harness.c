@@ -62,7 +62,7 @@ static void run(struct run_result *r, int timeout_s, const char *const args[],
 	bool oo = true, eo = true, acted = false;
 	unsigned int step = 0;
 	int master = -1, slave = -1;
-	double deadline = now_s() + timeout_s;
+	double deadline = now_s() + timeout_s * test_time_scale();
 	size_t n = 0;
 	pid_t pid;
 

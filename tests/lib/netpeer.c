@@ -319,8 +319,10 @@ bool json_dev_counter(const char *text, const char *dev, const char *key, unsign
 	char pat[96];
 	const char *p, *end;
 
+	/* The device's counters are under "devices"; "virtio" names it too. */
+	p = text ? strstr(text, "\"devices\":") : NULL;
 	snprintf(pat, sizeof(pat), "\"%s\":", dev);
-	p = text ? strstr(text, pat) : NULL;
+	p = p ? strstr(p, pat) : NULL;
 	if (!p)
 		return false;
 	end = strchr(p, '}');

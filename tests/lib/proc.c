@@ -74,9 +74,17 @@ pid_t spawn(const char *const argv[], const char *log)
 	return pid;
 }
 
+double test_time_scale(void)
+{
+	const char *s = getenv("EVVM_TEST_TIME_SCALE");
+	double v = s ? strtod(s, NULL) : 1;
+
+	return v >= 1 && v <= 100 ? v : 1;
+}
+
 int wait_exit(pid_t pid, double timeout_s)
 {
-	double deadline = now_s() + timeout_s;
+	double deadline = now_s() + timeout_s * test_time_scale();
 	int ws;
 
 	for (;;) {
@@ -133,7 +141,7 @@ static bool listening(pid_t pid, const char *path)
 
 bool wait_listening(pid_t pid, const char *path, double timeout_s, int *status)
 {
-	double deadline = now_s() + timeout_s;
+	double deadline = now_s() + timeout_s * test_time_scale();
 
 	while (!listening(pid, path)) {
 		*status = wait_exit(pid, 0);
