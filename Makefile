@@ -19,9 +19,10 @@ LDLIBS	+= -pthread -luring -lz -llzma -llz4 -lzstd -ljansson
 LIB_SRCS := $(wildcard lib/*.c)
 VMM_SRCS := $(wildcard vmm/*.c vmm/arch/x86/*.c vmm/boot/*.c)
 DEV_SRCS := $(wildcard devices/*.c vhost/*.c)
+VM_SRCS  := $(wildcard vm/*.c)
 CLI_SRCS := $(filter-out cli/main.c,$(wildcard cli/*.c))
 
-LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS) $(VMM_SRCS) $(DEV_SRCS))
+LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS) $(VMM_SRCS) $(DEV_SRCS) $(VM_SRCS))
 CLI_OBJS := $(patsubst %.c,$(B)/%.o,$(CLI_SRCS))
 
 LIBEVVM := $(B)/libevvm.a
@@ -71,7 +72,7 @@ TEST_LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard tests/lib/*.c))
 .SECONDARY: $(TEST_LIB_OBJS)
 $(B)/tests/%: tests/%.c $(TEST_LIB_OBJS) $(LIBEVVM) $(CLI_OBJS) $(B)/cli/demo_guest.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ivmm -Icli -Itests/lib $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(CLI_OBJS) \
+	$(CC) $(CFLAGS) -Ivmm -Ivm -Icli -Itests/lib $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(CLI_OBJS) \
 		$(B)/cli/demo_guest.o $(LIBEVVM) -lcmocka $(LDLIBS)
 
 # Bench sources compile through $(B)/%.o, whose .d files track their headers

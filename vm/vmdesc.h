@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef EVVM_CLI_VMDESC_H
-#define EVVM_CLI_VMDESC_H
+#ifndef EVVM_VM_VMDESC_H
+#define EVVM_VM_VMDESC_H
 
 #include <stdbool.h>
 #include <stddef.h>
