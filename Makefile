@@ -85,14 +85,6 @@ $(LIBEVVM_SO): $(LIB_OBJS) vm/libevvm.map
 	ln -sf $(notdir $@) $(B)/$(LIBEVVM_SONAME)
 	ln -sf $(LIBEVVM_SONAME) $(B)/libevvm.so
 
-$(B)/evvm.pc: Makefile include/evvm/evvm.h
-	@mkdir -p $(dir $@)
-	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' \
-		'demo_kernel=$(DATADIR)/evvm/evvm-guest.elf' '' 'Name: evvm' \
-		'Description: KVM micro-VMM library: make and run VMs from C' \
-		'Version: $(EVVM_MAJOR).$(EVVM_MINOR)' 'Cflags: -I$${includedir}' \
-		'Libs: -L$${libdir} -levvm' >$@
-
 # The demo guest is linked into evvm itself.
 $(B)/cli/demo_guest.o: cli/demo_guest.S $(GUEST_ELF)
 	@mkdir -p $(dir $@)
@@ -165,7 +157,8 @@ clean:
 
 MAN_PAGES := $(wildcard docs/man/*.1)
 
-install: $(EVVM) $(LIBEVVM_SO) $(GUEST_ELF) $(B)/evvm.pc
+# evvm.pc is written at install time: its paths are the install's.
+install: $(EVVM) $(LIBEVVM_SO) $(GUEST_ELF)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/evvm \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR)/evvm
 	install -m 755 $(EVVM) $(DESTDIR)$(BINDIR)/evvm
@@ -173,7 +166,11 @@ install: $(EVVM) $(LIBEVVM_SO) $(GUEST_ELF) $(B)/evvm.pc
 	ln -sf $(notdir $(LIBEVVM_SO)) $(DESTDIR)$(LIBDIR)/$(LIBEVVM_SONAME)
 	ln -sf $(LIBEVVM_SONAME) $(DESTDIR)$(LIBDIR)/libevvm.so
 	install -m 644 include/evvm/evvm.h $(DESTDIR)$(INCLUDEDIR)/evvm/evvm.h
-	install -m 644 $(B)/evvm.pc $(DESTDIR)$(PKGCONFIGDIR)/evvm.pc
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' \
+		'demo_kernel=$(DATADIR)/evvm/evvm-guest.elf' '' 'Name: evvm' \
+		'Description: KVM micro-VMM library: make and run VMs from C' \
+		'Version: $(EVVM_MAJOR).$(EVVM_MINOR)' 'Cflags: -I$${includedir}' \
+		'Libs: -L$${libdir} -levvm' >$(DESTDIR)$(PKGCONFIGDIR)/evvm.pc
 	install -m 644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 $(GUEST_ELF) $(DESTDIR)$(DATADIR)/evvm/evvm-guest.elf
 
@@ -188,7 +185,7 @@ uninstall:
 # Install into a scratch DESTDIR and use it as a user would: the exported
 # symbols, the man pages, examples/embed.c built with pkg-config and run,
 # then uninstall; counts in $(B)-install/test-counts for tools/test-verdict.
-install-check: $(EVVM) $(LIBEVVM_SO) $(GUEST_ELF) $(B)/evvm.pc
+install-check: $(EVVM) $(LIBEVVM_SO) $(GUEST_ELF)
 	@tools/install-check $(B)
 
 format:
