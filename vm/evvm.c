@@ -224,11 +224,12 @@ static unsigned int nr_devices(const struct vm_desc *d)
 /* The checks every device shares: room, and an id of the right size that is not taken. */
 static int device_room(struct evvm_ctx *vm, const char *fn, const char *id, size_t id_max)
 {
-	const struct vm_desc *d = &vm->desc;
+	const struct vm_desc *d;
 	int err = settable(vm, fn);
 
 	if (err)
 		return err;
+	d = &vm->desc;
 	if (nr_devices(d) >= EVVM_MAX_VIRTIO)
 		return refuse(vm, -ENOSPC, "%s: at most %u devices", fn, EVVM_MAX_VIRTIO);
 	if (!id)
@@ -411,10 +412,10 @@ static int create_vm(struct evvm_ctx *vm)
 		evvm_log_capture(NULL, 0);
 		if (err == -ECANCELED)
 			return refuse(vm, err, "evvm_start: cancelled by evvm_stop()");
-		return refuse(vm, err, "evvm_start: %s",
-			      err == -EINVAL && *msg ? msg
-			      : *first		     ? first
-						     : msg);
+		/* A description refused has its reason in @msg, other failures in the log. */
+		if (err == -EINVAL && *msg)
+			return refuse(vm, err, "evvm_start: %s", msg);
+		return refuse(vm, err, "evvm_start: %s", *first ? first : msg);
 	}
 	err = vm_create(&vm->built.cfg, &vm->vm);
 	vm->built.cfg.nr_devices = 0; /* vm_create() owns them now, also on failure */
@@ -427,6 +428,21 @@ static int create_vm(struct evvm_ctx *vm)
 	return 0;
 }
 
+/* NEW -> STARTING, or why not (with vm->lock held). */
+static int start_begin_locked(struct evvm_ctx *vm)
+{
+	int err = 0;
+
+	if (vm->state != CTX_NEW)
+		return refuse(vm, -EALREADY, "evvm_start: called before");
+	if (vm->stop_requested)
+		err = refuse(vm, -ECANCELED, "evvm_start: evvm_stop() came first");
+	else if (!vm->desc.boot.kernel)
+		err = refuse(vm, -EINVAL, "evvm_start: no kernel (evvm_set_kernel())");
+	vm->state = err ? CTX_FAILED : CTX_STARTING;
+	return err;
+}
+
 int evvm_start(struct evvm_ctx *vm)
 {
 	sigset_t all, saved;
@@ -435,12 +451,7 @@ int evvm_start(struct evvm_ctx *vm)
 	if (!vm)
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
-	err = vm->state != CTX_NEW ? refuse(vm, -EALREADY, "evvm_start: called before")
-	      : vm->stop_requested ? refuse(vm, -ECANCELED, "evvm_start: evvm_stop() came first")
-	      : !vm->desc.boot.kernel
-		      ? refuse(vm, -EINVAL, "evvm_start: no kernel (evvm_set_kernel())")
-		      : 0;
-	vm->state = err == -EALREADY ? vm->state : err ? CTX_FAILED : CTX_STARTING;
+	err = start_begin_locked(vm);
 	pthread_mutex_unlock(&vm->lock);
 	if (err)
 		return err;
