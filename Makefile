@@ -134,9 +134,10 @@ test: all
 	@tools/run-tests $(B)
 
 # Everything CI runs: the fuzzers for a bounded time, then the tests built
-# with gcc, with gcc and ASan+UBSan (leaks fail), and with clang. All three
-# builds run even if one fails; the last line sums them, and the exit
-# status is non-zero if any build or test failed.
+# with gcc, with gcc and ASan+UBSan (leaks fail), and with clang, then the
+# gcc build installed and used as a user would (install-check). All of them
+# run even if one fails; the last line sums them, and the exit status is
+# non-zero if any build or test failed.
 CHECK_BUILDS := build build-asan build-clang build-install
 # fuzz.mk's default (60 s for `make fuzz-run`) is not check's: 120 s unless
 # FUZZ_SECONDS is given on the command line or in the environment.
@@ -153,7 +154,7 @@ check:
 	tools/test-verdict $(CHECK_BUILDS)
 
 clean:
-	rm -rf $(B) $(BENCHES)
+	rm -rf $(B) $(B)-install $(BENCHES)
 
 MAN_PAGES := $(wildcard docs/man/*.1)
 
@@ -171,7 +172,10 @@ install: $(EVVM) $(LIBEVVM_SO) $(GUEST_ELF)
 		'Description: KVM micro-VMM library: make and run VMs from C' \
 		'Version: $(EVVM_MAJOR).$(EVVM_MINOR)' 'Cflags: -I$${includedir}' \
 		'Libs: -L$${libdir} -levvm' >$(DESTDIR)$(PKGCONFIGDIR)/evvm.pc
-	install -m 644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
+	for p in $(MAN_PAGES); do \
+		sed 's/@VERSION@/$(EVVM_MAJOR).$(EVVM_MINOR)/' $$p >$(DESTDIR)$(MANDIR)/man1/$${p##*/} || exit 1; \
+		chmod 644 $(DESTDIR)$(MANDIR)/man1/$${p##*/}; \
+	done
 	install -m 644 $(GUEST_ELF) $(DESTDIR)$(DATADIR)/evvm/evvm-guest.elf
 
 uninstall:
