@@ -39,7 +39,8 @@ int vm_resume(struct evvm_vm *vm) __attribute__((weak));
 enum ctx_state { CTX_NEW, CTX_STARTING, CTX_RUNNING, CTX_EXITED, CTX_FAILED };
 
 struct evvm_ctx {
-	pthread_mutex_t lock; /* state, vm, status, stop_*; errmsg of the any-thread calls */
+	pthread_mutex_t lock;	  /* state, vm, status, stop_* */
+	pthread_mutex_t msg_lock; /* errmsg: any-thread calls may fail at once */
 	pthread_cond_t exited;
 	enum ctx_state state;
 	struct vm_desc desc;
@@ -73,9 +74,11 @@ __attribute__((format(printf, 3, 4))) static int refuse(struct evvm_ctx *vm, int
 {
 	va_list ap;
 
+	pthread_mutex_lock(&vm->msg_lock);
 	va_start(ap, fmt);
 	vsnprintf(vm->errmsg, sizeof(vm->errmsg), fmt, ap);
 	va_end(ap);
+	pthread_mutex_unlock(&vm->msg_lock);
 	return err;
 }
 
@@ -96,6 +99,7 @@ int evvm_create(struct evvm_ctx **out)
 		return err;
 	}
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->msg_lock, NULL);
 	pthread_cond_init(&vm->exited, NULL);
 	vmdesc_init(&vm->desc);
 	vm->desc.kernel_required = true; /* a library has no bundled guest */
@@ -503,11 +507,9 @@ int evvm_stop(struct evvm_ctx *vm, int status)
 
 	if (!vm)
 		return -EINVAL;
-	pthread_mutex_lock(&vm->lock);
-	if (status < 0 || status > 255) {
-		pthread_mutex_unlock(&vm->lock);
+	if (status < 0 || status > 255)
 		return refuse(vm, -EINVAL, "evvm_stop: status %d: must be 0 to 255", status);
-	}
+	pthread_mutex_lock(&vm->lock);
 	if (!vm->stop_requested) {
 		vm->stop_requested = true;
 		vm->stop_status = status;
@@ -569,5 +571,6 @@ void evvm_destroy(struct evvm_ctx *vm)
 	close(vm->cancel_fd);
 	pthread_cond_destroy(&vm->exited);
 	pthread_mutex_destroy(&vm->lock);
+	pthread_mutex_destroy(&vm->msg_lock);
 	free(vm);
 }
