@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -270,6 +273,50 @@ static void test_two_vms_at_once(void **state)
 	unlink(kernel);
 }
 
+/*
+ * evvm_stop() from another thread ends evvm_start()'s wait for a vhost-user
+ * backend: this one takes the connection and never answers (evvm would
+ * give up on it after 5 s with ETIMEDOUT).
+ */
+static void test_stop_cancels_backend_wait(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[64], kernel[64];
+	struct starter s = { 0 };
+	struct pollfd p;
+	pthread_t t;
+	int lfd;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/evvm-api-%d-XXXXXX", (int)getpid());
+	assert_non_null(mkdtemp(dir));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/silent.sock", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	make_file(kernel, 4096);
+
+	s.vm = new_vm();
+	assert_int_equal(evvm_set_kernel(s.vm, kernel), 0);
+	assert_int_equal(evvm_add_vhost_user(s.vm, EVVM_VHOST_USER_BLK, sa.sun_path, NULL, 0, 0),
+			 0);
+	assert_int_equal(pthread_create(&t, NULL, start_thread, &s), 0);
+	/* evvm_start() is in the wait once its connection is pending. */
+	p = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 4000), 1);
+	assert_int_equal(evvm_stop(s.vm, 9), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(s.err, -ECANCELED);
+	assert_msg(s.vm, "evvm_start: cancelled by evvm_stop()");
+	assert_int_equal(evvm_wait(s.vm, &(int){ 0 }), -EINVAL);
+	evvm_destroy(s.vm);
+	close(lfd);
+	unlink(sa.sun_path);
+	rmdir(dir);
+	unlink(kernel);
+}
+
 struct log_seen {
 	int lines, errors;
 	char first[256];
@@ -328,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_life_order),
 		cmocka_unit_test_captured(test_start_errors_are_per_vm),
 		cmocka_unit_test_captured(test_two_vms_at_once),
+		cmocka_unit_test_captured(test_stop_cancels_backend_wait),
 		cmocka_unit_test(test_log_callback),
 	};
 
