@@ -5,6 +5,19 @@ B	?= build
 CC	?= cc
 SAN	?=
 
+# Where `make install` puts things (DESTDIR is prepended to each).
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+LIBDIR	?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR	?= $(PREFIX)/share
+MANDIR	?= $(DATADIR)/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+# The version's one place is include/evvm/evvm.h.
+EVVM_MAJOR := $(shell sed -n 's/^\#define EVVM_VERSION_MAJOR //p' include/evvm/evvm.h)
+EVVM_MINOR := $(shell sed -n 's/^\#define EVVM_VERSION_MINOR //p' include/evvm/evvm.h)
+
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
 	       -Iinclude -fno-strict-aliasing -pthread -MMD -MP
 ifeq ($(SAN),1)
@@ -14,17 +27,25 @@ endif
 override CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 # libmicrohttpd is loaded by cli/mhd.c when an API server starts (its GnuTLS
 # dependencies would otherwise load with every evvm process).
-LDLIBS	+= -pthread -luring -lz -llzma -llz4 -lzstd -ljansson
+LIB_LDLIBS := -pthread -luring -lz -llzma -llz4 -lzstd
+LDLIBS	+= $(LIB_LDLIBS) -ljansson
 
 LIB_SRCS := $(wildcard lib/*.c)
 VMM_SRCS := $(wildcard vmm/*.c vmm/arch/x86/*.c vmm/boot/*.c)
 DEV_SRCS := $(wildcard devices/*.c vhost/*.c)
+VM_SRCS  := $(wildcard vm/*.c)
 CLI_SRCS := $(filter-out cli/main.c,$(wildcard cli/*.c))
 
-LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS) $(VMM_SRCS) $(DEV_SRCS))
+LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS) $(VMM_SRCS) $(DEV_SRCS) $(VM_SRCS))
 CLI_OBJS := $(patsubst %.c,$(B)/%.o,$(CLI_SRCS))
 
+# The library's objects are compiled once, position-independent and with
+# only the public API (EVVM_API) visible: libevvm.so and the archive that
+# evvm, the tests and the benchmarks link are made of the same objects.
+$(LIB_OBJS): CFLAGS += -fPIC -fvisibility=hidden
 LIBEVVM := $(B)/libevvm.a
+LIBEVVM_SONAME := libevvm.so.$(EVVM_MAJOR)
+LIBEVVM_SO := $(B)/$(LIBEVVM_SONAME).$(EVVM_MINOR)
 EVVM	:= $(B)/evvm
 
 .DEFAULT_GOAL := all
@@ -42,8 +63,8 @@ ifeq ($(B),build)
 BENCH_TARGETS += $(BENCHES)
 endif
 
-.PHONY: all tests demo test check clean format
-all: $(EVVM) $(GUEST_ELF) linuxboot tests $(BENCH_TARGETS)
+.PHONY: all tests demo test check clean format install uninstall install-check
+all: $(EVVM) $(LIBEVVM_SO) $(GUEST_ELF) linuxboot tests $(BENCH_TARGETS)
 
 tests: $(UNIT_TESTS) $(INT_TESTS)
 
@@ -55,6 +76,14 @@ $(LIBEVVM): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	$(AR) rcs $@ $^
+
+# -z defs: every symbol the library needs is in it or in LIB_LDLIBS (not
+# checkable with sanitizers, whose runtime the executable brings).
+$(LIBEVVM_SO): $(LIB_OBJS) vm/libevvm.map
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(LIBEVVM_SONAME) -Wl,--version-script=vm/libevvm.map \
+		$(if $(SAN),,-Wl,-z,defs) -o $@ $(LIB_OBJS) $(LIB_LDLIBS)
+	ln -sf $(notdir $@) $(B)/$(LIBEVVM_SONAME)
+	ln -sf $(LIBEVVM_SONAME) $(B)/libevvm.so
 
 # The demo guest is linked into evvm itself.
 $(B)/cli/demo_guest.o: cli/demo_guest.S $(GUEST_ELF)
@@ -71,7 +100,7 @@ TEST_LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard tests/lib/*.c))
 .SECONDARY: $(TEST_LIB_OBJS)
 $(B)/tests/%: tests/%.c $(TEST_LIB_OBJS) $(LIBEVVM) $(CLI_OBJS) $(B)/cli/demo_guest.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ivmm -Icli -Itests/lib $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(CLI_OBJS) \
+	$(CC) $(CFLAGS) -Ivmm -Ivm -Icli -Itests/lib $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(CLI_OBJS) \
 		$(B)/cli/demo_guest.o $(LIBEVVM) -lcmocka $(LDLIBS)
 
 # Bench sources compile through $(B)/%.o, whose .d files track their headers
@@ -105,10 +134,11 @@ test: all
 	@tools/run-tests $(B)
 
 # Everything CI runs: the fuzzers for a bounded time, then the tests built
-# with gcc, with gcc and ASan+UBSan (leaks fail), and with clang. All three
-# builds run even if one fails; the last line sums them, and the exit
-# status is non-zero if any build or test failed.
-CHECK_BUILDS := build build-asan build-clang
+# with gcc, with gcc and ASan+UBSan (leaks fail), and with clang, then the
+# gcc build installed and used as a user would (install-check). All of them
+# run even if one fails; the last line sums them, and the exit status is
+# non-zero if any build or test failed.
+CHECK_BUILDS := build build-asan build-clang build-install
 # fuzz.mk's default (60 s for `make fuzz-run`) is not check's: 120 s unless
 # FUZZ_SECONDS is given on the command line or in the environment.
 CHECK_FUZZ_SECONDS = $(if $(filter command line environment,$(origin FUZZ_SECONDS)),$(FUZZ_SECONDS),120)
@@ -120,10 +150,47 @@ check:
 	@$(MAKE) --no-print-directory test B=build; \
 	$(MAKE) --no-print-directory test B=build-asan SAN=1; \
 	$(MAKE) --no-print-directory test B=build-clang CC=clang; \
+	$(MAKE) --no-print-directory install-check B=build; \
 	tools/test-verdict $(CHECK_BUILDS)
 
 clean:
-	rm -rf $(B) $(BENCHES)
+	rm -rf $(B) $(B)-install $(BENCHES)
+
+MAN_PAGES := $(wildcard docs/man/*.1)
+
+# evvm.pc is written at install time: its paths are the install's.
+install: $(EVVM) $(LIBEVVM_SO) $(GUEST_ELF)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/evvm \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR)/evvm
+	install -m 755 $(EVVM) $(DESTDIR)$(BINDIR)/evvm
+	install -m 755 $(LIBEVVM_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(LIBEVVM_SO)) $(DESTDIR)$(LIBDIR)/$(LIBEVVM_SONAME)
+	ln -sf $(LIBEVVM_SONAME) $(DESTDIR)$(LIBDIR)/libevvm.so
+	install -m 644 include/evvm/evvm.h $(DESTDIR)$(INCLUDEDIR)/evvm/evvm.h
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' \
+		'demo_kernel=$(DATADIR)/evvm/evvm-guest.elf' '' 'Name: evvm' \
+		'Description: KVM micro-VMM library: make and run VMs from C' \
+		'Version: $(EVVM_MAJOR).$(EVVM_MINOR)' 'Cflags: -I$${includedir}' \
+		'Libs: -L$${libdir} -levvm' >$(DESTDIR)$(PKGCONFIGDIR)/evvm.pc
+	for p in $(MAN_PAGES); do \
+		sed 's/@VERSION@/$(EVVM_MAJOR).$(EVVM_MINOR)/' $$p >$(DESTDIR)$(MANDIR)/man1/$${p##*/} || exit 1; \
+		chmod 644 $(DESTDIR)$(MANDIR)/man1/$${p##*/}; \
+	done
+	install -m 644 $(GUEST_ELF) $(DESTDIR)$(DATADIR)/evvm/evvm-guest.elf
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/evvm $(DESTDIR)$(LIBDIR)/$(notdir $(LIBEVVM_SO)) \
+		$(DESTDIR)$(LIBDIR)/$(LIBEVVM_SONAME) $(DESTDIR)$(LIBDIR)/libevvm.so \
+		$(DESTDIR)$(INCLUDEDIR)/evvm/evvm.h $(DESTDIR)$(PKGCONFIGDIR)/evvm.pc \
+		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN_PAGES))) \
+		$(DESTDIR)$(DATADIR)/evvm/evvm-guest.elf
+	rmdir $(DESTDIR)$(INCLUDEDIR)/evvm $(DESTDIR)$(DATADIR)/evvm 2>/dev/null || true
+
+# Install into a scratch DESTDIR and use it as a user would: the exported
+# symbols, the man pages, examples/embed.c built with pkg-config and run,
+# then uninstall; counts in $(B)-install/test-counts for tools/test-verdict.
+install-check: $(EVVM) $(LIBEVVM_SO) $(GUEST_ELF)
+	@tools/install-check $(B)
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

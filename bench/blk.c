@@ -398,6 +398,8 @@ int main(int argc, char **argv)
 	FILE *json = NULL;
 	int opt;
 
+	evvm_log_set_output(STDERR_FILENO, false); /* the library is silent by default */
+
 	while ((opt = getopt_long(argc, argv, "hv", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':

@@ -247,6 +247,8 @@ int main(int argc, char **argv)
 	double db[NR_PATHS][MAX_RUNS], rt[NR_PATHS][MAX_RUNS], med_db[NR_PATHS], med_rt[NR_PATHS];
 	int opt, err;
 
+	evvm_log_set_output(STDERR_FILENO, false); /* the library is silent by default */
+
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':

@@ -675,6 +675,8 @@ int main(int argc, char **argv)
 	const char *env;
 	int err;
 
+	evvm_log_set_output(STDERR_FILENO, false); /* the library is silent by default */
+
 	err = parse_args(argc, argv, &o);
 	if (err >= 0)
 		return err;

@@ -4,6 +4,8 @@
 
 #include <getopt.h>
 
+#include <evvm/evvm.h>
+
 /* Exit status for a command line evvm cannot understand. */
 #define EXIT_USAGE 2
 
@@ -21,8 +23,7 @@ int cmd_firecracker(int argc, char **argv); /* cli/firecracker.c */
 extern const unsigned char demo_guest_start[];
 extern const unsigned char demo_guest_end[];
 
-#ifndef EVVM_VERSION
-#define EVVM_VERSION "0.1"
-#endif
+/* The library's version (include/evvm/evvm.h is its one place). */
+#define EVVM_VERSION evvm_version()
 
 #endif

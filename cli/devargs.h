@@ -2,7 +2,7 @@
 #ifndef EVVM_CLI_DEVARGS_H
 #define EVVM_CLI_DEVARGS_H
 
-#include "vmdesc.h"
+#include "../vm/vmdesc.h"
 
 /*
  * The device flags' grammar, one parser each, shared by `evvm run` and the

@@ -5,7 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "vmdesc.h"
+#include "../vm/vmdesc.h"
 
 /*
  * One microVM's life as the API sees it: its description (under @lock),

@@ -2,6 +2,9 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <evvm/log.h>
 
 #include "cli.h"
 
@@ -26,6 +29,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	evvm_log_set_output(STDERR_FILENO, false); /* the library is silent by default */
 	/* Tools that spawn "firecracker" get Firecracker's command line. */
 	if (!strcmp(basename(argv[0]), "firecracker"))
 		return cmd_firecracker(argc, argv);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * `evvm run`: a table of flags fills the VM description (cli/vmdesc.h),
+ * `evvm run`: a table of flags fills the VM description (vm/vmdesc.h),
  * then the VM runs until the guest ends, with the API on a socket if asked.
  */
 #define _GNU_SOURCE

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Firecracker's JSON bodies <-> the VM description (cli/vmdesc.h). */
+/* Firecracker's JSON bodies <-> the VM description (vm/vmdesc.h). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "vmdesc.h"
+#include "../vm/vmdesc.h"
 
 /*
  * Firecracker's JSON bodies (its API's PUT bodies, and its config file made

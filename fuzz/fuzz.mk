@@ -38,7 +38,7 @@ FUZZ_SRCS_vhost_msg	:= fuzz/fuzz_vhost_msg.c $(wildcard vhost/backend*.c) vhost/
 FUZZ_LIBS_vhost_msg	:= -luring -pthread
 FUZZ_SRCS_pci_config	:= fuzz/fuzz_pci_config.c vmm/pci.c vmm/iobus.c lib/log.c
 # The API's JSON readers (Firecracker's bodies and config file) into the VM description.
-FUZZ_SRCS_vmjson	:= fuzz/fuzz_vmjson.c cli/vmjson.c cli/vmdesc.c cli/parse.c lib/log.c
+FUZZ_SRCS_vmjson	:= fuzz/fuzz_vmjson.c cli/vmjson.c vm/vmdesc.c cli/parse.c lib/log.c
 FUZZ_LIBS_vmjson	:= -ljansson
 
 # Every fuzz/fuzz_<name>.c is a target.
@@ -51,7 +51,7 @@ FUZZ_EACH	:= $(shell n=$$(( $(FUZZ_SECONDS) / $(words $(FUZZ_NAMES)) )); echo $$
 fuzz: $(FUZZ_BINS)
 
 define FUZZ_TARGET
-$(B)/fuzz/fuzz_$(1): $$(FUZZ_SRCS_$(1)) $$(wildcard include/evvm/*.h vmm/*.h vmm/boot/*.h devices/*.h vhost/*.h cli/*.h tests/lib/*.h) fuzz/fuzz.mk
+$(B)/fuzz/fuzz_$(1): $$(FUZZ_SRCS_$(1)) $$(wildcard include/evvm/*.h vmm/*.h vmm/boot/*.h devices/*.h vhost/*.h vm/*.h cli/*.h tests/lib/*.h) fuzz/fuzz.mk
 	@mkdir -p $$(dir $$@)
 	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -Itests/lib -o $$@ $$(FUZZ_SRCS_$(1)) $$(FUZZ_LIBS_$(1))
 endef

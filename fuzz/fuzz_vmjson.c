@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for what an API client or a config file controls: the
- * JSON bodies read by cli/vmjson.c into the VM description (cli/vmdesc.c).
+ * JSON bodies read by cli/vmjson.c into the VM description (vm/vmdesc.c).
  *
  * Input: one byte choosing the reader (a config file, or one of the PUT and
  * PATCH bodies), then the JSON text. Whatever a reader accepts must pass
@@ -14,7 +14,7 @@
 
 #include <evvm/log.h>
 
-#include "../cli/vmdesc.h"
+#include "../vm/vmdesc.h"
 #include "../cli/vmjson.h"
 
 enum {

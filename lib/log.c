@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,15 +11,41 @@
 
 #include <evvm/log.h>
 
+/*
+ * The process' one log sink: nothing (the default, so a library never
+ * prints unasked), an fd, or the embedder's callback. Lines are formatted
+ * before the lock is taken; the read lock only keeps the sink from
+ * changing under a line being delivered.
+ */
 static _Atomic int log_level = EVVM_LOG_WARN;
-static _Atomic int log_fd = STDERR_FILENO;
-static _Atomic bool log_show_level;
+static pthread_rwlock_t sink_lock = PTHREAD_RWLOCK_INITIALIZER;
+static int sink_fd = -1;
+static bool sink_show_level;
+static evvm_log_fn sink_fn;
+static void *sink_opaque;
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+
+/* The first error line of this thread while a capture is set (evvm_log_capture()). */
+static _Thread_local char *capture_buf;
+static _Thread_local size_t capture_size;
 
 void evvm_log_set_output(int fd, bool show_level)
 {
-	atomic_store(&log_fd, fd < 0 ? STDERR_FILENO : fd);
-	atomic_store(&log_show_level, show_level);
+	pthread_rwlock_wrlock(&sink_lock);
+	sink_fd = fd < 0 ? STDERR_FILENO : fd;
+	sink_show_level = show_level;
+	sink_fn = NULL;
+	sink_opaque = NULL;
+	pthread_rwlock_unlock(&sink_lock);
+}
+
+void evvm_log_set_callback(evvm_log_fn fn, void *opaque)
+{
+	pthread_rwlock_wrlock(&sink_lock);
+	sink_fd = -1;
+	sink_fn = fn;
+	sink_opaque = fn ? opaque : NULL;
+	pthread_rwlock_unlock(&sink_lock);
 }
 
 void evvm_log_set_level(enum evvm_log_level level)
@@ -26,27 +53,51 @@ void evvm_log_set_level(enum evvm_log_level level)
 	atomic_store(&log_level, level);
 }
 
-void evvm_log(enum evvm_log_level level, const char *fmt, ...)
+void evvm_log_capture(char *buf, size_t size)
 {
-	char line[1024];
-	va_list ap;
+	capture_buf = size ? buf : NULL;
+	capture_size = size;
+	if (capture_buf)
+		buf[0] = '\0';
+}
+
+/* One line to the fd: "evvm: [LEVEL] msg\n" in a single write(2). */
+static void write_line(int fd, bool show_level, enum evvm_log_level level, const char *msg)
+{
+	char line[1100];
 	int n;
 
+	n = snprintf(line, sizeof(line), "evvm: %s%s%s%s\n", show_level ? "[" : "",
+		     show_level ? level_names[level] : "", show_level ? "] " : "", msg);
+	if (n > (int)sizeof(line) - 1) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	/* Diagnostics are best effort: nothing useful to do if the output is gone. */
+	if (write(fd, line, n) < 0)
+		return;
+}
+
+void evvm_log(enum evvm_log_level level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if ((int)level > atomic_load(&log_level) && !(level == EVVM_LOG_ERR && capture_buf))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (level == EVVM_LOG_ERR && capture_buf && !capture_buf[0])
+		snprintf(capture_buf, capture_size, "%s", msg);
 	if ((int)level > atomic_load(&log_level))
 		return;
-
-	n = snprintf(line, sizeof(line), "evvm: ");
-	if (atomic_load(&log_show_level))
-		n += snprintf(line + n, sizeof(line) - n, "[%s] ", level_names[level]);
-	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	/* Diagnostics are best effort: nothing useful to do if the output is gone. */
-	if (write(atomic_load(&log_fd), line, n) < 0)
-		return;
+	pthread_rwlock_rdlock(&sink_lock);
+	if (sink_fn)
+		sink_fn(sink_opaque, level, msg);
+	else if (sink_fd >= 0)
+		write_line(sink_fd, sink_show_level, level, msg);
+	pthread_rwlock_unlock(&sink_lock);
 }
 
 const char *evvm_strerror(int err)

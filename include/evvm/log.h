@@ -3,10 +3,14 @@
 #define EVVM_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /*
- * Diagnostics on stderr, one line per call, prefixed "evvm: ". A line is
- * written with a single write(2), so lines from several threads never mix.
+ * Diagnostics, one line per call, to the process' one sink: none until one
+ * is set (the library prints nothing unasked; evvm's commands and the
+ * tests set stderr), an fd, or a callback. On an fd each line is prefixed
+ * "evvm: " and written with a single write(2), so lines from several
+ * threads never mix.
  */
 
 enum evvm_log_level {
@@ -20,10 +24,27 @@ enum evvm_log_level {
 void evvm_log_set_level(enum evvm_log_level level);
 
 /*
- * Write lines to @fd (not owned; -1: stderr again), prefixed with
- * "[LEVEL] " after "evvm: " when @show_level. Thread-safe.
+ * Write lines to @fd (not owned; -1: stderr), prefixed with "[LEVEL] "
+ * after "evvm: " when @show_level; replaces a callback. Thread-safe.
  */
 void evvm_log_set_output(int fd, bool show_level);
+
+/*
+ * Give each line (no prefix, no newline) to @fn instead, from whichever
+ * thread logs it; NULL: no output at all. @fn must not log or set the
+ * sink. Replaces an fd. Thread-safe: once this returns the old sink gets
+ * no more lines.
+ */
+typedef void (*evvm_log_fn)(void *opaque, int level,
+			    const char *msg); /* level: enum evvm_log_level */
+void evvm_log_set_callback(evvm_log_fn fn, void *opaque);
+
+/*
+ * Copy the first error line this thread logs (whatever the level filter)
+ * into @buf (@size bytes, emptied now) until evvm_log_capture(NULL, 0):
+ * how a library call hands its failure's reason to its caller.
+ */
+void evvm_log_capture(char *buf, size_t size);
 
 /* Format and write one line (a trailing newline is added). */
 void evvm_log(enum evvm_log_level level, const char *fmt, ...)

@@ -8,7 +8,15 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <evvm/log.h>
+
 #include "capture.h"
+
+/* Every test program sees evvm's log on stderr, as evvm's commands do. */
+__attribute__((constructor)) static void capture_log_to_stderr(void)
+{
+	evvm_log_set_output(STDERR_FILENO, false);
+}
 
 static int saved_stderr = -1;
 static FILE *capture_file;

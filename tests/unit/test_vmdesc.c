@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The VM description (cli/vmdesc.c), Firecracker's JSON to and from it
+ * The VM description (vm/vmdesc.c), Firecracker's JSON to and from it
  * (cli/vmjson.c) and the --disk/--net grammar (cli/devargs.c): they fill
  * the same structures, checked in one place, with messages naming fields.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef EVVM_CLI_VMDESC_H
-#define EVVM_CLI_VMDESC_H
+#ifndef EVVM_VM_VMDESC_H
+#define EVVM_VM_VMDESC_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -96,6 +96,12 @@ struct vm_desc {
 	bool no_acpi;
 	enum evvm_transport transport; /* of every virtio device */
 	unsigned int poll_max_us;
+	/* The serial port's and the virtio console's fds (not owned); !set: the terminal. */
+	struct vmdesc_stdio {
+		bool set;
+		int serial_in, serial_out;
+		int console_in, console_out;
+	} stdio;
 };
 
 /* Defaults: 1 vCPU, 128 MiB, no devices, logging unchanged. */

@@ -110,9 +110,12 @@ static const struct vmdesc_drive *drive_at(const struct vm_desc *d, unsigned int
 /* Waits on a vhost-user backend give up once @cancel_fd is readable (-ECANCELED). */
 static int add_devices(const struct vm_desc *d, int cancel_fd, struct evvm_vm_config *cfg)
 {
+	const struct vmdesc_stdio *io = &d->stdio;
 	const struct console_config cc = {
-		.in_fd = isatty(STDIN_FILENO) ? STDIN_FILENO : -1,
-		.out_fd = STDOUT_FILENO,
+		.in_fd = io->set		? io->console_in
+			 : isatty(STDIN_FILENO) ? STDIN_FILENO
+						: -1,
+		.out_fd = io->set ? io->console_out : STDOUT_FILENO,
 	};
 	struct evvm_virtio_dev *dev = NULL;
 	int err = 0;
@@ -167,8 +170,10 @@ int vmdesc_build(const struct vm_desc *d, const void *demo, size_t demo_size, in
 		.nr_cpus = d->machine.vcpus,
 		.boot = d->boot.boot,
 		.decompress_in_guest = d->boot.decompress_in_guest,
-		.console_in = isatty(STDIN_FILENO) && !d->console ? STDIN_FILENO : -1,
-		.console_out = STDOUT_FILENO,
+		.console_in = d->stdio.set			    ? d->stdio.serial_in
+			      : isatty(STDIN_FILENO) && !d->console ? STDIN_FILENO
+								    : -1,
+		.console_out = d->stdio.set ? d->stdio.serial_out : STDOUT_FILENO,
 		.ioeventfd_user = d->ioeventfd_user,
 		.irqfd_user = d->irqfd_user,
 		.testdev = d->testdev,
