@@ -95,6 +95,8 @@ void vub_disconnect(struct vhost_backend *b)
 	inflight_region_unmap(&b->inflight);
 	vub_log_counters(b);
 	vub_rings_forget(b);
+	b->status = 0;
+	b->features_set = false;
 	vub_idle_arm(b, false);
 	loop_del(b->ctl, b->conn_fd);
 	vub_close_fd(&b->conn_fd);

@@ -32,6 +32,9 @@
  * started ring is processed only while enabled: ops->kick() is not called
  * for a disabled ring, and is called once when it is enabled. Without
  * VHOST_USER_F_PROTOCOL_FEATURES in SET_FEATURES, rings are enabled.
+ * With VHOST_USER_PROTOCOL_F_STATUS, SET_STATUS 0 stops every ring as
+ * GET_VRING_BASE does (their configuration and saved indices stay: QEMU
+ * 7.2 sends it before GET_VRING_BASE) and clears the status byte.
  */
 
 /*

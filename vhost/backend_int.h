@@ -86,6 +86,10 @@ struct vhost_backend {
 	/* Control thread; read on the I/O thread when a ring starts (see the top). */
 	struct inflight_region inflight; /* GET/SET_INFLIGHT_FD, or none */
 
+	/* Control thread: VHOST_USER_PROTOCOL_F_STATUS (SET_STATUS/GET_STATUS). */
+	uint8_t status;	   /* the device status byte (virtio 1.2, 2.1) */
+	bool features_set; /* SET_FEATURES accepted since the last reset: FEATURES_OK may stick */
+
 	/* Rejection log limiting (control thread). */
 	struct evvm_ratelimit log;
 };
