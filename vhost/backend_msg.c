@@ -523,7 +523,7 @@ static int h_set_status(struct vhost_backend *b, struct vub_msg *msg)
 		rings_stop_all(b);
 		b->status = 0;
 		b->features_set = false;
-		pr_debug("%s: status 0: device reset", b->name);
+		pr_info("%s: status 0: device reset", b->name);
 		return 0;
 	}
 	if ((s & VIRTIO_STATUS_FEATURES_OK) && !(b->status & VIRTIO_STATUS_FEATURES_OK) &&
@@ -532,7 +532,7 @@ static int h_set_status(struct vhost_backend *b, struct vub_msg *msg)
 		pr_warn("%s: FEATURES_OK before SET_FEATURES: refused", b->name);
 	}
 	b->status = s;
-	pr_debug("%s: status 0x%x", b->name, s);
+	pr_info("%s: status 0x%x", b->name, s);
 	return 0;
 }
 

@@ -575,7 +575,8 @@ static void test_evvm_blk_readonly(void **state)
 /*
  * Multiqueue: QEMU's default num-queues (one per vCPU) with -smp 2; the
  * guest does I/O on each CPU, so on each of its two queues; the backend's
- * per-queue request counters (its info line at disconnect) show both.
+ * per-queue request counters (its info line at disconnect) show both. QEMU
+ * also drives the device status (VHOST_USER_PROTOCOL_F_STATUS) meanwhile.
  */
 static void test_evvm_blk_multiqueue(void **state)
 {
@@ -583,7 +584,7 @@ static void test_evvm_blk_multiqueue(void **state)
 	char disk[160], chardev[160], cmdline[128];
 	unsigned long long q[2] = { 0, 0 };
 	char *v, *log, *p;
-	bool ready;
+	bool ready, status;
 
 	snprintf(disk, sizeof(disk), "path=%s", c->disk);
 	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", c->sock);
@@ -607,12 +608,17 @@ static void test_evvm_blk_multiqueue(void **state)
 	}
 	ready = strstr(log, "evvm: vhost-user blk0: ready on '") != NULL &&
 		strstr(log, "' (16 queues)\n") != NULL;
+	/* QEMU 7.2 negotiates VHOST_USER_PROTOCOL_F_STATUS: DRIVER_OK, then 0 at each stop. */
+	status = strstr(log, "blk0: status 0xf\n") != NULL &&
+		 strstr(log, "blk0: status 0: device reset\n") != NULL;
 	free(log);
 	print_message("backend: queue 0 took %llu requests, queue 1 %llu\n", q[0], q[1]);
 	if (!q[0] || !q[1])
 		fail_ctx(c, "a queue carried no I/O: q0 %llu, q1 %llu requests", q[0], q[1]);
 	if (!ready)
 		fail_ctx(c, "no ready line (socket, 16 queues) from the backend");
+	if (!status)
+		fail_ctx(c, "the backend's log shows no SET_STATUS DRIVER_OK and reset from QEMU");
 }
 
 /* Wait up to @timeout_s for @text in @path; false if it does not appear. */
