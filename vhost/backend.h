@@ -54,6 +54,8 @@ struct vhost_backend_config {
 	unsigned int poll_max_us;    /* I/O thread busy-polling, as iothread_create() */
 	unsigned int idle_ms;	     /* a new connection's deadline for its first message
 					(0: VHOST_BACKEND_IDLE_MS) */
+	unsigned int nr_iothreads;   /* I/O threads (0: 1); ring q is served by thread
+					q % nr_iothreads */
 	bool socket_group_set;	     /* the socket is 0660 and of group socket_gid */
 	gid_t socket_gid;
 };
