@@ -35,6 +35,7 @@
 #include <evvm/virtqueue.h>
 
 #include "capture.h"
+#include "vu_frontend.h"
 #include "../../vhost/backend.h"
 #include "../../vhost/vhost_user.h"
 
@@ -49,7 +50,7 @@
 #define AVAIL_OFF  0x1000
 #define USED_OFF   0x2000
 #define BUF_OFF	   0x4000
-#define TIMEOUT_MS 5000
+#define TIMEOUT_MS VU_FE_TIMEOUT_MS
 
 struct env {
 	char dir[64];
@@ -82,13 +83,8 @@ static void close_fd(int *fd)
 
 static void fe_connect(struct env *e)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
 	close_fd(&e->fd);
-	e->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(e->fd >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", e->sock);
-	assert_int_equal(connect(e->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	e->fd = vu_fe_connect(e->sock);
 }
 
 static int setup(void **state)
@@ -138,82 +134,22 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* ---- the frontend ---- */
+/* ---- the frontend (tests/lib/vu_frontend.c) ---- */
 
-static void fe_send(struct env *e, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
-		    const int *fds, unsigned int nfds)
-{
-	struct vhost_user_msg m = {
-		.hdr = { .request = req, .flags = VHOST_USER_VERSION | flags, .size = size },
-	};
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m.hdr) + size };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	assert_true(size <= sizeof(m.payload) && nfds <= 4);
-	if (size)
-		memcpy(&m.payload, payload, size);
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	assert_int_equal(sendmsg(e->fd, &mh, MSG_NOSIGNAL), (ssize_t)iov.iov_len);
-}
-
-/* Receive a reply to @req; returns its payload size. */
-static uint32_t fe_recv(struct env *e, uint32_t req, struct vhost_user_msg *m)
-{
-	struct pollfd p = { .fd = e->fd, .events = POLLIN };
-
-	assert_int_equal(poll(&p, 1, TIMEOUT_MS), 1);
-	assert_int_equal(recv(e->fd, &m->hdr, sizeof(m->hdr), MSG_WAITALL), sizeof(m->hdr));
-	assert_int_equal(m->hdr.request, req);
-	assert_int_equal(m->hdr.flags, VHOST_USER_VERSION | VHOST_USER_REPLY);
-	assert_true(m->hdr.size <= sizeof(m->payload));
-	if (m->hdr.size)
-		assert_int_equal(recv(e->fd, &m->payload, m->hdr.size, MSG_WAITALL),
-				 (ssize_t)m->hdr.size);
-	return m->hdr.size;
-}
-
-/* A request with NEED_REPLY: returns the ack (0: accepted). */
 static uint64_t fe_ack_fds(struct env *e, uint32_t req, const void *payload, uint32_t size,
 			   const int *fds, unsigned int nfds)
 {
-	struct vhost_user_msg m;
-	uint64_t v;
-
-	fe_send(e, req, VHOST_USER_NEED_REPLY, payload, size, fds, nfds);
-	assert_int_equal(fe_recv(e, req, &m), 8);
-	memcpy(&v, &m.payload, sizeof(v));
-	return v;
+	return vu_fe_ack(e->fd, req, payload, size, fds, nfds);
 }
 
 static uint64_t fe_ack(struct env *e, uint32_t req, const void *payload, uint32_t size)
 {
-	return fe_ack_fds(e, req, payload, size, NULL, 0);
+	return vu_fe_ack(e->fd, req, payload, size, NULL, 0);
 }
 
 static uint64_t fe_get_u64(struct env *e, uint32_t req)
 {
-	struct vhost_user_msg m;
-	uint64_t v;
-
-	fe_send(e, req, 0, NULL, 0, NULL, 0);
-	assert_int_equal(fe_recv(e, req, &m), 8);
-	memcpy(&v, &m.payload, sizeof(v));
-	return v;
+	return vu_fe_get_u64(e->fd, req);
 }
 
 static uint64_t set_status(struct env *e, uint64_t s)
@@ -306,14 +242,7 @@ static void wait_used(struct env *e, uint16_t idx)
 
 static uint32_t get_vring_base(struct env *e, uint32_t index)
 {
-	struct vhost_user_vring_state s = { .index = index };
-	struct vhost_user_msg m;
-
-	fe_send(e, VHOST_USER_GET_VRING_BASE, 0, &s, sizeof(s), NULL, 0);
-	assert_int_equal(fe_recv(e, VHOST_USER_GET_VRING_BASE, &m), sizeof(s));
-	memcpy(&s, &m.payload, sizeof(s));
-	assert_int_equal(s.index, index);
-	return s.num;
+	return vu_fe_get_vring_base(e->fd, index);
 }
 
 /* ---- tests ---- */
