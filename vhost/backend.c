@@ -275,7 +275,7 @@ static int vub_group_init(struct vhost_backend *b, unsigned int i, unsigned int 
 			return err;
 		}
 	}
-	snprintf(tname, sizeof(tname), "vu-%.8s-%u", b->dev->id, i);
+	snprintf(tname, sizeof(tname), "vu-%.8s-%u", b->dev->id, i % 100); /* i < 16 */
 	err = iothread_create(tname, poll_max_us, &g->io);
 	if (err) {
 		g->io = NULL;

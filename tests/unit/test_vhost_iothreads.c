@@ -400,6 +400,9 @@ static void test_concurrent_io(void **state)
 	struct env *e = *state;
 	const struct timespec pause = { .tv_nsec = 20 * 1000000 };
 
+	/* Each thread names itself once it runs. */
+	for (int i = 0; i < 500 && count_threads("vu-blk0-") < NTHREADS; i++)
+		usleep(10 * 1000);
 	assert_int_equal(count_threads("vu-blk0-"), NTHREADS);
 	fe_setup(e);
 	for (unsigned int q = 0; q < NQ; q++)
