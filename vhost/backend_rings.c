@@ -122,14 +122,33 @@ void vub_needs_reset(struct evvm_virtio_dev *dev)
 		pr_err("%s: telling the other I/O threads: %s", b->name, evvm_strerror(errno));
 }
 
+static int io_group_failed(void *opaque)
+{
+	const struct vub_group *g = opaque;
+
+	return g->failed;
+}
+
 static int io_group_fail(void *opaque)
 {
 	group_fail(opaque);
 	return 0;
 }
 
+/*
+ * Only if a group is still failed: a reset (RESET_DEVICE, a ring restart, a
+ * new frontend) handled before this clears the failure, and must not be
+ * undone by its stale signal. Only the control thread clears `failed`, so
+ * nothing clears it between the check and the calls.
+ */
 void vub_fail_all(struct vhost_backend *b)
 {
+	bool any = false;
+
+	for (unsigned int i = 0; i < b->nr_groups && !any; i++)
+		any = loop_call(b->groups[i].loop, io_group_failed, &b->groups[i]);
+	if (!any)
+		return;
 	for (unsigned int i = 0; i < b->nr_groups; i++)
 		loop_call(b->groups[i].loop, io_group_fail, &b->groups[i]);
 }
