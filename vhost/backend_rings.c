@@ -64,14 +64,14 @@ static struct vub_ring *group_next(const struct vub_group *g, const struct vub_r
 	return q < g->b->ops->nr_queues ? &g->b->rings[q] : NULL;
 }
 
-#define for_each_ring(g, r) for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r))
-
 /* The group's started rings (its own thread, or the control thread). */
 static uint64_t group_started(const struct vub_group *g)
 {
 	uint64_t mask = 0;
 
-	for_each_ring(g, r) if (r->started) mask |= 1ULL << r->index;
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r))
+		if (r->started)
+			mask |= 1ULL << r->index;
 	return mask;
 }
 
@@ -99,7 +99,8 @@ static bool group_fail(struct vub_group *g)
 	if (g->failed)
 		return false;
 	g->failed = true;
-	for_each_ring(g, r) vub_signal(r->err_fd);
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r))
+		vub_signal(r->err_fd);
 	return true;
 }
 
@@ -164,7 +165,8 @@ static void ring_poke(struct vub_ring *r)
 
 static void rings_poke(struct vub_group *g)
 {
-	for_each_ring(g, r) ring_poke(r);
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r))
+		ring_poke(r);
 }
 
 /* A kick fd is readable. */
@@ -246,8 +248,7 @@ static int ring_map(struct vub_ring *r, const struct vq_base *base, bool whole)
 /* Map every started ring again at its current position (memory or in-flight counts changed). */
 static void rings_remap(struct vub_group *g)
 {
-	for_each_ring(g, r)
-	{
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r)) {
 		struct vq_base base;
 
 		if (!r->started)
@@ -443,7 +444,9 @@ static int io_rings_pause(void *opaque)
 {
 	struct rings_arg *a = opaque;
 
-	for_each_ring(a->g, r) if (a->mask & (1ULL << r->index)) ring_unwatch(r);
+	for (struct vub_ring *r = group_next(a->g, NULL); r; r = group_next(a->g, r))
+		if (a->mask & (1ULL << r->index))
+			ring_unwatch(r);
 	return 0;
 }
 
@@ -455,8 +458,9 @@ static int io_rings_inflight(void *opaque)
 
 	if (a->g->failed)
 		return -1;
-	for_each_ring(a->g, r) if (a->mask & (1ULL << r->index)) n +=
-		a->g->dev->vqs[r->index].inflight;
+	for (struct vub_ring *r = group_next(a->g, NULL); r; r = group_next(a->g, r))
+		if (a->mask & (1ULL << r->index))
+			n += a->g->dev->vqs[r->index].inflight;
 	return n;
 }
 
@@ -576,8 +580,9 @@ static int io_mem_swap(void *opaque)
 	g->mem_table = *a->table;
 	g->mem = *a->mem; /* dev->mem and each vq->mem point here */
 	rings_remap(g);
-	for_each_ring(g, r) if (r->started && ring_watch(r))
-		pr_err("%s: the kick fd cannot be watched again", r->name);
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r))
+		if (r->started && ring_watch(r))
+			pr_err("%s: the kick fd cannot be watched again", r->name);
 	if (cancel && !g->failed && dev_start(g))
 		vub_needs_reset(g->dev);
 	rings_poke(g);
@@ -630,7 +635,8 @@ static int io_disable_all(void *opaque)
 	struct vub_group *g = opaque;
 
 	g->all_enabled = false;
-	for_each_ring(g, r) r->enabled = false;
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r))
+		r->enabled = false;
 	return 0;
 }
 
@@ -652,8 +658,7 @@ static int io_reset(void *opaque)
 
 	dev_stop(g);
 	g->failed = false;
-	for_each_ring(g, r)
-	{
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r)) {
 		ring_unwatch(r);
 		vq_reset(&g->dev->vqs[r->index]);
 		inflight_ring_stop(&r->ir);
