@@ -633,20 +633,13 @@ static int parse_opt(int opt, char *arg, struct opts *o)
 		return -1;
 	}
 	case 'T':
-		if (!parse_counts(arg, o->iothreads, &o->nr_iothreads)) {
-			fprintf(stderr,
-				"vhost-blk: --iothreads '%s': want distinct counts 1..%d, at "
-				"most %d, e.g. 1,2\n",
-				arg, MAX_QUEUES, MAX_QLIST);
-			return 2;
-		}
-		return -1;
 	case 'q':
-		if (!parse_counts(arg, o->queues, &o->nr_queues)) {
+		if (!parse_counts(arg, opt == 'q' ? o->queues : o->iothreads,
+				  opt == 'q' ? &o->nr_queues : &o->nr_iothreads)) {
 			fprintf(stderr,
-				"vhost-blk: --queues '%s': want distinct counts 1..%d, at "
+				"vhost-blk: --%s '%s': want distinct counts 1..%d, at "
 				"most %d, e.g. 1,2\n",
-				arg, MAX_QUEUES, MAX_QLIST);
+				opt == 'q' ? "queues" : "iothreads", arg, MAX_QUEUES, MAX_QLIST);
 			return 2;
 		}
 		return -1;

@@ -292,6 +292,26 @@ static int vub_group_init(struct vhost_backend *b, unsigned int i, unsigned int 
 	return 0;
 }
 
+/* The groups' and rings' initial state: ring q in group q % nr_groups. */
+static void vub_init_rings(struct vhost_backend *b)
+{
+	for (unsigned int i = 0; i < b->nr_groups; i++) {
+		b->groups[i].b = b;
+		b->groups[i].index = i;
+		b->groups[i].all_enabled = true;
+		mem_init(&b->groups[i].mem);
+	}
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++) {
+		struct vub_ring *r = &b->rings[q];
+
+		r->b = b;
+		r->g = &b->groups[q % b->nr_groups];
+		r->index = q;
+		r->kick_fd = r->call_fd = r->err_fd = -1;
+		snprintf(r->name, sizeof(r->name), "%s.q%u", b->dev->id, q);
+	}
+}
+
 /* How many I/O threads: 1 to the device's queues, more only for a device that clones. */
 static int vub_check_iothreads(const struct vhost_backend_config *cfg, unsigned int *out)
 {
@@ -354,21 +374,7 @@ int vhost_backend_create(const struct vhost_backend_config *cfg, struct vhost_ba
 	b->gid = cfg->socket_gid;
 	snprintf(b->path, sizeof(b->path), "%s", cfg->socket_path);
 	snprintf(b->name, sizeof(b->name), "vhost-user %s", dev->id);
-	for (unsigned int i = 0; i < nr_groups; i++) {
-		b->groups[i].b = b;
-		b->groups[i].index = i;
-		b->groups[i].all_enabled = true;
-		mem_init(&b->groups[i].mem);
-	}
-	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++) {
-		struct vub_ring *r = &b->rings[q];
-
-		r->b = b;
-		r->g = &b->groups[q % nr_groups];
-		r->index = q;
-		r->kick_fd = r->call_fd = r->err_fd = -1;
-		snprintf(r->name, sizeof(r->name), "%s.q%u", dev->id, q);
-	}
+	vub_init_rings(b);
 
 	err = loop_create(&b->ctl, "vhost-user");
 	if (err) {
