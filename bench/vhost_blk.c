@@ -89,9 +89,9 @@ static const struct workload workloads[] = {
 
 static const char *const inflight_names[2] = { "off", "on" };
 
-/* Every run's figures, and their medians: [queue count][workload][in-flight][backend]. */
-static struct sample samples[MAX_QLIST][NR_WORKLOADS][2][NR_BACKENDS][MAX_RUNS];
-static struct sample med[MAX_QLIST][NR_WORKLOADS][2][NR_BACKENDS];
+/* Every run's figures, and their medians: [row][workload][in-flight][backend]. */
+static struct sample samples[MAX_ROWS][NR_WORKLOADS][2][NR_BACKENDS][MAX_RUNS];
+static struct sample med[MAX_ROWS][NR_WORKLOADS][2][NR_BACKENDS];
 
 /*
  * SIGINT, SIGTERM, SIGHUP: remove the socket and its directory, then die of
@@ -125,14 +125,15 @@ static void catch_signals(void)
 /* ---- runs ---------------------------------------------------------------- */
 
 /*
- * Whether backend @b runs with the in-flight region @fl. qsd's
+ * Whether backend @b runs in row @qi with the in-flight region @fl. qsd's
  * vhost-user-blk export does not offer INFLIGHT_SHMFD: it runs without,
- * whatever --inflight says, as the baseline of every evvm row.
+ * whatever --inflight says, once per queue count (evvm's I/O threads are
+ * not its), as the baseline of every evvm row.
  */
-static bool row_runs(const struct opts *o, unsigned int fl, int b)
+static bool row_runs(const struct opts *o, unsigned int qi, unsigned int fl, int b)
 {
 	if (b == QSD)
-		return o->use[b] && !fl;
+		return o->use[b] && !fl && o->rows[qi].qsd_row == qi;
 	return o->use[b] && o->inflight[fl];
 }
 
@@ -141,22 +142,24 @@ static bool row_runs(const struct opts *o, unsigned int fl, int b)
  * or off, in a backend process of its own; 0, or 1 after one line.
  */
 static int run_one(const struct opts *o, const struct disk *d, const char *sockdir, int b,
-		   unsigned int queues, bool inflight, const struct workload *w, unsigned int seed,
-		   struct sample *smp)
+		   const struct row *row, bool inflight, const struct workload *w,
+		   unsigned int seed, struct sample *smp)
 {
-	char store[4][512], *argv[16 + MAX_EXTRA], sock[128], what[96];
+	char store[4][512], *argv[16 + MAX_EXTRA], sock[128], what[112];
+	unsigned int queues = row->queues;
 	/* Generous: 1 ms a request, where tens of us are expected. */
 	unsigned int secs = 10 + queues * (o->warmup + o->n) / 1000;
 	struct proc p;
 	bool fired = false;
 	int rc = 1;
 
-	snprintf(what, sizeof(what), "%s %s qd=%u queues=%u inflight=%s", backend_names[b], w->rw,
-		 w->qd, queues, inflight_names[inflight]);
+	snprintf(what, sizeof(what), "%s %s qd=%u queues=%u iothreads=%u inflight=%s",
+		 backend_names[b], w->rw, w->qd, queues, b == EVVM ? row->iothreads : 0,
+		 inflight_names[inflight]);
 	snprintf(sock, sizeof(sock), "%s/%s.sock", sockdir, backend_names[b]);
 	unlink(sock);
 	snprintf(cleanup_sock, sizeof(cleanup_sock), "%s", sock);
-	backend_argv(o, b, sock, d->fd, queues, store, argv);
+	backend_argv(o, b, sock, d->fd, row, store, argv);
 	if (spawn(argv, d->fd, &p))
 		return 1;
 	guard_arm(p.pid, secs + START_SECS);
@@ -191,7 +194,7 @@ out:
 static int run_all(const struct opts *o, const struct disk *d, const char *sockdir)
 {
 	for (unsigned int r = 0; r < o->runs; r++)
-		for (unsigned int qi = 0; qi < o->nr_queues; qi++)
+		for (unsigned int qi = 0; qi < o->nr_rows; qi++)
 			for (unsigned int w = 0; w < NR_WORKLOADS; w++)
 				for (unsigned int j = 0; j < 2; j++)
 					for (int i = 0; i < NR_BACKENDS; i++) {
@@ -200,9 +203,9 @@ static int run_all(const struct opts *o, const struct disk *d, const char *sockd
 						unsigned int fl = (j + r) % 2;
 						unsigned int seed = r * NR_WORKLOADS + w + 1;
 
-						if (!row_runs(o, fl, b))
+						if (!row_runs(o, qi, fl, b))
 							continue;
-						if (run_one(o, d, sockdir, b, o->queues[qi], fl,
+						if (run_one(o, d, sockdir, b, &o->rows[qi], fl,
 							    &workloads[w], seed,
 							    &samples[qi][w][fl][b][r]))
 							return 1;
@@ -214,7 +217,7 @@ static void medians(const struct opts *o)
 {
 	double v[MAX_RUNS];
 
-	for (unsigned int qi = 0; qi < o->nr_queues; qi++)
+	for (unsigned int qi = 0; qi < o->nr_rows; qi++)
 		for (unsigned int w = 0; w < NR_WORKLOADS; w++)
 			for (unsigned int fl = 0; fl < 2; fl++)
 				for (int b = 0; b < NR_BACKENDS; b++) {
@@ -251,6 +254,12 @@ static double inflight_cost(const struct opts *o, unsigned int qi, unsigned int 
 }
 
 /* ---- output -------------------------------------------------------------- */
+
+/* qsd's medians for the queue count of row @qi, workload @w (it runs once per queue count). */
+static const struct sample *qsd_med(const struct opts *o, unsigned int qi, unsigned int w)
+{
+	return &med[o->rows[qi].qsd_row][w][0][QSD];
+}
 
 static void print_header(const struct opts *o, const struct disk *d, const char *versions[2])
 {
@@ -290,28 +299,32 @@ static void print_table(const struct opts *o)
 {
 	const bool both = o->use[EVVM] && o->use[QSD];
 
-	printf("%-7s %6s %-6s %3s %-8s %10s %10s %10s %12s", "backend", "queues", "rw", "qd",
-	       "inflight", "IOPS", "mean_us", "p99_us", "be_cpu_us/io");
+	printf("%-7s %6s %5s %-6s %3s %-8s %10s %10s %10s %12s", "backend", "queues", "iothr", "rw",
+	       "qd", "inflight", "IOPS", "mean_us", "p99_us", "be_cpu_us/io");
 	if (both)
 		printf(" %14s", "IOPS evvm/qsd");
 	if (o->inflight[0] && o->inflight[1])
 		printf(" %9s", "infl_cost");
 	printf("\n");
-	for (unsigned int qi = 0; qi < o->nr_queues; qi++)
+	for (unsigned int qi = 0; qi < o->nr_rows; qi++)
 		for (unsigned int w = 0; w < NR_WORKLOADS; w++)
 			for (unsigned int fl = 0; fl < 2; fl++)
 				for (int b = 0; b < NR_BACKENDS; b++) {
 					const struct sample *m = &med[qi][w][fl][b];
 
-					if (!row_runs(o, fl, b))
+					if (!row_runs(o, qi, fl, b))
 						continue;
-					printf("%-7s %6u %-6s %3u %-8s %10.0f %10.1f %10.1f %12.2f",
-					       backend_names[b], o->queues[qi], workloads[w].rw,
-					       workloads[w].qd, inflight_names[fl], m->iops,
-					       m->mean_us, m->p99_us, m->cpu_us);
+					printf("%-7s %6u ", backend_names[b], o->rows[qi].queues);
+					if (b == EVVM)
+						printf("%5u", o->rows[qi].iothreads);
+					else
+						printf("%5s", "-");
+					printf(" %-6s %3u %-8s %10.0f %10.1f %10.1f %12.2f",
+					       workloads[w].rw, workloads[w].qd, inflight_names[fl],
+					       m->iops, m->mean_us, m->p99_us, m->cpu_us);
 					if (both && b == EVVM)
 						printf(" %13.2fx",
-						       m->iops / med[qi][w][0][QSD].iops);
+						       m->iops / qsd_med(o, qi, w)->iops);
 					else if (both)
 						printf(" %14s", "");
 					if (o->inflight[0] && o->inflight[1] && fl)
@@ -325,21 +338,24 @@ static void json_rows(FILE *f, const struct opts *o)
 	bool first = true;
 
 	fprintf(f, ", \"workloads\": [");
-	for (unsigned int qi = 0; qi < o->nr_queues; qi++)
+	for (unsigned int qi = 0; qi < o->nr_rows; qi++)
 		for (unsigned int w = 0; w < NR_WORKLOADS; w++)
 			for (unsigned int fl = 0; fl < 2; fl++)
 				for (int b = 0; b < NR_BACKENDS; b++) {
 					const struct sample *m = &med[qi][w][fl][b];
 
-					if (!row_runs(o, fl, b))
+					if (!row_runs(o, qi, fl, b))
 						continue;
 					fprintf(f,
 						"%s\n  {\"backend\": \"%s\", \"queues\": %u, "
+						"\"iothreads\": %u, "
 						"\"rw\": \"%s\", \"qd\": %u, \"inflight\": %s, "
 						"\"iops\": %.1f, \"mean_us\": %.2f, \"p99_us\": "
 						"%.2f, "
 						"\"backend_cpu_us_per_io\": %.3f, \"runs\": %u}",
-						first ? "" : ",", backend_names[b], o->queues[qi],
+						first ? "" : ",", backend_names[b],
+						o->rows[qi].queues,
+						b == EVVM ? o->rows[qi].iothreads : 0,
 						workloads[w].rw, workloads[w].qd,
 						fl ? "true" : "false", m->iops, m->mean_us,
 						m->p99_us, m->cpu_us, o->runs);
@@ -354,21 +370,23 @@ static void json_ratios(FILE *f, const struct opts *o)
 
 	if (o->use[EVVM] && o->use[QSD]) {
 		fprintf(f, ", \"evvm_over_qsd\": [");
-		for (unsigned int qi = 0; qi < o->nr_queues; qi++)
+		for (unsigned int qi = 0; qi < o->nr_rows; qi++)
 			for (unsigned int w = 0; w < NR_WORKLOADS; w++)
 				for (unsigned int fl = 0; fl < 2; fl++) {
 					const struct sample *e = &med[qi][w][fl][EVVM];
-					const struct sample *q = &med[qi][w][0][QSD];
+					const struct sample *q = qsd_med(o, qi, w);
 
 					if (!o->inflight[fl])
 						continue;
 					fprintf(f,
-						"%s\n  {\"queues\": %u, \"rw\": \"%s\", \"qd\": "
+						"%s\n  {\"queues\": %u, \"iothreads\": %u, "
+						"\"rw\": \"%s\", \"qd\": "
 						"%u, "
 						"\"inflight\": %s, \"iops\": %.3f, \"mean_us\": "
 						"%.3f, "
 						"\"p99_us\": %.3f}",
-						first ? "" : ",", o->queues[qi], workloads[w].rw,
+						first ? "" : ",", o->rows[qi].queues,
+						o->rows[qi].iothreads, workloads[w].rw,
 						workloads[w].qd, fl ? "true" : "false",
 						e->iops / q->iops, e->mean_us / q->mean_us,
 						e->p99_us / q->p99_us);
@@ -380,19 +398,21 @@ static void json_ratios(FILE *f, const struct opts *o)
 		return;
 	first = true;
 	fprintf(f, ", \"inflight_cost\": [");
-	for (unsigned int qi = 0; qi < o->nr_queues; qi++)
+	for (unsigned int qi = 0; qi < o->nr_rows; qi++)
 		for (unsigned int w = 0; w < NR_WORKLOADS; w++)
 			for (int b = 0; b < NR_BACKENDS; b++) {
-				if (!o->use[b])
+				if (!o->use[b] || b == QSD)
 					continue;
 				fprintf(f,
-					"%s\n  {\"backend\": \"%s\", \"queues\": %u, \"rw\": "
+					"%s\n  {\"backend\": \"%s\", \"queues\": %u, "
+					"\"iothreads\": %u, \"rw\": "
 					"\"%s\", "
 					"\"qd\": %u, \"iops_off\": %.1f, \"iops_on\": %.1f, "
 					"\"iops_cost_pct\": %.2f}",
-					first ? "" : ",", backend_names[b], o->queues[qi],
-					workloads[w].rw, workloads[w].qd, med[qi][w][0][b].iops,
-					med[qi][w][1][b].iops, inflight_cost(o, qi, w, b));
+					first ? "" : ",", backend_names[b], o->rows[qi].queues,
+					o->rows[qi].iothreads, workloads[w].rw, workloads[w].qd,
+					med[qi][w][0][b].iops, med[qi][w][1][b].iops,
+					inflight_cost(o, qi, w, b));
 				first = false;
 			}
 	fprintf(f, "\n]");
@@ -431,7 +451,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: bench/vhost-blk [--runs R] [--n N] [--warmup W] [--pin CPU]\n"
-		"                       [--queues Q[,Q]...] [--inflight on|off|both]\n"
+		"                       [--queues Q[,Q]...] [--iothreads M[,M]...]\n"
+		"                       [--inflight on|off|both]\n"
 		"                       [--backends evvm,qsd] [--qsd-aio io_uring|threads|native]\n"
 		"                       [--qsd-iothread[=POLL_NS]] [--evvm-arg ARG]... [--qsd-arg "
 		"ARG]...\n"
@@ -446,6 +467,9 @@ static void usage(FILE *f)
 		"1):\n"
 		"                    Q rings, a driver thread each at the queue depth (per\n"
 		"                    queue), IOPS summed; qsd exports num-queues=Q\n"
+		"  --iothreads M,... evvm's I/O thread counts to measure (--iothreads=M;\n"
+		"                    default 1), each with every queue count Q >= M; qsd\n"
+		"                    runs once per queue count\n"
 		"  --inflight MODE   on: the frontend negotiates "
 		"VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD\n"
 		"                    and hands the backend the in-flight region; off: it refuses\n"
@@ -485,26 +509,56 @@ static bool parse_backends(const char *s, bool use[NR_BACKENDS])
 	return use[EVVM] || use[QSD];
 }
 
-/* "1", "1,2": distinct queue counts, 1..MAX_QUEUES, at most MAX_QLIST. */
-static bool parse_queues(const char *s, struct opts *o)
+/* "1", "1,2": distinct counts, 1..MAX_QUEUES, at most MAX_QLIST, into @list. */
+static bool parse_counts(const char *s, unsigned int list[MAX_QLIST], unsigned int *n)
 {
 	char buf[64], *tok, *save;
 
 	if (strlen(s) >= sizeof(buf))
 		return false;
 	strcpy(buf, s);
-	o->nr_queues = 0;
+	*n = 0;
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		unsigned int v;
 
-		if (o->nr_queues == MAX_QLIST || !parse_uint(tok, &v) || v < 1 || v > MAX_QUEUES)
+		if (*n == MAX_QLIST || !parse_uint(tok, &v) || v < 1 || v > MAX_QUEUES)
 			return false;
-		for (unsigned int i = 0; i < o->nr_queues; i++)
-			if (o->queues[i] == v)
+		for (unsigned int i = 0; i < *n; i++)
+			if (list[i] == v)
 				return false;
-		o->queues[o->nr_queues++] = v;
+		list[(*n)++] = v;
 	}
-	return o->nr_queues > 0;
+	return *n > 0;
+}
+
+/*
+ * The rows: every queue count with every I/O thread count up to it; 0, or
+ * 2 after one line when an I/O thread count fits no queue count.
+ */
+static int build_rows(struct opts *o)
+{
+	for (unsigned int t = 0; t < o->nr_iothreads; t++) {
+		bool fits = false;
+
+		for (unsigned int q = 0; q < o->nr_queues; q++)
+			fits |= o->iothreads[t] <= o->queues[q];
+		if (!fits) {
+			fprintf(stderr,
+				"vhost-blk: --iothreads %u: more than every --queues count\n",
+				o->iothreads[t]);
+			return 2;
+		}
+	}
+	o->nr_rows = 0;
+	for (unsigned int q = 0; q < o->nr_queues; q++) {
+		unsigned int first = o->nr_rows;
+
+		for (unsigned int t = 0; t < o->nr_iothreads; t++)
+			if (o->iothreads[t] <= o->queues[q])
+				o->rows[o->nr_rows++] =
+					(struct row){ o->queues[q], o->iothreads[t], first };
+	}
+	return 0;
 }
 
 static bool parse_inflight(const char *s, bool inflight[2])
@@ -578,12 +632,14 @@ static int parse_opt(int opt, char *arg, struct opts *o)
 		o->extra[b][o->nr_extra[b]++] = arg;
 		return -1;
 	}
+	case 'T':
 	case 'q':
-		if (!parse_queues(arg, o)) {
+		if (!parse_counts(arg, opt == 'q' ? o->queues : o->iothreads,
+				  opt == 'q' ? &o->nr_queues : &o->nr_iothreads)) {
 			fprintf(stderr,
-				"vhost-blk: --queues '%s': want distinct counts 1..%d, at "
+				"vhost-blk: --%s '%s': want distinct counts 1..%d, at "
 				"most %d, e.g. 1,2\n",
-				arg, MAX_QUEUES, MAX_QLIST);
+				opt == 'q' ? "queues" : "iothreads", arg, MAX_QUEUES, MAX_QLIST);
 			return 2;
 		}
 		return -1;
@@ -623,6 +679,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "queues", required_argument, NULL, 'q' },
 		{ "inflight", required_argument, NULL, 'f' },
+		{ "iothreads", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt, rc;
@@ -636,7 +693,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "vhost-blk: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return 2;
 	}
-	return -1;
+	return build_rows(o) ? 2 : -1;
 }
 
 /* `@bin --version` must start with @want; 0, or 1 after one line. */
@@ -664,6 +721,8 @@ int main(int argc, char **argv)
 		.inflight = { true, true },
 		.queues = { 1 },
 		.nr_queues = 1,
+		.iothreads = { 1 },
+		.nr_iothreads = 1,
 		.qsd_aio = "native",
 		.qsd_poll_ns = 32768,
 	};

@@ -13,11 +13,12 @@
 #define N_MIN	   100
 #define N_MAX	   200000
 #define MAX_QD	   32
-#define MAX_QUEUES 8   /* --queues */
-#define MAX_QLIST  4   /* queue counts in one --queues list */
-#define QUEUE_NUM  128 /* >= 3 * MAX_QD descriptors */
-#define MAX_EXTRA  16  /* --evvm-arg / --qsd-arg each */
-#define START_SECS 10  /* for a backend to listen, and to exit after SIGTERM */
+#define MAX_QUEUES 8			   /* --queues */
+#define MAX_QLIST  4			   /* queue counts in one --queues list, and --iothreads */
+#define MAX_ROWS   (MAX_QLIST * MAX_QLIST) /* (queues, iothreads) pairs */
+#define QUEUE_NUM  128			   /* >= 3 * MAX_QD descriptors */
+#define MAX_EXTRA  16			   /* --evvm-arg / --qsd-arg each */
+#define START_SECS 10			   /* for a backend to listen, and to exit after SIGTERM */
 
 enum { EVVM, QSD, NR_BACKENDS };
 extern const char *const backend_names[NR_BACKENDS];
@@ -38,6 +39,13 @@ struct opts {
 	bool use[NR_BACKENDS];
 	bool inflight[2]; /* [0]: runs without the in-flight region, [1]: with */
 	unsigned int queues[MAX_QLIST], nr_queues;
+	unsigned int iothreads[MAX_QLIST], nr_iothreads; /* evvm's --iothreads */
+	/* Every (queue count, evvm I/O threads) measured; qsd runs once per queue count. */
+	struct row {
+		unsigned int queues, iothreads;
+		unsigned int qsd_row; /* the row of this queue count qsd runs in */
+	} rows[MAX_ROWS];
+	unsigned int nr_rows;
 	const char *json;
 	const char *bin[NR_BACKENDS];
 	const char *qsd_aio;
@@ -93,10 +101,10 @@ bool guard_disarm(void);
 void capture_line(char *const *argv, char *out, size_t max);
 
 /*
- * The command line starting backend @b on @sock with @queues queues; argv
- * (16 + MAX_EXTRA entries) points into @store.
+ * The command line starting backend @b on @sock for @row (its queue count;
+ * evvm: and I/O threads); argv (16 + MAX_EXTRA entries) points into @store.
  */
-void backend_argv(const struct opts *o, int b, const char *sock, int disk_fd, unsigned int queues,
+void backend_argv(const struct opts *o, int b, const char *sock, int disk_fd, const struct row *row,
 		  char store[4][512], char **argv);
 
 /* ---- vhost_blk_drive.c: the frontend session and its driver threads ---- */

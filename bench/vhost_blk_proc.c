@@ -308,19 +308,21 @@ void capture_line(char *const *argv, char *out, size_t max)
 }
 
 /* The command line starting backend @b on @sock; argv points into @store. */
-void backend_argv(const struct opts *o, int b, const char *sock, int disk_fd, unsigned int queues,
+void backend_argv(const struct opts *o, int b, const char *sock, int disk_fd, const struct row *row,
 		  char store[4][512], char **argv)
 {
-	unsigned int i = 0;
+	unsigned int i = 0, queues = row->queues;
 
 	argv[i++] = (char *)o->bin[b];
 	if (b == EVVM) {
 		snprintf(store[0], sizeof(store[0]), "path=/proc/self/fd/%d", disk_fd);
+		snprintf(store[1], sizeof(store[1]), "--iothreads=%u", row->iothreads);
 		argv[i++] = "vhost-user-blk";
 		argv[i++] = "--socket";
 		argv[i++] = (char *)sock;
 		argv[i++] = "--disk";
 		argv[i++] = store[0];
+		argv[i++] = store[1];
 	} else {
 		/*
 		 * The file node: buffered (cache.direct=off, as evvm's blk opens

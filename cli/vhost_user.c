@@ -40,6 +40,7 @@ enum {
 	OPT_EVENT_IDX,
 	OPT_QUEUES,
 	OPT_SOCKET_GROUP,
+	OPT_IOTHREADS,
 };
 
 /* QEMU's vhost-user-blk-pci asks for one queue per vCPU by default. */
@@ -58,6 +59,7 @@ static const struct option vu_options[] = {
 	{ "mac", required_argument, NULL, OPT_MAC },
 	{ "event-idx", required_argument, NULL, OPT_EVENT_IDX },
 	{ "queues", required_argument, NULL, OPT_QUEUES },
+	{ "iothreads", required_argument, NULL, OPT_IOTHREADS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -100,7 +102,10 @@ static void vu_usage(FILE *f, enum vu_kind kind)
 			"                      that QEMU's default num-queues, one per vCPU,\n"
 			"                      works up to -smp %d); VIRTIO_BLK_F_MQ is offered\n"
 			"                      with num_queues = N, and the frontend may use\n"
-			"                      fewer. All queues are served on one I/O thread.\n",
+			"                      fewer\n"
+			"  --iothreads M       I/O threads serving the queues, 1 to N (default\n"
+			"                      1): queue q runs on thread q %% M, each thread\n"
+			"                      with an io_uring of its own\n",
 			VU_ID_MAX, EVVM_VIRTIO_MAX_QUEUES, VU_BLK_QUEUES_DEFAULT,
 			VU_BLK_QUEUES_DEFAULT);
 	else
@@ -129,7 +134,7 @@ static void vu_usage(FILE *f, enum vu_kind kind)
 		"  -h, --help          this text\n"
 		"\n"
 		"When the socket listens, one line goes to stdout:\n"
-		"  evvm: vhost-user ID: ready on 'PATH' (N queues)\n"
+		"  evvm: vhost-user ID: ready on 'PATH' (N queues[, M I/O threads])\n"
 		"One frontend is served at a time; when it disconnects the device is stopped\n"
 		"and the next one is accepted; one that sends nothing for 5 s after connecting\n"
 		"is dropped. The blk backend tracks requests in flight (vhost-user's\n"
@@ -187,6 +192,20 @@ static const char *vu_option_name(int opt)
 		if (o->val == opt)
 			return o->name;
 	return "?";
+}
+
+/* --queues or --iothreads (blk) into *@out; prints a line and returns -EINVAL if bad. */
+static int vu_parse_count(int opt, const char *val, unsigned int *out)
+{
+	uint64_t v;
+
+	if (parse_uint(val, 1, EVVM_VIRTIO_MAX_QUEUES, &v)) {
+		fprintf(stderr, "evvm: --%s %s: expected 1 to %d\n", vu_option_name(opt), val,
+			EVVM_VIRTIO_MAX_QUEUES);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
 }
 
 /* One of vhost-user-net's own options into @net; prints a line and returns -EINVAL if bad. */
@@ -260,8 +279,12 @@ static int vu_serve(struct vhost_backend_config *cfg, struct evvm_virtio_dev *de
 	if (err)
 		goto out;
 	/* For a person or a script starting us: the socket accepts frontends from now on. */
-	printf("evvm: vhost-user %s: ready on '%s' (%u queue%s)\n", dev->id, socket,
-	       dev->ops->nr_queues, dev->ops->nr_queues == 1 ? "" : "s");
+	if (cfg->nr_iothreads > 1)
+		printf("evvm: vhost-user %s: ready on '%s' (%u queues, %u I/O threads)\n", dev->id,
+		       socket, dev->ops->nr_queues, cfg->nr_iothreads);
+	else
+		printf("evvm: vhost-user %s: ready on '%s' (%u queue%s)\n", dev->id, socket,
+		       dev->ops->nr_queues, dev->ops->nr_queues == 1 ? "" : "s");
 	fflush(stdout);
 	sw.b = b;
 	err = pthread_create(&thread, NULL, vu_signal_thread, &sw);
@@ -362,16 +385,15 @@ static int vu_main(int argc, char **argv, enum vu_kind kind, struct vmdesc_drive
 				return EXIT_USAGE;
 			break;
 		case OPT_QUEUES:
+		case OPT_IOTHREADS:
 			if (!blk) {
-				fprintf(stderr, "%s: unrecognized option '--queues'\n", cmd);
+				fprintf(stderr, "%s: unrecognized option '--%s'\n", cmd,
+					vu_option_name(opt));
 				return EXIT_USAGE;
 			}
-			if (parse_uint(optarg, 1, EVVM_VIRTIO_MAX_QUEUES, &v)) {
-				fprintf(stderr, "evvm: --queues %s: expected 1 to %d\n", optarg,
-					EVVM_VIRTIO_MAX_QUEUES);
+			if (vu_parse_count(opt, optarg,
+					   opt == OPT_QUEUES ? &queues : &cfg.nr_iothreads))
 				return EXIT_USAGE;
-			}
-			queues = v;
 			break;
 		case OPT_PRINT_CAPS:
 			vu_print_capabilities(kind);
@@ -402,6 +424,11 @@ static int vu_main(int argc, char **argv, enum vu_kind kind, struct vmdesc_drive
 	}
 	if (blk && !have_disk) {
 		fprintf(stderr, "%s: --disk path=FILE is required (see '%s --help')\n", cmd, cmd);
+		return EXIT_USAGE;
+	}
+	if (cfg.nr_iothreads > queues) {
+		fprintf(stderr, "evvm: --iothreads %u: expected 1 to --queues (%u)\n",
+			cfg.nr_iothreads, queues);
 		return EXIT_USAGE;
 	}
 	evvm_log_set_level(verbose >= 2 ? EVVM_LOG_DEBUG : verbose ? EVVM_LOG_INFO : EVVM_LOG_WARN);

@@ -910,6 +910,8 @@ static unsigned int blk_counters(struct evvm_virtio_dev *dev, struct evvm_dev_co
 	return n;
 }
 
+static int blk_clone(struct evvm_virtio_dev *dev, struct evvm_virtio_dev **out);
+
 static const struct evvm_device_ops blk_ops = {
 	.name = "blk",
 	.device_id = VIRTIO_ID_BLOCK,
@@ -924,6 +926,7 @@ static const struct evvm_device_ops blk_ops = {
 	.stop = blk_stop,
 	.destroy = blk_destroy,
 	.counters = blk_counters,
+	.clone = blk_clone,
 };
 
 /*
@@ -1056,6 +1059,83 @@ static uint64_t blk_features(struct blk *b, const struct blk_config *cfg)
 	return f;
 }
 
+/* The io_uring and its completion eventfd; @what names the disk in messages. */
+static int blk_ring_init(struct blk *b, const char *what)
+{
+	int err;
+
+	err = io_uring_queue_init(BLK_RING_ENTRIES, &b->ring, 0);
+	if (err) {
+		pr_err("disk '%s': io_uring_queue_init: %s", what, evvm_strerror(err));
+		return err;
+	}
+	b->ring_ok = true;
+	b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->efd < 0) {
+		err = -errno;
+		pr_err("disk '%s': eventfd: %s", what, evvm_strerror(err));
+		return err;
+	}
+	err = io_uring_register_eventfd(&b->ring, b->efd);
+	if (err)
+		pr_err("disk '%s': io_uring_register_eventfd: %s", what, evvm_strerror(err));
+	return err;
+}
+
+/*
+ * Another instance on the same disk (ops->clone): the fd is duplicated, so
+ * the lock taken at create (which belongs to the open file) is shared and
+ * held until the last instance closes; what was learnt about the file and
+ * the config are copied; the ring, the request pool and every counter are
+ * the clone's own.
+ */
+static int blk_clone(struct evvm_virtio_dev *dev, struct evvm_virtio_dev **out)
+{
+	const struct blk *src = dev->priv;
+	struct evvm_virtio_dev *cdev = calloc(1, sizeof(*cdev));
+	struct blk *b = calloc(1, sizeof(*b));
+	int err;
+
+	if (!cdev || !b) {
+		free(cdev);
+		free(b);
+		pr_err("%s: clone: %s", dev->id, evvm_strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	b->efd = -1;
+	b->log = (struct evvm_ratelimit)EVVM_RATELIMIT_INIT(BLK_LOG_BURST);
+	b->dev = cdev;
+	b->readonly = src->readonly;
+	b->bdev = src->bdev;
+	b->can_punch = src->can_punch;
+	b->inline_io = src->inline_io;
+	b->no_zero_range = src->no_zero_range;
+	b->capacity = src->capacity;
+	b->blksize = src->blksize;
+	memcpy(b->serial, src->serial, sizeof(b->serial));
+	b->config = src->config;
+	b->ops = src->ops;
+	cdev->priv = b;
+	cdev->ops = &b->ops;
+	cdev->host_features = dev->host_features;
+	snprintf(cdev->id, sizeof(cdev->id), "%s", dev->id);
+	b->fd = fcntl(src->fd, F_DUPFD_CLOEXEC, 0);
+	if (b->fd < 0) {
+		err = -errno;
+		pr_err("%s: clone: dup: %s", dev->id, evvm_strerror(err));
+		goto fail;
+	}
+	err = blk_ring_init(b, dev->id);
+	if (err)
+		goto fail;
+	*out = cdev;
+	return 0;
+fail:
+	blk_free(b);
+	free(cdev);
+	return err;
+}
+
 int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_dev **out)
 {
 	struct evvm_virtio_dev *dev;
@@ -1102,23 +1182,9 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 	err = blk_open(b, cfg->path, cfg->readonly);
 	if (err)
 		goto fail;
-	err = io_uring_queue_init(BLK_RING_ENTRIES, &b->ring, 0);
-	if (err) {
-		pr_err("disk '%s': io_uring_queue_init: %s", cfg->path, evvm_strerror(err));
+	err = blk_ring_init(b, cfg->path);
+	if (err)
 		goto fail;
-	}
-	b->ring_ok = true;
-	b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->efd < 0) {
-		err = -errno;
-		pr_err("disk '%s': eventfd: %s", cfg->path, evvm_strerror(err));
-		goto fail;
-	}
-	err = io_uring_register_eventfd(&b->ring, b->efd);
-	if (err) {
-		pr_err("disk '%s': io_uring_register_eventfd: %s", cfg->path, evvm_strerror(err));
-		goto fail;
-	}
 
 	dev->host_features = blk_features(b, cfg);
 	pr_info("%s: disk '%s': %llu sectors%s%s", dev->id, cfg->path,

@@ -70,7 +70,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	/* The disk stays open; the files go now, so nothing is left behind. */
 	unlink(path);
-	if (vhost_backend_create(&(struct vhost_backend_config){ .socket_path = sock, .dev = dev },
+	/* Two I/O threads: ring 0 on one, ring 1 on the other. */
+	if (vhost_backend_create(&(struct vhost_backend_config){ .socket_path = sock,
+								 .dev = dev,
+								 .nr_iothreads = 2 },
 				 &backend))
 		abort();
 	unlink(sock);

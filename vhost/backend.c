@@ -22,6 +22,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <evvm/devices.h>
 #include <evvm/iothread.h>
 
 #include "backend_int.h"
@@ -53,10 +54,13 @@ void vub_close_fd(int *fd)
 	*fd = -1;
 }
 
-/* One info line with the device's counters ("q0_requests=12 q1_requests=9"), if it has any. */
+/*
+ * One info line with the device's counters ("q0_requests=12 q1_requests=9"),
+ * if it has any: summed over the groups' instances (the same counters each).
+ */
 static void vub_log_counters(struct vhost_backend *b)
 {
-	struct evvm_dev_counter c[EVVM_DEV_MAX_COUNTERS];
+	struct evvm_dev_counter c[EVVM_DEV_MAX_COUNTERS], more[EVVM_DEV_MAX_COUNTERS];
 	char line[512];
 	unsigned int n;
 	size_t len = 0;
@@ -64,6 +68,13 @@ static void vub_log_counters(struct vhost_backend *b)
 	if (!b->ops->counters)
 		return;
 	n = b->ops->counters(b->dev, c, EVVM_DEV_MAX_COUNTERS);
+	for (unsigned int i = 1; i < b->nr_groups; i++) {
+		struct evvm_virtio_dev *d = b->groups[i].dev;
+		unsigned int m = d->ops->counters(d, more, EVVM_DEV_MAX_COUNTERS);
+
+		for (unsigned int k = 0; k < n && k < m; k++)
+			c[k].value += more[k].value;
+	}
 	line[0] = 0;
 	for (unsigned int i = 0; i < n && len < sizeof(line); i++)
 		len += snprintf(line + len, sizeof(line) - len, "%s%s=%llu", i ? " " : "",
@@ -95,6 +106,8 @@ void vub_disconnect(struct vhost_backend *b)
 	inflight_region_unmap(&b->inflight);
 	vub_log_counters(b);
 	vub_rings_forget(b);
+	b->status = 0;
+	b->features_set = false;
 	vub_idle_arm(b, false);
 	loop_del(b->ctl, b->conn_fd);
 	vub_close_fd(&b->conn_fd);
@@ -202,14 +215,30 @@ static void vub_on_guard(void *opaque, uint32_t events)
 	vub_disconnect(b);
 }
 
-/* The control loop's own fds: the idle deadline and the SIGBUS guard's eventfd. */
+/* A group's device failed: the others stop too (backend_int.h: only we call into groups). */
+static void vub_on_fail(void *opaque, uint32_t events)
+{
+	struct vhost_backend *b = opaque;
+	uint64_t v;
+
+	(void)events;
+	if (read(b->fail_efd, &v, sizeof(v)) < 0)
+		return;
+	vub_fail_all(b);
+}
+
+/*
+ * The control loop's own fds: the idle deadline, the SIGBUS guard's
+ * eventfd, and the one groups write when their device fails.
+ */
 static int vub_watch_own(struct vhost_backend *b)
 {
 	int err;
 
 	b->idle_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	b->guard_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->idle_timer < 0 || b->guard_efd < 0) {
+	b->fail_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->idle_timer < 0 || b->guard_efd < 0 || b->fail_efd < 0) {
 		err = -errno;
 		pr_err("vhost-user socket '%s': timerfd/eventfd: %s", b->path, evvm_strerror(err));
 		return err;
@@ -217,6 +246,8 @@ static int vub_watch_own(struct vhost_backend *b)
 	err = loop_add(b->ctl, b->idle_timer, EPOLLIN, vub_on_idle, b);
 	if (!err)
 		err = loop_add(b->ctl, b->guard_efd, EPOLLIN, vub_on_guard, b);
+	if (!err)
+		err = loop_add(b->ctl, b->fail_efd, EPOLLIN, vub_on_fail, b);
 	if (err)
 		pr_err("vhost-user socket '%s': watching: %s", b->path, evvm_strerror(err));
 	return err;
@@ -225,11 +256,89 @@ static int vub_watch_own(struct vhost_backend *b)
 /* ------------------------------------------------------------------ */
 /* Setup and teardown                                                  */
 
+/*
+ * Group @i: its I/O thread and its device instance (group 0: the caller's
+ * device; the others: clones), wired to this backend.
+ */
+static int vub_group_init(struct vhost_backend *b, unsigned int i, unsigned int poll_max_us)
+{
+	struct vub_group *g = &b->groups[i];
+	char tname[16];
+	int err;
+
+	if (i == 0) {
+		g->dev = b->dev;
+	} else {
+		err = b->ops->clone(b->dev, &g->dev);
+		if (err) {
+			g->dev = NULL;
+			return err;
+		}
+	}
+	snprintf(tname, sizeof(tname), "vu-%.8s-%u", b->dev->id, i % 100); /* i < 16 */
+	err = iothread_create(tname, poll_max_us, &g->io);
+	if (err) {
+		g->io = NULL;
+		return err;
+	}
+	g->loop = iothread_loop(g->io);
+	g->dev->loop = g->loop;
+	g->dev->mem = &g->mem;
+	g->dev->notify = vub_notify;
+	g->dev->needs_reset = vub_needs_reset;
+	g->dev->transport = g;
+	for (unsigned int q = 0; q < b->ops->nr_queues; q++)
+		vq_reset(&g->dev->vqs[q]);
+	return 0;
+}
+
+/* The groups' and rings' initial state: ring q in group q % nr_groups. */
+static void vub_init_rings(struct vhost_backend *b)
+{
+	for (unsigned int i = 0; i < b->nr_groups; i++) {
+		b->groups[i].b = b;
+		b->groups[i].index = i;
+		b->groups[i].all_enabled = true;
+		mem_init(&b->groups[i].mem);
+	}
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++) {
+		struct vub_ring *r = &b->rings[q];
+
+		r->b = b;
+		r->g = &b->groups[q % b->nr_groups];
+		r->index = q;
+		r->kick_fd = r->call_fd = r->err_fd = -1;
+		snprintf(r->name, sizeof(r->name), "%s.q%u", b->dev->id, q);
+	}
+}
+
+/* How many I/O threads: 1 to the device's queues, more only for a device that clones. */
+static int vub_check_iothreads(const struct vhost_backend_config *cfg, unsigned int *out)
+{
+	const struct evvm_device_ops *ops = cfg->dev->ops;
+	unsigned int m = cfg->nr_iothreads ? cfg->nr_iothreads : 1;
+
+	if (m > ops->nr_queues) {
+		pr_err("vhost-user socket '%s': %u I/O threads for %u queue%s (1 to the queue "
+		       "count)",
+		       cfg->socket_path, m, ops->nr_queues, ops->nr_queues == 1 ? "" : "s");
+		return -EINVAL;
+	}
+	if (m > 1 && !ops->clone) {
+		pr_err("vhost-user socket '%s': device %s cannot be served by more than one I/O "
+		       "thread",
+		       cfg->socket_path, cfg->dev->id);
+		return -EINVAL;
+	}
+	*out = m;
+	return 0;
+}
+
 int vhost_backend_create(const struct vhost_backend_config *cfg, struct vhost_backend **out)
 {
 	struct evvm_virtio_dev *dev = cfg->dev;
 	struct vhost_backend *b;
-	char tname[16];
+	unsigned int nr_groups;
 	int err;
 
 	if (!cfg->socket_path || !*cfg->socket_path) {
@@ -246,6 +355,9 @@ int vhost_backend_create(const struct vhost_backend_config *cfg, struct vhost_ba
 		       cfg->socket_path);
 		return -EINVAL;
 	}
+	err = vub_check_iothreads(cfg, &nr_groups);
+	if (err)
+		return err;
 	b = calloc(1, sizeof(*b));
 	if (!b) {
 		pr_err("vhost-user socket '%s': %s", cfg->socket_path, evvm_strerror(ENOMEM));
@@ -254,23 +366,15 @@ int vhost_backend_create(const struct vhost_backend_config *cfg, struct vhost_ba
 	b->dev = dev;
 	b->ops = dev->ops;
 	b->log = (struct evvm_ratelimit)EVVM_RATELIMIT_INIT(VUB_LOG_BURST);
-	b->listen_fd = b->conn_fd = b->idle_timer = b->guard_efd = -1;
+	b->listen_fd = b->conn_fd = b->idle_timer = b->guard_efd = b->fail_efd = -1;
 	b->idle_ms = cfg->idle_ms ? cfg->idle_ms : VHOST_BACKEND_IDLE_MS;
-	b->all_enabled = true;
+	b->nr_groups = nr_groups;
 	b->uid = geteuid();
 	b->group_set = cfg->socket_group_set;
 	b->gid = cfg->socket_gid;
 	snprintf(b->path, sizeof(b->path), "%s", cfg->socket_path);
 	snprintf(b->name, sizeof(b->name), "vhost-user %s", dev->id);
-	mem_init(&b->mem);
-	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++) {
-		struct vub_ring *r = &b->rings[q];
-
-		r->b = b;
-		r->index = q;
-		r->kick_fd = r->call_fd = r->err_fd = -1;
-		snprintf(r->name, sizeof(r->name), "%s.q%u", dev->id, q);
-	}
+	vub_init_rings(b);
 
 	err = loop_create(&b->ctl, "vhost-user");
 	if (err) {
@@ -289,19 +393,11 @@ int vhost_backend_create(const struct vhost_backend_config *cfg, struct vhost_ba
 		pr_err("vhost-user socket '%s': watching: %s", b->path, evvm_strerror(err));
 		goto fail;
 	}
-	snprintf(tname, sizeof(tname), "vu-%.12s", dev->id);
-	err = iothread_create(tname, cfg->poll_max_us, &b->io);
-	if (err) {
-		b->io = NULL;
-		goto fail;
+	for (unsigned int i = 0; i < nr_groups; i++) {
+		err = vub_group_init(b, i, cfg->poll_max_us);
+		if (err)
+			goto fail;
 	}
-	dev->loop = iothread_loop(b->io);
-	dev->mem = &b->mem;
-	dev->notify = vub_notify;
-	dev->needs_reset = vub_needs_reset;
-	dev->transport = b;
-	for (unsigned int q = 0; q < b->ops->nr_queues; q++)
-		vq_reset(&dev->vqs[q]);
 	*out = b;
 	return 0;
 fail:
@@ -328,17 +424,33 @@ void vhost_backend_stop(struct vhost_backend *b)
 	loop_stop(b->ctl);
 }
 
+/* Stop every group's thread (after the device stopped), then free the clones. */
+static void vub_groups_destroy(struct vhost_backend *b)
+{
+	for (unsigned int i = 0; i < b->nr_groups; i++)
+		iothread_destroy(b->groups[i].io);
+	for (unsigned int i = 1; i < b->nr_groups; i++)
+		virtio_dev_destroy(b->groups[i].dev);
+	if (b->groups[0].dev) {
+		b->dev->loop = NULL;
+		b->dev->mem = NULL;
+		b->dev->transport = NULL;
+	}
+}
+
 void vhost_backend_destroy(struct vhost_backend *b)
 {
-	bool had_io;
+	bool had_io = true;
 	struct stat st;
 
 	if (!b)
 		return;
-	had_io = b->io != NULL;
+	/* Every group has its thread, or setup failed before a frontend could connect. */
+	for (unsigned int i = 0; i < b->nr_groups; i++)
+		had_io = had_io && b->groups[i].io;
 	if (b->conn_fd >= 0 && had_io)
 		vub_disconnect(b);
-	iothread_destroy(b->io);
+	vub_groups_destroy(b);
 	if (b->listen_fd >= 0) {
 		/* Only our own socket: not one another backend bound after removing ours. */
 		if (b->sock_ino && stat(b->path, &st) == 0 && st.st_ino == b->sock_ino &&
@@ -349,10 +461,6 @@ void vhost_backend_destroy(struct vhost_backend *b)
 	loop_destroy(b->ctl);
 	vub_close_fd(&b->idle_timer);
 	vub_close_fd(&b->guard_efd);
-	if (had_io) {
-		b->dev->loop = NULL;
-		b->dev->mem = NULL;
-		b->dev->transport = NULL;
-	}
+	vub_close_fd(&b->fail_efd);
 	free(b);
 }

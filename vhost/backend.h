@@ -14,9 +14,14 @@
  * transport, as virtio-mmio is in the VMM.
  *
  * Threads: the caller's thread runs the control loop (vhost_backend_run()),
- * which accepts frontends and handles their messages; the device runs on an
- * I/O thread of its own, where every device op except config_read/write is
- * called (through loop_call()), kick fds are watched and call fds written.
+ * which accepts frontends and handles their messages; the rings run on
+ * nr_iothreads I/O threads (ring q on thread q % nr_iothreads), where every
+ * device op except config_read/write is called (through loop_call()), kick
+ * fds are watched and call fds written. Each thread has a device instance
+ * of its own: the caller's for thread 0, ops->clone() of it for the others,
+ * so device code runs on one thread per instance as device.h requires.
+ * Starting and stopping the device (below) is per thread: its instance
+ * starts with its first ring and stops with its last.
  *
  * Ring states map onto the device's ops as follows. A ring starts when its
  * kick fd arrives (SET_VRING_KICK) and stops at GET_VRING_BASE. The device
@@ -32,6 +37,9 @@
  * started ring is processed only while enabled: ops->kick() is not called
  * for a disabled ring, and is called once when it is enabled. Without
  * VHOST_USER_F_PROTOCOL_FEATURES in SET_FEATURES, rings are enabled.
+ * With VHOST_USER_PROTOCOL_F_STATUS, SET_STATUS 0 stops every ring as
+ * GET_VRING_BASE does (their configuration and saved indices stay: QEMU
+ * 7.2 sends it before GET_VRING_BASE) and clears the status byte.
  */
 
 /*
@@ -51,6 +59,8 @@ struct vhost_backend_config {
 	unsigned int poll_max_us;    /* I/O thread busy-polling, as iothread_create() */
 	unsigned int idle_ms;	     /* a new connection's deadline for its first message
 					(0: VHOST_BACKEND_IDLE_MS) */
+	unsigned int nr_iothreads;   /* I/O threads (0: 1); ring q is served by thread
+					q % nr_iothreads */
 	bool socket_group_set;	     /* the socket is 0660 and of group socket_gid */
 	gid_t socket_gid;
 };
@@ -62,11 +72,13 @@ struct vhost_backend_config {
  * (which our uid must be allowed to chown to). A frontend is served only
  * if its uid (SO_PEERCRED) is ours or root's, or, with a group, that group
  * is its gid or one of its supplementary groups; others are dropped with a
- * log line naming their uid and pid. Then start the device's I/O
- * thread. The backend uses @cfg->dev until vhost_backend_destroy(): it sets
- * dev->loop, dev->mem, dev->notify, dev->needs_reset and dev->transport;
- * the caller destroys the device after the backend. Returns 0 and sets
- * *@out, or -errno after logging one line naming the socket and the cause.
+ * log line naming their uid and pid. Then start the I/O threads:
+ * @cfg->nr_iothreads, 1 to the device's queue count, more than 1 only for
+ * a device with ops->clone (-EINVAL otherwise). The backend uses @cfg->dev
+ * until vhost_backend_destroy(): it sets dev->loop, dev->mem, dev->notify,
+ * dev->needs_reset and dev->transport; the caller destroys the device after
+ * the backend. Returns 0 and sets *@out, or -errno after logging one line
+ * naming the socket and the cause.
  */
 int vhost_backend_create(const struct vhost_backend_config *cfg, struct vhost_backend **out);
 
@@ -86,10 +98,10 @@ int vhost_backend_run(struct vhost_backend *b);
 void vhost_backend_stop(struct vhost_backend *b);
 
 /*
- * Stop the device if a frontend is still connected, stop the I/O thread,
- * remove the socket file (if it is still the one we bound) and free the
- * backend. The device is stopped and can be virtio_dev_destroy()ed. NULL is
- * ignored. Not while vhost_backend_run() runs.
+ * Stop the device if a frontend is still connected, stop the I/O threads
+ * (and destroy the device's clones), remove the socket file (if it is
+ * still the one we bound) and free the backend. The device is stopped and can be
+ * virtio_dev_destroy()ed. NULL is ignored. Not while vhost_backend_run() runs.
  */
 void vhost_backend_destroy(struct vhost_backend *b);
 

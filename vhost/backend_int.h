@@ -7,14 +7,22 @@
  * connection and setup), backend_msg.c (message handlers, control thread),
  * backend_rings.c (rings on the device's I/O thread).
  *
- * Ownership. The control thread owns the connection, the memory mappings,
- * each ring's configuration (size, addresses, base) and its kick, call and
- * err fds. State the I/O thread reads in its own callbacks (kick, notify,
- * needs_reset) -- which rings run and are enabled, which fds they use,
- * dev->features, dev->mem -- is written only on the I/O thread, inside the
- * vub_io_*() functions, which run there with loop_call(); that call orders
- * those writes with everything the control thread does before and after
- * it, so neither side needs a lock.
+ * Ownership. The control thread owns the connection, the memory mappings
+ * (and the table that lists them), each ring's configuration (size,
+ * addresses, base) and its kick, call and err fds. The rings are spread
+ * over I/O threads, one struct vub_group each (ring q: group q % nr_groups),
+ * and each group serves its rings on a device instance of its own (group
+ * 0: the caller's device; the others: ops->clone() of it), so device state
+ * is never shared between threads. State a group's thread reads in its own
+ * callbacks (kick, notify, needs_reset) -- which of its rings run and are
+ * enabled, which fds they use, its device's features, its copy of the
+ * memory table -- is written only on that thread, inside the vub_io_*()
+ * functions, which run there with loop_call(); that call orders those
+ * writes with everything the control thread does before and after it, so
+ * neither side needs a lock. Only the control thread starts loop_call()s:
+ * a group never calls into another (two loops calling each other could
+ * deadlock); what one group must tell the others goes through an eventfd
+ * the control loop watches (fail_efd).
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -37,8 +45,25 @@
 /* Rejection lines per second at most; a frontend can cause them. */
 #define VUB_LOG_BURST 20
 
+/* One I/O thread and the device instance that serves its rings there. */
+struct vub_group {
+	struct vhost_backend *b;
+	unsigned int index;
+	struct evvm_iothread *io;
+	struct evvm_loop *loop;
+	struct evvm_virtio_dev *dev; /* group 0: the caller's; others: clones, ours */
+
+	/* Written on the group's thread only. */
+	struct vub_table mem_table; /* a copy of the control thread's: the same mappings */
+	struct evvm_mem mem;	    /* dev->mem: keyed by guest physical address */
+	bool all_enabled; /* VHOST_USER_F_PROTOCOL_FEATURES not acked: rings are enabled */
+	bool dev_started;
+	bool failed; /* needs_reset: no kicks reach the device until it restarts */
+};
+
 struct vub_ring {
 	struct vhost_backend *b;
+	struct vub_group *g; /* the thread that serves it */
 	unsigned int index;
 	char name[48]; /* "blk0.q0": the virtqueue's name in messages */
 
@@ -48,7 +73,8 @@ struct vub_ring {
 	uint64_t desc_ua, avail_ua, used_ua; /* frontend user addresses */
 	uint16_t base;			     /* next avail index at the next start */
 
-	/* Written on the I/O thread only (see the top); the fds belong to the control thread. */
+	/* Written on the group's thread only (see the top); the fds belong to the control thread.
+	 */
 	bool started;
 	bool enabled;	   /* SET_VRING_ENABLE */
 	bool kick_watched; /* kick_fd is in the I/O loop */
@@ -71,20 +97,22 @@ struct vhost_backend {
 	int idle_timer; /* timerfd: the connection's deadline for its first message */
 	unsigned int idle_ms;
 	bool conn_spoke; /* the connection sent a message */
+	int fail_efd;	 /* written by a group whose device failed (vub_needs_reset()) */
 	struct evvm_loop *ctl;
-	struct evvm_iothread *io;
 	atomic_bool stopping;
 
-	/* Written on the I/O thread only. */
-	struct vub_table mem_table; /* the mappings behind @mem, keyed also by user address */
-	struct evvm_mem mem;	    /* dev->mem: keyed by guest physical address */
-	bool all_enabled; /* VHOST_USER_F_PROTOCOL_FEATURES not acked: rings are enabled */
-	bool dev_started;
-	bool failed; /* needs_reset: no kicks reach the device until it restarts */
+	/* Control thread: the mapped memory table; each group has a copy. */
+	struct vub_table mem_table;
+	unsigned int nr_groups;
+	struct vub_group groups[EVVM_VIRTIO_MAX_QUEUES];
 	struct vub_ring rings[EVVM_VIRTIO_MAX_QUEUES];
 
 	/* Control thread; read on the I/O thread when a ring starts (see the top). */
 	struct inflight_region inflight; /* GET/SET_INFLIGHT_FD, or none */
+
+	/* Control thread: VHOST_USER_PROTOCOL_F_STATUS (SET_STATUS/GET_STATUS). */
+	uint8_t status;	   /* the device status byte (virtio 1.2, 2.1) */
+	bool features_set; /* SET_FEATURES accepted since the last reset: FEATURES_OK may stick */
 
 	/* Rejection log limiting (control thread). */
 	struct evvm_ratelimit log;
@@ -141,16 +169,20 @@ int vub_dispatch(struct vhost_backend *b, struct vub_msg *msg);
 /* Close every ring's fds and forget its configuration (control thread). */
 void vub_rings_forget(struct vhost_backend *b);
 
-/* backend_rings.c: dev->notify and dev->needs_reset (I/O thread). */
+/* backend_rings.c: dev->notify and dev->needs_reset (the group's thread). */
 void vub_notify(struct evvm_virtio_dev *dev, unsigned int q);
 void vub_needs_reset(struct evvm_virtio_dev *dev);
+
+/* fail_efd was written: every group stops processing and signals its rings' err fds. */
+void vub_fail_all(struct vhost_backend *b);
 
 /* Rings in the started state, one bit each. */
 uint64_t vub_rings_started(const struct vhost_backend *b);
 
 /*
- * Control-thread entry points into the I/O thread: each runs there with
- * loop_call() and returns what it says.
+ * Control-thread entry points into the I/O threads: each runs on the
+ * ring's group thread, or on each group's in turn, with loop_call() and
+ * returns what it says.
  */
 
 /* SET_VRING_KICK on a stopped ring: map it, watch @fd (taken on success), start the device. */
@@ -167,9 +199,10 @@ void vub_io_ring_enable(struct vhost_backend *b, unsigned int q, bool enable);
  */
 uint16_t vub_io_ring_stop(struct vhost_backend *b, unsigned int q, int *kick_fd);
 /*
- * Install @t and @mem (the table is swapped: @t holds the old one after),
- * remapping started rings; @quiesced: they have nothing in flight (the
- * device is reset around the switch otherwise).
+ * Install @t and @mem (the table is swapped: @t holds the old one after,
+ * which no group uses any more), remapping started rings, one group after
+ * the other; @quiesced: they have nothing in flight (a group's device is
+ * reset around the switch otherwise).
  */
 void vub_io_mem_swap(struct vhost_backend *b, struct vub_table *t, const struct evvm_mem *mem,
 		     bool quiesced);

@@ -21,7 +21,8 @@
 #define VUB_PROTOCOL_FEATURES                                                                 \
 	(VIRTIO_BIT(VHOST_USER_PROTOCOL_F_MQ) | VIRTIO_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) | \
 	 VIRTIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG) |                                           \
-	 VIRTIO_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE))
+	 VIRTIO_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                     \
+	 VIRTIO_BIT(VHOST_USER_PROTOCOL_F_STATUS))
 
 #define VHOST_VRING_F_LOG 0 /* SET_VRING_ADDR flags: log used-ring writes */
 
@@ -97,6 +98,7 @@ static int h_set_features(struct vhost_backend *b, struct vub_msg *msg)
 	    (f & ~VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES)) != b->dev->features)
 		return vub_reject(b, msg, -EBUSY, "features change while rings run");
 	vub_io_set_features(b, f);
+	b->features_set = true;
 	pr_debug("%s: features 0x%llx", b->name, (unsigned long long)f);
 	return 0;
 }
@@ -155,6 +157,8 @@ static int h_reset_device(struct vhost_backend *b, struct vub_msg *msg)
 	(void)msg;
 	vub_io_reset(b, NULL);
 	vub_rings_forget(b);
+	b->status = 0;
+	b->features_set = false;
 	pr_info("%s: device reset", b->name);
 	return 0;
 }
@@ -474,6 +478,70 @@ static int h_set_inflight_fd(struct vhost_backend *b, struct vub_msg *msg)
 	return 0;
 }
 
+/*
+ * Stop every started ring as GET_VRING_BASE would (drained first, so that
+ * the saved index covers only completed requests), keeping its
+ * configuration: a later GET_VRING_BASE answers from the saved index.
+ */
+static void rings_stop_all(struct vhost_backend *b)
+{
+	uint64_t mask = vub_rings_started(b);
+	int kick_fd;
+
+	if (!mask)
+		return;
+	vub_rings_drain(b, mask);
+	for (unsigned int q = 0; q < b->ops->nr_queues; q++) {
+		if (!(mask & (1ULL << q)))
+			continue;
+		b->rings[q].base = vub_io_ring_stop(b, q, &kick_fd);
+		vub_close_fd(&kick_fd);
+		pr_info("%s: stopped at avail index %u (device reset)", b->rings[q].name,
+			b->rings[q].base);
+	}
+}
+
+/*
+ * SET_STATUS: the virtio status byte. FEATURES_OK sticks only after an
+ * accepted SET_FEATURES (GET_STATUS shows the bit clear otherwise, which is
+ * how virtio refuses features). 0 is a device reset: the rings stop and
+ * nothing is in flight after the reply, but their configuration and saved
+ * indices stay, since vhost-user's own messages own those: QEMU 7.2's
+ * frontend sends 0 before the GET_VRING_BASE of each stop, and must still
+ * get the right index from it.
+ */
+static int h_set_status(struct vhost_backend *b, struct vub_msg *msg)
+{
+	uint64_t v = msg_u64(msg);
+	uint8_t s;
+
+	if (v > UINT8_MAX)
+		return vub_reject(b, msg, -EINVAL, "status 0x%llx is not a byte",
+				  (unsigned long long)v);
+	s = v;
+	if (s == 0) {
+		rings_stop_all(b);
+		b->status = 0;
+		b->features_set = false;
+		pr_info("%s: status 0: device reset", b->name);
+		return 0;
+	}
+	if ((s & VIRTIO_STATUS_FEATURES_OK) && !(b->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    !b->features_set) {
+		s &= ~VIRTIO_STATUS_FEATURES_OK;
+		pr_warn("%s: FEATURES_OK before SET_FEATURES: refused", b->name);
+	}
+	b->status = s;
+	pr_info("%s: status 0x%x", b->name, s);
+	return 0;
+}
+
+static int h_get_status(struct vhost_backend *b, struct vub_msg *msg)
+{
+	reply_u64(msg, b->status);
+	return 0;
+}
+
 /* Check a GET_CONFIG/SET_CONFIG payload against the device's config space. */
 static int config_check(struct vhost_backend *b, struct vub_msg *msg, struct vhost_user_config *c)
 {
@@ -564,7 +632,8 @@ static const struct vub_handler vub_handlers[] = {
 	[VHOST_USER_GET_INFLIGHT_FD] = { h_get_inflight_fd, INFLIGHT_SIZE, FDS_NONE, true },
 	[VHOST_USER_SET_INFLIGHT_FD] = { h_set_inflight_fd, INFLIGHT_SIZE, FDS_HANDLER, false },
 	[VHOST_USER_GET_MAX_MEM_SLOTS] = { NULL, SIZE_ANY, FDS_HANDLER, true },
-	[VHOST_USER_GET_STATUS] = { NULL, SIZE_ANY, FDS_HANDLER, true },
+	[VHOST_USER_SET_STATUS] = { h_set_status, 8, FDS_NONE, false },
+	[VHOST_USER_GET_STATUS] = { h_get_status, 0, FDS_NONE, true },
 	[28] = { NULL, SIZE_ANY, FDS_HANDLER, true }, /* POSTCOPY_ADVISE */
 	[30] = { NULL, SIZE_ANY, FDS_HANDLER, true }, /* POSTCOPY_END */
 };

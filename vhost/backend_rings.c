@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * vhost-user backend: the rings, on the device's I/O thread. Every
+ * vhost-user backend: the rings, on their groups' I/O threads. Every
  * vub_io_*() function runs its body there (loop_call()) with an argument
- * struct of its own; see backend_int.h for who owns what and backend.h for
- * how ring states map onto the device's ops.
+ * struct of its own, on the ring's group, or on each group in turn; see
+ * backend_int.h for who owns what and backend.h for how ring states map
+ * onto the device's ops. Each group is a device of its own: starting,
+ * stopping and failing are per group.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,9 +40,39 @@ static void vub_signal(int fd)
 		pr_debug("signalling fd %d: %s", fd, evvm_strerror(errno));
 }
 
-static bool ring_enabled(const struct vhost_backend *b, const struct vub_ring *r)
+static bool ring_enabled(const struct vub_ring *r)
 {
-	return b->all_enabled || r->enabled;
+	return r->g->all_enabled || r->enabled;
+}
+
+/* The rings of group @g, one bit each. */
+static uint64_t group_rings(const struct vub_group *g)
+{
+	const struct vhost_backend *b = g->b;
+	uint64_t mask = 0;
+
+	for (unsigned int q = g->index; q < b->ops->nr_queues; q += b->nr_groups)
+		mask |= 1ULL << q;
+	return mask;
+}
+
+/* The group's ring after @r (NULL: the first), or NULL after its last. */
+static struct vub_ring *group_next(const struct vub_group *g, const struct vub_ring *r)
+{
+	unsigned int q = r ? r->index + g->b->nr_groups : g->index;
+
+	return q < g->b->ops->nr_queues ? &g->b->rings[q] : NULL;
+}
+
+/* The group's started rings (its own thread, or the control thread). */
+static uint64_t group_started(const struct vub_group *g)
+{
+	uint64_t mask = 0;
+
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r))
+		if (r->started)
+			mask |= 1ULL << r->index;
+	return mask;
 }
 
 uint64_t vub_rings_started(const struct vhost_backend *b)
@@ -55,38 +87,86 @@ uint64_t vub_rings_started(const struct vhost_backend *b)
 
 void vub_notify(struct evvm_virtio_dev *dev, unsigned int q)
 {
-	struct vhost_backend *b = dev->transport;
+	struct vub_group *g = dev->transport;
 
 	if (q < EVVM_VIRTIO_MAX_QUEUES)
-		vub_signal(b->rings[q].call_fd);
+		vub_signal(g->b->rings[q].call_fd);
 }
 
-/* vhost-user has no status to set: log, signal err fds, stop processing. */
+/* Group @g stops processing and signals its rings' err fds; whether it had not yet. */
+static bool group_fail(struct vub_group *g)
+{
+	if (g->failed)
+		return false;
+	g->failed = true;
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r))
+		vub_signal(r->err_fd);
+	return true;
+}
+
+/*
+ * vhost-user has no status to set: log, signal err fds, stop processing,
+ * and have the control thread tell the other groups (vub_fail_all()).
+ */
 void vub_needs_reset(struct evvm_virtio_dev *dev)
 {
-	struct vhost_backend *b = dev->transport;
+	struct vub_group *g = dev->transport;
+	struct vhost_backend *b = g->b;
+	uint64_t one = 1;
 
-	if (b->failed)
+	if (!group_fail(g))
 		return;
-	b->failed = true;
 	pr_err("%s: device needs reset: its rings are not processed until the frontend restarts "
 	       "them",
 	       b->name);
-	for (unsigned int q = 0; q < b->ops->nr_queues; q++)
-		vub_signal(b->rings[q].err_fd);
+	if (b->nr_groups > 1 && write(b->fail_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_err("%s: telling the other I/O threads: %s", b->name, evvm_strerror(errno));
+}
+
+static int io_group_failed(void *opaque)
+{
+	const struct vub_group *g = opaque;
+
+	return g->failed;
+}
+
+static int io_group_fail(void *opaque)
+{
+	group_fail(opaque);
+	return 0;
+}
+
+/*
+ * Only if a group is still failed: a reset (RESET_DEVICE, a ring restart, a
+ * new frontend) handled before this clears the failure, and must not be
+ * undone by its stale signal. Only the control thread clears `failed`, so
+ * nothing clears it between the check and the calls.
+ */
+void vub_fail_all(struct vhost_backend *b)
+{
+	bool any = false;
+
+	for (unsigned int i = 0; i < b->nr_groups && !any; i++)
+		any = loop_call(b->groups[i].loop, io_group_failed, &b->groups[i]);
+	if (!any)
+		return;
+	for (unsigned int i = 0; i < b->nr_groups; i++)
+		loop_call(b->groups[i].loop, io_group_fail, &b->groups[i]);
 }
 
 /* Kick the device for ring @r if it may process it now. */
-static void ring_poke(struct vhost_backend *b, struct vub_ring *r)
+static void ring_poke(struct vub_ring *r)
 {
-	if (r->started && b->dev_started && ring_enabled(b, r) && !b->failed)
-		b->ops->kick(b->dev, r->index);
+	struct vub_group *g = r->g;
+
+	if (r->started && g->dev_started && ring_enabled(r) && !g->failed)
+		g->dev->ops->kick(g->dev, r->index);
 }
 
-static void rings_poke(struct vhost_backend *b)
+static void rings_poke(struct vub_group *g)
 {
-	for (unsigned int q = 0; q < b->ops->nr_queues; q++)
-		ring_poke(b, &b->rings[q]);
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r))
+		ring_poke(r);
 }
 
 /* A kick fd is readable. */
@@ -98,27 +178,27 @@ static void vub_on_kick(void *opaque, uint32_t events)
 	(void)events;
 	if (read(r->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN && errno != EINTR)
 		pr_debug("%s: kick fd: %s", r->name, evvm_strerror(errno));
-	ring_poke(r->b, r);
+	ring_poke(r);
 }
 
-static int ring_watch(struct vhost_backend *b, struct vub_ring *r)
+static int ring_watch(struct vub_ring *r)
 {
 	int err;
 
 	if (r->kick_watched || r->kick_fd < 0)
 		return 0;
-	err = loop_add(b->dev->loop, r->kick_fd, EPOLLIN, vub_on_kick, r);
+	err = loop_add(r->g->loop, r->kick_fd, EPOLLIN, vub_on_kick, r);
 	if (err)
 		return err;
 	r->kick_watched = true;
 	return 0;
 }
 
-static void ring_unwatch(struct vhost_backend *b, struct vub_ring *r)
+static void ring_unwatch(struct vub_ring *r)
 {
 	if (!r->kick_watched)
 		return;
-	loop_del(b->dev->loop, r->kick_fd);
+	loop_del(r->g->loop, r->kick_fd);
 	r->kick_watched = false;
 }
 
@@ -128,24 +208,25 @@ static void ring_unwatch(struct vhost_backend *b, struct vub_ring *r)
  * With an in-flight region, the region decides where the ring continues and
  * which chains are submitted again (inflight_ring_start()).
  */
-static int ring_map(struct vhost_backend *b, struct vub_ring *r, const struct vq_base *base,
-		    bool whole)
+static int ring_map(struct vub_ring *r, const struct vq_base *base, bool whole)
 {
-	struct evvm_vq *vq = &b->dev->vqs[r->index];
-	struct ring_gpas g;
+	struct vub_group *g = r->g;
+	struct vhost_backend *b = r->b;
+	struct evvm_vq *vq = &g->dev->vqs[r->index];
+	struct ring_gpas rg;
 	const char *bad;
 	char why[160];
 	int err;
 
-	err = memtable_ring_gpas(&b->mem_table, r->desc_ua, r->avail_ua, r->used_ua, r->num, &g,
+	err = memtable_ring_gpas(&g->mem_table, r->desc_ua, r->avail_ua, r->used_ua, r->num, &rg,
 				 &bad);
 	if (err) {
 		pr_err("%s: %s is not in the frontend's memory", r->name, bad);
 		vq_reset(vq);
 	} else {
 		/* vq_init() says why it fails. */
-		err = vq_init(vq, &b->mem, r->name, r->num, g.desc, g.avail, g.used,
-			      b->dev->features);
+		err = vq_init(vq, &g->mem, r->name, r->num, rg.desc, rg.avail, rg.used,
+			      g->dev->features);
 	}
 	/* Even on failure: GET_VRING_BASE reports it (the queue is not ready, nothing pops). */
 	vq_set_base(vq, base, false);
@@ -165,56 +246,55 @@ static int ring_map(struct vhost_backend *b, struct vub_ring *r, const struct vq
 }
 
 /* Map every started ring again at its current position (memory or in-flight counts changed). */
-static void rings_remap(struct vhost_backend *b)
+static void rings_remap(struct vub_group *g)
 {
-	for (unsigned int q = 0; q < b->ops->nr_queues; q++) {
-		struct vub_ring *r = &b->rings[q];
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r)) {
 		struct vq_base base;
 
 		if (!r->started)
 			continue;
-		vq_get_base(&b->dev->vqs[q], &base);
-		if (ring_map(b, r, &base, true)) {
+		vq_get_base(&g->dev->vqs[r->index], &base);
+		if (ring_map(r, &base, true)) {
 			pr_err("%s: cannot be mapped again", r->name);
-			vub_needs_reset(b->dev);
+			vub_needs_reset(g->dev);
 		}
 	}
 }
 
-/* Start the device; the caller has vq_init()ed the rings that run. */
-static int dev_start(struct vhost_backend *b)
+/* Start the group's device; the caller has vq_init()ed the rings that run. */
+static int dev_start(struct vub_group *g)
 {
 	int err;
 
-	b->failed = false;
-	err = b->ops->start(b->dev);
+	g->failed = false;
+	err = g->dev->ops->start(g->dev);
 	if (err) {
-		pr_err("%s: device start: %s", b->name, evvm_strerror(err));
+		pr_err("%s: device start: %s", g->b->name, evvm_strerror(err));
 		return err;
 	}
-	b->dev_started = true;
+	g->dev_started = true;
 	return 0;
 }
 
-static void dev_stop(struct vhost_backend *b)
+static void dev_stop(struct vub_group *g)
 {
-	if (!b->dev_started)
+	if (!g->dev_started)
 		return;
-	b->ops->stop(b->dev);
-	b->dev_started = false;
+	g->dev->ops->stop(g->dev);
+	g->dev_started = false;
 }
 
 /*
- * The device was stopped with requests in flight while rings still run:
- * map those rings again (their in-flight counts are stale), keeping their
- * indices, and start the device again.
+ * The group's device was stopped with requests in flight while rings still
+ * run: map those rings again (their in-flight counts are stale), keeping
+ * their indices, and start the device again.
  */
-static void dev_restart(struct vhost_backend *b)
+static void dev_restart(struct vub_group *g)
 {
-	rings_remap(b);
-	if (!b->failed && dev_start(b))
-		vub_needs_reset(b->dev);
-	rings_poke(b);
+	rings_remap(g);
+	if (!g->failed && dev_start(g))
+		vub_needs_reset(g->dev);
+	rings_poke(g);
 }
 
 struct ring_start_arg {
@@ -226,35 +306,35 @@ struct ring_start_arg {
 static int io_ring_start(void *opaque)
 {
 	struct ring_start_arg *a = opaque;
-	struct vhost_backend *b = a->b;
-	struct vub_ring *r = &b->rings[a->q];
+	struct vub_ring *r = &a->b->rings[a->q];
+	struct vub_group *g = r->g;
 	struct vq_base base = { .last_avail = r->base };
 	int err;
 
-	err = ring_map(b, r, &base, false);
+	err = ring_map(r, &base, false);
 	if (err)
 		return err;
 	r->kick_fd = a->fd;
-	err = ring_watch(b, r);
+	err = ring_watch(r);
 	if (err) {
 		pr_err("%s: watching the kick fd: %s", r->name, evvm_strerror(err));
 		goto undo;
 	}
 	r->started = true;
-	if (!b->dev_started) {
-		err = dev_start(b);
+	if (!g->dev_started) {
+		err = dev_start(g);
 		if (err) {
 			r->started = false;
-			ring_unwatch(b, r);
+			ring_unwatch(r);
 			goto undo;
 		}
 	}
 	/* Buffers made available before the ring started sent no kick we saw. */
-	ring_poke(b, r);
+	ring_poke(r);
 	return 0;
 undo:
 	r->kick_fd = -1;
-	vq_reset(&b->dev->vqs[a->q]);
+	vq_reset(&g->dev->vqs[a->q]);
 	inflight_ring_stop(&r->ir);
 	return err;
 }
@@ -263,7 +343,7 @@ int vub_io_ring_start(struct vhost_backend *b, unsigned int q, int fd)
 {
 	struct ring_start_arg a = { b, q, fd };
 
-	return loop_call(b->dev->loop, io_ring_start, &a);
+	return loop_call(b->rings[q].g->loop, io_ring_start, &a);
 }
 
 struct ring_fd_arg {
@@ -276,29 +356,28 @@ struct ring_fd_arg {
 static int io_ring_set_kick(void *opaque)
 {
 	struct ring_fd_arg *a = opaque;
-	struct vhost_backend *b = a->b;
-	struct vub_ring *r = &b->rings[a->q];
+	struct vub_ring *r = &a->b->rings[a->q];
 	int old = r->kick_fd, err;
 
-	ring_unwatch(b, r);
+	ring_unwatch(r);
 	r->kick_fd = a->fd;
-	err = ring_watch(b, r);
+	err = ring_watch(r);
 	if (err) {
 		pr_err("%s: watching the kick fd: %s", r->name, evvm_strerror(err));
 		r->kick_fd = old;
-		if (ring_watch(b, r))
+		if (ring_watch(r))
 			pr_err("%s: the old kick fd cannot be watched again", r->name);
 		return err;
 	}
 	a->fd = old;
-	ring_poke(b, r);
+	ring_poke(r);
 	return 0;
 }
 
 int vub_io_ring_set_kick(struct vhost_backend *b, unsigned int q, int *fd)
 {
 	struct ring_fd_arg a = { .b = b, .q = q, .fd = *fd };
-	int err = loop_call(b->dev->loop, io_ring_set_kick, &a);
+	int err = loop_call(b->rings[q].g->loop, io_ring_set_kick, &a);
 
 	if (!err)
 		*fd = a.fd;
@@ -317,7 +396,7 @@ static int io_ring_set_signal(void *opaque)
 	/* A notification may have gone to the old fd, or nowhere: one more is harmless. */
 	if (!a->err && r->started)
 		vub_signal(r->call_fd);
-	if (a->err && a->b->failed)
+	if (a->err && r->g->failed)
 		vub_signal(r->err_fd);
 	return 0;
 }
@@ -326,7 +405,7 @@ void vub_io_ring_set_signal(struct vhost_backend *b, unsigned int q, bool err, i
 {
 	struct ring_fd_arg a = { .b = b, .q = q, .err = err, .fd = *fd };
 
-	loop_call(b->dev->loop, io_ring_set_signal, &a);
+	loop_call(b->rings[q].g->loop, io_ring_set_signal, &a);
 	*fd = a.fd;
 }
 
@@ -340,11 +419,11 @@ static int io_ring_enable(void *opaque)
 {
 	struct ring_enable_arg *a = opaque;
 	struct vub_ring *r = &a->b->rings[a->q];
-	bool was = ring_enabled(a->b, r);
+	bool was = ring_enabled(r);
 
 	r->enabled = a->enable;
-	if (!was && ring_enabled(a->b, r))
-		ring_poke(a->b, r);
+	if (!was && ring_enabled(r))
+		ring_poke(r);
 	return 0;
 }
 
@@ -352,12 +431,12 @@ void vub_io_ring_enable(struct vhost_backend *b, unsigned int q, bool enable)
 {
 	struct ring_enable_arg a = { b, q, enable };
 
-	loop_call(b->dev->loop, io_ring_enable, &a);
+	loop_call(b->rings[q].g->loop, io_ring_enable, &a);
 }
 
 struct rings_arg {
-	struct vhost_backend *b;
-	uint64_t mask;
+	struct vub_group *g;
+	uint64_t mask; /* of the group's rings */
 };
 
 /* Stop watching the kick fds of the rings in the mask (the device keeps running). */
@@ -365,9 +444,9 @@ static int io_rings_pause(void *opaque)
 {
 	struct rings_arg *a = opaque;
 
-	for (unsigned int q = 0; q < a->b->ops->nr_queues; q++)
-		if (a->mask & (1ULL << q))
-			ring_unwatch(a->b, &a->b->rings[q]);
+	for (struct vub_ring *r = group_next(a->g, NULL); r; r = group_next(a->g, r))
+		if (a->mask & (1ULL << r->index))
+			ring_unwatch(r);
 	return 0;
 }
 
@@ -375,26 +454,48 @@ static int io_rings_pause(void *opaque)
 static int io_rings_inflight(void *opaque)
 {
 	struct rings_arg *a = opaque;
-	struct vhost_backend *b = a->b;
 	int n = 0;
 
-	if (b->failed)
+	if (a->g->failed)
 		return -1;
-	for (unsigned int q = 0; q < b->ops->nr_queues; q++)
-		if (a->mask & (1ULL << q))
-			n += b->dev->vqs[q].inflight;
+	for (struct vub_ring *r = group_next(a->g, NULL); r; r = group_next(a->g, r))
+		if (a->mask & (1ULL << r->index))
+			n += a->g->dev->vqs[r->index].inflight;
+	return n;
+}
+
+/* Requests in flight on the rings of @mask, over every group; -1 if a device failed. */
+static int rings_inflight(struct vhost_backend *b, uint64_t mask)
+{
+	int n = 0;
+
+	for (unsigned int i = 0; i < b->nr_groups; i++) {
+		struct rings_arg a = { &b->groups[i], mask & group_rings(&b->groups[i]) };
+		int k;
+
+		if (!a.mask)
+			continue;
+		k = loop_call(a.g->loop, io_rings_inflight, &a);
+		if (k < 0)
+			return -1;
+		n += k;
+	}
 	return n;
 }
 
 bool vub_rings_drain(struct vhost_backend *b, uint64_t mask)
 {
-	struct rings_arg a = { b, mask };
 	uint64_t deadline = now_ms() + VHOST_BACKEND_DRAIN_MS;
 	const struct timespec tick = { .tv_nsec = 1000000 };
 
-	loop_call(b->dev->loop, io_rings_pause, &a);
+	for (unsigned int i = 0; i < b->nr_groups; i++) {
+		struct rings_arg a = { &b->groups[i], mask & group_rings(&b->groups[i]) };
+
+		if (a.mask)
+			loop_call(a.g->loop, io_rings_pause, &a);
+	}
 	for (bool first = true;; first = false) {
-		int n = loop_call(b->dev->loop, io_rings_inflight, &a);
+		int n = rings_inflight(b, mask);
 
 		if (n == 0)
 			return true;
@@ -423,10 +524,10 @@ struct ring_stop_arg {
 static int io_ring_stop(void *opaque)
 {
 	struct ring_stop_arg *a = opaque;
-	struct vhost_backend *b = a->b;
-	struct vub_ring *r = &b->rings[a->q];
-	struct evvm_vq *vq = &b->dev->vqs[a->q];
-	bool others = vub_rings_started(b) & ~(1ULL << a->q);
+	struct vub_ring *r = &a->b->rings[a->q];
+	struct vub_group *g = r->g;
+	struct evvm_vq *vq = &g->dev->vqs[a->q];
+	bool others = group_started(g) & ~(1ULL << a->q);
 	uint32_t inflight = vq->inflight;
 	struct vq_base base;
 
@@ -434,19 +535,19 @@ static int io_ring_stop(void *opaque)
 	a->last_avail = base.last_avail;
 	r->started = false;
 	if (!others) {
-		dev_stop(b);
-		b->failed = false;
-	} else if (inflight && !b->failed) {
+		dev_stop(g);
+		g->failed = false;
+	} else if (inflight && !g->failed) {
 		/* The device cannot cancel one ring's requests: reset it, resume the others. */
-		dev_stop(b);
+		dev_stop(g);
 	}
 	if (inflight)
 		pr_warn("%s: stopped with %u requests in flight; they were cancelled", r->name,
 			inflight);
 	vq_reset(vq);
 	inflight_ring_stop(&r->ir);
-	if (others && inflight && !b->failed)
-		dev_restart(b);
+	if (others && inflight && !g->failed)
+		dev_restart(g);
 	a->kick_fd = r->kick_fd;
 	r->kick_fd = -1;
 	return 0;
@@ -456,14 +557,14 @@ uint16_t vub_io_ring_stop(struct vhost_backend *b, unsigned int q, int *kick_fd)
 {
 	struct ring_stop_arg a = { .b = b, .q = q };
 
-	loop_call(b->dev->loop, io_ring_stop, &a);
+	loop_call(b->rings[q].g->loop, io_ring_stop, &a);
 	*kick_fd = a.kick_fd;
 	return a.last_avail;
 }
 
 struct mem_swap_arg {
-	struct vhost_backend *b;
-	struct vub_table *table; /* in: the new table; out: the old one */
+	struct vub_group *g;
+	const struct vub_table *table;
 	const struct evvm_mem *mem;
 	bool quiesced;
 };
@@ -471,35 +572,43 @@ struct mem_swap_arg {
 static int io_mem_swap(void *opaque)
 {
 	struct mem_swap_arg *a = opaque;
-	struct vhost_backend *b = a->b;
-	struct vub_table old_table = b->mem_table;
-	bool cancel = vub_rings_started(b) && !a->quiesced && b->dev_started;
+	struct vub_group *g = a->g;
+	bool cancel = group_started(g) && !a->quiesced && g->dev_started;
 
 	if (cancel)
-		dev_stop(b);
-	b->mem_table = *a->table;
-	b->mem = *a->mem; /* dev->mem and each vq->mem point here */
-	*a->table = old_table;
-	rings_remap(b);
-	for (unsigned int q = 0; q < b->ops->nr_queues; q++)
-		if (b->rings[q].started && ring_watch(b, &b->rings[q]))
-			pr_err("%s: the kick fd cannot be watched again", b->rings[q].name);
-	if (cancel && !b->failed && dev_start(b))
-		vub_needs_reset(b->dev);
-	rings_poke(b);
+		dev_stop(g);
+	g->mem_table = *a->table;
+	g->mem = *a->mem; /* dev->mem and each vq->mem point here */
+	rings_remap(g);
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r))
+		if (r->started && ring_watch(r))
+			pr_err("%s: the kick fd cannot be watched again", r->name);
+	if (cancel && !g->failed && dev_start(g))
+		vub_needs_reset(g->dev);
+	rings_poke(g);
 	return 0;
 }
 
+/*
+ * One group after the other: a group that has not switched yet still uses
+ * the old mappings, which stay until every group has switched.
+ */
 void vub_io_mem_swap(struct vhost_backend *b, struct vub_table *t, const struct evvm_mem *mem,
 		     bool quiesced)
 {
-	struct mem_swap_arg a = { b, t, mem, quiesced };
+	struct vub_table old = b->mem_table;
 
-	loop_call(b->dev->loop, io_mem_swap, &a);
+	for (unsigned int i = 0; i < b->nr_groups; i++) {
+		struct mem_swap_arg a = { &b->groups[i], t, mem, quiesced };
+
+		loop_call(b->groups[i].loop, io_mem_swap, &a);
+	}
+	b->mem_table = *t;
+	*t = old;
 }
 
 struct features_arg {
-	struct vhost_backend *b;
+	struct vub_group *g;
 	uint64_t features;
 };
 
@@ -507,67 +616,73 @@ static int io_set_features(void *opaque)
 {
 	struct features_arg *a = opaque;
 
-	a->b->dev->features = a->features & ~VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
-	a->b->all_enabled = !(a->features & VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES));
+	a->g->dev->features = a->features & ~VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+	a->g->all_enabled = !(a->features & VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES));
 	return 0;
 }
 
 void vub_io_set_features(struct vhost_backend *b, uint64_t features)
 {
-	struct features_arg a = { b, features };
+	for (unsigned int i = 0; i < b->nr_groups; i++) {
+		struct features_arg a = { &b->groups[i], features };
 
-	loop_call(b->dev->loop, io_set_features, &a);
+		loop_call(b->groups[i].loop, io_set_features, &a);
+	}
 }
 
 static int io_disable_all(void *opaque)
 {
-	struct vhost_backend *b = opaque;
+	struct vub_group *g = opaque;
 
-	b->all_enabled = false;
-	for (unsigned int q = 0; q < b->ops->nr_queues; q++)
-		b->rings[q].enabled = false;
+	g->all_enabled = false;
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r))
+		r->enabled = false;
 	return 0;
 }
 
 void vub_io_disable_all(struct vhost_backend *b)
 {
-	loop_call(b->dev->loop, io_disable_all, b);
+	for (unsigned int i = 0; i < b->nr_groups; i++)
+		loop_call(b->groups[i].loop, io_disable_all, &b->groups[i]);
 }
 
 struct reset_arg {
-	struct vhost_backend *b;
-	struct vub_table *old; /* NULL: RESET_DEVICE; else the end of the connection */
+	struct vub_group *g;
+	bool forget; /* false: RESET_DEVICE; true: the end of the connection */
 };
 
 static int io_reset(void *opaque)
 {
 	struct reset_arg *a = opaque;
-	struct vhost_backend *b = a->b;
+	struct vub_group *g = a->g;
 
-	dev_stop(b);
-	b->failed = false;
-	for (unsigned int q = 0; q < b->ops->nr_queues; q++) {
-		struct vub_ring *r = &b->rings[q];
-
-		ring_unwatch(b, r);
-		vq_reset(&b->dev->vqs[q]);
+	dev_stop(g);
+	g->failed = false;
+	for (struct vub_ring *r = group_next(g, NULL); r; r = group_next(g, r)) {
+		ring_unwatch(r);
+		vq_reset(&g->dev->vqs[r->index]);
 		inflight_ring_stop(&r->ir);
 		r->started = false;
 		r->enabled = false;
 	}
-	if (a->old) {
-		*a->old = b->mem_table;
-		b->mem_table.nr = 0;
-		mem_init(&b->mem);
-		b->dev->features = 0;
-		b->all_enabled = true;
+	if (a->forget) {
+		g->mem_table.nr = 0;
+		mem_init(&g->mem);
+		g->dev->features = 0;
+		g->all_enabled = true;
 	}
 	return 0;
 }
 
 void vub_io_reset(struct vhost_backend *b, struct vub_table *old)
 {
-	struct reset_arg a = { b, old };
+	for (unsigned int i = 0; i < b->nr_groups; i++) {
+		struct reset_arg a = { &b->groups[i], old != NULL };
 
-	loop_call(b->dev->loop, io_reset, &a);
+		loop_call(b->groups[i].loop, io_reset, &a);
+	}
+	if (old) {
+		*old = b->mem_table;
+		b->mem_table.nr = 0;
+	}
 }

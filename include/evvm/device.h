@@ -86,6 +86,18 @@ struct evvm_device_ops {
 	 */
 	unsigned int (*counters)(struct evvm_virtio_dev *dev, struct evvm_dev_counter *out,
 				 unsigned int max);
+
+	/*
+	 * Optional: create in *@out another device on the same backing (the
+	 * same id, queues, features and config) with state of its own, so
+	 * that a transport can serve some of the queues on another thread:
+	 * each instance runs on its own dev->loop, and the transport kicks
+	 * each queue on one instance only. Destroyed with
+	 * virtio_dev_destroy(), before or after @dev. Called on the thread
+	 * that created @dev, before the device starts. Returns 0 or -errno
+	 * after logging.
+	 */
+	int (*clone)(struct evvm_virtio_dev *dev, struct evvm_virtio_dev **out);
 };
 
 struct evvm_virtio_dev {

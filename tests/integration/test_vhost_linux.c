@@ -573,17 +573,19 @@ static void test_evvm_blk_readonly(void **state)
 }
 
 /*
- * Multiqueue: QEMU's default num-queues (one per vCPU) with -smp 2; the
- * guest does I/O on each CPU, so on each of its two queues; the backend's
- * per-queue request counters (its info line at disconnect) show both.
+ * Multiqueue: -smp 2 and the device @devopt; the guest does I/O on each CPU,
+ * so on each of its two queues, and reads it back; the backend's per-queue
+ * request counters (its info line at disconnect) show both, and its ready
+ * line ends with @ready. QEMU also drives the device status
+ * (VHOST_USER_PROTOCOL_F_STATUS) meanwhile. @extra: backend options.
  */
-static void test_evvm_blk_multiqueue(void **state)
+static void blk_multiqueue(struct ctx *c, const char *extra[3], const char *devopt,
+			   const char *ready_end)
 {
-	struct ctx *c = *state;
 	char disk[160], chardev[160], cmdline[128];
 	unsigned long long q[2] = { 0, 0 };
 	char *v, *log, *p;
-	bool ready;
+	bool ready, status;
 
 	snprintf(disk, sizeof(disk), "path=%s", c->disk);
 	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", c->sock);
@@ -591,10 +593,9 @@ static void test_evvm_blk_multiqueue(void **state)
 		 DISK_SECTORS);
 	linux_disk_make(c->disk, c->seed, DISK_SECTORS);
 	start_backend(c, (const char *[]){ evvm(), "vhost-user-blk", "-v", "--socket", c->sock,
-					   "--disk", disk, NULL });
+					   "--disk", disk, extra[0], extra[1], extra[2], NULL });
 	v = boot_qemu(c, NULL,
-		      (const char *[]){ "-smp", "2", "-chardev", chardev, "-device",
-					"vhost-user-blk-pci,chardev=c0", NULL },
+		      (const char *[]){ "-smp", "2", "-chardev", chardev, "-device", devopt, NULL },
 		      cmdline);
 	stop_backend(c);
 	if (strcmp(v, "blk-mq ok queues=2 cpus=2") != 0)
@@ -606,13 +607,33 @@ static void test_evvm_blk_multiqueue(void **state)
 		fail_ctx(c, "no per-queue request counters in the backend's output");
 	}
 	ready = strstr(log, "evvm: vhost-user blk0: ready on '") != NULL &&
-		strstr(log, "' (16 queues)\n") != NULL;
+		strstr(log, ready_end) != NULL;
+	/* QEMU 7.2 negotiates VHOST_USER_PROTOCOL_F_STATUS: DRIVER_OK, then 0 at each stop. */
+	status = strstr(log, "blk0: status 0xf\n") != NULL &&
+		 strstr(log, "blk0: status 0: device reset\n") != NULL;
 	free(log);
 	print_message("backend: queue 0 took %llu requests, queue 1 %llu\n", q[0], q[1]);
 	if (!q[0] || !q[1])
 		fail_ctx(c, "a queue carried no I/O: q0 %llu, q1 %llu requests", q[0], q[1]);
 	if (!ready)
-		fail_ctx(c, "no ready line (socket, 16 queues) from the backend");
+		fail_ctx(c, "no ready line ending '%s' from the backend", ready_end);
+	if (!status)
+		fail_ctx(c, "the backend's log shows no SET_STATUS DRIVER_OK and reset from QEMU");
+}
+
+/* QEMU's default num-queues (one per vCPU) against the default 16 queues. */
+static void test_evvm_blk_multiqueue(void **state)
+{
+	blk_multiqueue(*state, (const char *[3]){ NULL }, "vhost-user-blk-pci,chardev=c0",
+		       "' (16 queues)\n");
+}
+
+/* Two queues on two I/O threads: queue 0 on one, queue 1 on the other. */
+static void test_evvm_blk_iothreads(void **state)
+{
+	blk_multiqueue(*state, (const char *[3]){ "--queues=2", "--iothreads=2", NULL },
+		       "vhost-user-blk-pci,chardev=c0,num-queues=2",
+		       "' (2 queues, 2 I/O threads)\n");
 }
 
 /* Wait up to @timeout_s for @text in @path; false if it does not appear. */
@@ -1015,6 +1036,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_evvm_blk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_blk_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_blk_multiqueue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evvm_blk_iothreads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_blk_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_rng, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evvm_net, setup, teardown),

@@ -210,6 +210,33 @@ static void test_vhost_user_blk_queues(void **state)
 	assert_non_null(strstr(err, "unrecognized option '--queues'"));
 }
 
+/* vhost-user-blk --iothreads: 1 to --queues (after both are parsed), blk only. */
+static void test_vhost_user_blk_iothreads(void **state)
+{
+	const char *zero[] = { "vhost-user-blk", "--socket",	"/tmp/x", "--disk",
+			       "path=/x",	 "--iothreads", "0",	  NULL };
+	const char *over[] = { "vhost-user-blk", "--socket", "/tmp/x",	 "--disk", "path=/x",
+			       "--iothreads",	 "3",	     "--queues", "2",	   NULL };
+	const char *over_default[] = { "vhost-user-blk", "--socket",	"/tmp/x", "--disk",
+				       "path=/x",	 "--iothreads", "17",	  NULL };
+	const char *good[] = {
+		"vhost-user-blk", "--queues", "4", "--iothreads", "4", "--help", NULL
+	};
+	const char *on_rng[] = { "vhost-user-rng", "--socket", "/tmp/x", "--iothreads", "1", NULL };
+	char err[4096];
+
+	(void)state;
+	assert_int_equal(run(cmd_vhost_user_blk, zero, err, sizeof(err)), EXIT_USAGE);
+	assert_non_null(strstr(err, "evvm: --iothreads 0: expected 1 to 16"));
+	assert_int_equal(run(cmd_vhost_user_blk, over, err, sizeof(err)), EXIT_USAGE);
+	assert_non_null(strstr(err, "evvm: --iothreads 3: expected 1 to --queues (2)"));
+	assert_int_equal(run(cmd_vhost_user_blk, over_default, err, sizeof(err)), EXIT_USAGE);
+	assert_non_null(strstr(err, "evvm: --iothreads 17: expected 1 to 16"));
+	assert_int_equal(run(cmd_vhost_user_blk, good, err, sizeof(err)), 0);
+	assert_int_equal(run(cmd_vhost_user_rng, on_rng, err, sizeof(err)), EXIT_USAGE);
+	assert_non_null(strstr(err, "unrecognized option '--iothreads'"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -219,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_vhost_user_net_bad),
 		cmocka_unit_test(test_vhost_user_blk_queues),
+		cmocka_unit_test(test_vhost_user_blk_iothreads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,7 +61,8 @@
 #define PROTO_ALL                                                                             \
 	(VIRTIO_BIT(VHOST_USER_PROTOCOL_F_MQ) | VIRTIO_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) | \
 	 VIRTIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG) |                                           \
-	 VIRTIO_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE))
+	 VIRTIO_BIT(VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                     \
+	 VIRTIO_BIT(VHOST_USER_PROTOCOL_F_STATUS))
 
 struct env {
 	char dir[64];
