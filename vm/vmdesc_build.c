@@ -146,10 +146,15 @@ static int add_devices(const struct vm_desc *d, int cancel_fd, struct evvm_vm_co
 			err = net_create(n->id, &nc, &dev);
 		err = add_device(cfg, err, dev);
 	}
-	if (!err && d->rng)
-		err = add_device(cfg, rng_create("rng0", &dev), dev);
-	if (!err && d->console)
-		err = add_device(cfg, console_create("console0", &cc, &dev), dev);
+	/* Create, then add: in one call the old @dev could be read before it is set. */
+	if (!err && d->rng) {
+		err = rng_create("rng0", &dev);
+		err = add_device(cfg, err, dev);
+	}
+	if (!err && d->console) {
+		err = console_create("console0", &cc, &dev);
+		err = add_device(cfg, err, dev);
+	}
 	return err;
 }
 

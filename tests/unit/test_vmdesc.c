@@ -17,6 +17,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <evvm/device.h>
+#include <evvm/virtio.h>
+
 #include "devargs.h"
 #include "vmdesc.h"
 #include "vmjson.h"
@@ -288,6 +291,37 @@ static void test_build_root_drive(void **state)
 	vmdesc_release(&d);
 }
 
+/* Every device is its own: rng and console after a drive are not the drive again. */
+static void test_build_devices_in_order(void **state)
+{
+	static const unsigned char demo[16];
+	char path[] = "/tmp/evvm-vmdesc-XXXXXX", msg[VMDESC_MSG_MAX];
+	struct vmdesc_drive drv = { .id = "data" };
+	struct vmdesc_built b;
+	struct vm_desc d;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	close(fd);
+	vmdesc_init(&d);
+	drv.path = strdup(path);
+	assert_int_equal(vmdesc_put_drive(&d, &drv, msg), 0);
+	d.rng = true;
+	d.console = true;
+	assert_int_equal(vmdesc_build(&d, demo, sizeof(demo), -1, &b, msg), 0);
+	assert_int_equal(b.cfg.nr_devices, 3);
+	assert_int_equal(b.cfg.devices[0]->ops->device_id, VIRTIO_ID_BLOCK);
+	assert_int_equal(b.cfg.devices[1]->ops->device_id, VIRTIO_ID_RNG);
+	assert_int_equal(b.cfg.devices[2]->ops->device_id, VIRTIO_ID_CONSOLE);
+	assert_string_equal(b.cfg.devices[1]->id, "rng0");
+	assert_string_equal(b.cfg.devices[2]->id, "console0");
+	vmdesc_unbuild(&b);
+	vmdesc_release(&d);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_machine_patch_keeps_the_rest),
 		cmocka_unit_test(test_flags_and_json_agree),
 		cmocka_unit_test(test_build_root_drive),
+		cmocka_unit_test(test_build_devices_in_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
