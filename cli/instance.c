@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <evvm/devices.h>
 #include <evvm/log.h>
 #include <evvm/loop.h>
 
@@ -151,6 +152,99 @@ int instance_start_locked(struct instance *in, char *msg)
 	return 0;
 }
 
+const char *instance_state_name(enum instance_state s)
+{
+	static const char *const names[] = {
+		[INSTANCE_NOT_STARTED] = "Not started",
+		[INSTANCE_RUNNING] = "Running",
+		[INSTANCE_EXITED] = "Not started",
+		[INSTANCE_PAUSED] = "Paused",
+	};
+
+	return names[s];
+}
+
+static const char not_before_start[] =
+	"The requested operation is not supported before starting the microVM.";
+
+/* The VM can take a post-boot request: started, not ended. */
+static int started(struct instance *in, char *msg)
+{
+	if (in->state == INSTANCE_NOT_STARTED)
+		return fail(msg, "%s", not_before_start);
+	if (in->state == INSTANCE_EXITED)
+		return fail(msg, "the microVM has ended");
+	return 0;
+}
+
+int instance_pause_locked(struct instance *in, bool pause, char *msg)
+{
+	int err;
+
+	if (started(in, msg))
+		return -EINVAL;
+	err = pause ? vm_pause(in->vm) : vm_resume(in->vm);
+	if (err == -ECANCELED)
+		return fail(msg, "the microVM is stopping");
+	if (err && pause)
+		return fail(msg, "cannot pause the microVM: %s (see the log)", evvm_strerror(err));
+	/* A device that did not resume logged it; the vCPUs run anyway. */
+	in->state = vm_is_paused(in->vm) ? INSTANCE_PAUSED : INSTANCE_RUNNING;
+	if (err)
+		return fail(msg, "the microVM runs, but a device did not resume: %s (see the log)",
+			    evvm_strerror(err));
+	return 0;
+}
+
+int instance_set_drive_path_locked(struct instance *in, const char *id, const char *path, char *msg)
+{
+	struct vm_desc *d = &in->desc;
+	struct evvm_virtio_dev *dev;
+	unsigned int i;
+	char *copy;
+	int err;
+
+	if (started(in, msg))
+		return -EINVAL;
+	for (i = 0; i < d->nr_drives && strcmp(d->drives[i].id, id); i++)
+		;
+	if (i == d->nr_drives)
+		return fail(msg, "Drive update (patch) failed: no drive with id `%s`", id);
+	if (d->drives[i].socket)
+		return fail(msg,
+			    "Drive update (patch) failed: drive `%s` is served by a "
+			    "vhost-user backend: path_on_host cannot be changed",
+			    id);
+	dev = vm_virtio_dev(in->vm, vmdesc_drive_slot(d, i));
+	copy = strdup(path);
+	if (!dev || !copy) {
+		free(copy);
+		return fail(msg, "Drive update (patch) failed: %s",
+			    dev ? "out of memory" : "no such device");
+	}
+	err = blk_set_path(dev, path);
+	if (err) {
+		free(copy);
+		return fail(msg, "Drive update (patch) failed: '%s': %s (see the log)", path,
+			    evvm_strerror(err));
+	}
+	free(d->drives[i].path);
+	d->drives[i].path = copy;
+	return 0;
+}
+
+int instance_ctrl_alt_del_locked(struct instance *in, char *msg)
+{
+	int err;
+
+	if (started(in, msg))
+		return -EINVAL;
+	err = vm_send_ctrl_alt_del(in->vm);
+	if (err)
+		return fail(msg, "SendCtrlAltDel: %s", evvm_strerror(err));
+	return 0;
+}
+
 /* A logger or metrics file: appended to, never blocking (a FIFO may be slow). */
 static int open_sink(const char *what, const char *path, int *fd, char *msg)
 {
@@ -195,7 +289,7 @@ int instance_set_metrics_locked(struct instance *in, struct vmdesc_metrics *m, c
 
 int instance_flush_metrics_locked(struct instance *in, char *msg)
 {
-	static const char *const states[] = { "Not started", "Running", "Exited" };
+	static const char *const states[] = { "Not started", "Running", "Exited", "Paused" };
 	struct timespec ts;
 	char line[512];
 	int n;

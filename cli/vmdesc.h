@@ -157,6 +157,9 @@ int vmdesc_build(const struct vm_desc *d, const void *demo, size_t demo_size, in
  */
 void vmdesc_unbuild(struct vmdesc_built *b);
 
+/* The device slot vmdesc_build() gives d->drives[@i] (the root drive comes first). */
+unsigned int vmdesc_drive_slot(const struct vm_desc *d, unsigned int i);
+
 /* "52:54:00:12:34:5N" for the Nth network device (N from 0). */
 void vmdesc_default_mac(uint8_t mac[6], unsigned int index);
 

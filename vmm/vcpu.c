@@ -173,10 +173,20 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
-	while (!atomic_load(&vm->stopping)) {
+	gate_enter(&vm->gate);
+	/* Between two KVM_RUNs is the safe point: the last exit is handled, the next not taken. */
+	while (!atomic_load(&vm->stopping) && gate_pass(&vm->gate)) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				/*
+				 * A kick: forget it, then look at why. Whoever kicks sets
+				 * stopping or closes the gate before setting immediate_exit,
+				 * so either the loop sees the reason now or the next
+				 * KVM_RUN returns at once again.
+				 */
+				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;
+			}
 			pr_err("vcpu %u: KVM_RUN: %s", vcpu->id, evvm_strerror(errno));
 			vcpu_stop_vm(vcpu, EVVM_EXIT_FAILURE);
 			break;
@@ -184,6 +194,7 @@ static void *vcpu_thread(void *arg)
 		if (!vcpu_handle_exit(vcpu))
 			break;
 	}
+	gate_leave(&vm->gate);
 	return NULL;
 }
 

@@ -9,6 +9,7 @@
 #include <evvm/mem.h>
 #include <evvm/vm.h>
 
+#include "gate.h"
 #include "iobus.h"
 #include "ioeventfd.h"
 #include "irqfd.h"
@@ -58,6 +59,7 @@ struct evvm_vm {
 	struct uart *uart;
 	struct i8042 *i8042;
 	struct stop_hook stop; /* how the vCPUs, debug-exit, ACPI sleep and the i8042 end the VM */
+	struct irq_hook irq;   /* how the i8042 raises its interrupt */
 	struct testdev *testdev;
 	struct virtio_mmio *virtio[EVVM_MAX_VIRTIO];
 	struct pci_bus *pci; /* --transport=pci: the root complex */
@@ -67,6 +69,10 @@ struct evvm_vm {
 	pthread_mutex_t stop_lock;
 	atomic_bool stopping;
 	int status;
+
+	struct vcpu_gate gate;	    /* where the vCPUs park while paused */
+	pthread_mutex_t pause_lock; /* one vm_pause/vm_resume at a time */
+	bool paused;		    /* under pause_lock: vCPUs parked, devices quiesced */
 };
 
 /* vcpu.c */

@@ -97,6 +97,44 @@ int vm_run(struct evvm_vm *vm);
 /* Ask the VM to stop with @status; the first request wins. Thread-safe. */
 void vm_stop(struct evvm_vm *vm, int status);
 
+/*
+ * Pause the VM: every vCPU stops between two KVM_RUNs (at once: they are
+ * kicked out of the guest) and every virtio device finishes the requests
+ * it has in flight and then leaves its rings alone (no request in flight,
+ * no ring touched, no interrupt sent) until vm_resume(). Returns once all
+ * of that holds: 0 (also when already paused), -ECANCELED if the VM is
+ * stopping, or -errno from a device that could not quiesce (logged; the
+ * VM then runs on as before). vCPUs not started yet by vm_run() park
+ * before their first instruction. Thread-safe; not from a vCPU or I/O
+ * thread of the VM itself.
+ */
+int vm_pause(struct evvm_vm *vm);
+
+/*
+ * Resume a paused VM: devices take up their work (kicks that came while
+ * paused included), then the vCPUs run on. Nothing is lost. 0 (also when
+ * not paused), or -errno from a device that could not resume (logged; the
+ * vCPUs run anyway). Same threads as vm_pause().
+ */
+int vm_resume(struct evvm_vm *vm);
+
+/* Whether vm_pause() has paused the VM (and no vm_resume() followed). */
+bool vm_is_paused(struct evvm_vm *vm);
+
+/*
+ * Press Ctrl+Alt+Del on the VM's i8042 keyboard (a Linux guest reboots,
+ * which ends the VM). 0, or -ENOBUFS if the guest left too many earlier
+ * bytes unread. Thread-safe.
+ */
+int vm_send_ctrl_alt_del(struct evvm_vm *vm);
+
+/*
+ * The virtio device in slot @slot (the order of cfg->devices), or NULL. It
+ * belongs to the VM: use it only through functions made for a device on a
+ * transport (blk_set_path()), while the VM exists.
+ */
+struct evvm_virtio_dev *vm_virtio_dev(struct evvm_vm *vm, unsigned int slot);
+
 /* The loop vm_run() dispatches, for callers that add their own fds. */
 struct evvm_loop *vm_loop(struct evvm_vm *vm);
 

@@ -1024,7 +1024,7 @@ static int i8042_setup(void **state)
 	assert_int_equal(iobus_init(&vm->pio, "pio"), 0);
 	assert_int_equal(loop_create(&vm->loop, "test"), 0);
 	vm->stop = (struct stop_hook){ .stop = record_stop, .opaque = vm };
-	assert_int_equal(i8042_create(&vm->pio, &vm->stop, &vm->i8042), 0);
+	assert_int_equal(i8042_create(&vm->pio, &vm->stop, &vm->irq, &vm->i8042), 0);
 	*state = vm;
 	return 0;
 }
