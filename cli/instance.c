@@ -265,6 +265,7 @@ int instance_set_logger_locked(struct instance *in, struct vmdesc_logger *l, cha
 	if (l->path && open_sink("log_path", l->path, &fd, msg))
 		return -EINVAL;
 	evvm_log_set_output(fd >= 0 ? fd : -1, l->show_level);
+	evvm_log_set_origin(l->show_origin);
 	if (in->log_fd >= 0)
 		close(in->log_fd);
 	in->log_fd = fd;

@@ -69,6 +69,7 @@ struct vmdesc_logger {
 	char *path; /* NULL: stderr */
 	int level;  /* enum evvm_log_level, or -1 for unchanged */
 	bool show_level;
+	bool show_origin; /* show_log_origin */
 	bool set; /* configured (reported by GET /vm/config) */
 };
 

@@ -281,7 +281,6 @@ int vmjson_logger(const json_t *j, struct vmdesc_logger *l, char *msg)
 		{ "show_log_origin", JT_BOOL },
 		{ "module", JT_STR, false, true },
 	};
-	bool origin = false;
 	const char *s;
 	size_t i;
 
@@ -300,9 +299,7 @@ int vmjson_logger(const json_t *j, struct vmdesc_logger *l, char *msg)
 	if (s)
 		l->level = log_levels[i].level;
 	jbool(j, "show_level", &l->show_level);
-	jbool(j, "show_log_origin", &origin);
-	if (origin)
-		return fail(msg, "field `show_log_origin`: true is not supported by evvm yet");
+	jbool(j, "show_log_origin", &l->show_origin);
 	s = jstr(j, "log_path");
 	if (s && !*s)
 		return fail(msg, "log_path: empty");
@@ -514,7 +511,7 @@ json_t *vmjson_export(const struct vm_desc *d)
 		json_object_set_new(o, "entropy", json_object());
 	if (d->logger.set) {
 		b = json_pack("{s:s, s:b, s:b}", "level", level_name(d->logger.level), "show_level",
-			      d->logger.show_level, "show_log_origin", 0);
+			      d->logger.show_level, "show_log_origin", d->logger.show_origin);
 		if (b)
 			set_str(b, "log_path", d->logger.path);
 		json_object_set_new(o, "logger", b);

@@ -100,8 +100,8 @@ void record_schema(struct fc *f, const char *def, const char *body)
  * whose fault_message contains @needle, a 200 body is checked against @def
  * (and contains @needle if given). Returns the body (malloc'd).
  */
-char *expect(struct fc *f, const char *method, const char *path, const char *json,
-		    int status, const char *def, const char *needle)
+char *expect(struct fc *f, const char *method, const char *path, const char *json, int status,
+	     const char *def, const char *needle)
 {
 	char *body = NULL;
 	int st = api_call(f->sock, method, path, json, &body);
@@ -172,4 +172,3 @@ void make_disk(const char *dir, char *path, size_t size)
 	assert_int_equal(ftruncate(fd, 4 << 20), 0);
 	close(fd);
 }
-

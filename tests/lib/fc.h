@@ -37,7 +37,8 @@ void fc_start_as(struct fc *f, const char *bin, bool subcommand);
 /* fc_dir() and fc_start_as() with evvm's own binary. */
 void fc_start(struct fc *f);
 
-/* Stop evvm with SIGTERM (its status must say so), check the socket is gone, remove the directory. */
+/* Stop evvm with SIGTERM (its status must say so), check the socket is gone, remove the directory.
+ */
 void fc_stop(struct fc *f);
 
 /* Append "@def<TAB>@body" to the schema file. */

@@ -84,9 +84,9 @@ static void test_drive_update(void **state)
 	struct vmjson_drive_update u;
 
 	(void)state;
-	assert_int_equal(drive_update("{\"drive_id\":\"rootfs\",\"path_on_host\":\"/new.img\"}",
-				      &u, msg),
-			 0);
+	assert_int_equal(
+		drive_update("{\"drive_id\":\"rootfs\",\"path_on_host\":\"/new.img\"}", &u, msg),
+		0);
 	assert_string_equal(u.id, "rootfs");
 	assert_string_equal(u.path, "/new.img");
 	assert_false(u.rate_limiter.set);
@@ -121,8 +121,7 @@ static void test_drive_update(void **state)
 			 -EINVAL);
 	msg_has(msg, "path_on_host");
 	free(u.path);
-	assert_int_equal(drive_update("{\"drive_id\":\"d\",\"path_on_host\":7}", &u, msg),
-			 -EINVAL);
+	assert_int_equal(drive_update("{\"drive_id\":\"d\",\"path_on_host\":7}", &u, msg), -EINVAL);
 	msg_has(msg, "field `path_on_host`: invalid type, expected a string");
 	free(u.path);
 	assert_int_equal(drive_update("{\"drive_id\":\"d\",\"rate_limiter\":{\"bandwidth\":"
@@ -137,9 +136,9 @@ static void test_drive_update(void **state)
 			 -EINVAL);
 	msg_has(msg, "rate_limiter.ops: field `size`: -1 is below the minimum of 0");
 	free(u.path);
-	assert_int_equal(drive_update("{\"drive_id\":\"d\",\"rate_limiter\":{\"iops\":{}}}", &u,
-				      msg),
-			 -EINVAL);
+	assert_int_equal(
+		drive_update("{\"drive_id\":\"d\",\"rate_limiter\":{\"iops\":{}}}", &u, msg),
+		-EINVAL);
 	msg_has(msg, "rate_limiter: unknown field `iops`");
 	free(u.path);
 }
