@@ -19,6 +19,8 @@
 #include <evvm/log.h>
 #include <evvm/loop.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "instance.h"
 
@@ -179,11 +181,16 @@ static int started(struct instance *in, char *msg)
 
 int instance_pause_locked(struct instance *in, bool pause, char *msg)
 {
+	struct timespec t0, t1;
 	int err;
 
 	if (started(in, msg))
 		return -EINVAL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	err = pause ? vm_pause(in->vm) : vm_resume(in->vm);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*(pause ? &in->pause_us : &in->resume_us) =
+		(t1.tv_sec - t0.tv_sec) * 1000000ULL + (t1.tv_nsec - t0.tv_nsec) / 1000;
 	if (err == -ECANCELED)
 		return fail(msg, "the microVM is stopping");
 	if (err && pause)
@@ -291,24 +298,45 @@ int instance_set_metrics_locked(struct instance *in, struct vmdesc_metrics *m, c
 int instance_flush_metrics_locked(struct instance *in, char *msg)
 {
 	static const char *const states[] = { "Not started", "Running", "Exited", "Paused" };
+	struct evvm_vm_metrics *vm = NULL;
+	struct metrics_input mi = {
+		.id = in->desc.metrics.emit_id ? in->id : NULL,
+		.state = states[in->state],
+		.requests = in->requests,
+		.request_errors = in->request_errors,
+		.lost_metrics = in->lost_metrics,
+		.lost_logs = evvm_log_lost(),
+		.pause_us = in->pause_us,
+		.resume_us = in->resume_us,
+		.desc = &in->desc,
+	};
 	struct timespec ts;
-	char line[512];
-	int n;
+	char *text = NULL;
+	json_t *line;
+	ssize_t n = -1;
 
 	if (in->metrics_fd < 0)
 		return fail(msg, "FlushMetrics: the metrics system is not initialized "
 				 "(PUT /metrics first)");
 	clock_gettime(CLOCK_REALTIME, &ts);
-	n = snprintf(line, sizeof(line),
-		     "{\"utc_timestamp_ms\":%lld,%s%s%s\"api_server\":{\"requests\":%lu,"
-		     "\"request_errors\":%lu},\"vmm\":{\"state\":\"%s\"},"
-		     "\"logger\":{\"missed_metrics_count\":%lu}}\n",
-		     (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-		     in->desc.metrics.emit_id ? "\"id\":\"" : "",
-		     in->desc.metrics.emit_id ? in->id : "", in->desc.metrics.emit_id ? "\"," : "",
-		     in->requests, in->request_errors, states[in->state], in->lost_metrics);
+	mi.utc_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (in->vm && (vm = malloc(sizeof(*vm))))
+		vm_get_metrics(in->vm, vm);
+	mi.vm = vm;
+	line = (!in->vm || vm) ? metrics_line(&mi, &in->metrics_last) : NULL;
+	free(vm);
+	text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+	json_decref(line);
+	if (text) {
+		size_t len = strlen(text);
+
+		text[len] =
+			'\n'; /* json_dumps() gives len + 1 bytes: the NUL becomes the newline */
+		n = write(in->metrics_fd, text, len + 1) == (ssize_t)(len + 1) ? 0 : -1;
+	}
+	free(text);
 	/* A full FIFO loses the line rather than stalling the API thread. */
-	if (n >= (int)sizeof(line) || write(in->metrics_fd, line, n) != n) {
+	if (n < 0) {
 		in->lost_metrics++;
 		return fail(msg, "FlushMetrics: the metrics file did not take the line");
 	}

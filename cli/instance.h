@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "metrics.h"
 #include "vmdesc.h"
 
 /*
@@ -41,6 +42,8 @@ struct instance {
 	char id[INSTANCE_ID_MAX + 1];
 	unsigned long requests, request_errors;
 	unsigned long lost_metrics;
+	uint64_t pause_us, resume_us;	  /* how long the last PATCH /vm took */
+	struct metrics_last metrics_last; /* the counters of the last metrics line */
 };
 
 /* The stop signal (SIGINT, SIGTERM, SIGHUP) pending, or 0. */

@@ -104,8 +104,9 @@ struct blk_req {
 	struct blk_req *next_free;
 	unsigned int q;
 	uint32_t type;
-	uint8_t *status;  /* the last device-writable byte */
-	uint64_t written; /* data bytes written into the driver's buffers */
+	uint8_t *status;    /* the last device-writable byte */
+	uint64_t written;   /* data bytes written into the driver's buffers */
+	uint64_t out_bytes; /* OUT: data bytes to write */
 	unsigned int retries;
 
 	/* IN/OUT: what is left to transfer, a window into elem.iov. */
@@ -154,6 +155,12 @@ struct blk {
 
 	struct evvm_device_ops ops;		   /* per instance: the queue count */
 	uint64_t requests[EVVM_VIRTIO_MAX_QUEUES]; /* popped per queue (relaxed atomics) */
+	/* Completed requests, in Firecracker's terms (relaxed atomics, the I/O thread writes). */
+	struct {
+		uint64_t read_count, write_count, read_bytes, write_bytes, flush_count;
+		uint64_t invalid_reqs_count; /* UNSUPP */
+		uint64_t execute_fails;	     /* IOERR */
+	} done;
 
 	struct io_uring ring;
 	bool ring_ok;
@@ -240,10 +247,34 @@ static const char *blk_type_name(uint32_t type)
  * Write the status byte and hand the chain back, unless the device failed
  * (the driver must reset it; the rings are not touched again).
  */
+static void blk_count(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
+}
+
+/* What the metrics say about a completed request. */
+static void blk_count_done(struct blk *b, const struct blk_req *req, uint8_t status)
+{
+	if (status == VIRTIO_BLK_S_UNSUPP) {
+		blk_count(&b->done.invalid_reqs_count, 1);
+	} else if (status != VIRTIO_BLK_S_OK) {
+		blk_count(&b->done.execute_fails, 1);
+	} else if (req->type == VIRTIO_BLK_T_IN) {
+		blk_count(&b->done.read_count, 1);
+		blk_count(&b->done.read_bytes, req->written);
+	} else if (req->type == VIRTIO_BLK_T_OUT) {
+		blk_count(&b->done.write_count, 1);
+		blk_count(&b->done.write_bytes, req->out_bytes);
+	} else if (req->type == VIRTIO_BLK_T_FLUSH) {
+		blk_count(&b->done.flush_count, 1);
+	}
+}
+
 static void blk_finish(struct blk *b, struct blk_req *req, uint8_t status)
 {
 	struct evvm_vq *vq = &b->dev->vqs[req->q];
 
+	blk_count_done(b, req, status);
 	if (!b->failed && !vq->broken) {
 		/* Used length: data read plus the status byte (u32 in the ring). */
 		uint32_t len = req->written < UINT32_MAX ? req->written + 1 : UINT32_MAX;
@@ -593,6 +624,7 @@ static bool blk_request(struct blk *b, unsigned int q, struct blk_req *req)
 
 	req->q = q;
 	req->written = 0;
+	req->out_bytes = 0;
 	req->retries = 0;
 	req->mode = 0;
 
@@ -668,7 +700,8 @@ static bool blk_request(struct blk *b, unsigned int q, struct blk_req *req)
 		}
 		skip -= e->iov[skip_idx].iov_len;
 	}
-	blk_rw(b, req, sector, &e->iov[skip_idx], e->out_num - skip_idx, e->out_len - sizeof(hdr));
+	req->out_bytes = e->out_len - sizeof(hdr);
+	blk_rw(b, req, sector, &e->iov[skip_idx], e->out_num - skip_idx, req->out_bytes);
 	return true;
 }
 
@@ -959,13 +992,21 @@ static const char *const blk_counter_names[EVVM_VIRTIO_MAX_QUEUES] = {
 	"q12_requests", "q13_requests", "q14_requests", "q15_requests",
 };
 
-/* Requests taken from each queue. */
+/* Completed requests by kind (Firecracker's names), then requests taken from each queue. */
 static unsigned int blk_counters(struct evvm_virtio_dev *dev, struct evvm_dev_counter *out,
 				 unsigned int max)
 {
 	const struct blk *b = dev->priv;
+	const struct evvm_dev_counter done[] = {
+#define C(f) { #f, __atomic_load_n(&b->done.f, __ATOMIC_RELAXED) }
+		C(read_count),	C(write_count),	       C(read_bytes),	 C(write_bytes),
+		C(flush_count), C(invalid_reqs_count), C(execute_fails),
+#undef C
+	};
 	unsigned int n = 0;
 
+	for (unsigned int i = 0; i < sizeof(done) / sizeof(done[0]) && n < max; i++)
+		out[n++] = done[i];
 	for (unsigned int q = 0; q < b->ops.nr_queues && n < max; q++, n++) {
 		out[n].name = blk_counter_names[q];
 		out[n].value = __atomic_load_n(&b->requests[q], __ATOMIC_RELAXED);

@@ -32,6 +32,8 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	/* Exits, counted by the vCPU's thread (relaxed atomics: read by the metrics). */
+	uint64_t exit_io_in, exit_io_out, exit_mmio_read, exit_mmio_write, failures;
 };
 
 struct evvm_vm {

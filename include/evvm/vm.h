@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <evvm/device.h>
+
 /*
  * A virtual machine: guest RAM, vCPU threads, the in-kernel irqchip, the io
  * buses and the legacy devices, and a loop thread (the caller of vm_run()).
@@ -140,6 +142,31 @@ struct evvm_loop *vm_loop(struct evvm_vm *vm);
 
 /* Copy up to @max markers the guest wrote (in order); returns how many there were. */
 unsigned int vm_marks(struct evvm_vm *vm, struct evvm_mark *out, unsigned int max);
+
+/* One virtio device's counters in struct evvm_vm_metrics. */
+struct evvm_dev_metrics {
+	const char *id; /* the device's id ("blk0"), valid while the VM exists; NULL: no device */
+	uint32_t device_id;	  /* VIRTIO_ID_* */
+	unsigned int nr_counters; /* the device's own (ops->counters) */
+	struct evvm_dev_counter counters[EVVM_DEV_MAX_COUNTERS];
+	bool kicks_seen; /* false: not counted here (vhost-user backend, or virtio-pci) */
+	unsigned int nr_queues;
+	uint64_t kicks[EVVM_VIRTIO_MAX_QUEUES];	     /* the guest's QueueNotify writes */
+	uint64_t interrupts[EVVM_VIRTIO_MAX_QUEUES]; /* used-buffer notifications sent */
+	uint64_t config_interrupts;
+};
+
+/* Counters since the VM was created, for Firecracker-style metrics. */
+struct evvm_vm_metrics {
+	/* Exits of every vCPU, summed. */
+	uint64_t exit_io_in, exit_io_out, exit_mmio_read, exit_mmio_write, vcpu_failures;
+	/* COM1: register reads and writes, output failures. */
+	uint64_t uart_read_count, uart_write_count, uart_error_count;
+	struct evvm_dev_metrics dev[EVVM_MAX_VIRTIO]; /* by slot (the order of cfg->devices) */
+};
+
+/* Fill *@m (a snapshot; exact once the VM has stopped). Thread-safe. */
+void vm_get_metrics(struct evvm_vm *vm, struct evvm_vm_metrics *m);
 
 /* Write the fabric's counters (ioeventfds, irqfds, loops) as text or JSON. */
 void vm_print_stats(struct evvm_vm *vm, FILE *f, bool json);

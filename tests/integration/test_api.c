@@ -80,7 +80,9 @@ static void test_endpoints(void **state)
 	m = slurp(metrics);
 	assert_contains(m, "{\"utc_timestamp_ms\":");
 	assert_contains(m, "\"api_server\":{\"requests\":");
+	assert_contains(m, "\"vmm\":{\"state\":\"Not started\"}");
 	free(m);
+	assert_int_equal(record_metrics(&f, metrics), 1);
 	EXPECT(&f, "GET", "/vm/config", NULL, 200, "FullVmConfiguration",
 	       "\"boot-source\":{\"kernel_image_path\":\"/k\",\"boot_args\":\"console=ttyS0\"}");
 	m = expect(&f, "GET", "/vm/config", NULL, 200, "FullVmConfiguration", NULL);
@@ -355,6 +357,8 @@ static void test_metrics_at_exit(void **state)
 	assert_contains(m, "\"vmm\":{\"state\":\"Exited\"}");
 	assert_ptr_equal(strchr(m, '\n'), m + strlen(m) - 1); /* one line */
 	free(m);
+	assert_int_equal(record_metrics(&f, metrics), 1);
+	check_schemas(&f);
 	fc_stop(&f);
 }
 

@@ -172,3 +172,14 @@ void make_disk(const char *dir, char *path, size_t size)
 	assert_int_equal(ftruncate(fd, 4 << 20), 0);
 	close(fd);
 }
+
+unsigned int record_metrics(struct fc *f, const char *path)
+{
+	char *m = slurp(path), *line, *save = NULL;
+	unsigned int n = 0;
+
+	for (line = strtok_r(m, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++)
+		record_schema(f, "MetricsLine", line);
+	free(m);
+	return n;
+}

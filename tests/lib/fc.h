@@ -53,6 +53,9 @@ char *expect(struct fc *f, const char *method, const char *path, const char *jso
 	     const char *def, const char *needle);
 #define EXPECT(...) free(expect(__VA_ARGS__))
 
+/* Record every line of the metrics file @path as a MetricsLine; returns how many. */
+unsigned int record_metrics(struct fc *f, const char *path);
+
 /* Every body recorded so far matches its swagger definition (api_schemas.py). */
 void check_schemas(struct fc *f);
 
