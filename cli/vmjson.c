@@ -605,6 +605,8 @@ int vmjson_drive_update(const json_t *j, struct vmjson_drive_update *u, char *ms
 	*u = (struct vmjson_drive_update){ 0 };
 	if (jcheck(j, f, sizeof(f) / sizeof(f[0]), false, msg) || jid(j, "drive_id", u->id, msg))
 		return -EINVAL;
+	if (!u->id[0])
+		return fail(msg, "field `drive_id`: 1 to %u characters", VMDESC_ID_MAX);
 	if (jdup(j, "path_on_host", &u->path))
 		return fail(msg, "out of memory");
 	if (u->path && !*u->path)

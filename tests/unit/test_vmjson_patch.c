@@ -110,6 +110,9 @@ static void test_drive_update(void **state)
 	assert_int_equal(u.rate_limiter.ops.one_time_burst, 5);
 	free(u.path);
 
+	assert_int_equal(drive_update("{\"drive_id\":\"\"}", &u, msg), -EINVAL);
+	msg_has(msg, "field `drive_id`: 1 to 20 characters");
+	free(u.path);
 	assert_int_equal(drive_update("{\"path_on_host\":\"/x\"}", &u, msg), -EINVAL);
 	msg_has(msg, "missing field `drive_id`");
 	free(u.path);
