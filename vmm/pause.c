@@ -19,8 +19,11 @@ static void pause_kick_vcpus(void *opaque)
 {
 	struct evvm_vm *vm = opaque;
 
+	/* Under the stop lock, as in vm_stop(): vm_run() starts the threads under it. */
+	pthread_mutex_lock(&vm->stop_lock);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_unlock(&vm->stop_lock);
 }
 
 /* Quiesce or resume every device; on a failure, the ones already done go back. */
