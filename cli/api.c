@@ -156,7 +156,7 @@ static int h_boot(struct api_req *r)
 	return 0;
 }
 
-/* PATCH /drives/{id}: after start, a new backing file (rate limiters: not yet). */
+/* PATCH /drives/{id}: after start, a new backing file and/or new rate limits. */
 static int h_drive_patch(struct api_req *r)
 {
 	struct vmjson_drive_update u;
@@ -172,11 +172,10 @@ static int h_drive_patch(struct api_req *r)
 		err = fault(r, 400, "The id from the path does not match the id from the body!");
 	else if (r->in->state == INSTANCE_NOT_STARTED)
 		err = fault(r, 400, "%s", not_before_start);
-	else if (u.rate_limiter.set)
-		err = fault(r, 400,
-			    "Drive update (patch) failed: rate limiters are not implemented by "
-			    "evvm yet");
 	else if (u.path && instance_set_drive_path_locked(r->in, u.id, u.path, r->msg))
+		err = fault(r, 400, "%s", r->msg);
+	else if (u.rate_limiter.set &&
+		 instance_set_drive_rate_limit_locked(r->in, u.id, &u.rate_limiter, r->msg))
 		err = fault(r, 400, "%s", r->msg);
 	free(u.path);
 	return err;

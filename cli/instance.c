@@ -203,13 +203,12 @@ int instance_pause_locked(struct instance *in, bool pause, char *msg)
 	return 0;
 }
 
-int instance_set_drive_path_locked(struct instance *in, const char *id, const char *path, char *msg)
+/* The started VM's disk @id that evvm serves, and its index in the description. */
+static int find_disk(struct instance *in, const char *id, const char *what, unsigned int *index,
+		     struct evvm_virtio_dev **dev, char *msg)
 {
 	struct vm_desc *d = &in->desc;
-	struct evvm_virtio_dev *dev;
 	unsigned int i;
-	char *copy;
-	int err;
 
 	if (started(in, msg))
 		return -EINVAL;
@@ -220,15 +219,46 @@ int instance_set_drive_path_locked(struct instance *in, const char *id, const ch
 	if (d->drives[i].socket)
 		return fail(msg,
 			    "Drive update (patch) failed: drive `%s` is served by a "
-			    "vhost-user backend: path_on_host cannot be changed",
-			    id);
-	dev = vm_virtio_dev(in->vm, vmdesc_drive_slot(d, i));
+			    "vhost-user backend: %s cannot be changed",
+			    id, what);
+	*dev = vm_virtio_dev(in->vm, vmdesc_drive_slot(d, i));
+	if (!*dev)
+		return fail(msg, "Drive update (patch) failed: no device for drive `%s`", id);
+	*index = i;
+	return 0;
+}
+
+int instance_set_drive_rate_limit_locked(struct instance *in, const char *id,
+					 const struct vmjson_rate_limiter *rl, char *msg)
+{
+	struct evvm_virtio_dev *dev;
+	struct evvm_rate_limit next;
+	unsigned int i;
+
+	if (find_disk(in, id, "rate_limiter", &i, &dev, msg))
+		return -EINVAL;
+	next = in->desc.drives[i].rate_limit;
+	vmjson_rate_limit_apply(rl, &next);
+	if (blk_set_rate_limit(dev, &next))
+		return fail(msg, "Drive update (patch) failed: rate limiter (see the log)");
+	in->desc.drives[i].rate_limit = next;
+	in->desc.drives[i].rate_limited = true;
+	return 0;
+}
+
+int instance_set_drive_path_locked(struct instance *in, const char *id, const char *path, char *msg)
+{
+	struct vm_desc *d = &in->desc;
+	struct evvm_virtio_dev *dev;
+	unsigned int i;
+	char *copy;
+	int err;
+
+	if (find_disk(in, id, "path_on_host", &i, &dev, msg))
+		return -EINVAL;
 	copy = strdup(path);
-	if (!dev || !copy) {
-		free(copy);
-		return fail(msg, "Drive update (patch) failed: %s",
-			    dev ? "out of memory" : "no such device");
-	}
+	if (!copy)
+		return fail(msg, "Drive update (patch) failed: out of memory");
 	err = blk_set_path(dev, path);
 	if (err) {
 		free(copy);

@@ -7,6 +7,7 @@
 
 #include "metrics.h"
 #include "vmdesc.h"
+#include "vmjson.h"
 
 /*
  * One microVM's life as the API sees it: its description (under @lock),
@@ -94,6 +95,14 @@ int instance_pause_locked(struct instance *in, bool pause, char *msg);
  */
 int instance_set_drive_path_locked(struct instance *in, const char *id, const char *path,
 				   char *msg);
+
+/*
+ * PATCH /drives/{id} with a rate_limiter, with @in->lock held: the buckets
+ * given replace the disk's (size 0 turns one off), the others stay
+ * (blk_set_rate_limit). 0 or -EINVAL with @msg.
+ */
+int instance_set_drive_rate_limit_locked(struct instance *in, const char *id,
+					 const struct vmjson_rate_limiter *rl, char *msg);
 
 /* SendCtrlAltDel, with @in->lock held: the keys on the started VM's i8042. */
 int instance_ctrl_alt_del_locked(struct instance *in, char *msg);

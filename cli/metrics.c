@@ -26,6 +26,7 @@ static const struct {
 	{ VIRTIO_ID_BLOCK, "flush_count", "flush_count" },
 	{ VIRTIO_ID_BLOCK, "invalid_reqs_count", "invalid_reqs_count" },
 	{ VIRTIO_ID_BLOCK, "execute_fails", "execute_fails" },
+	{ VIRTIO_ID_BLOCK, "rate_limiter_throttled_events", "rate_limiter_throttled_events" },
 	{ VIRTIO_ID_RNG, "entropy_event_count", "entropy_event_count" },
 	{ VIRTIO_ID_RNG, "entropy_bytes", "entropy_bytes" },
 };

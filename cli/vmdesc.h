@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <evvm/devices.h>
 #include <evvm/vm.h>
 
 /*
@@ -51,6 +52,8 @@ struct vmdesc_drive {
 	bool io_async;	/* Firecracker's io_engine Async (evvm always uses io_uring) */
 	unsigned int queues;	  /* vhost-user only: 0 or 1..EVVM_VIRTIO_MAX_QUEUES */
 	unsigned int reconnect_s; /* vhost-user only: 0 or 1..VMDESC_RECONNECT_MAX */
+	bool rate_limited;		  /* rate_limiter given (not for vhost-user) */
+	struct evvm_rate_limit rate_limit;
 };
 
 /* A virtio-net device: a tap evvm serves, or a vhost-user backend's socket. */

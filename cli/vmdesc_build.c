@@ -128,7 +128,8 @@ static int add_devices(const struct vm_desc *d, int cancel_fd, struct evvm_vm_co
 
 	for (unsigned int i = 0; i < d->nr_drives && !err; i++) {
 		const struct vmdesc_drive *drv = drive_at(d, i);
-		const struct blk_config bc = { drv->path, drv->readonly, drv->id };
+		const struct blk_config bc = { drv->path, drv->readonly, drv->id, 0,
+					       drv->rate_limited ? &drv->rate_limit : NULL };
 		const struct vhost_user_opts vu = { drv->socket, drv->queues, drv->reconnect_s,
 						    cancel_fd };
 		char id[16];

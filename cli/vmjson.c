@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include <evvm/log.h>
+#include <evvm/tbucket.h>
 
 #include "parse.h"
 #include "vmjson.h"
@@ -209,8 +210,9 @@ int vmjson_drive(const json_t *j, struct vmdesc_drive *drv, char *msg)
 		{ "cache_type", JT_STR },
 		{ "io_engine", JT_STR },
 		{ "socket", JT_STR },
-		{ "rate_limiter", JT_OBJ, false, true },
+		{ "rate_limiter", JT_OBJ },
 	};
+	struct vmjson_rate_limiter rl;
 	const char *const keys[] = { "path_on_host", "socket", "partuuid" };
 	char **const outs[] = { &drv->path, &drv->socket, &drv->partuuid };
 	const char *s;
@@ -228,6 +230,10 @@ int vmjson_drive(const json_t *j, struct vmdesc_drive *drv, char *msg)
 	if (s && strcmp(s, "Sync") && strcmp(s, "Async"))
 		return fail(msg, "io_engine `%s`: expected Sync or Async", s);
 	drv->io_async = s && !strcmp(s, "Async");
+	if (vmjson_rate_limiter(json_object_get(j, "rate_limiter"), "rate_limiter", &rl, msg))
+		return -EINVAL;
+	drv->rate_limited = rl.set;
+	vmjson_rate_limit_apply(&rl, &drv->rate_limit);
 	return vmdesc_check_drive(drv, msg);
 }
 
@@ -448,6 +454,23 @@ static void set_str(json_t *o, const char *key, const char *s)
 		json_object_set_new(o, key, json_string(s));
 }
 
+static json_t *export_bucket(const struct evvm_bucket_cfg *b)
+{
+	return json_pack("{s:I, s:I, s:I}", "size", (json_int_t)b->size, "one_time_burst",
+			 (json_int_t)b->one_time_burst, "refill_time", (json_int_t)b->refill_ms);
+}
+
+static json_t *export_rate_limiter(const struct evvm_rate_limit *rl)
+{
+	json_t *o = json_object();
+
+	if (o && rl->bandwidth.size && rl->bandwidth.refill_ms)
+		json_object_set_new(o, "bandwidth", export_bucket(&rl->bandwidth));
+	if (o && rl->ops.size && rl->ops.refill_ms)
+		json_object_set_new(o, "ops", export_bucket(&rl->ops));
+	return o;
+}
+
 static json_t *export_drive(const struct vmdesc_drive *drv)
 {
 	json_t *o = json_pack("{s:s, s:b, s:b, s:s, s:s}", "drive_id", drv->id, "is_root_device",
@@ -459,6 +482,9 @@ static json_t *export_drive(const struct vmdesc_drive *drv)
 		set_str(o, "path_on_host", drv->path);
 		set_str(o, "socket", drv->socket);
 		set_str(o, "partuuid", drv->partuuid);
+		if (drv->rate_limited)
+			json_object_set_new(o, "rate_limiter",
+					    export_rate_limiter(&drv->rate_limit));
 	}
 	return o;
 }
@@ -564,6 +590,9 @@ static int jbucket(const json_t *o, const char *name, struct vmjson_bucket *b, c
 			return fail(msg, "%s: field `%s`: %lld is below the minimum of 0", name,
 				    keys[i], (long long)*outs[i]);
 	}
+	if (b->refill_time_ms > (int64_t)TBUCKET_MAX_REFILL_MS)
+		return fail(msg, "%s: field `refill_time`: at most %llu ms", name,
+			    TBUCKET_MAX_REFILL_MS);
 	b->set = true;
 	return 0;
 }
@@ -636,4 +665,15 @@ int vmjson_net_update(const json_t *j, struct vmjson_net_update *u, char *msg)
 		return -EINVAL;
 	return vmjson_rate_limiter(json_object_get(j, "tx_rate_limiter"), "tx_rate_limiter", &u->tx,
 				   msg);
+}
+
+void vmjson_rate_limit_apply(const struct vmjson_rate_limiter *rl, struct evvm_rate_limit *out)
+{
+	const struct vmjson_bucket *in[] = { &rl->bandwidth, &rl->ops };
+	struct evvm_bucket_cfg *to[] = { &out->bandwidth, &out->ops };
+
+	for (unsigned int i = 0; i < 2; i++)
+		if (in[i]->set)
+			*to[i] = (struct evvm_bucket_cfg){ in[i]->size, in[i]->one_time_burst,
+							   in[i]->refill_time_ms };
 }

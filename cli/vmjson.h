@@ -61,6 +61,12 @@ struct vmjson_rate_limiter {
 int vmjson_rate_limiter(const json_t *j, const char *name, struct vmjson_rate_limiter *rl,
 			char *msg);
 
+/*
+ * Apply @rl to @out as Firecracker's updates do: a bucket given replaces
+ * the old one (size 0 turns it off), a bucket not given stays.
+ */
+void vmjson_rate_limit_apply(const struct vmjson_rate_limiter *rl, struct evvm_rate_limit *out);
+
 /* PATCH /drives/{id}'s PartialDrive; the caller frees @u->path (also on error). */
 struct vmjson_drive_update {
 	char id[VMDESC_ID_MAX + 1];

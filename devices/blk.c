@@ -34,6 +34,8 @@
 #include <evvm/devices.h>
 #include <evvm/log.h>
 
+#include "blk_rl.h"
+
 #define SECTOR_SHIFT	    9
 #define SECTOR_SIZE	    (1u << SECTOR_SHIFT)
 
@@ -168,12 +170,19 @@ struct blk {
 	struct evvm_loop *watch_loop; /* where efd is watched, or NULL */
 
 	bool started;
-	bool writethrough;     /* FLUSH not negotiated: a completed write is stable (5.2.6.4) */
-	bool failed;	       /* virtio_dev_fail() called: pop nothing until reset */
-	bool paused;	       /* quiesce(): pop nothing, complete nothing until resumed */
-	unsigned int inflight; /* requests owning an operation in the ring */
-	unsigned int pushed;   /* bit q: pushed to queue q since the last notify */
-	unsigned int stalled;  /* bit q: stopped popping for lack of room or memory */
+	bool writethrough; /* FLUSH not negotiated: a completed write is stable (5.2.6.4) */
+	bool failed;	   /* virtio_dev_fail() called: pop nothing until reset */
+	bool paused;	   /* quiesce(): pop nothing, complete nothing until resumed */
+
+	/* Rate limits: a request without tokens waits here, popped, until the timer. */
+	struct blk_rl rl;
+	struct evvm_loop *rl_loop; /* where rl.timer_fd is watched, or NULL */
+	struct blk_req *throttled;
+	unsigned int throttled_q;
+	uint64_t throttled_events; /* requests that had to wait (relaxed atomics) */
+	unsigned int inflight;	   /* requests owning an operation in the ring */
+	unsigned int pushed;	   /* bit q: pushed to queue q since the last notify */
+	unsigned int stalled;	   /* bit q: stopped popping for lack of room or memory */
 	struct blk_req *free_reqs;
 
 	struct evvm_ratelimit log;
@@ -705,6 +714,28 @@ static bool blk_request(struct blk *b, unsigned int q, struct blk_req *req)
 	return true;
 }
 
+/* What a request costs the bandwidth bucket: its buffers less header and status. */
+static uint64_t blk_req_bytes(const struct blk_req *req)
+{
+	uint64_t all = (uint64_t)req->elem.in_len + req->elem.out_len;
+
+	return all > sizeof(struct virtio_blk_req_hdr) + 1
+		       ? all - sizeof(struct virtio_blk_req_hdr) - 1
+		       : 0;
+}
+
+/* The request that waited for tokens: start it if they are there now. */
+static bool blk_throttled_go(struct blk *b)
+{
+	struct blk_req *req = b->throttled;
+
+	if (blk_rl_admit(&b->rl, blk_req_bytes(req), blk_rl_now()))
+		return false;
+	b->throttled = NULL;
+	blk_request(b, b->throttled_q, req);
+	return !b->failed;
+}
+
 /*
  * Pop and start everything available on queue @q, with driver kicks off
  * meanwhile; turn them back on, and look again, before going idle.
@@ -717,6 +748,10 @@ static void blk_drain(struct blk *b, unsigned int q)
 	b->stalled &= ~(1u << q);
 	if (!vq->ready)
 		return;
+	if (b->throttled && !blk_throttled_go(b)) {
+		b->stalled |= 1u << q; /* the timer drains it */
+		return;
+	}
 	vq_set_notify(vq, false);
 	for (;;) {
 		struct blk_req *req;
@@ -759,6 +794,15 @@ static void blk_drain(struct blk *b, unsigned int q)
 			notify_on = false;
 		}
 		__atomic_fetch_add(&b->requests[q], 1, __ATOMIC_RELAXED);
+		if (b->rl.on && blk_rl_admit(&b->rl, blk_req_bytes(req), blk_rl_now())) {
+			/* Kicks stay off: the timer comes back for it and the rest. */
+			__atomic_store_n(&b->throttled_events, b->throttled_events + 1,
+					 __ATOMIC_RELAXED);
+			b->throttled = req;
+			b->throttled_q = q;
+			b->stalled |= 1u << q;
+			return;
+		}
 		if (!blk_request(b, q, req))
 			return;
 	}
@@ -813,6 +857,45 @@ static void blk_kick(struct evvm_virtio_dev *dev, unsigned int q)
 	blk_notify_pushed(b);
 }
 
+/* I/O thread: the rate limiter's timer; the waiting request may go, and what queued behind it. */
+static void blk_on_rl_timer(void *opaque, uint32_t events)
+{
+	struct blk *b = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(b->rl.timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		blk_log(b, "rate limiter timer: %s", evvm_strerror(errno));
+	if (!b->started || b->paused || b->failed)
+		return;
+	for (unsigned int q = 0; q < b->ops.nr_queues && !b->failed; q++)
+		if (b->stalled & (1u << q))
+			blk_drain(b, q);
+	blk_submit(b);
+	blk_notify_pushed(b);
+}
+
+static int blk_rl_watch(struct blk *b, struct evvm_loop *loop)
+{
+	int err;
+
+	if (b->rl_loop || b->rl.timer_fd < 0)
+		return 0;
+	err = loop_add(loop, b->rl.timer_fd, EPOLLIN, blk_on_rl_timer, b);
+	if (err)
+		pr_err("%s: watching the rate limiter: %s", b->dev->id, evvm_strerror(err));
+	else
+		b->rl_loop = loop;
+	return err;
+}
+
+static void blk_rl_unwatch(struct blk *b)
+{
+	if (b->rl_loop)
+		loop_del(b->rl_loop, b->rl.timer_fd);
+	b->rl_loop = NULL;
+}
+
 static int blk_start(struct evvm_virtio_dev *dev)
 {
 	struct blk *b = dev->priv;
@@ -826,6 +909,9 @@ static int blk_start(struct evvm_virtio_dev *dev)
 		}
 		b->watch_loop = dev->loop;
 	}
+	err = blk_rl_watch(b, dev->loop);
+	if (err)
+		return err;
 	b->writethrough = !(dev->features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
 	b->failed = false;
 	b->paused = false;
@@ -923,6 +1009,11 @@ static void blk_stop(struct evvm_virtio_dev *dev)
 	uint64_t v;
 
 	blk_quiesce(b);
+	if (b->throttled) /* cancelled with the queues, as those in flight are */
+		blk_req_put(b, b->throttled);
+	b->throttled = NULL;
+	blk_rl_disarm(&b->rl);
+	blk_rl_unwatch(b);
 	b->started = false;
 	b->pushed = 0;
 	b->stalled = 0;
@@ -950,6 +1041,7 @@ static void blk_free(struct blk *b)
 	if (b->fd >= 0)
 		close(b->fd); /* drops the flock */
 	blk_free_reqs(b);
+	blk_rl_fini(&b->rl);
 	pthread_mutex_destroy(&b->config_lock);
 	free(b);
 }
@@ -962,6 +1054,10 @@ static void blk_destroy(struct evvm_virtio_dev *dev)
 		return;
 	if (b->watch_loop)
 		loop_del(b->watch_loop, b->efd); /* stop() was not called */
+	blk_rl_unwatch(b);
+	if (b->throttled)
+		blk_req_put(b, b->throttled);
+	b->throttled = NULL;
 	blk_free(b);
 	dev->priv = NULL;
 }
@@ -999,9 +1095,16 @@ static unsigned int blk_counters(struct evvm_virtio_dev *dev, struct evvm_dev_co
 	const struct blk *b = dev->priv;
 	const struct evvm_dev_counter done[] = {
 #define C(f) { #f, __atomic_load_n(&b->done.f, __ATOMIC_RELAXED) }
-		C(read_count),	C(write_count),	       C(read_bytes),	 C(write_bytes),
-		C(flush_count), C(invalid_reqs_count), C(execute_fails),
+		C(read_count),
+		C(write_count),
+		C(read_bytes),
+		C(write_bytes),
+		C(flush_count),
+		C(invalid_reqs_count),
+		C(execute_fails),
 #undef C
+		{ "rate_limiter_throttled_events",
+		  __atomic_load_n(&b->throttled_events, __ATOMIC_RELAXED) },
 	};
 	unsigned int n = 0;
 
@@ -1192,6 +1295,7 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 	}
 	b->fd = -1;
 	b->efd = -1;
+	blk_rl_init(&b->rl);
 	pthread_mutex_init(&b->config_lock, NULL);
 	b->log = (struct evvm_ratelimit)EVVM_RATELIMIT_INIT(BLK_LOG_BURST);
 	b->dev = dev;
@@ -1208,6 +1312,11 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 	err = blk_open(b, cfg->path, cfg->readonly);
 	if (err)
 		goto fail;
+	err = blk_rl_set(&b->rl, cfg->rate_limit, blk_rl_now());
+	if (err) {
+		pr_err("disk '%s': rate limiter timer: %s", cfg->path, evvm_strerror(err));
+		goto fail;
+	}
 	err = io_uring_queue_init(BLK_RING_ENTRIES, &b->ring, 0);
 	if (err) {
 		pr_err("disk '%s': io_uring_queue_init: %s", cfg->path, evvm_strerror(err));
@@ -1309,5 +1418,46 @@ int blk_set_path(struct evvm_virtio_dev *dev, const char *path)
 	err = loop_call(dev->loop, blk_swap_on_loop, &a);
 	if (!err && dev->config_changed)
 		dev->config_changed(dev);
+	return err;
+}
+
+struct blk_rl_arg {
+	struct evvm_virtio_dev *dev;
+	const struct evvm_rate_limit *rl;
+};
+
+static int blk_set_rl_on_loop(void *opaque)
+{
+	struct blk_rl_arg *a = opaque;
+	struct blk *b = a->dev->priv;
+	int err = blk_rl_set(&b->rl, a->rl, blk_rl_now());
+
+	if (!err && b->started)
+		err = blk_rl_watch(b, a->dev->loop);
+	if (err)
+		return err;
+	/* A request waiting under the old limits is judged by the new ones. */
+	if (b->started && !b->paused && b->stalled) {
+		for (unsigned int q = 0; q < b->ops.nr_queues && !b->failed; q++)
+			if (b->stalled & (1u << q))
+				blk_drain(b, q);
+		blk_submit(b);
+		blk_notify_pushed(b);
+	}
+	return 0;
+}
+
+int blk_set_rate_limit(struct evvm_virtio_dev *dev, const struct evvm_rate_limit *rl)
+{
+	struct blk_rl_arg a = { dev, rl };
+	int err;
+
+	if (dev->ops->kick != blk_kick) {
+		pr_err("%s: not a virtio-blk disk evvm serves", dev->id);
+		return -ENOTSUP;
+	}
+	err = loop_call(dev->loop, blk_set_rl_on_loop, &a);
+	if (err)
+		pr_err("%s: rate limiter: %s", dev->id, evvm_strerror(err));
 	return err;
 }

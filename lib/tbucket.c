@@ -11,6 +11,8 @@ typedef unsigned __int128 u128;
 void tbucket_init(struct tbucket *b, uint64_t size, uint64_t one_time_burst, uint64_t refill_ms,
 		  uint64_t now_ns)
 {
+	if (refill_ms > TBUCKET_MAX_REFILL_MS)
+		refill_ms = TBUCKET_MAX_REFILL_MS;
 	*b = (struct tbucket){
 		.size = size,
 		.refill_ns = refill_ms * 1000000ULL,
@@ -94,5 +96,6 @@ uint64_t tbucket_wait_ns(const struct tbucket *b, uint64_t tokens, uint64_t now_
 	if (have >= need)
 		return 0;
 	/* Each ns adds size units; round up so the take then succeeds. */
-	return (uint64_t)((need - have + t.size - 1) / t.size);
+	need = (need - have + t.size - 1) / t.size;
+	return need > UINT64_MAX ? UINT64_MAX : (uint64_t)need;
 }

@@ -22,6 +22,9 @@ struct tbucket {
 	uint64_t last_ns;	  /* when budget was last refilled */
 };
 
+/* Longer refill times are taken as this (about 31 years): refill_ns must fit 64 bits. */
+#define TBUCKET_MAX_REFILL_MS 1000000000000ULL
+
 /*
  * A full bucket at @now_ns. @size or @refill_ms 0: no limit (every take
  * succeeds), as in Firecracker.

@@ -67,6 +67,25 @@ DEFS = {
             "path_on_host": {"type": "string"},
             "io_engine": {"enum": ["Sync", "Async"]},
             "socket": {"type": "string"},
+            "rate_limiter": {"$ref": "#/definitions/RateLimiter"},
+        },
+        "additionalProperties": False,
+    },
+    "TokenBucket": {
+        "type": "object",
+        "required": ["refill_time", "size"],
+        "properties": {
+            "one_time_burst": {"type": "integer", "minimum": 0},
+            "refill_time": {"type": "integer", "minimum": 0},
+            "size": {"type": "integer", "minimum": 0},
+        },
+        "additionalProperties": False,
+    },
+    "RateLimiter": {
+        "type": "object",
+        "properties": {
+            "bandwidth": {"$ref": "#/definitions/TokenBucket"},
+            "ops": {"$ref": "#/definitions/TokenBucket"},
         },
         "additionalProperties": False,
     },
@@ -116,7 +135,8 @@ def counters(*keys, required=()):
 
 
 BLOCK = counters("read_count", "write_count", "read_bytes", "write_bytes", "flush_count",
-                 "invalid_reqs_count", "execute_fails", "queue_event_count")
+                 "invalid_reqs_count", "execute_fails", "queue_event_count",
+                 "rate_limiter_throttled_events")
 NET = counters("rx_packets_count", "rx_bytes_count", "tx_packets_count", "tx_bytes_count",
                "tx_fails", "tx_malformed_frames", "rx_queue_event_count",
                "tx_queue_event_count")

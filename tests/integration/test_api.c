@@ -64,6 +64,10 @@ static void test_endpoints(void **state)
 	EXPECT(&f, "PUT", "/drives/data",
 	       "{\"drive_id\":\"data\",\"path_on_host\":\"/e.img\",\"is_root_device\":true}", 400,
 	       NULL, "is_root_device");
+	EXPECT(&f, "PUT", "/drives/limited",
+	       "{\"drive_id\":\"limited\",\"path_on_host\":\"/l.img\",\"is_root_device\":false,"
+	       "\"rate_limiter\":{\"bandwidth\":{\"size\":1048576,\"refill_time\":100}}}",
+	       204, NULL, NULL);
 	EXPECT(&f, "PUT", "/network-interfaces/eth0",
 	       "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":"
 	       "\"06:00:ac:10:00:02\"}",
@@ -89,6 +93,8 @@ static void test_endpoints(void **state)
 	assert_contains(m, "\"drive_id\":\"root_1\",\"is_root_device\":true,\"is_read_only\":true,"
 			   "\"cache_type\":\"Writeback\"");
 	assert_contains(m, "\"path_on_host\":\"/d.img\"");
+	assert_contains(m, "\"rate_limiter\":{\"bandwidth\":{\"size\":1048576,"
+			   "\"one_time_burst\":0,\"refill_time\":100}}");
 	assert_contains(m, "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":"
 			   "\"06:00:ac:10:00:02\"}");
 	assert_contains(m, "\"entropy\":{}");
@@ -157,8 +163,12 @@ static void test_bad_input(void **state)
 	       "does not match");
 	EXPECT(&f, "PUT", "/drives/d1",
 	       "{\"drive_id\":\"d1\",\"path_on_host\":\"/x\",\"is_root_device\":false,"
+	       "\"rate_limiter\":{\"ops\":{\"size\":1}}}",
+	       400, NULL, "rate_limiter.ops: missing field `refill_time`");
+	EXPECT(&f, "PUT", "/drives/d1",
+	       "{\"drive_id\":\"d1\",\"socket\":\"/s\",\"is_root_device\":false,"
 	       "\"rate_limiter\":{\"ops\":{\"size\":1,\"refill_time\":1}}}",
-	       400, NULL, "`rate_limiter`: not supported");
+	       400, NULL, "rate_limiter: a vhost-user backend does its own");
 	EXPECT(&f, "PUT", "/drives/d1",
 	       "{\"drive_id\":\"d1\",\"path_on_host\":\"/x\",\"is_root_device\":false,"
 	       "\"cache_type\":\"Sometimes\"}",

@@ -233,10 +233,14 @@ static void test_patch_drive(void **state)
 	free(m);
 	EXPECT(&f, "PATCH", "/drives/other", "{\"drive_id\":\"other\",\"path_on_host\":\"/x\"}",
 	       400, NULL, "no drive with id `other`");
+	/* New limits: the ops bucket is set, the bandwidth one stays as it was (none). */
 	EXPECT(&f, "PATCH", "/drives/rootfs",
 	       "{\"drive_id\":\"rootfs\",\"rate_limiter\":{\"ops\":{\"size\":10,"
 	       "\"refill_time\":100}}}",
-	       400, NULL, "rate limiters are not implemented");
+	       204, NULL, NULL);
+	EXPECT(&f, "GET", "/vm/config", NULL, 200, "FullVmConfiguration",
+	       "\"rate_limiter\":{\"ops\":{\"size\":10,\"one_time_burst\":0,"
+	       "\"refill_time\":100}}");
 	EXPECT(&f, "PATCH", "/drives/rootfs", "{\"drive_id\":\"rootfs\"}", 204, NULL, NULL);
 	EXPECT(&f, "PATCH", "/network-interfaces/eth0", "{\"iface_id\":\"eth0\"}", 400, NULL,
 	       "no interface with id `eth0`");

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * virtio-blk's part of vm_pause() (ops->quiesce) and of PATCH /drives
- * (blk_set_path), against temporary files, with a fake transport: guest
+ * (blk_set_path, blk_set_rate_limit), against temporary files, with a fake transport: guest
  * RAM in malloc'd memory, the device's I/O thread a loop in a thread of
  * the test, notify/config_changed callbacks that count.
  */
@@ -371,6 +371,105 @@ static void test_set_path_errors(void **state)
 	}
 }
 
+static uint64_t counter(struct fake *f, const char *name)
+{
+	struct evvm_dev_counter c[EVVM_DEV_MAX_COUNTERS];
+	unsigned int n = f->dev->ops->counters(f->dev, c, EVVM_DEV_MAX_COUNTERS);
+
+	for (unsigned int i = 0; i < n; i++)
+		if (!strcmp(c[i].name, name))
+			return c[i].value;
+	fail_msg("no counter %s", name);
+	return 0;
+}
+
+/*
+ * An ops bucket of 2 refilled in 200 ms (10 requests a second): 6 reads
+ * need 4 tokens beyond the full bucket, so they cannot all complete in
+ * less than 400 ms (a lower bound the limiter guarantees, not a speed);
+ * the ones that waited are counted, and every one completes.
+ */
+static void test_rate_limit_ops(void **state)
+{
+	struct fake *f = *state;
+	const struct evvm_rate_limit rl = { .ops = { .size = 2, .refill_ms = 200 } };
+	enum { N = 6 };
+	struct req r[N];
+	double t0;
+
+	assert_int_equal(blk_set_rate_limit(f->dev, &rl), 0);
+	for (unsigned int i = 0; i < N; i++)
+		r[i] = post_req(f, VIRTIO_BLK_T_IN, i, SECTOR);
+	t0 = now_s();
+	loop_call(f->loop, call_kick, f->dev);
+	wait_used(f, N);
+	assert_true(now_s() - t0 >= 0.39);
+	for (unsigned int i = 0; i < N; i++)
+		assert_int_equal(*r[i].status, VIRTIO_BLK_S_OK);
+	assert_true(counter(f, "rate_limiter_throttled_events") >= 1);
+	assert_int_equal(counter(f, "read_count"), N);
+	assert_int_equal(atomic_load(&f->fails), 0);
+}
+
+/*
+ * A bandwidth bucket far too slow for the requests: they wait; new limits
+ * without it (PATCH /drives) let the waiting one and the rest go at once.
+ * A pause while one waits leaves it waiting, untouched.
+ */
+static void test_rate_limit_update_and_pause(void **state)
+{
+	struct fake *f = *state;
+	/* 512 bytes a minute: the second one-sector read waits a minute. */
+	const struct evvm_rate_limit slow = { .bandwidth = { .size = 512, .refill_ms = 60000 } };
+	const struct evvm_rate_limit none = { 0 };
+	struct req r[4];
+
+	assert_int_equal(blk_set_rate_limit(f->dev, &slow), 0);
+	for (unsigned int i = 0; i < 4; i++)
+		r[i] = post_req(f, VIRTIO_BLK_T_IN, i, SECTOR);
+	loop_call(f->loop, call_kick, f->dev);
+	wait_used(f, 1);
+	assert_int_equal(*r[0].status, VIRTIO_BLK_S_OK);
+	assert_int_equal(loop_call(f->loop, call_pause, f->dev), 0);
+	usleep(20000);
+	assert_int_equal(used_idx(f), 1);
+	for (unsigned int i = 1; i < 4; i++)
+		assert_int_equal(*r[i].status, S_UNSET);
+	assert_int_equal(loop_call(f->loop, call_resume, f->dev), 0);
+	assert_int_equal(used_idx(f), 1); /* still waiting for tokens */
+	assert_int_equal(blk_set_rate_limit(f->dev, &none), 0);
+	wait_used(f, 4);
+	for (unsigned int i = 0; i < 4; i++)
+		assert_int_equal(*r[i].status, VIRTIO_BLK_S_OK);
+	assert_int_equal(counter(f, "rate_limiter_throttled_events"), 1);
+}
+
+/* Limits given at creation; a reset cancels a waiting request cleanly. */
+static void test_rate_limit_at_create_and_reset(void **state)
+{
+	struct fake *f = *state;
+	const struct evvm_rate_limit slow = { .ops = { .size = 1, .refill_ms = 60000 } };
+	struct blk_config cfg = { .path = f->path2, .rate_limit = &slow };
+	struct evvm_virtio_dev *dev;
+
+	make_file(f->path2, 1 << 20, 0);
+	assert_int_equal(blk_create("blk1", &cfg, &dev), 0);
+	virtio_dev_destroy(dev);
+	/* The fixture's device: a request waits, then the device is reset under it. */
+	assert_int_equal(blk_set_rate_limit(f->dev, &slow), 0);
+	post_req(f, VIRTIO_BLK_T_IN, 0, SECTOR);
+	post_req(f, VIRTIO_BLK_T_IN, 1, SECTOR);
+	loop_call(f->loop, call_kick, f->dev);
+	wait_used(f, 1);
+	devtest_stop(f->loop, f->dev); /* frees the waiting request (ASan would tell) */
+	assert_int_equal(used_idx(f), 1);
+	vq_reset(&f->dev->vqs[0]);
+	assert_int_equal(vq_init(&f->dev->vqs[0], &f->g.mem, "blk0.q0", QSIZE, RING_DESC,
+				 RING_AVAIL, RING_USED, f->dev->features),
+			 0);
+	assert_int_equal(devtest_start(f->loop, f->dev), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -381,6 +480,11 @@ int main(void)
 		cmocka_unit_test_captured_setup_teardown(test_set_path_same_file_resize, setup,
 							 teardown),
 		cmocka_unit_test_captured_setup_teardown(test_set_path_errors, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_rate_limit_ops, setup, teardown),
+		cmocka_unit_test_captured_setup_teardown(test_rate_limit_update_and_pause, setup,
+							 teardown),
+		cmocka_unit_test_captured_setup_teardown(test_rate_limit_at_create_and_reset, setup,
+							 teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

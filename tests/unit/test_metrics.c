@@ -122,6 +122,7 @@ static void test_sections_and_deltas(void **state)
 	set_counter(&f->vm.dev[0], "read_count", 10);
 	set_counter(&f->vm.dev[0], "read_bytes", 40960);
 	set_counter(&f->vm.dev[0], "q0_requests", 12);
+	set_counter(&f->vm.dev[0], "rate_limiter_throttled_events", 2);
 	set_counter(&f->vm.dev[1], "write_count", 3);
 	set_counter(&f->vm.dev[2], "rx_packets", 7);
 	set_counter(&f->vm.dev[2], "rx_stalls", 1);
@@ -136,6 +137,7 @@ static void test_sections_and_deltas(void **state)
 	assert_int_equal(at(line, "block_rootfs", "read_count"), 10);
 	assert_int_equal(at(line, "block_rootfs", "read_bytes"), 40960);
 	assert_int_equal(at(line, "block_rootfs", "queue_event_count"), 9);
+	assert_int_equal(at(line, "block_rootfs", "rate_limiter_throttled_events"), 2);
 	assert_int_equal(at(line, "block_data", "write_count"), 3);
 	assert_int_equal(at(line, "block", "read_count"), 10);
 	assert_int_equal(at(line, "block", "write_count"), 3);
