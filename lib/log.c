@@ -23,6 +23,8 @@ static int sink_fd = -1;
 static bool sink_show_level;
 static evvm_log_fn sink_fn;
 static void *sink_opaque;
+static _Atomic bool log_show_origin;
+static _Atomic unsigned long log_lost;
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 
 /* The first error line of this thread while a capture is set (evvm_log_capture()). */
@@ -61,6 +63,16 @@ void evvm_log_capture(char *buf, size_t size)
 		buf[0] = '\0';
 }
 
+void evvm_log_set_origin(bool show)
+{
+	atomic_store(&log_show_origin, show);
+}
+
+unsigned long evvm_log_lost(void)
+{
+	return atomic_load(&log_lost);
+}
+
 /* One line to the fd: "evvm: [LEVEL] msg\n" in a single write(2). */
 static void write_line(int fd, bool show_level, enum evvm_log_level level, const char *msg)
 {
@@ -73,23 +85,24 @@ static void write_line(int fd, bool show_level, enum evvm_log_level level, const
 		n = sizeof(line) - 1;
 		line[n - 1] = '\n';
 	}
-	/* Diagnostics are best effort: nothing useful to do if the output is gone. */
-	if (write(fd, line, n) < 0)
-		return;
+	/* Diagnostics are best effort: a line the output does not take is counted, not retried. */
+	if (write(fd, line, n) != n)
+		atomic_fetch_add(&log_lost, 1);
 }
 
-void evvm_log(enum evvm_log_level level, const char *fmt, ...)
+static void log_line(enum evvm_log_level level, const char *file, int lineno, const char *fmt,
+		     va_list ap)
 {
 	char msg[1024];
-	va_list ap;
+	int n = 0;
 
 	if ((int)level > atomic_load(&log_level) && !(level == EVVM_LOG_ERR && capture_buf))
 		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
+	if (file && atomic_load(&log_show_origin))
+		n = snprintf(msg, sizeof(msg), "[%s:%d] ", file, lineno);
+	vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
 	if (level == EVVM_LOG_ERR && capture_buf && !capture_buf[0])
-		snprintf(capture_buf, capture_size, "%s", msg);
+		snprintf(capture_buf, capture_size, "%s", msg + n);
 	if ((int)level > atomic_load(&log_level))
 		return;
 	pthread_rwlock_rdlock(&sink_lock);
@@ -98,6 +111,24 @@ void evvm_log(enum evvm_log_level level, const char *fmt, ...)
 	else if (sink_fd >= 0)
 		write_line(sink_fd, sink_show_level, level, msg);
 	pthread_rwlock_unlock(&sink_lock);
+}
+
+void evvm_log(enum evvm_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line(level, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void evvm_log_at(enum evvm_log_level level, const char *file, int lineno, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line(level, file, lineno, fmt, ap);
+	va_end(ap);
 }
 
 const char *evvm_strerror(int err)

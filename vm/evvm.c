@@ -24,13 +24,6 @@
 _Static_assert(EVVM_LOG_LEVEL_ERROR == EVVM_LOG_ERR && EVVM_LOG_LEVEL_DEBUG == EVVM_LOG_DEBUG,
 	       "public and internal log levels differ");
 
-/*
- * vmm/ gains vm_pause()/vm_resume() separately; until this build has them
- * the weak references stay NULL and evvm_pause()/evvm_resume() say so.
- */
-int vm_pause(struct evvm_vm *vm) __attribute__((weak));
-int vm_resume(struct evvm_vm *vm) __attribute__((weak));
-
 #define STR_(x)		#x
 #define STR(x)		STR_(x)
 #define STOP_ON_DESTROY 255
@@ -534,8 +527,6 @@ static int pause_op(struct evvm_ctx *vm, const char *fn, int (*op)(struct evvm_v
 	pthread_mutex_lock(&vm->lock);
 	if (vm->state != CTX_RUNNING)
 		err = refuse(vm, -EINVAL, "%s: the VM is not running", fn);
-	else if (!op)
-		err = refuse(vm, -ENOTSUP, "%s: this build of evvm cannot pause a VM", fn);
 	else if ((err = op(vm->vm)))
 		refuse(vm, err, "%s: %s", fn, evvm_strerror(err));
 	pthread_mutex_unlock(&vm->lock);

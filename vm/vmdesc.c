@@ -128,6 +128,9 @@ int vmdesc_check_drive(const struct vmdesc_drive *drv, char *msg)
 			    "drive '%s': socket: a vhost-user backend decides the mode "
 			    "(no is_read_only) and needs a path",
 			    drv->id);
+	if (drv->socket && drv->rate_limited)
+		return fail(msg, "drive '%s': rate_limiter: a vhost-user backend does its own",
+			    drv->id);
 	if (!drv->socket && (drv->queues || drv->reconnect_s))
 		return fail(msg, "drive '%s': queues and reconnect are for a vhost-user socket",
 			    drv->id);

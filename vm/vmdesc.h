@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <evvm/devices.h>
 #include <evvm/vm.h>
 
 /*
@@ -51,6 +52,8 @@ struct vmdesc_drive {
 	bool io_async;	/* Firecracker's io_engine Async (evvm always uses io_uring) */
 	unsigned int queues;	  /* vhost-user only: 0 or 1..EVVM_VIRTIO_MAX_QUEUES */
 	unsigned int reconnect_s; /* vhost-user only: 0 or 1..VMDESC_RECONNECT_MAX */
+	bool rate_limited;		  /* rate_limiter given (not for vhost-user) */
+	struct evvm_rate_limit rate_limit;
 };
 
 /* A virtio-net device: a tap evvm serves, or a vhost-user backend's socket. */
@@ -69,6 +72,7 @@ struct vmdesc_logger {
 	char *path; /* NULL: stderr */
 	int level;  /* enum evvm_log_level, or -1 for unchanged */
 	bool show_level;
+	bool show_origin; /* show_log_origin */
 	bool set; /* configured (reported by GET /vm/config) */
 };
 
@@ -162,6 +166,9 @@ int vmdesc_build(const struct vm_desc *d, const void *demo, size_t demo_size, in
  * them, whether it succeeded or not).
  */
 void vmdesc_unbuild(struct vmdesc_built *b);
+
+/* The device slot vmdesc_build() gives d->drives[@i] (the root drive comes first). */
+unsigned int vmdesc_drive_slot(const struct vm_desc *d, unsigned int i);
 
 /* "52:54:00:12:34:5N" for the Nth network device (N from 0). */
 void vmdesc_default_mac(uint8_t mac[6], unsigned int index);

@@ -107,6 +107,15 @@ static const struct vmdesc_drive *drive_at(const struct vm_desc *d, unsigned int
 	return &d->drives[pos <= root ? pos - 1 : pos];
 }
 
+unsigned int vmdesc_drive_slot(const struct vm_desc *d, unsigned int i)
+{
+	unsigned int pos = 0;
+
+	while (pos < d->nr_drives && drive_at(d, pos) != &d->drives[i])
+		pos++;
+	return pos;
+}
+
 /* Waits on a vhost-user backend give up once @cancel_fd is readable (-ECANCELED). */
 static int add_devices(const struct vm_desc *d, int cancel_fd, struct evvm_vm_config *cfg)
 {
@@ -122,7 +131,8 @@ static int add_devices(const struct vm_desc *d, int cancel_fd, struct evvm_vm_co
 
 	for (unsigned int i = 0; i < d->nr_drives && !err; i++) {
 		const struct vmdesc_drive *drv = drive_at(d, i);
-		const struct blk_config bc = { drv->path, drv->readonly, drv->id };
+		const struct blk_config bc = { drv->path, drv->readonly, drv->id, 0,
+					       drv->rate_limited ? &drv->rate_limit : NULL };
 		const struct vhost_user_opts vu = { drv->socket, drv->queues, drv->reconnect_s,
 						    cancel_fd };
 		char id[16];

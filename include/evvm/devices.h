@@ -3,6 +3,7 @@
 #define EVVM_DEVICES_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <evvm/device.h>
 
@@ -22,6 +23,17 @@ struct console_config {
 };
 int console_create(const char *id, const struct console_config *cfg, struct evvm_virtio_dev **out);
 
+/*
+ * Firecracker's RateLimiter: a bandwidth bucket (tokens are bytes) and an
+ * ops bucket (tokens are requests), each a TokenBucket (evvm/tbucket.h);
+ * a bucket of size 0 or refill_ms 0 limits nothing.
+ */
+struct evvm_rate_limit {
+	struct evvm_bucket_cfg {
+		uint64_t size, one_time_burst, refill_ms;
+	} bandwidth, ops;
+};
+
 /* virtio-blk on a file or block device. */
 struct blk_config {
 	const char *path;
@@ -33,8 +45,28 @@ struct blk_config {
 	 * the config (as qemu-storage-daemon does). 0: one queue, no MQ.
 	 */
 	unsigned int queues;
+	/* NULL: none. Requests wait (popped, not started) until both buckets have tokens. */
+	const struct evvm_rate_limit *rate_limit;
 };
 int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_dev **out);
+
+/*
+ * A new backing file for the disk @dev (a blk_create() device on a
+ * transport): opened and checked as blk_create() does (same read-only
+ * mode), then swapped in on the device's I/O thread between two requests
+ * (those in flight finish on the old file first); the capacity follows the
+ * new file and the driver gets a configuration-change interrupt. The path
+ * may name the current file (a resize). 0, or -errno after logging, with
+ * the old file still in use. Any thread but the device's I/O thread.
+ */
+int blk_set_path(struct evvm_virtio_dev *dev, const char *path);
+
+/*
+ * New rate limits for the disk @dev (a blk_create() device on a
+ * transport), full buckets from now; all zero removes them. 0 or -errno
+ * after logging. Any thread but the device's I/O thread.
+ */
+int blk_set_rate_limit(struct evvm_virtio_dev *dev, const struct evvm_rate_limit *rl);
 
 /*
  * virtio-net on a tap device (devices/net.c). With @vhost_user the device
