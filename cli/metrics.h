@@ -9,7 +9,7 @@
 
 #include <evvm/vm.h>
 
-#include "vmdesc.h"
+#include "../vm/vmdesc.h"
 
 /*
  * One metrics line in Firecracker's schema (its docs/metrics.md) where
