@@ -73,6 +73,8 @@ __attribute__((format(printf, 3, 4))) static int fault(struct api_req *r, unsign
 
 static const char not_after_start[] =
 	"The requested operation is not supported after starting the microVM.";
+static const char not_before_start[] =
+	"The requested operation is not supported before starting the microVM.";
 
 /* The body as JSON, or a 400 naming the parse error. */
 static int body_json(struct api_req *r)
@@ -108,10 +110,9 @@ static int preboot(struct api_req *r)
 
 static int h_info(struct api_req *r)
 {
-	static const char *const states[] = { "Not started", "Running", "Not started" };
-
-	r->reply = json_pack("{s:s, s:s, s:s, s:s}", "id", r->in->id, "state", states[r->in->state],
-			     "vmm_version", EVVM_VERSION, "app_name", "evvm");
+	r->reply = json_pack("{s:s, s:s, s:s, s:s}", "id", r->in->id, "state",
+			     instance_state_name(r->in->state), "vmm_version", EVVM_VERSION,
+			     "app_name", "evvm");
 	return 0;
 }
 
@@ -155,15 +156,38 @@ static int h_boot(struct api_req *r)
 	return 0;
 }
 
+/* PATCH /drives/{id}: after start, a new backing file (rate limiters: not yet). */
+static int h_drive_patch(struct api_req *r)
+{
+	struct vmjson_drive_update u;
+	int err = 0;
+
+	if (body_json(r))
+		return -EINVAL;
+	if (vmjson_drive_update(r->json, &u, r->msg)) {
+		free(u.path);
+		return bad_body(r);
+	}
+	if (strcmp(u.id, r->id))
+		err = fault(r, 400, "The id from the path does not match the id from the body!");
+	else if (r->in->state == INSTANCE_NOT_STARTED)
+		err = fault(r, 400, "%s", not_before_start);
+	else if (u.rate_limiter.set)
+		err = fault(r, 400,
+			    "Drive update (patch) failed: rate limiters are not implemented by "
+			    "evvm yet");
+	else if (u.path && instance_set_drive_path_locked(r->in, u.id, u.path, r->msg))
+		err = fault(r, 400, "%s", r->msg);
+	free(u.path);
+	return err;
+}
+
 static int h_drive(struct api_req *r)
 {
 	struct vmdesc_drive drv = { 0 };
 
 	if (r->method == M_PATCH)
-		return fault(r, 400,
-			     "PATCH /drives/%s: updating a drive is not implemented by "
-			     "evvm yet",
-			     r->id);
+		return h_drive_patch(r);
 	if (preboot(r) || body_json(r))
 		return -EINVAL;
 	if (vmjson_drive(r->json, &drv, r->msg)) {
@@ -181,16 +205,40 @@ static int h_drive(struct api_req *r)
 	return 0;
 }
 
+/* PATCH /network-interfaces/{id}: after start, rate limiters only (not yet). */
+static int h_net_patch(struct api_req *r)
+{
+	const struct vm_desc *d = &r->in->desc;
+	struct vmjson_net_update u;
+	unsigned int i;
+
+	if (body_json(r))
+		return -EINVAL;
+	if (vmjson_net_update(r->json, &u, r->msg))
+		return bad_body(r);
+	if (strcmp(u.id, r->id))
+		return fault(r, 400, "The id from the path does not match the id from the body!");
+	if (r->in->state == INSTANCE_NOT_STARTED)
+		return fault(r, 400, "%s", not_before_start);
+	for (i = 0; i < d->nr_nets && strcmp(d->nets[i].id, u.id); i++)
+		;
+	if (i == d->nr_nets)
+		return fault(r, 400, "Network interface update failed: no interface with id `%s`",
+			     u.id);
+	if (u.rx.set || u.tx.set)
+		return fault(r, 400,
+			     "Network interface update failed: rate limiters are not "
+			     "implemented by evvm yet");
+	return 0;
+}
+
 static int h_net(struct api_req *r)
 {
 	struct vmdesc_net n = { 0 };
 	unsigned int index = r->in->desc.nr_nets;
 
 	if (r->method == M_PATCH)
-		return fault(r, 400,
-			     "PATCH /network-interfaces/%s: rate limiters are not "
-			     "implemented by evvm yet",
-			     r->id);
+		return h_net_patch(r);
 	if (preboot(r) || body_json(r))
 		return -EINVAL;
 	for (unsigned int i = 0; i < r->in->desc.nr_nets; i++)
@@ -300,8 +348,11 @@ static int h_actions(struct api_req *r)
 			return fault(r, 400, "%s", r->msg);
 		return 0;
 	}
-	if (!strcmp(action, "SendCtrlAltDel"))
-		return fault(r, 400, "SendCtrlAltDel: evvm's i8042 cannot inject keys yet");
+	if (!strcmp(action, "SendCtrlAltDel")) {
+		if (instance_ctrl_alt_del_locked(r->in, r->msg))
+			return fault(r, 400, "%s", r->msg);
+		return 0;
+	}
 	return fault(r, 400,
 		     "An error occurred when deserializing the json body of a request: "
 		     "action_type `%.64s`: expected FlushMetrics, InstanceStart or "
@@ -311,9 +362,15 @@ static int h_actions(struct api_req *r)
 
 static int h_vm(struct api_req *r)
 {
-	return fault(r, 400,
-		     "PATCH /vm: pausing and resuming the microVM are not implemented "
-		     "by evvm yet");
+	bool pause;
+
+	if (body_json(r))
+		return -EINVAL;
+	if (vmjson_vm_state(r->json, &pause, r->msg))
+		return bad_body(r);
+	if (instance_pause_locked(r->in, pause, r->msg))
+		return fault(r, 400, "%s", r->msg);
+	return 0;
 }
 
 static int h_vm_config(struct api_req *r)

@@ -37,11 +37,13 @@ static void fc_usage(FILE *f)
 		"  --log-path PATH      write the log to PATH instead of stderr\n"
 		"  --level LEVEL        Error, Warning, Info (default), Debug or Trace\n"
 		"  --show-level         prefix each log line with its level\n"
-		"  --metrics-path PATH  FlushMetrics writes a JSON line there\n"
+		"  --show-log-origin    prefix each log line with its source file and line\n"
+		"  --metrics-path PATH  metrics as JSON lines: every 60 s, on FlushMetrics\n"
+		"                       and at the end\n"
 		"  --boot-timer         accepted; not honoured yet\n"
 		"  --no-seccomp, --seccomp-filter F, --start-time-us N, --start-time-cpu-us N,\n"
 		"  --parent-cpu-time-us N, --http-api-max-payload-size N, --mmds-size-limit N,\n"
-		"  --module M, --show-log-origin, --enable-pci\n"
+		"  --module M, --enable-pci\n"
 		"                       accepted (as jailer and SDKs pass them) and logged as\n"
 		"                       not honoured\n"
 		"  -V, --version        print the version\n"
@@ -60,6 +62,7 @@ enum {
 	FC_LOG_PATH,
 	FC_LEVEL,
 	FC_SHOW_LEVEL,
+	FC_SHOW_ORIGIN,
 	FC_METRICS,
 	FC_IGNORED_ARG,
 	FC_IGNORED_FLAG,
@@ -76,7 +79,7 @@ static const struct option fc_options[] = {
 	{ "metrics-path", required_argument, NULL, FC_METRICS },
 	{ "boot-timer", no_argument, NULL, FC_IGNORED_FLAG },
 	{ "no-seccomp", no_argument, NULL, FC_IGNORED_FLAG },
-	{ "show-log-origin", no_argument, NULL, FC_IGNORED_FLAG },
+	{ "show-log-origin", no_argument, NULL, FC_SHOW_ORIGIN },
 	{ "enable-pci", no_argument, NULL, FC_IGNORED_FLAG },
 	{ "seccomp-filter", required_argument, NULL, FC_IGNORED_ARG },
 	{ "start-time-us", required_argument, NULL, FC_IGNORED_ARG },
@@ -92,7 +95,7 @@ static const struct option fc_options[] = {
 
 struct fc_args {
 	const char *api_sock, *id, *config, *log_path, *level, *metrics;
-	bool no_api, show_level;
+	bool no_api, show_level, show_origin;
 	const char *ignored[16];
 	unsigned int nr_ignored;
 };
@@ -125,6 +128,9 @@ static int fc_parse(int argc, char **argv, struct fc_args *a)
 			break;
 		case FC_SHOW_LEVEL:
 			a->show_level = true;
+			break;
+		case FC_SHOW_ORIGIN:
+			a->show_origin = true;
 			break;
 		case FC_METRICS:
 			a->metrics = optarg;
@@ -219,11 +225,11 @@ static int apply_log_flags(struct instance *in, const struct fc_args *a)
 	json_t *j;
 	int err = 0;
 
-	if (a->log_path || a->level || a->show_level) {
+	if (a->log_path || a->level || a->show_level || a->show_origin) {
 		struct vmdesc_logger l = { 0 };
 
-		j = json_pack("{s:s*, s:s*, s:b}", "log_path", a->log_path, "level", a->level,
-			      "show_level", a->show_level);
+		j = json_pack("{s:s*, s:s*, s:b, s:b}", "log_path", a->log_path, "level", a->level,
+			      "show_level", a->show_level, "show_log_origin", a->show_origin);
 		err = !j || vmjson_logger(j, &l, msg) || instance_set_logger_locked(in, &l, msg);
 		free(l.path);
 		json_decref(j);

@@ -15,8 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <evvm/devices.h>
 #include <evvm/log.h>
 #include <evvm/loop.h>
+
+#include <jansson.h>
 
 #include "cli.h"
 #include "instance.h"
@@ -151,6 +154,104 @@ int instance_start_locked(struct instance *in, char *msg)
 	return 0;
 }
 
+const char *instance_state_name(enum instance_state s)
+{
+	static const char *const names[] = {
+		[INSTANCE_NOT_STARTED] = "Not started",
+		[INSTANCE_RUNNING] = "Running",
+		[INSTANCE_EXITED] = "Not started",
+		[INSTANCE_PAUSED] = "Paused",
+	};
+
+	return names[s];
+}
+
+static const char not_before_start[] =
+	"The requested operation is not supported before starting the microVM.";
+
+/* The VM can take a post-boot request: started, not ended. */
+static int started(struct instance *in, char *msg)
+{
+	if (in->state == INSTANCE_NOT_STARTED)
+		return fail(msg, "%s", not_before_start);
+	if (in->state == INSTANCE_EXITED)
+		return fail(msg, "the microVM has ended");
+	return 0;
+}
+
+int instance_pause_locked(struct instance *in, bool pause, char *msg)
+{
+	struct timespec t0, t1;
+	int err;
+
+	if (started(in, msg))
+		return -EINVAL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err = pause ? vm_pause(in->vm) : vm_resume(in->vm);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*(pause ? &in->pause_us : &in->resume_us) =
+		(t1.tv_sec - t0.tv_sec) * 1000000ULL + (t1.tv_nsec - t0.tv_nsec) / 1000;
+	if (err == -ECANCELED)
+		return fail(msg, "the microVM is stopping");
+	if (err && pause)
+		return fail(msg, "cannot pause the microVM: %s (see the log)", evvm_strerror(err));
+	/* A device that did not resume logged it; the vCPUs run anyway. */
+	in->state = vm_is_paused(in->vm) ? INSTANCE_PAUSED : INSTANCE_RUNNING;
+	if (err)
+		return fail(msg, "the microVM runs, but a device did not resume: %s (see the log)",
+			    evvm_strerror(err));
+	return 0;
+}
+
+int instance_set_drive_path_locked(struct instance *in, const char *id, const char *path, char *msg)
+{
+	struct vm_desc *d = &in->desc;
+	struct evvm_virtio_dev *dev;
+	unsigned int i;
+	char *copy;
+	int err;
+
+	if (started(in, msg))
+		return -EINVAL;
+	for (i = 0; i < d->nr_drives && strcmp(d->drives[i].id, id); i++)
+		;
+	if (i == d->nr_drives)
+		return fail(msg, "Drive update (patch) failed: no drive with id `%s`", id);
+	if (d->drives[i].socket)
+		return fail(msg,
+			    "Drive update (patch) failed: drive `%s` is served by a "
+			    "vhost-user backend: path_on_host cannot be changed",
+			    id);
+	dev = vm_virtio_dev(in->vm, vmdesc_drive_slot(d, i));
+	copy = strdup(path);
+	if (!dev || !copy) {
+		free(copy);
+		return fail(msg, "Drive update (patch) failed: %s",
+			    dev ? "out of memory" : "no such device");
+	}
+	err = blk_set_path(dev, path);
+	if (err) {
+		free(copy);
+		return fail(msg, "Drive update (patch) failed: '%s': %s (see the log)", path,
+			    evvm_strerror(err));
+	}
+	free(d->drives[i].path);
+	d->drives[i].path = copy;
+	return 0;
+}
+
+int instance_ctrl_alt_del_locked(struct instance *in, char *msg)
+{
+	int err;
+
+	if (started(in, msg))
+		return -EINVAL;
+	err = vm_send_ctrl_alt_del(in->vm);
+	if (err)
+		return fail(msg, "SendCtrlAltDel: %s", evvm_strerror(err));
+	return 0;
+}
+
 /* A logger or metrics file: appended to, never blocking (a FIFO may be slow). */
 static int open_sink(const char *what, const char *path, int *fd, char *msg)
 {
@@ -171,6 +272,7 @@ int instance_set_logger_locked(struct instance *in, struct vmdesc_logger *l, cha
 	if (l->path && open_sink("log_path", l->path, &fd, msg))
 		return -EINVAL;
 	evvm_log_set_output(fd >= 0 ? fd : -1, l->show_level);
+	evvm_log_set_origin(l->show_origin);
 	if (in->log_fd >= 0)
 		close(in->log_fd);
 	in->log_fd = fd;
@@ -195,25 +297,46 @@ int instance_set_metrics_locked(struct instance *in, struct vmdesc_metrics *m, c
 
 int instance_flush_metrics_locked(struct instance *in, char *msg)
 {
-	static const char *const states[] = { "Not started", "Running", "Exited" };
+	static const char *const states[] = { "Not started", "Running", "Exited", "Paused" };
+	struct evvm_vm_metrics *vm = NULL;
+	struct metrics_input mi = {
+		.id = in->desc.metrics.emit_id ? in->id : NULL,
+		.state = states[in->state],
+		.requests = in->requests,
+		.request_errors = in->request_errors,
+		.lost_metrics = in->lost_metrics,
+		.lost_logs = evvm_log_lost(),
+		.pause_us = in->pause_us,
+		.resume_us = in->resume_us,
+		.desc = &in->desc,
+	};
 	struct timespec ts;
-	char line[512];
-	int n;
+	char *text = NULL;
+	json_t *line;
+	ssize_t n = -1;
 
 	if (in->metrics_fd < 0)
 		return fail(msg, "FlushMetrics: the metrics system is not initialized "
 				 "(PUT /metrics first)");
 	clock_gettime(CLOCK_REALTIME, &ts);
-	n = snprintf(line, sizeof(line),
-		     "{\"utc_timestamp_ms\":%lld,%s%s%s\"api_server\":{\"requests\":%lu,"
-		     "\"request_errors\":%lu},\"vmm\":{\"state\":\"%s\"},"
-		     "\"logger\":{\"missed_metrics_count\":%lu}}\n",
-		     (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-		     in->desc.metrics.emit_id ? "\"id\":\"" : "",
-		     in->desc.metrics.emit_id ? in->id : "", in->desc.metrics.emit_id ? "\"," : "",
-		     in->requests, in->request_errors, states[in->state], in->lost_metrics);
+	mi.utc_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (in->vm && (vm = malloc(sizeof(*vm))))
+		vm_get_metrics(in->vm, vm);
+	mi.vm = vm;
+	line = (!in->vm || vm) ? metrics_line(&mi, &in->metrics_last) : NULL;
+	free(vm);
+	text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+	json_decref(line);
+	if (text) {
+		size_t len = strlen(text);
+
+		text[len] =
+			'\n'; /* json_dumps() gives len + 1 bytes: the NUL becomes the newline */
+		n = write(in->metrics_fd, text, len + 1) == (ssize_t)(len + 1) ? 0 : -1;
+	}
+	free(text);
 	/* A full FIFO loses the line rather than stalling the API thread. */
-	if (n >= (int)sizeof(line) || write(in->metrics_fd, line, n) != n) {
+	if (n < 0) {
 		in->lost_metrics++;
 		return fail(msg, "FlushMetrics: the metrics file did not take the line");
 	}

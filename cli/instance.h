@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "metrics.h"
 #include "vmdesc.h"
 
 /*
@@ -14,7 +15,10 @@
  * the time of a request, and never while the VM runs a vCPU for it.
  */
 
-enum instance_state { INSTANCE_NOT_STARTED, INSTANCE_RUNNING, INSTANCE_EXITED };
+enum instance_state { INSTANCE_NOT_STARTED, INSTANCE_RUNNING, INSTANCE_EXITED, INSTANCE_PAUSED };
+
+/* GET /'s state (Firecracker's InstanceInfo: an ended VM is "Not started"). */
+const char *instance_state_name(enum instance_state s);
 
 #define INSTANCE_ID_MAX	   64
 #define INSTANCE_METRICS_S 60 /* Firecracker writes its metrics this often */
@@ -32,12 +36,14 @@ struct instance {
 	 * on a vhost-user backend (it is their cancel fd) as well as the VM.
 	 */
 	int sig_fd;
-	int metrics_timer;	   /* timerfd: a metrics line every INSTANCE_METRICS_S */
-	int log_fd;		   /* the logger's file, or -1 */
+	int metrics_timer; /* timerfd: a metrics line every INSTANCE_METRICS_S */
+	int log_fd;	   /* the logger's file, or -1 */
 	int metrics_fd;
 	char id[INSTANCE_ID_MAX + 1];
 	unsigned long requests, request_errors;
 	unsigned long lost_metrics;
+	uint64_t pause_us, resume_us;	  /* how long the last PATCH /vm took */
+	struct metrics_last metrics_last; /* the counters of the last metrics line */
 };
 
 /* The stop signal (SIGINT, SIGTERM, SIGHUP) pending, or 0. */
@@ -73,6 +79,24 @@ int instance_start_locked(struct instance *in, char *msg);
  */
 int instance_set_logger_locked(struct instance *in, struct vmdesc_logger *l, char *msg);
 int instance_set_metrics_locked(struct instance *in, struct vmdesc_metrics *m, char *msg);
+
+/*
+ * PATCH /vm, with @in->lock held: pause (@pause) or resume the started VM
+ * (vm_pause/vm_resume); pausing a paused VM or resuming a running one is
+ * no error. 0 or -EINVAL with @msg.
+ */
+int instance_pause_locked(struct instance *in, bool pause, char *msg);
+
+/*
+ * PATCH /drives/{id} with a path_on_host, with @in->lock held: the started
+ * VM's disk @id gets @path as its backing file (blk_set_path), and the
+ * description follows. 0 or -EINVAL with @msg.
+ */
+int instance_set_drive_path_locked(struct instance *in, const char *id, const char *path,
+				   char *msg);
+
+/* SendCtrlAltDel, with @in->lock held: the keys on the started VM's i8042. */
+int instance_ctrl_alt_del_locked(struct instance *in, char *msg);
 
 /* FlushMetrics, with @in->lock held: one JSON line to the metrics file. */
 int instance_flush_metrics_locked(struct instance *in, char *msg);

@@ -69,6 +69,7 @@ struct vmdesc_logger {
 	char *path; /* NULL: stderr */
 	int level;  /* enum evvm_log_level, or -1 for unchanged */
 	bool show_level;
+	bool show_origin; /* show_log_origin */
 	bool set; /* configured (reported by GET /vm/config) */
 };
 
@@ -156,6 +157,9 @@ int vmdesc_build(const struct vm_desc *d, const void *demo, size_t demo_size, in
  * them, whether it succeeded or not).
  */
 void vmdesc_unbuild(struct vmdesc_built *b);
+
+/* The device slot vmdesc_build() gives d->drives[@i] (the root drive comes first). */
+unsigned int vmdesc_drive_slot(const struct vm_desc *d, unsigned int i);
 
 /* "52:54:00:12:34:5N" for the Nth network device (N from 0). */
 void vmdesc_default_mac(uint8_t mac[6], unsigned int index);

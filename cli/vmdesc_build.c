@@ -107,6 +107,15 @@ static const struct vmdesc_drive *drive_at(const struct vm_desc *d, unsigned int
 	return &d->drives[pos <= root ? pos - 1 : pos];
 }
 
+unsigned int vmdesc_drive_slot(const struct vm_desc *d, unsigned int i)
+{
+	unsigned int pos = 0;
+
+	while (pos < d->nr_drives && drive_at(d, pos) != &d->drives[i])
+		pos++;
+	return pos;
+}
+
 /* Waits on a vhost-user backend give up once @cancel_fd is readable (-ECANCELED). */
 static int add_devices(const struct vm_desc *d, int cancel_fd, struct evvm_vm_config *cfg)
 {

@@ -281,7 +281,6 @@ int vmjson_logger(const json_t *j, struct vmdesc_logger *l, char *msg)
 		{ "show_log_origin", JT_BOOL },
 		{ "module", JT_STR, false, true },
 	};
-	bool origin = false;
 	const char *s;
 	size_t i;
 
@@ -300,9 +299,7 @@ int vmjson_logger(const json_t *j, struct vmdesc_logger *l, char *msg)
 	if (s)
 		l->level = log_levels[i].level;
 	jbool(j, "show_level", &l->show_level);
-	jbool(j, "show_log_origin", &origin);
-	if (origin)
-		return fail(msg, "field `show_log_origin`: true is not supported by evvm yet");
+	jbool(j, "show_log_origin", &l->show_origin);
 	s = jstr(j, "log_path");
 	if (s && !*s)
 		return fail(msg, "log_path: empty");
@@ -514,7 +511,7 @@ json_t *vmjson_export(const struct vm_desc *d)
 		json_object_set_new(o, "entropy", json_object());
 	if (d->logger.set) {
 		b = json_pack("{s:s, s:b, s:b}", "level", level_name(d->logger.level), "show_level",
-			      d->logger.show_level, "show_log_origin", 0);
+			      d->logger.show_level, "show_log_origin", d->logger.show_origin);
 		if (b)
 			set_str(b, "log_path", d->logger.path);
 		json_object_set_new(o, "logger", b);
@@ -529,4 +526,114 @@ nomem:
 	json_decref(drives);
 	json_decref(nets);
 	return NULL;
+}
+
+int vmjson_vm_state(const json_t *j, bool *pause, char *msg)
+{
+	static const struct jfield f[] = { { "state", JT_STR, true } };
+	const char *s;
+
+	if (jcheck(j, f, sizeof(f) / sizeof(f[0]), false, msg))
+		return -EINVAL;
+	s = jstr(j, "state");
+	if (strcmp(s, "Paused") && strcmp(s, "Resumed"))
+		return fail(msg, "unknown variant `%.64s`, expected `Paused` or `Resumed`", s);
+	*pause = !strcmp(s, "Paused");
+	return 0;
+}
+
+/* A TokenBucket: size and refill_time required, all three >= 0. */
+static int jbucket(const json_t *o, const char *name, struct vmjson_bucket *b, char *msg)
+{
+	static const struct jfield f[] = {
+		{ "size", JT_INT, true },
+		{ "one_time_burst", JT_INT },
+		{ "refill_time", JT_INT, true },
+	};
+	const char *const keys[] = { "size", "one_time_burst", "refill_time" };
+	int64_t *const outs[] = { &b->size, &b->one_time_burst, &b->refill_time_ms };
+	char m[VMDESC_MSG_MAX];
+
+	if (jcheck(o, f, sizeof(f) / sizeof(f[0]), false, m))
+		return fail(msg, "%.64s: %.180s", name, m);
+	for (unsigned int i = 0; i < 3; i++) {
+		const json_t *v = json_object_get(o, keys[i]);
+
+		*outs[i] = json_is_integer(v) ? json_integer_value(v) : 0;
+		if (*outs[i] < 0)
+			return fail(msg, "%s: field `%s`: %lld is below the minimum of 0", name,
+				    keys[i], (long long)*outs[i]);
+	}
+	b->set = true;
+	return 0;
+}
+
+int vmjson_rate_limiter(const json_t *j, const char *name, struct vmjson_rate_limiter *rl,
+			char *msg)
+{
+	static const struct jfield f[] = { { "bandwidth", JT_OBJ }, { "ops", JT_OBJ } };
+	char m[VMDESC_MSG_MAX], sub[96];
+	const json_t *v;
+
+	*rl = (struct vmjson_rate_limiter){ 0 };
+	if (!j || json_is_null(j))
+		return 0;
+	if (jcheck(j, f, sizeof(f) / sizeof(f[0]), false, m))
+		return fail(msg, "%.64s: %.180s", name, m);
+	if ((v = json_object_get(j, "bandwidth")) && !json_is_null(v)) {
+		snprintf(sub, sizeof(sub), "%s.bandwidth", name);
+		if (jbucket(v, sub, &rl->bandwidth, msg))
+			return -EINVAL;
+	}
+	if ((v = json_object_get(j, "ops")) && !json_is_null(v)) {
+		snprintf(sub, sizeof(sub), "%s.ops", name);
+		if (jbucket(v, sub, &rl->ops, msg))
+			return -EINVAL;
+	}
+	rl->set = true;
+	return 0;
+}
+
+int vmjson_drive_update(const json_t *j, struct vmjson_drive_update *u, char *msg)
+{
+	static const struct jfield f[] = {
+		{ "drive_id", JT_STR, true },
+		{ "path_on_host", JT_STR },
+		{ "rate_limiter", JT_OBJ },
+	};
+
+	*u = (struct vmjson_drive_update){ 0 };
+	if (jcheck(j, f, sizeof(f) / sizeof(f[0]), false, msg) || jid(j, "drive_id", u->id, msg))
+		return -EINVAL;
+	if (!u->id[0])
+		return fail(msg, "field `drive_id`: 1 to %u characters", VMDESC_ID_MAX);
+	if (jdup(j, "path_on_host", &u->path))
+		return fail(msg, "out of memory");
+	if (u->path && !*u->path)
+		return fail(msg, "field `path_on_host`: empty");
+	return vmjson_rate_limiter(json_object_get(j, "rate_limiter"), "rate_limiter",
+				   &u->rate_limiter, msg);
+}
+
+int vmjson_net_update(const json_t *j, struct vmjson_net_update *u, char *msg)
+{
+	static const struct jfield f[] = {
+		{ "iface_id", JT_STR, true },
+		{ "rx_rate_limiter", JT_OBJ },
+		{ "tx_rate_limiter", JT_OBJ },
+	};
+	const char *s;
+
+	*u = (struct vmjson_net_update){ 0 };
+	if (jcheck(j, f, sizeof(f) / sizeof(f[0]), false, msg))
+		return -EINVAL;
+	s = jstr(j, "iface_id");
+	if (!*s || strlen(s) > VMDESC_NET_ID_MAX)
+		return fail(msg, "field `iface_id`: 1 to %u characters", VMDESC_NET_ID_MAX);
+	strcpy(u->id, s);
+	if (vmjson_rate_limiter(json_object_get(j, "rx_rate_limiter"), "rx_rate_limiter", &u->rx,
+				msg))
+		return -EINVAL;
+	return vmjson_rate_limiter(json_object_get(j, "tx_rate_limiter"), "tx_rate_limiter", &u->tx,
+				   msg);
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -40,6 +41,40 @@ int vmjson_entropy(const json_t *j, char *msg);
 /* Logger and Metrics into zeroed sections. */
 int vmjson_logger(const json_t *j, struct vmdesc_logger *l, char *msg);
 int vmjson_metrics(const json_t *j, struct vmdesc_metrics *m, char *msg);
+
+/* PATCH /vm's Vm body: *@pause is true for "Paused", false for "Resumed". */
+int vmjson_vm_state(const json_t *j, bool *pause, char *msg);
+
+/* A TokenBucket; refill_time in milliseconds. */
+struct vmjson_bucket {
+	bool set;
+	int64_t size, one_time_burst, refill_time_ms;
+};
+
+/* A RateLimiter: set when given and not null; its buckets when given. */
+struct vmjson_rate_limiter {
+	bool set;
+	struct vmjson_bucket bandwidth, ops;
+};
+
+/* A RateLimiter at @j (NULL or null: none), named @name in messages. */
+int vmjson_rate_limiter(const json_t *j, const char *name, struct vmjson_rate_limiter *rl,
+			char *msg);
+
+/* PATCH /drives/{id}'s PartialDrive; the caller frees @u->path (also on error). */
+struct vmjson_drive_update {
+	char id[VMDESC_ID_MAX + 1];
+	char *path; /* NULL: keep the backing file */
+	struct vmjson_rate_limiter rate_limiter;
+};
+int vmjson_drive_update(const json_t *j, struct vmjson_drive_update *u, char *msg);
+
+/* PATCH /network-interfaces/{id}'s PartialNetworkInterface. */
+struct vmjson_net_update {
+	char id[VMDESC_NET_ID_MAX + 1];
+	struct vmjson_rate_limiter rx, tx;
+};
+int vmjson_net_update(const json_t *j, struct vmjson_net_update *u, char *msg);
 
 /* Firecracker's config file ("boot-source", "drives", ...) into *@d. */
 int vmjson_config(const json_t *j, struct vm_desc *d, char *msg);

@@ -13,6 +13,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,8 +104,9 @@ struct blk_req {
 	struct blk_req *next_free;
 	unsigned int q;
 	uint32_t type;
-	uint8_t *status;  /* the last device-writable byte */
-	uint64_t written; /* data bytes written into the driver's buffers */
+	uint8_t *status;    /* the last device-writable byte */
+	uint64_t written;   /* data bytes written into the driver's buffers */
+	uint64_t out_bytes; /* OUT: data bytes to write */
 	unsigned int retries;
 
 	/* IN/OUT: what is left to transfer, a window into elem.iov. */
@@ -147,10 +149,18 @@ struct blk {
 	uint64_t capacity;	   /* sectors */
 	uint32_t blksize;	   /* the file system's block size */
 	char serial[VIRTIO_BLK_ID_BYTES];
-	struct virtio_blk_config config; /* fixed after create: read on vCPU threads */
+	/* Read on vCPU threads; only the capacity changes (blk_set_path), under the lock. */
+	pthread_mutex_t config_lock;
+	struct virtio_blk_config config;
 
 	struct evvm_device_ops ops;		   /* per instance: the queue count */
 	uint64_t requests[EVVM_VIRTIO_MAX_QUEUES]; /* popped per queue (relaxed atomics) */
+	/* Completed requests, in Firecracker's terms (relaxed atomics, the I/O thread writes). */
+	struct {
+		uint64_t read_count, write_count, read_bytes, write_bytes, flush_count;
+		uint64_t invalid_reqs_count; /* UNSUPP */
+		uint64_t execute_fails;	     /* IOERR */
+	} done;
 
 	struct io_uring ring;
 	bool ring_ok;
@@ -160,6 +170,7 @@ struct blk {
 	bool started;
 	bool writethrough;     /* FLUSH not negotiated: a completed write is stable (5.2.6.4) */
 	bool failed;	       /* virtio_dev_fail() called: pop nothing until reset */
+	bool paused;	       /* quiesce(): pop nothing, complete nothing until resumed */
 	unsigned int inflight; /* requests owning an operation in the ring */
 	unsigned int pushed;   /* bit q: pushed to queue q since the last notify */
 	unsigned int stalled;  /* bit q: stopped popping for lack of room or memory */
@@ -236,10 +247,34 @@ static const char *blk_type_name(uint32_t type)
  * Write the status byte and hand the chain back, unless the device failed
  * (the driver must reset it; the rings are not touched again).
  */
+static void blk_count(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
+}
+
+/* What the metrics say about a completed request. */
+static void blk_count_done(struct blk *b, const struct blk_req *req, uint8_t status)
+{
+	if (status == VIRTIO_BLK_S_UNSUPP) {
+		blk_count(&b->done.invalid_reqs_count, 1);
+	} else if (status != VIRTIO_BLK_S_OK) {
+		blk_count(&b->done.execute_fails, 1);
+	} else if (req->type == VIRTIO_BLK_T_IN) {
+		blk_count(&b->done.read_count, 1);
+		blk_count(&b->done.read_bytes, req->written);
+	} else if (req->type == VIRTIO_BLK_T_OUT) {
+		blk_count(&b->done.write_count, 1);
+		blk_count(&b->done.write_bytes, req->out_bytes);
+	} else if (req->type == VIRTIO_BLK_T_FLUSH) {
+		blk_count(&b->done.flush_count, 1);
+	}
+}
+
 static void blk_finish(struct blk *b, struct blk_req *req, uint8_t status)
 {
 	struct evvm_vq *vq = &b->dev->vqs[req->q];
 
+	blk_count_done(b, req, status);
 	if (!b->failed && !vq->broken) {
 		/* Used length: data read plus the status byte (u32 in the ring). */
 		uint32_t len = req->written < UINT32_MAX ? req->written + 1 : UINT32_MAX;
@@ -589,6 +624,7 @@ static bool blk_request(struct blk *b, unsigned int q, struct blk_req *req)
 
 	req->q = q;
 	req->written = 0;
+	req->out_bytes = 0;
 	req->retries = 0;
 	req->mode = 0;
 
@@ -664,7 +700,8 @@ static bool blk_request(struct blk *b, unsigned int q, struct blk_req *req)
 		}
 		skip -= e->iov[skip_idx].iov_len;
 	}
-	blk_rw(b, req, sector, &e->iov[skip_idx], e->out_num - skip_idx, e->out_len - sizeof(hdr));
+	req->out_bytes = e->out_len - sizeof(hdr);
+	blk_rw(b, req, sector, &e->iov[skip_idx], e->out_num - skip_idx, req->out_bytes);
 	return true;
 }
 
@@ -748,7 +785,7 @@ static void blk_on_completion(void *opaque, uint32_t events)
 	/* Clear first: completions posted from here on signal again. */
 	if (read(b->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		blk_log(b, "completion eventfd: %s", evvm_strerror(errno));
-	if (!b->started)
+	if (!b->started || b->paused)
 		return;
 	while (io_uring_peek_cqe(&b->ring, &cqe) == 0) {
 		struct blk_req *req = io_uring_cqe_get_data(cqe);
@@ -769,7 +806,7 @@ static void blk_kick(struct evvm_virtio_dev *dev, unsigned int q)
 {
 	struct blk *b = dev->priv;
 
-	if (!b->started || b->failed || q >= b->ops.nr_queues)
+	if (!b->started || b->failed || b->paused || q >= b->ops.nr_queues)
 		return;
 	blk_drain(b, q);
 	blk_submit(b);
@@ -791,6 +828,7 @@ static int blk_start(struct evvm_virtio_dev *dev)
 	}
 	b->writethrough = !(dev->features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
 	b->failed = false;
+	b->paused = false;
 	b->pushed = 0;
 	b->stalled = 0;
 	b->started = true;
@@ -822,6 +860,61 @@ static void blk_quiesce(struct blk *b)
 			b->inflight--;
 		}
 	}
+}
+
+/*
+ * Pausing: complete every request in the ring as if its completions had
+ * come through blk_on_completion() (pushed, the driver notified), popping
+ * nothing new. Returns 0, or -errno when the ring cannot be waited on.
+ */
+static int blk_finish_inflight(struct blk *b)
+{
+	while (b->inflight) {
+		struct io_uring_cqe *cqe;
+		int r;
+
+		r = io_uring_submit_and_wait(&b->ring, 1);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+			pr_err("%s: pause: waiting for %u requests in flight: %s", b->dev->id,
+			       b->inflight, evvm_strerror(r));
+			return r;
+		}
+		while (io_uring_peek_cqe(&b->ring, &cqe) == 0) {
+			struct blk_req *req = io_uring_cqe_get_data(cqe);
+			int res = cqe->res;
+
+			io_uring_cqe_seen(&b->ring, cqe);
+			/* A short transfer goes on with its next operation. */
+			if (!blk_io_done(b, req, res))
+				b->inflight--;
+		}
+		blk_submit(b);
+	}
+	blk_notify_pushed(b);
+	return 0;
+}
+
+static int blk_quiesce_op(struct evvm_virtio_dev *dev, bool quiesced)
+{
+	struct blk *b = dev->priv;
+	int err;
+
+	if (!b->started)
+		return 0;
+	if (!quiesced) {
+		b->paused = false;
+		/* Queues that stalled, or were kicked while paused, are looked at again. */
+		for (unsigned int q = 0; q < b->ops.nr_queues && !b->failed; q++)
+			blk_drain(b, q);
+		blk_submit(b);
+		blk_notify_pushed(b);
+		return 0;
+	}
+	b->paused = true;
+	err = blk_finish_inflight(b);
+	if (err)
+		b->paused = false;
+	return err;
 }
 
 static void blk_stop(struct evvm_virtio_dev *dev)
@@ -857,6 +950,7 @@ static void blk_free(struct blk *b)
 	if (b->fd >= 0)
 		close(b->fd); /* drops the flock */
 	blk_free_reqs(b);
+	pthread_mutex_destroy(&b->config_lock);
 	free(b);
 }
 
@@ -874,9 +968,11 @@ static void blk_destroy(struct evvm_virtio_dev *dev)
 
 static void blk_config_read(struct evvm_virtio_dev *dev, uint32_t offset, void *data, uint32_t len)
 {
-	const struct blk *b = dev->priv;
+	struct blk *b = dev->priv;
 
+	pthread_mutex_lock(&b->config_lock);
 	memcpy(data, (const uint8_t *)&b->config + offset, len);
+	pthread_mutex_unlock(&b->config_lock);
 }
 
 static void blk_config_write(struct evvm_virtio_dev *dev, uint32_t offset, const void *data,
@@ -896,13 +992,21 @@ static const char *const blk_counter_names[EVVM_VIRTIO_MAX_QUEUES] = {
 	"q12_requests", "q13_requests", "q14_requests", "q15_requests",
 };
 
-/* Requests taken from each queue. */
+/* Completed requests by kind (Firecracker's names), then requests taken from each queue. */
 static unsigned int blk_counters(struct evvm_virtio_dev *dev, struct evvm_dev_counter *out,
 				 unsigned int max)
 {
 	const struct blk *b = dev->priv;
+	const struct evvm_dev_counter done[] = {
+#define C(f) { #f, __atomic_load_n(&b->done.f, __ATOMIC_RELAXED) }
+		C(read_count),	C(write_count),	       C(read_bytes),	 C(write_bytes),
+		C(flush_count), C(invalid_reqs_count), C(execute_fails),
+#undef C
+	};
 	unsigned int n = 0;
 
+	for (unsigned int i = 0; i < sizeof(done) / sizeof(done[0]) && n < max; i++)
+		out[n++] = done[i];
 	for (unsigned int q = 0; q < b->ops.nr_queues && n < max; q++, n++) {
 		out[n].name = blk_counter_names[q];
 		out[n].value = __atomic_load_n(&b->requests[q], __ATOMIC_RELAXED);
@@ -922,6 +1026,7 @@ static const struct evvm_device_ops blk_ops = {
 	.start = blk_start,
 	.kick = blk_kick,
 	.stop = blk_stop,
+	.quiesce = blk_quiesce_op,
 	.destroy = blk_destroy,
 	.counters = blk_counters,
 };
@@ -1087,6 +1192,7 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 	}
 	b->fd = -1;
 	b->efd = -1;
+	pthread_mutex_init(&b->config_lock, NULL);
 	b->log = (struct evvm_ratelimit)EVVM_RATELIMIT_INIT(BLK_LOG_BURST);
 	b->dev = dev;
 	b->readonly = cfg->readonly;
@@ -1129,5 +1235,79 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 fail:
 	blk_free(b);
 	free(dev);
+	return err;
+}
+
+struct blk_swap {
+	struct evvm_virtio_dev *dev;
+	const char *path;
+};
+
+/* Take @nb's file (opened by blk_open) as the disk; nothing is in flight. */
+static void blk_take_file(struct blk *b, struct blk *nb)
+{
+	uint64_t cap = htole64(nb->capacity);
+
+	close(b->fd);
+	b->fd = nb->fd;
+	nb->fd = -1;
+	b->bdev = nb->bdev;
+	b->inline_io = nb->inline_io;
+	b->can_punch = nb->can_punch;
+	b->no_zero_range = false;
+	b->blksize = nb->blksize;
+	b->capacity = nb->capacity;
+	pthread_mutex_lock(&b->config_lock);
+	memcpy(&b->config.capacity, &cap, sizeof(cap));
+	pthread_mutex_unlock(&b->config_lock);
+}
+
+/* On the I/O thread, between two requests. */
+static int blk_swap_on_loop(void *opaque)
+{
+	struct blk_swap *a = opaque;
+	struct blk *b = a->dev->priv;
+	struct blk nb = { .fd = -1 };
+	int err;
+
+	/* The old file's lock goes first: the new path may name the same file. */
+	if (flock(b->fd, LOCK_UN) < 0)
+		pr_warn("%s: unlock the old file: %s", a->dev->id, evvm_strerror(-errno));
+	err = blk_open(&nb, a->path, b->readonly);
+	if (!err && b->started && !b->paused)
+		err = blk_finish_inflight(b);
+	if (err) {
+		if (nb.fd >= 0)
+			close(nb.fd);
+		if (flock(b->fd, (b->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
+			pr_err("%s: the old file cannot be locked again: %s", a->dev->id,
+			       evvm_strerror(-errno));
+		return err;
+	}
+	blk_take_file(b, &nb);
+	pr_info("%s: disk '%s': %llu sectors%s", a->dev->id, a->path,
+		(unsigned long long)b->capacity, b->readonly ? ", read-only" : "");
+	if (b->started && !b->paused) {
+		/* What was popped meanwhile waits no longer. */
+		for (unsigned int q = 0; q < b->ops.nr_queues && !b->failed; q++)
+			blk_drain(b, q);
+		blk_submit(b);
+		blk_notify_pushed(b);
+	}
+	return 0;
+}
+
+int blk_set_path(struct evvm_virtio_dev *dev, const char *path)
+{
+	struct blk_swap a = { dev, path };
+	int err;
+
+	if (dev->ops->kick != blk_kick) {
+		pr_err("%s: not a virtio-blk disk evvm serves", dev->id);
+		return -ENOTSUP;
+	}
+	err = loop_call(dev->loop, blk_swap_on_loop, &a);
+	if (!err && dev->config_changed)
+		dev->config_changed(dev);
 	return err;
 }

@@ -26,9 +26,10 @@ struct console_config_space {
 
 struct console {
 	struct console_config cfg;
-	bool in_watched;  /* cfg.in_fd is on the loop */
-	bool in_paused;	  /* ... but not read: no receive buffers */
-	bool out_broken;  /* output failed: said once, then discarded */
+	bool in_watched; /* cfg.in_fd is on the loop */
+	bool in_paused;	 /* ... but not read: no receive buffers */
+	bool quiesced;	 /* the VM is paused: input is not read either */
+	bool out_broken; /* output failed: said once, then discarded */
 	struct vq_elem elem;
 };
 
@@ -92,7 +93,19 @@ static void console_pause_input(struct evvm_virtio_dev *dev, bool pause)
 	if (!c->in_watched || c->in_paused == pause)
 		return;
 	c->in_paused = pause;
-	loop_mod(dev->loop, c->cfg.in_fd, pause ? 0 : EPOLLIN);
+	if (!c->quiesced)
+		loop_mod(dev->loop, c->cfg.in_fd, pause ? 0 : EPOLLIN);
+}
+
+/* Pause: input waits in its fd; tx is done within each kick, so nothing is in flight. */
+static int console_quiesce(struct evvm_virtio_dev *dev, bool quiesced)
+{
+	struct console *c = dev->priv;
+
+	c->quiesced = quiesced;
+	if (c->in_watched && !c->in_paused)
+		loop_mod(dev->loop, c->cfg.in_fd, quiesced ? 0 : EPOLLIN);
+	return 0;
 }
 
 /* The input fd is readable: move bytes into one receive buffer. */
@@ -105,6 +118,8 @@ static void console_input(void *opaque, uint32_t events)
 	int r;
 
 	(void)events;
+	if (c->quiesced)
+		return; /* an event of the batch that was running when the VM paused */
 	r = vq_pop(vq, &c->elem);
 	if (r < 0) {
 		virtio_dev_fail(dev);
@@ -148,6 +163,7 @@ static int console_start(struct evvm_virtio_dev *dev)
 	struct console *c = dev->priv;
 	int err;
 
+	c->quiesced = false;
 	if (c->cfg.in_fd < 0 || !dev->vqs[CONSOLE_RXQ].ready)
 		return 0;
 	err = loop_add(dev->loop, c->cfg.in_fd, EPOLLIN, console_input, dev);
@@ -191,11 +207,11 @@ static const struct evvm_device_ops console_ops = {
 	.start = console_start,
 	.kick = console_kick,
 	.stop = console_stop,
+	.quiesce = console_quiesce,
 	.destroy = console_destroy,
 };
 
-int console_create(const char *id, const struct console_config *cfg,
-		   struct evvm_virtio_dev **out)
+int console_create(const char *id, const struct console_config *cfg, struct evvm_virtio_dev **out)
 {
 	struct evvm_virtio_dev *dev = calloc(1, sizeof(*dev));
 	struct console *c;

@@ -75,6 +75,7 @@ struct net {
 	bool tap_watched;
 	uint32_t tap_events; /* what the loop watches now */
 
+	bool paused;	 /* quiesce(): the tap is not watched, the rings not touched */
 	bool rx_enabled; /* an rx kick came since start: the ring may be written */
 	bool rx_stalled; /* waiting for the guest's rx buffers */
 	uint8_t *rx_buf; /* the pending frame, header first */
@@ -111,9 +112,11 @@ static void net_tap_update(struct evvm_virtio_dev *dev)
 
 	if (!n->tap_watched)
 		return;
-	if (n->rx_enabled && !n->rx_stalled)
+	if (n->paused)
+		ev = 0;
+	else if (n->rx_enabled && !n->rx_stalled)
 		ev |= EPOLLIN;
-	if (n->tx_pending)
+	if (n->tx_pending && !n->paused)
 		ev |= EPOLLOUT;
 	if (ev != n->tap_events && loop_mod(dev->loop, n->tap_fd, ev) == 0)
 		n->tap_events = ev;
@@ -547,6 +550,8 @@ static void net_on_tap(void *opaque, uint32_t events)
 	struct evvm_virtio_dev *dev = opaque;
 	struct net *n = dev->priv;
 
+	if (n->paused)
+		return; /* an event of the batch that was running when the VM paused */
 	if (events & (EPOLLERR | EPOLLHUP)) {
 		/* The tap was deleted: epoll would report it forever. tx writes now fail. */
 		pr_warn("%s: tap '%s' went away; no more frames are received", dev->id,
@@ -582,6 +587,21 @@ static void net_kick(struct evvm_virtio_dev *dev, unsigned int q)
 	}
 }
 
+/*
+ * Pause: frames and room on the tap wait (its watch is off); a frame read,
+ * rx chains held and a tx chain waiting for the tap stay in device state,
+ * so no request is lost and none touches a ring until the resume, which
+ * goes on with them.
+ */
+static int net_quiesce(struct evvm_virtio_dev *dev, bool quiesced)
+{
+	struct net *n = dev->priv;
+
+	n->paused = quiesced;
+	net_tap_update(dev);
+	return 0;
+}
+
 static unsigned int net_tun_offloads(const struct evvm_virtio_dev *dev)
 {
 	unsigned int f = 0;
@@ -612,6 +632,7 @@ static int net_start(struct evvm_virtio_dev *dev)
 	n->rx_enabled = false;
 	n->rx_stalled = false;
 	n->tx_pending = false;
+	n->paused = false;
 	n->tap_events = 0;
 	err = loop_add(dev->loop, n->tap_fd, 0, net_on_tap, dev);
 	if (err) {
@@ -705,7 +726,7 @@ static void net_destroy(struct evvm_virtio_dev *dev)
 		.queue_max = NET_QUEUE_MAX, .config_size = sizeof(struct net_config_space),     \
 		.config_read = net_config_read, .config_write = net_config_write,               \
 		.start = net_start, .kick = net_kick, .stop = net_stop, .destroy = net_destroy, \
-		.counters = net_counters,                                                       \
+		.quiesce = net_quiesce, .counters = net_counters,                               \
 	}
 
 static const struct evvm_device_ops net_ops = NET_OPS(3);

@@ -4,7 +4,7 @@
  * JSON bodies read by cli/vmjson.c into the VM description (cli/vmdesc.c).
  *
  * Input: one byte choosing the reader (a config file, or one of the PUT and
- * PATCH bodies), then the JSON text. Whatever a reader accepts must pass
+ * PATCH bodies, pre-boot or post-boot), then the JSON text. Whatever a reader accepts must pass
  * the description's own checks, and a description built from a config file
  * must export and read back to the same JSON. A violation aborts.
  */
@@ -27,8 +27,54 @@ enum {
 	R_ENTROPY,
 	R_LOGGER,
 	R_METRICS,
+	R_VM_STATE,
+	R_DRIVE_PATCH,
+	R_NET_PATCH,
 	R_NR
 };
+
+/* An accepted rate limiter has buckets only when set, and nothing negative. */
+static void check_rate_limiter(const struct vmjson_rate_limiter *rl)
+{
+	const struct vmjson_bucket *b[] = { &rl->bandwidth, &rl->ops };
+
+	for (unsigned int i = 0; i < 2; i++) {
+		if (b[i]->set && !rl->set)
+			abort();
+		if (b[i]->size < 0 || b[i]->one_time_burst < 0 || b[i]->refill_time_ms < 0)
+			abort();
+	}
+}
+
+/* The post-boot bodies: what they accept is well-formed. */
+static void read_patch(unsigned int which, const json_t *j, char *msg)
+{
+	struct vmjson_drive_update du;
+	struct vmjson_net_update nu;
+	bool pause;
+
+	switch (which) {
+	case R_VM_STATE:
+		vmjson_vm_state(j, &pause, msg);
+		break;
+	case R_DRIVE_PATCH:
+		if (!vmjson_drive_update(j, &du, msg)) {
+			if (!du.id[0] || strlen(du.id) > VMDESC_ID_MAX || (du.path && !du.path[0]))
+				abort();
+			check_rate_limiter(&du.rate_limiter);
+		}
+		free(du.path);
+		break;
+	case R_NET_PATCH:
+		if (!vmjson_net_update(j, &nu, msg)) {
+			if (!nu.id[0] || strlen(nu.id) > VMDESC_NET_ID_MAX)
+				abort();
+			check_rate_limiter(&nu.rx);
+			check_rate_limiter(&nu.tx);
+		}
+		break;
+	}
+}
 
 /* A config that was accepted exports to JSON that reads back to the same export. */
 static void check_round_trip(const struct vm_desc *d)
@@ -104,6 +150,9 @@ static void read_one(unsigned int which, const json_t *j, struct vm_desc *d)
 	case R_METRICS:
 		vmjson_metrics(j, &m, msg);
 		free(m.path);
+		break;
+	default:
+		read_patch(which, j, msg);
 		break;
 	}
 	/* Every message is a terminated string. */

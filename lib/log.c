@@ -13,6 +13,8 @@
 static _Atomic int log_level = EVVM_LOG_WARN;
 static _Atomic int log_fd = STDERR_FILENO;
 static _Atomic bool log_show_level;
+static _Atomic bool log_show_origin;
+static _Atomic unsigned long log_lost;
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 
 void evvm_log_set_output(int fd, bool show_level)
@@ -26,27 +28,57 @@ void evvm_log_set_level(enum evvm_log_level level)
 	atomic_store(&log_level, level);
 }
 
-void evvm_log(enum evvm_log_level level, const char *fmt, ...)
+void evvm_log_set_origin(bool show)
+{
+	atomic_store(&log_show_origin, show);
+}
+
+unsigned long evvm_log_lost(void)
+{
+	return atomic_load(&log_lost);
+}
+
+static void log_line(enum evvm_log_level level, const char *file, int lineno, const char *fmt,
+		     va_list ap)
 {
 	char line[1024];
-	va_list ap;
 	int n;
-
-	if ((int)level > atomic_load(&log_level))
-		return;
 
 	n = snprintf(line, sizeof(line), "evvm: ");
 	if (atomic_load(&log_show_level))
 		n += snprintf(line + n, sizeof(line) - n, "[%s] ", level_names[level]);
-	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	va_end(ap);
+	if (file && atomic_load(&log_show_origin))
+		n += snprintf(line + n, sizeof(line) - n, "[%s:%d] ", file, lineno);
+	if (n < (int)sizeof(line))
+		n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (n > (int)sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	/* Diagnostics are best effort: nothing useful to do if the output is gone. */
-	if (write(atomic_load(&log_fd), line, n) < 0)
+	/* Diagnostics are best effort: a line the output does not take is counted, not retried. */
+	if (write(atomic_load(&log_fd), line, n) != n)
+		atomic_fetch_add(&log_lost, 1);
+}
+
+void evvm_log(enum evvm_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if ((int)level > atomic_load(&log_level))
 		return;
+	va_start(ap, fmt);
+	log_line(level, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void evvm_log_at(enum evvm_log_level level, const char *file, int lineno, const char *fmt, ...)
+{
+	va_list ap;
+
+	if ((int)level > atomic_load(&log_level))
+		return;
+	va_start(ap, fmt);
+	log_line(level, file, lineno, fmt, ap);
+	va_end(ap);
 }
 
 const char *evvm_strerror(int err)

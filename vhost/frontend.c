@@ -70,7 +70,7 @@ static void vu_reconnect_tick(void *opaque, uint32_t events)
 	if (vu_conn_open(&f->conn, true))
 		return; /* not back yet */
 	err = vu_handshake(f, false);
-	if (!err && f->running)
+	if (!err && f->running && !f->quiesced)
 		err = vu_setup(f, true);
 	if (err == -ENOTSUP) {
 		pr_err("%s: vhost-user backend '%s' cannot serve this device any more", f->dev->id,
@@ -162,13 +162,11 @@ static int vu_start(struct evvm_virtio_dev *dev)
 	return f->timer_fd >= 0 ? 0 : err;
 }
 
-static void vu_stop(struct evvm_virtio_dev *dev)
+/* GET_VRING_BASE stops a ring: the backend is done with it once it answers. */
+static int vu_stop_rings(struct vhost_frontend *f)
 {
-	struct vhost_frontend *f = dev->priv;
 	int err = 0;
 
-	f->running = false;
-	/* GET_VRING_BASE stops a ring: the backend is done with it once it answers. */
 	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++) {
 		struct vhost_user_vring_state s = { q, 0 };
 
@@ -179,6 +177,44 @@ static void vu_stop(struct evvm_virtio_dev *dev)
 			err = vu_query(&f->conn, VHOST_USER_GET_VRING_BASE, &s, sizeof(s), &s,
 				       sizeof(s), NULL);
 	}
+	return err;
+}
+
+/*
+ * Pause: the backend stops every ring (and with it what it has in flight;
+ * with the in-flight region it resubmits that after the resume). Resume:
+ * the set-up is replayed as after a reconnect, each ring from the used
+ * index the guest sees. A backend that is gone meanwhile is reconnected
+ * as ever, and sets up its rings only once the VM runs again.
+ */
+static int vu_quiesce(struct evvm_virtio_dev *dev, bool quiesced)
+{
+	struct vhost_frontend *f = dev->priv;
+	int err;
+
+	f->quiesced = quiesced;
+	if (!f->running || !vu_conn_up(&f->conn))
+		return 0;
+	err = quiesced ? vu_stop_rings(f) : vu_setup(f, true);
+	if (err) {
+		pr_err("%s: %s vhost-user backend '%s': %s", dev->id,
+		       quiesced ? "pausing" : "resuming", f->conn.path, evvm_strerror(err));
+		vu_lost(f, err);
+	}
+	/* A backend that did not answer may still use the rings: the pause failed. */
+	if (err && quiesced)
+		f->quiesced = false;
+	return quiesced ? err : 0;
+}
+
+static void vu_stop(struct evvm_virtio_dev *dev)
+{
+	struct vhost_frontend *f = dev->priv;
+	int err;
+
+	f->running = false;
+	f->quiesced = false;
+	err = vu_stop_rings(f);
 	/* After a reset, nothing in flight belongs to the driver any more. */
 	vu_inflight_free(f);
 	if (err && err != -ENOTCONN)
@@ -233,6 +269,7 @@ int vhost_user_dev_create(const char *id, uint32_t device_id, const struct vhost
 		.start = vu_start,
 		.kick = NULL, /* the backend reads the kick eventfds */
 		.stop = vu_stop,
+		.quiesce = vu_quiesce,
 		.destroy = vu_destroy,
 	};
 	dev->priv = f;

@@ -21,6 +21,7 @@ struct vhost_frontend {
 	int timer_fd;			      /* reconnect attempts; -1 when not reconnecting */
 	bool watched;			      /* conn.sock is on the device loop (hang-up) */
 	bool running;			      /* between start() and stop(): rings to set up */
+	bool quiesced;			      /* the VM is paused: rings stopped, not set up */
 	uint64_t backend_features;	      /* as the first backend offered them */
 	bool started_rings[EVVM_VIRTIO_MAX_QUEUES];
 

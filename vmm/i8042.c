@@ -9,11 +9,16 @@
  * Enough of the controller is there for Linux's i8042 driver to probe it
  * without hanging: the status register (0x14, or 0x1c after a command),
  * the command byte (0x20/0x60), the self tests (0xaa -> 0x55, 0xab -> 0),
- * port enable/disable bits and the output port. No keyboard and no mouse
- * are attached: bytes for them are dropped and nothing ever answers, so no
- * interrupt is ever raised. Linux finds no AUX port after one 0.5 s
- * timeout (i8042.noaux skips it) and atkbd finds no keyboard
- * (i8042.nokbd skips it); see docs/boot.md.
+ * port enable/disable bits and the output port. No mouse is attached:
+ * bytes for it are dropped and Linux finds no AUX port after one 0.5 s
+ * timeout (i8042.noaux skips it); see docs/boot.md.
+ *
+ * The keyboard is a dumb one, there for Ctrl+Alt+Del (Firecracker's
+ * SendCtrlAltDel, which a Linux guest turns into a reboot): it acknowledges
+ * every command (0xfa), answers "identify" as an MF2 keyboard and "reset"
+ * with a passed self test, and types only what i8042_ctrl_alt_del() gives
+ * it. Its bytes raise IRQ 1 (a pulse per byte) while the command byte
+ * enables the keyboard interrupt.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -45,10 +50,25 @@
 #define OUTPORT_RESET 0x01 /* 0 = the reset line is asserted */
 #define OUTPORT_A20   0x02
 
-#define OUT_MAX	      4
+#define OUT_MAX	      16
+
+#define I8042_KBD_IRQ 1
+
+/* The keyboard's answers. */
+#define KBD_ACK	      0xfa
+#define KBD_BAT_OK    0xaa /* self test passed, after a reset */
+#define KBD_ID_MF2_1  0xab
+#define KBD_ID_MF2_2  0x83
+#define KBD_CMD_ID    0xf2
+#define KBD_CMD_RESET 0xff
+
+/* Ctrl, Alt, Del pressed, in scan code set 2 and (translated) set 1. */
+static const uint8_t cad_set2[] = { 0x14, 0x11, 0xe0, 0x71 };
+static const uint8_t cad_set1[] = { 0x1d, 0x38, 0xe0, 0x53 };
 
 struct i8042 {
 	const struct stop_hook *stop;
+	const struct irq_hook *irq;
 	pthread_mutex_t lock;
 	uint8_t status;
 	uint8_t ctr;
@@ -63,6 +83,30 @@ static void kbc_push(struct i8042 *kbc, uint8_t byte)
 {
 	if (kbc->out_len < OUT_MAX)
 		kbc->out[kbc->out_len++] = byte;
+}
+
+/* A keyboard byte waits: an edge on IRQ 1 if the guest enabled it. */
+static void kbd_interrupt(struct i8042 *kbc)
+{
+	if (!kbc->irq || !kbc->irq->set_irq || !(kbc->ctr & CTR_KBDINT) || (kbc->ctr & CTR_KBDDIS))
+		return;
+	kbc->irq->set_irq(kbc->irq->opaque, I8042_KBD_IRQ, 1);
+	kbc->irq->set_irq(kbc->irq->opaque, I8042_KBD_IRQ, 0);
+}
+
+/* A byte the guest sent to the keyboard: a command it acknowledges. */
+static void kbd_command(struct i8042 *kbc, uint8_t byte)
+{
+	/* What it had not read yet is gone, as a real keyboard's answer replaces it. */
+	kbc->out_len = 0;
+	kbc_push(kbc, KBD_ACK);
+	if (byte == KBD_CMD_ID) {
+		kbc_push(kbc, KBD_ID_MF2_1);
+		kbc_push(kbc, KBD_ID_MF2_2);
+	} else if (byte == KBD_CMD_RESET) {
+		kbc_push(kbc, KBD_BAT_OK);
+	}
+	kbd_interrupt(kbc);
 }
 
 /* The CPU's reset line was pulled: a guest reboot ends the VM. */
@@ -144,8 +188,11 @@ static void kbc_data(struct i8042 *kbc, uint8_t byte)
 	case 0xd2:
 		kbc_push(kbc, byte);
 		break;
+	case 0xd3:
+	case 0xd4:
+		break; /* no mouse */
 	default:
-		/* 0xd3, 0xd4, or a byte for the keyboard: nothing is attached. */
+		kbd_command(kbc, byte);
 		break;
 	}
 }
@@ -160,6 +207,9 @@ static void i8042_data_read(void *opaque, uint64_t offset, void *data, unsigned 
 	if (kbc->out_len) {
 		kbc->last = kbc->out[0];
 		memmove(kbc->out, kbc->out + 1, --kbc->out_len);
+		/* One interrupt per byte: the next one gets its own. */
+		if (kbc->out_len)
+			kbd_interrupt(kbc);
 	}
 	memset(data, 0, len);
 	*(uint8_t *)data = kbc->last;
@@ -212,7 +262,27 @@ static const struct iobus_ops i8042_cmd_ops = {
 	.write = i8042_cmd_write,
 };
 
-int i8042_create(struct iobus *pio, const struct stop_hook *stop, struct i8042 **out)
+int i8042_ctrl_alt_del(struct i8042 *kbc)
+{
+	const uint8_t *keys;
+	int err = 0;
+
+	pthread_mutex_lock(&kbc->lock);
+	/* The controller translates set 2 into set 1 while the guest keeps XLATE set. */
+	keys = (kbc->ctr & CTR_XLATE) ? cad_set1 : cad_set2;
+	if (kbc->out_len + sizeof(cad_set1) > OUT_MAX) {
+		err = -ENOBUFS;
+	} else {
+		for (size_t i = 0; i < sizeof(cad_set1); i++)
+			kbc_push(kbc, keys[i]);
+		kbd_interrupt(kbc);
+	}
+	pthread_mutex_unlock(&kbc->lock);
+	return err;
+}
+
+int i8042_create(struct iobus *pio, const struct stop_hook *stop, const struct irq_hook *irq,
+		 struct i8042 **out)
 {
 	struct i8042 *kbc = calloc(1, sizeof(*kbc));
 	int err;
@@ -220,6 +290,7 @@ int i8042_create(struct iobus *pio, const struct stop_hook *stop, struct i8042 *
 	if (!kbc)
 		return -ENOMEM;
 	kbc->stop = stop;
+	kbc->irq = irq;
 	pthread_mutex_init(&kbc->lock, NULL);
 	/* As firmware leaves it: POST passed, keyboard enabled and translated. */
 	kbc->status = STR_SYS | STR_KEYLOCK;

@@ -31,11 +31,29 @@ int debug_exit_init(struct iobus *pio, const struct stop_hook *stop);
  */
 int acpi_sleep_init(struct iobus *pio, const struct stop_hook *stop);
 
+/* Raise (1) or lower (0) interrupt line @gsi; thread-safe. */
+struct irq_hook {
+	void (*set_irq)(void *opaque, unsigned int gsi, int level);
+	void *opaque;
+};
+
 /*
- * The keyboard controller at ports 0x60 and 0x64 (reset only): a reset
- * ends the VM with status 0. Returns 0 and *@out, or -errno.
+ * The keyboard controller at ports 0x60 and 0x64 with a dumb keyboard: a
+ * reset ends the VM with status 0; keyboard bytes raise IRQ 1 through @irq
+ * (NULL: none). @stop and @irq must outlive the device. Returns 0 and
+ * *@out, or -errno.
  */
-int i8042_create(struct iobus *pio, const struct stop_hook *stop, struct i8042 **out);
+int i8042_create(struct iobus *pio, const struct stop_hook *stop, const struct irq_hook *irq,
+		 struct i8042 **out);
+
+/*
+ * Type Ctrl+Alt+Del: the three key presses in the scan code set the guest
+ * reads (set 1 while the controller translates, else set 2), then an
+ * interrupt if enabled. -ENOBUFS when the guest has not read enough of
+ * what came before. Thread-safe.
+ */
+int i8042_ctrl_alt_del(struct i8042 *kbc);
+
 void i8042_destroy(struct i8042 *kbc);
 
 #endif

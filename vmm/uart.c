@@ -57,6 +57,7 @@ enum {
 struct uart {
 	struct uart_config cfg;
 	pthread_mutex_t lock;
+	struct uart_counters counters; /* under @lock */
 	uint8_t ier, lcr, mcr, scr, fcr, msr;
 	uint16_t divisor;
 	bool thr_int;	  /* THRE interrupt pending (cleared by an IIR read) */
@@ -137,6 +138,7 @@ static void uart_transmit(struct uart *u, uint8_t c)
 			continue;
 		pr_warn("%s: output: %s; further guest output is discarded", u->cfg.name,
 			evvm_strerror(errno));
+		u->counters.error_count++;
 		u->out_broken = true;
 		return;
 	}
@@ -244,6 +246,7 @@ static void uart_io_read(void *opaque, uint64_t offset, void *data, unsigned int
 	uint8_t *out = data;
 
 	pthread_mutex_lock(&u->lock);
+	u->counters.read_count++;
 	/* A wider access reads consecutive registers, like the bus would. */
 	for (unsigned int i = 0; i < len; i++)
 		out[i] = offset + i < 8 ? uart_read_reg(u, offset + i, &rx_ready) : 0xff;
@@ -260,6 +263,7 @@ static void uart_io_write(void *opaque, uint64_t offset, const void *data, unsig
 	bool rx_ready = false;
 
 	pthread_mutex_lock(&u->lock);
+	u->counters.write_count++;
 	for (unsigned int i = 0; i < len && offset + i < 8; i++)
 		uart_write_reg(u, offset + i, in[i], &rx_ready);
 	uart_update_irq(u);
@@ -299,4 +303,11 @@ size_t uart_rx_space(struct uart *u)
 		u->rx_was_full = true;
 	pthread_mutex_unlock(&u->lock);
 	return n;
+}
+
+void uart_get_counters(struct uart *u, struct uart_counters *c)
+{
+	pthread_mutex_lock(&u->lock);
+	*c = u->counters;
+	pthread_mutex_unlock(&u->lock);
 }

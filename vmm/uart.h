@@ -41,4 +41,10 @@ size_t uart_receive(struct uart *uart, const uint8_t *buf, size_t len);
 /* Bytes the receive FIFO can take now. */
 size_t uart_rx_space(struct uart *uart);
 
+/* Register accesses, and output failures, over the UART's life (Firecracker's names). */
+struct uart_counters {
+	uint64_t read_count, write_count, error_count;
+};
+void uart_get_counters(struct uart *uart, struct uart_counters *c);
+
 #endif

@@ -60,11 +60,18 @@ int vcpu_create(struct evvm_vm *vm, struct vcpu *vcpu, unsigned int id)
 	return cpuid_set(vcpu->fd, vm->cpuid, id, vm->nr_vcpus);
 }
 
+/* One more of @c, for the metrics; only this vCPU's thread writes it. */
+static void vcpu_count(uint64_t *c)
+{
+	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+}
+
 static void vcpu_handle_io(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 
+	vcpu_count(run->io.direction == KVM_EXIT_IO_OUT ? &vcpu->exit_io_out : &vcpu->exit_io_in);
 	/* String I/O (rep ins/outs) arrives as count accesses in a row. */
 	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
 		if (run->io.direction == KVM_EXIT_IO_OUT) {
@@ -82,6 +89,7 @@ static void vcpu_handle_mmio(struct vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 	unsigned int len = run->mmio.len;
 
+	vcpu_count(run->mmio.is_write ? &vcpu->exit_mmio_write : &vcpu->exit_mmio_read);
 	if (len == 0 || len > sizeof(run->mmio.data))
 		return;
 	if (run->mmio.is_write) {
@@ -102,6 +110,7 @@ static void vcpu_stop_vm(struct vcpu *vcpu, int status)
 static void vcpu_fail(struct vcpu *vcpu, const char *what)
 {
 	pr_err("vcpu %u: %s", vcpu->id, what);
+	vcpu_count(&vcpu->failures);
 	regs_dump(vcpu->fd, vcpu->id);
 	vcpu_stop_vm(vcpu, EVVM_EXIT_FAILURE);
 }
@@ -173,10 +182,20 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
-	while (!atomic_load(&vm->stopping)) {
+	gate_enter(&vm->gate);
+	/* Between two KVM_RUNs is the safe point: the last exit is handled, the next not taken. */
+	while (!atomic_load(&vm->stopping) && gate_pass(&vm->gate)) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				/*
+				 * A kick: forget it, then look at why. Whoever kicks sets
+				 * stopping or closes the gate before setting immediate_exit,
+				 * so either the loop sees the reason now or the next
+				 * KVM_RUN returns at once again.
+				 */
+				__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;
+			}
 			pr_err("vcpu %u: KVM_RUN: %s", vcpu->id, evvm_strerror(errno));
 			vcpu_stop_vm(vcpu, EVVM_EXIT_FAILURE);
 			break;
@@ -184,6 +203,7 @@ static void *vcpu_thread(void *arg)
 		if (!vcpu_handle_exit(vcpu))
 			break;
 	}
+	gate_leave(&vm->gate);
 	return NULL;
 }
 

@@ -65,7 +65,8 @@ static void vcore_kick(void *opaque, uint32_t events)
 	uint64_t n;
 
 	(void)events;
-	if (read(mq->kick_fd, &n, sizeof(n)) != sizeof(n))
+	/* Paused: the kick waits in the eventfd (a batch may still hold its event). */
+	if (c->io_quiesced || read(mq->kick_fd, &n, sizeof(n)) != sizeof(n))
 		return;
 	if (atomic_load(&c->status) & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
@@ -157,6 +158,7 @@ static int vcore_stop_on_loop(void *opaque)
 
 	if (c->started)
 		dev->ops->stop(dev);
+	c->io_quiesced = false;
 	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
 		struct vcore_queue *mq = &c->q[q];
 
@@ -169,10 +171,47 @@ static int vcore_stop_on_loop(void *opaque)
 	return 0;
 }
 
+/* On the I/O thread: kicks off and the device quiet, or the reverse. */
+static int vcore_quiesce_on_loop(void *opaque)
+{
+	struct vcore *c = opaque;
+	struct evvm_virtio_dev *dev = c->dev;
+	int err = 0;
+
+	c->io_quiesced = c->quiesced;
+	if (c->quiesced)
+		err = dev->ops->quiesce ? dev->ops->quiesce(dev, true) : -ENOTSUP;
+	/* Kicks wait in their eventfds while paused, and are read once resumed. */
+	for (unsigned int q = 0; !err && q < dev->ops->nr_queues; q++)
+		if (c->q[q].watched)
+			loop_mod(dev->loop, c->q[q].kick_fd, c->quiesced ? 0 : EPOLLIN);
+	if (!err && !c->quiesced && dev->ops->quiesce)
+		err = dev->ops->quiesce(dev, false);
+	if (err)
+		c->io_quiesced = !c->quiesced;
+	return err;
+}
+
+int vcore_quiesce(struct vcore *c, bool quiesced)
+{
+	int err;
+
+	if (!c->started || c->quiesced == quiesced)
+		return 0;
+	c->quiesced = quiesced;
+	err = loop_call(c->dev->loop, vcore_quiesce_on_loop, c);
+	if (err) {
+		c->quiesced = !quiesced;
+		pr_err("%s: %s: %s", c->name, quiesced ? "pause" : "resume", evvm_strerror(err));
+	}
+	return err;
+}
+
 void vcore_reset(struct vcore *c)
 {
 	loop_call(c->dev->loop, vcore_stop_on_loop, c);
 	c->started = false;
+	c->quiesced = false;
 	c->driver_features = 0;
 	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++) {
 		struct vcore_queue *mq = &c->q[q];

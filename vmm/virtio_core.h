@@ -53,6 +53,8 @@ struct vcore {
 	void *opaque;
 	uint64_t driver_features;
 	bool started;
+	bool quiesced;	  /* vm_pause() quiesced the device */
+	bool io_quiesced; /* the same, as the I/O thread sees it */
 	_Atomic uint32_t status;
 	struct vcore_queue q[EVVM_VIRTIO_MAX_QUEUES];
 };
@@ -84,6 +86,14 @@ void vcore_fail(struct vcore *c);
 
 /* The doorbells moved (or appeared, or vanished): re-key the ioeventfds of a started device. */
 void vcore_rekey(struct vcore *c);
+
+/*
+ * vm_pause() (@quiesced) or vm_resume(), under the transport's lock: kick
+ * eventfds not read and the device quiesced (ops->quiesce), or the
+ * reverse, on the I/O thread. 0 (also for a device not started) or -errno
+ * after logging; on failure the device stays as it was.
+ */
+int vcore_quiesce(struct vcore *c, bool quiesced);
 
 /* A doorbell write that reached the transport instead of an ioeventfd: kick @q if live. */
 void vcore_kick_by_hand(struct vcore *c, unsigned int q);

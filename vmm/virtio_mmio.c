@@ -87,6 +87,9 @@ struct virtio_mmio {
 	_Atomic uint32_t isr;
 
 	_Atomic uint64_t config_interrupts;
+	_Atomic uint32_t config_generation; /* bumped by each config change */
+	bool quiesced;			    /* under @lock: vm_pause() quiesced the device */
+	bool io_quiesced;		    /* the same, as the I/O thread sees it */
 
 	int call_fd;
 	struct irqfd *irqfd;
@@ -122,6 +125,16 @@ static void mmio_fail(struct evvm_virtio_dev *dev)
 	mmio_interrupt(t, VIRTIO_INT_CONFIG);
 }
 
+/* dev->config_changed: the device changed its config space (4.2.2.1). */
+static void mmio_config_changed(struct evvm_virtio_dev *dev)
+{
+	struct virtio_mmio *t = dev->transport;
+
+	atomic_fetch_add(&t->config_generation, 1);
+	atomic_fetch_add_explicit(&t->config_interrupts, 1, memory_order_relaxed);
+	mmio_interrupt(t, VIRTIO_INT_CONFIG);
+}
+
 /* I/O thread: queue @q was kicked. */
 static void mmio_kick(void *opaque, uint32_t events)
 {
@@ -130,7 +143,8 @@ static void mmio_kick(void *opaque, uint32_t events)
 	uint64_t n;
 
 	(void)events;
-	if (read(mq->kick_fd, &n, sizeof(n)) != sizeof(n))
+	/* Paused: the kick waits in the eventfd (a batch may still hold its event). */
+	if (t->io_quiesced || read(mq->kick_fd, &n, sizeof(n)) != sizeof(n))
 		return;
 	/* Each guest write to QueueNotify added 1 to the eventfd's counter. */
 	atomic_fetch_add_explicit(&mq->kicks, n, memory_order_relaxed);
@@ -196,6 +210,7 @@ static int mmio_stop_on_loop(void *opaque)
 
 	if (t->started)
 		dev->ops->stop(dev);
+	t->io_quiesced = false;
 	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
 		struct mmio_queue *mq = &t->q[q];
 		const struct ioeventfd_key key = notify_key(t, q);
@@ -212,11 +227,53 @@ static int mmio_stop_on_loop(void *opaque)
 	return 0;
 }
 
+/* On the I/O thread: kicks off and the device quiet, or the reverse. */
+static int mmio_quiesce_on_loop(void *opaque)
+{
+	struct virtio_mmio *t = opaque;
+	struct evvm_virtio_dev *dev = t->dev;
+	int err = 0;
+
+	t->io_quiesced = t->quiesced;
+	if (t->quiesced && dev->ops->quiesce)
+		err = dev->ops->quiesce(dev, true);
+	else if (t->quiesced)
+		err = dev->ops->kick ? -ENOTSUP : 0;
+	/* Kicks wait in their eventfds while paused, and are read once resumed. */
+	for (unsigned int q = 0; !err && dev->ops->kick && q < dev->ops->nr_queues; q++)
+		if (t->q[q].kick_assigned)
+			loop_mod(dev->loop, t->q[q].kick_fd, t->quiesced ? 0 : EPOLLIN);
+	if (!err && !t->quiesced && dev->ops->quiesce)
+		err = dev->ops->quiesce(dev, false);
+	if (err)
+		t->io_quiesced = !t->quiesced;
+	return err;
+}
+
+int virtio_mmio_quiesce(struct virtio_mmio *t, bool quiesced)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->started && t->quiesced != quiesced) {
+		t->quiesced = quiesced;
+		err = loop_call(t->dev->loop, mmio_quiesce_on_loop, t);
+		if (err) {
+			t->quiesced = !quiesced;
+			pr_err("%s: %s: %s", t->name, quiesced ? "pause" : "resume",
+			       evvm_strerror(err));
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
 /* Status 0: everything back to its initial state (4.2.2.1: reset). */
 static void mmio_reset(struct virtio_mmio *t)
 {
 	loop_call(t->dev->loop, mmio_stop_on_loop, t);
 	t->started = false;
+	t->quiesced = false;
 	t->dev_features_sel = t->drv_features_sel = t->queue_sel = 0;
 	t->driver_features = 0;
 	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++) {
@@ -341,7 +398,7 @@ static uint32_t mmio_read_reg(struct virtio_mmio *t, uint64_t off)
 	case REG_STATUS:
 		return atomic_load(&t->status);
 	case REG_CONFIG_GENERATION:
-		return 0; /* no device here changes its config space */
+		return atomic_load(&t->config_generation);
 	}
 	return 0;
 }
@@ -508,6 +565,7 @@ int virtio_mmio_create(struct evvm_vm *vm, struct evvm_virtio_dev *dev, uint64_t
 	dev->mem = &vm->mem;
 	dev->notify = mmio_notify;
 	dev->needs_reset = mmio_fail;
+	dev->config_changed = mmio_config_changed;
 	dev->transport = t;
 
 	if (dev->ops->nr_queues > EVVM_VIRTIO_MAX_QUEUES)

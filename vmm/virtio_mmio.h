@@ -46,6 +46,15 @@ struct virtio_mmio_stats {
 /* A snapshot of @t's doorbell counters; safe while the device runs. */
 void virtio_mmio_get_stats(struct virtio_mmio *t, struct virtio_mmio_stats *s);
 
+/*
+ * vm_pause() (@quiesced) or vm_resume(), with the vCPUs parked: on the
+ * device's I/O thread the queues' kick eventfds are no longer read (kicks
+ * wait in them) and the device quiesces (ops->quiesce), or the reverse. A
+ * device the driver has not started has nothing to do. 0 or -errno after
+ * logging; on failure the device stays as it was.
+ */
+int virtio_mmio_quiesce(struct virtio_mmio *t, bool quiesced);
+
 /* Reset the device, release its fds and I/O thread, destroy it. NULL is ignored. */
 void virtio_mmio_destroy(struct virtio_mmio *vm);
 

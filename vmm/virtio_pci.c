@@ -86,6 +86,7 @@ struct virtio_pci {
 	_Atomic uint16_t config_vector;
 	_Atomic uint16_t queue_vector[EVVM_VIRTIO_MAX_QUEUES];
 	_Atomic uint32_t isr;
+	_Atomic uint32_t config_generation; /* bumped by each config change */
 	atomic_bool intx_disabled;
 
 	int intx_fd, resample_fd;
@@ -148,6 +149,15 @@ static void vpci_config_interrupt(void *opaque)
 		msix_notify(&t->msix, atomic_load(&t->config_vector));
 	else
 		intx_raise(t, VIRTIO_INT_CONFIG);
+}
+
+/* dev->config_changed: a new config generation and a configuration-change interrupt. */
+static void vpci_config_changed(struct evvm_virtio_dev *dev)
+{
+	struct virtio_pci *t = dev->transport;
+
+	atomic_fetch_add(&t->config_generation, 1);
+	vpci_config_interrupt(t);
 }
 
 static void vpci_fail(struct evvm_virtio_dev *dev)
@@ -257,7 +267,7 @@ static uint64_t common_get(struct virtio_pci *t, uint32_t field)
 	case CC_STATUS:
 		return atomic_load(&t->core.status) & 0xff;
 	case CC_CFGGEN:
-		return 0; /* no device here changes its config space */
+		return (uint8_t)atomic_load(&t->config_generation);
 	case CC_Q_SELECT:
 		return t->queue_sel;
 	case CC_Q_SIZE:
@@ -675,6 +685,7 @@ int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev
 	dev->mem = host->mem;
 	dev->notify = vpci_notify;
 	dev->needs_reset = vpci_fail;
+	dev->config_changed = vpci_config_changed;
 	dev->transport = t;
 
 	if (!dev->ops->kick) {
@@ -701,6 +712,16 @@ fail:
 	pr_err("%s: %s", t->name, evvm_strerror(err));
 fail_quiet:
 	virtio_pci_destroy(t);
+	return err;
+}
+
+int virtio_pci_quiesce(struct virtio_pci *t, bool quiesced)
+{
+	int err;
+
+	pthread_mutex_lock(&t->lock);
+	err = vcore_quiesce(&t->core, quiesced);
+	pthread_mutex_unlock(&t->lock);
 	return err;
 }
 

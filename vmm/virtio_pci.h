@@ -56,6 +56,13 @@ int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev
 /* The device behind the transport (for its counters). */
 struct evvm_virtio_dev *virtio_pci_dev(struct virtio_pci *t);
 
+/*
+ * vm_pause() (@quiesced) or vm_resume(), with the vCPUs parked: kick
+ * eventfds not read and the device quiesced (ops->quiesce), or the
+ * reverse. 0 or -errno after logging; on failure nothing changed.
+ */
+int virtio_pci_quiesce(struct virtio_pci *t, bool quiesced);
+
 /* Take the function off the bus, reset the device, free everything. NULL is ignored. */
 void virtio_pci_destroy(struct virtio_pci *t);
 

@@ -138,6 +138,11 @@ static void vm_uart_set_irq(void *opaque, int level)
 	vm_set_irq_line(opaque, COM1_IRQ, level);
 }
 
+static void vm_irq_hook(void *opaque, unsigned int gsi, int level)
+{
+	vm_set_irq_line(opaque, gsi, level);
+}
+
 static void vm_stop_hook(void *opaque, int status)
 {
 	vm_stop(opaque, status);
@@ -202,7 +207,7 @@ static int vm_create_devices(struct evvm_vm *vm)
 	if (!err)
 		err = debug_exit_init(&vm->pio, &vm->stop);
 	if (!err)
-		err = i8042_create(&vm->pio, &vm->stop, &vm->i8042);
+		err = i8042_create(&vm->pio, &vm->stop, &vm->irq, &vm->i8042);
 	if (!err && !vm->cfg.no_acpi)
 		err = acpi_sleep_init(&vm->pio, &vm->stop);
 	if (!err && vm->cfg.console_in >= 0)
@@ -458,9 +463,11 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 	vm->kvm_fd = vm->vm_fd = vm->mem_fd = -1;
 	/* How vCPUs and legacy devices end the VM. */
 	vm->stop = (struct stop_hook){ .stop = vm_stop_hook, .opaque = vm };
+	vm->irq = (struct irq_hook){ .set_irq = vm_irq_hook, .opaque = vm };
 	mem_init(&vm->mem);
 	pthread_mutex_init(&vm->stop_lock, NULL);
-	if (iobus_init(&vm->pio, "pio") || iobus_init(&vm->mmio, "mmio")) {
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	if (gate_init(&vm->gate) || iobus_init(&vm->pio, "pio") || iobus_init(&vm->mmio, "mmio")) {
 		free(vm);
 		return -ENOMEM;
 	}
@@ -577,6 +584,7 @@ void vm_stop(struct evvm_vm *vm, int status)
 	if (!atomic_load(&vm->stopping)) {
 		vm->status = status;
 		atomic_store(&vm->stopping, true);
+		gate_stop(&vm->gate); /* parked vCPUs end too */
 		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 			vcpu_kick(&vm->vcpus[i]);
 		loop_stop(vm->loop);
@@ -607,6 +615,22 @@ int vm_run(struct evvm_vm *vm)
 unsigned int vm_marks(struct evvm_vm *vm, struct evvm_mark *out, unsigned int max)
 {
 	return vm->testdev ? testdev_marks(vm->testdev, out, max) : 0;
+}
+
+int vm_send_ctrl_alt_del(struct evvm_vm *vm)
+{
+	return i8042_ctrl_alt_del(vm->i8042);
+}
+
+struct evvm_virtio_dev *vm_virtio_dev(struct evvm_vm *vm, unsigned int slot)
+{
+	if (slot >= EVVM_MAX_VIRTIO)
+		return NULL;
+	if (vm->virtio[slot])
+		return virtio_mmio_dev(vm->virtio[slot]);
+	if (vm->virtio_pci[slot])
+		return virtio_pci_dev(vm->virtio_pci[slot]);
+	return NULL;
 }
 
 struct evvm_loop *vm_loop(struct evvm_vm *vm)
@@ -652,5 +676,7 @@ void vm_destroy(struct evvm_vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	pthread_mutex_destroy(&vm->stop_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	gate_destroy(&vm->gate);
 	free(vm);
 }

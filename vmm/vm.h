@@ -9,6 +9,7 @@
 #include <evvm/mem.h>
 #include <evvm/vm.h>
 
+#include "gate.h"
 #include "iobus.h"
 #include "ioeventfd.h"
 #include "irqfd.h"
@@ -31,6 +32,8 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	/* Exits, counted by the vCPU's thread (relaxed atomics: read by the metrics). */
+	uint64_t exit_io_in, exit_io_out, exit_mmio_read, exit_mmio_write, failures;
 };
 
 struct evvm_vm {
@@ -58,6 +61,7 @@ struct evvm_vm {
 	struct uart *uart;
 	struct i8042 *i8042;
 	struct stop_hook stop; /* how the vCPUs, debug-exit, ACPI sleep and the i8042 end the VM */
+	struct irq_hook irq;   /* how the i8042 raises its interrupt */
 	struct testdev *testdev;
 	struct virtio_mmio *virtio[EVVM_MAX_VIRTIO];
 	struct pci_bus *pci; /* --transport=pci: the root complex */
@@ -67,6 +71,10 @@ struct evvm_vm {
 	pthread_mutex_t stop_lock;
 	atomic_bool stopping;
 	int status;
+
+	struct vcpu_gate gate;	    /* where the vCPUs park while paused */
+	pthread_mutex_t pause_lock; /* one vm_pause/vm_resume at a time */
+	bool paused;		    /* under pause_lock: vCPUs parked, devices quiesced */
 };
 
 /* vcpu.c */

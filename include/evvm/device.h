@@ -77,6 +77,22 @@ struct evvm_device_ops {
 	 */
 	void (*stop)(struct evvm_virtio_dev *dev);
 
+	/*
+	 * The VM pauses (@quiesced) or resumes, between start() and stop(),
+	 * on the I/O thread; the transport reads no kick meanwhile, and the
+	 * guest's vCPUs are parked. Pausing finishes every request in flight
+	 * (completions pushed, the driver notified) and stops taking work from
+	 * the host side (tap frames, terminal input): once it returns 0 the
+	 * device touches no ring and no guest memory, and sends no interrupt,
+	 * until it is resumed. Work left in device state (a frame read, a
+	 * chain popped and waiting for the tap) waits for the resume, which
+	 * takes everything up again where it stopped; kicks that came in
+	 * between reach kick() afterwards. -errno if the device could not
+	 * quiesce (the pause fails). Required of every device with kick();
+	 * a device without it cannot be paused (-ENOTSUP).
+	 */
+	int (*quiesce)(struct evvm_virtio_dev *dev, bool quiesced);
+
 	/* Free dev->priv and the device's resources; the device is stopped. */
 	void (*destroy)(struct evvm_virtio_dev *dev);
 
@@ -102,6 +118,8 @@ struct evvm_virtio_dev {
 	/* Set by the transport. */
 	void (*notify)(struct evvm_virtio_dev *dev, unsigned int q); /* used-buffer interrupt */
 	void (*needs_reset)(struct evvm_virtio_dev *dev);	     /* DEVICE_NEEDS_RESET */
+	/* The config space changed: a configuration-change interrupt. NULL: none. */
+	void (*config_changed)(struct evvm_virtio_dev *dev);
 	void *transport;
 	/*
 	 * The queues' kick eventfds (written by the guest's notify, through an

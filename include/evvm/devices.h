@@ -37,6 +37,17 @@ struct blk_config {
 int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_dev **out);
 
 /*
+ * A new backing file for the disk @dev (a blk_create() device on a
+ * transport): opened and checked as blk_create() does (same read-only
+ * mode), then swapped in on the device's I/O thread between two requests
+ * (those in flight finish on the old file first); the capacity follows the
+ * new file and the driver gets a configuration-change interrupt. The path
+ * may name the current file (a resize). 0, or -errno after logging, with
+ * the old file still in use. Any thread but the device's I/O thread.
+ */
+int blk_set_path(struct evvm_virtio_dev *dev, const char *path);
+
+/*
  * virtio-net on a tap device (devices/net.c). With @vhost_user the device
  * has only the rx and tx queues and no CTRL_VQ: a vhost-user frontend
  * serves the control queue itself.

@@ -25,9 +25,19 @@ void evvm_log_set_level(enum evvm_log_level level);
  */
 void evvm_log_set_output(int fd, bool show_level);
 
+/* Also show where each line comes from ("[file.c:123] ") when @show. Thread-safe. */
+void evvm_log_set_origin(bool show);
+
+/* Lines the output did not take (a full pipe, a closed file) since the start. */
+unsigned long evvm_log_lost(void);
+
 /* Format and write one line (a trailing newline is added). */
 void evvm_log(enum evvm_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* The same, from @file:@line (what the pr_*() macros pass). */
+void evvm_log_at(enum evvm_log_level level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /*
  * At most @burst lines a second for messages a guest or a peer can cause.
@@ -52,9 +62,9 @@ bool evvm_ratelimit(struct evvm_ratelimit *rl, unsigned long *dropped);
 /* "ENOENT (No such file or directory)" for -ENOENT or ENOENT; static storage. */
 const char *evvm_strerror(int err);
 
-#define pr_err(...)   evvm_log(EVVM_LOG_ERR, __VA_ARGS__)
-#define pr_warn(...)  evvm_log(EVVM_LOG_WARN, __VA_ARGS__)
-#define pr_info(...)  evvm_log(EVVM_LOG_INFO, __VA_ARGS__)
-#define pr_debug(...) evvm_log(EVVM_LOG_DEBUG, __VA_ARGS__)
+#define pr_err(...)   evvm_log_at(EVVM_LOG_ERR, __FILE__, __LINE__, __VA_ARGS__)
+#define pr_warn(...)  evvm_log_at(EVVM_LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define pr_info(...)  evvm_log_at(EVVM_LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
+#define pr_debug(...) evvm_log_at(EVVM_LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
 
 #endif

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <evvm/device.h>
+
 /*
  * A virtual machine: guest RAM, vCPU threads, the in-kernel irqchip, the io
  * buses and the legacy devices, and a loop thread (the caller of vm_run()).
@@ -97,11 +99,74 @@ int vm_run(struct evvm_vm *vm);
 /* Ask the VM to stop with @status; the first request wins. Thread-safe. */
 void vm_stop(struct evvm_vm *vm, int status);
 
+/*
+ * Pause the VM: every vCPU stops between two KVM_RUNs (at once: they are
+ * kicked out of the guest) and every virtio device finishes the requests
+ * it has in flight and then leaves its rings alone (no request in flight,
+ * no ring touched, no interrupt sent) until vm_resume(). Returns once all
+ * of that holds: 0 (also when already paused), -ECANCELED if the VM is
+ * stopping, or -errno from a device that could not quiesce (logged; the
+ * VM then runs on as before). vCPUs not started yet by vm_run() park
+ * before their first instruction. Thread-safe; not from a vCPU or I/O
+ * thread of the VM itself.
+ */
+int vm_pause(struct evvm_vm *vm);
+
+/*
+ * Resume a paused VM: devices take up their work (kicks that came while
+ * paused included), then the vCPUs run on. Nothing is lost. 0 (also when
+ * not paused), or -errno from a device that could not resume (logged; the
+ * vCPUs run anyway). Same threads as vm_pause().
+ */
+int vm_resume(struct evvm_vm *vm);
+
+/* Whether vm_pause() has paused the VM (and no vm_resume() followed). */
+bool vm_is_paused(struct evvm_vm *vm);
+
+/*
+ * Press Ctrl+Alt+Del on the VM's i8042 keyboard (a Linux guest reboots,
+ * which ends the VM). 0, or -ENOBUFS if the guest left too many earlier
+ * bytes unread. Thread-safe.
+ */
+int vm_send_ctrl_alt_del(struct evvm_vm *vm);
+
+/*
+ * The virtio device in slot @slot (the order of cfg->devices), or NULL. It
+ * belongs to the VM: use it only through functions made for a device on a
+ * transport (blk_set_path()), while the VM exists.
+ */
+struct evvm_virtio_dev *vm_virtio_dev(struct evvm_vm *vm, unsigned int slot);
+
 /* The loop vm_run() dispatches, for callers that add their own fds. */
 struct evvm_loop *vm_loop(struct evvm_vm *vm);
 
 /* Copy up to @max markers the guest wrote (in order); returns how many there were. */
 unsigned int vm_marks(struct evvm_vm *vm, struct evvm_mark *out, unsigned int max);
+
+/* One virtio device's counters in struct evvm_vm_metrics. */
+struct evvm_dev_metrics {
+	const char *id; /* the device's id ("blk0"), valid while the VM exists; NULL: no device */
+	uint32_t device_id;	  /* VIRTIO_ID_* */
+	unsigned int nr_counters; /* the device's own (ops->counters) */
+	struct evvm_dev_counter counters[EVVM_DEV_MAX_COUNTERS];
+	bool kicks_seen; /* false: not counted here (vhost-user backend, or virtio-pci) */
+	unsigned int nr_queues;
+	uint64_t kicks[EVVM_VIRTIO_MAX_QUEUES];	     /* the guest's QueueNotify writes */
+	uint64_t interrupts[EVVM_VIRTIO_MAX_QUEUES]; /* used-buffer notifications sent */
+	uint64_t config_interrupts;
+};
+
+/* Counters since the VM was created, for Firecracker-style metrics. */
+struct evvm_vm_metrics {
+	/* Exits of every vCPU, summed. */
+	uint64_t exit_io_in, exit_io_out, exit_mmio_read, exit_mmio_write, vcpu_failures;
+	/* COM1: register reads and writes, output failures. */
+	uint64_t uart_read_count, uart_write_count, uart_error_count;
+	struct evvm_dev_metrics dev[EVVM_MAX_VIRTIO]; /* by slot (the order of cfg->devices) */
+};
+
+/* Fill *@m (a snapshot; exact once the VM has stopped). Thread-safe. */
+void vm_get_metrics(struct evvm_vm *vm, struct evvm_vm_metrics *m);
 
 /* Write the fabric's counters (ioeventfds, irqfds, loops) as text or JSON. */
 void vm_print_stats(struct evvm_vm *vm, FILE *f, bool json);

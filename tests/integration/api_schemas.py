@@ -99,6 +99,70 @@ DEFS = {
         "additionalProperties": False,
     },
 }
+# A metrics line (not in the swagger: Firecracker's docs/metrics.md and its
+# metrics.rs). Counters are non-negative integers: what happened since the
+# last line. The sections evvm fills, with the keys it knows; any other key
+# is an error, so a misspelt Firecracker name shows up here.
+COUNT = {"type": "integer", "minimum": 0}
+
+
+def counters(*keys, required=()):
+    return {
+        "type": "object",
+        "properties": {k: COUNT for k in keys},
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+BLOCK = counters("read_count", "write_count", "read_bytes", "write_bytes", "flush_count",
+                 "invalid_reqs_count", "execute_fails", "queue_event_count")
+NET = counters("rx_packets_count", "rx_bytes_count", "tx_packets_count", "tx_bytes_count",
+               "tx_fails", "tx_malformed_frames", "rx_queue_event_count",
+               "tx_queue_event_count")
+DEFS["MetricsLine"] = {
+    "type": "object",
+    "required": ["utc_timestamp_ms", "api_server", "vmm", "latencies_us", "logger"],
+    "properties": {
+        "utc_timestamp_ms": COUNT,
+        "id": {"type": "string"},
+        "api_server": counters("requests", "request_errors",
+                               required=("requests", "request_errors")),
+        "block": BLOCK,
+        "net": NET,
+        "entropy": counters("entropy_event_count", "entropy_bytes"),
+        "vcpu": counters("exit_io_in", "exit_io_out", "exit_mmio_read", "exit_mmio_write",
+                         "failures", required=("exit_io_in", "exit_io_out")),
+        "uart": counters("read_count", "write_count", "error_count",
+                         required=("read_count", "write_count")),
+        "vmm": {
+            "type": "object",
+            "required": ["state"],
+            "properties": {"state": {"enum": ["Not started", "Running", "Paused", "Exited"]}},
+            "additionalProperties": False,
+        },
+        "latencies_us": counters("pause_vm", "resume_vm"),
+        "logger": counters("missed_metrics_count", "missed_log_count",
+                           required=("missed_metrics_count", "missed_log_count")),
+        "evvm": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["counters", "kicks_seen", "queues", "config_interrupts"],
+                "properties": {
+                    "counters": {"type": "object", "additionalProperties": COUNT},
+                    "kicks_seen": {"type": "boolean"},
+                    "queues": {"type": "array", "items": counters(
+                        "kicks", "interrupts", required=("kicks", "interrupts"))},
+                    "config_interrupts": COUNT,
+                },
+                "additionalProperties": False,
+            },
+        },
+    },
+    "patternProperties": {"^block_[A-Za-z0-9_]+$": BLOCK, "^net_[A-Za-z0-9_]+$": NET},
+    "additionalProperties": False,
+}
 DEFS["FullVmConfiguration"] = {
     "type": "object",
     "properties": {

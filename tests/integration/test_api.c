@@ -23,144 +23,16 @@
 #include <cmocka.h>
 
 #include "api_client.h"
+#include "fc.h"
 #include "harness.h"
 #include "proc.h"
 
-#define TIMEOUT	  120
+#define TIMEOUT	  FC_TIMEOUT
 #define API_LIMIT 51200
 #define API_IDLE  5 /* evvm closes a connection idle this long */
 
-/* One `evvm firecracker` with its files in a directory of its own. */
-struct fc {
-	pid_t pid;
-	char dir[64];
-	char sock[128];
-	char log[128];
-	char schemas[128]; /* "Definition\tbody" lines for api_schemas.py */
-};
-
-static const char *evvm_bin(void)
-{
-	const char *e = getenv("EVVM");
-
-	return e && *e ? e : "build/evvm";
-}
-
-static void fc_dir(struct fc *f)
-{
-	*f = (struct fc){ .pid = -1 };
-	snprintf(f->dir, sizeof(f->dir), "/tmp/evvm-api-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->sock, sizeof(f->sock), "%s/api.sock", f->dir);
-	snprintf(f->log, sizeof(f->log), "%s/evvm.log", f->dir);
-	snprintf(f->schemas, sizeof(f->schemas), "%s/schemas.txt", f->dir);
-}
-
-/* Start `evvm firecracker --api-sock ...` (through @bin) and wait until it listens. */
-static void fc_start_as(struct fc *f, const char *bin, bool subcommand)
-{
-	const char *argv[8];
-	unsigned int n = 0;
-	int st;
-
-	argv[n++] = bin;
-	if (subcommand)
-		argv[n++] = "firecracker";
-	argv[n++] = "--api-sock";
-	argv[n++] = f->sock;
-	argv[n++] = "--id";
-	argv[n++] = "api_test";
-	argv[n] = NULL;
-	f->pid = spawn(argv, f->log);
-	if (!wait_listening(f->pid, f->sock, 10, &st)) {
-		char *log = slurp(f->log);
-
-		print_error("evvm firecracker did not listen (status %d):\n%s\n", st, log);
-		free(log);
-		fail();
-	}
-}
-
-static void fc_start(struct fc *f)
-{
-	fc_dir(f);
-	fc_start_as(f, evvm_bin(), true);
-}
-
-/* Stop evvm with SIGTERM; its status must say so. Removes the directory. */
-static void fc_stop(struct fc *f)
-{
-	char cmd[160];
-	int st;
-
-	if (f->pid > 0) {
-		kill(f->pid, SIGTERM);
-		st = wait_exit(f->pid, 10);
-		if (st < 0) {
-			kill(f->pid, SIGKILL);
-			waitpid(f->pid, NULL, 0);
-		}
-		assert_int_equal(st, 128 + SIGTERM);
-		assert_int_equal(access(f->sock, F_OK), -1); /* the socket is removed */
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-}
-
-static void record_schema(struct fc *f, const char *def, const char *body)
-{
-	FILE *s = fopen(f->schemas, "a");
-
-	assert_non_null(s);
-	fprintf(s, "%s\t%s\n", def, body);
-	fclose(s);
-}
-
-/*
- * @method @path with @json must answer @status; a 4xx body is an Error
- * whose fault_message contains @needle, a 200 body is checked against @def
- * (and contains @needle if given). Returns the body (malloc'd).
- */
-static char *expect(struct fc *f, const char *method, const char *path, const char *json,
-		    int status, const char *def, const char *needle)
-{
-	char *body = NULL;
-	int st = api_call(f->sock, method, path, json, &body);
-
-	if (st != status || (needle && !strstr(body, needle))) {
-		print_error("%s %s %s: got %d '%s', expected %d with '%s'\n", method, path,
-			    json ? json : "", st, body, status, needle ? needle : "");
-		fail();
-	}
-	if (status >= 400)
-		record_schema(f, "Error", body);
-	else if (status == 200)
-		record_schema(f, def, body);
-	else
-		assert_string_equal(body, "");
-	return body;
-}
-
-#define EXPECT(...) free(expect(__VA_ARGS__))
-
-/* Every body recorded so far matches its swagger definition. */
-static void check_schemas(struct fc *f)
-{
-	char log[160];
-	int st;
-
-	snprintf(log, sizeof(log), "%s/schemas.log", f->dir);
-	st = run_cmd(
-		(const char *[]){ "python3", "tests/integration/api_schemas.py", f->schemas, NULL },
-		log, 60);
-	if (st) {
-		char *out = slurp(log);
-
-		print_error("api_schemas.py (status %d):\n%s\n", st, out);
-		free(out);
-		fail();
-	}
-}
+static const char not_before_start[] =
+	"The requested operation is not supported before starting the microVM.";
 
 static void test_endpoints(void **state)
 {
@@ -208,7 +80,9 @@ static void test_endpoints(void **state)
 	m = slurp(metrics);
 	assert_contains(m, "{\"utc_timestamp_ms\":");
 	assert_contains(m, "\"api_server\":{\"requests\":");
+	assert_contains(m, "\"vmm\":{\"state\":\"Not started\"}");
 	free(m);
+	assert_int_equal(record_metrics(&f, metrics), 1);
 	EXPECT(&f, "GET", "/vm/config", NULL, 200, "FullVmConfiguration",
 	       "\"boot-source\":{\"kernel_image_path\":\"/k\",\"boot_args\":\"console=ttyS0\"}");
 	m = expect(&f, "GET", "/vm/config", NULL, 200, "FullVmConfiguration", NULL);
@@ -221,15 +95,34 @@ static void test_endpoints(void **state)
 	assert_contains(m, "\"vcpu_count\":2,\"mem_size_mib\":64");
 	assert_contains(m, "\"metrics\":{\"metrics_path\":");
 	free(m);
+	/* Post-boot operations before the start: refused as Firecracker does. */
+	EXPECT(&f, "PATCH", "/vm", "{\"state\":\"Paused\"}", 400, NULL, not_before_start);
+	EXPECT(&f, "PATCH", "/vm", "{\"state\":\"Resumed\"}", 400, NULL, not_before_start);
+	EXPECT(&f, "PUT", "/actions", "{\"action_type\":\"SendCtrlAltDel\"}", 400, NULL,
+	       not_before_start);
+	EXPECT(&f, "PATCH", "/drives/root_1", "{\"drive_id\":\"root_1\",\"path_on_host\":\"/x\"}",
+	       400, NULL, not_before_start);
+	EXPECT(&f, "PATCH", "/network-interfaces/eth0", "{\"iface_id\":\"eth0\"}", 400, NULL,
+	       not_before_start);
+	/* Their bodies are checked first, naming the field. */
+	EXPECT(&f, "PATCH", "/vm", "{\"state\":\"Stopped\"}", 400, NULL,
+	       "unknown variant `Stopped`, expected `Paused` or `Resumed`");
+	EXPECT(&f, "PATCH", "/vm", "{}", 400, NULL, "missing field `state`");
+	EXPECT(&f, "PATCH", "/drives/root_1", "{\"drive_id\":\"other\"}", 400, NULL,
+	       "does not match");
+	EXPECT(&f, "PATCH", "/drives/root_1", "{\"drive_id\":\"root_1\",\"is_read_only\":true}",
+	       400, NULL, "unknown field `is_read_only`");
+	EXPECT(&f, "PATCH", "/network-interfaces/eth0",
+	       "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap1\"}", 400, NULL,
+	       "unknown field `host_dev_name`");
+	EXPECT(&f, "PATCH", "/network-interfaces/eth0",
+	       "{\"iface_id\":\"eth0\",\"rx_rate_limiter\":{\"ops\":{\"size\":1}}}", 400, NULL,
+	       "rx_rate_limiter.ops: missing field `refill_time`");
+	EXPECT(&f, "GET", "/", NULL, 200, "InstanceInfo", "\"state\":\"Not started\"");
 	/* What evvm does not do yet says so. */
-	EXPECT(&f, "PATCH", "/vm", "{\"state\":\"Paused\"}", 400, NULL, "pausing");
 	EXPECT(&f, "PUT", "/vsock", "{\"guest_cid\":3,\"uds_path\":\"/v\"}", 400, NULL,
 	       "not implemented");
 	EXPECT(&f, "GET", "/balloon", NULL, 400, NULL, "not implemented");
-	EXPECT(&f, "PUT", "/actions", "{\"action_type\":\"SendCtrlAltDel\"}", 400, NULL,
-	       "SendCtrlAltDel");
-	EXPECT(&f, "PATCH", "/drives/root_1", "{\"drive_id\":\"root_1\",\"path_on_host\":\"/x\"}",
-	       400, NULL, "not implemented");
 	check_schemas(&f);
 	fc_stop(&f);
 }
@@ -392,28 +285,6 @@ static void test_socket_path(void **state)
 }
 
 /* Wait until the file @path contains @text. */
-static void wait_file(const char *path, const char *text, double timeout_s)
-{
-	double deadline = now_s() + timeout_s;
-	char *log;
-
-	for (;;) {
-		log = slurp(path);
-		if (strstr(log, text) || now_s() > deadline)
-			break;
-		free(log);
-		usleep(50000);
-	}
-	assert_contains(log, text);
-	free(log);
-}
-
-/* Wait until @f's log (the guest's serial and evvm's stderr) contains @text. */
-static void wait_log(struct fc *f, const char *text, double timeout_s)
-{
-	wait_file(f->log, text, timeout_s);
-}
-
 static void test_command_line(void **state)
 {
 	char link[160], logfile[160], target[PATH_MAX];
@@ -486,19 +357,9 @@ static void test_metrics_at_exit(void **state)
 	assert_contains(m, "\"vmm\":{\"state\":\"Exited\"}");
 	assert_ptr_equal(strchr(m, '\n'), m + strlen(m) - 1); /* one line */
 	free(m);
+	assert_int_equal(record_metrics(&f, metrics), 1);
+	check_schemas(&f);
 	fc_stop(&f);
-}
-
-/* A zeroed 4 MiB disk in @dir. */
-static void make_disk(const char *dir, char *path, size_t size)
-{
-	int fd;
-
-	snprintf(path, size, "%s/disk.img", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, 4 << 20), 0);
-	close(fd);
 }
 
 /* Firecracker's getting-started sequence, with evvm's test guest as the kernel. */

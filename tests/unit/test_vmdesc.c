@@ -146,8 +146,11 @@ static void test_config_errors_name_the_field(void **state)
 		     "[{\"iface_id\":\"n\",\"host_dev_name\":\"t\",\"mtu\":1500}]}",
 		     "network-interfaces[0]: field `mtu`: not supported");
 	config_fails("{\"boot-source\":{\"kernel_image_path\":\"/k\"},\"logger\":"
-		     "{\"show_log_origin\":true}}",
-		     "logger: field `show_log_origin`");
+		     "{\"module\":\"api_server\"}}",
+		     "logger: field `module`: not supported");
+	config_fails("{\"boot-source\":{\"kernel_image_path\":\"/k\"},\"logger\":"
+		     "{\"show_log_origin\":1}}",
+		     "logger: field `show_log_origin`: invalid type");
 	config_fails("{\"boot-source\":{\"kernel_image_path\":\"/k\"},\"drives\":{}}",
 		     "field `drives`: invalid type, expected an array");
 }
