@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <evvm/log.h>
@@ -310,4 +311,43 @@ void uart_get_counters(struct uart *u, struct uart_counters *c)
 	pthread_mutex_lock(&u->lock);
 	*c = u->counters;
 	pthread_mutex_unlock(&u->lock);
+}
+
+_Static_assert(sizeof(((struct uart_state *)0)->rx) == RX_FIFO, "the snapshot holds the FIFO");
+
+void uart_save(struct uart *u, struct uart_state *st)
+{
+	pthread_mutex_lock(&u->lock);
+	*st = (struct uart_state){
+		.ier = u->ier, .lcr = u->lcr, .mcr = u->mcr, .scr = u->scr, .fcr = u->fcr,
+		.msr = u->msr, .divisor = u->divisor, .thr_int = u->thr_int,
+		.msr_changed = u->msr_changed, .rx_was_full = u->rx_was_full,
+		.rx_count = u->rx_count, .rx_head = u->rx_head,
+	};
+	memcpy(st->rx, u->rx, RX_FIFO);
+	pthread_mutex_unlock(&u->lock);
+}
+
+int uart_restore(struct uart *u, const struct uart_state *st)
+{
+	if (st->rx_count > RX_FIFO || st->rx_head >= RX_FIFO)
+		return -EINVAL;
+	pthread_mutex_lock(&u->lock);
+	u->ier = st->ier;
+	u->lcr = st->lcr;
+	u->mcr = st->mcr;
+	u->scr = st->scr;
+	u->fcr = st->fcr;
+	u->msr = st->msr;
+	u->divisor = st->divisor;
+	u->thr_int = st->thr_int;
+	u->msr_changed = st->msr_changed;
+	u->rx_was_full = st->rx_was_full;
+	u->rx_count = st->rx_count;
+	u->rx_head = st->rx_head;
+	memcpy(u->rx, st->rx, RX_FIFO);
+	/* The line's level lives in the restored irqchip; only our copy follows it. */
+	u->irq_level = uart_iir(u) != IIR_NO_INT && (u->mcr & MCR_OUT2);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
 }
