@@ -410,11 +410,10 @@ static int h_snapshot_load(struct api_req *r)
 
 	if (body_json(r))
 		return -EINVAL;
-	if (json_unpack_ex(r->json, &je, JSON_STRICT,
-			   "{s:s, s?s, s?{s:s, s:s}, s?b, s?b, s?b}", "snapshot_path", &state,
-			   "mem_file_path", &mem, "mem_backend", "backend_type", &btype,
-			   "backend_path", &bpath, "resume_vm", &resume, "enable_diff_snapshots",
-			   &diff, "track_dirty_pages", &dirty))
+	if (json_unpack_ex(r->json, &je, JSON_STRICT, "{s:s, s?s, s?{s:s, s:s}, s?b, s?b, s?b}",
+			   "snapshot_path", &state, "mem_file_path", &mem, "mem_backend",
+			   "backend_type", &btype, "backend_path", &bpath, "resume_vm", &resume,
+			   "enable_diff_snapshots", &diff, "track_dirty_pages", &dirty))
 		return fault(r, 400,
 			     "An error occurred when deserializing the json body of a request: %s.",
 			     je.text);

@@ -217,8 +217,10 @@ int instance_restore_locked(struct instance *in, const char *state_path, const c
 	int err;
 
 	if (in->state != INSTANCE_NOT_STARTED)
-		return fail(msg, "Loading a microVM snapshot not allowed after configuring boot-specific "
-				 "resources.");
+		return fail(
+			msg,
+			"Loading a microVM snapshot not allowed after configuring boot-specific "
+			"resources.");
 	err = vm_restore(&base, state_path, mem_path, &in->vm);
 	if (err) {
 		in->vm = NULL;

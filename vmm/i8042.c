@@ -327,8 +327,12 @@ void i8042_save(struct i8042 *kbc, struct i8042_state *st)
 {
 	pthread_mutex_lock(&kbc->lock);
 	*st = (struct i8042_state){
-		.status = kbc->status, .ctr = kbc->ctr, .outport = kbc->outport,
-		.pending = kbc->pending, .last = kbc->last, .out_len = kbc->out_len,
+		.status = kbc->status,
+		.ctr = kbc->ctr,
+		.outport = kbc->outport,
+		.pending = kbc->pending,
+		.last = kbc->last,
+		.out_len = kbc->out_len,
 	};
 	memcpy(st->out, kbc->out, kbc->out_len);
 	pthread_mutex_unlock(&kbc->lock);

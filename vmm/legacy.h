@@ -56,7 +56,6 @@ int i8042_ctrl_alt_del(struct i8042 *kbc);
 
 void i8042_destroy(struct i8042 *kbc);
 
-
 /* The controller's state, as the snapshot stores it. */
 struct i8042_state {
 	uint8_t status, ctr, outport, pending, last, out_len;

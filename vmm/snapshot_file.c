@@ -213,8 +213,8 @@ static int snapfile_check_header(const char *name, const struct snapfile_header 
 		return -EINVAL;
 	}
 	if (h->file_size < len) {
-		pr_err("snapshot '%s': %zu bytes after the end the header gives (%llu bytes)",
-		       name, len - (size_t)h->file_size, (unsigned long long)h->file_size);
+		pr_err("snapshot '%s': %zu bytes after the end the header gives (%llu bytes)", name,
+		       len - (size_t)h->file_size, (unsigned long long)h->file_size);
 		return -EINVAL;
 	}
 	return 0;
@@ -243,8 +243,8 @@ static int snapfile_index(struct snapfile *sf, const char *name, unsigned int nr
 		memcpy(&s, sf->buf + off, sizeof(s));
 		off += sizeof(s);
 		if (s.len > end - off || pad8(s.len) > end - off) {
-			pr_err("snapshot '%s': section %u (tag %u): %llu bytes past the end", name, i,
-			       s.tag, (unsigned long long)s.len);
+			pr_err("snapshot '%s': section %u (tag %u): %llu bytes past the end", name,
+			       i, s.tag, (unsigned long long)s.len);
 			return -EINVAL;
 		}
 		sf->sections[i] = (struct snapfile_section){

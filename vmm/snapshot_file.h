@@ -56,8 +56,7 @@ struct snapfile {
 int snapfile_init(struct snapfile *sf, const char *path);
 
 /* Append section (@tag, @index) with @len bytes of @data (copied). 0 or -ENOMEM/-E2BIG. */
-int snapfile_add(struct snapfile *sf, uint32_t tag, uint32_t index, const void *data,
-		 size_t len);
+int snapfile_add(struct snapfile *sf, uint32_t tag, uint32_t index, const void *data, size_t len);
 
 /*
  * Finish the header and checksum and write the file: a temporary file next

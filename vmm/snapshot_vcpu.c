@@ -39,8 +39,8 @@ static const struct snap_ioctl vcpu_regs[] = {
 	{ SNAP_VCPU_SREGS, KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs), "SREGS" },
 	{ SNAP_VCPU_XCRS, KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs), "XCRS" },
 	{ SNAP_VCPU_XSAVE, KVM_GET_XSAVE, KVM_SET_XSAVE, sizeof(struct kvm_xsave), "XSAVE" },
-	{ SNAP_VCPU_DEBUGREGS, KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS,
-	  sizeof(struct kvm_debugregs), "DEBUGREGS" },
+	{ SNAP_VCPU_DEBUGREGS, KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs),
+	  "DEBUGREGS" },
 	{ SNAP_VCPU_LAPIC, KVM_GET_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state), "LAPIC" },
 };
 
@@ -137,7 +137,8 @@ static int snap_get_msrs(struct vcpu *vcpu, struct snapfile *sf)
 		m->entries[i].index = list->indices[i];
 	n = list->nmsrs;
 	while (done < n) {
-		struct kvm_msrs *part = (struct kvm_msrs *)((char *)m + done * sizeof(m->entries[0]));
+		struct kvm_msrs *part =
+			(struct kvm_msrs *)((char *)m + done * sizeof(m->entries[0]));
 		struct kvm_msrs hdr = *part; /* the part's header overlays earlier entries */
 		int got;
 

@@ -55,7 +55,8 @@ static int snap_vm_save(struct evvm_vm *vm, struct snapfile *sf)
 
 		err = vm_ioctl_named(vm, KVM_GET_IRQCHIP, &chip, "GET_IRQCHIP");
 		if (!err)
-			err = snapfile_add(sf, SNAP_VM_IRQCHIP, irqchip_ids[i], &chip, sizeof(chip));
+			err = snapfile_add(sf, SNAP_VM_IRQCHIP, irqchip_ids[i], &chip,
+					   sizeof(chip));
 	}
 	if (!err)
 		err = vm_ioctl_named(vm, KVM_GET_PIT2, &pit, "GET_PIT2");

@@ -22,38 +22,38 @@ enum {
 	UART_SCR = 7,
 };
 
-#define IER_RDI	 0x01 /* receive data available */
-#define IER_THRI 0x02 /* transmit holding register empty */
-#define IER_RLSI 0x04 /* receiver line status */
-#define IER_MSI	 0x08 /* modem status */
+#define IER_RDI	     0x01 /* receive data available */
+#define IER_THRI     0x02 /* transmit holding register empty */
+#define IER_RLSI     0x04 /* receiver line status */
+#define IER_MSI	     0x08 /* modem status */
 
-#define IIR_NO_INT 0x01
-#define IIR_MSI	   0x00
-#define IIR_THRI   0x02
-#define IIR_RDI	   0x04
-#define IIR_FIFO   0xc0
+#define IIR_NO_INT   0x01
+#define IIR_MSI	     0x00
+#define IIR_THRI     0x02
+#define IIR_RDI	     0x04
+#define IIR_FIFO     0xc0
 
 #define FCR_ENABLE   0x01
 #define FCR_CLEAR_RX 0x02
 
-#define LCR_DLAB 0x80
+#define LCR_DLAB     0x80
 
-#define MCR_DTR	 0x01
-#define MCR_RTS	 0x02
-#define MCR_OUT1 0x04
-#define MCR_OUT2 0x08
-#define MCR_LOOP 0x10
+#define MCR_DTR	     0x01
+#define MCR_RTS	     0x02
+#define MCR_OUT1     0x04
+#define MCR_OUT2     0x08
+#define MCR_LOOP     0x10
 
-#define LSR_DR	 0x01
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
+#define LSR_DR	     0x01
+#define LSR_THRE     0x20
+#define LSR_TEMT     0x40
 
-#define MSR_CTS 0x10
-#define MSR_DSR 0x20
-#define MSR_RI	0x40
-#define MSR_DCD 0x80
+#define MSR_CTS	     0x10
+#define MSR_DSR	     0x20
+#define MSR_RI	     0x40
+#define MSR_DCD	     0x80
 
-#define RX_FIFO 16
+#define RX_FIFO	     16
 
 struct uart {
 	struct uart_config cfg;
@@ -182,8 +182,10 @@ static uint8_t uart_read_reg(struct uart *u, unsigned int reg, bool *rx_ready)
 	case UART_MSR:
 		if (u->mcr & MCR_LOOP) {
 			/* Loopback wires DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD. */
-			v = ((u->mcr & MCR_DTR) ? MSR_DSR : 0) | ((u->mcr & MCR_RTS) ? MSR_CTS : 0) |
-			    ((u->mcr & MCR_OUT1) ? MSR_RI : 0) | ((u->mcr & MCR_OUT2) ? MSR_DCD : 0);
+			v = ((u->mcr & MCR_DTR) ? MSR_DSR : 0) |
+			    ((u->mcr & MCR_RTS) ? MSR_CTS : 0) |
+			    ((u->mcr & MCR_OUT1) ? MSR_RI : 0) |
+			    ((u->mcr & MCR_OUT2) ? MSR_DCD : 0);
 		} else {
 			v = u->msr;
 		}
@@ -319,10 +321,18 @@ void uart_save(struct uart *u, struct uart_state *st)
 {
 	pthread_mutex_lock(&u->lock);
 	*st = (struct uart_state){
-		.ier = u->ier, .lcr = u->lcr, .mcr = u->mcr, .scr = u->scr, .fcr = u->fcr,
-		.msr = u->msr, .divisor = u->divisor, .thr_int = u->thr_int,
-		.msr_changed = u->msr_changed, .rx_was_full = u->rx_was_full,
-		.rx_count = u->rx_count, .rx_head = u->rx_head,
+		.ier = u->ier,
+		.lcr = u->lcr,
+		.mcr = u->mcr,
+		.scr = u->scr,
+		.fcr = u->fcr,
+		.msr = u->msr,
+		.divisor = u->divisor,
+		.thr_int = u->thr_int,
+		.msr_changed = u->msr_changed,
+		.rx_was_full = u->rx_was_full,
+		.rx_count = u->rx_count,
+		.rx_head = u->rx_head,
 	};
 	memcpy(st->rx, u->rx, RX_FIFO);
 	pthread_mutex_unlock(&u->lock);

@@ -47,7 +47,6 @@ struct uart_counters {
 };
 void uart_get_counters(struct uart *uart, struct uart_counters *c);
 
-
 /* The guest-visible registers and receive FIFO, as the snapshot stores them. */
 struct uart_state {
 	uint8_t ier, lcr, mcr, scr, fcr, msr;

@@ -57,14 +57,14 @@ struct evvm_vm_config {
 	const char *initramfs_name; /* names the initramfs in messages */
 	const void *initramfs;	    /* NULL for none; read by vm_create() only */
 	size_t initramfs_size;
-	const char *cmdline;	  /* may be NULL */
-	int console_in;		  /* serial input fd, or -1; not owned */
-	int console_out;	  /* serial output fd, or -1 to discard; not owned */
-	bool ioeventfd_user;	  /* match doorbells in evvm, not in KVM */
-	bool irqfd_user;	  /* inject from an evvm thread, not from KVM */
-	bool testdev;		  /* the fabric test device (docs/testdev.md) */
-	bool no_acpi;		  /* MP table only: no ACPI tables (docs/boot.md) */
-	unsigned int poll_max_us; /* I/O threads busy-poll this long before sleeping */
+	const char *cmdline;	       /* may be NULL */
+	int console_in;		       /* serial input fd, or -1; not owned */
+	int console_out;	       /* serial output fd, or -1 to discard; not owned */
+	bool ioeventfd_user;	       /* match doorbells in evvm, not in KVM */
+	bool irqfd_user;	       /* inject from an evvm thread, not from KVM */
+	bool testdev;		       /* the fabric test device (docs/testdev.md) */
+	bool no_acpi;		       /* MP table only: no ACPI tables (docs/boot.md) */
+	unsigned int poll_max_us;      /* I/O threads busy-poll this long before sleeping */
 	enum evvm_transport transport; /* of every virtio device */
 	/*
 	 * virtio devices, each placed on the transport in this order (see

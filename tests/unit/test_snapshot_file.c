@@ -309,10 +309,18 @@ static void test_failed_write_leaves_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_roundtrip),	    T(test_wrong_section_size), T(test_wrong_magic),
-		T(test_wrong_version),	    T(test_every_flipped_bit),	T(test_every_truncation),
-		T(test_trailing_bytes),	    T(test_unknown_flags),	T(test_section_past_end),
-		T(test_too_many_sections),  T(test_memory_file_size),	T(test_missing_file),
+		T(test_roundtrip),
+		T(test_wrong_section_size),
+		T(test_wrong_magic),
+		T(test_wrong_version),
+		T(test_every_flipped_bit),
+		T(test_every_truncation),
+		T(test_trailing_bytes),
+		T(test_unknown_flags),
+		T(test_section_past_end),
+		T(test_too_many_sections),
+		T(test_memory_file_size),
+		T(test_missing_file),
 		T(test_failed_write_leaves_nothing),
 	};
 
