@@ -79,6 +79,7 @@ static void write_sample(struct fixture *f)
 	assert_true(fd >= 0);
 	assert_int_equal(fstat(fd, &st), 0);
 	f->len = st.st_size;
+	free(f->buf); /* of an earlier write_sample() */
 	f->buf = malloc(f->len);
 	assert_int_equal(read(fd, f->buf, f->len), (ssize_t)f->len);
 	close(fd);
