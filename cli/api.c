@@ -378,6 +378,57 @@ static int h_vm_config(struct api_req *r)
 	return 0;
 }
 
+/* PUT /snapshot/create: Firecracker's SnapshotCreateParams; Full only, the VM paused. */
+static int h_snapshot_create(struct api_req *r)
+{
+	const char *type = "Full", *state = NULL, *mem = NULL;
+	json_error_t je;
+
+	if (body_json(r))
+		return -EINVAL;
+	if (json_unpack_ex(r->json, &je, JSON_STRICT, "{s?s, s:s, s:s}", "snapshot_type", &type,
+			   "snapshot_path", &state, "mem_file_path", &mem))
+		return fault(r, 400,
+			     "An error occurred when deserializing the json body of a request: %s.",
+			     je.text);
+	if (strcmp(type, "Full"))
+		return fault(r, 400, "snapshot_type '%s': evvm makes Full snapshots only", type);
+	if (!*state || !*mem)
+		return fault(r, 400, "snapshot_path and mem_file_path must not be empty");
+	if (instance_snapshot_locked(r->in, state, mem, r->msg))
+		return fault(r, 400, "%s", r->msg);
+	return 0;
+}
+
+/* PUT /snapshot/load: Firecracker's SnapshotLoadParams; mem_backend File (or mem_file_path). */
+static int h_snapshot_load(struct api_req *r)
+{
+	const char *state = NULL, *mem = NULL, *btype = NULL, *bpath = NULL;
+	int resume = 0, diff = 0, dirty = 0;
+	json_error_t je;
+
+	if (body_json(r))
+		return -EINVAL;
+	if (json_unpack_ex(r->json, &je, JSON_STRICT, "{s:s, s?s, s?{s:s, s:s}, s?b, s?b, s?b}",
+			   "snapshot_path", &state, "mem_file_path", &mem, "mem_backend",
+			   "backend_type", &btype, "backend_path", &bpath, "resume_vm", &resume,
+			   "enable_diff_snapshots", &diff, "track_dirty_pages", &dirty))
+		return fault(r, 400,
+			     "An error occurred when deserializing the json body of a request: %s.",
+			     je.text);
+	if (!mem == !bpath)
+		return fault(r, 400, "give exactly one of mem_backend and mem_file_path");
+	if (btype && strcmp(btype, "File"))
+		return fault(r, 400, "mem_backend backend_type '%s': evvm loads File only", btype);
+	if (diff || dirty)
+		return fault(r, 400, "dirty page tracking is not implemented by evvm yet");
+	if (!*state || !*(mem ? mem : bpath))
+		return fault(r, 400, "snapshot_path and the memory path must not be empty");
+	if (instance_restore_locked(r->in, state, mem ? mem : bpath, resume, r->msg))
+		return fault(r, 400, "%s", r->msg);
+	return 0;
+}
+
 static int h_unimplemented(struct api_req *r)
 {
 	return fault(r, 400, "this endpoint is not implemented by evvm yet (see evvm's README)");
@@ -415,8 +466,8 @@ static const struct route routes[] = {
 	{ "/mmds/config", false, M_PUT, h_unimplemented },
 	{ "/serial", false, M_PUT, h_unimplemented },
 	{ "/hotplug/memory", false, M_GET | M_PUT | M_PATCH, h_unimplemented },
-	{ "/snapshot/create", false, M_PUT, h_unimplemented },
-	{ "/snapshot/load", false, M_PUT, h_unimplemented },
+	{ "/snapshot/create", false, M_PUT, h_snapshot_create },
+	{ "/snapshot/load", false, M_PUT, h_snapshot_load },
 	{ "/vsock", false, M_PUT, h_unimplemented },
 };
 

@@ -203,6 +203,59 @@ int instance_pause_locked(struct instance *in, bool pause, char *msg)
 	return 0;
 }
 
+int instance_restore_locked(struct instance *in, const char *state_path, const char *mem_path,
+			    bool resume, char *msg)
+{
+	const struct evvm_vm_config base = {
+		.mem_overcommit = in->desc.machine.overcommit,
+		.console_in = isatty(STDIN_FILENO) ? STDIN_FILENO : -1,
+		.console_out = STDOUT_FILENO,
+		.ioeventfd_user = in->desc.ioeventfd_user,
+		.irqfd_user = in->desc.irqfd_user,
+	};
+	uint64_t one = 1;
+	int err;
+
+	if (in->state != INSTANCE_NOT_STARTED)
+		return fail(
+			msg,
+			"Loading a microVM snapshot not allowed after configuring boot-specific "
+			"resources.");
+	err = vm_restore(&base, state_path, mem_path, &in->vm);
+	if (err) {
+		in->vm = NULL;
+		return fail(msg, "cannot load the snapshot '%s': %s (see the log)", state_path,
+			    evvm_strerror(err));
+	}
+	/* Parked before their first instruction until resumed (vm_pause()). */
+	if (!resume && vm_pause(in->vm)) {
+		vm_destroy(in->vm);
+		in->vm = NULL;
+		return fail(msg, "cannot keep the loaded microVM paused");
+	}
+	in->state = resume ? INSTANCE_RUNNING : INSTANCE_PAUSED;
+	if (write(in->start_fd, &one, sizeof(one)) != sizeof(one))
+		pr_err("snapshot load: cannot wake the main thread: %s", evvm_strerror(errno));
+	pr_info("instance '%s' restored from '%s'", in->id, state_path);
+	return 0;
+}
+
+int instance_snapshot_locked(struct instance *in, const char *state_path, const char *mem_path,
+			     char *msg)
+{
+	int err;
+
+	if (started(in, msg))
+		return -EINVAL;
+	if (in->state != INSTANCE_PAUSED)
+		return fail(msg, "Create snapshot not allowed: the microVM is not paused.");
+	err = vm_snapshot_create(in->vm, state_path, mem_path);
+	if (err)
+		return fail(msg, "cannot create the snapshot '%s': %s (see the log)", state_path,
+			    evvm_strerror(err));
+	return 0;
+}
+
 /* The started VM's disk @id that evvm serves, and its index in the description. */
 static int find_disk(struct instance *in, const char *id, const char *what, unsigned int *index,
 		     struct evvm_virtio_dev **dev, char *msg)

@@ -89,6 +89,22 @@ int instance_set_metrics_locked(struct instance *in, struct vmdesc_metrics *m, c
 int instance_pause_locked(struct instance *in, bool pause, char *msg);
 
 /*
+ * PUT /snapshot/load or `evvm run --restore`, with @in->lock held, before
+ * any start: the VM from the state file @state_path and the memory file
+ * @mem_path (vm_restore), running if @resume, else paused until PATCH /vm
+ * resumes it; then instance_run() runs it. 0 or -EINVAL with @msg.
+ */
+int instance_restore_locked(struct instance *in, const char *state_path, const char *mem_path,
+			    bool resume, char *msg);
+
+/*
+ * PUT /snapshot/create, with @in->lock held: the paused VM to @state_path
+ * and @mem_path (vm_snapshot_create). 0 or -EINVAL with @msg.
+ */
+int instance_snapshot_locked(struct instance *in, const char *state_path, const char *mem_path,
+			     char *msg);
+
+/*
  * PATCH /drives/{id} with a path_on_host, with @in->lock held: the started
  * VM's disk @id gets @path as its backing file (blk_set_path), and the
  * description follows. 0 or -EINVAL with @msg.

@@ -90,6 +90,11 @@ static void run_usage(FILE *f)
 		"                      the VM runs (GET /, /vm/config, /machine-config;\n"
 		"                      FlushMetrics); a path that exists is refused unless it\n"
 		"                      is a stale socket\n"
+		"  --restore state=FILE,mem=FILE\n"
+		"                      run the VM of a snapshot (PUT /snapshot/create) instead\n"
+		"                      of booting one: its shape comes from the state FILE, its\n"
+		"                      RAM is mapped from the memory FILE (copy-on-write, the\n"
+		"                      file is never written); no kernel or device flags\n"
 		"  -v, --verbose       log more (repeat for debug messages)\n"
 		"  -h, --help          this text\n"
 		"\n"
@@ -107,6 +112,7 @@ static void run_usage(FILE *f)
 struct run_opts {
 	struct vm_desc desc;
 	const char *api_sock;
+	char *restore_state, *restore_mem; /* --restore */
 	int verbose;
 	enum { STATS_NONE, STATS_TEXT, STATS_JSON } stats;
 };
@@ -348,6 +354,27 @@ static int set_api_sock(struct run_opts *o, char *arg)
 	return 0;
 }
 
+/* Parse "state=FILE,mem=FILE" for --restore. */
+static int set_restore(struct run_opts *o, char *arg)
+{
+	char *key, *val;
+	int r;
+
+	while ((r = parse_kv_next(&arg, &key, &val)) > 0) {
+		if (!strcmp(key, "state") && *val)
+			o->restore_state = val;
+		else if (!strcmp(key, "mem") && *val)
+			o->restore_mem = val;
+		else
+			break;
+	}
+	if (r != 0 || !o->restore_state || !o->restore_mem) {
+		fprintf(stderr, "evvm: --restore: expected state=FILE,mem=FILE\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int set_verbose(struct run_opts *o, char *arg)
 {
 	(void)arg;
@@ -375,6 +402,7 @@ static const struct run_flag run_flags[] = {
 	{ "rng", no_argument, set_rng },
 	{ "console", no_argument, set_console },
 	{ "api-sock", required_argument, set_api_sock },
+	{ "restore", required_argument, set_restore },
 	{ "verbose", no_argument, set_verbose },
 };
 
@@ -422,6 +450,13 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 	if (optind < argc) {
 		fprintf(stderr, "evvm run: unexpected argument '%s' (see 'evvm run --help')\n",
 			argv[optind]);
+		return -EINVAL;
+	}
+	if (o->restore_state && (o->desc.nr_drives || o->desc.nr_nets || o->desc.rng ||
+				 o->desc.console || o->desc.testdev || o->desc.boot.kernel)) {
+		fprintf(stderr, "evvm run: --restore takes the VM from the snapshot: no --kernel, "
+				"--disk, --net, --rng, --console or --testdev (devices are not in "
+				"snapshots yet)\n");
 		return -EINVAL;
 	}
 	if (vmdesc_validate(&o->desc, msg)) {
@@ -475,7 +510,9 @@ int cmd_run(int argc, char **argv)
 					  : EVVM_LOG_WARN);
 	instance_block_stop_signals(); /* before any vCPU, I/O or API thread starts */
 	pthread_mutex_lock(&in.lock);
-	r = instance_start_locked(&in, msg);
+	r = o.restore_state
+		    ? instance_restore_locked(&in, o.restore_state, o.restore_mem, true, msg)
+		    : instance_start_locked(&in, msg);
 	pthread_mutex_unlock(&in.lock);
 	if (r) {
 		status = instance_start_failed();

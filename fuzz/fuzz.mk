@@ -40,6 +40,9 @@ FUZZ_SRCS_pci_config	:= fuzz/fuzz_pci_config.c vmm/pci.c vmm/iobus.c lib/log.c
 # The API's JSON readers (Firecracker's bodies and config file) into the VM description.
 FUZZ_SRCS_vmjson	:= fuzz/fuzz_vmjson.c cli/vmjson.c vm/vmdesc.c cli/parse.c lib/log.c
 FUZZ_LIBS_vmjson	:= -ljansson
+# The snapshot state file loader (header, checksum, sections).
+FUZZ_SRCS_snapshot	:= fuzz/fuzz_snapshot.c vmm/snapshot_file.c lib/log.c
+FUZZ_LIBS_snapshot	:= -lz
 
 # Every fuzz/fuzz_<name>.c is a target.
 FUZZ_NAMES	:= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))

@@ -320,3 +320,36 @@ void i8042_destroy(struct i8042 *kbc)
 	pthread_mutex_destroy(&kbc->lock);
 	free(kbc);
 }
+
+_Static_assert(sizeof(((struct i8042_state *)0)->out) >= OUT_MAX, "the snapshot holds the buffer");
+
+void i8042_save(struct i8042 *kbc, struct i8042_state *st)
+{
+	pthread_mutex_lock(&kbc->lock);
+	*st = (struct i8042_state){
+		.status = kbc->status,
+		.ctr = kbc->ctr,
+		.outport = kbc->outport,
+		.pending = kbc->pending,
+		.last = kbc->last,
+		.out_len = kbc->out_len,
+	};
+	memcpy(st->out, kbc->out, kbc->out_len);
+	pthread_mutex_unlock(&kbc->lock);
+}
+
+int i8042_restore(struct i8042 *kbc, const struct i8042_state *st)
+{
+	if (st->out_len > OUT_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&kbc->lock);
+	kbc->status = st->status;
+	kbc->ctr = st->ctr;
+	kbc->outport = st->outport;
+	kbc->pending = st->pending;
+	kbc->last = st->last;
+	kbc->out_len = st->out_len;
+	memcpy(kbc->out, st->out, st->out_len);
+	pthread_mutex_unlock(&kbc->lock);
+	return 0;
+}

@@ -56,4 +56,17 @@ int i8042_ctrl_alt_del(struct i8042 *kbc);
 
 void i8042_destroy(struct i8042 *kbc);
 
+/* The controller's state, as the snapshot stores it. */
+struct i8042_state {
+	uint8_t status, ctr, outport, pending, last, out_len;
+	uint8_t pad[2];
+	uint8_t out[16];
+};
+
+/* Fill *@st from @kbc (the VM paused). */
+void i8042_save(struct i8042 *kbc, struct i8042_state *st);
+
+/* Load *@st (from a file: checked) into @kbc. 0, or -EINVAL for a buffer out of range. */
+int i8042_restore(struct i8042 *kbc, const struct i8042_state *st);
+
 #endif

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <evvm/log.h>
@@ -21,38 +22,38 @@ enum {
 	UART_SCR = 7,
 };
 
-#define IER_RDI	 0x01 /* receive data available */
-#define IER_THRI 0x02 /* transmit holding register empty */
-#define IER_RLSI 0x04 /* receiver line status */
-#define IER_MSI	 0x08 /* modem status */
+#define IER_RDI	     0x01 /* receive data available */
+#define IER_THRI     0x02 /* transmit holding register empty */
+#define IER_RLSI     0x04 /* receiver line status */
+#define IER_MSI	     0x08 /* modem status */
 
-#define IIR_NO_INT 0x01
-#define IIR_MSI	   0x00
-#define IIR_THRI   0x02
-#define IIR_RDI	   0x04
-#define IIR_FIFO   0xc0
+#define IIR_NO_INT   0x01
+#define IIR_MSI	     0x00
+#define IIR_THRI     0x02
+#define IIR_RDI	     0x04
+#define IIR_FIFO     0xc0
 
 #define FCR_ENABLE   0x01
 #define FCR_CLEAR_RX 0x02
 
-#define LCR_DLAB 0x80
+#define LCR_DLAB     0x80
 
-#define MCR_DTR	 0x01
-#define MCR_RTS	 0x02
-#define MCR_OUT1 0x04
-#define MCR_OUT2 0x08
-#define MCR_LOOP 0x10
+#define MCR_DTR	     0x01
+#define MCR_RTS	     0x02
+#define MCR_OUT1     0x04
+#define MCR_OUT2     0x08
+#define MCR_LOOP     0x10
 
-#define LSR_DR	 0x01
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
+#define LSR_DR	     0x01
+#define LSR_THRE     0x20
+#define LSR_TEMT     0x40
 
-#define MSR_CTS 0x10
-#define MSR_DSR 0x20
-#define MSR_RI	0x40
-#define MSR_DCD 0x80
+#define MSR_CTS	     0x10
+#define MSR_DSR	     0x20
+#define MSR_RI	     0x40
+#define MSR_DCD	     0x80
 
-#define RX_FIFO 16
+#define RX_FIFO	     16
 
 struct uart {
 	struct uart_config cfg;
@@ -181,8 +182,10 @@ static uint8_t uart_read_reg(struct uart *u, unsigned int reg, bool *rx_ready)
 	case UART_MSR:
 		if (u->mcr & MCR_LOOP) {
 			/* Loopback wires DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD. */
-			v = ((u->mcr & MCR_DTR) ? MSR_DSR : 0) | ((u->mcr & MCR_RTS) ? MSR_CTS : 0) |
-			    ((u->mcr & MCR_OUT1) ? MSR_RI : 0) | ((u->mcr & MCR_OUT2) ? MSR_DCD : 0);
+			v = ((u->mcr & MCR_DTR) ? MSR_DSR : 0) |
+			    ((u->mcr & MCR_RTS) ? MSR_CTS : 0) |
+			    ((u->mcr & MCR_OUT1) ? MSR_RI : 0) |
+			    ((u->mcr & MCR_OUT2) ? MSR_DCD : 0);
 		} else {
 			v = u->msr;
 		}
@@ -310,4 +313,51 @@ void uart_get_counters(struct uart *u, struct uart_counters *c)
 	pthread_mutex_lock(&u->lock);
 	*c = u->counters;
 	pthread_mutex_unlock(&u->lock);
+}
+
+_Static_assert(sizeof(((struct uart_state *)0)->rx) == RX_FIFO, "the snapshot holds the FIFO");
+
+void uart_save(struct uart *u, struct uart_state *st)
+{
+	pthread_mutex_lock(&u->lock);
+	*st = (struct uart_state){
+		.ier = u->ier,
+		.lcr = u->lcr,
+		.mcr = u->mcr,
+		.scr = u->scr,
+		.fcr = u->fcr,
+		.msr = u->msr,
+		.divisor = u->divisor,
+		.thr_int = u->thr_int,
+		.msr_changed = u->msr_changed,
+		.rx_was_full = u->rx_was_full,
+		.rx_count = u->rx_count,
+		.rx_head = u->rx_head,
+	};
+	memcpy(st->rx, u->rx, RX_FIFO);
+	pthread_mutex_unlock(&u->lock);
+}
+
+int uart_restore(struct uart *u, const struct uart_state *st)
+{
+	if (st->rx_count > RX_FIFO || st->rx_head >= RX_FIFO)
+		return -EINVAL;
+	pthread_mutex_lock(&u->lock);
+	u->ier = st->ier;
+	u->lcr = st->lcr;
+	u->mcr = st->mcr;
+	u->scr = st->scr;
+	u->fcr = st->fcr;
+	u->msr = st->msr;
+	u->divisor = st->divisor;
+	u->thr_int = st->thr_int;
+	u->msr_changed = st->msr_changed;
+	u->rx_was_full = st->rx_was_full;
+	u->rx_count = st->rx_count;
+	u->rx_head = st->rx_head;
+	memcpy(u->rx, st->rx, RX_FIFO);
+	/* The line's level lives in the restored irqchip; only our copy follows it. */
+	u->irq_level = uart_iir(u) != IIR_NO_INT && (u->mcr & MCR_OUT2);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
 }

@@ -47,4 +47,22 @@ struct uart_counters {
 };
 void uart_get_counters(struct uart *uart, struct uart_counters *c);
 
+/* The guest-visible registers and receive FIFO, as the snapshot stores them. */
+struct uart_state {
+	uint8_t ier, lcr, mcr, scr, fcr, msr;
+	uint16_t divisor;
+	uint8_t thr_int, msr_changed, rx_was_full, rx_count, rx_head;
+	uint8_t pad[3];
+	uint8_t rx[16];
+};
+
+/* Fill *@st from @uart (the VM paused). */
+void uart_save(struct uart *uart, struct uart_state *st);
+
+/*
+ * Load *@st (from a file: checked) into @uart and raise its interrupt line
+ * if the state says it is pending. 0, or -EINVAL for a FIFO out of range.
+ */
+int uart_restore(struct uart *uart, const struct uart_state *st);
+
 #endif

@@ -100,22 +100,30 @@ static int vm_add_ram(struct evvm_vm *vm, unsigned int slot, uint64_t gpa, uint6
 	return mem_add_region(&vm->mem, &m);
 }
 
-/* Guest RAM: one memfd, below 3 GiB and, for the rest, above 4 GiB. */
-static int vm_create_ram(struct evvm_vm *vm)
+/*
+ * Guest RAM: one memfd, below 3 GiB and, for the rest, above 4 GiB. A
+ * restored VM (@ram_fd >= 0) maps its snapshot's memory file privately
+ * instead: pages load on first touch, writes stay in this process, and the
+ * regions have no fd (nothing may share a private mapping's pages).
+ */
+static int vm_create_ram(struct evvm_vm *vm, int ram_fd)
 {
 	uint64_t size = vm->cfg.mem_size;
 	uint64_t low = size < LOW_RAM_END ? size : LOW_RAM_END;
 	int err;
 
-	vm->mem_fd = mem_memfd_create("evvm-ram", size);
-	if (vm->mem_fd < 0) {
-		err = vm->mem_fd;
-		pr_err("guest RAM (%llu MiB): sealed memfd: %s", (unsigned long long)(size >> 20),
-		       evvm_strerror(err));
-		return err;
+	if (ram_fd < 0) {
+		vm->mem_fd = mem_memfd_create("evvm-ram", size);
+		if (vm->mem_fd < 0) {
+			err = vm->mem_fd;
+			pr_err("guest RAM (%llu MiB): sealed memfd: %s",
+			       (unsigned long long)(size >> 20), evvm_strerror(err));
+			return err;
+		}
 	}
-	vm->ram =
-		mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->mem_fd, 0);
+	vm->ram = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       (ram_fd < 0 ? MAP_SHARED : MAP_PRIVATE) | MAP_NORESERVE,
+		       ram_fd < 0 ? vm->mem_fd : ram_fd, 0);
 	if (vm->ram == MAP_FAILED) {
 		err = -errno;
 		vm->ram = NULL;
@@ -445,6 +453,12 @@ _Static_assert(EVVM_MAX_CPUS == LAYOUT_MAX_CPUS, "the API's vCPU limit is the la
 
 int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 {
+	return vm_create_from(cfg, -1, out);
+}
+
+int vm_create_from(const struct evvm_vm_config *cfg, int ram_fd, struct evvm_vm **out)
+{
+	bool restoring = ram_fd >= 0;
 	struct kvm_pit_config pit = { .flags = 0 };
 	struct boot_entry entry;
 	struct evvm_vm *vm;
@@ -516,14 +530,15 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 	if (!err)
 		err = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
 	if (!err)
-		err = vm_create_ram(vm);
+		err = vm_create_ram(vm, ram_fd);
 	if (!err)
 		err = vm_create_fabric(vm);
 	if (!err)
 		err = vm_create_devices(vm);
 	if (!err)
 		err = vm_create_virtio(vm);
-	if (!err)
+	/* A restored guest has its kernel and tables in its RAM already. */
+	if (!err && !restoring)
 		err = boot_load_kernel(vm, &entry);
 	if (!err)
 		err = cpuid_get_supported(vm->kvm_fd, &vm->cpuid);
@@ -531,12 +546,12 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 		goto fail;
 
 	cpuid_signature(vm->cpuid, &sig, &features);
-	err = mptable_write(&vm->mem, MPTABLE_GPA, cfg->nr_cpus, sig, features);
+	err = restoring ? 0 : mptable_write(&vm->mem, MPTABLE_GPA, cfg->nr_cpus, sig, features);
 	if (err < 0) {
 		pr_err("MP table: %s", evvm_strerror(err));
 		goto fail;
 	}
-	err = cfg->no_acpi ? 0 : vm_write_acpi(vm);
+	err = cfg->no_acpi || restoring ? 0 : vm_write_acpi(vm);
 	if (err)
 		goto fail;
 
@@ -555,7 +570,7 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 		if (err)
 			goto fail;
 	}
-	err = boot_setup_vcpus(vm, &entry);
+	err = restoring ? 0 : boot_setup_vcpus(vm, &entry);
 	if (err)
 		goto fail;
 	*out = vm;

@@ -84,6 +84,13 @@ void vcpu_kick(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 void vcpu_destroy(struct evvm_vm *vm, struct vcpu *vcpu);
 
+/*
+ * vm_create(), or with @ram_fd >= 0 the shape of a VM to restore: guest
+ * RAM mapped MAP_PRIVATE from @ram_fd (not owned; the mapping keeps the
+ * file), no kernel, tables or boot registers (snapshot_vm.c loads them).
+ */
+int vm_create_from(const struct evvm_vm_config *cfg, int ram_fd, struct evvm_vm **out);
+
 /* Raise or lower an irqchip input line (GSI) from userspace. */
 int vm_set_irq_line(struct evvm_vm *vm, unsigned int gsi, int level);
 

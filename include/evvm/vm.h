@@ -57,14 +57,14 @@ struct evvm_vm_config {
 	const char *initramfs_name; /* names the initramfs in messages */
 	const void *initramfs;	    /* NULL for none; read by vm_create() only */
 	size_t initramfs_size;
-	const char *cmdline;	  /* may be NULL */
-	int console_in;		  /* serial input fd, or -1; not owned */
-	int console_out;	  /* serial output fd, or -1 to discard; not owned */
-	bool ioeventfd_user;	  /* match doorbells in evvm, not in KVM */
-	bool irqfd_user;	  /* inject from an evvm thread, not from KVM */
-	bool testdev;		  /* the fabric test device (docs/testdev.md) */
-	bool no_acpi;		  /* MP table only: no ACPI tables (docs/boot.md) */
-	unsigned int poll_max_us; /* I/O threads busy-poll this long before sleeping */
+	const char *cmdline;	       /* may be NULL */
+	int console_in;		       /* serial input fd, or -1; not owned */
+	int console_out;	       /* serial output fd, or -1 to discard; not owned */
+	bool ioeventfd_user;	       /* match doorbells in evvm, not in KVM */
+	bool irqfd_user;	       /* inject from an evvm thread, not from KVM */
+	bool testdev;		       /* the fabric test device (docs/testdev.md) */
+	bool no_acpi;		       /* MP table only: no ACPI tables (docs/boot.md) */
+	unsigned int poll_max_us;      /* I/O threads busy-poll this long before sleeping */
 	enum evvm_transport transport; /* of every virtio device */
 	/*
 	 * virtio devices, each placed on the transport in this order (see
@@ -170,6 +170,30 @@ void vm_get_metrics(struct evvm_vm *vm, struct evvm_vm_metrics *m);
 
 /* Write the fabric's counters (ioeventfds, irqfds, loops) as text or JSON. */
 void vm_print_stats(struct evvm_vm *vm, FILE *f, bool json);
+
+/*
+ * Snapshot a paused VM (vm_pause()): guest RAM to @mem_path (sparse where
+ * the guest never wrote), every vCPU's, the irqchip's, PIT's, clock's and
+ * the legacy devices' state to the state file @state_path, each through a
+ * temporary file renamed into place. -ENOTSUP for a VM with virtio devices
+ * or the test device (not saved yet), -EBUSY if not paused, else 0 or
+ * -errno; every failure is logged naming the file.
+ */
+int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *mem_path);
+
+/*
+ * A VM from a snapshot: its shape (memory size, vCPUs) from the state
+ * file @state_path, guest RAM mapped MAP_PRIVATE from @mem_path (pages
+ * load on first touch, the file is never written), every saved state
+ * loaded. @base gives what the snapshot does not hold: console fds,
+ * mem_overcommit, ioeventfd_user, irqfd_user; its devices must be none.
+ * Refuses (-EINVAL, logged naming the file and the fault) a state file of
+ * the wrong magic or version, corrupt or truncated, or a memory file of
+ * the wrong size; nothing of a half-restored VM is left. 0 and *@out
+ * (run it with vm_run()), or -errno.
+ */
+int vm_restore(const struct evvm_vm_config *base, const char *state_path, const char *mem_path,
+	       struct evvm_vm **out);
 
 /* Free everything; the VM must not be running. NULL is ignored. */
 void vm_destroy(struct evvm_vm *vm);

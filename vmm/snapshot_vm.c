@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Snapshot and restore of a whole VM: the state file (snapshot_file.c)
+ * holds the VM's shape, the in-kernel irqchip, PIT and clock, the legacy
+ * devices and every vCPU (snapshot_vcpu.c); guest RAM is a file of its
+ * own, written sparse and mapped back MAP_PRIVATE. The fabric (ioeventfds,
+ * irqfds, routes) is not saved: the restoring process builds it again.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include <evvm/log.h>
+
+#include "snapshot.h"
+#include "snapshot_file.h"
+#include "uart.h"
+#include "vm.h"
+
+static const uint32_t irqchip_ids[] = { KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE,
+					KVM_IRQCHIP_IOAPIC };
+
+static int vm_ioctl_named(struct evvm_vm *vm, unsigned long req, void *arg, const char *name)
+{
+	if (ioctl(vm->vm_fd, req, arg) < 0) {
+		int err = -errno;
+
+		pr_err("KVM_%s: %s", name, evvm_strerror(err));
+		return err;
+	}
+	return 0;
+}
+
+static int snap_vm_save(struct evvm_vm *vm, struct snapfile *sf)
+{
+	struct snap_vm_config c = {
+		.mem_size = vm->cfg.mem_size,
+		.nr_cpus = vm->nr_vcpus,
+		.no_acpi = vm->cfg.no_acpi,
+	};
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock = { 0 };
+	struct uart_state us;
+	struct i8042_state ks;
+	int err = snapfile_add(sf, SNAP_VM_CONFIG, 0, &c, sizeof(c));
+
+	for (size_t i = 0; !err && i < sizeof(irqchip_ids) / sizeof(irqchip_ids[0]); i++) {
+		struct kvm_irqchip chip = { .chip_id = irqchip_ids[i] };
+
+		err = vm_ioctl_named(vm, KVM_GET_IRQCHIP, &chip, "GET_IRQCHIP");
+		if (!err)
+			err = snapfile_add(sf, SNAP_VM_IRQCHIP, irqchip_ids[i], &chip,
+					   sizeof(chip));
+	}
+	if (!err)
+		err = vm_ioctl_named(vm, KVM_GET_PIT2, &pit, "GET_PIT2");
+	if (!err)
+		err = snapfile_add(sf, SNAP_VM_PIT2, 0, &pit, sizeof(pit));
+	if (!err)
+		err = vm_ioctl_named(vm, KVM_GET_CLOCK, &clock, "GET_CLOCK");
+	if (!err)
+		err = snapfile_add(sf, SNAP_VM_CLOCK, 0, &clock, sizeof(clock));
+	uart_save(vm->uart, &us);
+	i8042_save(vm->i8042, &ks);
+	if (!err)
+		err = snapfile_add(sf, SNAP_DEV_UART, 0, &us, sizeof(us));
+	if (!err)
+		err = snapfile_add(sf, SNAP_DEV_I8042, 0, &ks, sizeof(ks));
+	for (unsigned int i = 0; !err && i < vm->nr_vcpus; i++)
+		err = snapshot_vcpu_save(&vm->vcpus[i], sf);
+	return err;
+}
+
+/* Copy @len bytes at @off of @src's mapping into @fd; holes stay holes. */
+static int snap_write_range(int fd, const char *ram, uint64_t off, uint64_t len)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, ram + off, len > (1u << 30) ? (1u << 30) : len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Guest RAM to @fd: only what the memfd has data for (SEEK_DATA), the
+ * rest is a hole of the file's size; a restored VM's private mapping has
+ * no memfd, so all of it.
+ */
+static int snap_write_ram(struct evvm_vm *vm, int fd)
+{
+	uint64_t size = vm->ram_size, off = 0;
+	int err = 0;
+
+	if (ftruncate(fd, size) < 0)
+		return -errno;
+	if (vm->mem_fd < 0)
+		return snap_write_range(fd, vm->ram, 0, size);
+	while (off < size && !err) {
+		off_t data = lseek(vm->mem_fd, off, SEEK_DATA), hole;
+
+		if (data < 0)
+			return errno == ENXIO ? 0 : -errno;
+		hole = lseek(vm->mem_fd, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		err = snap_write_range(fd, vm->ram, data, hole - data);
+		off = hole;
+	}
+	return err;
+}
+
+/* The memory file: written to a temporary name, fsync'd, renamed into place. */
+static int snap_save_ram(struct evvm_vm *vm, const char *path)
+{
+	char *tmp = NULL;
+	const char *what = "create";
+	int fd, err;
+
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
+		return -ENOMEM;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		goto free_tmp;
+	}
+	what = "write";
+	err = snap_write_ram(vm, fd);
+	if (!err && fsync(fd) < 0) {
+		what = "fsync";
+		err = -errno;
+	}
+	close(fd);
+	if (!err && rename(tmp, path) < 0) {
+		what = "rename";
+		err = -errno;
+	}
+	if (err)
+		unlink(tmp);
+free_tmp:
+	free(tmp);
+	if (err)
+		pr_err("snapshot memory '%s': %s: %s", path, what, evvm_strerror(err));
+	return err;
+}
+
+int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *mem_path)
+{
+	struct snapfile sf;
+	int err;
+
+	if (!vm_is_paused(vm)) {
+		pr_err("snapshot '%s': the VM must be paused", state_path);
+		return -EBUSY;
+	}
+	if (vm->cfg.nr_devices || vm->virtio[0] || vm->virtio_pci[0] || vm->testdev) {
+		pr_err("snapshot '%s': virtio devices and the test device are not saved yet",
+		       state_path);
+		return -ENOTSUP;
+	}
+	err = snapfile_init(&sf, state_path);
+	if (err)
+		return err;
+	err = snap_vm_save(vm, &sf);
+	if (err)
+		pr_err("snapshot '%s': cannot save the VM's state: %s", state_path,
+		       evvm_strerror(err));
+	/* The memory first: a state file never names RAM that is not there. */
+	if (!err)
+		err = snap_save_ram(vm, mem_path);
+	if (!err)
+		err = snapfile_commit(&sf);
+	snapfile_free(&sf);
+	return err;
+}
+
+static int snap_vm_restore(struct evvm_vm *vm, const struct snapfile *sf)
+{
+	const struct uart_state *us = snapfile_find(sf, SNAP_DEV_UART, 0, sizeof(*us), NULL);
+	const struct i8042_state *ks = snapfile_find(sf, SNAP_DEV_I8042, 0, sizeof(*ks), NULL);
+	const void *pit = snapfile_find(sf, SNAP_VM_PIT2, 0, sizeof(struct kvm_pit_state2), NULL);
+	const void *clk = snapfile_find(sf, SNAP_VM_CLOCK, 0, sizeof(struct kvm_clock_data), NULL);
+	struct kvm_pit_state2 p;
+	struct kvm_clock_data c;
+	int err = 0;
+
+	if (!us || !ks || !pit || !clk)
+		return -EINVAL;
+	if (uart_restore(vm->uart, us) || i8042_restore(vm->i8042, ks)) {
+		pr_err("snapshot '%s': UART or i8042 state out of range", sf->path);
+		return -EINVAL;
+	}
+	/* The irqchip and PIT before any vCPU state: KVM_SET_LAPIC may deliver into them. */
+	for (size_t i = 0; !err && i < sizeof(irqchip_ids) / sizeof(irqchip_ids[0]); i++) {
+		const void *chip = snapfile_find(sf, SNAP_VM_IRQCHIP, irqchip_ids[i],
+						 sizeof(struct kvm_irqchip), NULL);
+		struct kvm_irqchip k;
+
+		if (!chip)
+			return -EINVAL;
+		memcpy(&k, chip, sizeof(k));
+		k.chip_id = irqchip_ids[i];
+		err = vm_ioctl_named(vm, KVM_SET_IRQCHIP, &k, "SET_IRQCHIP");
+	}
+	memcpy(&p, pit, sizeof(p));
+	memcpy(&c, clk, sizeof(c));
+	if (!err)
+		err = vm_ioctl_named(vm, KVM_SET_PIT2, &p, "SET_PIT2");
+	/* Only the clock's value: the flags KVM_GET_CLOCK reports are not input. */
+	c.flags = 0;
+	if (!err)
+		err = vm_ioctl_named(vm, KVM_SET_CLOCK, &c, "SET_CLOCK");
+	for (unsigned int i = 0; !err && i < vm->nr_vcpus; i++)
+		err = snapshot_vcpu_restore(&vm->vcpus[i], sf);
+	return err;
+}
+
+static int snap_open_mem(const struct snapfile *sf, const char *mem_path, uint64_t size)
+{
+	int fd = open(mem_path, O_RDONLY | O_CLOEXEC), err;
+
+	if (fd < 0) {
+		err = -errno;
+		pr_err("snapshot memory '%s': open: %s", mem_path, evvm_strerror(err));
+		return err;
+	}
+	err = snapfile_check_mem(sf, mem_path, fd, size);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int vm_restore(const struct evvm_vm_config *base, const char *state_path, const char *mem_path,
+	       struct evvm_vm **out)
+{
+	struct evvm_vm_config cfg = *base;
+	const struct snap_vm_config *c;
+	struct evvm_vm *vm = NULL;
+	struct snapfile sf;
+	int fd, err;
+
+	if (base->nr_devices) {
+		pr_err("snapshot '%s': virtio devices cannot be restored yet", state_path);
+		return -ENOTSUP;
+	}
+	err = snapfile_load(&sf, state_path);
+	if (err)
+		return err;
+	c = snapfile_find(&sf, SNAP_VM_CONFIG, 0, sizeof(*c), NULL);
+	err = -EINVAL;
+	if (!c)
+		goto free_sf;
+	cfg.mem_size = c->mem_size;
+	cfg.nr_cpus = c->nr_cpus;
+	cfg.no_acpi = c->no_acpi;
+	cfg.testdev = false;
+	cfg.kernel = NULL;
+	cfg.kernel_size = 0;
+	fd = snap_open_mem(&sf, mem_path, cfg.mem_size);
+	if (fd < 0) {
+		err = fd;
+		goto free_sf;
+	}
+	/* vm_create_from() checks the shape (sizes, vCPU count) as for any VM. */
+	err = vm_create_from(&cfg, fd, &vm);
+	close(fd); /* the mapping holds the file */
+	if (err)
+		goto free_sf;
+	err = snap_vm_restore(vm, &sf);
+	if (err) {
+		pr_err("snapshot '%s': cannot restore the VM: %s", state_path, evvm_strerror(err));
+		vm_destroy(vm);
+		goto free_sf;
+	}
+	*out = vm;
+free_sf:
+	snapfile_free(&sf);
+	return err;
+}
