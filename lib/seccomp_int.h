@@ -6,9 +6,14 @@
 
 #include <evvm/seccomp.h>
 
-/* One allowed call: the syscall, and up to two argument comparisons that must all hold. */
+/*
+ * One allowed call: the syscall, and up to two argument comparisons that
+ * must all hold. With @err, the call is refused with that errno instead
+ * (neither run nor fatal).
+ */
 struct sc_rule {
 	int nr;
+	int err;
 	unsigned int nargs;
 	struct scmp_arg_cmp args[2];
 };

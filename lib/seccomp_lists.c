@@ -16,51 +16,43 @@
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <errno.h>
 #include <sys/socket.h>
 #include <termios.h>
 
 #include "seccomp_int.h"
 
-#define ALLOW(name)                \
-	{                          \
-		SCMP_SYS(name), 0, \
-		{                  \
-			{          \
-				0  \
-			}          \
-		}                  \
-	}
+// clang-format off
+#define ALLOW(name) { .nr = SCMP_SYS(name) }
+/* Refused with errno @e: neither run nor fatal. */
+#define REFUSE(name, e) { .nr = SCMP_SYS(name), .err = (e) }
 /* Argument @a equals @v. */
-#define ALLOW_EQ(name, a, v)                                                  \
-	{                                                                     \
-		SCMP_SYS(name), 1,                                            \
-		{                                                             \
-			{                                                     \
-				.arg = (a), .op = SCMP_CMP_EQ, .datum_a = (v) \
-			}                                                     \
-		}                                                             \
-	}
+#define ALLOW_EQ(name, a, v) \
+	{ .nr = SCMP_SYS(name), .nargs = 1, \
+	  .args = { { .arg = (a), .op = SCMP_CMP_EQ, .datum_a = (v) } } }
 /* Argument @a masked with @m equals @v. */
-#define ALLOW_MASKED(name, a, m, v)                                                   \
-	{                                                                             \
-		SCMP_SYS(name), 1,                                                    \
-		{                                                                     \
-			{                                                             \
-				.arg = (a), .op = SCMP_CMP_MASKED_EQ, .datum_a = (m), \
-				.datum_b = (v)                                        \
-			}                                                             \
-		}                                                                     \
-	}
+#define ALLOW_MASKED(name, a, m, v) \
+	{ .nr = SCMP_SYS(name), .nargs = 1, \
+	  .args = { { .arg = (a), .op = SCMP_CMP_MASKED_EQ, .datum_a = (m), .datum_b = (v) } } }
+#define TABLE(n, r) { (n), (r), sizeof(r) / sizeof((r)[0]) }
+// clang-format on
 /* ioctl(fd, @req, ...) */
 #define ALLOW_IOCTL(req) ALLOW_EQ(ioctl, 1, (req))
 /* Mappings are never executable: no guest or peer data becomes code. */
 #define ALLOW_NOEXEC(name) ALLOW_MASKED(name, 2, PROT_EXEC, 0)
 
-#define TABLE(n, r)                                  \
-	{                                            \
-		(n), (r), sizeof(r) / sizeof((r)[0]) \
-	}
-
+/*
+ * Sanitizer builds only (make SAN=1): ASan's allocator and LeakSanitizer's
+ * exit-time check (it stops the threads with ptrace from a helper task and
+ * reads /proc/self/maps). Never part of a release build's lists.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define SC_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SC_SANITIZER 1
+#endif
+#endif
 /* Every thread: glibc's and the allocator's needs, log lines, thread exit. */
 static const struct sc_rule common[] = {
 	ALLOW(futex), /* mutexes, condition variables, pthread_join */
@@ -83,6 +75,20 @@ static const struct sc_rule common[] = {
 	ALLOW(exit),
 	ALLOW(exit_group),
 	ALLOW_EQ(prctl, 0, PR_SET_NAME), /* pthread_setname_np() on itself */
+	/*
+	 * clone3's flags are in memory a filter cannot read: ENOSYS makes
+	 * glibc fall back to clone(), whose flags a list can check.
+	 */
+	REFUSE(clone3, ENOSYS),
+#ifndef SC_SANITIZER
+	/*
+	 * No file is opened after set-up, but glibc's free() may probe
+	 * /proc/sys/vm/overcommit_memory when it shrinks a thread's heap, and
+	 * copes with a failure: refused, not fatal.
+	 */
+	REFUSE(open, EACCES),
+	REFUSE(openat, EACCES),
+#endif
 };
 
 /* A thread running an evvm_loop (lib/loop.c): epoll, eventfd and timerfd reads. */
@@ -183,18 +189,6 @@ static const struct sc_rule dev_vhost_frontend[] = {
 	ALLOW(ftruncate),
 };
 
-/*
- * Sanitizer builds only (make SAN=1): ASan's allocator and LeakSanitizer's
- * exit-time check (it stops the threads with ptrace from a helper task and
- * reads /proc/self/maps). Never part of a release build's lists.
- */
-#if defined(__SANITIZE_ADDRESS__)
-#define SC_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SC_SANITIZER 1
-#endif
-#endif
 #ifdef SC_SANITIZER
 static const struct sc_rule sanitizer[] = {
 	ALLOW(clone),
