@@ -32,8 +32,8 @@ struct instance {
 	 * on a vhost-user backend (it is their cancel fd) as well as the VM.
 	 */
 	int sig_fd;
-	int metrics_timer;	   /* timerfd: a metrics line every INSTANCE_METRICS_S */
-	int log_fd;		   /* the logger's file, or -1 */
+	int metrics_timer; /* timerfd: a metrics line every INSTANCE_METRICS_S */
+	int log_fd;	   /* the logger's file, or -1 */
 	int metrics_fd;
 	char id[INSTANCE_ID_MAX + 1];
 	unsigned long requests, request_errors;
@@ -48,6 +48,9 @@ int instance_stop_signal(void);
  * starts (every thread inherits the mask; the instance's signalfd sees them).
  */
 void instance_block_stop_signals(void);
+
+/* The EVVM_SECCOMP_DEV_* bits of the devices @d describes (for confine_setup()). */
+unsigned int instance_seccomp_devs(const struct vm_desc *d);
 
 /* evvm's exit status after a failed start: 128+N for stop signal N (logged), else failure. */
 int instance_start_failed(void);

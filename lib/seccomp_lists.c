@@ -111,6 +111,7 @@ static const struct sc_rule kvm_runtime[] = {
 static const struct sc_rule main_thread[] = {
 	ALLOW(tgkill),			   /* vcpu_kick(): SIGUSR1 ends KVM_RUN */
 	ALLOW(unlink),			   /* the API socket at exit */
+	ALLOW(shutdown),		   /* libmicrohttpd closing its listening socket */
 	ALLOW(newfstatat),   ALLOW(fstat), /* stdio, the --stats lines */
 	ALLOW(lseek),	     ALLOW(fcntl),
 	ALLOW_IOCTL(TCGETS), ALLOW_IOCTL(TCSETS), /* the terminal's mode back at exit */
@@ -131,8 +132,15 @@ static const struct sc_rule vcpu[] = {
 	ALLOW(timerfd_settime),
 };
 
+/* An I/O thread, besides its loop and its devices. */
+static const struct sc_rule io[] = {
+	/* vhost/sigbus.c: a SIGBUS not from a frontend's mapping goes back to the default */
+	ALLOW(rt_sigaction),
+};
+
 /* The user-mode irqfd injector (vmm/irqfd.c): wait, read, inject. */
 static const struct sc_rule irqfd[] = {
+	ALLOW(epoll_pwait2), /* with a timeout while an EOI is awaited */
 	ALLOW(epoll_wait),
 	ALLOW(epoll_pwait),
 	ALLOW(epoll_ctl),
@@ -180,6 +188,7 @@ static const struct sc_rule dev_console[] = {
 
 /* evvm's vhost-user frontend: talks to, and reconnects to, its backends' unix sockets. */
 static const struct sc_rule dev_vhost_frontend[] = {
+	ALLOW(fstat), /* the inflight region's size */
 	ALLOW_EQ(socket, 0, AF_UNIX),
 	ALLOW(connect),
 	ALLOW(sendmsg),
@@ -224,7 +233,7 @@ unsigned int sc_tables(enum evvm_thread_kind kind, unsigned int devs, const stru
 				     t_kvm = TABLE("kvm-runtime", kvm_runtime),
 				     t_main = TABLE("main", main_thread),
 				     t_vcpu = TABLE("vcpu", vcpu), t_irqfd = TABLE("irqfd", irqfd),
-				     t_ctl = TABLE("vu-ctl", vu_ctl),
+				     t_io = TABLE("io", io), t_ctl = TABLE("vu-ctl", vu_ctl),
 				     t_sig = TABLE("vu-signal", vu_signal),
 				     t_blk = TABLE("blk", dev_blk), t_rng = TABLE("rng", dev_rng),
 				     t_net = TABLE("net", dev_net),
@@ -251,6 +260,7 @@ unsigned int sc_tables(enum evvm_thread_kind kind, unsigned int devs, const stru
 		break;
 	case EVVM_THREAD_IO:
 		out[n++] = &t_loop;
+		out[n++] = &t_io;
 		devices = true;
 		break;
 	case EVVM_THREAD_IRQFD:

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include <evvm/confine.h>
 #include <evvm/devices.h>
 #include <evvm/log.h>
 #include <evvm/loop.h>
@@ -460,6 +461,7 @@ int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 	vm->stop = (struct stop_hook){ .stop = vm_stop_hook, .opaque = vm };
 	mem_init(&vm->mem);
 	pthread_mutex_init(&vm->stop_lock, NULL);
+	pthread_cond_init(&vm->go_cond, NULL);
 	if (iobus_init(&vm->pio, "pio") || iobus_init(&vm->mmio, "mmio")) {
 		free(vm);
 		return -ENOMEM;
@@ -588,10 +590,20 @@ int vm_run(struct evvm_vm *vm)
 {
 	int err = 0;
 
-	/* Under the stop lock, so vm_stop() sees every started thread. */
+	/*
+	 * Under the stop lock, so vm_stop() sees every started thread. Each
+	 * vCPU thread confines itself, then waits for go: the guest's first
+	 * instruction runs only once every thread, this one included, has
+	 * its seccomp list (docs/seccomp.md). This thread confines itself
+	 * after creating them, so that they do not inherit its list.
+	 */
 	pthread_mutex_lock(&vm->stop_lock);
 	for (unsigned int i = 0; i < vm->nr_vcpus && !err; i++)
 		err = vcpu_start(&vm->vcpus[i]);
+	if (!err)
+		err = confine_thread(EVVM_THREAD_MAIN);
+	vm->go = true; /* also on failure: the vCPUs see stopping and end */
+	pthread_cond_broadcast(&vm->go_cond);
 	pthread_mutex_unlock(&vm->stop_lock);
 
 	if (err)
@@ -652,5 +664,6 @@ void vm_destroy(struct evvm_vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	pthread_mutex_destroy(&vm->stop_lock);
+	pthread_cond_destroy(&vm->go_cond);
 	free(vm);
 }
