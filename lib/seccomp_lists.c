@@ -221,6 +221,7 @@ static const struct sc_rule sanitizer[] = {
 	ALLOW(lseek),
 	ALLOW(kill),
 	ALLOW(tgkill),
+	ALLOW(getdents),
 	ALLOW(getdents64),
 	ALLOW(munmap),
 	ALLOW(mremap),
