@@ -590,25 +590,28 @@ int vm_run(struct evvm_vm *vm)
 {
 	int err = 0;
 
-	/*
-	 * Under the stop lock, so vm_stop() sees every started thread. Each
-	 * vCPU thread confines itself, then waits for go: the guest's first
-	 * instruction runs only once every thread, this one included, has
-	 * its seccomp list (docs/seccomp.md). This thread confines itself
-	 * after creating them, so that they do not inherit its list.
-	 */
+	/* Under the stop lock, so vm_stop() sees every started thread. */
 	pthread_mutex_lock(&vm->stop_lock);
 	for (unsigned int i = 0; i < vm->nr_vcpus && !err; i++)
 		err = vcpu_start(&vm->vcpus[i]);
+	pthread_mutex_unlock(&vm->stop_lock);
+	/*
+	 * Each vCPU thread has confined itself and waits for go: the guest's
+	 * first instruction runs only once every thread, this one included,
+	 * has its seccomp list (docs/seccomp.md). This thread confines itself
+	 * after creating them, so that they do not inherit its list. On
+	 * failure, stopping is set before go, so the vCPUs end at once.
+	 */
 	if (!err)
 		err = confine_thread(EVVM_THREAD_MAIN);
-	vm->go = true; /* also on failure: the vCPUs see stopping and end */
+	if (err)
+		vm_stop(vm, EVVM_EXIT_FAILURE);
+	pthread_mutex_lock(&vm->stop_lock);
+	vm->go = true;
 	pthread_cond_broadcast(&vm->go_cond);
 	pthread_mutex_unlock(&vm->stop_lock);
 
-	if (err)
-		vm_stop(vm, EVVM_EXIT_FAILURE);
-	else if (loop_run(vm->loop) < 0)
+	if (!err && loop_run(vm->loop) < 0)
 		vm_stop(vm, EVVM_EXIT_FAILURE);
 
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
