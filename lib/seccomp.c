@@ -30,9 +30,12 @@
 
 #include "seccomp_int.h"
 
-#define SC_NAMES                                                                         \
-	512 /* syscall numbers named in the violation line; larger ones print as numbers \
-	     */
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1 /* si_code of a seccomp trap (asm-generic/siginfo.h) */
+#endif
+
+/* Syscall numbers the violation line names; larger ones print as numbers only. */
+#define SC_NAMES    512
 #define SC_NAME_LEN 24
 
 static const char *const kind_names[EVVM_THREAD_KINDS] = {
@@ -106,6 +109,8 @@ static void sc_sigsys(int sig, siginfo_t *si, void *uctx)
 	size_t len = 0;
 
 	(void)sig;
+	if (si->si_code != SYS_SECCOMP)
+		return; /* kill -SYS: the default action is back for the next one */
 	sc_put(line, sizeof(line), &len, "evvm: seccomp: ");
 	sc_put(line, sizeof(line), &len, sc_kind >= 0 ? kind_names[sc_kind] : "unfiltered?");
 	sc_put(line, sizeof(line), &len, " thread: forbidden system call ");
