@@ -27,7 +27,7 @@ endif
 override CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 # libmicrohttpd is loaded by cli/mhd.c when an API server starts (its GnuTLS
 # dependencies would otherwise load with every evvm process).
-LIB_LDLIBS := -pthread -luring -lz -llzma -llz4 -lzstd
+LIB_LDLIBS := -pthread -luring -lz -llzma -llz4 -lzstd -lseccomp
 LDLIBS	+= $(LIB_LDLIBS) -ljansson
 
 LIB_SRCS := $(wildcard lib/*.c)
@@ -47,6 +47,7 @@ LIBEVVM := $(B)/libevvm.a
 LIBEVVM_SONAME := libevvm.so.$(EVVM_MAJOR)
 LIBEVVM_SO := $(B)/$(LIBEVVM_SONAME).$(EVVM_MINOR)
 EVVM	:= $(B)/evvm
+EVVM_HOOKS := $(B)/evvm-testhooks
 
 .DEFAULT_GOAL := all
 include guest/guest.mk
@@ -66,7 +67,7 @@ endif
 .PHONY: all tests demo test check clean format install uninstall install-check
 all: $(EVVM) $(LIBEVVM_SO) $(GUEST_ELF) linuxboot tests $(BENCH_TARGETS)
 
-tests: $(UNIT_TESTS) $(INT_TESTS)
+tests: $(UNIT_TESTS) $(INT_TESTS) $(EVVM_HOOKS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -91,6 +92,16 @@ $(B)/cli/demo_guest.o: cli/demo_guest.S $(GUEST_ELF)
 	$(CC) -c -DDEMO_GUEST_PATH='"$(GUEST_ELF)"' $< -o $@
 
 $(EVVM): $(B)/cli/main.o $(CLI_OBJS) $(B)/cli/demo_guest.o $(LIBEVVM)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# evvm with the test-only hooks (EVVM_TEST_HOOKS: EVVM_TEST_SECCOMP_VIOLATE
+# makes a thread break its seccomp list), for the tests that need them. Its
+# seccomp.o replaces the library's; the release binary above never has them.
+$(B)/testhooks/seccomp.o: lib/seccomp.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DEVVM_TEST_HOOKS -c $< -o $@
+
+$(EVVM_HOOKS): $(B)/cli/main.o $(CLI_OBJS) $(B)/cli/demo_guest.o $(B)/testhooks/seccomp.o $(LIBEVVM)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tests link what they test from libevvm and the CLI objects, and tests/lib.

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <evvm/confine.h>
 #include <evvm/log.h>
 
 #include "api.h"
@@ -41,7 +42,10 @@ static void fc_usage(FILE *f)
 		"  --metrics-path PATH  metrics as JSON lines: every 60 s, on FlushMetrics\n"
 		"                       and at the end\n"
 		"  --boot-timer         accepted; not honoured yet\n"
-		"  --no-seccomp, --seccomp-filter F, --start-time-us N, --start-time-cpu-us N,\n"
+		"  --seccomp=on|log|off each thread's seccomp allow-list, as for 'evvm run'\n"
+		"                       (default on; docs/seccomp.md)\n"
+		"  --no-seccomp         Firecracker's spelling of --seccomp=off\n"
+		"  --seccomp-filter F, --start-time-us N, --start-time-cpu-us N,\n"
 		"  --parent-cpu-time-us N, --http-api-max-payload-size N, --mmds-size-limit N,\n"
 		"  --module M, --enable-pci\n"
 		"                       accepted (as jailer and SDKs pass them) and logged as\n"
@@ -64,6 +68,8 @@ enum {
 	FC_SHOW_LEVEL,
 	FC_SHOW_ORIGIN,
 	FC_METRICS,
+	FC_SECCOMP,
+	FC_NO_SECCOMP,
 	FC_IGNORED_ARG,
 	FC_IGNORED_FLAG,
 };
@@ -78,7 +84,8 @@ static const struct option fc_options[] = {
 	{ "show-level", no_argument, NULL, FC_SHOW_LEVEL },
 	{ "metrics-path", required_argument, NULL, FC_METRICS },
 	{ "boot-timer", no_argument, NULL, FC_IGNORED_FLAG },
-	{ "no-seccomp", no_argument, NULL, FC_IGNORED_FLAG },
+	{ "seccomp", required_argument, NULL, FC_SECCOMP },
+	{ "no-seccomp", no_argument, NULL, FC_NO_SECCOMP },
 	{ "show-log-origin", no_argument, NULL, FC_SHOW_ORIGIN },
 	{ "enable-pci", no_argument, NULL, FC_IGNORED_FLAG },
 	{ "seccomp-filter", required_argument, NULL, FC_IGNORED_ARG },
@@ -96,6 +103,7 @@ static const struct option fc_options[] = {
 struct fc_args {
 	const char *api_sock, *id, *config, *log_path, *level, *metrics;
 	bool no_api, show_level, show_origin;
+	enum evvm_seccomp_mode seccomp;
 	const char *ignored[16];
 	unsigned int nr_ignored;
 };
@@ -104,7 +112,9 @@ static int fc_parse(int argc, char **argv, struct fc_args *a)
 {
 	int opt, idx;
 
-	*a = (struct fc_args){ .api_sock = DEFAULT_API_SOCK, .id = "anonymous-instance" };
+	*a = (struct fc_args){ .api_sock = DEFAULT_API_SOCK,
+			       .id = "anonymous-instance",
+			       .seccomp = EVVM_SECCOMP_ON };
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "hV", fc_options, &idx)) != -1) {
 		switch (opt) {
@@ -134,6 +144,16 @@ static int fc_parse(int argc, char **argv, struct fc_args *a)
 			break;
 		case FC_METRICS:
 			a->metrics = optarg;
+			break;
+		case FC_SECCOMP:
+			if (seccomp_parse_mode(optarg, &a->seccomp)) {
+				fprintf(stderr, "evvm: --seccomp=%s: expected on, log or off\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case FC_NO_SECCOMP:
+			a->seccomp = EVVM_SECCOMP_OFF;
 			break;
 		case FC_IGNORED_ARG:
 		case FC_IGNORED_FLAG:
@@ -257,6 +277,7 @@ int cmd_firecracker(int argc, char **argv)
 {
 	struct api_server *api = NULL;
 	char msg[VMDESC_MSG_MAX];
+	struct evvm_confine conf = { 0 };
 	struct instance in;
 	struct fc_args a;
 	int status = EVVM_EXIT_FAILURE, r;
@@ -278,6 +299,14 @@ int cmd_firecracker(int argc, char **argv)
 		pr_warn("--%s: accepted, not honoured by evvm yet", a.ignored[i]);
 	instance_block_stop_signals(); /* before the API thread starts */
 	if (a.config && load_config(&in, a.config))
+		goto out;
+	/*
+	 * Devices may still come through the API: then every device's calls.
+	 * The API thread itself is not confined yet (docs/seccomp.md).
+	 */
+	conf.seccomp = a.seccomp;
+	conf.devs = a.no_api ? instance_seccomp_devs(&in.desc) : ~0u;
+	if (confine_setup(&conf))
 		goto out;
 	if (!a.no_api && api_start(a.api_sock, &in, &api))
 		goto out;

@@ -17,6 +17,7 @@
 
 #include <evvm/devices.h>
 #include <evvm/log.h>
+#include <evvm/seccomp.h>
 #include <evvm/loop.h>
 
 #include <jansson.h>
@@ -58,6 +59,22 @@ void instance_block_stop_signals(void)
 static void log_stop(int sig, const char *when)
 {
 	pr_warn("stopping on %s%s", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", when);
+}
+
+unsigned int instance_seccomp_devs(const struct vm_desc *d)
+{
+	unsigned int devs = 0;
+
+	for (unsigned int i = 0; i < d->nr_drives; i++)
+		devs |= d->drives[i].socket ? EVVM_SECCOMP_DEV_VHOST_FRONTEND
+					    : EVVM_SECCOMP_DEV_BLK;
+	for (unsigned int i = 0; i < d->nr_nets; i++)
+		devs |= d->nets[i].socket ? EVVM_SECCOMP_DEV_VHOST_FRONTEND : EVVM_SECCOMP_DEV_NET;
+	if (d->rng)
+		devs |= EVVM_SECCOMP_DEV_RNG;
+	if (d->console)
+		devs |= EVVM_SECCOMP_DEV_CONSOLE;
+	return devs;
 }
 
 int instance_start_failed(void)

@@ -56,6 +56,9 @@ int instance_stop_signal(void);
  */
 void instance_block_stop_signals(void);
 
+/* The EVVM_SECCOMP_DEV_* bits of the devices @d describes (for confine_setup()). */
+unsigned int instance_seccomp_devs(const struct vm_desc *d);
+
 /* evvm's exit status after a failed start: 128+N for stop signal N (logged), else failure. */
 int instance_start_failed(void);
 

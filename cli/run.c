@@ -14,8 +14,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include <evvm/log.h>
+#include <evvm/confine.h>
 #include <evvm/device.h>
+#include <evvm/log.h>
 #include <evvm/vm.h>
 
 #include "../vhost/frontend_conn.h"
@@ -95,6 +96,15 @@ static void run_usage(FILE *f)
 		"                      of booting one: its shape comes from the state FILE, its\n"
 		"                      RAM is mapped from the memory FILE (copy-on-write, the\n"
 		"                      file is never written); no kernel or device flags\n"
+		"  --seccomp=on|log|off\n"
+		"                      each thread's seccomp allow-list (docs/seccomp.md): on\n"
+		"                      (default) kills evvm by SIGSYS on a call outside it,\n"
+		"                      after a line naming the thread and the call; log lets\n"
+		"                      the call through and the kernel logs it; off: none\n"
+		"  --uid USER          when started as root: each thread drops to this user (a\n"
+		"                      name or a number) once set up, before the guest runs\n"
+		"  --gid GROUP         and to this group (supplementary groups dropped). Every\n"
+		"                      capability is dropped in any case, no_new_privs is set\n"
 		"  -v, --verbose       log more (repeat for debug messages)\n"
 		"  -h, --help          this text\n"
 		"\n"
@@ -111,6 +121,7 @@ static void run_usage(FILE *f)
 /* What the flags fill: the VM description, and how this command runs it. */
 struct run_opts {
 	struct vm_desc desc;
+	struct evvm_confine confine;
 	const char *api_sock;
 	char *restore_state, *restore_mem; /* --restore */
 	int verbose;
@@ -382,6 +393,26 @@ static int set_verbose(struct run_opts *o, char *arg)
 	return 0;
 }
 
+static int set_seccomp(struct run_opts *o, char *arg)
+{
+	if (!seccomp_parse_mode(arg, &o->confine.seccomp))
+		return 0;
+	fprintf(stderr, "evvm: --seccomp=%s: expected on, log or off\n", arg);
+	return -EINVAL;
+}
+
+static int set_uid(struct run_opts *o, char *arg)
+{
+	o->confine.privs.set_uid = true;
+	return privs_parse_uid("--uid", arg, &o->confine.privs.uid);
+}
+
+static int set_gid(struct run_opts *o, char *arg)
+{
+	o->confine.privs.set_gid = true;
+	return privs_parse_gid("--gid", arg, &o->confine.privs.gid);
+}
+
 static const struct run_flag run_flags[] = {
 	{ "kernel", required_argument, set_kernel },
 	{ "initramfs", required_argument, set_initramfs },
@@ -403,6 +434,9 @@ static const struct run_flag run_flags[] = {
 	{ "console", no_argument, set_console },
 	{ "api-sock", required_argument, set_api_sock },
 	{ "restore", required_argument, set_restore },
+	{ "seccomp", required_argument, set_seccomp },
+	{ "uid", required_argument, set_uid },
+	{ "gid", required_argument, set_gid },
 	{ "verbose", no_argument, set_verbose },
 };
 
@@ -509,6 +543,9 @@ int cmd_run(int argc, char **argv)
 			   : o.verbose	  ? EVVM_LOG_INFO
 					  : EVVM_LOG_WARN);
 	instance_block_stop_signals(); /* before any vCPU, I/O or API thread starts */
+	o.confine.devs = instance_seccomp_devs(&in.desc);
+	if (confine_setup(&o.confine))
+		goto out;
 	pthread_mutex_lock(&in.lock);
 	r = o.restore_state
 		    ? instance_restore_locked(&in, o.restore_state, o.restore_mem, true, msg)

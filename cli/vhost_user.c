@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <evvm/confine.h>
 #include <evvm/devices.h>
 #include <evvm/log.h>
 
@@ -41,6 +42,9 @@ enum {
 	OPT_QUEUES,
 	OPT_SOCKET_GROUP,
 	OPT_IOTHREADS,
+	OPT_SECCOMP,
+	OPT_UID,
+	OPT_GID,
 };
 
 /* QEMU's vhost-user-blk-pci asks for one queue per vCPU by default. */
@@ -60,6 +64,9 @@ static const struct option vu_options[] = {
 	{ "event-idx", required_argument, NULL, OPT_EVENT_IDX },
 	{ "queues", required_argument, NULL, OPT_QUEUES },
 	{ "iothreads", required_argument, NULL, OPT_IOTHREADS },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "uid", required_argument, NULL, OPT_UID },
+	{ "gid", required_argument, NULL, OPT_GID },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -128,6 +135,19 @@ static void vu_usage(FILE *f, enum vu_kind kind)
 		"                      include GROUP are served too\n"
 		"  --poll-max-us=N     the device's I/O thread busy-polls up to N us before\n"
 		"                      sleeping (default 0)\n"
+		"  --seccomp=on|log|off\n"
+		"                      each thread's seccomp allow-list (docs/seccomp.md):\n"
+		"                      on (default) kills the process by SIGSYS on a call\n"
+		"                      outside it, after a line naming the thread and the\n"
+		"                      call; log lets the call through and the kernel logs\n"
+		"                      it (to find a missing one); off installs none\n"
+		"  --uid USER, --gid GROUP\n"
+		"                      when started as root: after the device is set up\n"
+		"                      (disk or tap opened), drop to this user and group (a\n"
+		"                      name or a number; supplementary groups are dropped);\n"
+		"                      the socket is then made by and for that user, in a\n"
+		"                      directory it can write. Every capability is dropped\n"
+		"                      after set-up in any case, and no_new_privs is set\n"
 		"  --print-capabilities\n"
 		"                      print the backend's capabilities as JSON and exit\n"
 		"  -v, --verbose       log more (connections, rings; repeat for every message)\n"
@@ -241,6 +261,25 @@ static int vu_parse_net_opt(int opt, const char *val, struct net_config *net)
 	}
 }
 
+/* --seccomp, --uid, --gid into @c; prints a line and returns -EINVAL if bad. */
+static int vu_parse_confine(int opt, const char *val, struct evvm_confine *c)
+{
+	switch (opt) {
+	case OPT_SECCOMP:
+		if (seccomp_parse_mode(val, &c->seccomp)) {
+			fprintf(stderr, "evvm: --seccomp=%s: expected on, log or off\n", val);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_UID:
+		c->privs.set_uid = true;
+		return privs_parse_uid("--uid", val, &c->privs.uid);
+	default:
+		c->privs.set_gid = true;
+		return privs_parse_gid("--gid", val, &c->privs.gid);
+	}
+}
+
 /*
  * SIGINT/SIGTERM are taken by a thread of their own, so that a stop request
  * reaches the backend even while its control thread waits (for requests in
@@ -278,6 +317,20 @@ static int vu_serve(struct vhost_backend_config *cfg, struct evvm_virtio_dev *de
 	err = vhost_backend_create(cfg, &b);
 	if (err)
 		goto out;
+	sw.b = b;
+	err = confine_pthread_create(&thread, EVVM_THREAD_VU_SIGNAL, vu_signal_thread, &sw);
+	if (err) {
+		pr_err("vhost-user socket '%s': signal thread: %s", socket, evvm_strerror(err));
+		goto out;
+	}
+	/* The last thread to confine itself, before the first connection is accepted. */
+	err = confine_thread(EVVM_THREAD_VU_CTL);
+	if (err) {
+		atomic_store(&sw.done, true);
+		pthread_kill(thread, SIGTERM);
+		pthread_join(thread, NULL);
+		goto out;
+	}
 	/* For a person or a script starting us: the socket accepts frontends from now on. */
 	if (cfg->nr_iothreads > 1)
 		printf("evvm: vhost-user %s: ready on '%s' (%u queues, %u I/O threads)\n", dev->id,
@@ -286,12 +339,6 @@ static int vu_serve(struct vhost_backend_config *cfg, struct evvm_virtio_dev *de
 		printf("evvm: vhost-user %s: ready on '%s' (%u queue%s)\n", dev->id, socket,
 		       dev->ops->nr_queues, dev->ops->nr_queues == 1 ? "" : "s");
 	fflush(stdout);
-	sw.b = b;
-	err = pthread_create(&thread, NULL, vu_signal_thread, &sw);
-	if (err) {
-		pr_err("vhost-user socket '%s': signal thread: %s", socket, evvm_strerror(err));
-		goto out;
-	}
 	err = vhost_backend_run(b);
 	status = err ? 1 : 0;
 	/* End the signal thread if no signal did (it ignores this one). */
@@ -330,6 +377,10 @@ static int vu_main(int argc, char **argv, enum vu_kind kind, struct vmdesc_drive
 		.vhost_user = true,
 	};
 	struct vhost_backend_config cfg = { 0 };
+	struct evvm_confine conf = { .seccomp = EVVM_SECCOMP_ON };
+	static const unsigned int devs[] = { [VU_BLK] = EVVM_SECCOMP_DEV_BLK,
+					     [VU_RNG] = EVVM_SECCOMP_DEV_RNG,
+					     [VU_NET] = EVVM_SECCOMP_DEV_NET };
 	bool have_disk = false;
 	struct evvm_virtio_dev *dev = NULL;
 	unsigned int queues = VU_BLK_QUEUES_DEFAULT;
@@ -395,6 +446,12 @@ static int vu_main(int argc, char **argv, enum vu_kind kind, struct vmdesc_drive
 					   opt == OPT_QUEUES ? &queues : &cfg.nr_iothreads))
 				return EXIT_USAGE;
 			break;
+		case OPT_SECCOMP:
+		case OPT_UID:
+		case OPT_GID:
+			if (vu_parse_confine(opt, optarg, &conf))
+				return EXIT_USAGE;
+			break;
 		case OPT_PRINT_CAPS:
 			vu_print_capabilities(kind);
 			return 0;
@@ -444,6 +501,12 @@ static int vu_main(int argc, char **argv, enum vu_kind kind, struct vmdesc_drive
 	sigaddset(&mask, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Each thread drops privileges and installs its list as it starts (vu_serve()). */
+	conf.devs = devs[kind];
+	if (confine_setup(&conf))
+		return 1;
+	cfg.socket_owner_set = conf.privs.set_uid;
+	cfg.socket_uid = conf.privs.uid;
 
 	if (blk) {
 		const struct blk_config bc = { .path = disk->path,

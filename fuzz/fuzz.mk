@@ -34,8 +34,9 @@ FUZZ_LIBS_blk		:= -luring -pthread
 # The vhost-user backend's message parser, with the device (blk) it serves.
 FUZZ_SRCS_vhost_msg	:= fuzz/fuzz_vhost_msg.c $(wildcard vhost/backend*.c) vhost/memtable.c \
 			   vhost/inflight.c vhost/sigbus.c vhost/wire.c devices/blk.c devices/device.c \
-			   lib/virtqueue.c lib/mem.c lib/log.c lib/loop.c lib/iothread.c
-FUZZ_LIBS_vhost_msg	:= -luring -pthread
+			   lib/virtqueue.c lib/mem.c lib/log.c lib/loop.c lib/iothread.c \
+			   lib/confine.c lib/privs.c lib/seccomp.c lib/seccomp_lists.c
+FUZZ_LIBS_vhost_msg	:= -luring -lseccomp -pthread
 FUZZ_SRCS_pci_config	:= fuzz/fuzz_pci_config.c vmm/pci.c vmm/iobus.c lib/log.c
 # The API's JSON readers (Firecracker's bodies and config file) into the VM description.
 FUZZ_SRCS_vmjson	:= fuzz/fuzz_vmjson.c cli/vmjson.c vm/vmdesc.c cli/parse.c lib/log.c

@@ -369,7 +369,8 @@ int vhost_backend_create(const struct vhost_backend_config *cfg, struct vhost_ba
 	b->listen_fd = b->conn_fd = b->idle_timer = b->guard_efd = b->fail_efd = -1;
 	b->idle_ms = cfg->idle_ms ? cfg->idle_ms : VHOST_BACKEND_IDLE_MS;
 	b->nr_groups = nr_groups;
-	b->uid = geteuid();
+	b->uid = cfg->socket_owner_set ? cfg->socket_uid : geteuid();
+	b->owner_set = cfg->socket_owner_set;
 	b->group_set = cfg->socket_group_set;
 	b->gid = cfg->socket_gid;
 	snprintf(b->path, sizeof(b->path), "%s", cfg->socket_path);

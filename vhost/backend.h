@@ -63,14 +63,17 @@ struct vhost_backend_config {
 					q % nr_iothreads */
 	bool socket_group_set;	     /* the socket is 0660 and of group socket_gid */
 	gid_t socket_gid;
+	bool socket_owner_set; /* the socket is socket_uid's, and so are the frontends */
+	uid_t socket_uid;      /* served (instead of ours): the uid we drop to */
 };
 
 /*
  * Listen on @cfg->socket_path (a stale socket file, one nobody listens on,
  * is replaced; anything else there is an error), mode 0600 whatever the
  * umask, or 0660 and group @cfg->socket_gid with @cfg->socket_group_set
- * (which our uid must be allowed to chown to). A frontend is served only
- * if its uid (SO_PEERCRED) is ours or root's, or, with a group, that group
+ * (which our uid must be allowed to chown to), and of owner
+ * @cfg->socket_uid with @cfg->socket_owner_set (root only). A frontend is served only
+ * if its uid (SO_PEERCRED) is ours (or socket_uid) or root's, or, with a group, that group
  * is its gid or one of its supplementary groups; others are dropped with a
  * log line naming their uid and pid. Then start the I/O threads:
  * @cfg->nr_iothreads, 1 to the device's queue count, more than 1 only for

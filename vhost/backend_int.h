@@ -91,6 +91,7 @@ struct vhost_backend {
 	ino_t sock_ino; /* of the socket we bound (0: none at the path) */
 	uid_t uid;	/* frontends of this uid or root are served */
 	bool group_set; /* and of group @gid */
+	bool owner_set; /* @uid is the one we drop to; the socket is its */
 	gid_t gid;
 	int listen_fd, conn_fd;
 	int guard_efd;	/* signalled when guest memory shrank under us (sigbus.h) */

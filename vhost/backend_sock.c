@@ -83,10 +83,12 @@ static int vub_set_mode(struct vhost_backend *b, mode_t mode)
 	}
 	b->sock_dev = st.st_dev;
 	b->sock_ino = st.st_ino;
-	if (b->group_set && chown(b->path, (uid_t)-1, b->gid) < 0) {
+	if ((b->group_set || b->owner_set) && chown(b->path, b->owner_set ? b->uid : (uid_t)-1,
+						    b->group_set ? b->gid : (gid_t)-1) < 0) {
 		err = -errno;
-		pr_err("vhost-user socket '%s': giving it to group %u: %s%s", b->path,
-		       (unsigned int)b->gid, evvm_strerror(err),
+		pr_err("vhost-user socket '%s': giving it to uid %d, group %d: %s%s", b->path,
+		       b->owner_set ? (int)b->uid : -1, b->group_set ? (int)b->gid : -1,
+		       evvm_strerror(err),
 		       err == -EPERM ? " (not root and not a member of that group)" : "");
 		return err;
 	}
@@ -96,7 +98,7 @@ static int vub_set_mode(struct vhost_backend *b, mode_t mode)
 		return err;
 	}
 	if (st.st_ino != b->sock_ino || st.st_dev != b->sock_dev || (st.st_mode & 07777) != mode ||
-	    (b->group_set && st.st_gid != b->gid)) {
+	    (b->group_set && st.st_gid != b->gid) || (b->owner_set && st.st_uid != b->uid)) {
 		pr_err("vhost-user socket '%s': replaced or changed while it was set up", b->path);
 		return -EEXIST;
 	}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include <evvm/confine.h>
 #include <evvm/log.h>
 
 #include "irqfd.h"
@@ -100,9 +101,9 @@ int irqfd_table_init(struct irqfd_table *t, int vm_fd, bool user)
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->wake_fd, &ev) < 0)
 		return -errno;
-	err = pthread_create(&t->thread, NULL, irqfd_injector, t);
+	err = confine_pthread_create(&t->thread, EVVM_THREAD_IRQFD, irqfd_injector, t);
 	if (err)
-		return -err;
+		return err;
 	t->thread_started = true;
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include <evvm/confine.h>
 #include <evvm/log.h>
 
 #include "arch/x86/x86.h"
@@ -182,6 +183,12 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+	/* Confined already (vcpu_start()): wait until the main thread is too (vm_run()). */
+	pthread_mutex_lock(&vm->stop_lock);
+	while (!vm->go)
+		pthread_cond_wait(&vm->go_cond, &vm->stop_lock);
+	pthread_mutex_unlock(&vm->stop_lock);
+
 	gate_enter(&vm->gate);
 	/* Between two KVM_RUNs is the safe point: the last exit is handled, the next not taken. */
 	while (!atomic_load(&vm->stopping) && gate_pass(&vm->gate)) {
@@ -209,11 +216,12 @@ static void *vcpu_thread(void *arg)
 
 int vcpu_start(struct vcpu *vcpu)
 {
-	int err = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	/* Its seccomp list is in place before it can run the guest. */
+	int err = confine_pthread_create(&vcpu->thread, EVVM_THREAD_VCPU, vcpu_thread, vcpu);
 
 	if (err) {
-		pr_err("vcpu %u: pthread_create: %s", vcpu->id, evvm_strerror(err));
-		return -err;
+		pr_err("vcpu %u: start: %s", vcpu->id, evvm_strerror(err));
+		return err;
 	}
 	vcpu->started = true;
 	return 0;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include <evvm/confine.h>
 #include <evvm/devices.h>
 #include <evvm/log.h>
 #include <evvm/loop.h>
@@ -481,6 +482,7 @@ int vm_create_from(const struct evvm_vm_config *cfg, int ram_fd, struct evvm_vm 
 	mem_init(&vm->mem);
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->go_cond, NULL);
 	if (gate_init(&vm->gate) || iobus_init(&vm->pio, "pio") || iobus_init(&vm->mmio, "mmio")) {
 		free(vm);
 		return -ENOMEM;
@@ -616,10 +618,23 @@ int vm_run(struct evvm_vm *vm)
 	for (unsigned int i = 0; i < vm->nr_vcpus && !err; i++)
 		err = vcpu_start(&vm->vcpus[i]);
 	pthread_mutex_unlock(&vm->stop_lock);
-
+	/*
+	 * Each vCPU thread has confined itself and waits for go: the guest's
+	 * first instruction runs only once every thread, this one included,
+	 * has its seccomp list (docs/seccomp.md). This thread confines itself
+	 * after creating them, so that they do not inherit its list. On
+	 * failure, stopping is set before go, so the vCPUs end at once.
+	 */
+	if (!err)
+		err = confine_thread(EVVM_THREAD_MAIN);
 	if (err)
 		vm_stop(vm, EVVM_EXIT_FAILURE);
-	else if (loop_run(vm->loop) < 0)
+	pthread_mutex_lock(&vm->stop_lock);
+	vm->go = true;
+	pthread_cond_broadcast(&vm->go_cond);
+	pthread_mutex_unlock(&vm->stop_lock);
+
+	if (!err && loop_run(vm->loop) < 0)
 		vm_stop(vm, EVVM_EXIT_FAILURE);
 
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
@@ -693,5 +708,6 @@ void vm_destroy(struct evvm_vm *vm)
 	pthread_mutex_destroy(&vm->stop_lock);
 	pthread_mutex_destroy(&vm->pause_lock);
 	gate_destroy(&vm->gate);
+	pthread_cond_destroy(&vm->go_cond);
 	free(vm);
 }

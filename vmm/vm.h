@@ -69,6 +69,8 @@ struct evvm_vm {
 	char *cmdline; /* the configured one plus virtio_mmio.device= entries */
 
 	pthread_mutex_t stop_lock;
+	pthread_cond_t go_cond; /* vCPUs wait for go (under stop_lock) before KVM_RUN */
+	bool go;		/* the main thread has confined itself (vm_run()) */
 	atomic_bool stopping;
 	int status;
 
