@@ -45,7 +45,13 @@ endif
 .PHONY: all tests demo test check clean format
 all: $(EVVM) $(GUEST_ELF) linuxboot tests $(BENCH_TARGETS)
 
-tests: $(UNIT_TESTS) $(INT_TESTS)
+tests: $(UNIT_TESTS) $(INT_TESTS) $(B)/helpers/jail-probe
+
+# test_jailer's exec file: static and without sanitizers, so that it runs in
+# a jail that has nothing else (outside $(B)/tests: it is no test program).
+$(B)/helpers/jail-probe: tests/helpers/jail_probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static -o $@ $<
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)

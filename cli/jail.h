@@ -34,14 +34,21 @@ struct jail_args {
 	int nr_extra;
 };
 
+/* A path (relative to the chroot base) this run created. */
+struct jail_made {
+	char *rel;
+	bool dir;
+};
+
 /* The jail on disk. Paths are host paths; fds survive pivot_root (O_CLOEXEC). */
 struct jail_fs {
 	char exec_path[4096]; /* canonical exec file */
 	char exec_name[256];
-	char root[4096];    /* <base>/<exec-name>/<id>/root */
-	int base_fd;	    /* the canonical chroot base dir */
-	bool made_exec_dir; /* <base>/<exec-name> was created by this run */
-	bool made_id_dir;
+	char root[4096];	/* <base>/<exec-name>/<id>/root */
+	int base_fd;		/* the canonical chroot base dir */
+	size_t base_len;	/* of the base's path, a prefix of root */
+	struct jail_made *made; /* what this run created, in order */
+	unsigned int nr_made, cap_made;
 	uid_t uid;
 	gid_t gid;
 };
@@ -86,13 +93,17 @@ int jail_fs_check(struct jail_fs *fs, const struct jail_args *a);
 /*
  * Make <base>/<exec-name>/<id>/root with /dev, /dev/net and /run (0700,
  * owned by the jail's uid:gid), the exec file (hard link, or a copy owned
- * by uid:gid), @deps, and the device nodes. A jail that already exists is
- * refused. On failure everything this made is removed. Prints its errors.
+ * by uid:gid), @deps, and the device nodes. Directories that exist are
+ * kept (files put there beforehand stay), as Firecracker's jailer does.
+ * On failure everything this run made is removed. Prints its errors.
  */
 int jail_fs_build(struct jail_fs *fs, const struct jail_deps *deps);
 
-/* Remove what jail_fs_build() made (also after pivot, through base_fd). */
+/* Remove what this run made, newest first (also after pivot, through base_fd). */
 void jail_fs_remove(struct jail_fs *fs);
+
+/* Note @path (a host path under the base, or "/x" in the jail after pivot) as made. */
+int jail_fs_made(struct jail_fs *fs, const char *path, bool dir, bool in_jail);
 
 /*
  * Enter a new mount namespace whose root is the jail: bind the jail onto
@@ -100,7 +111,7 @@ void jail_fs_remove(struct jail_fs *fs);
  */
 int jail_fs_pivot(struct jail_fs *fs);
 
-/* Close base_fd (before exec; no cleanup possible after). */
+/* Close base_fd and free the list. */
 void jail_fs_release(struct jail_fs *fs);
 
 /*

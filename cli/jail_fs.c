@@ -7,7 +7,6 @@
  * way back after the pivot.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,7 +24,6 @@
 #include "jail.h"
 
 #define JAIL_DIR_MODE 0700 /* Firecracker's for /, /dev, /dev/net, /run */
-#define RM_DEPTH_MAX  32
 
 struct jail_node {
 	const char *path;
@@ -128,6 +126,7 @@ int jail_fs_check(struct jail_fs *fs, const struct jail_args *a)
 		fprintf(stderr, "evvm jailer: chroot base '%s': path too long\n", a->base);
 		return -ENAMETOOLONG;
 	}
+	fs->base_len = strcmp(base, "/") ? strlen(base) : 0;
 	fs->base_fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fs->base_fd < 0) {
 		fprintf(stderr, "evvm jailer: chroot base '%s': %s\n", a->base, strerror(errno));
@@ -136,53 +135,41 @@ int jail_fs_check(struct jail_fs *fs, const struct jail_args *a)
 	return 0;
 }
 
-/* Remove @name under @dirfd and everything below it, never following a link. */
-static int rm_tree_at(int at, const char *name, int depth)
+int jail_fs_made(struct jail_fs *fs, const char *path, bool dir, bool in_jail)
 {
-	struct dirent *e;
-	struct stat st;
-	DIR *d;
-	int fd;
+	char rel[PATH_MAX];
+	struct jail_made *m;
 
-	if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW))
-		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(at, name, 0) ? -errno : 0;
-	if (depth > RM_DEPTH_MAX)
-		return -ELOOP;
-	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return -errno;
+	if (in_jail ? jail_path(rel, sizeof(rel), "%s%s", fs->root + fs->base_len + 1, path)
+		    : jail_path(rel, sizeof(rel), "%s", path + fs->base_len + 1))
+		return -ENAMETOOLONG;
+	if (fs->nr_made == fs->cap_made) {
+		unsigned int cap = fs->cap_made ? 2 * fs->cap_made : 64;
+
+		m = realloc(fs->made, cap * sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		fs->made = m;
+		fs->cap_made = cap;
 	}
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			rm_tree_at(dirfd(d), e->d_name, depth + 1);
-	closedir(d);
-	return unlinkat(at, name, AT_REMOVEDIR) ? -errno : 0;
+	m = &fs->made[fs->nr_made];
+	m->rel = strdup(rel);
+	if (!m->rel)
+		return -ENOMEM;
+	m->dir = dir;
+	fs->nr_made++;
+	return 0;
 }
 
 void jail_fs_remove(struct jail_fs *fs)
 {
-	char rel[PATH_MAX];
-	const char *id;
+	while (fs->nr_made) {
+		struct jail_made *m = &fs->made[--fs->nr_made];
 
-	if (fs->base_fd < 0)
-		return;
-	/* fs->root ends in "/<exec-name>/<id>/root". */
-	id = strrchr(fs->root, '/');
-	while (id > fs->root && *--id != '/')
-		;
-	if (fs->made_id_dir) {
-		jail_path(rel, sizeof(rel), "%s/%.*s", fs->exec_name,
-			  (int)(strrchr(fs->root, '/') - id - 1), id + 1);
-		rm_tree_at(fs->base_fd, rel, 0);
-		fs->made_id_dir = false;
-	}
-	if (fs->made_exec_dir) {
-		unlinkat(fs->base_fd, fs->exec_name, AT_REMOVEDIR); /* if nothing else is there */
-		fs->made_exec_dir = false;
+		if (fs->base_fd >= 0 && unlinkat(fs->base_fd, m->rel, m->dir ? AT_REMOVEDIR : 0))
+			fprintf(stderr, "evvm jailer: cleaning up '%s': %s\n", m->rel,
+				strerror(errno));
+		free(m->rel);
 	}
 }
 
@@ -191,21 +178,36 @@ void jail_fs_release(struct jail_fs *fs)
 	if (fs->base_fd >= 0)
 		close(fs->base_fd);
 	fs->base_fd = -1;
+	for (unsigned int i = 0; i < fs->nr_made; i++)
+		free(fs->made[i].rel);
+	free(fs->made);
+	fs->made = NULL;
+	fs->nr_made = fs->cap_made = 0;
 }
 
-static int mkdir_p(char *path, mode_t mode)
+/* mkdir, noting a directory this run made; one that exists is fine. */
+static int fs_mkdir(struct jail_fs *fs, const char *path, mode_t mode)
 {
-	for (char *p = path + 1; *p; p++) {
+	if (mkdir(path, mode))
+		return errno == EEXIST ? 0 : -errno;
+	return jail_fs_made(fs, path, true, false);
+}
+
+/* Every missing directory of @path (a host path in the jail) from the base down. */
+static int fs_mkdir_p(struct jail_fs *fs, char *path, mode_t mode)
+{
+	int err;
+
+	for (char *p = path + fs->base_len + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(path, mode) && errno != EEXIST) {
-			*p = '/';
-			return -errno;
-		}
+		err = fs_mkdir(fs, path, mode);
 		*p = '/';
+		if (err)
+			return err;
 	}
-	return mkdir(path, mode) && errno != EEXIST ? -errno : 0;
+	return fs_mkdir(fs, path, mode);
 }
 
 static int fs_err(const char *what, const char *path, int err)
@@ -214,37 +216,23 @@ static int fs_err(const char *what, const char *path, int err)
 	return err;
 }
 
-/* <base>/<exec-name>/<id>/root, noting which levels are ours to remove. */
+/* <base>/<exec-name>/<id>/root and Firecracker's directories in it, owned by uid:gid. */
 static int make_root(struct jail_fs *fs)
 {
 	char path[PATH_MAX];
-	char *id_end = strrchr(fs->root, '/');
-	char *exec_end = id_end - 1;
+	int err;
 
-	while (*exec_end != '/')
-		exec_end--;
-	jail_path(path, sizeof(path), "%.*s", (int)(exec_end - fs->root), fs->root);
-	if (!mkdir(path, 0755))
-		fs->made_exec_dir = true;
-	else if (errno != EEXIST)
-		return fs_err("jail directory", path, -errno);
-	jail_path(path, sizeof(path), "%.*s", (int)(id_end - fs->root), fs->root);
-	if (mkdir(path, 0755)) {
-		if (errno == EEXIST)
-			fprintf(stderr,
-				"evvm jailer: jail '%s' already exists (ids are unique; "
-				"remove it first)\n",
-				path);
-		else
-			fs_err("jail directory", path, -errno);
-		return errno == EEXIST ? -EEXIST : -errno;
-	}
-	fs->made_id_dir = true;
+	strcpy(path, fs->root);
+	err = fs_mkdir_p(fs, path, 0755);
+	if (err)
+		return fs_err("jail directory", fs->root, err);
 	for (size_t i = 0; i < sizeof(jail_dirs) / sizeof(jail_dirs[0]); i++) {
 		jail_path(path, sizeof(path), "%s%s", fs->root, jail_dirs[i]);
-		if (mkdir(path, JAIL_DIR_MODE) || chmod(path, JAIL_DIR_MODE) ||
-		    chown(path, fs->uid, fs->gid))
-			return fs_err("jail directory", path, -errno);
+		err = fs_mkdir(fs, path, JAIL_DIR_MODE);
+		if (!err && (chmod(path, JAIL_DIR_MODE) || chown(path, fs->uid, fs->gid)))
+			err = -errno;
+		if (err)
+			return fs_err("jail directory", path, err);
 	}
 	return 0;
 }
@@ -271,6 +259,8 @@ static int copy_file(const char *src, const char *dst, mode_t mode, uid_t uid, g
 	if (n < 0 || fchown(out, uid, gid) || fchmod(out, mode))
 		err = errno ? -errno : -EIO;
 	close(out);
+	if (err)
+		unlink(dst);
 close_in:
 	close(in);
 	return err;
@@ -322,11 +312,13 @@ static int place_deps(struct jail_fs *fs, const struct jail_deps *deps)
 		jail_path(path, sizeof(path), "%s%s", fs->root, deps->v[i].jail_path);
 		slash = strrchr(path, '/');
 		*slash = '\0';
-		err = mkdir_p(path, 0755);
+		err = fs_mkdir_p(fs, path, 0755);
 		*slash = '/';
 		if (err)
 			return fs_err("jail directory for", path, err);
 		err = place_file(deps->v[i].src, path, 0, 0, true);
+		if (!err)
+			err = jail_fs_made(fs, path, false, false);
 		if (err)
 			return fs_err("jail library", path, err);
 	}
@@ -371,9 +363,14 @@ static int make_nodes(struct jail_fs *fs)
 			n->minor = minor;
 		}
 		jail_path(path, sizeof(path), "%s%s", fs->root, n->path);
-		if (!mknod(path, S_IFCHR | S_IRUSR | S_IWUSR, makedev(n->major, n->minor)) &&
-		    !chown(path, fs->uid, fs->gid))
-			continue;
+		if (!mknod(path, S_IFCHR | S_IRUSR | S_IWUSR, makedev(n->major, n->minor))) {
+			int err = jail_fs_made(fs, path, false, false);
+
+			if (err)
+				return fs_err("device node", path, err);
+			if (!chown(path, fs->uid, fs->gid))
+				continue;
+		}
 		if (!n->optional)
 			return fs_err("device node", path, -errno);
 		fprintf(stderr, "evvm jailer: warning: device node '%s': %s\n", path,
@@ -392,6 +389,8 @@ int jail_fs_build(struct jail_fs *fs, const struct jail_deps *deps)
 		goto remove;
 	jail_path(path, sizeof(path), "%s/%s", fs->root, fs->exec_name);
 	err = place_file(fs->exec_path, path, fs->uid, fs->gid, false);
+	if (!err)
+		err = jail_fs_made(fs, path, false, false);
 	if (err) {
 		fs_err("jail copy of the exec file", path, err);
 		goto remove;

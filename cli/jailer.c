@@ -412,15 +412,18 @@ undo:
 	return err;
 }
 
-static int write_pid_file(const char *name, pid_t pid)
+static int write_pid_file(struct jail_fs *fs, pid_t pid)
 {
+	const char *name = fs->exec_name;
 	char path[300], buf[24];
 	int fd, len, err = 0;
 
 	snprintf(path, sizeof(path), "/%s.pid", name);
 	len = snprintf(buf, sizeof(buf), "%d", pid);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, buf, len) != len)
+	if (fd >= 0 && (err = jail_fs_made(fs, path, false, true)))
+		errno = -err;
+	if (fd < 0 || err || write(fd, buf, len) != len)
 		err = -errno;
 	if (fd >= 0)
 		close(fd);
@@ -475,7 +478,7 @@ static int jail_spawn(struct jail_run *r)
 	if (r->a.daemonize && (err = jail_daemonize(r)))
 		return err;
 	if (!r->a.new_pid_ns)
-		return write_pid_file(r->fs.exec_name, getpid());
+		return write_pid_file(&r->fs, getpid());
 	if (unshare(CLONE_NEWPID)) {
 		fprintf(stderr, "evvm jailer: --new-pid-ns: unshare: %s\n", strerror(errno));
 		return -errno;
@@ -486,7 +489,7 @@ static int jail_spawn(struct jail_run *r)
 		return -errno;
 	}
 	if (pid)
-		return write_pid_file(r->fs.exec_name, pid) ?: 1;
+		return write_pid_file(&r->fs, pid) ?: 1;
 	if (leader && setsid() < 0)
 		return -errno;
 	return 0;
