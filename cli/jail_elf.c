@@ -177,8 +177,13 @@ static int deps_add(struct jail_deps *deps, const char *jail_path)
 	if (deps->n == JAIL_DEPS_MAX)
 		return -E2BIG;
 	d = &deps->v[deps->n];
-	if (strlen(jail_path) >= sizeof(d->jail_path) || !realpath(jail_path, d->src))
+	if (strlen(jail_path) >= sizeof(d->jail_path))
 		return -ENAMETOOLONG;
+	if (!realpath(jail_path, d->src)) {
+		fprintf(stderr, "evvm jailer: exec file's loader or library '%s': %s\n", jail_path,
+			strerror(errno));
+		return -errno;
+	}
 	strcpy(d->jail_path, jail_path);
 	deps->n++;
 	return 0;
