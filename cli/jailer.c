@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -433,7 +434,7 @@ static int write_pid_file(struct jail_fs *fs, pid_t pid)
 	return err;
 }
 
-/* Fork; the parent is done (1), the child goes on (0). */
+/* Fork; the child goes on (0), the parent exits 0. */
 static int fork_off(void)
 {
 	pid_t pid = fork();
@@ -442,7 +443,13 @@ static int fork_off(void)
 		fprintf(stderr, "evvm jailer: fork: %s\n", strerror(errno));
 		return -errno;
 	}
-	return pid ? 1 : 0;
+	/*
+	 * The parent is done. It is in the jail already (no /proc there), so
+	 * it leaves without atexit work, as a daemonizing parent does.
+	 */
+	if (pid)
+		_exit(0);
+	return 0;
 }
 
 static int jail_daemonize(struct jail_run *r)
@@ -466,8 +473,9 @@ static int jail_daemonize(struct jail_run *r)
 }
 
 /*
- * --daemonize, then --new-pid-ns: the process that is to exec returns 0;
- * a parent that is done returns 1 (and has written the pid file).
+ * --daemonize, then --new-pid-ns: the process that is to exec returns 0
+ * (parents that are done exit 0, the last one once the pid file names
+ * its child), or -errno.
  */
 static int jail_spawn(struct jail_run *r)
 {
@@ -488,8 +496,15 @@ static int jail_spawn(struct jail_run *r)
 		fprintf(stderr, "evvm jailer: --new-pid-ns: fork: %s\n", strerror(errno));
 		return -errno;
 	}
-	if (pid)
-		return write_pid_file(&r->fs, pid) ?: 1;
+	if (pid) {
+		/* As fork_off()'s parent, once the pid file is written. */
+		if (write_pid_file(&r->fs, pid)) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			return -EIO;
+		}
+		_exit(0);
+	}
 	if (leader && setsid() < 0)
 		return -errno;
 	return 0;
@@ -524,8 +539,6 @@ static int jail_run(struct jail_run *r)
 	if (err)
 		return err;
 	err = jail_spawn(r);
-	if (err == 1)
-		return 1;
 	if (!err)
 		err = jail_exec(r);
 	/* After the privilege drop this can only remove what the new uid may. */
@@ -536,7 +549,6 @@ static int jail_run(struct jail_run *r)
 int cmd_jailer(int argc, char **argv)
 {
 	struct jail_run r = { .netns_fd = -1, .null_fd = -1, .fs.base_fd = -1 };
-	int err;
 
 	r.start_us = clock_us(CLOCK_MONOTONIC);
 	r.start_cpu_us = clock_us(CLOCK_PROCESS_CPUTIME_ID);
@@ -545,10 +557,15 @@ int cmd_jailer(int argc, char **argv)
 	if (syscall(SYS_close_range, 3, ~0u, 0))
 		for (int fd = 3; fd < 1024; fd++)
 			close(fd);
-	err = jail_parse(argc, argv, &r.a);
-	if (err)
-		return err > 0 ? 0 : EXIT_USAGE;
-	err = jail_run(&r);
+	switch (jail_parse(argc, argv, &r.a)) {
+	case 0:
+		break;
+	case 1:
+		return 0;
+	default:
+		return EXIT_USAGE;
+	}
+	jail_run(&r); /* returns only when it failed, having said why */
 	jail_deps_free(&r.deps);
 	jail_fs_release(&r.fs);
 	jail_cgroup_release(&r.cg);
@@ -556,5 +573,5 @@ int cmd_jailer(int argc, char **argv)
 		close(r.netns_fd);
 	if (r.null_fd >= 0)
 		close(r.null_fd);
-	return err == 1 ? 0 : 1;
+	return 1;
 }

@@ -769,7 +769,7 @@ static void test_bad_input(void **state)
 /* cgroup failures come after the jail is built: both must be gone. */
 static void test_bad_cgroup(void **state)
 {
-	char parent[96], msg[PATH_MAX + 128], dir[PATH_MAX + 96];
+	char parent[96], msg[PATH_MAX + 128], dir[PATH_MAX + 96], *log;
 
 	(void)state;
 	require_root();
@@ -802,14 +802,18 @@ static void test_bad_cgroup(void **state)
 			       "-",
 			       NULL };
 	assert_int_equal(run_cmd(argv, T.log, TIMEOUT), 1);
-	assert_contains(slurp(T.log), msg);
+	log = slurp(T.log);
+	assert_contains(log, msg);
+	free(log);
 	assert_true(base_is_empty());
 	pathf(dir, sizeof(dir), "%s/%s", T.cg_mount, T.cg_parent);
 	assert_int_equal(access(dir, F_OK), -1); /* the whole parent chain was ours */
 
 	argv[18] = "nosuchctl.max=1";
 	assert_int_equal(run_cmd(argv, T.log, TIMEOUT), 1);
-	assert_contains(slurp(T.log), "controller 'nosuchctl' is not available in");
+	log = slurp(T.log);
+	assert_contains(log, "controller 'nosuchctl' is not available in");
+	free(log);
 	assert_true(base_is_empty());
 	assert_int_equal(access(dir, F_OK), -1);
 }
