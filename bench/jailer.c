@@ -5,7 +5,9 @@
  * alone, then of the same backend through `evvm jailer` (chroot with the
  * exec file and its libraries, device nodes, rlimits, pivot_root, uid/gid
  * drop), with --new-pid-ns, and with a cgroup v2 (--cgroup) where the
- * machine has a writable one. Medians of --runs starts; needs root.
+ * machine has a writable one; and the CPU time of every process of each
+ * start (the jailer's forks too), which a loaded machine disturbs less.
+ * Medians of --runs starts; needs root.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,8 +40,8 @@ static const char *const mode_names[NR_MODES] = {
 	"through evvm jailer --cgroup (v2)",
 };
 
-static const char *const mode_keys[NR_MODES] = { "alone_ms", "jailed_ms", "jailed_pidns_ms",
-						 "jailed_cgroup_ms" };
+static const char *const mode_keys[NR_MODES] = { "alone", "jailed", "jailed_pidns",
+						 "jailed_cgroup" };
 
 struct bench {
 	const char *evvm;
@@ -180,9 +183,21 @@ static void stop(const struct bench *b, enum mode m, const char *id, pid_t pid)
 	}
 }
 
-static int run_mode(struct bench *b, enum mode m, unsigned int runs, double *out)
+/* CPU time of every reaped descendant so far (user + system), in ms. */
+static double children_cpu_ms(void)
 {
-	double *v = calloc(runs, sizeof(*v));
+	struct rusage ru;
+
+	getrusage(RUSAGE_CHILDREN, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+/* Medians of @runs starts of @m: wall ms to ready in out[0], CPU ms of all its processes in out[1].
+ */
+static int run_mode(struct bench *b, enum mode m, unsigned int runs, double out[2])
+{
+	double *v = calloc(2 * runs, sizeof(*v)), *cpu = v + runs;
 	const char *argv[ARGS_MAX];
 	char id[32] = "", sock[96];
 	pid_t pid = -1;
@@ -190,20 +205,24 @@ static int run_mode(struct bench *b, enum mode m, unsigned int runs, double *out
 	if (!v)
 		return -ENOMEM;
 	for (unsigned int i = 0; i < runs; i++) {
+		double c0 = children_cpu_ms();
+
 		build_argv(b, m, i, argv, id, sock);
 		v[i] = start_until_ready(argv, &pid);
 		stop(b, m, id, pid);
+		cpu[i] = children_cpu_ms() - c0;
 		if (v[i] < 0) {
 			free(v);
 			return -EIO;
 		}
 	}
-	*out = median(v, runs);
+	out[0] = median(v, runs);
+	out[1] = median(cpu, runs);
 	free(v);
 	return 0;
 }
 
-static int write_json(const char *path, unsigned int runs, const double *ms, const bool *have)
+static int write_json(const char *path, unsigned int runs, double ms[][2], const bool *have)
 {
 	FILE *f = fopen(path, "w");
 
@@ -212,7 +231,8 @@ static int write_json(const char *path, unsigned int runs, const double *ms, con
 	fprintf(f, "{\"runs\": %u", runs);
 	for (int m = 0; m < NR_MODES; m++)
 		if (have[m])
-			fprintf(f, ", \"%s\": %.3f", mode_keys[m], ms[m]);
+			fprintf(f, ", \"%s_wall_ms\": %.3f, \"%s_cpu_ms\": %.3f", mode_keys[m],
+				ms[m][0], mode_keys[m], ms[m][1]);
 	fprintf(f, "}\n");
 	return fclose(f) ? -errno : 0;
 }
@@ -231,7 +251,7 @@ int main(int argc, char **argv)
 					      { "help", no_argument, NULL, 'h' },
 					      { NULL, 0, NULL, 0 } };
 	struct bench b = { .evvm = find_evvm(), .dir = "/tmp/evvm-bench-jailer-XXXXXX" };
-	double ms[NR_MODES] = { 0 };
+	double ms[NR_MODES][2] = { { 0 } };
 	bool have[NR_MODES] = { 0 };
 	const char *json = NULL;
 	unsigned int runs = 31;
@@ -257,17 +277,20 @@ int main(int argc, char **argv)
 	}
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	snprintf(b.cg_parent, sizeof(b.cg_parent), "evvm-bench-%d", getpid());
-	printf("evvm jailer start time, %u starts of each (medians, fork to \"ready on\")\n", runs);
+	printf("evvm jailer start time, %u starts of each (medians; fork to \"ready on\"; CPU of\n"
+	       "every process of the start, until killed just after)\n",
+	       runs);
+	printf("  %-36s %9s %9s %9s %9s\n", "", "wall ms", "added", "CPU ms", "added");
 	for (int m = 0; m < NR_MODES && !err; m++) {
 		if (m == CGROUP && !cgroup2_writable(&b)) {
 			printf("  %-36s skipped: no writable cgroup2 mount\n", mode_names[m]);
 			continue;
 		}
-		err = run_mode(&b, m, runs, &ms[m]);
+		err = run_mode(&b, m, runs, ms[m]);
 		have[m] = !err;
 		if (!err)
-			printf("  %-36s %8.2f ms  (%+.2f ms)\n", mode_names[m], ms[m],
-			       ms[m] - ms[0]);
+			printf("  %-36s %9.2f %+9.2f %9.2f %+9.2f\n", mode_names[m], ms[m][0],
+			       ms[m][0] - ms[0][0], ms[m][1], ms[m][1] - ms[0][1]);
 	}
 	if (have[CGROUP]) {
 		char p[4200];
