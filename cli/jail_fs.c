@@ -75,13 +75,11 @@ static int check_exec(struct jail_fs *fs, const char *file)
 	struct stat st;
 	const char *slash;
 
-	if (!realpath(file, fs->exec_path)) {
-		fprintf(stderr, "evvm jailer: exec file '%s': %s\n", file, strerror(errno));
-		return -errno;
-	}
-	if (stat(fs->exec_path, &st)) {
-		fprintf(stderr, "evvm jailer: exec file '%s': %s\n", file, strerror(errno));
-		return -errno;
+	if (!realpath(file, fs->exec_path) || stat(fs->exec_path, &st)) {
+		int err = -errno;
+
+		fprintf(stderr, "evvm jailer: exec file '%s': %s\n", file, strerror(-err));
+		return err;
 	}
 	if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
 		fprintf(stderr, "evvm jailer: exec file '%s': %s\n", file,
@@ -114,8 +112,9 @@ int jail_fs_check(struct jail_fs *fs, const struct jail_args *a)
 	if (err)
 		return err;
 	if (!realpath(a->base, base) || stat(base, &st)) {
-		fprintf(stderr, "evvm jailer: chroot base '%s': %s\n", a->base, strerror(errno));
-		return -errno;
+		err = -errno;
+		fprintf(stderr, "evvm jailer: chroot base '%s': %s\n", a->base, strerror(-err));
+		return err;
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "evvm jailer: chroot base '%s': not a directory\n", a->base);
@@ -129,8 +128,9 @@ int jail_fs_check(struct jail_fs *fs, const struct jail_args *a)
 	fs->base_len = strcmp(base, "/") ? strlen(base) : 0;
 	fs->base_fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fs->base_fd < 0) {
-		fprintf(stderr, "evvm jailer: chroot base '%s': %s\n", a->base, strerror(errno));
-		return -errno;
+		err = -errno;
+		fprintf(stderr, "evvm jailer: chroot base '%s': %s\n", a->base, strerror(-err));
+		return err;
 	}
 	return 0;
 }

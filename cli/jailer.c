@@ -374,9 +374,10 @@ static int jail_prepare(struct jail_run *r)
 	if (r->a.netns) {
 		r->netns_fd = open(r->a.netns, O_RDONLY | O_CLOEXEC);
 		if (r->netns_fd < 0) {
+			err = -errno;
 			fprintf(stderr, "evvm jailer: --netns '%s': %s\n", r->a.netns,
-				strerror(errno));
-			return -errno;
+				strerror(-err));
+			return err;
 		}
 	}
 	return jail_elf_deps(r->fs.exec_path, &r->deps);
