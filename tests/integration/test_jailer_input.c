@@ -3,8 +3,8 @@
  * `evvm jailer` refusing bad input: each with its message and exit status,
  * and an empty chroot base (and no cgroup directory) after it, including
  * failures after the jail was built (a netns path that is no namespace, a
- * missing cgroup file); a second run with the same id leaves the first
- * jail as it was; --help and a link named `jailer`.
+ * missing cgroup file, a pid file in the way after pivot_root); a second run with the same id
+ * leaves the first jail as it was; --help and a link named `jailer`.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -240,6 +240,42 @@ static void test_help_and_jailer_link(void **state)
 
 /* A jailed `evvm run` boots the test guest (the kernel put in the jail beforehand). */
 
+/*
+ * A failure after pivot_root (the pid file exists already) still removes
+ * what the run made, through the fds kept to the base and the cgroup, and
+ * keeps what was there before.
+ */
+static void test_failure_after_pivot_cleans_up(void **state)
+{
+	char root[PATH_MAX], pidf[PATH_MAX + 32], parent[96], dir[PATH_MAX + 96], *log;
+	const char *left[] = { "/jail-probe", "/dev/net/tun", "/dev", "/run" };
+
+	(void)state;
+	require_root();
+	require_cgroup2();
+	jail_root(root, sizeof(root), "jail-probe");
+	pathf(pidf, sizeof(pidf), "mkdir -p %s && echo 1 > %s/jail-probe.pid", root, root);
+	assert_int_equal(system(pidf), 0);
+	pathf(parent, sizeof(parent), "--parent-cgroup=%s", jt.cg_parent);
+	assert_int_equal(jailer_run("--id", jt.id, "--exec-file", jt.probe, "--uid", JUID, "--gid",
+				    JGID, "--chroot-base-dir", jt.base, "--cgroup-version", "2",
+				    "--cgroup", "cgroup.max.depth=2", parent, "--", "probe", "-",
+				    NULL),
+			 1);
+	log = slurp(jt.log);
+	assert_contains(log, "pid file '/jail-probe.pid' in the jail: File exists");
+	free(log);
+	pathf(pidf, sizeof(pidf), "%s/jail-probe.pid", root);
+	assert_int_equal(access(pidf, F_OK), 0);
+	for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++) {
+		pathf(dir, sizeof(dir), "%s%s", root, left[i]);
+		if (!access(dir, F_OK))
+			fail_msg("%s is left after the failure", dir);
+	}
+	pathf(dir, sizeof(dir), "%s/%s", jt.cg_mount, jt.cg_parent);
+	assert_int_equal(access(dir, F_OK), -1);
+}
+
 int main(void)
 {
 #define JT(f) cmocka_unit_test_setup_teardown(f, jt_setup, jt_teardown)
@@ -248,6 +284,7 @@ int main(void)
 		JT(test_bad_input),
 		JT(test_bad_cgroup),
 		JT(test_second_run_keeps_the_first_jail),
+		JT(test_failure_after_pivot_cleans_up),
 	};
 
 	return cmocka_run_group_tests_name("evvm jailer: bad input", tests, NULL, NULL);
