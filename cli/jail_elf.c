@@ -4,7 +4,9 @@
  * jail. Firecracker's jailer wants a static binary; evvm links to Debian's
  * shared libraries, so the jail gets the loader (PT_INTERP) and the
  * DT_NEEDED closure, each at a path the loader searches without
- * /etc/ld.so.cache. Every offset read from a file is bounds-checked.
+ * /etc/ld.so.cache, and the libraries it declares it may dlopen() (ELF
+ * notes as systemd's dlopen metadata: evvm's for libmicrohttpd, in
+ * cli/mhd.c). Every offset read from a file is bounds-checked.
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -18,10 +20,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "jail.h"
 
 #define ELF_MAX_SIZE   (1ull << 30)
 #define ELF_NEEDED_MAX 64
+#define ELF_DLOPEN_MAX 8
+#define NT_FDO_DLOPEN  0x407c0c0a /* systemd's ELF dlopen metadata */
 
 /* glibc's system directories on x86-64 (Debian multiarch first). */
 static const char *const sys_dirs[] = {
@@ -38,6 +44,8 @@ struct elf_dyn_info {
 	const char *needed[ELF_NEEDED_MAX];
 	unsigned int nr_needed;
 	const char *runpath;
+	char dlopen[ELF_DLOPEN_MAX][128]; /* sonames from dlopen notes */
+	unsigned int nr_dlopen;
 };
 
 struct elf_map {
@@ -114,6 +122,60 @@ static int elf_parse_dynamic(const struct elf_map *m, const Elf64_Phdr *ph, unsi
 	return 0;
 }
 
+/* The sonames of one dlopen note: [{"soname": ["libx.so.1", ...], ...}, ...]. */
+static int note_sonames(const char *desc, size_t len, struct elf_dyn_info *info)
+{
+	json_t *root = json_loadb(desc, strnlen(desc, len), 0, NULL), *obj, *names, *name;
+	size_t i, j;
+
+	if (!json_is_array(root)) {
+		json_decref(root);
+		return -ENOEXEC;
+	}
+	json_array_foreach(root, i, obj)
+	{
+		names = json_object_get(obj, "soname");
+		json_array_foreach(names, j, name)
+		{
+			const char *n = json_string_value(name);
+
+			if (!n || !*n || strchr(n, '/') || strlen(n) >= sizeof(info->dlopen[0]) ||
+			    info->nr_dlopen == ELF_DLOPEN_MAX)
+				continue;
+			strcpy(info->dlopen[info->nr_dlopen++], n);
+		}
+	}
+	json_decref(root);
+	return 0;
+}
+
+/* Walk one PT_NOTE segment for dlopen notes (owner "FDO"). */
+static int elf_parse_notes(const struct elf_map *m, const Elf64_Phdr *ph, struct elf_dyn_info *info)
+{
+	uint64_t off = ph->p_offset, end;
+
+	if (!range_ok(m, ph->p_offset, ph->p_filesz))
+		return -ENOEXEC;
+	end = ph->p_offset + ph->p_filesz;
+	while (end - off >= sizeof(Elf64_Nhdr)) {
+		const Elf64_Nhdr *n = (const Elf64_Nhdr *)(m->p + off);
+		uint64_t name = off + sizeof(*n), desc = name + ((n->n_namesz + 3ull) & ~3ull);
+		uint64_t next = desc + ((n->n_descsz + 3ull) & ~3ull);
+		int err;
+
+		if (next > end)
+			return -ENOEXEC;
+		if (n->n_type == NT_FDO_DLOPEN && n->n_namesz == 4 &&
+		    !memcmp(m->p + name, "FDO", 4)) {
+			err = note_sonames((const char *)m->p + desc, n->n_descsz, info);
+			if (err)
+				return err;
+		}
+		off = next;
+	}
+	return 0;
+}
+
 /* Read PT_INTERP and the dynamic section of a mapped ELF64 x86-64 file. */
 static int elf_parse(const struct elf_map *m, struct elf_dyn_info *info)
 {
@@ -129,6 +191,8 @@ static int elf_parse(const struct elf_map *m, struct elf_dyn_info *info)
 	for (unsigned int i = 0; i < eh->e_phnum; i++) {
 		if (ph[i].p_type == PT_DYNAMIC)
 			dyn = &ph[i];
+		if (ph[i].p_type == PT_NOTE && elf_parse_notes(m, &ph[i], info))
+			return -ENOEXEC;
 		if (ph[i].p_type != PT_INTERP)
 			continue;
 		if (!range_ok(m, ph[i].p_offset, ph[i].p_filesz) || ph[i].p_filesz < 2 ||
@@ -253,6 +317,11 @@ static int deps_scan(struct jail_deps *deps, const char *path)
 		else if (!deps_have(deps, lib))
 			err = deps_add(deps, lib);
 	}
+	/* What it may dlopen() comes too, when the host has it: evvm's API needs libmicrohttpd. */
+	for (unsigned int i = 0; !err && i < info.nr_dlopen; i++)
+		if (!lib_resolve(info.dlopen[i], info.runpath, lib, sizeof(lib)) &&
+		    !deps_have(deps, lib))
+			err = deps_add(deps, lib);
 	munmap((void *)m.p, m.size);
 	return err;
 }

@@ -301,6 +301,14 @@ static int place_file(const char *src, const char *dst, uid_t uid, gid_t gid, bo
 	return copy_file(src, dst, st.st_mode & 0755, uid, gid);
 }
 
+/* Is @b (not followed if a link) the very file @a names? */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return !stat(a, &sa) && !lstat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 static int place_deps(struct jail_fs *fs, const struct jail_deps *deps)
 {
 	char path[PATH_MAX];
@@ -316,6 +324,8 @@ static int place_deps(struct jail_fs *fs, const struct jail_deps *deps)
 		*slash = '/';
 		if (err)
 			return fs_err("jail directory for", path, err);
+		if (same_file(deps->v[i].src, path))
+			continue; /* put there before (a jail made ready by hand) */
 		err = place_file(deps->v[i].src, path, 0, 0, true);
 		if (!err)
 			err = jail_fs_made(fs, path, false, false);
