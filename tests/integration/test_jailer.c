@@ -5,7 +5,8 @@
  * from /proc; a static probe (build/helpers/jail-probe) run as the exec
  * file reports from inside (a host path is unreachable); cgroup v2
  * placement; --new-pid-ns and --daemonize; a copy across file systems; a
- * jailed `evvm run` booting the test guest (with KVM). Bad input:
+ * jailed `evvm run` booting the test guest (with KVM); `evvm firecracker`'s
+ * API served from a jail. Bad input:
  * test_jailer_input.c.
  */
 #define _GNU_SOURCE
@@ -31,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "api_client.h"
 #include "harness.h"
 #include "jailtest.h"
 #include "proc.h"
@@ -392,6 +394,56 @@ static void test_boots_the_test_guest(void **state)
 	free(out);
 }
 
+/*
+ * `evvm firecracker` jailed: Firecracker's arguments after the word, and
+ * its API (libmicrohttpd, which evvm dlopen()s, came into the jail by
+ * evvm's dlopen note) answering through the jail's socket.
+ */
+static void test_firecracker_api_jailed(void **state)
+{
+	char root[PATH_MAX], sock[PATH_MAX + 16], *body = NULL;
+	const char *argv[] = { jt.evvm,
+			       "jailer",
+			       "--id",
+			       jt.id,
+			       "--exec-file",
+			       jt.evvm,
+			       "--uid",
+			       JUID,
+			       "--gid",
+			       JGID,
+			       "--chroot-base-dir",
+			       jt.base,
+			       "--",
+			       "firecracker",
+			       "--api-sock",
+			       "/run/fc.sock",
+			       NULL };
+	int status = -1;
+	pid_t pid;
+
+	(void)state;
+	require_root();
+	pid = spawn(argv, jt.log);
+	jail_root(root, sizeof(root), "evvm");
+	pathf(sock, sizeof(sock), "%s/run/fc.sock", root);
+	for (int i = 0; i < 500 && status != 200; i++) {
+		status = api_call(sock, "GET", "/", NULL, &body);
+		if (status != 200) {
+			free(body);
+			body = NULL;
+			usleep(20000);
+		}
+	}
+	if (status != 200)
+		fail_msg("no API through the jail: %s", slurp(jt.log));
+	pathf(root, sizeof(root), "\"id\":\"%s\"", jt.id); /* --id came from the jailer */
+	assert_contains(body, root);
+	free(body);
+	kill(pid, SIGKILL);
+	assert_int_equal(wait_exit(pid, 10), 128 + SIGKILL);
+}
+
 int main(void)
 {
 #define JT(f) cmocka_unit_test_setup_teardown(f, jt_setup, jt_teardown)
@@ -403,6 +455,7 @@ int main(void)
 		JT(test_copy_across_file_systems),
 		JT(test_cgroup_made_and_joined),
 		JT(test_cgroup_parent_joined),
+		JT(test_firecracker_api_jailed),
 		JT(test_boots_the_test_guest),
 	};
 

@@ -105,6 +105,9 @@ static void test_evvm_closure(void **state)
 	assert_true(has(&d, "/libc.so.6"));
 	assert_true(has(&d, "/liburing.so.2"));
 	assert_true(has(&d, "/libjansson.so.4"));
+	/* From evvm's dlopen note (cli/mhd.c), with its own closure. */
+	assert_true(has(&d, "/libmicrohttpd.so.12"));
+	assert_true(has(&d, "/libgnutls.so.30"));
 	for (unsigned int i = 0; i < d.n; i++)
 		assert_int_equal(access(d.v[i].src, R_OK), 0);
 	jail_deps_free(&d);
@@ -165,6 +168,10 @@ static void test_hostile_files_refused(void **state)
 	assert_int_equal(img_deps(&m, IMG_SIZE, &d), -ENOEXEC);
 	img_init(&m, needed, 1);
 	m.dyn->p_filesz = 1 << 20;
+	assert_int_equal(img_deps(&m, IMG_SIZE, &d), -ENOEXEC);
+	img_init(&m, needed, 1);
+	*m.dyn = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 0x300, .p_filesz = 16 };
+	((Elf64_Nhdr *)(m.b + 0x300))->n_namesz = 1 << 20; /* the note runs past its segment */
 	assert_int_equal(img_deps(&m, IMG_SIZE, &d), -ENOEXEC);
 	img_init(&m, needed, 1);
 	assert_int_equal(img_deps(&m, 32, &d), -ENOEXEC); /* truncated */
