@@ -432,11 +432,15 @@ int jail_fs_pivot(struct jail_fs *fs)
 		return pivot_err("bind-mounting the jail on itself", errno);
 	if (chdir(fs->root) || mkdir("old_root", 0700))
 		return pivot_err("making old_root", errno);
+	if (jail_fs_made(fs, "/old_root", true, true))
+		return pivot_err("noting old_root", ENOMEM);
 	if (syscall(SYS_pivot_root, ".", "old_root"))
 		return pivot_err("pivot_root", errno);
 	if (chdir("/") || umount2("old_root", MNT_DETACH))
 		return pivot_err("detaching the old root", errno);
 	if (rmdir("old_root") || chroot("."))
 		return pivot_err("removing old_root", errno);
+	/* Gone already: the last one noted. */
+	free(fs->made[--fs->nr_made].rel);
 	return 0;
 }
