@@ -58,7 +58,7 @@ INT_TESTS  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildca
 
 # Benchmarks: every build compiles them into $(B)/bench/; the default build
 # also leaves the executables at bench/<name>.
-BENCHES := bench/notify bench/blk bench/vhost-blk bench/net bench/api
+BENCHES := bench/notify bench/blk bench/vhost-blk bench/net bench/api bench/jailer
 BENCH_TARGETS := $(addprefix $(B)/,$(BENCHES))
 ifeq ($(B),build)
 BENCH_TARGETS += $(BENCHES)
@@ -67,7 +67,13 @@ endif
 .PHONY: all tests demo test check clean format install uninstall install-check
 all: $(EVVM) $(LIBEVVM_SO) $(GUEST_ELF) linuxboot tests $(BENCH_TARGETS)
 
-tests: $(UNIT_TESTS) $(INT_TESTS) $(EVVM_HOOKS)
+tests: $(UNIT_TESTS) $(INT_TESTS) $(EVVM_HOOKS) $(B)/helpers/jail-probe
+
+# test_jailer's exec file: static and without sanitizers, so that it runs in
+# a jail that has nothing else (outside $(B)/tests: it is no test program).
+$(B)/helpers/jail-probe: tests/helpers/jail_probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static -o $@ $<
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -130,6 +136,9 @@ $(B)/bench/net: $(B)/bench/net.o $(B)/tests/lib/frame_peer.o $(B)/tests/lib/netp
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) -pthread
 
 $(B)/bench/api: $(B)/bench/api.o $(B)/tests/lib/api_client.o
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^)
+
+$(B)/bench/jailer: $(B)/bench/jailer.o
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^)
 
 bench/%: $(B)/bench/%

@@ -19,6 +19,9 @@ int cmd_vhost_user_net(int argc, char **argv);
 
 int cmd_firecracker(int argc, char **argv); /* cli/firecracker.c */
 
+/* `evvm jailer` (cli/jailer.c): on success it does not return (it execs). */
+int cmd_jailer(int argc, char **argv);
+
 /* The test guest linked into evvm (cli/demo_guest.S). */
 extern const unsigned char demo_guest_start[];
 extern const unsigned char demo_guest_end[];

@@ -18,6 +18,8 @@ static void usage(FILE *f)
 		   "  run             boot a guest (the bundled demo guest without --kernel)\n"
 		   "  firecracker     Firecracker's command line and REST API (also: evvm\n"
 		   "                  called through a link named 'firecracker')\n"
+		   "  jailer          run evvm (or a backend) confined: Firecracker's jailer\n"
+		   "                  (also: evvm called through a link named 'jailer')\n"
 		   "  vhost-user-blk  serve a virtio-blk disk to a vhost-user frontend\n"
 		   "  vhost-user-rng  serve a virtio-rng device to a vhost-user frontend\n"
 		   "  vhost-user-net  serve a virtio-net device on a tap to a vhost-user frontend\n"
@@ -33,6 +35,9 @@ int main(int argc, char **argv)
 	/* Tools that spawn "firecracker" get Firecracker's command line. */
 	if (!strcmp(basename(argv[0]), "firecracker"))
 		return cmd_firecracker(argc, argv);
+	/* And tools that spawn Firecracker's "jailer" get its jailer. */
+	if (!strcmp(basename(argv[0]), "jailer"))
+		return cmd_jailer(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -49,6 +54,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "firecracker"))
 		return cmd_firecracker(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "jailer"))
+		return cmd_jailer(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "vhost-user-blk"))
 		return cmd_vhost_user_blk(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "vhost-user-rng"))

@@ -9,6 +9,24 @@
 
 #define MHD_SONAME "libmicrohttpd.so.12" /* Debian's libmicrohttpd12 */
 
+/*
+ * Say in the ELF file that evvm may dlopen() MHD_SONAME, for whoever puts
+ * evvm somewhere with its libraries (evvm jailer, cli/jail_elf.c): a note
+ * as systemd's ELF dlopen metadata has it (owner "FDO", type 0x407c0c0a,
+ * a JSON array of {"soname": [...]} objects).
+ */
+__asm__(".pushsection .note.dlopen, \"a\", @note\n"
+	".balign 4\n"
+	".long 4\n"
+	".long 2f - 1f\n"
+	".long 0x407c0c0a\n"
+	".asciz \"FDO\"\n"
+	"1: .asciz \"[{\\\"feature\\\":\\\"api\\\",\\\"description\\\":\\\"the REST API "
+	"server\\\",\\\"priority\\\":\\\"recommended\\\",\\\"soname\\\":[\\\"" MHD_SONAME
+	"\\\"]}]\"\n"
+	"2: .balign 4\n"
+	".popsection\n");
+
 static struct mhd_fns fns;
 static const struct mhd_fns *loaded;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
