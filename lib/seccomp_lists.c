@@ -263,6 +263,8 @@ unsigned int sc_tables(enum evvm_thread_kind kind, unsigned int devs, const stru
 		break;
 	case EVVM_THREAD_IO:
 		out[n++] = &t_loop;
+		/* evvm run's transports bind doorbells and interrupts on the device's thread */
+		out[n++] = &t_kvm;
 		out[n++] = &t_io;
 		devices = true;
 		break;
