@@ -1417,6 +1417,7 @@ fail:
 struct blk_swap {
 	struct evvm_virtio_dev *dev;
 	const char *path;
+	struct blk *nb; /* opened by blk_set_path() */
 };
 
 /* Take @nb's file (opened by blk_open) as the disk; nothing is in flight. */
@@ -1443,24 +1444,13 @@ static int blk_swap_on_loop(void *opaque)
 {
 	struct blk_swap *a = opaque;
 	struct blk *b = a->dev->priv;
-	struct blk nb = { .fd = -1 };
-	int err;
+	int err = 0;
 
-	/* The old file's lock goes first: the new path may name the same file. */
-	if (flock(b->fd, LOCK_UN) < 0)
-		pr_warn("%s: unlock the old file: %s", a->dev->id, evvm_strerror(-errno));
-	err = blk_open(&nb, a->path, b->readonly);
-	if (!err && b->started && !b->paused)
+	if (b->started && !b->paused)
 		err = blk_finish_inflight(b);
-	if (err) {
-		if (nb.fd >= 0)
-			close(nb.fd);
-		if (flock(b->fd, (b->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
-			pr_err("%s: the old file cannot be locked again: %s", a->dev->id,
-			       evvm_strerror(-errno));
+	if (err)
 		return err;
-	}
-	blk_take_file(b, &nb);
+	blk_take_file(b, a->nb);
 	pr_info("%s: disk '%s': %llu sectors%s", a->dev->id, a->path,
 		(unsigned long long)b->capacity, b->readonly ? ", read-only" : "");
 	if (b->started && !b->paused) {
@@ -1475,15 +1465,34 @@ static int blk_swap_on_loop(void *opaque)
 
 int blk_set_path(struct evvm_virtio_dev *dev, const char *path)
 {
-	struct blk_swap a = { dev, path };
+	struct blk nb = { .fd = -1 };
+	struct blk_swap a = { dev, path, &nb };
+	struct blk *b = dev->priv;
 	int err;
 
 	if (dev->ops->kick != blk_kick) {
 		pr_err("%s: not a virtio-blk disk evvm serves", dev->id);
 		return -ENOTSUP;
 	}
-	err = loop_call(dev->loop, blk_swap_on_loop, &a);
-	if (!err && dev->config_changed)
+	/*
+	 * Opened here, not on the I/O thread, whose seccomp list has no open,
+	 * flock or stat. The old file's lock goes first: the new path may name
+	 * the same file. Only the swap itself runs between requests.
+	 */
+	if (flock(b->fd, LOCK_UN) < 0)
+		pr_warn("%s: unlock the old file: %s", dev->id, evvm_strerror(-errno));
+	err = blk_open(&nb, path, b->readonly);
+	if (!err)
+		err = loop_call(dev->loop, blk_swap_on_loop, &a);
+	if (err) {
+		if (nb.fd >= 0)
+			close(nb.fd);
+		if (flock(b->fd, (b->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
+			pr_err("%s: the old file cannot be locked again: %s", dev->id,
+			       evvm_strerror(-errno));
+		return err;
+	}
+	if (dev->config_changed)
 		dev->config_changed(dev);
 	return err;
 }
