@@ -32,6 +32,7 @@ void guest_main(struct hvm_start_info *si)
 	int status;
 
 	idt_load();
+	pic_mask_all();
 	if (si_ok)
 		cmdline_init(si->cmdline_paddr);
 	printf("evvm-guest: booted, cmdline \"%s\"\n", cmdline_raw());
