@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -521,6 +522,19 @@ struct ring_stop_arg {
 	uint16_t last_avail; /* out */
 };
 
+/*
+ * A kick the frontend sent before GET_VRING_BASE may still sit unread in the
+ * kick fd (the I/O thread runs this call first): serve it, so that the ring
+ * stops after what was kicked, whichever event the loop saw first.
+ */
+static void ring_serve_pending_kick(struct vub_ring *r)
+{
+	struct pollfd p = { .fd = r->kick_fd, .events = POLLIN };
+
+	if (r->kick_fd >= 0 && r->kick_watched && poll(&p, 1, 0) == 1)
+		vub_on_kick(r, EPOLLIN);
+}
+
 static int io_ring_stop(void *opaque)
 {
 	struct ring_stop_arg *a = opaque;
@@ -528,9 +542,11 @@ static int io_ring_stop(void *opaque)
 	struct vub_group *g = r->g;
 	struct evvm_vq *vq = &g->dev->vqs[a->q];
 	bool others = group_started(g) & ~(1ULL << a->q);
-	uint32_t inflight = vq->inflight;
+	uint32_t inflight;
 	struct vq_base base;
 
+	ring_serve_pending_kick(r);
+	inflight = vq->inflight;
 	vq_get_base(vq, &base);
 	a->last_avail = base.last_avail;
 	r->started = false;
