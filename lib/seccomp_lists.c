@@ -189,7 +189,8 @@ static const struct sc_rule dev_console[] = {
 
 /* evvm's vhost-user frontend: talks to, and reconnects to, its backends' unix sockets. */
 static const struct sc_rule dev_vhost_frontend[] = {
-	ALLOW(fstat), /* the inflight region's size */
+	ALLOW(fstat),	       /* the inflight region's size */
+	ALLOW(timerfd_create), /* reconnect=SECS: the retry timer, made when the backend goes */
 	ALLOW(poll),  /* vhost/wire.c: one deadline per message */
 	ALLOW_EQ(socket, 0, AF_UNIX),
 	ALLOW(connect),
