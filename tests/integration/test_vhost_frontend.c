@@ -485,9 +485,9 @@ static void start_chaos(void *arg)
 }
 
 /*
- * reconnect=1: the guest writes, flushes and reads back a pattern (its
- * computing alone takes seconds here) while its backend is SIGKILLed and
- * started again every 1.2 s; every block is verified by the guest and on
+ * reconnect=1: the guest writes, flushes and reads back a pattern, over and
+ * over for 20e9 TSC cycles (blk.min-ms=20000: 5 s or more on hosts up to
+ * 4 GHz), while its backend is SIGKILLed and started again every 1.2 s; every block is verified by the guest and on
  * the host file, and the guest never hangs (its requests time out by
  * themselves, so a lost request fails the test instead of hanging it).
  */
@@ -506,7 +506,7 @@ static void test_reconnect_guest_blk(void **state)
 	chaos_started = false;
 	run_evvm_steps(&r, TIMEOUT,
 		       (const char *[]){ "run", "--disk", disk, "--cmdline",
-					 "tests=virtio-blk blk.seed=77 blk.sectors=4096", NULL },
+					 "tests=virtio-blk blk.seed=77 blk.sectors=4096 blk.min-ms=20000", NULL },
 		       steps, 1);
 	atomic_store(&b->chaos_stop, true);
 	if (chaos_started)
