@@ -922,10 +922,13 @@ static int blk_start(struct evvm_virtio_dev *dev)
 }
 
 /*
- * Wait for every request in the ring and drop it: the device is being
- * reset, so nothing is pushed and the status bytes are left alone.
+ * Wait for every request in the ring. @complete: as if its completions had
+ * come through blk_on_completion() (pushed, the driver notified; pausing);
+ * else dropped with nothing pushed and the status bytes left alone (the
+ * device is being reset). Pops nothing new. Returns 0, or -errno when the
+ * ring cannot be waited on.
  */
-static void blk_quiesce(struct blk *b)
+static int blk_wait_inflight(struct blk *b, bool complete, const char *why)
 {
 	while (b->inflight) {
 		struct io_uring_cqe *cqe;
@@ -934,34 +937,7 @@ static void blk_quiesce(struct blk *b)
 		/* Submits anything still queued (a failed submit), then waits. */
 		r = io_uring_submit_and_wait(&b->ring, 1);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
-			pr_err("%s: waiting for %u requests in flight: %s", b->dev->id, b->inflight,
-			       evvm_strerror(r));
-			return;
-		}
-		while (io_uring_peek_cqe(&b->ring, &cqe) == 0) {
-			struct blk_req *req = io_uring_cqe_get_data(cqe);
-
-			io_uring_cqe_seen(&b->ring, cqe);
-			blk_req_put(b, req);
-			b->inflight--;
-		}
-	}
-}
-
-/*
- * Pausing: complete every request in the ring as if its completions had
- * come through blk_on_completion() (pushed, the driver notified), popping
- * nothing new. Returns 0, or -errno when the ring cannot be waited on.
- */
-static int blk_finish_inflight(struct blk *b)
-{
-	while (b->inflight) {
-		struct io_uring_cqe *cqe;
-		int r;
-
-		r = io_uring_submit_and_wait(&b->ring, 1);
-		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
-			pr_err("%s: pause: waiting for %u requests in flight: %s", b->dev->id,
+			pr_err("%s: %s: waiting for %u requests in flight: %s", b->dev->id, why,
 			       b->inflight, evvm_strerror(r));
 			return r;
 		}
@@ -970,14 +946,25 @@ static int blk_finish_inflight(struct blk *b)
 			int res = cqe->res;
 
 			io_uring_cqe_seen(&b->ring, cqe);
-			/* A short transfer goes on with its next operation. */
-			if (!blk_io_done(b, req, res))
+			if (!complete) {
+				blk_req_put(b, req);
 				b->inflight--;
+			} else if (!blk_io_done(b, req, res)) {
+				/* (a short transfer goes on with its next operation) */
+				b->inflight--;
+			}
 		}
-		blk_submit(b);
+		if (complete)
+			blk_submit(b);
 	}
-	blk_notify_pushed(b);
+	if (complete)
+		blk_notify_pushed(b);
 	return 0;
+}
+
+static void blk_quiesce(struct blk *b)
+{
+	blk_wait_inflight(b, false, "reset");
 }
 
 static int blk_quiesce_op(struct evvm_virtio_dev *dev, bool quiesced)
@@ -997,7 +984,7 @@ static int blk_quiesce_op(struct evvm_virtio_dev *dev, bool quiesced)
 		return 0;
 	}
 	b->paused = true;
-	err = blk_finish_inflight(b);
+	err = blk_wait_inflight(b, true, "pause");
 	if (err)
 		b->paused = false;
 	return err;
@@ -1447,7 +1434,7 @@ static int blk_swap_on_loop(void *opaque)
 	int err = 0;
 
 	if (b->started && !b->paused)
-		err = blk_finish_inflight(b);
+		err = blk_wait_inflight(b, true, "path swap");
 	if (err)
 		return err;
 	blk_take_file(b, a->nb);
