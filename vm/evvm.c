@@ -24,8 +24,6 @@
 _Static_assert(EVVM_LOG_LEVEL_ERROR == EVVM_LOG_ERR && EVVM_LOG_LEVEL_DEBUG == EVVM_LOG_DEBUG,
 	       "public and internal log levels differ");
 
-#define STR_(x)		#x
-#define STR(x)		STR_(x)
 #define STOP_ON_DESTROY 255
 #define ERRMSG_MAX	VMDESC_MSG_MAX
 
@@ -49,7 +47,7 @@ struct evvm_ctx {
 
 const char *evvm_version(void)
 {
-	return STR(EVVM_VERSION_MAJOR) "." STR(EVVM_VERSION_MINOR);
+	return EVVM_VERSION_STRING;
 }
 
 int evvm_set_log(evvm_log_callback fn, void *opaque, int max_level)

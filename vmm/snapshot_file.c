@@ -10,13 +10,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <evvm/evvm.h>
 #include <evvm/log.h>
 
 #include "snapshot_file.h"
-
-#ifndef EVVM_VERSION
-#define EVVM_VERSION "0.1" /* as cli/cli.h */
-#endif
 
 /* On disk, little-endian (x86 only), every field naturally aligned. */
 struct snapfile_header {
@@ -71,7 +68,7 @@ int snapfile_init(struct snapfile *sf, const char *path)
 		return -ENOMEM;
 	}
 	memcpy(h.magic, SNAPFILE_MAGIC, sizeof(h.magic));
-	snprintf(h.evvm_version, sizeof(h.evvm_version), "%s", EVVM_VERSION);
+	snprintf(h.evvm_version, sizeof(h.evvm_version), "%s", EVVM_VERSION_STRING);
 	memcpy(sf->buf, &h, sizeof(h));
 	sf->len = sizeof(h);
 	return 0;

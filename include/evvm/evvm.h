@@ -47,6 +47,10 @@ extern "C" {
 /* The version this header belongs to; evvm_version() gives the library's. */
 #define EVVM_VERSION_MAJOR 0
 #define EVVM_VERSION_MINOR 1
+#define EVVM_VERSION_STR_(x) #x
+#define EVVM_VERSION_STR(maj, min) EVVM_VERSION_STR_(maj) "." EVVM_VERSION_STR_(min)
+/* "MAJOR.MINOR", as evvm_version() returns it. */
+#define EVVM_VERSION_STRING EVVM_VERSION_STR(EVVM_VERSION_MAJOR, EVVM_VERSION_MINOR)
 
 #define EVVM_API	   __attribute__((visibility("default")))
 
