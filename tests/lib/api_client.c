@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api_client.h"
+#include "timescale.h"
 
 int api_connect(const char *path)
 {
@@ -57,10 +58,7 @@ static double mono_s(void)
 
 int api_read_response(int fd, double timeout_s, char **body)
 {
-	/* As tests/lib/proc.c's test_time_scale(): slower under tools/kvm-nested. */
-	const char *scale = getenv("EVVM_TEST_TIME_SCALE");
-	double k = scale ? strtod(scale, NULL) : 1;
-	double deadline = mono_s() + timeout_s * (k >= 1 && k <= 100 ? k : 1);
+	double deadline = mono_s() + timeout_s * test_time_scale();
 	size_t len = 0, cap = 4096;
 	char *buf = malloc(cap + 1), *hdr_end;
 	int status = -1;

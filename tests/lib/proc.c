@@ -74,14 +74,6 @@ pid_t spawn(const char *const argv[], const char *log)
 	return pid;
 }
 
-double test_time_scale(void)
-{
-	const char *s = getenv("EVVM_TEST_TIME_SCALE");
-	double v = s ? strtod(s, NULL) : 1;
-
-	return v >= 1 && v <= 100 ? v : 1;
-}
-
 int wait_exit(pid_t pid, double timeout_s)
 {
 	double deadline = now_s() + timeout_s * test_time_scale();

@@ -5,15 +5,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "timescale.h"
+
 /* CLOCK_MONOTONIC in seconds. */
 double now_s(void);
-
-/*
- * What the tests' wall-clock timeouts are multiplied by: EVVM_TEST_TIME_SCALE
- * (1 to 100, default 1). tools/kvm-nested sets it, since everything there
- * runs under QEMU's TCG. Timeouts only catch hangs; nothing is timed.
- */
-double test_time_scale(void);
 
 /* The whole of a (small) file, NUL-terminated, malloc'd; "" if it cannot be read. */
 char *slurp(const char *path);
