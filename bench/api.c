@@ -21,6 +21,7 @@
 #include "../tests/lib/api_client.h"
 #include "bench.h"
 #include "evvm_path.h"
+#include "median.h"
 
 /* CPU time of every thread of @pid so far, in ns; -1 if it cannot be read. */
 static double proc_cpu_ns(pid_t pid)
@@ -101,19 +102,6 @@ static int one_run(const char *evvm, const char *sock, struct sample *s)
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 	return status == 200 && s->cpu_ms >= 0 && s->rss_kib >= 0 ? 0 : -ETIMEDOUT;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void usage(FILE *f)
