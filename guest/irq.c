@@ -1,6 +1,5 @@
 #include "irq.h"
 #include "exit.h"
-#include "io.h"
 #include "lapic.h"
 #include "printf.h"
 
@@ -16,18 +15,6 @@ static irq_handler_t handlers[NR_VECTORS];
 void idt_load(void)
 {
 	asm volatile("lidt %0" : : "m"(idt_ptr));
-}
-
-/*
- * KVM resets the 8259s unmasked with vector base 0 and the boot CPU's LINT0
- * in ExtINT mode, and its default routes send GSIs 0-15 to them as well as
- * to the IOAPIC: a device pin would also arrive as exception vector "pin".
- * Every test routes pins through the IOAPIC, so mask both PICs, as an OS does.
- */
-void pic_mask_all(void)
-{
-	outb(0xff, 0x21);
-	outb(0xff, 0xa1);
 }
 
 void irq_register(unsigned int vector, irq_handler_t handler)

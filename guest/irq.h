@@ -29,9 +29,6 @@ typedef void (*irq_handler_t)(struct irq_frame *frame);
 /* Load the IDT on this CPU. */
 void idt_load(void);
 
-/* Mask both 8259 PICs (once, on the boot CPU). */
-void pic_mask_all(void);
-
 /* Install @handler for @vector (exceptions too); NULL removes it. */
 void irq_register(unsigned int vector, irq_handler_t handler);
 

@@ -2,6 +2,7 @@
 #include "cmdline.h"
 #include "exit.h"
 #include "irq.h"
+#include "lapic.h"
 #include "printf.h"
 #include "pvh.h"
 #include "test.h"
@@ -32,7 +33,13 @@ void guest_main(struct hvm_start_info *si)
 	int status;
 
 	idt_load();
-	pic_mask_all();
+	/*
+	 * KVM resets the boot CPU's LINT0 to ExtINT and its 8259s unmasked at
+	 * vector base 0, and routes GSIs 0-15 to them too: a device interrupt
+	 * would also arrive as exception vector "pin" in a test that never
+	 * called lapic_enable() (tests=idle, after PATCH /drives).
+	 */
+	lapic_enable();
 	if (si_ok)
 		cmdline_init(si->cmdline_paddr);
 	printf("evvm-guest: booted, cmdline \"%s\"\n", cmdline_raw());
