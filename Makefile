@@ -153,15 +153,14 @@ demo:
 test: all
 	@tools/run-tests $(B)
 
-# Everything CI runs: the fuzzers for a bounded time, then the tests built
-# with gcc, with gcc and ASan+UBSan (leaks fail), and with clang, then the
-# gcc build installed and used as a user would (install-check). All of them
-# run even if one fails; the last line sums them, and the exit status is
-# non-zero if any build or test failed.
-# Where /dev/kvm is missing, the gcc build's KVM tests run under
-# tools/kvm-nested (QEMU TCG), beside the ASan and clang builds (the nested
-# pass is the longest part of check, and the host passes leave a CPU idle
-# much of the time); those two builds skip the KVM tests, saying why.
+# Everything CI runs: the tests built with gcc, then in two lanes side by
+# side: the gcc build's KVM tests under tools/kvm-nested where /dev/kvm is
+# missing (QEMU TCG: one CPU, the longest part of check), and on the other
+# CPU the fuzzers for a bounded time, the tests built with gcc and
+# ASan+UBSan (leaks fail) and with clang, and the gcc build installed and
+# used as a user would (install-check). The ASan and clang builds skip the
+# KVM tests, saying why. All of them run even if one fails; the last line
+# sums them, and the exit status is non-zero if any build or test failed.
 CHECK_BUILDS := build build-asan build-clang build-install
 # fuzz.mk's default (60 s for `make fuzz-run`) is not check's: 120 s unless
 # FUZZ_SECONDS is given on the command line or in the environment.
@@ -169,15 +168,17 @@ CHECK_FUZZ_SECONDS = $(if $(filter command line environment,$(origin FUZZ_SECOND
 
 check:
 	@tools/deps test
-	@$(MAKE) --no-print-directory fuzz-run B=build-fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	@rm -f $(addsuffix /test-counts,$(CHECK_BUILDS))
 	@EVVM_NESTED=defer $(MAKE) --no-print-directory test B=build; \
 	tools/run-tests --nested build >build/nested-pass.log 2>&1 & nested=$$!; \
+	$(MAKE) --no-print-directory fuzz-run B=build-fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS); \
+	fuzz=$$?; \
 	EVVM_NESTED=off $(MAKE) --no-print-directory test B=build-asan SAN=1; \
 	EVVM_NESTED=off $(MAKE) --no-print-directory test B=build-clang CC=clang; \
 	$(MAKE) --no-print-directory install-check B=build; \
 	wait $$nested; cat build/nested-pass.log; \
-	tools/test-verdict $(CHECK_BUILDS)
+	tools/test-verdict $(CHECK_BUILDS) && [ $$fuzz = 0 ] || \
+	{ [ $$fuzz = 0 ] || echo "make check: the fuzzers failed (above)"; exit 1; }
 
 clean:
 	rm -rf $(B) $(B)-install $(BENCHES)

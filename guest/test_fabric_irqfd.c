@@ -29,8 +29,12 @@
 /* How long an expected interrupt may take, and how long to watch for more. */
 #define IRQ_TIMEOUT		TIMEOUT_CYCLES
 #define QUIET_WAIT		(20 * TSC_PER_MS)
-/* irqfd-level: per cycle; give up after this many cycles lost. */
-#define CYCLE_TIMEOUT		(1000 * TSC_PER_MS)
+/*
+ * irqfd-level: per cycle (a cycle takes microseconds; 10 s only ends one
+ * whose interrupt is truly lost: a loaded host running KVM under TCG went
+ * past 1 s twice in 10,000); give up after this many cycles lost.
+ */
+#define CYCLE_TIMEOUT		(10000 * TSC_PER_MS)
 #define MAX_LOST		3
 /* Spins between two TSC reads while waiting for a cycle's interrupt. */
 #define SPIN_CHECK		64
@@ -273,10 +277,17 @@ static int test_irqfd_level(void)
 		       "they put out of step) are its doing and are not failed\n",
 		       level_early_eoi, runs, level_bad_ack);
 
+	/*
+	 * A spurious run is legal: the device re-asserts on resample if work
+	 * is pending, and that check can race the guest's ACK of the next
+	 * kick's interrupt (the user path's pulses make it likelier under
+	 * load: 189 of 10000 seen in CI). A host that doubles every
+	 * interrupt is a bug: more than one in ten fails.
+	 */
 	if (lost)
 		test_fail("%u cycles lost (of %u run)", lost, done);
-	else if (level_spurious && !level_early_eoi)
-		test_fail("%u spurious interrupts", level_spurious);
+	else if (level_spurious > LEVEL_CYCLES / 10 && !level_early_eoi)
+		test_fail("%u spurious interrupts for %u kicks", level_spurious, LEVEL_CYCLES);
 	else if (level_bad_ack && !level_early_eoi)
 		test_fail("%u ACKs did not return PENDING - 1", level_bad_ack);
 	else if (runs != LEVEL_CYCLES + level_spurious)

@@ -32,7 +32,8 @@
 struct snap {
 	char dir[64];
 	char sock[128], log[128], state[128], mem[128];
-	unsigned int round; /* the last round the guest printed before the snapshot */
+	unsigned int round; /* the last round the guest printed whole before the snapshot */
+	bool partial;	    /* and it was paused in the middle of the next one's line */
 };
 
 /* The last "snap-loop round N " in @text, or 0. */
@@ -85,6 +86,7 @@ static void take_snapshot(struct snap *s)
 	assert_int_equal(wait_exit(pid, 30), 128 + SIGKILL);
 	out = slurp(s->log);
 	s->round = last_round(out);
+	s->partial = strstr(strrchr(out, '\n') ?: out, "snap-loop round ") != NULL;
 	free(out);
 	assert_true(s->round >= 5);
 	assert_true(s->round < 150);
@@ -98,18 +100,23 @@ static void cleanup(struct snap *s)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* The restored guest's output: the round after the snapshot first, no boot, all rounds, ok. */
+/*
+ * The restored guest's output: the round after the snapshot first, no boot,
+ * all rounds, ok. A guest paused in the middle of a line prints the rest of
+ * it first, so its first whole line is the round after that one.
+ */
 static void check_continued(const struct snap *s, const char *log)
 {
+	unsigned int next = s->round + (s->partial ? 2 : 1);
 	char *out = slurp(log), first[64];
 	const char *hit = strstr(out, "snap-loop round ");
 
-	snprintf(first, sizeof(first), "snap-loop round %u ", s->round + 1);
+	snprintf(first, sizeof(first), "snap-loop round %u ", next);
 	if (!hit || strncmp(hit, first, strlen(first)) || strstr(out, "booted") ||
 	    !strstr(out, "snap-loop round " ROUNDS " ") || !strstr(out, "test snap-loop: ok"))
 		fail_msg("restored guest did not continue from round %u to the end; it "
 			 "printed:\n%.300s\n...\n%s",
-			 s->round + 1, out, strlen(out) > 300 ? out + strlen(out) - 200 : "");
+			 next, out, strlen(out) > 300 ? out + strlen(out) - 200 : "");
 	free(out);
 }
 
@@ -147,6 +154,9 @@ static void test_load_through_api(void **state)
 	require_kvm();
 	take_snapshot(&s);
 	fc_start(&f);
+	/* evvm's lines to a file of their own: they would split the guest's. */
+	snprintf(body, sizeof(body), "{\"log_path\":\"%s/fc.log\"}", f.dir);
+	EXPECT(&f, "PUT", "/logger", body, 204, NULL, NULL);
 	snprintf(body, sizeof(body),
 		 "{\"snapshot_path\":\"%s\",\"mem_backend\":{\"backend_type\":\"Uffd\","
 		 "\"backend_path\":\"%s\"}}",
@@ -163,6 +173,8 @@ static void test_load_through_api(void **state)
 	assert_int_equal(st, 0);
 	check_continued(&s, f.log);
 	unlink(f.sock);
+	snprintf(body, sizeof(body), "%s/fc.log", f.dir);
+	unlink(body);
 	rmdir(f.dir);
 	cleanup(&s);
 }

@@ -180,6 +180,19 @@ void run_result_free(struct run_result *r)
 	r->out = r->err = NULL;
 }
 
+/*
+ * EVVM_TEST_FILTER=NAME runs only that test of the program (cmocka's glob):
+ * tools/run-tests runs, under tools/kvm-nested, just the tests that skipped
+ * for want of /dev/kvm, not the whole program again.
+ */
+__attribute__((constructor)) static void test_filter_from_env(void)
+{
+	const char *name = getenv("EVVM_TEST_FILTER");
+
+	if (name && *name)
+		cmocka_set_test_filter(name);
+}
+
 void require_kvm(void)
 {
 	int fd;
