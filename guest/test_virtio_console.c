@@ -98,7 +98,7 @@ static int send(struct virtq *tx, const char *s, u32 len)
 	if (!rc)
 		return test_fail("virtio-console: transmit buffer not used within %lu cycles (Status 0x%x)",
 				 VIRTIO_IO_TIMEOUT,
-				 virtio_read(tx->dev, VIRTIO_MMIO_STATUS));
+				 virtio_status(tx->dev));
 	return 0;
 }
 

@@ -1,12 +1,13 @@
 /*
  * A hostile driver against the virtio-rng device: each case breaks one rule
- * of the split ring or the MMIO transport. The device must then set
+ * of the split ring or of queue set-up, through the virtio core, so each
+ * runs over either transport (virtio-mmio or virtio-pci). The device must then set
  * DEVICE_NEEDS_RESET (Status bit 0x40; a configuration-change interrupt may
  * come with it), after which a reset and a fresh set-up must give a working
  * device again. A device that never reacts fails the test at a TSC deadline.
  *
  * queue-size is the exception: QueueNum = 100 (not a power of two) may also
- * be refused by QueueReady reading back 0.
+ * be refused by QueueReady (pci: queue_enable) reading back 0.
  */
 #include "cpu.h"
 #include "lib.h"
@@ -131,7 +132,7 @@ static int hostile(const char *name, int (*inject)(struct virtq *vq))
 	t0 = rdtsc();
 	nr = virtio_wait_needs_reset(d, HOSTILE_TIMEOUT);
 	dt = rdtsc() - t0;
-	status = virtio_read(d, VIRTIO_MMIO_STATUS);
+	status = virtio_status(d);
 	used = READ_ONCE(d->vq[0].used->idx);
 	printf("evvm-guest: %s: %s after %lu kcycles, Status 0x%x, used->idx %u, %u config interrupts\n",
 	       name, nr ? "NEEDS_RESET" : "no NEEDS_RESET", dt / 1000, status,
@@ -189,8 +190,7 @@ static int test_hostile_queue_size(void)
 
 	if (!d || virtio_dev_begin(d, 0))
 		return -1;
-	virtio_write(d, VIRTIO_MMIO_QUEUE_SEL, 0);
-	max = virtio_read(d, VIRTIO_MMIO_QUEUE_NUM_MAX);
+	max = virtio_queue_max(d, 0);
 	if (max < num) {
 		if (max < 3) {
 			virtio_dev_reset(d);
@@ -205,8 +205,8 @@ static int test_hostile_queue_size(void)
 		virtio_dev_reset(d);
 		return -1;
 	}
-	ready = virtio_read(d, VIRTIO_MMIO_QUEUE_READY);
-	status = virtio_read(d, VIRTIO_MMIO_STATUS);
+	ready = virtio_queue_ready(d, 0);
+	status = virtio_status(d);
 	if (!ready || (status & VIRTIO_S_NEEDS_RESET)) {
 		printf("evvm-guest: %s: QueueNum %u (QueueNumMax %u): after QueueReady = 1, QueueReady reads %u and Status 0x%x (%s)\n",
 		       name, num, max, ready, status,
@@ -218,7 +218,7 @@ static int test_hostile_queue_size(void)
 	status = virtio_dev_ready_raw(d);
 	nr = (status & VIRTIO_S_NEEDS_RESET) ||
 	     virtio_wait_needs_reset(d, HOSTILE_TIMEOUT);
-	status = virtio_read(d, VIRTIO_MMIO_STATUS);
+	status = virtio_status(d);
 	printf("evvm-guest: %s: QueueNum %u (QueueNumMax %u): QueueReady reads 1, %s after DRIVER_OK (Status 0x%x, %u config interrupts)\n",
 	       name, num, max, nr ? "NEEDS_RESET" : "no NEEDS_RESET", status,
 	       READ_ONCE(d->config_irqs));

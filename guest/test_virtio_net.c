@@ -284,7 +284,7 @@ static int test_net_hostile(void)
 		rc = nf_send(&n, NF_DONE, 3);
 	if (!rc)
 		rc = net_tx_drain(&n);
-	s = virtio_read(n.dev, VIRTIO_MMIO_STATUS);
+	s = virtio_status(n.dev);
 	if (!rc && (s & (VIRTIO_S_NEEDS_RESET | VIRTIO_S_FAILED)))
 		rc = test_fail("virtio-net-hostile: Status 0x%x after dropped frames", s);
 	if (!rc)

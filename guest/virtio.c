@@ -1,15 +1,12 @@
 /*
- * virtio-mmio transport (version 2) and split virtqueues for the test guest.
- * Register accesses are exits (~10 us each under PVM), so the paths that run
- * per request touch only QueueNotify, and only when the device asks for it.
+ * The transport-independent virtio core and split virtqueues for the test
+ * guest; the transports are virtio_mmio.c and virtio_pci.c. Register
+ * accesses are exits (~10 us each under PVM), so the paths that run per
+ * request touch only the doorbell, and only when the device asks for it.
  */
 #include "virtio.h"
 #include "cmdline.h"
 #include "cpu.h"
-#include "io.h"
-#include "ioapic.h"
-#include "irq.h"
-#include "lapic.h"
 #include "lib.h"
 #include "printf.h"
 #include "test.h"
@@ -28,37 +25,39 @@ static u8 ring_mem[VIRTIO_MAX_DEVS][VIRTIO_MAX_QUEUES][RING_SLOT_SIZE]
 
 static struct virtio_dev devs[VIRTIO_MAX_DEVS];
 static unsigned int ndevs;
-static bool parsed;
-
-/* Device by GSI, for the shared interrupt handler. */
-static struct virtio_dev *gsi_dev[IOAPIC_PINS];
+static bool mmio_found, pci_found;
 static unsigned int irqs_routed;
 
-#define CMDLINE_KEY		"virtio_mmio.device="
-
-u32 virtio_read(const struct virtio_dev *d, u32 reg)
+struct virtio_dev *virtio_dev_new(const struct virtio_transport *t)
 {
-	return mmio_read32(d->base + reg);
+	struct virtio_dev *d;
+
+	if (ndevs == VIRTIO_MAX_DEVS)
+		return NULL;
+	d = &devs[ndevs++];
+	memset(d, 0, sizeof(*d));
+	d->t = t;
+	return d;
 }
 
-void virtio_write(const struct virtio_dev *d, u32 reg, u32 val)
+u32 virtio_status(const struct virtio_dev *d)
 {
-	mmio_write32(d->base + reg, val);
+	return d->t->get_status(d);
 }
 
 u8 virtio_cfg_read8(const struct virtio_dev *d, u32 off)
 {
-	return mmio_read8(d->base + VIRTIO_MMIO_CONFIG + off);
+	return (u8)d->t->cfg_read(d, off, 1);
 }
 
 u16 virtio_cfg_read16(const struct virtio_dev *d, u32 off)
 {
-	return mmio_read16(d->base + VIRTIO_MMIO_CONFIG + off);
+	return (u16)d->t->cfg_read(d, off, 2);
 }
 
 u32 virtio_cfg_read32(const struct virtio_dev *d, u32 off)
 {
-	return mmio_read32(d->base + VIRTIO_MMIO_CONFIG + off);
+	return d->t->cfg_read(d, off, 4);
 }
 
 u64 virtio_cfg_read64(const struct virtio_dev *d, u32 off)
@@ -67,137 +66,14 @@ u64 virtio_cfg_read64(const struct virtio_dev *d, u32 off)
 	int tries = 8;
 
 	do {
-		gen = virtio_read(d, VIRTIO_MMIO_CONFIG_GEN);
+		gen = d->t->config_generation(d);
 		lo = virtio_cfg_read32(d, off);
 		hi = virtio_cfg_read32(d, off + 4);
-	} while (gen != virtio_read(d, VIRTIO_MMIO_CONFIG_GEN) && --tries);
+	} while (gen != d->t->config_generation(d) && --tries);
 	return ((u64)hi << 32) | lo;
 }
 
 /* ---- Discovery ------------------------------------------------------- */
-
-/* A number: 0x-prefixed hex, else decimal. Advances *pp; false if no digit. */
-static bool parse_num(const char **pp, u64 *out)
-{
-	const char *p = *pp;
-	unsigned int base = 10, digit;
-	u64 v = 0;
-	bool any = false;
-
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-		base = 16;
-		p += 2;
-	}
-	for (;; p++) {
-		if (*p >= '0' && *p <= '9')
-			digit = *p - '0';
-		else if (base == 16 && *p >= 'a' && *p <= 'f')
-			digit = *p - 'a' + 10;
-		else if (base == 16 && *p >= 'A' && *p <= 'F')
-			digit = *p - 'A' + 10;
-		else
-			break;
-		if (v > (~0ULL - digit) / base)
-			return false;	/* overflow */
-		v = v * base + digit;
-		any = true;
-	}
-	*pp = p;
-	*out = v;
-	return any;
-}
-
-bool virtio_parse_u64(const char *s, u64 *out)
-{
-	return parse_num(&s, out) && !*s;
-}
-
-/* "<size>@<base>:<gsi>[:<id>]"; @end is where the word ends. */
-static bool parse_device(const char *p, const char *end, struct virtio_dev *d)
-{
-	u64 size, base, gsi;
-
-	if (!parse_num(&p, &size))
-		return false;
-	switch (*p) {
-	case 'K': case 'k': size <<= 10; p++; break;
-	case 'M': case 'm': size <<= 20; p++; break;
-	case 'G': case 'g': size <<= 30; p++; break;
-	}
-	if (*p++ != '@' || !parse_num(&p, &base) || *p++ != ':' ||
-	    !parse_num(&p, &gsi) || gsi > 255)
-		return false;
-	/* An optional ":<platform device id>", as Linux accepts, is ignored. */
-	if (p != end && *p != ':')
-		return false;
-	d->size = size;
-	d->base = base;
-	d->gsi = gsi;
-	return true;
-}
-
-static void parse_cmdline(void)
-{
-	const char *w = cmdline_raw(), *end;
-	size_t klen = strlen(CMDLINE_KEY);
-
-	parsed = true;
-	while (*w) {
-		while (*w == ' ')
-			w++;
-		end = w;
-		while (*end && *end != ' ')
-			end++;
-		if ((size_t)(end - w) > klen && !strncmp(w, CMDLINE_KEY, klen)) {
-			struct virtio_dev *d = &devs[ndevs];
-
-			if (ndevs == VIRTIO_MAX_DEVS)
-				printf("evvm-guest: virtio: more than %u devices, ignoring '%.*s'\n",
-				       VIRTIO_MAX_DEVS, (int)(end - w), w);
-			else if (!parse_device(w + klen, end, d))
-				printf("evvm-guest: virtio: bad entry '%.*s' (want <size>@<base>:<gsi>)\n",
-				       (int)(end - w), w);
-			else
-				ndevs++;
-		}
-		w = end;
-	}
-}
-
-/* Check the registers once; print why a device is refused. */
-static void probe(struct virtio_dev *d)
-{
-	u32 magic;
-
-	d->probed = true;
-	if (d->base >= (1ULL << 32) || d->base + d->size > (1ULL << 32) ||
-	    d->size < VIRTIO_MMIO_CONFIG) {
-		printf("evvm-guest: virtio-mmio at 0x%lx size 0x%lx: outside the mapped 4 GiB or smaller than 0x100, ignored\n",
-		       d->base, d->size);
-		return;
-	}
-	magic = virtio_read(d, VIRTIO_MMIO_MAGIC);
-	if (magic != VIRTIO_MMIO_MAGIC_VALUE) {
-		printf("evvm-guest: virtio-mmio at 0x%lx: bad MagicValue 0x%x, ignored\n",
-		       d->base, magic);
-		return;
-	}
-	d->version = virtio_read(d, VIRTIO_MMIO_VERSION);
-	/* DeviceID sits at the same offset in legacy devices. */
-	d->device_id = virtio_read(d, VIRTIO_MMIO_DEVICE_ID);
-	if (d->version == 1) {
-		printf("evvm-guest: virtio-mmio at 0x%lx (%s): legacy Version 1 is not supported, only Version 2 (virtio 1.x)\n",
-		       d->base, virtio_type_name(d->device_id));
-		return;
-	}
-	if (d->version != 2) {
-		printf("evvm-guest: virtio-mmio at 0x%lx: unknown Version %u, ignored\n",
-		       d->base, d->version);
-		return;
-	}
-	/* DeviceID 0 is a placeholder: ignored without a word (4.2.2.2). */
-	d->usable = d->device_id != 0;
-}
 
 const char *virtio_type_name(u32 device_id)
 {
@@ -221,33 +97,54 @@ static const char *type_flag(u32 device_id)
 	}
 }
 
-struct virtio_dev *virtio_find(u32 device_id, unsigned int nth, bool quiet)
+/* The @nth usable device of the type among those found so far; *@nth counts down. */
+static struct virtio_dev *search(u32 device_id, unsigned int *nth,
+				 struct virtio_dev **legacy)
 {
-	struct virtio_dev *legacy = NULL;
 	unsigned int i;
 
-	if (!parsed)
-		parse_cmdline();
 	for (i = 0; i < ndevs; i++) {
 		struct virtio_dev *d = &devs[i];
 
-		if (!d->probed)
-			probe(d);
+		if (!d->probed) {
+			d->probed = true;
+			d->t->probe(d);
+		}
 		if (d->device_id != device_id)
 			continue;
 		if (!d->usable) {
-			if (d->version == 1 && !legacy)
-				legacy = d;
+			if (d->legacy && !*legacy)
+				*legacy = d;
 			continue;
 		}
-		if (!nth--)
+		if (!(*nth)--)
 			return d;
 	}
-	if (quiet)
-		return NULL;
+	return NULL;
+}
+
+struct virtio_dev *virtio_find(u32 device_id, unsigned int nth, bool quiet)
+{
+	struct virtio_dev *legacy = NULL, *d;
+	unsigned int left = nth;
+
+	if (!mmio_found) {
+		mmio_found = true;
+		virtio_mmio_discover();
+	}
+	d = search(device_id, &left, &legacy);
+	/* Bus 0 is walked only when the command line has too few: mmio runs see no ECAM. */
+	if (!d && !pci_found) {
+		pci_found = true;
+		virtio_pci_discover();
+		left = nth;
+		d = search(device_id, &left, &legacy);
+	}
+	if (d || quiet)
+		return d;
 	if (legacy)
-		test_fail("no usable %s device: the one at 0x%lx is legacy virtio-mmio (Version 1)",
-			  virtio_type_name(device_id), legacy->base);
+		test_fail("no usable %s device: the one at %s is legacy virtio-mmio (Version 1)",
+			  virtio_type_name(device_id), legacy->where);
 	else
 		test_fail("no %s device (run evvm with %s)",
 			  virtio_type_name(device_id), type_flag(device_id));
@@ -255,34 +152,6 @@ struct virtio_dev *virtio_find(u32 device_id, unsigned int nth, bool quiet)
 }
 
 /* ---- Device set-up and reset ---------------------------------------- */
-
-static void virtio_irq(struct irq_frame *frame)
-{
-	unsigned int gsi = frame->vector - GSI_VECTOR_BASE;
-	struct virtio_dev *d = gsi < IOAPIC_PINS ? gsi_dev[gsi] : NULL;
-	u32 isr;
-	int i;
-
-	if (d) {
-		WRITE_ONCE(d->irqs, d->irqs + 1);
-		/*
-		 * The pin is edge-triggered: acknowledge until InterruptStatus
-		 * reads 0, or an event that arrives between the read and the
-		 * ACK would keep a level-style line high with no new edge.
-		 */
-		for (i = 0; i < 4; i++) {
-			isr = virtio_read(d, VIRTIO_MMIO_INT_STATUS);
-			if (!isr)
-				break;
-			virtio_write(d, VIRTIO_MMIO_INT_ACK, isr);
-			if (isr & VIRTIO_INT_USED)
-				WRITE_ONCE(d->used_irqs, d->used_irqs + 1);
-			if (isr & VIRTIO_INT_CONFIG)
-				WRITE_ONCE(d->config_irqs, d->config_irqs + 1);
-		}
-	}
-	lapic_eoi();
-}
 
 static bool cmdline_off(const char *key)
 {
@@ -301,7 +170,7 @@ static bool verbose(void)
 
 static void set_status(struct virtio_dev *d, u32 bits)
 {
-	virtio_write(d, VIRTIO_MMIO_STATUS, bits);
+	d->t->set_status(d, bits);
 }
 
 static int reset_and_wait(struct virtio_dev *d)
@@ -309,12 +178,12 @@ static int reset_and_wait(struct virtio_dev *d)
 	u64 deadline;
 	u32 s;
 
-	virtio_write(d, VIRTIO_MMIO_STATUS, 0);
+	set_status(d, 0);
 	deadline = tsc_deadline(VIRTIO_RESET_TIMEOUT);
-	while ((s = virtio_read(d, VIRTIO_MMIO_STATUS)) != 0) {
+	while ((s = virtio_status(d)) != 0) {
 		if (tsc_passed(deadline))
-			return test_fail("%s at 0x%lx: Status still 0x%x after reset",
-					 virtio_type_name(d->device_id), d->base, s);
+			return test_fail("%s at %s: Status still 0x%x after reset",
+					 virtio_type_name(d->device_id), d->where, s);
 		tsc_delay(10 * TSC_PER_US);
 	}
 	return 0;
@@ -326,8 +195,8 @@ int virtio_dev_reset(struct virtio_dev *d)
 	int rc;
 
 	if (verbose() && d->irq_routed) {
-		printf("evvm-guest: virtio: %s at 0x%lx reset:",
-		       virtio_type_name(d->device_id), d->base);
+		printf("evvm-guest: virtio: %s at %s reset:",
+		       virtio_type_name(d->device_id), d->where);
 		for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
 			if (d->vq[i].num)
 				printf(" q%u %u kicks %u notifies %u used;", i,
@@ -336,16 +205,14 @@ int virtio_dev_reset(struct virtio_dev *d)
 		printf(" %u irqs (%u used, %u config)\n", d->irqs,
 		       d->used_irqs, d->config_irqs);
 	}
-	/* Mask first, with interrupts still on, so a latched vector lands here. */
-	if (d->irq_routed)
-		ioapic_mask(d->gsi);
+	if (d->irq_routed && d->t->irq_mask)
+		d->t->irq_mask(d);
 	rc = reset_and_wait(d);
 	if (d->irq_routed) {
 		d->irq_routed = false;
+		d->t->irq_off(d);
 		if (!--irqs_routed)
 			cli();
-		irq_register(GSI_VECTOR(d->gsi), NULL);
-		WRITE_ONCE(gsi_dev[d->gsi], NULL);
 	}
 	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		d->vq[i].num = 0;
@@ -355,7 +222,7 @@ int virtio_dev_reset(struct virtio_dev *d)
 int virtio_dev_begin(struct virtio_dev *d, u64 want)
 {
 	const char *name = virtio_type_name(d->device_id);
-	u32 lo, hi, s;
+	u32 s;
 
 	if (virtio_dev_reset(d))
 		return -1;
@@ -365,17 +232,13 @@ int virtio_dev_begin(struct virtio_dev *d, u64 want)
 	set_status(d, VIRTIO_S_ACKNOWLEDGE);
 	set_status(d, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER);
 
-	virtio_write(d, VIRTIO_MMIO_DEV_FEATURES_SEL, 0);
-	lo = virtio_read(d, VIRTIO_MMIO_DEV_FEATURES);
-	virtio_write(d, VIRTIO_MMIO_DEV_FEATURES_SEL, 1);
-	hi = virtio_read(d, VIRTIO_MMIO_DEV_FEATURES);
-	d->offered = ((u64)hi << 32) | lo;
+	d->offered = d->t->device_features(d);
 	if (!(d->offered & VIRTIO_BIT(VIRTIO_F_VERSION_1))) {
 		set_status(d, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER |
 			   VIRTIO_S_FAILED);
 		virtio_dev_reset(d);
-		return test_fail("%s at 0x%lx does not offer VIRTIO_F_VERSION_1 (features 0x%lx)",
-				 name, d->base, d->offered);
+		return test_fail("%s at %s does not offer VIRTIO_F_VERSION_1 (features 0x%lx)",
+				 name, d->where, d->offered);
 	}
 
 	want |= VIRTIO_BIT(VIRTIO_F_VERSION_1);
@@ -384,19 +247,15 @@ int virtio_dev_begin(struct virtio_dev *d, u64 want)
 	if (!cmdline_off("virtio.indirect"))
 		want |= VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
 	d->features = want & d->offered;
-
-	virtio_write(d, VIRTIO_MMIO_DRV_FEATURES_SEL, 0);
-	virtio_write(d, VIRTIO_MMIO_DRV_FEATURES, (u32)d->features);
-	virtio_write(d, VIRTIO_MMIO_DRV_FEATURES_SEL, 1);
-	virtio_write(d, VIRTIO_MMIO_DRV_FEATURES, (u32)(d->features >> 32));
+	d->t->driver_features(d, d->features);
 
 	set_status(d, VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER |
 		   VIRTIO_S_FEATURES_OK);
-	s = virtio_read(d, VIRTIO_MMIO_STATUS);
+	s = virtio_status(d);
 	if (!(s & VIRTIO_S_FEATURES_OK)) {
 		virtio_dev_reset(d);
-		return test_fail("%s at 0x%lx refused features 0x%lx (Status 0x%x)",
-				 name, d->base, d->features, s);
+		return test_fail("%s at %s refused features 0x%lx (Status 0x%x)",
+				 name, d->where, d->features, s);
 	}
 	return 0;
 }
@@ -422,10 +281,19 @@ static struct virtq *virtq_init(struct virtio_dev *d, u16 index, u16 num)
 	return vq;
 }
 
+u32 virtio_queue_max(struct virtio_dev *d, u16 index)
+{
+	return d->t->queue_max(d, index);
+}
+
+bool virtio_queue_ready(struct virtio_dev *d, u16 index)
+{
+	return d->t->queue_ready(d, index);
+}
+
 struct virtq *virtio_queue_program(struct virtio_dev *d, u16 index, u16 num)
 {
 	struct virtq *vq;
-	u64 a;
 
 	if (index >= VIRTIO_MAX_QUEUES || !num || num > VIRTQ_MAX_SIZE) {
 		test_fail("queue %u of %u entries: beyond the driver's limits",
@@ -433,17 +301,10 @@ struct virtq *virtio_queue_program(struct virtio_dev *d, u16 index, u16 num)
 		return NULL;
 	}
 	vq = virtq_init(d, index, num);
-	virtio_write(d, VIRTIO_MMIO_QUEUE_NUM, num);
-	a = (u64)(unsigned long)vq->desc;
-	virtio_write(d, VIRTIO_MMIO_QUEUE_DESC_LO, (u32)a);
-	virtio_write(d, VIRTIO_MMIO_QUEUE_DESC_HI, (u32)(a >> 32));
-	a = (u64)(unsigned long)vq->avail;
-	virtio_write(d, VIRTIO_MMIO_QUEUE_DRIVER_LO, (u32)a);
-	virtio_write(d, VIRTIO_MMIO_QUEUE_DRIVER_HI, (u32)(a >> 32));
-	a = (u64)(unsigned long)vq->used;
-	virtio_write(d, VIRTIO_MMIO_QUEUE_DEVICE_LO, (u32)a);
-	virtio_write(d, VIRTIO_MMIO_QUEUE_DEVICE_HI, (u32)(a >> 32));
-	virtio_write(d, VIRTIO_MMIO_QUEUE_READY, 1);
+	if (d->t->queue_program(d, vq)) {
+		vq->num = 0;
+		return NULL;
+	}
 	return vq;
 }
 
@@ -453,13 +314,12 @@ struct virtq *virtio_queue_setup(struct virtio_dev *d, u16 index, u16 max_num)
 	u32 max;
 	u16 num;
 
-	virtio_write(d, VIRTIO_MMIO_QUEUE_SEL, index);
-	if (virtio_read(d, VIRTIO_MMIO_QUEUE_READY)) {
+	if (virtio_queue_ready(d, index)) {
 		test_fail("%s queue %u: QueueReady is already 1 after reset",
 			  name, index);
 		return NULL;
 	}
-	max = virtio_read(d, VIRTIO_MMIO_QUEUE_NUM_MAX);
+	max = virtio_queue_max(d, index);
 	if (!max) {
 		test_fail("%s queue %u: not available (QueueNumMax 0)",
 			  name, index);
@@ -477,13 +337,8 @@ struct virtq *virtio_queue_setup(struct virtio_dev *d, u16 index, u16 max_num)
 
 u32 virtio_dev_ready_raw(struct virtio_dev *d)
 {
-	/* virtio_dev_ready() explains why a GSI is unusable; here, no irq. */
-	if (!d->irq_routed && d->gsi < IOAPIC_PINS && !gsi_dev[d->gsi]) {
-		WRITE_ONCE(gsi_dev[d->gsi], d);
-		irq_register(GSI_VECTOR(d->gsi), virtio_irq);
-		lapic_enable();
-		ioapic_route(d->gsi, GSI_VECTOR(d->gsi),
-			     IOAPIC_EDGE | IOAPIC_ACTIVE_HIGH, lapic_id());
+	/* virtio_dev_ready() explains why interrupts are unusable; here, none. */
+	if (!d->irq_routed && d->t->irq_on(d)) {
 		d->irq_routed = true;
 		irqs_routed++;
 		sti();
@@ -493,37 +348,30 @@ u32 virtio_dev_ready_raw(struct virtio_dev *d)
 	if (verbose()) {
 		unsigned int i;
 
-		printf("evvm-guest: virtio: %s at 0x%lx gsi %u: offered 0x%lx, negotiated 0x%lx, queue sizes",
-		       virtio_type_name(d->device_id), d->base, d->gsi,
+		printf("evvm-guest: virtio: %s at %s: offered 0x%lx, negotiated 0x%lx, queue sizes",
+		       virtio_type_name(d->device_id), d->where,
 		       d->offered, d->features);
 		for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
 			if (d->vq[i].num)
 				printf(" %u", d->vq[i].num);
 		printf("\n");
 	}
-	return virtio_read(d, VIRTIO_MMIO_STATUS);
+	return virtio_status(d);
 }
 
 int virtio_dev_ready(struct virtio_dev *d)
 {
-	const char *name = virtio_type_name(d->device_id);
 	u32 s;
 
-	if (d->gsi >= IOAPIC_PINS) {
+	if (d->t->irq_check && d->t->irq_check(d)) {
 		virtio_dev_reset(d);
-		return test_fail("%s at 0x%lx: GSI %u is beyond the IOAPIC's %u pins",
-				 name, d->base, d->gsi, IOAPIC_PINS);
-	}
-	if (gsi_dev[d->gsi] && gsi_dev[d->gsi] != d) {
-		virtio_dev_reset(d);
-		return test_fail("%s at 0x%lx: GSI %u is shared with the device at 0x%lx",
-				 name, d->base, d->gsi, gsi_dev[d->gsi]->base);
+		return -1;
 	}
 	s = virtio_dev_ready_raw(d);
 	if (s & (VIRTIO_S_NEEDS_RESET | VIRTIO_S_FAILED)) {
 		virtio_dev_reset(d);
-		return test_fail("%s at 0x%lx: Status 0x%x after DRIVER_OK",
-				 name, d->base, s);
+		return test_fail("%s at %s: Status 0x%x after DRIVER_OK",
+				 virtio_type_name(d->device_id), d->where, s);
 	}
 	return 0;
 }
@@ -533,7 +381,7 @@ bool virtio_wait_needs_reset(struct virtio_dev *d, u64 cycles)
 	u64 deadline = tsc_deadline(cycles);
 
 	for (;;) {
-		if (virtio_read(d, VIRTIO_MMIO_STATUS) & VIRTIO_S_NEEDS_RESET)
+		if (virtio_status(d) & VIRTIO_S_NEEDS_RESET)
 			return true;
 		if (tsc_passed(deadline))
 			return false;
@@ -547,9 +395,9 @@ int virtio_expect_irq(struct virtio_dev *d, u64 cycles)
 
 	while (!READ_ONCE(d->used_irqs))
 		if (tsc_passed(deadline))
-			return test_fail("%s: no used-buffer interrupt on GSI %u (vector 0x%x) within %lu cycles",
-					 virtio_type_name(d->device_id), d->gsi,
-					 GSI_VECTOR(d->gsi), cycles);
+			return test_fail("%s at %s: no used-buffer interrupt (%s) within %lu cycles",
+					 virtio_type_name(d->device_id), d->where,
+					 d->t->name, cycles);
 	return 0;
 }
 
@@ -624,7 +472,7 @@ void virtq_publish(struct virtq *vq)
 void virtq_notify(struct virtq *vq)
 {
 	vq->notifies++;
-	virtio_write(vq->dev, VIRTIO_MMIO_QUEUE_NOTIFY, vq->index);
+	vq->dev->t->notify(vq);
 }
 
 void virtq_kick(struct virtq *vq)

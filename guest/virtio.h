@@ -1,12 +1,20 @@
 /*
- * virtio over MMIO (version 2, modern only) and split virtqueues, after the
- * virtio 1.2 specification (4.2 MMIO transport, 2.7 split virtqueues).
+ * virtio devices (virtio 1.2, modern only) with split virtqueues (2.7), over
+ * either transport: virtio-mmio (4.2; virtio_mmio.c) or modern virtio-pci
+ * (4.1; virtio_pci.c). The core here negotiates, sets queues up, kicks and
+ * counts interrupts through the device's transport ops, so the device
+ * drivers (blk, net, rng, console) and their tests run over both.
  *
- * Devices are found on the command line, as Linux finds them:
+ * virtio-mmio devices are found on the command line, as Linux finds them:
  *	virtio_mmio.device=<size>@<base>:<gsi>[:<id>]
  * <size> and <base> are numbers with an optional 0x prefix (hex, else
  * decimal) and <size> may end in K, M or G; <gsi> is decimal. Each device's
  * GSI is routed on the IOAPIC (edge, active high) to GSI_VECTOR(gsi).
+ *
+ * virtio-pci functions are found on bus 0 through ECAM (pci.ecam=, default
+ * evvm's 0xe0000000), only when the command line names no device of the
+ * wanted type; each gets MSI-X vectors (config, one per queue) aimed at this
+ * CPU's local APIC.
  *
  * Everything is static: rings live in .bss (guest physical == virtual), at
  * most VIRTIO_MAX_DEVS devices and VIRTIO_MAX_QUEUES queues per device.
@@ -15,34 +23,6 @@
 #define GUEST_VIRTIO_H
 
 #include "types.h"
-
-/* MMIO registers (4.2.2); all 32-bit, little-endian. */
-#define VIRTIO_MMIO_MAGIC		0x000
-#define VIRTIO_MMIO_VERSION		0x004
-#define VIRTIO_MMIO_DEVICE_ID		0x008
-#define VIRTIO_MMIO_VENDOR_ID		0x00c
-#define VIRTIO_MMIO_DEV_FEATURES	0x010
-#define VIRTIO_MMIO_DEV_FEATURES_SEL	0x014
-#define VIRTIO_MMIO_DRV_FEATURES	0x020
-#define VIRTIO_MMIO_DRV_FEATURES_SEL	0x024
-#define VIRTIO_MMIO_QUEUE_SEL		0x030
-#define VIRTIO_MMIO_QUEUE_NUM_MAX	0x034
-#define VIRTIO_MMIO_QUEUE_NUM		0x038
-#define VIRTIO_MMIO_QUEUE_READY		0x044
-#define VIRTIO_MMIO_QUEUE_NOTIFY	0x050
-#define VIRTIO_MMIO_INT_STATUS		0x060
-#define VIRTIO_MMIO_INT_ACK		0x064
-#define VIRTIO_MMIO_STATUS		0x070
-#define VIRTIO_MMIO_QUEUE_DESC_LO	0x080
-#define VIRTIO_MMIO_QUEUE_DESC_HI	0x084
-#define VIRTIO_MMIO_QUEUE_DRIVER_LO	0x090
-#define VIRTIO_MMIO_QUEUE_DRIVER_HI	0x094
-#define VIRTIO_MMIO_QUEUE_DEVICE_LO	0x0a0
-#define VIRTIO_MMIO_QUEUE_DEVICE_HI	0x0a4
-#define VIRTIO_MMIO_CONFIG_GEN		0x0fc
-#define VIRTIO_MMIO_CONFIG		0x100
-
-#define VIRTIO_MMIO_MAGIC_VALUE		0x74726976	/* "virt" */
 
 /* Device status bits (2.1). */
 #define VIRTIO_S_ACKNOWLEDGE		0x01
@@ -116,24 +96,74 @@ struct virtq {
 	struct virtq_desc *desc;
 	struct virtq_avail *avail;
 	struct virtq_used *used;
+	unsigned long notify_addr;	/* virtio-pci: this queue's doorbell */
 	u16 free_head;
 	u16 num_free;
 	u16 avail_idx;		/* next free slot in avail->ring, free-running */
 	u16 kicked_idx;		/* avail_idx at the last notify decision */
 	u16 last_used;		/* next used->ring entry to consume */
-	u32 kicks, notifies;	/* virtq_kick() calls; QueueNotify writes */
+	u32 kicks, notifies;	/* virtq_kick() calls; doorbell writes */
 	bool inflight[VIRTQ_MAX_SIZE];	/* by head descriptor */
 };
 
+/*
+ * A transport: what the core needs of a device's registers (virtio 1.2, 4).
+ * Each op is one or a few exits; none runs per request but notify.
+ */
+struct virtio_transport {
+	const char *name;			/* "virtio-mmio", "virtio-pci" */
+	/* Once, on first use, unless discovery did it: sets usable, legacy. */
+	void (*probe)(struct virtio_dev *d);
+	u32 (*get_status)(const struct virtio_dev *d);
+	void (*set_status)(const struct virtio_dev *d, u32 status);
+	u64 (*device_features)(const struct virtio_dev *d);
+	void (*driver_features)(const struct virtio_dev *d, u64 features);
+	/* Select queue @index; its largest size (0: absent) or whether it is on. */
+	u32 (*queue_max)(const struct virtio_dev *d, u16 index);
+	bool (*queue_ready)(const struct virtio_dev *d, u16 index);
+	/* Size, ring addresses, vector, enable; the queue is selected. 0 or -1. */
+	int (*queue_program)(struct virtio_dev *d, struct virtq *vq);
+	void (*notify)(struct virtq *vq);
+	u32 (*cfg_read)(const struct virtio_dev *d, u32 off, unsigned int size);
+	u32 (*config_generation)(const struct virtio_dev *d);
+	/* Why the device's interrupts cannot be set up (test_fail()), or 0; may be NULL. */
+	int (*irq_check)(const struct virtio_dev *d);
+	/* Route and unmask; false if the device gets no interrupt. */
+	bool (*irq_on)(struct virtio_dev *d);
+	/* Before the reset (may be NULL), and after it. */
+	void (*irq_mask)(struct virtio_dev *d);
+	void (*irq_off)(struct virtio_dev *d);
+};
+
+/* Where a virtio-pci function's structures are (virtio 1.2, 4.1.4). */
+struct virtio_pci_caps {
+	unsigned long common, notify, isr, device;
+	u32 notify_len, device_len;
+	u32 notify_mult;
+	unsigned long msix_table, msix_pba;
+	unsigned int msix_cap, msix_size;
+};
+
 struct virtio_dev {
-	/* From the command line. */
-	unsigned long base;
-	u64 size;
-	u32 gsi;
+	const struct virtio_transport *t;
+	char where[16];		/* "0xd1000000" or "pci 00:03.0", for messages */
+	/* virtio-mmio: from the command line and the probe. */
+	struct {
+		unsigned long base;
+		u64 size;
+		u32 gsi;
+		u32 version;
+	} mmio;
+	/* virtio-pci: from the ECAM walk. */
+	struct {
+		unsigned int slot;
+		struct virtio_pci_caps caps;
+		u8 vector;	/* MSI-X entry i is LAPIC vector + i */
+	} pci;
 	/* From probing (once). */
 	bool probed;
-	bool usable;		/* magic and version 2 OK, ID != 0 */
-	u32 version;
+	bool usable;		/* a modern device with an ID the driver knows */
+	bool legacy;		/* refused: legacy virtio (mmio Version 1) */
 	u32 device_id;
 	/* After virtio_dev_begin(). */
 	u64 offered;		/* DeviceFeatures */
@@ -146,11 +176,20 @@ struct virtio_dev {
 	u32 irqs;
 };
 
-/* Read/write a transport register (one exit each). */
-u32 virtio_read(const struct virtio_dev *d, u32 reg);
-void virtio_write(const struct virtio_dev *d, u32 reg, u32 val);
+extern const struct virtio_transport virtio_mmio_transport;
+extern const struct virtio_transport virtio_pci_transport;
 
-/* Device-specific configuration space, at VIRTIO_MMIO_CONFIG + @off. */
+/* A new, zeroed device slot for a transport's discovery; NULL when full. */
+struct virtio_dev *virtio_dev_new(const struct virtio_transport *t);
+
+/* Discovery: add the command line's mmio devices; add bus 0's pci ones. */
+void virtio_mmio_discover(void);
+void virtio_pci_discover(void);
+
+/* Status (one exit). */
+u32 virtio_status(const struct virtio_dev *d);
+
+/* Device-specific configuration space, at @off. */
 u8 virtio_cfg_read8(const struct virtio_dev *d, u32 off);
 u16 virtio_cfg_read16(const struct virtio_dev *d, u32 off);
 u32 virtio_cfg_read32(const struct virtio_dev *d, u32 off);
@@ -158,10 +197,11 @@ u32 virtio_cfg_read32(const struct virtio_dev *d, u32 off);
 u64 virtio_cfg_read64(const struct virtio_dev *d, u32 off);
 
 /*
- * The @nth (from 0) usable device with @device_id, or NULL. On NULL,
- * test_fail() has been called with "no virtio-<type> device (run evvm with
- * --<flag>)" and whatever the probe refused (a legacy device, for one).
- * With @quiet no failure is recorded.
+ * The @nth (from 0) usable device with @device_id, or NULL: mmio devices
+ * first, then (looked for only now) pci ones. On NULL, test_fail() has been
+ * called with "no virtio-<type> device (run evvm with --<flag>)" or what
+ * the probe refused (a legacy device, for one). With @quiet no failure is
+ * recorded.
  */
 struct virtio_dev *virtio_find(u32 device_id, unsigned int nth, bool quiet);
 const char *virtio_type_name(u32 device_id);
@@ -182,17 +222,22 @@ int virtio_dev_begin(struct virtio_dev *d, u64 want);
 struct virtq *virtio_queue_setup(struct virtio_dev *d, u16 index,
 				 u16 max_num);
 
+/* Select queue @index: its largest size, or whether it is enabled. */
+u32 virtio_queue_max(struct virtio_dev *d, u16 index);
+bool virtio_queue_ready(struct virtio_dev *d, u16 index);
+
 /*
  * Program queue @index with exactly @num entries (no power-of-two or
- * QueueNumMax check: the hostile tests need that), addresses and
- * QueueReady = 1. QueueSel must already select @index. NULL after
- * test_fail() if @num exceeds the driver's limits.
+ * maximum check: the hostile tests need that), addresses, its vector (pci)
+ * and enable it. The queue must be selected already (virtio_queue_max()).
+ * NULL after test_fail() if @num exceeds the driver's limits.
  */
 struct virtq *virtio_queue_program(struct virtio_dev *d, u16 index, u16 num);
 
 /*
- * Route the GSI, enable interrupts (sti) and set DRIVER_OK. Returns 0, or -1
- * after test_fail() and a reset (the device reported NEEDS_RESET or FAILED).
+ * Set the interrupts up (GSI or MSI-X), enable them (sti) and set
+ * DRIVER_OK. Returns 0, or -1 after test_fail() and a reset (the device
+ * reported NEEDS_RESET or FAILED).
  */
 int virtio_dev_ready(struct virtio_dev *d);
 
@@ -200,9 +245,9 @@ int virtio_dev_ready(struct virtio_dev *d);
 u32 virtio_dev_ready_raw(struct virtio_dev *d);
 
 /*
- * Write 0 to Status and wait until it reads 0; then mask and unregister the
- * interrupt and forget the queues. Returns 0, or -1 (test_fail()) if Status
- * never read 0.
+ * Write 0 to Status and wait until it reads 0; mask and unregister the
+ * interrupts (around the reset as the transport needs) and forget the
+ * queues. Returns 0, or -1 (test_fail()) if Status never read 0.
  */
 int virtio_dev_reset(struct virtio_dev *d);
 
@@ -242,7 +287,7 @@ void virtq_kick(struct virtq *vq);
 /* Make avail->idx = vq->avail_idx visible without notifying. */
 void virtq_publish(struct virtq *vq);
 
-/* Notify the device: QueueNotify = queue index (32-bit write). */
+/* Notify the device: the queue index to its doorbell (mmio QueueNotify, pci notify address). */
 void virtq_notify(struct virtq *vq);
 
 /*

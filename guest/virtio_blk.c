@@ -138,7 +138,7 @@ int blk_reap(struct blk *b, unsigned int *slot, u8 *status, u32 *used_len)
 	if (!rc)
 		return test_fail("virtio-blk: %u requests not completed within %lu cycles (Status 0x%x)",
 				 b->inflight, VIRTIO_IO_TIMEOUT,
-				 virtio_read(b->dev, VIRTIO_MMIO_STATUS));
+				 virtio_status(b->dev));
 	*slot = head_slot[id];
 	slots[*slot].busy = false;
 	*status = READ_ONCE(slots[*slot].status);

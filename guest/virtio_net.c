@@ -236,7 +236,7 @@ u8 *net_tx_get_slow(struct net *n, u16 *slot)
 		if (net_wait(n, true, deadline)) {
 			test_fail("virtio-net: no transmit buffer came back within %lu cycles (Status 0x%x)",
 				  VIRTIO_IO_TIMEOUT,
-				  virtio_read(n->dev, VIRTIO_MMIO_STATUS));
+				  virtio_status(n->dev));
 			return NULL;
 		}
 		if (net_tx_reap(n))
@@ -258,7 +258,7 @@ int net_tx_drain(struct net *n)
 		if (net_wait(n, true, deadline))
 			return test_fail("virtio-net: %u transmit buffers still in flight after %lu cycles (Status 0x%x)",
 					 n->tx_slots - n->tx_nfree, VIRTIO_IO_TIMEOUT,
-					 virtio_read(n->dev, VIRTIO_MMIO_STATUS));
+					 virtio_status(n->dev));
 	}
 }
 
@@ -312,7 +312,7 @@ int net_ctrl(struct net *n, u8 class, u8 cmd, const void *data, u32 len)
 		return -1;
 	if (!rc)
 		return test_fail("virtio-net: control command %u.%u not answered (Status 0x%x)",
-				 class, cmd, virtio_read(n->dev, VIRTIO_MMIO_STATUS));
+				 class, cmd, virtio_status(n->dev));
 	if (id != (u32)head || used_len != 1)
 		return test_fail("virtio-net: control command %u.%u: used id %u len %u, want %d len 1",
 				 class, cmd, id, used_len, head);

@@ -1,259 +1,265 @@
-/* Modern virtio-pci, just enough for the pci tests (virtio_pci.h). */
-#include "cmdline.h"
+/*
+ * The modern virtio-pci transport (virtio 1.2, 4.1): functions found on bus
+ * 0 through ECAM, registers in the common configuration structure, one
+ * doorbell per queue (notify base + queue_notify_off * multiplier) and
+ * MSI-X: entry 0 for configuration changes, entry 1 + q for queue q, each a
+ * vector of its own on this CPU's local APIC, so the handler reads nothing
+ * from the device (no ISR read, no ACK).
+ */
 #include "cpu.h"
 #include "io.h"
+#include "irq.h"
 #include "lapic.h"
 #include "lib.h"
+#include "pci.h"
 #include "printf.h"
 #include "test.h"
-#include "virtio_pci.h"
+#include "virtio.h"
 
-#define VPCI_QMAX		64
-#define CAP_VENDOR		0x09
-#define CAP_MSIX		0x11
+/* Vectors: device n (in discovery order) has VECTOR_BASE + n * PER_DEV + entry. */
+#define VECTOR_BASE		0x50
+#define VECTORS_PER_DEV		(VIRTIO_MAX_QUEUES + 1)
 
-/* Common configuration offsets (4.1.4.3). */
-#define CC_DFSELECT		0x00
-#define CC_DF			0x04
-#define CC_GFSELECT		0x08
-#define CC_GF			0x0c
-#define CC_MSIX			0x10
-#define CC_STATUS		0x14
-#define CC_Q_SELECT		0x16
-#define CC_Q_SIZE		0x18
-#define CC_Q_MSIX		0x1a
-#define CC_Q_ENABLE		0x1c
-#define CC_Q_NOFF		0x1e
-#define CC_Q_DESC		0x20
-#define CC_Q_AVAIL		0x28
-#define CC_Q_USED		0x30
+static struct virtio_dev *vector_dev[VIRTIO_MAX_DEVS];
+static unsigned int npci;
 
-static struct virtq_desc vq_desc[VPCI_QMAX] __aligned(16);
-static u8 vq_avail[6 + 2 * VPCI_QMAX] __aligned(2);
-static u8 vq_used[6 + 8 * VPCI_QMAX] __aligned(4);
-
-static unsigned long ecam_base(void)
+static unsigned long cc(const struct virtio_dev *d, u32 off)
 {
-	u64 v;
-
-	if (test_arg_u64("pci.ecam", PCI_DEFAULT_ECAM, 0x100000, 0xfff00000, &v))
-		return 0;
-	return (unsigned long)v;
+	return d->pci.caps.common + off;
 }
 
-unsigned long pci_ecam(unsigned int slot, u32 reg)
+/* ---- Discovery ------------------------------------------------------- */
+
+/* The virtio device id of a virtio function, or 0 (not virtio, or unknown). */
+static u32 virtio_id(unsigned int slot, u16 pci_device)
 {
-	return ecam_base() + ((unsigned long)slot << 15) + reg;
-}
-
-/* A BAR's address (32- or 64-bit memory BAR); 0 if it is none we can reach. */
-static unsigned long bar_addr(unsigned int slot, unsigned int bar)
-{
-	u32 lo = mmio_read32(pci_ecam(slot, 0x10 + 4 * bar)), hi = 0;
-
-	if (lo & 1)
-		return 0; /* I/O BAR */
-	if (((lo >> 1) & 3) == 2)
-		hi = mmio_read32(pci_ecam(slot, 0x14 + 4 * bar));
-	if (hi)
-		return 0; /* above 4 GiB: not mapped by the guest */
-	return lo & ~0xfUL;
-}
-
-static int map_caps(struct vpci_dev *d)
-{
-	unsigned int s = d->slot;
-
-	for (u32 c = mmio_read8(pci_ecam(s, 0x34)); c; c = mmio_read8(pci_ecam(s, c + 1))) {
-		u8 id = mmio_read8(pci_ecam(s, c));
-
-		if (id == CAP_MSIX) {
-			u32 t = mmio_read32(pci_ecam(s, c + 4)), p = mmio_read32(pci_ecam(s, c + 8));
-
-			d->msix_cap = c;
-			d->msix_size = (mmio_read16(pci_ecam(s, c + 2)) & 0x7ff) + 1;
-			d->msix_table = bar_addr(s, t & 7) + (t & ~7u);
-			d->msix_pba = bar_addr(s, p & 7) + (p & ~7u);
-			continue;
-		}
-		if (id != CAP_VENDOR)
-			continue;
-		u8 type = mmio_read8(pci_ecam(s, c + 3)), bar = mmio_read8(pci_ecam(s, c + 4));
-		unsigned long at = bar_addr(s, bar) + mmio_read32(pci_ecam(s, c + 8));
-
-		if (bar > 5)
-			continue;
-		if (type == 1 && !d->common)
-			d->common = at;
-		else if (type == 2 && !d->notify) {
-			d->notify = at;
-			d->notify_mult = mmio_read32(pci_ecam(s, c + 16));
-		} else if (type == 3 && !d->isr)
-			d->isr = at;
-		else if (type == 4 && !d->device)
-			d->device = at;
-	}
-	if (!d->common || !d->notify || !d->isr || !d->msix_cap)
-		return test_fail("virtio-pci 00:%02x.0: missing capabilities (common %lx notify "
-				 "%lx isr %lx msix %x)", s, d->common, d->notify, d->isr,
-				 d->msix_cap);
+	if (pci_device >= PCI_DEVICE_VIRTIO && pci_device <= PCI_DEVICE_VIRTIO_END)
+		return pci_device - PCI_DEVICE_VIRTIO;
+	/* Transitional (4.1.2.1): the subsystem device id says which. */
+	if (pci_device >= 0x1000 && pci_device < PCI_DEVICE_VIRTIO)
+		return mmio_read16(pci_ecam(slot, 0x2e));
 	return 0;
 }
 
-int vpci_find(struct vpci_dev *d, u16 device_id)
+static void add_function(unsigned int slot, u32 id)
 {
-	memset(d, 0, sizeof(*d));
-	for (unsigned int s = 0; s < 32; s++) {
-		if (mmio_read16(pci_ecam(s, 0)) != 0x1af4 ||
-		    mmio_read16(pci_ecam(s, 2)) != device_id)
-			continue;
-		d->slot = s;
-		d->device_id = device_id;
-		/* Memory decoding and bus mastering; INTx off (MSI-X only here). */
-		mmio_write16(pci_ecam(s, 4), 0x0406);
-		return map_caps(d);
+	struct virtio_dev *d;
+
+	if (npci == VIRTIO_MAX_DEVS || !(d = virtio_dev_new(&virtio_pci_transport))) {
+		printf("evvm-guest: virtio: more than %u devices, ignoring pci 00:%02x.0\n",
+		       VIRTIO_MAX_DEVS, slot);
+		return;
 	}
-	return test_fail("no virtio-pci function with device id 0x%x (run evvm with "
-			 "--transport=pci)", device_id);
+	d->pci.slot = slot;
+	d->device_id = id;
+	d->pci.vector = (u8)(VECTOR_BASE + npci * VECTORS_PER_DEV);
+	d->probed = true;
+	snprintf(d->where, sizeof(d->where), "pci 00:%02x.0", slot);
+	npci++;
+	if (!pci_virtio_caps(slot, &d->pci.caps)) {
+		printf("evvm-guest: virtio-pci 00:%02x.0 (%s): missing capabilities (common %lx notify %lx isr %lx msix %x), ignored\n",
+		       slot, virtio_type_name(id), d->pci.caps.common,
+		       d->pci.caps.notify, d->pci.caps.isr, d->pci.caps.msix_cap);
+		return;
+	}
+	pci_enable(slot);
+	d->usable = true;
 }
 
-int vpci_reset(struct vpci_dev *d)
+void virtio_pci_discover(void)
 {
-	u64 deadline = tsc_deadline(TIMEOUT_CYCLES);
+	unsigned int s;
+	u32 idw, id;
 
-	mmio_write8(d->common + CC_STATUS, 0);
-	while (mmio_read8(d->common + CC_STATUS)) {
-		if (tsc_passed(deadline))
-			return test_fail("virtio-pci 00:%02x.0: reset never completed", d->slot);
-		cpu_relax();
+	for (s = 0; s < PCI_SLOTS; s++) {
+		idw = mmio_read32(pci_ecam(s, 0));	/* vendor, device: one exit */
+		if ((u16)idw != PCI_VENDOR_VIRTIO)
+			continue;
+		id = virtio_id(s, (u16)(idw >> 16));
+		if (id)
+			add_function(s, id);
 	}
+}
+
+/* ---- Registers ------------------------------------------------------- */
+
+static u32 pci_get_status(const struct virtio_dev *d)
+{
+	return mmio_read8(cc(d, CC_STATUS));
+}
+
+static void pci_set_status(const struct virtio_dev *d, u32 status)
+{
+	mmio_write8(cc(d, CC_STATUS), (u8)status);
+}
+
+static u64 pci_device_features(const struct virtio_dev *d)
+{
+	u32 lo, hi;
+
+	mmio_write32(cc(d, CC_DFSELECT), 0);
+	lo = mmio_read32(cc(d, CC_DF));
+	mmio_write32(cc(d, CC_DFSELECT), 1);
+	hi = mmio_read32(cc(d, CC_DF));
+	return ((u64)hi << 32) | lo;
+}
+
+static void pci_driver_features(const struct virtio_dev *d, u64 f)
+{
+	mmio_write32(cc(d, CC_GFSELECT), 0);
+	mmio_write32(cc(d, CC_GF), (u32)f);
+	mmio_write32(cc(d, CC_GFSELECT), 1);
+	mmio_write32(cc(d, CC_GF), (u32)(f >> 32));
+}
+
+/* queue_size reads the maximum until the driver writes it (4.1.4.3). */
+static u32 pci_queue_max(const struct virtio_dev *d, u16 index)
+{
+	mmio_write16(cc(d, CC_Q_SELECT), index);
+	return mmio_read16(cc(d, CC_Q_SIZE));
+}
+
+static bool pci_queue_ready(const struct virtio_dev *d, u16 index)
+{
+	mmio_write16(cc(d, CC_Q_SELECT), index);
+	return mmio_read16(cc(d, CC_Q_ENABLE));
+}
+
+/* A 64-bit field as two 32-bit writes (4.1.3.1 allows it). */
+static void wr64(const struct virtio_dev *d, u32 off, const void *p)
+{
+	u64 a = (u64)(unsigned long)p;
+
+	mmio_write32(cc(d, off), (u32)a);
+	mmio_write32(cc(d, off + 4), (u32)(a >> 32));
+}
+
+static int pci_queue_program(struct virtio_dev *d, struct virtq *vq)
+{
+	const struct virtio_pci_caps *c = &d->pci.caps;
+	const char *name = virtio_type_name(d->device_id);
+	u16 vec = vq->index + 1;
+	u64 off;
+
+	if (vec >= c->msix_size)
+		return test_fail("%s at %s: queue %u needs MSI-X entry %u, the table has %u",
+				 name, d->where, vq->index, vec, c->msix_size);
+	mmio_write16(cc(d, CC_Q_SIZE), vq->num);
+	wr64(d, CC_Q_DESC, vq->desc);
+	wr64(d, CC_Q_AVAIL, vq->avail);
+	wr64(d, CC_Q_USED, vq->used);
+	mmio_write16(cc(d, CC_Q_MSIX), vec);
+	if (mmio_read16(cc(d, CC_Q_MSIX)) != vec)
+		return test_fail("%s at %s: queue %u: MSI-X vector %u refused",
+				 name, d->where, vq->index, vec);
+	off = (u64)mmio_read16(cc(d, CC_Q_NOFF)) * c->notify_mult;
+	if (off + 2 > c->notify_len)
+		return test_fail("%s at %s: queue %u's doorbell at notify + 0x%lx is past the %u-byte notify structure",
+				 name, d->where, vq->index, off, c->notify_len);
+	vq->notify_addr = c->notify + off;
+	mmio_write16(cc(d, CC_Q_ENABLE), 1);
 	return 0;
 }
 
-void vpci_msix_mask(struct vpci_dev *d, unsigned int vec, bool masked)
+/* The queue index, 16 bits, at the queue's own address (no NOTIFICATION_DATA). */
+static void pci_notify(struct virtq *vq)
 {
-	mmio_write32(d->msix_table + 16 * vec + 12, masked ? 1 : 0);
+	mmio_write16(vq->notify_addr, vq->index);
 }
 
-static void msix_program(struct vpci_dev *d, u8 msi_vector)
+static u32 pci_cfg_read(const struct virtio_dev *d, u32 off, unsigned int size)
 {
-	/* Enable with the function masked while the entries change, then unmask it. */
-	mmio_write16(pci_ecam(d->slot, d->msix_cap + 2), 0xc000);
-	for (unsigned int v = 0; v < 2 && v < d->msix_size; v++) {
-		unsigned long e = d->msix_table + 16 * v;
+	unsigned long a = d->pci.caps.device + off;
 
+	if (!d->pci.caps.device || off + size > d->pci.caps.device_len)
+		return 0xffffffff >> (32 - 8 * size);	/* no such field */
+	if (size == 1)
+		return mmio_read8(a);
+	if (size == 2)
+		return mmio_read16(a);
+	return mmio_read32(a);
+}
+
+static u32 pci_config_generation(const struct virtio_dev *d)
+{
+	return mmio_read8(cc(d, CC_CFGGEN));
+}
+
+/* ---- Interrupts: MSI-X ------------------------------------------------ */
+
+static void pci_irq(struct irq_frame *frame)
+{
+	unsigned int v = frame->vector - VECTOR_BASE;
+	struct virtio_dev *d = v / VECTORS_PER_DEV < VIRTIO_MAX_DEVS ?
+			       vector_dev[v / VECTORS_PER_DEV] : NULL;
+
+	if (d) {
+		WRITE_ONCE(d->irqs, d->irqs + 1);
+		if (v % VECTORS_PER_DEV)
+			WRITE_ONCE(d->used_irqs, d->used_irqs + 1);
+		else
+			WRITE_ONCE(d->config_irqs, d->config_irqs + 1);
+	}
+	lapic_eoi();
+}
+
+static unsigned long msix_ctrl(const struct virtio_dev *d)
+{
+	return pci_ecam(d->pci.slot, d->pci.caps.msix_cap + 2);
+}
+
+/* Entries 0 (config) .. the last queue set up: this CPU, vector + entry. */
+static bool pci_irq_on(struct virtio_dev *d)
+{
+	unsigned int i, n = 1, dev = (d->pci.vector - VECTOR_BASE) / VECTORS_PER_DEV;
+
+	for (i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		if (d->vq[i].num)
+			n = i + 2;
+	if (n > d->pci.caps.msix_size)
+		n = d->pci.caps.msix_size;
+	WRITE_ONCE(vector_dev[dev], d);
+	lapic_enable();
+	for (i = 0; i < n; i++) {
+		unsigned long e = d->pci.caps.msix_table + MSIX_ENTRY_SIZE * i;
+
+		irq_register(d->pci.vector + i, pci_irq);
 		mmio_write32(e, (u32)LAPIC_BASE | lapic_id() << 12);
 		mmio_write32(e + 4, 0);
-		mmio_write32(e + 8, msi_vector);
-		mmio_write32(e + 12, 0);
+		mmio_write32(e + 8, d->pci.vector + i);
+		mmio_write32(e + MSIX_ENTRY_CTRL, 0);
 	}
-	mmio_write16(pci_ecam(d->slot, d->msix_cap + 2), 0x8000);
+	mmio_write16(cc(d, CC_MSIX), 0);
+	mmio_write16(msix_ctrl(d), MSIX_CTRL_ENABLE);
+	return true;
 }
 
-static int queue_setup(struct vpci_dev *d, u16 qsize, u16 qvec)
+/*
+ * After the reset (the device then holds no vector and sends nothing):
+ * mask the function, so nothing is left pending for the next set-up.
+ */
+static void pci_irq_off(struct virtio_dev *d)
 {
-	u16 max;
+	unsigned int i, dev = (d->pci.vector - VECTOR_BASE) / VECTORS_PER_DEV;
 
-	mmio_write16(d->common + CC_Q_SELECT, 0);
-	max = mmio_read16(d->common + CC_Q_SIZE);
-	if (!max)
-		return test_fail("virtio-pci 00:%02x.0: queue 0 absent", d->slot);
-	if (qsize > max)
-		qsize = max;
-	if (qsize > VPCI_QMAX)
-		qsize = VPCI_QMAX;
-	memset(vq_desc, 0, sizeof(vq_desc));
-	memset(vq_avail, 0, sizeof(vq_avail));
-	memset(vq_used, 0, sizeof(vq_used));
-	d->desc = vq_desc;
-	d->avail = (struct virtq_avail *)vq_avail;
-	d->used = (struct virtq_used *)vq_used;
-	d->queue_size = qsize;
-	d->avail_idx = d->last_used = 0;
-	mmio_write16(d->common + CC_Q_SIZE, qsize);
-	mmio_write32(d->common + CC_Q_DESC, (u32)(unsigned long)vq_desc);
-	mmio_write32(d->common + CC_Q_DESC + 4, 0);
-	mmio_write32(d->common + CC_Q_AVAIL, (u32)(unsigned long)vq_avail);
-	mmio_write32(d->common + CC_Q_AVAIL + 4, 0);
-	mmio_write32(d->common + CC_Q_USED, (u32)(unsigned long)vq_used);
-	mmio_write32(d->common + CC_Q_USED + 4, 0);
-	mmio_write16(d->common + CC_Q_MSIX, qvec);
-	if (mmio_read16(d->common + CC_Q_MSIX) != qvec)
-		return test_fail("virtio-pci 00:%02x.0: queue vector %u refused", d->slot, qvec);
-	d->doorbell = d->notify + (unsigned long)mmio_read16(d->common + CC_Q_NOFF) *
-					  d->notify_mult;
-	mmio_write16(d->common + CC_Q_ENABLE, 1);
-	return 0;
+	mmio_write16(msix_ctrl(d), MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL);
+	for (i = 0; i < VECTORS_PER_DEV; i++)
+		irq_register(d->pci.vector + i, NULL);
+	WRITE_ONCE(vector_dev[dev], NULL);
 }
 
-int vpci_start(struct vpci_dev *d, u16 qsize, u16 qvec, u8 msi_vector)
-{
-	u8 s = VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER;
-
-	if (vpci_reset(d))
-		return -1;
-	mmio_write8(d->common + CC_STATUS, s);
-	mmio_write32(d->common + CC_DFSELECT, 1);
-	if (!(mmio_read32(d->common + CC_DF) & 1))
-		return test_fail("virtio-pci 00:%02x.0: no VERSION_1", d->slot);
-	mmio_write32(d->common + CC_GFSELECT, 0);
-	mmio_write32(d->common + CC_GF, 0);
-	mmio_write32(d->common + CC_GFSELECT, 1);
-	mmio_write32(d->common + CC_GF, 1);
-	s |= VIRTIO_S_FEATURES_OK;
-	mmio_write8(d->common + CC_STATUS, s);
-	if (!(mmio_read8(d->common + CC_STATUS) & VIRTIO_S_FEATURES_OK))
-		return test_fail("virtio-pci 00:%02x.0: FEATURES_OK refused", d->slot);
-	msix_program(d, msi_vector);
-	mmio_write16(d->common + CC_MSIX, 0);
-	if (queue_setup(d, qsize, qvec))
-		return -1;
-	s |= VIRTIO_S_DRIVER_OK;
-	mmio_write8(d->common + CC_STATUS, s);
-	if (mmio_read8(d->common + CC_STATUS) & (VIRTIO_S_NEEDS_RESET | VIRTIO_S_FAILED))
-		return test_fail("virtio-pci 00:%02x.0: status 0x%x after DRIVER_OK", d->slot,
-				 mmio_read8(d->common + CC_STATUS));
-	return 0;
-}
-
-void vpci_post_chain(struct vpci_dev *d, const struct vbuf *bufs, unsigned int n)
-{
-	u16 head = (u16)((d->avail_idx * 4) % d->queue_size);
-
-	for (unsigned int i = 0; i < n; i++) {
-		struct virtq_desc *x = &d->desc[(head + i) % d->queue_size];
-
-		x->addr = bufs[i].addr;
-		x->len = bufs[i].len;
-		x->flags = (bufs[i].write ? VRING_DESC_F_WRITE : 0) |
-			   (i + 1 < n ? VRING_DESC_F_NEXT : 0);
-		x->next = (u16)((head + i + 1) % d->queue_size);
-	}
-	d->avail->ring[d->avail_idx % d->queue_size] = head;
-	barrier();
-	WRITE_ONCE(d->avail->idx, ++d->avail_idx);
-	barrier();
-	mmio_write16(d->doorbell, 0);
-}
-
-void vpci_post(struct vpci_dev *d, const void *buf, u32 len, bool write)
-{
-	struct vbuf b = { (u64)(unsigned long)buf, len, write };
-
-	vpci_post_chain(d, &b, 1);
-}
-
-int vpci_wait_used(struct vpci_dev *d, u32 *len, u64 cycles)
-{
-	u64 deadline = tsc_deadline(cycles);
-
-	while (READ_ONCE(d->used->idx) == d->last_used) {
-		if (tsc_passed(deadline))
-			return test_fail("virtio-pci 00:%02x.0: no used buffer", d->slot);
-		cpu_relax();
-	}
-	barrier();
-	*len = d->used->ring[d->last_used % d->queue_size].len;
-	d->last_used++;
-	return 0;
-}
+const struct virtio_transport virtio_pci_transport = {
+	.name = "virtio-pci",
+	.get_status = pci_get_status,
+	.set_status = pci_set_status,
+	.device_features = pci_device_features,
+	.driver_features = pci_driver_features,
+	.queue_max = pci_queue_max,
+	.queue_ready = pci_queue_ready,
+	.queue_program = pci_queue_program,
+	.notify = pci_notify,
+	.cfg_read = pci_cfg_read,
+	.config_generation = pci_config_generation,
+	.irq_on = pci_irq_on,
+	.irq_off = pci_irq_off,
+};

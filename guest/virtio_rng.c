@@ -41,7 +41,7 @@ int rng_read(struct virtio_dev *d, void *buf, u32 len)
 		if (!rc)
 			return test_fail("virtio-rng: request not used within %lu cycles (Status 0x%x)",
 					 VIRTIO_IO_TIMEOUT,
-					 virtio_read(d, VIRTIO_MMIO_STATUS));
+					 virtio_status(d));
 		if (id != (u32)head)
 			return test_fail("virtio-rng: used id %u, want %d", id, head);
 		if (n > len - got)

@@ -13,6 +13,8 @@
  * --stats=json counters must match what the driver saw. Variants cover
  * EVENT_IDX off (device or driver), no MRG_RXBUF, polling, the userspace
  * fabric and `evvm vhost-user-net` behind evvm's vhost-user frontend.
+ * The tap tests that need no vhost-user backend (refused on pci) run over
+ * both transports, as "<case>(mmio)" and "<case>(pci)".
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -47,6 +49,8 @@
  */
 static struct frame_peer peer;
 static struct run_result result;
+/* This case's --transport= (its cmocka initial state; mmio without one). */
+static const char *transport_arg = "--transport=mmio";
 
 static void peer_start(struct frame_peer *p, enum peer_mode mode, uint32_t count)
 {
@@ -95,6 +99,7 @@ static int setup(void **state)
 	if (!ns)
 		return -1;
 	ns->home_fd = -1;
+	transport_arg = *state ? *state : "--transport=mmio";
 	*state = ns;
 	return 0;
 }
@@ -209,6 +214,7 @@ static void run_net(struct run_result *r, const char *cmdline, const struct vari
 	}
 	snprintf(line, sizeof(line), "%s %s", cmdline, v->guest ? v->guest : "");
 	args[n++] = "run";
+	args[n++] = transport_arg;
 	args[n++] = "--net";
 	args[n++] = net;
 	args[n++] = "--stats=json";
@@ -541,17 +547,24 @@ static void test_bad_taps(void **state)
 	run_result_free(r);
 }
 
+/* A tap case over both transports, named "<case>(mmio)" and "<case>(pci)". */
+#define BOTH(f)                                                           \
+	{ #f "(mmio)", f, setup, teardown, (void *)"--transport=mmio" },  \
+	{                                                                 \
+#f "(pci)", f, setup, teardown, (void *)"--transport=pci" \
+	}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_guest_frames_on_tap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tap_frames_reach_guest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_arp_and_icmp_echo, setup, teardown),
+		BOTH(test_guest_frames_on_tap),
+		BOTH(test_tap_frames_reach_guest),
+		BOTH(test_arp_and_icmp_echo),
 		cmocka_unit_test_setup_teardown(test_arp_and_icmp_echo_vhost_user, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_tx_chains, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_rx_short_buffer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rx_deadline_without_peer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ctrl_queue, setup, teardown),
+		BOTH(test_hostile_tx_chains),
+		BOTH(test_hostile_rx_short_buffer),
+		BOTH(test_rx_deadline_without_peer),
+		BOTH(test_ctrl_queue),
 		cmocka_unit_test_setup_teardown(test_bad_taps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_variants_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_100k_guest_to_host_event_idx_on, setup,
