@@ -264,11 +264,10 @@ static int h_entropy(struct api_req *r)
 
 	if (preboot(r) || body_json(r))
 		return -EINVAL;
-	if (vmjson_entropy(r->json, r->msg))
-		return bad_body(r);
 	if (!d->rng && d->nr_drives + d->nr_nets + d->console >= EVVM_MAX_VIRTIO)
 		return fault(r, 400, "entropy: at most %u virtio devices", EVVM_MAX_VIRTIO);
-	d->rng = true;
+	if (vmjson_entropy(r->json, d, r->msg))
+		return bad_body(r);
 	return 0;
 }
 

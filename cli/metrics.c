@@ -29,6 +29,7 @@ static const struct {
 	{ VIRTIO_ID_BLOCK, "rate_limiter_throttled_events", "rate_limiter_throttled_events" },
 	{ VIRTIO_ID_RNG, "entropy_event_count", "entropy_event_count" },
 	{ VIRTIO_ID_RNG, "entropy_bytes", "entropy_bytes" },
+	{ VIRTIO_ID_RNG, "entropy_rate_limiter_throttled", "entropy_rate_limiter_throttled" },
 };
 
 static const char *fc_name(uint32_t device_id, const char *name)

@@ -263,11 +263,19 @@ int vmjson_net(const json_t *j, unsigned int index, struct vmdesc_net *n, char *
 	return vmdesc_check_net(n, msg);
 }
 
-int vmjson_entropy(const json_t *j, char *msg)
+int vmjson_entropy(const json_t *j, struct vm_desc *d, char *msg)
 {
-	static const struct jfield f[] = { { "rate_limiter", JT_OBJ, false, true } };
+	static const struct jfield f[] = { { "rate_limiter", JT_OBJ } };
+	struct vmjson_rate_limiter rl;
 
-	return jcheck(j, f, 1, false, msg);
+	if (jcheck(j, f, 1, false, msg) ||
+	    vmjson_rate_limiter(json_object_get(j, "rate_limiter"), "rate_limiter", &rl, msg))
+		return -EINVAL;
+	d->rng = true;
+	d->rng_rate_limited = rl.set;
+	d->rng_rate_limit = (struct evvm_rate_limit){ 0 };
+	vmjson_rate_limit_apply(&rl, &d->rng_rate_limit);
+	return 0;
 }
 
 static const struct {
@@ -421,9 +429,8 @@ int vmjson_config(const json_t *j, struct vm_desc *d, char *msg)
 	    config_nets(v, d, msg))
 		return -EINVAL;
 	if ((v = json_object_get(j, "entropy")) && !json_is_null(v)) {
-		if (vmjson_entropy(v, msg))
+		if (vmjson_entropy(v, d, msg))
 			return in_section("entropy", -1, msg);
-		d->rng = true;
 	}
 	if ((v = json_object_get(j, "logger")) && !json_is_null(v)) {
 		free(d->logger.path);
@@ -533,8 +540,13 @@ json_t *vmjson_export(const struct vm_desc *d)
 		json_array_append_new(nets, export_net(&d->nets[i]));
 	json_object_set_new(o, "drives", drives);
 	json_object_set_new(o, "network-interfaces", nets);
-	if (d->rng)
-		json_object_set_new(o, "entropy", json_object());
+	if (d->rng) {
+		json_t *e = json_object();
+
+		if (d->rng_rate_limited)
+			json_object_set_new(e, "rate_limiter", export_rate_limiter(&d->rng_rate_limit));
+		json_object_set_new(o, "entropy", e);
+	}
 	if (d->logger.set) {
 		b = json_pack("{s:s, s:b, s:b}", "level", level_name(d->logger.level), "show_level",
 			      d->logger.show_level, "show_log_origin", d->logger.show_origin);

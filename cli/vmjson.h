@@ -35,8 +35,11 @@ int vmjson_drive(const json_t *j, struct vmdesc_drive *drv, char *msg);
 /* NetworkInterface into a zeroed *@n; the MAC defaults by @index. */
 int vmjson_net(const json_t *j, unsigned int index, struct vmdesc_net *n, char *msg);
 
-/* EntropyDevice (no rate limiter yet). */
-int vmjson_entropy(const json_t *j, char *msg);
+/*
+ * EntropyDevice into @d: the rng on, its rate limiter (or none) replacing
+ * what was there. On failure @d is unchanged.
+ */
+int vmjson_entropy(const json_t *j, struct vm_desc *d, char *msg);
 
 /* Logger and Metrics into zeroed sections. */
 int vmjson_logger(const json_t *j, struct vmdesc_logger *l, char *msg);

@@ -141,7 +141,7 @@ static void read_one(unsigned int which, const json_t *j, struct vm_desc *d)
 		vmdesc_net_release(&n);
 		break;
 	case R_ENTROPY:
-		vmjson_entropy(j, msg);
+		vmjson_entropy(j, d, msg);
 		break;
 	case R_LOGGER:
 		vmjson_logger(j, &l, msg);

@@ -90,6 +90,8 @@ struct vm_desc {
 	struct vmdesc_net nets[EVVM_MAX_VIRTIO];
 	unsigned int nr_nets;
 	bool rng;
+	bool rng_rate_limited; /* the entropy device's rate_limiter given */
+	struct evvm_rate_limit rng_rate_limit;
 	bool console;
 	struct vmdesc_logger logger;
 	struct vmdesc_metrics metrics;

@@ -159,6 +159,8 @@ static int add_devices(const struct vm_desc *d, int cancel_fd, struct evvm_vm_co
 	/* Create, then add: in one call the old @dev could be read before it is set. */
 	if (!err && d->rng) {
 		err = rng_create("rng0", &dev);
+		if (!err && d->rng_rate_limited && (err = rng_set_rate_limit(dev, &d->rng_rate_limit)))
+			virtio_dev_destroy(dev);
 		err = add_device(cfg, err, dev);
 	}
 	if (!err && d->console) {

@@ -69,6 +69,15 @@ int blk_set_path(struct evvm_virtio_dev *dev, const char *path);
 int blk_set_rate_limit(struct evvm_virtio_dev *dev, const struct evvm_rate_limit *rl);
 
 /*
+ * Rate limits for the rng @dev (an rng_create() device), full buckets from
+ * now; all zero removes them. A request short of tokens (its bytes, one
+ * op) waits in the ring until the buckets have them. 0 or -errno after
+ * logging. Before the device is on a transport, or from any thread but
+ * the device's I/O thread.
+ */
+int rng_set_rate_limit(struct evvm_virtio_dev *dev, const struct evvm_rate_limit *rl);
+
+/*
  * virtio-net on a tap device (devices/net.c). With @vhost_user the device
  * has only the rx and tx queues and no CTRL_VQ: a vhost-user frontend
  * serves the control queue itself.

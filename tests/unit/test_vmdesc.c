@@ -62,7 +62,8 @@ static const char full_config[] =
 	"\"machine-config\":{\"vcpu_count\":2,\"mem_size_mib\":256,\"smt\":false},"
 	"\"network-interfaces\":[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\","
 	"\"guest_mac\":\"06:00:ac:10:00:02\"}],"
-	"\"entropy\":{},"
+	"\"entropy\":{\"rate_limiter\":{\"bandwidth\":{\"size\":4096,\"refill_time\":100},"
+	"\"ops\":{\"size\":10,\"one_time_burst\":5,\"refill_time\":1000}}},"
 	"\"logger\":{\"log_path\":\"/l\",\"level\":\"debug\",\"show_level\":true},"
 	"\"metrics\":{\"metrics_path\":\"/m\"}}";
 
@@ -88,7 +89,10 @@ static void test_config_fills_the_description(void **state)
 	assert_int_equal(d.nr_nets, 1);
 	assert_string_equal(d.nets[0].tap, "tap0");
 	assert_int_equal(d.nets[0].mac[5], 2);
-	assert_true(d.rng);
+	assert_true(d.rng && d.rng_rate_limited);
+	assert_int_equal(d.rng_rate_limit.bandwidth.size, 4096);
+	assert_int_equal(d.rng_rate_limit.bandwidth.refill_ms, 100);
+	assert_int_equal(d.rng_rate_limit.ops.one_time_burst, 5);
 	assert_string_equal(d.logger.path, "/l");
 	assert_true(d.logger.show_level);
 	assert_string_equal(d.metrics.path, "/m");
@@ -156,6 +160,9 @@ static void test_config_errors_name_the_field(void **state)
 		     "logger: field `show_log_origin`: invalid type");
 	config_fails("{\"boot-source\":{\"kernel_image_path\":\"/k\"},\"drives\":{}}",
 		     "field `drives`: invalid type, expected an array");
+	config_fails("{\"boot-source\":{\"kernel_image_path\":\"/k\"},\"entropy\":"
+		     "{\"rate_limiter\":{\"ops\":{\"size\":-1,\"refill_time\":1}}}}",
+		     "entropy: rate_limiter.ops");
 }
 
 /* JSON may spell a NUL inside a string; no path or id can hold one. */
