@@ -7,6 +7,14 @@
  * in a fresh `evvm firecracker`, and each continues from the round after
  * the snapshot to the end with its memory checked. A corrupt state file
  * and a memory file of the wrong size are refused with their messages.
+ *
+ * With devices: snap-io (memory, a virtio-blk region written with 16
+ * requests in flight, virtio-rng, a virtio-console line, timer ticks per
+ * round) is snapshotted the same way; two clones, each on its own copy of
+ * the disk (--restore ...,disk=blk0:COPY), and a load through the API on
+ * the saved disk itself continue and verify every block written. State
+ * files with a corrupt device section (CRC made right again) and wrong
+ * disk overrides are refused with their messages.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -26,51 +34,90 @@
 #include "fc.h"
 #include "harness.h"
 #include "proc.h"
+#include "snapshot.h"
+#include "snapshot_file.h"
+#include "virtio_state.h"
 
-#define ROUNDS "150"
+#define ROUNDS	  "150"
+#define IO_ROUNDS "200"
 
 struct snap {
 	char dir[64];
-	char sock[128], log[128], state[128], mem[128];
+	char sock[128], log[128], state[128], mem[128], disk[128];
+	bool devices;	    /* snap-io with a disk, rng and console; else snap-loop */
+	const char *test;   /* "snap-loop" or "snap-io" */
+	const char *rounds; /* the guest's last round */
 	unsigned int round; /* the last round the guest printed before the snapshot */
 };
 
-/* The last "snap-loop round N " in @text, or 0. */
-static unsigned int last_round(const char *text)
+/* The last "<test> round N " in @text, or 0. */
+static unsigned int last_round(const char *test, const char *text)
 {
 	const char *p = text, *hit;
 	unsigned int n = 0;
+	char key[32];
+	size_t klen = (size_t)snprintf(key, sizeof(key), "%s round ", test);
 
 	/* Only whole lines: a VM paused in the middle of one printed part of it. */
-	while ((hit = strstr(p, "snap-loop round ")) != NULL) {
+	while ((hit = strstr(p, key)) != NULL) {
 		char *end;
-		unsigned long v = strtoul(hit + 16, &end, 10);
+		unsigned long v = strtoul(hit + klen, &end, 10);
 
 		if (!strncmp(end, " ticks", 6) && strchr(end, '\n'))
 			n = (unsigned int)v;
-		p = hit + 16;
+		p = hit + klen;
 	}
 	return n;
 }
 
-/* Boot the loop, pause it after round 5, snapshot it, kill the process. */
-static void take_snapshot(struct snap *s)
+static void snap_paths(struct snap *s, bool devices)
 {
-	char cmdline[] = "tests=snap-loop snap_rounds=" ROUNDS, body[512], *out;
-	const char *argv[] = { evvm_bin(), "run",	 "--kernel", guest_elf(), "--cmdline",
-			       cmdline,	   "--api-sock", s->sock,    NULL };
-	pid_t pid;
-	int st;
-
+	s->devices = devices;
+	s->test = devices ? "snap-io" : "snap-loop";
+	s->rounds = devices ? IO_ROUNDS : ROUNDS;
 	strcpy(s->dir, "/tmp/evvm-snap-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
 	snprintf(s->sock, sizeof(s->sock), "%s/api.sock", s->dir);
 	snprintf(s->log, sizeof(s->log), "%s/boot.log", s->dir);
 	snprintf(s->state, sizeof(s->state), "%s/vm.state", s->dir);
 	snprintf(s->mem, sizeof(s->mem), "%s/vm.mem", s->dir);
-	pid = spawn(argv, s->log);
+	snprintf(s->disk, sizeof(s->disk), "%s/disk.img", s->dir);
+}
+
+/* The guest under `evvm run --api-sock`, with or without its devices. */
+static pid_t boot(struct snap *s)
+{
+	char cmdline[96], disk[160];
+	const char *plain[] = { evvm_bin(), "run",	  "--kernel", guest_elf(), "--cmdline",
+				cmdline,    "--api-sock", s->sock,    NULL };
+	const char *devs[] = { evvm_bin(),   "run",    "--kernel", guest_elf(), "--cmdline",
+			       cmdline,	     "--disk", disk,	   "--rng",	"--console",
+			       "--api-sock", s->sock,  NULL };
+	char cmd[256];
+
+	snprintf(disk, sizeof(disk), "path=%s", s->disk);
+	if (s->devices) {
+		snprintf(cmdline, sizeof(cmdline), "tests=snap-io snapio.rounds=%s", s->rounds);
+		snprintf(cmd, sizeof(cmd), "truncate -s 2M '%s'", s->disk);
+		assert_int_equal(system(cmd), 0);
+		return spawn(devs, s->log);
+	}
+	snprintf(cmdline, sizeof(cmdline), "tests=snap-loop snap_rounds=%s", s->rounds);
+	return spawn(plain, s->log);
+}
+
+/* Boot the loop, pause it after round 5, snapshot it, kill the process. */
+static void take_snapshot_of(struct snap *s, bool devices)
+{
+	char body[512], *out, round5[32];
+	pid_t pid;
+	int st;
+
+	snap_paths(s, devices);
+	pid = boot(s);
 	assert_true(wait_listening(pid, s->sock, 30, &st));
-	wait_file(s->log, "snap-loop round 5 ", FC_TIMEOUT);
+	snprintf(round5, sizeof(round5), "%s round 5 ", s->test);
+	wait_file(s->log, round5, FC_TIMEOUT);
 
 	snprintf(body, sizeof(body), "{\"snapshot_path\":\"%s\",\"mem_file_path\":\"%s\"}",
 		 s->state, s->mem);
@@ -84,10 +131,15 @@ static void take_snapshot(struct snap *s)
 	kill(pid, SIGKILL);
 	assert_int_equal(wait_exit(pid, 30), 128 + SIGKILL);
 	out = slurp(s->log);
-	s->round = last_round(out);
+	s->round = last_round(s->test, out);
 	free(out);
 	assert_true(s->round >= 5);
-	assert_true(s->round < 150);
+	assert_true(s->round < (unsigned int)atoi(s->rounds));
+}
+
+static void take_snapshot(struct snap *s)
+{
+	take_snapshot_of(s, false);
 }
 
 static void cleanup(struct snap *s)
@@ -98,30 +150,46 @@ static void cleanup(struct snap *s)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* The restored guest's output: the round after the snapshot first, no boot, all rounds, ok. */
+/*
+ * The restored guest's output: the round after the snapshot first, no
+ * boot, all rounds (with devices: every region verified), ok.
+ */
 static void check_continued(const struct snap *s, const char *log)
 {
-	char *out = slurp(log), first[64];
-	const char *hit = strstr(out, "snap-loop round ");
+	char *out = slurp(log), first[64], key[32], last[64], ok[32];
+	const char *hit;
 
-	snprintf(first, sizeof(first), "snap-loop round %u ", s->round + 1);
+	snprintf(key, sizeof(key), "%s round ", s->test);
+	snprintf(first, sizeof(first), "%s round %u ", s->test, s->round + 1);
+	snprintf(last, sizeof(last), "%s round %s ", s->test, s->rounds);
+	snprintf(ok, sizeof(ok), "test %s: ok", s->test);
+	hit = strstr(out, key);
 	if (!hit || strncmp(hit, first, strlen(first)) || strstr(out, "booted") ||
-	    !strstr(out, "snap-loop round " ROUNDS " ") || !strstr(out, "test snap-loop: ok"))
+	    !strstr(out, last) || !strstr(out, ok) ||
+	    (s->devices && !strstr(out, "every region verified")))
 		fail_msg("restored guest did not continue from round %u to the end; it "
 			 "printed:\n%.300s\n...\n%s",
 			 s->round + 1, out, strlen(out) > 300 ? out + strlen(out) - 200 : "");
 	free(out);
 }
 
-static void restore_cli(const struct snap *s, const char *name)
+/* `evvm run --restore`; with @disk, the disk blk0 on that file. */
+static void restore_cli_disk(const struct snap *s, const char *name, const char *disk)
 {
-	char arg[300], log[160];
+	char arg[512], log[160];
 	const char *argv[] = { evvm_bin(), "run", "--restore", arg, NULL };
+	int n = snprintf(arg, sizeof(arg), "state=%s,mem=%s", s->state, s->mem);
 
-	snprintf(arg, sizeof(arg), "state=%s,mem=%s", s->state, s->mem);
+	if (disk)
+		snprintf(arg + n, sizeof(arg) - n, ",disk=blk0:%s", disk);
 	snprintf(log, sizeof(log), "%s/%s.log", s->dir, name);
 	assert_int_equal(run_cmd(argv, log, FC_TIMEOUT), 0);
 	check_continued(s, log);
+}
+
+static void restore_cli(const struct snap *s, const char *name)
+{
+	restore_cli_disk(s, name, NULL);
 }
 
 static void test_restore_twice(void **state)
@@ -136,16 +204,15 @@ static void test_restore_twice(void **state)
 	cleanup(&s);
 }
 
-static void test_load_through_api(void **state)
+static void load_through_api(bool devices)
 {
 	struct snap s;
 	struct fc f;
 	char body[512];
 	int st;
 
-	(void)state;
 	require_kvm();
-	take_snapshot(&s);
+	take_snapshot_of(&s, devices);
 	fc_start(&f);
 	snprintf(body, sizeof(body),
 		 "{\"snapshot_path\":\"%s\",\"mem_backend\":{\"backend_type\":\"Uffd\","
@@ -167,20 +234,34 @@ static void test_load_through_api(void **state)
 	cleanup(&s);
 }
 
-/* `evvm run --restore` with @state and @mem fails with @needle and both names. */
+static void test_load_through_api(void **state)
+{
+	(void)state;
+	load_through_api(false);
+}
+
+/* `evvm run --restore` with @state, @mem and @extra (or NULL) fails with @needle. */
+static void expect_refused_with(const struct snap *s, const char *state_path, const char *mem_path,
+				const char *extra, const char *needle)
+{
+	char arg[512], log[160], *out, key[32];
+	const char *argv[] = { evvm_bin(), "run", "--restore", arg, NULL };
+
+	snprintf(arg, sizeof(arg), "state=%s,mem=%s%s%s", state_path, mem_path, extra ? "," : "",
+		 extra ? extra : "");
+	snprintf(log, sizeof(log), "%s/refused.log", s->dir);
+	snprintf(key, sizeof(key), "%s round", s->test);
+	assert_int_equal(run_cmd(argv, log, FC_TIMEOUT), 1);
+	out = slurp(log);
+	if (!strstr(out, needle) || strstr(out, key))
+		fail_msg("want '%s' and no guest output:\n%s", needle, out);
+	free(out);
+}
+
 static void expect_refused(const struct snap *s, const char *state_path, const char *mem_path,
 			   const char *needle)
 {
-	char arg[300], log[160], *out;
-	const char *argv[] = { evvm_bin(), "run", "--restore", arg, NULL };
-
-	snprintf(arg, sizeof(arg), "state=%s,mem=%s", state_path, mem_path);
-	snprintf(log, sizeof(log), "%s/refused.log", s->dir);
-	assert_int_equal(run_cmd(argv, log, FC_TIMEOUT), 1);
-	out = slurp(log);
-	if (!strstr(out, needle) || strstr(out, "snap-loop round"))
-		fail_msg("want '%s' and no guest output:\n%s", needle, out);
-	free(out);
+	expect_refused_with(s, state_path, mem_path, NULL, needle);
 }
 
 /* Copy @src to @dst with bit 4 of byte @off flipped. */
@@ -226,12 +307,146 @@ static void test_refused(void **state)
 	cleanup(&s);
 }
 
+/* Two clones, each on its own copy of the disk; the saved disk itself is left alone. */
+static void test_devices_clones(void **state)
+{
+	struct snap s;
+	char copy[3][160], cmd[1024];
+
+	(void)state;
+	require_kvm();
+	take_snapshot_of(&s, true);
+	for (unsigned int i = 0; i < 3; i++) {
+		snprintf(copy[i], sizeof(copy[i]), "%s/copy%u.img", s.dir, i);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", s.disk, copy[i]);
+		assert_int_equal(system(cmd), 0);
+	}
+	restore_cli_disk(&s, "clone1", copy[1]);
+	restore_cli_disk(&s, "clone2", copy[2]);
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", s.disk, copy[0]);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", copy[1], copy[0]);
+	assert_int_not_equal(system(cmd), 0);
+	cleanup(&s);
+}
+
+/* PUT /snapshot/load of a VM with devices, on the saved disk itself. */
+static void test_devices_api_load(void **state)
+{
+	(void)state;
+	load_through_api(true);
+}
+
+/* A copy of the state file @src at @dst with section (@tag, @index) changed by @fn. */
+static void rewrite(const char *src, const char *dst, uint32_t tag, uint32_t index,
+		    void (*fn)(void *data, size_t *len))
+{
+	struct snapfile in, out;
+	bool found = false;
+
+	assert_int_equal(snapfile_load(&in, src), 0);
+	assert_int_equal(snapfile_init(&out, dst), 0);
+	for (unsigned int i = 0; i < in.nr_sections; i++) {
+		const struct snapfile_section *sec = &in.sections[i];
+		size_t len = sec->len;
+		char *copy = malloc(len + 1);
+
+		assert_non_null(copy);
+		memcpy(copy, sec->data, len);
+		if (sec->tag == tag && sec->index == index) {
+			fn(copy, &len);
+			found = true;
+		}
+		assert_int_equal(snapfile_add(&out, sec->tag, sec->index, copy, len), 0);
+		free(copy);
+	}
+	assert_true(found);
+	assert_int_equal(snapfile_commit(&out), 0);
+	snapfile_free(&out);
+	snapfile_free(&in);
+}
+
+static void ring_outside_ram(void *d, size_t *len)
+{
+	(void)len;
+	((struct virtio_state *)d)->q[0].desc = 1ULL << 40;
+}
+
+static void size_not_pow2(void *d, size_t *len)
+{
+	(void)len;
+	((struct virtio_state *)d)->q[0].num = 100;
+}
+
+static void feature_not_offered(void *d, size_t *len)
+{
+	(void)len;
+	((struct virtio_state *)d)->driver_features |= 1ULL << 50;
+}
+
+static void used_idx_off(void *d, size_t *len)
+{
+	(void)len;
+	((struct virtio_state *)d)->q[0].used_idx += 1;
+}
+
+static void driver_ok_alone(void *d, size_t *len)
+{
+	(void)len;
+	((struct virtio_state *)d)->status &= ~VIRTIO_STATUS_FEATURES_OK;
+}
+
+static void path_cut(void *d, size_t *len)
+{
+	(void)d;
+	*len -= 1;
+}
+
+static void test_devices_refused(void **state)
+{
+	static const struct {
+		uint32_t tag;
+		void (*fn)(void *, size_t *);
+		const char *needle;
+	} cases[] = {
+		{ SNAP_VIRTIO_MMIO, ring_outside_ram, "blk0: queue 0: rings not in guest RAM" },
+		{ SNAP_VIRTIO_MMIO, size_not_pow2,
+		  "blk0: queue 0 (size 100) has a size that is "
+		  "not a power of 2" },
+		{ SNAP_VIRTIO_MMIO, feature_not_offered,
+		  "blk0: driver features include some the device does not offer" },
+		{ SNAP_VIRTIO_MMIO, used_idx_off, "but the memory file's ring has" },
+		{ SNAP_VIRTIO_MMIO, driver_ok_alone, "DRIVER_OK without FEATURES_OK" },
+		{ SNAP_VIRTIO_DEV, path_cut, "disk path length is not what the section holds" },
+	};
+	struct snap s;
+	char bad[160], small[160], extra[300], cmd[1024];
+
+	(void)state;
+	require_kvm();
+	take_snapshot_of(&s, true);
+	snprintf(bad, sizeof(bad), "%s/bad.state", s.dir);
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rewrite(s.state, bad, cases[i].tag, 0, cases[i].fn);
+		expect_refused(&s, bad, s.mem, cases[i].needle);
+	}
+	/* An override for a drive the snapshot does not have. */
+	expect_refused_with(&s, s.state, s.mem, "disk=nope:/dev/null", "no disk 'nope'");
+	/* A copy of another size: the guest was told the old one. */
+	snprintf(small, sizeof(small), "%s/small.img", s.dir);
+	snprintf(cmd, sizeof(cmd), "truncate -s 1M '%s'", small);
+	assert_int_equal(system(cmd), 0);
+	snprintf(extra, sizeof(extra), "disk=blk0:%s", small);
+	expect_refused_with(&s, s.state, s.mem, extra, "has 2048 sectors, the snapshot's had 4096");
+	cleanup(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_restore_twice),
-		cmocka_unit_test(test_load_through_api),
-		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_devices_clones),	 cmocka_unit_test(test_devices_api_load),
+		cmocka_unit_test(test_devices_refused),	 cmocka_unit_test(test_restore_twice),
+		cmocka_unit_test(test_load_through_api), cmocka_unit_test(test_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
