@@ -62,7 +62,10 @@ int virtio_state_load_queue(const struct virtio_state *s, struct evvm_virtio_dev
 /*
  * A queue's position to save: chains a paused device still holds (blk's
  * request waiting for rate-limit tokens: popped, never started) go back
- * to the avail ring, so the restored device takes them again.
+ * to the avail ring, so the restored device takes them again. Right only
+ * when the held chains are the queue's last pops, as for blk, rng and
+ * console (net can hold an rx chain popped before one it pushed: one
+ * reason it is not saved yet).
  */
 void virtio_state_save_queue(struct virtio_state_queue *sq, const struct evvm_vq *vq);
 
