@@ -11,8 +11,9 @@
  * With devices: snap-io (memory, a virtio-blk region written with 16
  * requests in flight, virtio-rng, a virtio-console line, timer ticks per
  * round) is snapshotted the same way; two clones, each on its own copy of
- * the disk (--restore ...,disk=blk0:COPY), and a load through the API on
- * the saved disk itself continue and verify every block written. State
+ * the disk (--restore ...,disk=blk0:COPY), and a load through the API
+ * (evvm_drive_overrides, after one naming no drive is refused) continue
+ * and verify every block written. State
  * files with a corrupt device section (CRC made right again) and wrong
  * disk overrides are refused with their messages.
  */
@@ -225,16 +226,36 @@ static void load_through_api(bool devices)
 		 "\"backend_path\":\"%s\"}}",
 		 s.state, s.mem);
 	EXPECT(&f, "PUT", "/snapshot/load", body, 400, NULL, "File only");
+	if (devices) {
+		/* evvm's extension: a drive the snapshot lacks, then blk0 on a copy. */
+		snprintf(body, sizeof(body),
+			 "{\"snapshot_path\":\"%s\",\"mem_file_path\":\"%s\","
+			 "\"evvm_drive_overrides\":[{\"drive_id\":\"nope\",\"path_on_host\":"
+			 "\"%s\"}]}",
+			 s.state, s.mem, s.disk);
+		EXPECT(&f, "PUT", "/snapshot/load", body, 400, NULL, "cannot load the snapshot");
+		snprintf(body, sizeof(body), "cp '%s' '%s/api.img'", s.disk, s.dir);
+		assert_int_equal(system(body), 0);
+	}
 	snprintf(body, sizeof(body),
 		 "{\"snapshot_path\":\"%s\",\"mem_backend\":{\"backend_type\":\"File\","
-		 "\"backend_path\":\"%s\"},\"resume_vm\":true}",
-		 s.state, s.mem);
+		 "\"backend_path\":\"%s\"},\"resume_vm\":true%s%s%s}",
+		 s.state, s.mem, devices ? ",\"evvm_drive_overrides\":[{\"drive_id\":\"blk0\","
+					   "\"path_on_host\":\"" : "",
+		 devices ? s.dir : "", devices ? "/api.img\"}]" : "");
 	EXPECT(&f, "PUT", "/snapshot/load", body, 204, NULL, NULL);
 	/* A second load into the same process is refused. */
 	EXPECT(&f, "PUT", "/snapshot/load", body, 400, NULL, "not allowed");
 	st = wait_exit(f.pid, FC_TIMEOUT);
 	assert_int_equal(st, 0);
 	check_continued(&s, f.log);
+	if (devices) {
+		char *log = slurp(f.log);
+
+		if (!strstr(log, "no disk 'nope' to give the file"))
+			fail_msg("want the refused override in the log:\n%s", log);
+		free(log);
+	}
 	unlink(f.sock);
 	rmdir(f.dir);
 	cleanup(&s);
@@ -336,7 +357,7 @@ static void test_devices_clones(void **state)
 	cleanup(&s);
 }
 
-/* PUT /snapshot/load of a VM with devices, on the saved disk itself. */
+/* PUT /snapshot/load of a VM with devices, blk0 on a copy (evvm_drive_overrides). */
 static void test_devices_api_load(void **state)
 {
 	(void)state;
