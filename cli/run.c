@@ -510,11 +510,13 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 			argv[optind]);
 		return -EINVAL;
 	}
-	if (o->restore_state && (o->desc.nr_drives || o->desc.nr_nets || o->desc.rng ||
-				 o->desc.console || o->desc.testdev || o->desc.boot.kernel)) {
+	if (o->restore_state &&
+	    (o->desc.nr_drives || o->desc.nr_nets || o->desc.rng || o->desc.console ||
+	     o->desc.testdev || o->desc.boot.kernel || o->desc.transport != EVVM_TRANSPORT_MMIO)) {
 		fprintf(stderr, "evvm run: --restore takes the VM and its devices from the "
-				"snapshot: no --kernel, --disk, --net, --rng, --console or "
-				"--testdev (a disk's file: --restore ...,disk=ID:PATH)\n");
+				"snapshot: no --kernel, --disk, --net, --rng, --console, "
+				"--testdev or --transport (a disk's file: --restore "
+				"...,disk=ID:PATH)\n");
 		return -EINVAL;
 	}
 	if (vmdesc_validate(&o->desc, msg)) {

@@ -120,8 +120,11 @@ int snapshot_devices_build(const struct snapfile *sf, struct evvm_vm_config *cfg
 	int err = 0;
 
 	cfg->nr_devices = 0;
-	if (cfg->nr_disk_overrides > EVVM_MAX_VIRTIO)
+	if (cfg->nr_disk_overrides > EVVM_MAX_VIRTIO) {
+		pr_err("snapshot '%s': %u disk overrides, a VM has at most %u disks", sf->path,
+		       cfg->nr_disk_overrides, EVVM_MAX_VIRTIO);
 		return -EINVAL;
+	}
 	if (sv && !snapfile_find(sf, SNAP_VM_VIRTIO, 0, sizeof(*sv), NULL))
 		return -EINVAL;
 	if (sv && (sv->transport != EVVM_TRANSPORT_MMIO || sv->nr_devices > EVVM_MAX_VIRTIO)) {
