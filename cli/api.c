@@ -399,19 +399,58 @@ static int h_snapshot_create(struct api_req *r)
 	return 0;
 }
 
+/*
+ * evvm's extension of the load body: "evvm_drive_overrides": [{"drive_id":
+ * ID, "path_on_host": PATH}, ...], each drive on its own file (a clone's).
+ */
+static int drive_overrides(struct api_req *r, json_t *list, struct evvm_disk_override *ov,
+			   unsigned int *nr)
+{
+	json_error_t je;
+	size_t i;
+	json_t *o;
+
+	*nr = 0;
+	if (!list)
+		return 0;
+	if (!json_is_array(list) || json_array_size(list) > EVVM_MAX_VIRTIO)
+		return fault(r, 400, "evvm_drive_overrides: an array of at most %u entries",
+			     EVVM_MAX_VIRTIO);
+	json_array_foreach(list, i, o)
+	{
+		if (json_unpack_ex(o, &je, JSON_STRICT, "{s:s, s:s}", "drive_id", &ov[i].id,
+				   "path_on_host", &ov[i].path) ||
+		    !*ov[i].id || !*ov[i].path)
+			return fault(r, 400,
+				     "evvm_drive_overrides[%zu]: want drive_id and path_on_host, "
+				     "not empty",
+				     i);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(ov[j].id, ov[i].id))
+				return fault(r, 400, "evvm_drive_overrides: drive '%s' twice",
+					     ov[i].id);
+	}
+	*nr = (unsigned int)i;
+	return 0;
+}
+
 /* PUT /snapshot/load: Firecracker's SnapshotLoadParams; mem_backend File (or mem_file_path). */
 static int h_snapshot_load(struct api_req *r)
 {
 	const char *state = NULL, *mem = NULL, *btype = NULL, *bpath = NULL;
+	struct evvm_disk_override ov[EVVM_MAX_VIRTIO];
 	int resume = 0, diff = 0, dirty = 0;
+	json_t *ovlist = NULL;
+	unsigned int nr_ov;
 	json_error_t je;
 
 	if (body_json(r))
 		return -EINVAL;
-	if (json_unpack_ex(r->json, &je, JSON_STRICT, "{s:s, s?s, s?{s:s, s:s}, s?b, s?b, s?b}",
-			   "snapshot_path", &state, "mem_file_path", &mem, "mem_backend",
-			   "backend_type", &btype, "backend_path", &bpath, "resume_vm", &resume,
-			   "enable_diff_snapshots", &diff, "track_dirty_pages", &dirty))
+	if (json_unpack_ex(r->json, &je, JSON_STRICT,
+			   "{s:s, s?s, s?{s:s, s:s}, s?b, s?b, s?b, s?o}", "snapshot_path", &state,
+			   "mem_file_path", &mem, "mem_backend", "backend_type", &btype,
+			   "backend_path", &bpath, "resume_vm", &resume, "enable_diff_snapshots",
+			   &diff, "track_dirty_pages", &dirty, "evvm_drive_overrides", &ovlist))
 		return fault(r, 400,
 			     "An error occurred when deserializing the json body of a request: %s.",
 			     je.text);
@@ -423,7 +462,9 @@ static int h_snapshot_load(struct api_req *r)
 		return fault(r, 400, "dirty page tracking is not implemented by evvm yet");
 	if (!*state || !*(mem ? mem : bpath))
 		return fault(r, 400, "snapshot_path and the memory path must not be empty");
-	if (instance_restore_locked(r->in, state, mem ? mem : bpath, resume, r->msg))
+	if (drive_overrides(r, ovlist, ov, &nr_ov))
+		return -EINVAL;
+	if (instance_restore_locked(r->in, state, mem ? mem : bpath, ov, nr_ov, resume, r->msg))
 		return fault(r, 400, "%s", r->msg);
 	return 0;
 }

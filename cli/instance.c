@@ -221,9 +221,12 @@ int instance_pause_locked(struct instance *in, bool pause, char *msg)
 }
 
 int instance_restore_locked(struct instance *in, const char *state_path, const char *mem_path,
-			    bool resume, char *msg)
+			    const struct evvm_disk_override *ov, unsigned int nr_ov, bool resume,
+			    char *msg)
 {
 	const struct evvm_vm_config base = {
+		.disk_overrides = ov,
+		.nr_disk_overrides = nr_ov,
 		.mem_overcommit = in->desc.machine.overcommit,
 		.console_in = isatty(STDIN_FILENO) ? STDIN_FILENO : -1,
 		.console_out = STDOUT_FILENO,

@@ -94,11 +94,17 @@ int instance_pause_locked(struct instance *in, bool pause, char *msg);
 /*
  * PUT /snapshot/load or `evvm run --restore`, with @in->lock held, before
  * any start: the VM from the state file @state_path and the memory file
- * @mem_path (vm_restore), running if @resume, else paused until PATCH /vm
- * resumes it; then instance_run() runs it. 0 or -EINVAL with @msg.
+ * @mem_path (vm_restore), with the @nr_ov disks of @ov on other files,
+ * running if @resume, else paused until PATCH /vm resumes it; then
+ * instance_run() runs it. 0 or -EINVAL with @msg.
  */
 int instance_restore_locked(struct instance *in, const char *state_path, const char *mem_path,
-			    bool resume, char *msg);
+			    const struct evvm_disk_override *ov, unsigned int nr_ov, bool resume,
+			    char *msg);
+
+/* What a restored VM's threads may need: the devices a snapshot can hold. */
+#define INSTANCE_RESTORE_SECCOMP_DEVS \
+	(EVVM_SECCOMP_DEV_BLK | EVVM_SECCOMP_DEV_RNG | EVVM_SECCOMP_DEV_CONSOLE)
 
 /*
  * PUT /snapshot/create, with @in->lock held: the paused VM to @state_path

@@ -91,11 +91,14 @@ static void run_usage(FILE *f)
 		"                      the VM runs (GET /, /vm/config, /machine-config;\n"
 		"                      FlushMetrics); a path that exists is refused unless it\n"
 		"                      is a stale socket\n"
-		"  --restore state=FILE,mem=FILE\n"
+		"  --restore state=FILE,mem=FILE[,disk=ID:PATH]...\n"
 		"                      run the VM of a snapshot (PUT /snapshot/create) instead\n"
-		"                      of booting one: its shape comes from the state FILE, its\n"
-		"                      RAM is mapped from the memory FILE (copy-on-write, the\n"
-		"                      file is never written); no kernel or device flags\n"
+		"                      of booting one: its shape and devices come from the state\n"
+		"                      FILE, its RAM is mapped from the memory FILE (copy-on-\n"
+		"                      write, the file is never written); no kernel or device\n"
+		"                      flags. disk=ID:PATH: drive ID (--disk's id=, else blk0,\n"
+		"                      blk1, ...) on PATH (a copy of its disk) instead of the\n"
+		"                      saved file; the size must be the same\n"
 		"  --seccomp=on|log|off\n"
 		"                      each thread's seccomp allow-list (docs/seccomp.md): on\n"
 		"                      (default) kills evvm by SIGSYS on a call outside it,\n"
@@ -124,6 +127,8 @@ struct run_opts {
 	struct evvm_confine confine;
 	const char *api_sock;
 	char *restore_state, *restore_mem; /* --restore */
+	struct evvm_disk_override restore_disks[EVVM_MAX_VIRTIO];
+	unsigned int nr_restore_disks;
 	int verbose;
 	enum { STATS_NONE, STATS_TEXT, STATS_JSON } stats;
 };
@@ -365,7 +370,23 @@ static int set_api_sock(struct run_opts *o, char *arg)
 	return 0;
 }
 
-/* Parse "state=FILE,mem=FILE" for --restore. */
+/* "ID:PATH" of --restore's disk=: drive ID on the file PATH instead of its saved one. */
+static int add_restore_disk(struct run_opts *o, char *val)
+{
+	char *colon = strchr(val, ':');
+
+	if (!colon || colon == val || !colon[1] || o->nr_restore_disks == EVVM_MAX_VIRTIO)
+		return -EINVAL;
+	*colon = '\0';
+	for (unsigned int i = 0; i < o->nr_restore_disks; i++)
+		if (!strcmp(o->restore_disks[i].id, val))
+			return -EINVAL;
+	o->restore_disks[o->nr_restore_disks++] =
+		(struct evvm_disk_override){ .id = val, .path = colon + 1 };
+	return 0;
+}
+
+/* Parse "state=FILE,mem=FILE[,disk=ID:PATH]..." for --restore. */
 static int set_restore(struct run_opts *o, char *arg)
 {
 	char *key, *val;
@@ -376,11 +397,14 @@ static int set_restore(struct run_opts *o, char *arg)
 			o->restore_state = val;
 		else if (!strcmp(key, "mem") && *val)
 			o->restore_mem = val;
+		else if (!strcmp(key, "disk") && !add_restore_disk(o, val))
+			continue;
 		else
 			break;
 	}
 	if (r != 0 || !o->restore_state || !o->restore_mem) {
-		fprintf(stderr, "evvm: --restore: expected state=FILE,mem=FILE\n");
+		fprintf(stderr, "evvm: --restore: expected state=FILE,mem=FILE[,disk=ID:PATH]... "
+				"(one disk= per drive id)\n");
 		return -EINVAL;
 	}
 	return 0;
@@ -486,11 +510,13 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 			argv[optind]);
 		return -EINVAL;
 	}
-	if (o->restore_state && (o->desc.nr_drives || o->desc.nr_nets || o->desc.rng ||
-				 o->desc.console || o->desc.testdev || o->desc.boot.kernel)) {
-		fprintf(stderr, "evvm run: --restore takes the VM from the snapshot: no --kernel, "
-				"--disk, --net, --rng, --console or --testdev (devices are not in "
-				"snapshots yet)\n");
+	if (o->restore_state &&
+	    (o->desc.nr_drives || o->desc.nr_nets || o->desc.rng || o->desc.console ||
+	     o->desc.testdev || o->desc.boot.kernel || o->desc.transport != EVVM_TRANSPORT_MMIO)) {
+		fprintf(stderr, "evvm run: --restore takes the VM and its devices from the "
+				"snapshot: no --kernel, --disk, --net, --rng, --console, "
+				"--testdev or --transport (a disk's file: --restore "
+				"...,disk=ID:PATH)\n");
 		return -EINVAL;
 	}
 	if (vmdesc_validate(&o->desc, msg)) {
@@ -543,12 +569,14 @@ int cmd_run(int argc, char **argv)
 			   : o.verbose	  ? EVVM_LOG_INFO
 					  : EVVM_LOG_WARN);
 	instance_block_stop_signals(); /* before any vCPU, I/O or API thread starts */
-	o.confine.devs = instance_seccomp_devs(&in.desc);
+	o.confine.devs =
+		o.restore_state ? INSTANCE_RESTORE_SECCOMP_DEVS : instance_seccomp_devs(&in.desc);
 	if (confine_setup(&o.confine))
 		goto out;
 	pthread_mutex_lock(&in.lock);
 	r = o.restore_state
-		    ? instance_restore_locked(&in, o.restore_state, o.restore_mem, true, msg)
+		    ? instance_restore_locked(&in, o.restore_state, o.restore_mem, o.restore_disks,
+					      o.nr_restore_disks, true, msg)
 		    : instance_start_locked(&in, msg);
 	pthread_mutex_unlock(&in.lock);
 	if (r) {

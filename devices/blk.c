@@ -35,6 +35,7 @@
 #include <evvm/log.h>
 
 #include "blk_rl.h"
+#include "persist.h"
 
 #define SECTOR_SHIFT	    9
 #define SECTOR_SIZE	    (1u << SECTOR_SHIFT)
@@ -151,6 +152,9 @@ struct blk {
 	uint64_t capacity;	   /* sectors */
 	uint32_t blksize;	   /* the file system's block size */
 	char serial[VIRTIO_BLK_ID_BYTES];
+	char *path;		       /* the file now (for snapshots) */
+	struct evvm_rate_limit rl_cfg; /* the limits now, if rl_given (for snapshots) */
+	bool rl_given;
 	/* Read on vCPU threads; only the capacity changes (blk_set_path), under the lock. */
 	pthread_mutex_t config_lock;
 	struct virtio_blk_config config;
@@ -1030,6 +1034,7 @@ static void blk_free(struct blk *b)
 	blk_free_reqs(b);
 	blk_rl_fini(&b->rl);
 	pthread_mutex_destroy(&b->config_lock);
+	free(b->path);
 	free(b);
 }
 
@@ -1105,6 +1110,7 @@ static unsigned int blk_counters(struct evvm_virtio_dev *dev, struct evvm_dev_co
 }
 
 static int blk_clone(struct evvm_virtio_dev *dev, struct evvm_virtio_dev **out);
+static int blk_save(struct evvm_virtio_dev *dev, void *buf, size_t cap);
 
 static const struct evvm_device_ops blk_ops = {
 	.name = "blk",
@@ -1122,6 +1128,7 @@ static const struct evvm_device_ops blk_ops = {
 	.destroy = blk_destroy,
 	.counters = blk_counters,
 	.clone = blk_clone,
+	.save = blk_save,
 };
 
 /*
@@ -1332,6 +1339,51 @@ fail:
 	return err;
 }
 
+/* What a snapshot records of the limits (all zero: none). */
+static void blk_note_rl(struct blk *b, const struct evvm_rate_limit *rl)
+{
+	static const struct evvm_rate_limit none;
+
+	b->rl_given = rl && memcmp(rl, &none, sizeof(none));
+	b->rl_cfg = b->rl_given ? *rl : none;
+}
+
+/* ... and of the file; a failed copy keeps the old name (logged). */
+static void blk_note_path(struct blk *b, const char *path)
+{
+	char *p = strdup(path);
+
+	if (!p) {
+		pr_warn("%s: out of memory for the disk's new name", b->dev->id);
+		return;
+	}
+	free(b->path);
+	b->path = p;
+}
+
+/* ops->save(): the disk's configuration (devices/persist.h); nothing is in flight. */
+static int blk_save(struct evvm_virtio_dev *dev, void *buf, size_t cap)
+{
+	struct blk *b = dev->priv;
+	struct blk_persist p = {
+		.capacity = b->capacity,
+		.rate_limit = b->rl_cfg,
+		.queues = (dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_MQ)) ? b->ops.nr_queues : 0,
+		.readonly = b->readonly,
+		.rate_limited = b->rl_given,
+		.path_len = b->path ? (uint32_t)strlen(b->path) : 0,
+	};
+
+	if (!b->path)
+		return -ENOTSUP; /* a clone serving queues for another device */
+	if (p.path_len > BLK_PERSIST_PATH_MAX || cap < sizeof(p) + p.path_len)
+		return -ENOSPC;
+	memcpy(p.serial, b->serial, sizeof(p.serial));
+	memcpy(buf, &p, sizeof(p));
+	memcpy((char *)buf + sizeof(p), b->path, p.path_len);
+	return (int)(sizeof(p) + p.path_len);
+}
+
 int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_dev **out)
 {
 	struct evvm_virtio_dev *dev;
@@ -1380,6 +1432,12 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 	err = blk_open(b, cfg->path, cfg->readonly);
 	if (err)
 		goto fail;
+	b->path = strdup(cfg->path);
+	if (!b->path) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	blk_note_rl(b, cfg->rate_limit);
 	err = blk_rl_set(&b->rl, cfg->rate_limit, blk_rl_now());
 	if (err) {
 		pr_err("disk '%s': rate limiter timer: %s", cfg->path, evvm_strerror(err));
@@ -1479,6 +1537,7 @@ int blk_set_path(struct evvm_virtio_dev *dev, const char *path)
 			       evvm_strerror(-errno));
 		return err;
 	}
+	blk_note_path(b, path);
 	if (dev->config_changed)
 		dev->config_changed(dev);
 	return err;
@@ -1494,6 +1553,9 @@ static int blk_set_rl_on_loop(void *opaque)
 	struct blk_rl_arg *a = opaque;
 	struct blk *b = a->dev->priv;
 	int err = blk_rl_set(&b->rl, a->rl, blk_rl_now());
+
+	if (!err)
+		blk_note_rl(b, a->rl);
 
 	if (!err && b->started)
 		err = blk_rl_watch(b, a->dev->loop);

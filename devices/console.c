@@ -197,6 +197,15 @@ static void console_destroy(struct evvm_virtio_dev *dev)
 	free(dev->priv);
 }
 
+/* ops->save(): nothing; a paused device holds no request (see its quiesce). */
+static int console_save(struct evvm_virtio_dev *dev, void *buf, size_t cap)
+{
+	(void)dev;
+	(void)buf;
+	(void)cap;
+	return 0;
+}
+
 static const struct evvm_device_ops console_ops = {
 	.name = "console",
 	.device_id = VIRTIO_ID_CONSOLE,
@@ -209,6 +218,7 @@ static const struct evvm_device_ops console_ops = {
 	.stop = console_stop,
 	.quiesce = console_quiesce,
 	.destroy = console_destroy,
+	.save = console_save,
 };
 
 int console_create(const char *id, const struct console_config *cfg, struct evvm_virtio_dev **out)

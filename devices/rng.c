@@ -253,6 +253,15 @@ static void rng_destroy(struct evvm_virtio_dev *dev)
 	free(rng);
 }
 
+/* ops->save(): nothing; a paused device holds no request (see its quiesce). */
+static int rng_save(struct evvm_virtio_dev *dev, void *buf, size_t cap)
+{
+	(void)dev;
+	(void)buf;
+	(void)cap;
+	return 0;
+}
+
 static const struct evvm_device_ops rng_ops = {
 	.name = "rng",
 	.device_id = VIRTIO_ID_RNG,
@@ -264,6 +273,7 @@ static const struct evvm_device_ops rng_ops = {
 	.stop = rng_stop,
 	.quiesce = rng_quiesce,
 	.destroy = rng_destroy,
+	.save = rng_save,
 	.counters = rng_counters,
 };
 

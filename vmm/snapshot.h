@@ -6,6 +6,8 @@
 
 struct vcpu;
 struct snapfile;
+struct evvm_vm;
+struct evvm_vm_config;
 
 /* The VM's shape, which the restoring process builds again (section SNAP_VM_CONFIG). */
 struct snap_vm_config {
@@ -26,5 +28,36 @@ int snapshot_vcpu_save(struct vcpu *vcpu, struct snapfile *sf);
  * CPUID set), in the order KVM needs. 0 or -errno, logged.
  */
 int snapshot_vcpu_restore(struct vcpu *vcpu, const struct snapfile *sf);
+
+/* The virtio devices (section SNAP_VM_VIRTIO): their transport, how many slots. */
+struct snap_virtio {
+	uint32_t transport; /* enum evvm_transport */
+	uint32_t nr_devices;
+};
+
+/* One device (SNAP_VIRTIO_DEV, index: its slot); its ops->save() bytes follow. */
+struct snap_virtio_dev {
+	uint32_t device_id; /* VIRTIO_ID_* */
+	uint32_t reserved;
+	char id[32]; /* NUL-terminated */
+};
+
+/*
+ * Append every virtio device of the paused @vm (snapshot_dev.c): what
+ * builds it again, and its transport's state. -ENOTSUP, logged naming
+ * @sf's file, for what is not saved yet (the test device, virtio-pci,
+ * devices without ops->save: net, vhost-user).
+ */
+int snapshot_devices_save(struct evvm_vm *vm, struct snapfile *sf);
+
+/*
+ * Build the devices of @sf into @cfg (cfg->devices, nr_devices,
+ * transport), with @cfg's disk overrides applied and checked. On failure
+ * nothing is left in @cfg. 0 or -errno after a line naming the file.
+ */
+int snapshot_devices_build(const struct snapfile *sf, struct evvm_vm_config *cfg);
+
+/* Load each device's transport state into the VM built with them. 0 or -errno, logged. */
+int snapshot_devices_restore(struct evvm_vm *vm, const struct snapfile *sf);
 
 #endif

@@ -15,7 +15,7 @@
  */
 
 #define SNAPFILE_MAGIC	 "EVVMSNAP"
-#define SNAPFILE_VERSION 1
+#define SNAPFILE_VERSION 2	     /* 2: virtio devices */
 #define SNAPFILE_MAX	 (64u << 20) /* a state file is small: guest RAM is its own file */
 
 /* Section tags; the index tells apart sections of one tag (vCPU number, slot). */
@@ -35,6 +35,9 @@ enum snapfile_tag {
 	SNAP_VM_CLOCK,
 	SNAP_DEV_UART,
 	SNAP_DEV_I8042,
+	SNAP_VM_VIRTIO,	  /* struct snap_virtio: the transport, how many devices */
+	SNAP_VIRTIO_DEV,  /* index: slot; struct snap_virtio_dev, then the device's ops->save() */
+	SNAP_VIRTIO_MMIO, /* index: slot; struct virtio_state (vmm/virtio_state.h) */
 };
 
 struct snapfile_section {

@@ -2,9 +2,10 @@
 /*
  * Snapshot and restore of a whole VM: the state file (snapshot_file.c)
  * holds the VM's shape, the in-kernel irqchip, PIT and clock, the legacy
- * devices and every vCPU (snapshot_vcpu.c); guest RAM is a file of its
- * own, written sparse and mapped back MAP_PRIVATE. The fabric (ioeventfds,
- * irqfds, routes) is not saved: the restoring process builds it again.
+ * devices, the virtio devices (snapshot_dev.c) and every vCPU
+ * (snapshot_vcpu.c); guest RAM is a file of its own, written sparse and
+ * mapped back MAP_PRIVATE. The fabric (ioeventfds, irqfds, routes) is not
+ * saved: the restoring process builds it again.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -72,6 +73,8 @@ static int snap_vm_save(struct evvm_vm *vm, struct snapfile *sf)
 		err = snapfile_add(sf, SNAP_DEV_UART, 0, &us, sizeof(us));
 	if (!err)
 		err = snapfile_add(sf, SNAP_DEV_I8042, 0, &ks, sizeof(ks));
+	if (!err)
+		err = snapshot_devices_save(vm, sf);
 	for (unsigned int i = 0; !err && i < vm->nr_vcpus; i++)
 		err = snapshot_vcpu_save(&vm->vcpus[i], sf);
 	return err;
@@ -164,11 +167,6 @@ int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *m
 		pr_err("snapshot '%s': the VM must be paused", state_path);
 		return -EBUSY;
 	}
-	if (vm->cfg.nr_devices || vm->virtio[0] || vm->virtio_pci[0] || vm->testdev) {
-		pr_err("snapshot '%s': virtio devices and the test device are not saved yet",
-		       state_path);
-		return -ENOTSUP;
-	}
 	err = snapfile_init(&sf, state_path);
 	if (err)
 		return err;
@@ -223,6 +221,9 @@ static int snap_vm_restore(struct evvm_vm *vm, const struct snapfile *sf)
 		err = vm_ioctl_named(vm, KVM_SET_CLOCK, &c, "SET_CLOCK");
 	for (unsigned int i = 0; !err && i < vm->nr_vcpus; i++)
 		err = snapshot_vcpu_restore(&vm->vcpus[i], sf);
+	/* Devices last: a started one may complete requests, which interrupts. */
+	if (!err)
+		err = snapshot_devices_restore(vm, sf);
 	return err;
 }
 
@@ -253,8 +254,9 @@ int vm_restore(const struct evvm_vm_config *base, const char *state_path, const 
 	int fd, err;
 
 	if (base->nr_devices) {
-		pr_err("snapshot '%s': virtio devices cannot be restored yet", state_path);
-		return -ENOTSUP;
+		pr_err("snapshot '%s': the devices come from the snapshot, not the caller",
+		       state_path);
+		return -EINVAL;
 	}
 	err = snapfile_load(&sf, state_path);
 	if (err)
@@ -272,6 +274,11 @@ int vm_restore(const struct evvm_vm_config *base, const char *state_path, const 
 	fd = snap_open_mem(&sf, mem_path, cfg.mem_size);
 	if (fd < 0) {
 		err = fd;
+		goto free_sf;
+	}
+	err = snapshot_devices_build(&sf, &cfg);
+	if (err) {
+		close(fd);
 		goto free_sf;
 	}
 	/* vm_create_from() checks the shape (sizes, vCPU count) as for any VM. */

@@ -19,6 +19,7 @@
 #include <evvm/log.h>
 
 #include "virtio_mmio.h"
+#include "virtio_state.h"
 #include "vm.h"
 
 enum {
@@ -654,4 +655,87 @@ void virtio_mmio_get_stats(struct virtio_mmio *t, struct virtio_mmio_stats *s)
 		s->q[q].kick_wakeups = atomic_load(&t->q[q].kick_wakeups);
 		s->q[q].interrupts = atomic_load(&t->q[q].interrupts);
 	}
+}
+
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_state *s)
+{
+	const struct evvm_virtio_dev *dev = t->dev;
+
+	pthread_mutex_lock(&t->lock);
+	*s = (struct virtio_state){
+		.device_id = dev->ops->device_id,
+		.nr_queues = dev->ops->nr_queues,
+		.status = atomic_load(&t->status),
+		.isr = atomic_load(&t->isr),
+		.config_generation = atomic_load(&t->config_generation),
+		.queue_sel = t->queue_sel,
+		.dev_features_sel = t->dev_features_sel,
+		.drv_features_sel = t->drv_features_sel,
+		.offered = offered_features(t),
+		.driver_features = t->driver_features,
+	};
+	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
+		const struct mmio_queue *mq = &t->q[q];
+		struct virtio_state_queue *sq = &s->q[q];
+
+		sq->num = mq->num;
+		sq->ready = mq->ready;
+		sq->desc = mq->desc;
+		sq->avail = mq->avail;
+		sq->used = mq->used;
+		if (mq->ready)
+			virtio_state_save_queue(sq, &dev->vqs[q]);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* The registers and queues of @s, checked; the device not started yet. */
+static int mmio_load_state(struct virtio_mmio *t, const struct virtio_state *s, const char *file)
+{
+	struct evvm_virtio_dev *dev = t->dev;
+	int err = virtio_state_check(s, dev, offered_features(t), file);
+
+	for (unsigned int q = 0; !err && q < dev->ops->nr_queues; q++) {
+		struct mmio_queue *mq = &t->q[q];
+		const struct virtio_state_queue *sq = &s->q[q];
+
+		mq->num = sq->num;
+		mq->desc = sq->desc;
+		mq->avail = sq->avail;
+		mq->used = sq->used;
+		if (sq->ready)
+			err = virtio_state_load_queue(s, dev, q, mq->name, file);
+		mq->ready = sq->ready && !err;
+	}
+	if (err)
+		return err;
+	t->queue_sel = s->queue_sel;
+	t->dev_features_sel = s->dev_features_sel;
+	t->drv_features_sel = s->drv_features_sel;
+	t->driver_features = s->driver_features;
+	dev->features = s->driver_features;
+	atomic_store(&t->isr, s->isr);
+	atomic_store(&t->config_generation, s->config_generation);
+	atomic_store(&t->status, s->status);
+	return 0;
+}
+
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_state *s, const char *file)
+{
+	uint32_t live = VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	int err;
+
+	pthread_mutex_lock(&t->lock);
+	err = mmio_load_state(t, s, file);
+	/* A device that failed waits for the driver's reset, as it did. */
+	if (!err && (s->status & live) == VIRTIO_STATUS_DRIVER_OK) {
+		err = loop_call(t->dev->loop, mmio_start_on_loop, t);
+		t->started = true; /* so that reset stops what did start */
+		if (err)
+			pr_err("snapshot '%s': %s: start: %s", file, t->name, evvm_strerror(err));
+	}
+	if (err)
+		mmio_reset(t);
+	pthread_mutex_unlock(&t->lock);
+	return err;
 }

@@ -55,6 +55,26 @@ void virtio_mmio_get_stats(struct virtio_mmio *t, struct virtio_mmio_stats *s);
  */
 int virtio_mmio_quiesce(struct virtio_mmio *t, bool quiesced);
 
+struct virtio_state;
+
+/*
+ * Snapshot (the VM paused): the registers, features and queues of @t's
+ * device into @s. Queue positions come from the device's rings (see
+ * virtio_state_save_queue).
+ */
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_state *s);
+
+/*
+ * Restore (before any vCPU runs): @s, read from the state file @file,
+ * checked (virtio_state_check, virtio_state_load_queue) and loaded into
+ * @t, whose device was built from the same snapshot; a device the driver
+ * had started is started again (its doorbell ioeventfds assigned, its
+ * queues looked at once, for kicks the old process never read). 0, or
+ * -EINVAL after a line naming @file and the fault; the transport is then
+ * as created (virtio_mmio_destroy() it).
+ */
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_state *s, const char *file);
+
 /* Reset the device, release its fds and I/O thread, destroy it. NULL is ignored. */
 void virtio_mmio_destroy(struct virtio_mmio *vm);
 

@@ -3,6 +3,7 @@
 #define EVVM_DEVICE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <evvm/loop.h>
@@ -114,6 +115,15 @@ struct evvm_device_ops {
 	 * after logging.
 	 */
 	int (*clone)(struct evvm_virtio_dev *dev, struct evvm_virtio_dev **out);
+
+	/*
+	 * Optional (snapshots): write into @buf (@cap bytes) what
+	 * virtio_dev_load() needs to build the device again in another
+	 * process (blk: its file, read-only, serial, queues, limits), and
+	 * return the length, or -ENOSPC. Called with the VM paused, so the
+	 * device is quiesced. A device without it cannot be snapshotted.
+	 */
+	int (*save)(struct evvm_virtio_dev *dev, void *buf, size_t cap);
 };
 
 struct evvm_virtio_dev {

@@ -90,6 +90,20 @@ struct net_config {
 };
 int net_create(const char *id, const struct net_config *cfg, struct evvm_virtio_dev **out);
 
+/*
+ * A device again from what its ops->save() wrote in another process
+ * (a snapshot): @device_id (VIRTIO_ID_*) and @id as saved, @len bytes of
+ * @state, checked here (-EINVAL after a line naming @env->origin, @id and
+ * the fault). What the snapshot cannot hold comes from @env.
+ */
+struct virtio_dev_env {
+	const char *origin;    /* names the snapshot in messages */
+	const char *disk_path; /* blk: this file instead of the saved one (a clone's copy) */
+	struct console_config console;
+};
+int virtio_dev_load(uint32_t device_id, const char *id, const void *state, size_t len,
+		    const struct virtio_dev_env *env, struct evvm_virtio_dev **out);
+
 /* ops->destroy() and free the device; NULL is ignored. The device must be stopped. */
 void virtio_dev_destroy(struct evvm_virtio_dev *dev);
 

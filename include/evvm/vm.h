@@ -74,6 +74,18 @@ struct evvm_vm_config {
 	 */
 	struct evvm_virtio_dev *devices[EVVM_MAX_VIRTIO];
 	unsigned int nr_devices;
+	/*
+	 * vm_restore() only: the snapshot's disks with these drive ids use
+	 * these files instead of the ones they had (a clone's own copy).
+	 */
+	const struct evvm_disk_override *disk_overrides;
+	unsigned int nr_disk_overrides;
+};
+
+/* A disk's new file at restore (struct evvm_vm_config). */
+struct evvm_disk_override {
+	const char *id; /* the drive id ("rootfs"; "blkN" for `evvm run --disk`) */
+	const char *path;
 };
 
 /* A benchmark marker written by the guest to testdev's MARK register. */
@@ -173,24 +185,30 @@ void vm_print_stats(struct evvm_vm *vm, FILE *f, bool json);
 
 /*
  * Snapshot a paused VM (vm_pause()): guest RAM to @mem_path (sparse where
- * the guest never wrote), every vCPU's, the irqchip's, PIT's, clock's and
- * the legacy devices' state to the state file @state_path, each through a
- * temporary file renamed into place. -ENOTSUP for a VM with virtio devices
- * or the test device (not saved yet), -EBUSY if not paused, else 0 or
- * -errno; every failure is logged naming the file.
+ * the guest never wrote), every vCPU's, the irqchip's, PIT's, clock's, the
+ * legacy devices' and the virtio devices' state (virtio-blk, rng, console
+ * on virtio-mmio: transport registers, queues, what builds each device
+ * again) to the state file @state_path, each through a temporary file
+ * renamed into place. -ENOTSUP for what is not saved yet (the test
+ * device, virtio-pci, net, vhost-user devices), -EBUSY if not paused,
+ * else 0 or -errno; every failure is logged naming the file.
  */
 int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *mem_path);
 
 /*
  * A VM from a snapshot: its shape (memory size, vCPUs) from the state
  * file @state_path, guest RAM mapped MAP_PRIVATE from @mem_path (pages
- * load on first touch, the file is never written), every saved state
- * loaded. @base gives what the snapshot does not hold: console fds,
- * mem_overcommit, ioeventfd_user, irqfd_user; its devices must be none.
- * Refuses (-EINVAL, logged naming the file and the fault) a state file of
- * the wrong magic or version, corrupt or truncated, or a memory file of
- * the wrong size; nothing of a half-restored VM is left. 0 and *@out
- * (run it with vm_run()), or -errno.
+ * load on first touch, the file is never written), its virtio devices
+ * built again (disks open their saved files, or @base's disk_overrides),
+ * every saved state loaded. @base gives what the snapshot does not hold:
+ * console fds (a virtio console writes to console_out and reads nothing),
+ * mem_overcommit, ioeventfd_user, irqfd_user, disk_overrides; its devices
+ * must be none. Refuses (-EINVAL, logged naming the file and the fault) a
+ * state file of the wrong magic or version, corrupt or truncated, a
+ * memory file of the wrong size, device state that does not hold (queues
+ * outside RAM, sizes, features not offered, a disk of another size), or
+ * an override naming no disk of the snapshot; nothing of a half-restored
+ * VM is left. 0 and *@out (run it with vm_run()), or -errno.
  */
 int vm_restore(const struct evvm_vm_config *base, const char *state_path, const char *mem_path,
 	       struct evvm_vm **out);

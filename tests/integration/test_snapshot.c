@@ -7,6 +7,15 @@
  * in a fresh `evvm firecracker`, and each continues from the round after
  * the snapshot to the end with its memory checked. A corrupt state file
  * and a memory file of the wrong size are refused with their messages.
+ *
+ * With devices: snap-io (memory, a virtio-blk region written with 16
+ * requests in flight, virtio-rng, a virtio-console line, timer ticks per
+ * round) is snapshotted the same way; two clones, each on its own copy of
+ * the disk (--restore ...,disk=blk0:COPY), and a load through the API
+ * (evvm_drive_overrides, after one naming no drive is refused) continue
+ * and verify every block written. State
+ * files with a corrupt device section (CRC made right again) and wrong
+ * disk overrides are refused with their messages.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -26,52 +35,91 @@
 #include "fc.h"
 #include "harness.h"
 #include "proc.h"
+#include "snapshot.h"
+#include "snapshot_file.h"
+#include "virtio_state.h"
 
-#define ROUNDS "150"
+#define ROUNDS	  "150"
+#define IO_ROUNDS "200"
 
 struct snap {
 	char dir[64];
-	char sock[128], log[128], state[128], mem[128];
-	unsigned int round; /* the last round the guest printed whole before the snapshot */
-	bool partial;	    /* and it was paused in the middle of the next one's line */
+	char sock[128], log[128], state[128], mem[128], disk[128];
+	bool devices;	    /* snap-io with a disk, rng and console; else snap-loop */
+	const char *test;   /* "snap-loop" or "snap-io" */
+	const char *rounds; /* the guest's last round */
+	unsigned int round; /* the last round the guest printed before the snapshot */
+	bool cut_line;	    /* the snapshot came in the middle of a line of the guest's */
 };
 
-/* The last "snap-loop round N " in @text, or 0. */
-static unsigned int last_round(const char *text)
+/* The last "<test> round N " in @text, or 0. */
+static unsigned int last_round(const char *test, const char *text)
 {
 	const char *p = text, *hit;
 	unsigned int n = 0;
+	char key[32];
+	size_t klen = (size_t)snprintf(key, sizeof(key), "%s round ", test);
 
 	/* Only whole lines: a VM paused in the middle of one printed part of it. */
-	while ((hit = strstr(p, "snap-loop round ")) != NULL) {
+	while ((hit = strstr(p, key)) != NULL) {
 		char *end;
-		unsigned long v = strtoul(hit + 16, &end, 10);
+		unsigned long v = strtoul(hit + klen, &end, 10);
 
 		if (!strncmp(end, " ticks", 6) && strchr(end, '\n'))
 			n = (unsigned int)v;
-		p = hit + 16;
+		p = hit + klen;
 	}
 	return n;
 }
 
-/* Boot the loop, pause it after round 5, snapshot it, kill the process. */
-static void take_snapshot(struct snap *s)
+static void snap_paths(struct snap *s, bool devices)
 {
-	char cmdline[] = "tests=snap-loop snap_rounds=" ROUNDS, body[512], *out;
-	const char *argv[] = { evvm_bin(), "run",	 "--kernel", guest_elf(), "--cmdline",
-			       cmdline,	   "--api-sock", s->sock,    NULL };
-	pid_t pid;
-	int st;
-
+	s->devices = devices;
+	s->test = devices ? "snap-io" : "snap-loop";
+	s->rounds = devices ? IO_ROUNDS : ROUNDS;
 	strcpy(s->dir, "/tmp/evvm-snap-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
 	snprintf(s->sock, sizeof(s->sock), "%s/api.sock", s->dir);
 	snprintf(s->log, sizeof(s->log), "%s/boot.log", s->dir);
 	snprintf(s->state, sizeof(s->state), "%s/vm.state", s->dir);
 	snprintf(s->mem, sizeof(s->mem), "%s/vm.mem", s->dir);
-	pid = spawn(argv, s->log);
+	snprintf(s->disk, sizeof(s->disk), "%s/disk.img", s->dir);
+}
+
+/* The guest under `evvm run --api-sock`, with or without its devices. */
+static pid_t boot(struct snap *s)
+{
+	char cmdline[96], disk[160];
+	const char *plain[] = { evvm_bin(), "run",	  "--kernel", guest_elf(), "--cmdline",
+				cmdline,    "--api-sock", s->sock,    NULL };
+	const char *devs[] = { evvm_bin(),   "run",    "--kernel", guest_elf(), "--cmdline",
+			       cmdline,	     "--disk", disk,	   "--rng",	"--console",
+			       "--api-sock", s->sock,  NULL };
+	char cmd[256];
+
+	snprintf(disk, sizeof(disk), "path=%s", s->disk);
+	if (s->devices) {
+		snprintf(cmdline, sizeof(cmdline), "tests=snap-io snapio.rounds=%s", s->rounds);
+		snprintf(cmd, sizeof(cmd), "truncate -s 2M '%s'", s->disk);
+		assert_int_equal(system(cmd), 0);
+		return spawn(devs, s->log);
+	}
+	snprintf(cmdline, sizeof(cmdline), "tests=snap-loop snap_rounds=%s", s->rounds);
+	return spawn(plain, s->log);
+}
+
+/* Boot the loop, pause it after round 5, snapshot it, kill the process. */
+static void take_snapshot_of(struct snap *s, bool devices)
+{
+	char body[512], *out, round5[32];
+	pid_t pid;
+	int st;
+
+	snap_paths(s, devices);
+	pid = boot(s);
 	assert_true(wait_listening(pid, s->sock, 30, &st));
-	wait_file(s->log, "snap-loop round 5 ", FC_TIMEOUT);
+	snprintf(round5, sizeof(round5), "%s round 5 ", s->test);
+	wait_file(s->log, round5, FC_TIMEOUT);
 
 	snprintf(body, sizeof(body), "{\"snapshot_path\":\"%s\",\"mem_file_path\":\"%s\"}",
 		 s->state, s->mem);
@@ -85,11 +133,16 @@ static void take_snapshot(struct snap *s)
 	kill(pid, SIGKILL);
 	assert_int_equal(wait_exit(pid, 30), 128 + SIGKILL);
 	out = slurp(s->log);
-	s->round = last_round(out);
-	s->partial = strstr(strrchr(out, '\n') ?: out, "snap-loop round ") != NULL;
+	s->round = last_round(s->test, out);
+	s->cut_line = *out && out[strlen(out) - 1] != '\n';
 	free(out);
 	assert_true(s->round >= 5);
-	assert_true(s->round < 150);
+	assert_true(s->round < (unsigned int)atoi(s->rounds));
+}
+
+static void take_snapshot(struct snap *s)
+{
+	take_snapshot_of(s, false);
 }
 
 static void cleanup(struct snap *s)
@@ -101,34 +154,49 @@ static void cleanup(struct snap *s)
 }
 
 /*
- * The restored guest's output: the round after the snapshot first, no boot,
- * all rounds, ok. A guest paused in the middle of a line prints the rest of
- * it first, so its first whole line is the round after that one.
+ * The restored guest's output: the round after the snapshot first, no
+ * boot, all rounds (with devices: every region verified), ok.
  */
 static void check_continued(const struct snap *s, const char *log)
 {
-	unsigned int next = s->round + (s->partial ? 2 : 1);
-	char *out = slurp(log), first[64];
-	const char *hit = strstr(out, "snap-loop round ");
+	char *out = slurp(log), first[64], key[32], last[64], ok[32];
+	const char *hit;
 
-	snprintf(first, sizeof(first), "snap-loop round %u ", next);
+	snprintf(key, sizeof(key), "%s round ", s->test);
+	snprintf(first, sizeof(first), "%s round %u ", s->test, s->round + 1);
+	snprintf(last, sizeof(last), "%s round %s ", s->test, s->rounds);
+	snprintf(ok, sizeof(ok), "test %s: ok", s->test);
+	hit = strstr(out, key);
+	/* Paused within a round's line: its rest comes first, the next round is the first whole. */
+	if (s->cut_line && hit && strncmp(hit, first, strlen(first)))
+		snprintf(first, sizeof(first), "%s round %u ", s->test, s->round + 2);
 	if (!hit || strncmp(hit, first, strlen(first)) || strstr(out, "booted") ||
-	    !strstr(out, "snap-loop round " ROUNDS " ") || !strstr(out, "test snap-loop: ok"))
-		fail_msg("restored guest did not continue from round %u to the end; it "
-			 "printed:\n%.300s\n...\n%s",
-			 next, out, strlen(out) > 300 ? out + strlen(out) - 200 : "");
+	    !strstr(out, last) || !strstr(out, ok) ||
+	    (s->devices && !strstr(out, "every region verified")))
+		fail_msg("restored guest did not continue from round %u to the end (cut line: "
+			 "%d, first: '%.40s'); it printed:\n%.300s\n...\n%s",
+			 s->round + 1, s->cut_line, hit ? hit : "", out,
+			 strlen(out) > 300 ? out + strlen(out) - 200 : "");
 	free(out);
+}
+
+/* `evvm run --restore`; with @disk, the disk blk0 on that file. */
+static void restore_cli_disk(const struct snap *s, const char *name, const char *disk)
+{
+	char arg[512], log[160];
+	const char *argv[] = { evvm_bin(), "run", "--restore", arg, NULL };
+	int n = snprintf(arg, sizeof(arg), "state=%s,mem=%s", s->state, s->mem);
+
+	if (disk)
+		snprintf(arg + n, sizeof(arg) - n, ",disk=blk0:%s", disk);
+	snprintf(log, sizeof(log), "%s/%s.log", s->dir, name);
+	assert_int_equal(run_cmd(argv, log, FC_TIMEOUT), 0);
+	check_continued(s, log);
 }
 
 static void restore_cli(const struct snap *s, const char *name)
 {
-	char arg[300], log[160];
-	const char *argv[] = { evvm_bin(), "run", "--restore", arg, NULL };
-
-	snprintf(arg, sizeof(arg), "state=%s,mem=%s", s->state, s->mem);
-	snprintf(log, sizeof(log), "%s/%s.log", s->dir, name);
-	assert_int_equal(run_cmd(argv, log, FC_TIMEOUT), 0);
-	check_continued(s, log);
+	restore_cli_disk(s, name, NULL);
 }
 
 static void test_restore_twice(void **state)
@@ -143,18 +211,17 @@ static void test_restore_twice(void **state)
 	cleanup(&s);
 }
 
-static void test_load_through_api(void **state)
+static void load_through_api(bool devices)
 {
 	struct snap s;
 	struct fc f;
 	char body[512];
 	int st;
 
-	(void)state;
 	require_kvm();
-	take_snapshot(&s);
+	take_snapshot_of(&s, devices);
 	fc_start(&f);
-	/* evvm's lines to a file of their own: they would split the guest's. */
+	/* evvm's lines to a file of their own: in f.log they would split the guest's. */
 	snprintf(body, sizeof(body), "{\"log_path\":\"%s/fc.log\"}", f.dir);
 	EXPECT(&f, "PUT", "/logger", body, 204, NULL, NULL);
 	snprintf(body, sizeof(body),
@@ -162,37 +229,71 @@ static void test_load_through_api(void **state)
 		 "\"backend_path\":\"%s\"}}",
 		 s.state, s.mem);
 	EXPECT(&f, "PUT", "/snapshot/load", body, 400, NULL, "File only");
+	if (devices) {
+		/* evvm's extension: a drive the snapshot lacks, then blk0 on a copy. */
+		snprintf(body, sizeof(body),
+			 "{\"snapshot_path\":\"%s\",\"mem_file_path\":\"%s\","
+			 "\"evvm_drive_overrides\":[{\"drive_id\":\"nope\",\"path_on_host\":"
+			 "\"%s\"}]}",
+			 s.state, s.mem, s.disk);
+		EXPECT(&f, "PUT", "/snapshot/load", body, 400, NULL, "cannot load the snapshot");
+		snprintf(body, sizeof(body), "cp '%s' '%s/api.img'", s.disk, s.dir);
+		assert_int_equal(system(body), 0);
+	}
 	snprintf(body, sizeof(body),
 		 "{\"snapshot_path\":\"%s\",\"mem_backend\":{\"backend_type\":\"File\","
-		 "\"backend_path\":\"%s\"},\"resume_vm\":true}",
-		 s.state, s.mem);
+		 "\"backend_path\":\"%s\"},\"resume_vm\":true%s%s%s}",
+		 s.state, s.mem, devices ? ",\"evvm_drive_overrides\":[{\"drive_id\":\"blk0\","
+					   "\"path_on_host\":\"" : "",
+		 devices ? s.dir : "", devices ? "/api.img\"}]" : "");
 	EXPECT(&f, "PUT", "/snapshot/load", body, 204, NULL, NULL);
 	/* A second load into the same process is refused. */
 	EXPECT(&f, "PUT", "/snapshot/load", body, 400, NULL, "not allowed");
 	st = wait_exit(f.pid, FC_TIMEOUT);
 	assert_int_equal(st, 0);
 	check_continued(&s, f.log);
-	unlink(f.sock);
 	snprintf(body, sizeof(body), "%s/fc.log", f.dir);
+	if (devices) {
+		char *log = slurp(body);
+
+		if (!strstr(log, "no disk 'nope' to give the file"))
+			fail_msg("want the refused override in the log:\n%s", log);
+		free(log);
+	}
 	unlink(body);
+	unlink(f.sock);
 	rmdir(f.dir);
 	cleanup(&s);
 }
 
-/* `evvm run --restore` with @state and @mem fails with @needle and both names. */
+static void test_load_through_api(void **state)
+{
+	(void)state;
+	load_through_api(false);
+}
+
+/* `evvm run --restore` with @state, @mem and @extra (or NULL) fails with @needle. */
+static void expect_refused_with(const struct snap *s, const char *state_path, const char *mem_path,
+				const char *extra, const char *needle)
+{
+	char arg[512], log[160], *out, key[32];
+	const char *argv[] = { evvm_bin(), "run", "--restore", arg, NULL };
+
+	snprintf(arg, sizeof(arg), "state=%s,mem=%s%s%s", state_path, mem_path, extra ? "," : "",
+		 extra ? extra : "");
+	snprintf(log, sizeof(log), "%s/refused.log", s->dir);
+	snprintf(key, sizeof(key), "%s round", s->test);
+	assert_int_equal(run_cmd(argv, log, FC_TIMEOUT), 1);
+	out = slurp(log);
+	if (!strstr(out, needle) || strstr(out, key))
+		fail_msg("want '%s' and no guest output:\n%s", needle, out);
+	free(out);
+}
+
 static void expect_refused(const struct snap *s, const char *state_path, const char *mem_path,
 			   const char *needle)
 {
-	char arg[300], log[160], *out;
-	const char *argv[] = { evvm_bin(), "run", "--restore", arg, NULL };
-
-	snprintf(arg, sizeof(arg), "state=%s,mem=%s", state_path, mem_path);
-	snprintf(log, sizeof(log), "%s/refused.log", s->dir);
-	assert_int_equal(run_cmd(argv, log, FC_TIMEOUT), 1);
-	out = slurp(log);
-	if (!strstr(out, needle) || strstr(out, "snap-loop round"))
-		fail_msg("want '%s' and no guest output:\n%s", needle, out);
-	free(out);
+	expect_refused_with(s, state_path, mem_path, NULL, needle);
 }
 
 /* Copy @src to @dst with bit 4 of byte @off flipped. */
@@ -238,12 +339,184 @@ static void test_refused(void **state)
 	cleanup(&s);
 }
 
+/* Two clones, each on its own copy of the disk; the saved disk itself is left alone. */
+static void test_devices_clones(void **state)
+{
+	struct snap s;
+	char copy[3][160], cmd[1024];
+
+	(void)state;
+	require_kvm();
+	take_snapshot_of(&s, true);
+	for (unsigned int i = 0; i < 3; i++) {
+		snprintf(copy[i], sizeof(copy[i]), "%s/copy%u.img", s.dir, i);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", s.disk, copy[i]);
+		assert_int_equal(system(cmd), 0);
+	}
+	restore_cli_disk(&s, "clone1", copy[1]);
+	restore_cli_disk(&s, "clone2", copy[2]);
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", s.disk, copy[0]);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", copy[1], copy[0]);
+	assert_int_not_equal(system(cmd), 0);
+	cleanup(&s);
+}
+
+/* PUT /snapshot/load of a VM with devices, blk0 on a copy (evvm_drive_overrides). */
+static void test_devices_api_load(void **state)
+{
+	(void)state;
+	load_through_api(true);
+}
+
+/* A copy of the state file @src at @dst with section (@tag, @index) changed by @fn. */
+static void rewrite(const char *src, const char *dst, uint32_t tag, uint32_t index,
+		    void (*fn)(void *data, size_t *len))
+{
+	struct snapfile in, out;
+	bool found = false;
+
+	assert_int_equal(snapfile_load(&in, src), 0);
+	assert_int_equal(snapfile_init(&out, dst), 0);
+	for (unsigned int i = 0; i < in.nr_sections; i++) {
+		const struct snapfile_section *sec = &in.sections[i];
+		size_t len = sec->len;
+		char *copy = malloc(len + 1);
+
+		assert_non_null(copy);
+		memcpy(copy, sec->data, len);
+		if (sec->tag == tag && sec->index == index) {
+			fn(copy, &len);
+			found = true;
+		}
+		assert_int_equal(snapfile_add(&out, sec->tag, sec->index, copy, len), 0);
+		free(copy);
+	}
+	assert_true(found);
+	assert_int_equal(snapfile_commit(&out), 0);
+	snapfile_free(&out);
+	snapfile_free(&in);
+}
+
+static void ring_outside_ram(void *d, size_t *len)
+{
+	(void)len;
+	((struct virtio_state *)d)->q[0].desc = 1ULL << 40;
+}
+
+static void size_not_pow2(void *d, size_t *len)
+{
+	(void)len;
+	((struct virtio_state *)d)->q[0].num = 100;
+}
+
+static void feature_not_offered(void *d, size_t *len)
+{
+	(void)len;
+	((struct virtio_state *)d)->driver_features |= 1ULL << 50;
+}
+
+static void used_idx_off(void *d, size_t *len)
+{
+	(void)len;
+	((struct virtio_state *)d)->q[0].used_idx += 1;
+}
+
+static void driver_ok_alone(void *d, size_t *len)
+{
+	(void)len;
+	((struct virtio_state *)d)->status &= ~VIRTIO_STATUS_FEATURES_OK;
+}
+
+static void path_cut(void *d, size_t *len)
+{
+	(void)d;
+	*len -= 1;
+}
+
+static void test_devices_refused(void **state)
+{
+	static const struct {
+		uint32_t tag;
+		void (*fn)(void *, size_t *);
+		const char *needle;
+	} cases[] = {
+		{ SNAP_VIRTIO_MMIO, ring_outside_ram, "blk0: queue 0: rings not in guest RAM" },
+		{ SNAP_VIRTIO_MMIO, size_not_pow2,
+		  "blk0: queue 0 (size 100) has a size that is "
+		  "not a power of 2" },
+		{ SNAP_VIRTIO_MMIO, feature_not_offered,
+		  "blk0: driver features include some the device does not offer" },
+		{ SNAP_VIRTIO_MMIO, used_idx_off, "but the memory file's ring has" },
+		{ SNAP_VIRTIO_MMIO, driver_ok_alone, "DRIVER_OK without FEATURES_OK" },
+		{ SNAP_VIRTIO_DEV, path_cut, "disk path length is not what the section holds" },
+	};
+	struct snap s;
+	char bad[160], small[160], extra[300], cmd[1024];
+
+	(void)state;
+	require_kvm();
+	take_snapshot_of(&s, true);
+	snprintf(bad, sizeof(bad), "%s/bad.state", s.dir);
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rewrite(s.state, bad, cases[i].tag, 0, cases[i].fn);
+		expect_refused(&s, bad, s.mem, cases[i].needle);
+	}
+	/* An override for a drive the snapshot does not have. */
+	expect_refused_with(&s, s.state, s.mem, "disk=nope:/dev/null", "no disk 'nope'");
+	/* A copy of another size: the guest was told the old one. */
+	snprintf(small, sizeof(small), "%s/small.img", s.dir);
+	snprintf(cmd, sizeof(cmd), "truncate -s 1M '%s'", small);
+	assert_int_equal(system(cmd), 0);
+	snprintf(extra, sizeof(extra), "disk=blk0:%s", small);
+	expect_refused_with(&s, s.state, s.mem, extra, "has 2048 sectors, the snapshot's had 4096");
+	cleanup(&s);
+}
+
+/* What is not saved yet is refused by name, and the VM runs on. */
+static void test_pci_not_saved(void **state)
+{
+	char cmdline[] = "tests=snap-loop snap_rounds=" ROUNDS, body[512], *out;
+	const char *argv[] = { evvm_bin(),   "run",   "--kernel", guest_elf(),
+			       "--cmdline",  cmdline, "--rng",	  "--transport=pci",
+			       "--api-sock", NULL,    NULL };
+	struct snap s;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	require_kvm();
+	snap_paths(&s, false);
+	argv[9] = s.sock;
+	pid = spawn(argv, s.log);
+	assert_true(wait_listening(pid, s.sock, 30, &st));
+	wait_file(s.log, "snap-loop round 2 ", FC_TIMEOUT);
+	assert_int_equal(api_call(s.sock, "PATCH", "/vm", "{\"state\":\"Paused\"}", NULL), 204);
+	snprintf(body, sizeof(body), "{\"snapshot_path\":\"%s\",\"mem_file_path\":\"%s\"}", s.state,
+		 s.mem);
+	assert_int_equal(api_call(s.sock, "PUT", "/snapshot/create", body, &out), 400);
+	free(out);
+	assert_int_equal(access(s.state, F_OK), -1);
+	assert_int_equal(api_call(s.sock, "PATCH", "/vm", "{\"state\":\"Resumed\"}", NULL), 204);
+	assert_int_equal(wait_exit(pid, FC_TIMEOUT), 0);
+	out = slurp(s.log);
+	if (!strstr(out, "a VM with virtio-pci devices is not saved yet") ||
+	    !strstr(out, "test snap-loop: ok"))
+		fail_msg("want the refusal and the guest to finish:\n%s", out);
+	free(out);
+	cleanup(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_devices_clones),
+		cmocka_unit_test(test_devices_api_load),
+		cmocka_unit_test(test_devices_refused),
 		cmocka_unit_test(test_restore_twice),
 		cmocka_unit_test(test_load_through_api),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_pci_not_saved),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

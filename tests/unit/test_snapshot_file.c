@@ -161,7 +161,7 @@ static void test_wrong_version(void **state)
 
 	write_sample(f);
 	memcpy(f->buf + 8, &v, sizeof(v));
-	expect_refused(f->buf, f->len, "format version 2");
+	expect_refused(f->buf, f->len, "format version 3");
 }
 
 /* Every single bit of the file flipped in turn is refused. */

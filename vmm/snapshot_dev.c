@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The virtio devices of a snapshot, in the shape of Firecracker's device
+ * "persist" seam: each layer saves its own part. The device says what
+ * builds it again (ops->save, devices/persist.c), the transport saves its
+ * registers and queues (virtio_mmio_save, vmm/virtio_state.c). Restoring
+ * builds the devices first, creates the VM with them in their slots (the
+ * fabric: ioeventfds, irqfds, routes, made as for any VM), then loads each
+ * transport's state, which starts what the driver had started.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <evvm/devices.h>
+#include <evvm/log.h>
+
+#include "snapshot.h"
+#include "snapshot_file.h"
+#include "virtio_mmio.h"
+#include "virtio_state.h"
+#include "vm.h"
+
+#define DEV_STATE_MAX 8192 /* a device's own bytes (blk: its path) */
+
+static int save_one(struct virtio_mmio *t, unsigned int slot, struct snapfile *sf)
+{
+	struct evvm_virtio_dev *dev = virtio_mmio_dev(t);
+	_Alignas(8) char buf[sizeof(struct snap_virtio_dev) + DEV_STATE_MAX];
+	struct snap_virtio_dev *h = (struct snap_virtio_dev *)buf;
+	struct virtio_state vs;
+	int n, err;
+
+	if (!dev->ops->save) {
+		pr_err("snapshot '%s': %s: %s devices are not saved yet", sf->path, dev->id,
+		       dev->ops->kick ? dev->ops->name : "vhost-user");
+		return -ENOTSUP;
+	}
+	memset(h, 0, sizeof(*h));
+	h->device_id = dev->ops->device_id;
+	snprintf(h->id, sizeof(h->id), "%s", dev->id);
+	n = dev->ops->save(dev, buf + sizeof(*h), DEV_STATE_MAX);
+	if (n < 0) {
+		pr_err("snapshot '%s': %s: %s", sf->path, dev->id, evvm_strerror(n));
+		return n;
+	}
+	err = snapfile_add(sf, SNAP_VIRTIO_DEV, slot, buf, sizeof(*h) + n);
+	virtio_mmio_save(t, &vs);
+	if (!err)
+		err = snapfile_add(sf, SNAP_VIRTIO_MMIO, slot, &vs, sizeof(vs));
+	return err;
+}
+
+int snapshot_devices_save(struct evvm_vm *vm, struct snapfile *sf)
+{
+	struct snap_virtio sv = { .transport = EVVM_TRANSPORT_MMIO };
+	int err = 0;
+
+	if (vm->testdev || vm->pci) {
+		pr_err("snapshot '%s': %s is not saved yet", sf->path,
+		       vm->testdev ? "the test device" : "a VM with virtio-pci devices");
+		return -ENOTSUP;
+	}
+	while (sv.nr_devices < EVVM_MAX_VIRTIO && vm->virtio[sv.nr_devices])
+		sv.nr_devices++;
+	for (unsigned int i = 0; !err && i < sv.nr_devices; i++)
+		err = save_one(vm->virtio[i], i, sf);
+	if (!err)
+		err = snapfile_add(sf, SNAP_VM_VIRTIO, 0, &sv, sizeof(sv));
+	return err;
+}
+
+/* The override for drive @id, marked used, or NULL. */
+static const char *disk_override(const struct evvm_vm_config *cfg, const char *id, bool *used)
+{
+	for (unsigned int i = 0; i < cfg->nr_disk_overrides; i++) {
+		if (!strcmp(cfg->disk_overrides[i].id, id)) {
+			used[i] = true;
+			return cfg->disk_overrides[i].path;
+		}
+	}
+	return NULL;
+}
+
+static int build_one(const struct snapfile *sf, unsigned int slot, struct evvm_vm_config *cfg,
+		     bool *used, struct evvm_virtio_dev **out)
+{
+	const struct snap_virtio_dev *h;
+	struct virtio_dev_env env = {
+		.origin = sf->path,
+		.console = { .in_fd = -1, .out_fd = cfg->console_out },
+	};
+	size_t len = 0;
+
+	h = snapfile_find(sf, SNAP_VIRTIO_DEV, slot, 0, &len);
+	if (!h)
+		return -EINVAL;
+	if (len < sizeof(*h) || !memchr(h->id, 0, sizeof(h->id)) || !h->id[0] || h->reserved) {
+		pr_err("snapshot '%s': device %u: header is short, or its id is not a string",
+		       sf->path, slot);
+		return -EINVAL;
+	}
+	if (h->device_id == VIRTIO_ID_BLOCK)
+		env.disk_path = disk_override(cfg, h->id, used);
+	return virtio_dev_load(h->device_id, h->id, h + 1, len - sizeof(*h), &env, out);
+}
+
+static void drop_devices(struct evvm_vm_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->nr_devices; i++)
+		virtio_dev_destroy(cfg->devices[i]);
+	cfg->nr_devices = 0;
+}
+
+int snapshot_devices_build(const struct snapfile *sf, struct evvm_vm_config *cfg)
+{
+	const struct snap_virtio *sv = snapfile_find_opt(sf, SNAP_VM_VIRTIO, 0, NULL);
+	bool used[EVVM_MAX_VIRTIO] = { false };
+	int err = 0;
+
+	cfg->nr_devices = 0;
+	if (cfg->nr_disk_overrides > EVVM_MAX_VIRTIO) {
+		pr_err("snapshot '%s': %u disk overrides, a VM has at most %u disks", sf->path,
+		       cfg->nr_disk_overrides, EVVM_MAX_VIRTIO);
+		return -EINVAL;
+	}
+	if (sv && !snapfile_find(sf, SNAP_VM_VIRTIO, 0, sizeof(*sv), NULL))
+		return -EINVAL;
+	if (sv && (sv->transport != EVVM_TRANSPORT_MMIO || sv->nr_devices > EVVM_MAX_VIRTIO)) {
+		pr_err("snapshot '%s': %u devices on transport %u: this evvm restores up to %u on "
+		       "virtio-mmio",
+		       sf->path, sv->nr_devices, sv->transport, EVVM_MAX_VIRTIO);
+		return -EINVAL;
+	}
+	for (unsigned int i = 0; sv && !err && i < sv->nr_devices; i++) {
+		err = build_one(sf, i, cfg, used, &cfg->devices[i]);
+		if (!err)
+			cfg->nr_devices++;
+	}
+	for (unsigned int i = 0; !err && i < cfg->nr_disk_overrides; i++) {
+		if (!used[i]) {
+			pr_err("snapshot '%s': no disk '%s' to give the file '%s'", sf->path,
+			       cfg->disk_overrides[i].id, cfg->disk_overrides[i].path);
+			err = -EINVAL;
+		}
+	}
+	if (err)
+		drop_devices(cfg);
+	cfg->transport = EVVM_TRANSPORT_MMIO;
+	return err;
+}
+
+int snapshot_devices_restore(struct evvm_vm *vm, const struct snapfile *sf)
+{
+	for (unsigned int i = 0; i < EVVM_MAX_VIRTIO && vm->virtio[i]; i++) {
+		const struct virtio_state *vs =
+			snapfile_find(sf, SNAP_VIRTIO_MMIO, i, sizeof(*vs), NULL);
+		int err = vs ? virtio_mmio_restore(vm->virtio[i], vs, sf->path) : -EINVAL;
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
