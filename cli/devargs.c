@@ -87,14 +87,14 @@ static int disk_parse(char *arg, struct vmdesc_drive *d)
 		fprintf(stderr, "evvm: --disk socket=%s: needs vhost_user=on\n", d->socket);
 		return -EINVAL;
 	}
-	if (d->queues || d->reconnect_s) {
-		fprintf(stderr, "evvm: --disk queues= and reconnect=: need vhost_user=on\n");
+	if (d->reconnect_s) {
+		fprintf(stderr, "evvm: --disk reconnect=: needs vhost_user=on\n");
 		return -EINVAL;
 	}
 	if (d->path)
 		return 0;
 usage:
-	fprintf(stderr, "evvm: --disk: expected path=FILE[,readonly=on][,id=NAME] or "
+	fprintf(stderr, "evvm: --disk: expected path=FILE[,readonly=on][,id=NAME][,queues=N] or "
 			"vhost_user=on,socket=PATH[,queues=N][,reconnect=SECS]\n");
 	return -EINVAL;
 }

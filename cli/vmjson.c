@@ -210,6 +210,7 @@ int vmjson_drive(const json_t *j, struct vmdesc_drive *drv, char *msg)
 		{ "cache_type", JT_STR },
 		{ "io_engine", JT_STR },
 		{ "socket", JT_STR },
+		{ "queues", JT_INT }, /* evvm's: Firecracker has one queue */
 		{ "rate_limiter", JT_OBJ },
 	};
 	struct vmjson_rate_limiter rl;
@@ -230,6 +231,14 @@ int vmjson_drive(const json_t *j, struct vmdesc_drive *drv, char *msg)
 	if (s && strcmp(s, "Sync") && strcmp(s, "Async"))
 		return fail(msg, "io_engine `%s`: expected Sync or Async", s);
 	drv->io_async = s && !strcmp(s, "Async");
+	if (json_is_integer(json_object_get(j, "queues"))) {
+		json_int_t q = json_integer_value(json_object_get(j, "queues"));
+
+		if (q < 1 || q > EVVM_VIRTIO_MAX_QUEUES)
+			return fail(msg, "queues %lld: expected 1 to %u", (long long)q,
+				    EVVM_VIRTIO_MAX_QUEUES);
+		drv->queues = (unsigned int)q;
+	}
 	if (vmjson_rate_limiter(json_object_get(j, "rate_limiter"), "rate_limiter", &rl, msg))
 		return -EINVAL;
 	drv->rate_limited = rl.set;
@@ -482,6 +491,8 @@ static json_t *export_drive(const struct vmdesc_drive *drv)
 		set_str(o, "path_on_host", drv->path);
 		set_str(o, "socket", drv->socket);
 		set_str(o, "partuuid", drv->partuuid);
+		if (drv->queues)
+			json_object_set_new(o, "queues", json_integer(drv->queues));
 		if (drv->rate_limited)
 			json_object_set_new(o, "rate_limiter",
 					    export_rate_limiter(&drv->rate_limit));

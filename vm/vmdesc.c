@@ -131,9 +131,8 @@ int vmdesc_check_drive(const struct vmdesc_drive *drv, char *msg)
 	if (drv->socket && drv->rate_limited)
 		return fail(msg, "drive '%s': rate_limiter: a vhost-user backend does its own",
 			    drv->id);
-	if (!drv->socket && (drv->queues || drv->reconnect_s))
-		return fail(msg, "drive '%s': queues and reconnect are for a vhost-user socket",
-			    drv->id);
+	if (!drv->socket && drv->reconnect_s)
+		return fail(msg, "drive '%s': reconnect is for a vhost-user socket", drv->id);
 	if (drv->queues > EVVM_VIRTIO_MAX_QUEUES || drv->reconnect_s > VMDESC_RECONNECT_MAX)
 		return fail(msg, "drive '%s': queues (1 to %u) or reconnect (1 to %u s) out of range",
 			    drv->id, EVVM_VIRTIO_MAX_QUEUES, VMDESC_RECONNECT_MAX);

@@ -85,6 +85,60 @@ static void boot_blk(const char *decompress)
 	unlink(disk);
 }
 
+/*
+ * --transport=pci and a 2-queue disk: Linux finds the virtio-pci function
+ * through ACPI (MCFG, PCI0), gets one blk-mq hardware queue per vCPU, and
+ * I/O from each CPU completes through that queue's own MSI-X vector.
+ */
+static void test_debian_kernel_pci_multiqueue_blk(void **state)
+{
+	char vmlinuz[256], initrd[256], disk[] = "/tmp/evvm-linux-disk-XXXXXX", cmdline[512];
+	char diskarg[300], want[400];
+	unsigned int seed = (unsigned int)getpid();
+	struct run_result r;
+	const char *irqs;
+	int fd;
+
+	(void)state;
+	require_linux_capable_kvm();
+	linux_guest_prepare(vmlinuz, initrd, sizeof(vmlinuz));
+	fd = mkstemp(disk);
+	assert_true(fd >= 0);
+	close(fd);
+	linux_disk_make(disk, seed, DISK_SECTORS);
+	snprintf(cmdline, sizeof(cmdline),
+		 "console=ttyS0 reboot=k panic=-1 evvm.test=blk-mq evvm.seed=%u evvm.sectors=%u",
+		 seed, DISK_SECTORS);
+	snprintf(diskarg, sizeof(diskarg), "path=%s,queues=2", disk);
+	run_evvm(&r, TIMEOUT,
+		 (const char *[]){ "run", "-v", "--transport=pci", "--kernel", vmlinuz,
+				   "--initramfs", initrd, "--memory", "size=512M", "--cpus",
+				   "boot=" CPUS, "--disk", diskarg, "--cmdline", cmdline, NULL });
+	if (r.status != 0 || !strstr(r.out, "EVVM-LINUX: blk-mq ok "))
+		print_error("status %d\nstdout:\n%s\nstderr:\n%s\n", r.status, r.out, r.err);
+	assert_int_equal(r.status, 0);
+	snprintf(want, sizeof(want), "blk0: disk '%s': %u sectors, 2 queues", disk, DISK_SECTORS);
+	assert_contains(r.err, want);
+	assert_contains(r.out, "EVVM-LINUX: blk-mq ok queues=2 cpus=" CPUS);
+	/* Both queues' vectors fired: "virtio0-req.0=N virtio0-req.1=M", N, M > 0. */
+	irqs = strstr(r.out, "per-queue interrupts: ");
+	assert_non_null(irqs);
+	for (unsigned int q = 0; q < 2; q++) {
+		char name[16];
+		const char *at;
+
+		snprintf(name, sizeof(name), "-req.%u=", q);
+		at = strstr(irqs, name);
+		if (!at || strtoul(at + strlen(name), NULL, 10) == 0)
+			fail_msg("queue %u had no interrupt of its own: %.120s", q, irqs);
+	}
+	assert_contains(r.err, "guest powered off (ACPI S5)");
+	/* 64 KiB from each CPU at sector 2048 + 128 * cpu: 256 sectors of guest pattern. */
+	linux_disk_check(disk, seed, DISK_SECTORS, 2048, 256);
+	run_result_free(&r);
+	unlink(disk);
+}
+
 static void test_debian_kernel_virtio_blk(void **state)
 {
 	(void)state;
@@ -102,6 +156,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_debian_kernel_virtio_blk),
 		cmocka_unit_test(test_debian_kernel_decompressing_itself),
+		cmocka_unit_test(test_debian_kernel_pci_multiqueue_blk),
 	};
 
 	return cmocka_run_group_tests_name("linux-boot", tests, NULL, NULL);
