@@ -114,7 +114,8 @@ void vcore_kick_by_hand(struct vcore *c, unsigned int q)
 {
 	uint64_t one = 1;
 
-	if (!c->started || q >= c->dev->ops->nr_queues || !c->q[q].ready || !c->dev->ops->kick)
+	/* (a device served elsewhere: its backend reads the same eventfd) */
+	if (!c->started || q >= c->dev->ops->nr_queues || !c->q[q].ready)
 		return;
 	if (write(c->q[q].kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		pr_warn("%s: queue %u kick: %s", c->name, q, evvm_strerror(errno));
@@ -132,16 +133,17 @@ static int vcore_start_on_loop(void *opaque)
 
 		if (!mq->ready)
 			continue;
-		err = loop_add(dev->loop, mq->kick_fd, EPOLLIN, vcore_kick, mq);
+		/* Kicks of a queue served by another process are that process's to read. */
+		err = dev->ops->kick ? loop_add(dev->loop, mq->kick_fd, EPOLLIN, vcore_kick, mq) : 0;
 		if (err)
 			return err;
-		mq->watched = true;
+		mq->watched = dev->ops->kick;
 		err = queue_hook(c, mq);
 		if (err)
 			return err;
 	}
 	err = dev->ops->start(dev);
-	if (err)
+	if (err || !dev->ops->kick)
 		return err;
 	/* Buffers made available before DRIVER_OK sent no kick. */
 	for (unsigned int q = 0; q < dev->ops->nr_queues; q++)

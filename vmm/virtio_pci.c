@@ -89,6 +89,17 @@ struct virtio_pci {
 	_Atomic uint32_t config_generation; /* bumped by each config change */
 	atomic_bool intx_disabled;
 
+	/*
+	 * A device served by another process: per queue, the eventfd its
+	 * backend signals when the queue has no MSI-X vector to signal
+	 * directly (MSI-X off at DRIVER_OK, or NO_VECTOR); read here.
+	 */
+	struct vpci_relay {
+		struct virtio_pci *t;
+		unsigned int q;
+		int fd;
+	} relay[EVVM_VIRTIO_MAX_QUEUES];
+
 	int intx_fd, resample_fd;
 	struct irqfd *intx;
 	uint32_t gsi;
@@ -200,6 +211,37 @@ static void vpci_resample(void *opaque, uint32_t events)
 		irqfd_signal(t->intx);
 }
 
+/* I/O thread: a backend's interrupt for a queue without a vector of its own. */
+static void vpci_relay_call(void *opaque, uint32_t events)
+{
+	struct vpci_relay *r = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(r->fd, &n, sizeof(n)) == sizeof(n))
+		vpci_notify(r->t->dev, r->q);
+}
+
+/*
+ * DRIVER_OK of a device served by another process: each queue's call fd,
+ * its MSI-X vector's eventfd (the backend's interrupt then costs evvm
+ * nothing; msix.c holds it while masked) or, with no vector, its relay.
+ * Fixed until the reset. @lock held.
+ */
+static void vpci_bind_calls(struct virtio_pci *t)
+{
+	struct evvm_virtio_dev *dev = t->dev;
+	bool msix = msix_enabled(&t->msix);
+
+	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
+		uint16_t vec = atomic_load(&t->queue_vector[q]);
+
+		dev->call_fds[q] = msix && vec != MSIX_NO_VECTOR ? msix_vector_fd(&t->msix, vec)
+								: t->relay[q].fd;
+	}
+	dev->per_queue_calls = true;
+}
+
 /* Common configuration: fields and their widths. */
 static unsigned int field_size(uint32_t off)
 {
@@ -305,6 +347,11 @@ static void common_set_queue(struct virtio_pci *t, uint32_t field, uint64_t v)
 	if (!mq)
 		return;
 	if (field == CC_Q_MSIX) {
+		if (!t->dev->ops->kick && (atomic_load(&t->core.status) & VIRTIO_STATUS_DRIVER_OK)) {
+			pci_warn(t, "queue %u vector changed after DRIVER_OK: its backend keeps the "
+				    "old one until a reset", mq->index);
+			return;
+		}
 		atomic_store(&t->queue_vector[t->queue_sel], vector_check(t, v));
 		return;
 	}
@@ -364,10 +411,14 @@ static void common_set(struct virtio_pci *t, uint32_t field, uint64_t v)
 		atomic_store(&t->config_vector, vector_check(t, v));
 		return;
 	case CC_STATUS:
-		if (v == 0)
+		if (v == 0) {
 			vpci_reset(t);
-		else
-			vcore_set_status(&t->core, (uint32_t)v);
+			return;
+		}
+		if ((v & VIRTIO_STATUS_DRIVER_OK) && !(status & VIRTIO_STATUS_DRIVER_OK) &&
+		    !t->dev->ops->kick)
+			vpci_bind_calls(t);
+		vcore_set_status(&t->core, (uint32_t)v);
 		return;
 	case CC_Q_SELECT:
 		t->queue_sel = (uint16_t)v;
@@ -629,8 +680,13 @@ static int vpci_build_func(struct virtio_pci *t, uint32_t bar_base)
 static int vpci_watch_resample(void *opaque)
 {
 	struct virtio_pci *t = opaque;
+	int err = loop_add(t->dev->loop, t->resample_fd, EPOLLIN, vpci_resample, t);
 
-	return loop_add(t->dev->loop, t->resample_fd, EPOLLIN, vpci_resample, t);
+	for (unsigned int q = 0; !err && q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		if (t->relay[q].fd >= 0)
+			err = loop_add(t->dev->loop, t->relay[q].fd, EPOLLIN, vpci_relay_call,
+				       &t->relay[q]);
+	return err;
 }
 
 static int vpci_connect(struct virtio_pci *t)
@@ -649,6 +705,11 @@ static int vpci_connect(struct virtio_pci *t)
 	t->resample_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (t->intx_fd < 0 || t->resample_fd < 0)
 		return -errno;
+	for (unsigned int q = 0; !t->dev->ops->kick && q < t->dev->ops->nr_queues; q++) {
+		t->relay[q].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (t->relay[q].fd < 0)
+			return -errno;
+	}
 	err = irqfd_assign(t->host.irqfds, t->intx_fd, t->gsi, t->resample_fd, &t->intx);
 	if (err)
 		return err;
@@ -674,6 +735,8 @@ int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev
 	t->host = *host;
 	t->dev = dev;
 	t->intx_fd = t->resample_fd = -1;
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		t->relay[q] = (struct vpci_relay){ t, q, -1 };
 	t->notify_base = PCI_BAR_UNMAPPED;
 	snprintf(t->name, sizeof(t->name), "virtio-pci %s", dev->id);
 	pthread_mutex_init(&t->lock, NULL);
@@ -688,12 +751,6 @@ int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev
 	dev->config_changed = vpci_config_changed;
 	dev->transport = t;
 
-	if (!dev->ops->kick) {
-		pr_err("%s: served by another process: only --transport=mmio carries it for now",
-		       t->name);
-		err = -ENOTSUP;
-		goto fail_quiet;
-	}
 	err = vcore_init(&t->core, dev, t->name, host->ioeventfds, &vpci_core_ops, t);
 	t->core_ready = true;
 	if (!err) {
@@ -710,7 +767,6 @@ int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev
 	return 0;
 fail:
 	pr_err("%s: %s", t->name, evvm_strerror(err));
-fail_quiet:
 	virtio_pci_destroy(t);
 	return err;
 }
@@ -731,6 +787,9 @@ static int vpci_destroy_on_loop(void *opaque)
 	struct virtio_pci *t = opaque;
 
 	loop_del(t->dev->loop, t->resample_fd);
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		if (t->relay[q].fd >= 0)
+			loop_del(t->dev->loop, t->relay[q].fd);
 	virtio_dev_destroy(t->dev);
 	t->dev = NULL;
 	return 0;
@@ -759,6 +818,9 @@ void virtio_pci_destroy(struct virtio_pci *t)
 		close(t->intx_fd);
 	if (t->resample_fd >= 0)
 		close(t->resample_fd);
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		if (t->relay[q].fd >= 0)
+			close(t->relay[q].fd);
 	pthread_mutex_destroy(&t->rl_lock);
 	pthread_mutex_destroy(&t->lock);
 	free(t);

@@ -140,6 +140,14 @@ struct evvm_virtio_dev {
 	 */
 	int kick_fds[EVVM_VIRTIO_MAX_QUEUES];
 	int call_fd;
+	/*
+	 * With @per_queue_calls (virtio-pci), queue q's used-buffer
+	 * interrupt is call_fds[q] instead: its MSI-X vector's eventfd, or
+	 * one the transport relays. Set before start() and left alone until
+	 * the next reset; for a device served by another process.
+	 */
+	bool per_queue_calls;
+	int call_fds[EVVM_VIRTIO_MAX_QUEUES];
 };
 
 /*
