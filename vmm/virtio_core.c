@@ -68,6 +68,11 @@ static void vcore_kick(void *opaque, uint32_t events)
 	/* Paused: the kick waits in the eventfd (a batch may still hold its event). */
 	if (c->io_quiesced || read(mq->kick_fd, &n, sizeof(n)) != sizeof(n))
 		return;
+	/* Each doorbell write added 1 to the eventfd's counter. */
+	atomic_fetch_add_explicit(&mq->kicks, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&mq->kick_wakeups, 1, memory_order_relaxed);
+	if (mq->doorbell)
+		ioeventfd_note_kicks(mq->doorbell, n);
 	if (atomic_load(&c->status) & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
 	c->dev->ops->kick(c->dev, mq->index);
@@ -78,6 +83,7 @@ static void queue_unhook(struct vcore *c, struct vcore_queue *mq)
 	if (mq->assigned)
 		ioeventfd_deassign(c->ioeventfds, &mq->key, mq->kick_fd);
 	mq->assigned = false;
+	mq->doorbell = NULL;
 }
 
 /* The ioeventfd where the transport says the doorbell is now, if anywhere. */
@@ -87,7 +93,9 @@ static int queue_hook(struct vcore *c, struct vcore_queue *mq)
 
 	if (!c->ops->notify_key(c->opaque, mq->index, &mq->key))
 		return 0;
-	err = ioeventfd_assign(c->ioeventfds, &mq->key, mq->kick_fd, NULL);
+	/* (no handle for a queue served elsewhere: its kicks are not read here) */
+	err = ioeventfd_assign(c->ioeventfds, &mq->key, mq->kick_fd,
+			       c->dev->ops->kick ? &mq->doorbell : NULL);
 	mq->assigned = !err;
 	return err;
 }

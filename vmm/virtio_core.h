@@ -40,6 +40,9 @@ struct vcore_queue {
 	bool watched;  /* kick_fd on the I/O thread's loop */
 	bool assigned; /* the ioeventfd @key is in place */
 	struct ioeventfd_key key;
+	struct ioeventfd *doorbell; /* while assigned: its kicks counter */
+	/* Counted on the I/O thread, read by --stats: as virtio_mmio_queue_stats. */
+	_Atomic uint64_t kicks, kick_wakeups;
 	struct vcore *c;
 	unsigned int index;
 	char name[48]; /* "blk0.q0", for the virtqueue's messages */

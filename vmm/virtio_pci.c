@@ -87,6 +87,7 @@ struct virtio_pci {
 	_Atomic uint16_t queue_vector[EVVM_VIRTIO_MAX_QUEUES];
 	_Atomic uint32_t isr;
 	_Atomic uint32_t config_generation; /* bumped by each config change */
+	_Atomic uint64_t interrupts[EVVM_VIRTIO_MAX_QUEUES], config_interrupts; /* --stats */
 	atomic_bool intx_disabled;
 
 	/*
@@ -145,6 +146,8 @@ static void vpci_notify(struct evvm_virtio_dev *dev, unsigned int q)
 {
 	struct virtio_pci *t = dev->transport;
 
+	if (q < EVVM_VIRTIO_MAX_QUEUES)
+		atomic_fetch_add_explicit(&t->interrupts[q], 1, memory_order_relaxed);
 	if (msix_enabled(&t->msix))
 		msix_notify(&t->msix, atomic_load(&t->queue_vector[q]));
 	else
@@ -156,6 +159,7 @@ static void vpci_config_interrupt(void *opaque)
 {
 	struct virtio_pci *t = opaque;
 
+	atomic_fetch_add_explicit(&t->config_interrupts, 1, memory_order_relaxed);
 	if (msix_enabled(&t->msix))
 		msix_notify(&t->msix, atomic_load(&t->config_vector));
 	else
@@ -829,4 +833,18 @@ void virtio_pci_destroy(struct virtio_pci *t)
 struct evvm_virtio_dev *virtio_pci_dev(struct virtio_pci *t)
 {
 	return t->dev;
+}
+
+void virtio_pci_get_stats(struct virtio_pci *t, struct virtio_mmio_stats *s)
+{
+	*s = (struct virtio_mmio_stats){
+		.kicks_seen = t->dev->ops->kick != NULL,
+		.nr_queues = t->dev->ops->nr_queues,
+		.config_interrupts = atomic_load(&t->config_interrupts),
+	};
+	for (unsigned int q = 0; q < s->nr_queues; q++) {
+		s->q[q].kicks = atomic_load(&t->core.q[q].kicks);
+		s->q[q].kick_wakeups = atomic_load(&t->core.q[q].kick_wakeups);
+		s->q[q].interrupts = atomic_load(&t->interrupts[q]);
+	}
 }

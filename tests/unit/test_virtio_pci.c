@@ -654,6 +654,7 @@ static void blk_negotiate(struct fixture *f, unsigned int queues)
 static void test_blk_multiqueue(void **state)
 {
 	struct fixture *f = *state;
+	struct virtio_mmio_stats st;
 	uint32_t gsi[BLK_QUEUES];
 
 	find_caps(f);
@@ -679,6 +680,16 @@ static void test_blk_multiqueue(void **state)
 			assert_int_equal(get_le16(f->ram + BQ_BASE(o) + 0x2000 + 2), 0);
 	}
 	assert_int_equal(irq_count(f, msi_gsi(f, 0x40)), 0); /* no config interrupt */
+	/* --stats: one kick and one interrupt on every queue. */
+	virtio_pci_get_stats(f->t, &st);
+	assert_true(st.kicks_seen);
+	assert_int_equal(st.nr_queues, BLK_QUEUES);
+	assert_int_equal(st.config_interrupts, 0);
+	for (unsigned int q = 0; q < BLK_QUEUES; q++) {
+		assert_int_equal(st.q[q].kicks, 1);
+		assert_int_equal(st.q[q].kick_wakeups, 1);
+		assert_int_equal(st.q[q].interrupts, 1);
+	}
 	/* Reset: every queue disabled. */
 	cc_wr(f, 0x14, 0, 1);
 	for (unsigned int q = 0; q < BLK_QUEUES; q++) {
@@ -750,6 +761,7 @@ static void test_vhost_user_intx(void **state)
 {
 	struct fixture *f = *state;
 	uint32_t gsi = PCI_INTX_GSI_BASE + SLOT % PCI_INTX_GSIS;
+	struct virtio_mmio_stats st;
 	uint64_t isr;
 
 	find_caps(f);
@@ -764,6 +776,13 @@ static void test_vhost_user_intx(void **state)
 		assert_int_equal(isr, VIRTIO_INT_VRING);
 	}
 	assert_int_equal(f->irqt.nr_msi, 0);
+	/* The backend read the kicks; the relayed interrupts were counted. */
+	virtio_pci_get_stats(f->t, &st);
+	assert_false(st.kicks_seen);
+	for (unsigned int q = 0; q < VU_QUEUES; q++) {
+		assert_int_equal(st.q[q].kicks, 0);
+		assert_int_equal(st.q[q].interrupts, 1);
+	}
 }
 
 int main(void)
