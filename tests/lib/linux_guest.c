@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,10 +27,22 @@ static const char *linux_dir(void)
 	return getenv("EVVM_LINUX_DIR") ? getenv("EVVM_LINUX_DIR") : "build/linux";
 }
 
+/* tools/kvm-nested ran tests/linux/prepare for this very directory before booting. */
+static bool prepared_outside(void)
+{
+	const char *p = getenv("EVVM_LINUX_PREPARED");
+	char a[PATH_MAX], b[PATH_MAX];
+
+	return p && realpath(p, a) && realpath(linux_dir(), b) && !strcmp(a, b);
+}
+
 int linux_guest_get(char *vmlinuz, char *initrd, size_t n, char *why, size_t whylen)
 {
 	static int done = -1; /* -1 not run, 0 failed, 1 ok */
 	static char msg[4608];
+
+	if (done < 0 && prepared_outside())
+		done = 1;
 
 	if (done < 0 && access("tests/linux/prepare", X_OK) != 0) {
 		snprintf(msg, sizeof(msg),
