@@ -51,6 +51,7 @@ struct vmdesc_drive {
 	bool writeback; /* Firecracker's cache_type Writeback (flush reaches the file) */
 	bool io_async;	/* Firecracker's io_engine Async (evvm always uses io_uring) */
 	unsigned int queues;	  /* 1..EVVM_VIRTIO_MAX_QUEUES, 0: the default (vmdesc_drive_queues) */
+	unsigned int iothreads;	  /* local, pci: 0 (one) or 1..queues; queue q on thread q % M */
 	unsigned int reconnect_s; /* vhost-user only: 0 or 1..VMDESC_RECONNECT_MAX */
 	bool rate_limited;		  /* rate_limiter given (not for vhost-user) */
 	struct evvm_rate_limit rate_limit;

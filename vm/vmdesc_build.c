@@ -159,10 +159,13 @@ static int add_devices(const struct vm_desc *d, int cancel_fd, struct evvm_vm_co
 		char id[16];
 
 		snprintf(id, sizeof(id), "blk%u", i);
-		if (drv->socket)
+		if (drv->socket) {
 			err = vhost_user_dev_create(id, VIRTIO_ID_BLOCK, &vu, &dev);
-		else
+		} else {
 			err = blk_create(id, &bc, &dev);
+			if (!err)
+				dev->nr_iothreads = drv->iothreads;
+		}
 		err = add_device(cfg, err, dev);
 	}
 	for (unsigned int i = 0; i < d->nr_nets && !err; i++) {

@@ -20,7 +20,9 @@ static void metrics_dev(struct virtio_mmio *mmio, struct virtio_pci *pci,
 
 	d->id = dev->id;
 	d->device_id = dev->ops->device_id;
-	if (dev->ops->counters)
+	if (pci)
+		d->nr_counters = virtio_pci_counters(pci, d->counters, EVVM_DEV_MAX_COUNTERS);
+	else if (dev->ops->counters)
 		d->nr_counters = dev->ops->counters(dev, d->counters, EVVM_DEV_MAX_COUNTERS);
 	if (mmio)
 		virtio_mmio_get_stats(mmio, &s);

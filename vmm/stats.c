@@ -123,7 +123,10 @@ static void stats_devices(struct evvm_vm *vm, FILE *f, bool json)
 			dev = virtio_pci_dev(vm->virtio_pci[i]);
 		if (!dev || !dev->ops->counters)
 			continue;
-		n = dev->ops->counters(dev, c, EVVM_DEV_MAX_COUNTERS);
+		if (vm->virtio_pci[i]) /* (summed over its I/O threads' instances) */
+			n = virtio_pci_counters(vm->virtio_pci[i], c, EVVM_DEV_MAX_COUNTERS);
+		else
+			n = dev->ops->counters(dev, c, EVVM_DEV_MAX_COUNTERS);
 		fprintf(f, json ? "%s\"%s\": {" : "%sdevice %s:", json && !first ? ", " : "",
 			dev->id);
 		for (unsigned int k = 0; k < n; k++)

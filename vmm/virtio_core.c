@@ -24,6 +24,8 @@ int vcore_init(struct vcore *c, struct evvm_virtio_dev *dev, const char *name,
 		snprintf(c->q[q].name, sizeof(c->q[q].name), "%s.q%u", dev->id, q);
 		dev->kick_fds[q] = -1;
 	}
+	c->g[0] = (struct vcore_group){ .c = c, .dev = dev };
+	c->nr_groups = 1;
 	if (dev->ops->nr_queues > EVVM_VIRTIO_MAX_QUEUES)
 		return -EINVAL;
 	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
@@ -34,6 +36,23 @@ int vcore_init(struct vcore *c, struct evvm_virtio_dev *dev, const char *name,
 		c->q[q].num = dev->ops->queue_max;
 	}
 	return 0;
+}
+
+int vcore_add_instance(struct vcore *c, struct evvm_virtio_dev *inst)
+{
+	if (c->nr_groups >= c->dev->ops->nr_queues)
+		return -ENOSPC;
+	c->g[c->nr_groups] = (struct vcore_group){ .c = c, .dev = inst, .index = c->nr_groups };
+	c->nr_groups++;
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		inst->kick_fds[q] = c->q[q].kick_fd;
+	return 0;
+}
+
+/* The group that serves queue @q. */
+static struct vcore_group *group_of(struct vcore *c, unsigned int q)
+{
+	return &c->g[q % c->nr_groups];
 }
 
 void vcore_destroy(struct vcore *c)
@@ -65,8 +84,10 @@ static void vcore_kick(void *opaque, uint32_t events)
 	uint64_t n;
 
 	(void)events;
+	struct vcore_group *g = group_of(c, mq->index);
+
 	/* Paused: the kick waits in the eventfd (a batch may still hold its event). */
-	if (c->io_quiesced || read(mq->kick_fd, &n, sizeof(n)) != sizeof(n))
+	if (g->io_quiesced || read(mq->kick_fd, &n, sizeof(n)) != sizeof(n))
 		return;
 	/* Each doorbell write added 1 to the eventfd's counter. */
 	atomic_fetch_add_explicit(&mq->kicks, n, memory_order_relaxed);
@@ -75,7 +96,7 @@ static void vcore_kick(void *opaque, uint32_t events)
 		ioeventfd_note_kicks(mq->doorbell, n);
 	if (atomic_load(&c->status) & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
-	c->dev->ops->kick(c->dev, mq->index);
+	g->dev->ops->kick(g->dev, mq->index);
 }
 
 static void queue_unhook(struct vcore *c, struct vcore_queue *mq)
@@ -129,14 +150,15 @@ void vcore_kick_by_hand(struct vcore *c, unsigned int q)
 		pr_warn("%s: queue %u kick: %s", c->name, q, evvm_strerror(errno));
 }
 
-/* What runs on the I/O thread at DRIVER_OK. */
+/* What runs on each group's I/O thread at DRIVER_OK, for its queues. */
 static int vcore_start_on_loop(void *opaque)
 {
-	struct vcore *c = opaque;
-	struct evvm_virtio_dev *dev = c->dev;
+	struct vcore_group *g = opaque;
+	struct vcore *c = g->c;
+	struct evvm_virtio_dev *dev = g->dev;
 	int err;
 
-	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
+	for (unsigned int q = g->index; q < dev->ops->nr_queues; q += c->nr_groups) {
 		struct vcore_queue *mq = &c->q[q];
 
 		if (!mq->ready)
@@ -154,22 +176,23 @@ static int vcore_start_on_loop(void *opaque)
 	if (err || !dev->ops->kick)
 		return err;
 	/* Buffers made available before DRIVER_OK sent no kick. */
-	for (unsigned int q = 0; q < dev->ops->nr_queues; q++)
+	for (unsigned int q = g->index; q < dev->ops->nr_queues; q += c->nr_groups)
 		if (c->q[q].ready)
 			dev->ops->kick(dev, q);
 	return 0;
 }
 
-/* What runs on the I/O thread at reset: after it, nothing touches the rings. */
+/* What runs on each group's I/O thread at reset: after it, nothing touches its rings. */
 static int vcore_stop_on_loop(void *opaque)
 {
-	struct vcore *c = opaque;
-	struct evvm_virtio_dev *dev = c->dev;
+	struct vcore_group *g = opaque;
+	struct vcore *c = g->c;
+	struct evvm_virtio_dev *dev = g->dev;
 
 	if (c->started)
 		dev->ops->stop(dev);
-	c->io_quiesced = false;
-	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
+	g->io_quiesced = false;
+	for (unsigned int q = g->index; q < dev->ops->nr_queues; q += c->nr_groups) {
 		struct vcore_queue *mq = &c->q[q];
 
 		queue_unhook(c, mq);
@@ -181,37 +204,43 @@ static int vcore_stop_on_loop(void *opaque)
 	return 0;
 }
 
-/* On the I/O thread: kicks off and the device quiet, or the reverse. */
+/* On each group's I/O thread: kicks off and the instance quiet, or the reverse. */
 static int vcore_quiesce_on_loop(void *opaque)
 {
-	struct vcore *c = opaque;
-	struct evvm_virtio_dev *dev = c->dev;
+	struct vcore_group *g = opaque;
+	struct vcore *c = g->c;
+	struct evvm_virtio_dev *dev = g->dev;
 	int err = 0;
 
-	c->io_quiesced = c->quiesced;
+	g->io_quiesced = c->quiesced;
 	if (c->quiesced)
 		err = dev->ops->quiesce ? dev->ops->quiesce(dev, true) : -ENOTSUP;
 	/* Kicks wait in their eventfds while paused, and are read once resumed. */
-	for (unsigned int q = 0; !err && q < dev->ops->nr_queues; q++)
+	for (unsigned int q = g->index; !err && q < dev->ops->nr_queues; q += c->nr_groups)
 		if (c->q[q].watched)
 			loop_mod(dev->loop, c->q[q].kick_fd, c->quiesced ? 0 : EPOLLIN);
 	if (!err && !c->quiesced && dev->ops->quiesce)
 		err = dev->ops->quiesce(dev, false);
 	if (err)
-		c->io_quiesced = !c->quiesced;
+		g->io_quiesced = !c->quiesced;
 	return err;
 }
 
 int vcore_quiesce(struct vcore *c, bool quiesced)
 {
-	int err;
+	unsigned int i;
+	int err = 0;
 
 	if (!c->started || c->quiesced == quiesced)
 		return 0;
 	c->quiesced = quiesced;
-	err = loop_call(c->dev->loop, vcore_quiesce_on_loop, c);
+	for (i = 0; i < c->nr_groups && !err; i++)
+		err = loop_call(c->g[i].dev->loop, vcore_quiesce_on_loop, &c->g[i]);
 	if (err) {
+		/* The groups that changed go back (group i - 1 failed and stayed). */
 		c->quiesced = !quiesced;
+		for (unsigned int j = 0; j + 1 < i; j++)
+			loop_call(c->g[j].dev->loop, vcore_quiesce_on_loop, &c->g[j]);
 		pr_err("%s: %s: %s", c->name, quiesced ? "pause" : "resume", evvm_strerror(err));
 	}
 	return err;
@@ -219,7 +248,8 @@ int vcore_quiesce(struct vcore *c, bool quiesced)
 
 void vcore_reset(struct vcore *c)
 {
-	loop_call(c->dev->loop, vcore_stop_on_loop, c);
+	for (unsigned int i = 0; i < c->nr_groups; i++)
+		loop_call(c->g[i].dev->loop, vcore_stop_on_loop, &c->g[i]);
 	c->started = false;
 	c->quiesced = false;
 	c->driver_features = 0;
@@ -260,7 +290,8 @@ void vcore_set_status(struct vcore *c, uint32_t v)
 				(unsigned long long)vcore_offered(c));
 			v &= ~VIRTIO_STATUS_FEATURES_OK;
 		}
-		c->dev->features = c->driver_features;
+		for (unsigned int i = 0; i < c->nr_groups; i++)
+			c->g[i].dev->features = c->driver_features;
 	}
 	atomic_fetch_or(&c->status, v);
 
@@ -271,7 +302,9 @@ void vcore_set_status(struct vcore *c, uint32_t v)
 			vcore_fail(c);
 			return;
 		}
-		err = loop_call(c->dev->loop, vcore_start_on_loop, c);
+		err = 0;
+		for (unsigned int i = 0; i < c->nr_groups && !err; i++)
+			err = loop_call(c->g[i].dev->loop, vcore_start_on_loop, &c->g[i]);
 		c->started = true; /* so that reset stops what did start */
 		if (err) {
 			pr_warn("%s: start: %s", c->name, evvm_strerror(err));
@@ -297,7 +330,8 @@ void vcore_queue_enable(struct vcore *c, unsigned int q)
 		vcore_fail(c);
 		return;
 	}
-	/* vq_init() says what is wrong with the queue. */
+	/* vq_init() says what is wrong with the queue; its instance's ring. */
+	dev = group_of(c, q)->dev;
 	if (vq_init(&dev->vqs[q], dev->mem, mq->name, mq->num, mq->desc, mq->avail, mq->used,
 		    c->driver_features)) {
 		vcore_fail(c);

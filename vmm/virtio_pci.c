@@ -105,6 +105,10 @@ struct virtio_pci {
 	struct irqfd *intx;
 	uint32_t gsi;
 	struct evvm_iothread *io;
+	/* dev->nr_iothreads > 1: the other threads and their clones of @dev (vcore groups). */
+	struct evvm_iothread *more_io[EVVM_VIRTIO_MAX_QUEUES];
+	struct evvm_virtio_dev *clones[EVVM_VIRTIO_MAX_QUEUES];
+	unsigned int nr_clones;
 	pthread_mutex_t rl_lock;
 	struct evvm_ratelimit rl;
 };
@@ -693,6 +697,51 @@ static int vpci_watch_resample(void *opaque)
 	return err;
 }
 
+/*
+ * I/O threads 1 to M - 1, each with a clone of the device (as `evvm
+ * vhost-user-blk --iothreads` serves its rings): vcore sends queue q to
+ * thread q % M.
+ */
+static int vpci_add_iothreads(struct virtio_pci *t)
+{
+	struct evvm_virtio_dev *dev = t->dev;
+	unsigned int m = dev->nr_iothreads;
+	char io_name[16];
+	int err;
+
+	if (m > 1 && (!dev->ops->clone || m > dev->ops->nr_queues)) {
+		pr_err("%s: %u I/O threads: the device serves %u queues%s", t->name, m,
+		       dev->ops->nr_queues, dev->ops->clone ? "" : " on one thread only");
+		return -EINVAL;
+	}
+	for (unsigned int i = 1; i < m; i++) {
+		struct evvm_virtio_dev *c;
+
+		err = dev->ops->clone(dev, &c);
+		if (err)
+			return err;
+		t->clones[t->nr_clones++] = c;
+		c->mem = dev->mem;
+		c->notify = vpci_notify;
+		c->needs_reset = vpci_fail;
+		c->config_changed = vpci_config_changed;
+		c->transport = t;
+		c->call_fd = -1;
+		snprintf(io_name, sizeof(io_name), "%.9s-io%u", dev->id, i);
+		err = iothread_create(io_name, t->host.poll_max_us, &t->more_io[i - 1]);
+		if (err)
+			return err;
+		c->loop = iothread_loop(t->more_io[i - 1]);
+		err = vcore_add_instance(&t->core, c);
+		if (err)
+			return err;
+	}
+	if (m > 1)
+		pr_info("%s: %u queues on %u I/O threads (queue q on thread q %% %u)", t->name,
+			dev->ops->nr_queues, m, m);
+	return 0;
+}
+
 static int vpci_connect(struct virtio_pci *t)
 {
 	char io_name[16];
@@ -723,7 +772,8 @@ static int vpci_connect(struct virtio_pci *t)
 		return err;
 	t->dev->loop = iothread_loop(t->io);
 	t->dev->call_fd = -1; /* interrupts go through the transport */
-	return loop_call(t->dev->loop, vpci_watch_resample, t);
+	err = loop_call(t->dev->loop, vpci_watch_resample, t);
+	return err ? err : vpci_add_iothreads(t);
 }
 
 int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev *dev,
@@ -799,6 +849,12 @@ static int vpci_destroy_on_loop(void *opaque)
 	return 0;
 }
 
+static int vpci_destroy_clone(void *opaque)
+{
+	virtio_dev_destroy(opaque);
+	return 0;
+}
+
 void virtio_pci_destroy(struct virtio_pci *t)
 {
 	if (!t)
@@ -807,11 +863,18 @@ void virtio_pci_destroy(struct virtio_pci *t)
 	if (t->on_bus)
 		pci_func_remove(t->host.bus, &t->f);
 	if (t->io) {
-		vcore_reset(&t->core); /* the device stops on its I/O thread */
+		vcore_reset(&t->core); /* the device stops on its I/O threads */
 		loop_call(t->dev->loop, vpci_destroy_on_loop, t);
 		iothread_destroy(t->io);
 	}
 	virtio_dev_destroy(t->dev); /* not started: no I/O thread to run it on */
+	for (unsigned int i = 0; i < t->nr_clones; i++) {
+		if (t->clones[i]->loop)
+			loop_call(t->clones[i]->loop, vpci_destroy_clone, t->clones[i]);
+		else
+			virtio_dev_destroy(t->clones[i]);
+		iothread_destroy(t->more_io[i]);
+	}
 	if (t->intx)
 		irqfd_deassign(t->host.irqfds, t->intx_fd, t->gsi);
 	if (t->msix_ready)
@@ -847,4 +910,24 @@ void virtio_pci_get_stats(struct virtio_pci *t, struct virtio_mmio_stats *s)
 		s->q[q].kick_wakeups = atomic_load(&t->core.q[q].kick_wakeups);
 		s->q[q].interrupts = atomic_load(&t->interrupts[q]);
 	}
+}
+
+unsigned int virtio_pci_counters(struct virtio_pci *t, struct evvm_dev_counter *out,
+				 unsigned int max)
+{
+	const struct evvm_device_ops *ops = t->dev->ops;
+	struct evvm_dev_counter more[EVVM_DEV_MAX_COUNTERS];
+	unsigned int n;
+
+	if (!ops->counters)
+		return 0;
+	n = ops->counters(t->dev, out, max);
+	/* A clone has the same counters in the same order. */
+	for (unsigned int i = 0; i < t->nr_clones; i++) {
+		unsigned int m = ops->counters(t->clones[i], more, EVVM_DEV_MAX_COUNTERS);
+
+		for (unsigned int k = 0; k < n && k < m; k++)
+			out[k].value += more[k].value;
+	}
+	return n;
 }

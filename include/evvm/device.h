@@ -120,6 +120,13 @@ struct evvm_virtio_dev {
 	const struct evvm_device_ops *ops;
 	void *priv;  /* the device's own state */
 	char id[32]; /* instance name in messages: "blk0" */
+	/*
+	 * Set by whoever creates the device: the I/O threads its transport
+	 * serves the queues on (0 or 1: one), queue q on thread q % M, each
+	 * thread with an instance of its own (ops->clone). Only virtio-pci
+	 * takes more than one.
+	 */
+	unsigned int nr_iothreads;
 
 	uint64_t host_features; /* offered (the transport adds VIRTIO_F_VERSION_1) */
 	uint64_t features;	/* negotiated; valid from start() */

@@ -68,6 +68,7 @@ DEFS = {
             "io_engine": {"enum": ["Sync", "Async"]},
             "socket": {"type": "string"},
             "queues": {"type": "integer", "minimum": 1, "maximum": 16},
+            "iothreads": {"type": "integer", "minimum": 1, "maximum": 16},
             "rate_limiter": {"$ref": "#/definitions/RateLimiter"},
         },
         "additionalProperties": False,

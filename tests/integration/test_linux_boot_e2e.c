@@ -156,6 +156,27 @@ static void test_debian_kernel_pci_multiqueue_blk(void **state)
 	unlink(disk);
 }
 
+/* The same with iothreads=2: queue 1 served by a clone of the disk on a second I/O thread. */
+static void test_debian_kernel_pci_blk_iothreads(void **state)
+{
+	char disk[] = "/tmp/evvm-linux-disk-XXXXXX", diskarg[300];
+	unsigned int seed = (unsigned int)getpid();
+	struct run_result r;
+	int fd;
+
+	(void)state;
+	require_linux_capable_kvm();
+	fd = mkstemp(disk);
+	assert_true(fd >= 0);
+	close(fd);
+	linux_disk_make(disk, seed, DISK_SECTORS);
+	snprintf(diskarg, sizeof(diskarg), "path=%s,queues=2,iothreads=2", disk);
+	boot_pci_blk_mq(&r, disk, seed, diskarg);
+	assert_contains(r.err, "2 queues on 2 I/O threads");
+	run_result_free(&r);
+	unlink(disk);
+}
+
 /*
  * The same over vhost-user: `evvm vhost-user-blk --queues 2` serves the
  * disk, and its interrupts reach Linux through each queue's MSI-X vector
@@ -214,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_debian_kernel_virtio_blk),
 		cmocka_unit_test(test_debian_kernel_decompressing_itself),
 		cmocka_unit_test(test_debian_kernel_pci_multiqueue_blk),
+		cmocka_unit_test(test_debian_kernel_pci_blk_iothreads),
 		cmocka_unit_test(test_debian_kernel_pci_vhost_user_blk),
 	};
 

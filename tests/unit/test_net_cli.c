@@ -99,7 +99,7 @@ static void test_run_disk_vhost_user(void **state)
 			       "--disk",
 			       "vhost_user=on,socket=/tmp/b.sock,reconnect=3600",
 			       "--disk",
-			       "path=/tmp/c.img,queues=16",
+			       "path=/tmp/c.img,queues=16,iothreads=16",
 			       "--net",
 			       "vhost_user=on,socket=/tmp/c.sock,reconnect=2",
 			       "--help",
@@ -115,6 +115,11 @@ static void test_run_disk_vhost_user(void **state)
 	bad_disk("path=/x,reconnect=1", "evvm: --disk reconnect=: needs vhost_user=on");
 	bad_disk("path=/x,queues=0", "evvm: --disk queues=0: expected");
 	bad_disk("path=/x,queues=17", "evvm: --disk queues=17: expected");
+	bad_disk("path=/x,iothreads=0", "evvm: --disk iothreads=0: expected");
+	bad_disk("path=/x,queues=2,iothreads=3", "evvm: --disk iothreads=3: at most queues=2");
+	bad_disk("vhost_user=on,socket=/s,iothreads=2",
+		 "evvm: --disk vhost_user=on: expected socket=PATH, and no path=, readonly= or "
+		 "iothreads=");
 	bad_disk("socket=/s", "evvm: --disk socket=/s: needs vhost_user=on");
 	assert_int_equal(run(cmd_run, good, err, sizeof(err)), 0);
 	assert_string_equal(err, "");

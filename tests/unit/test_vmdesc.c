@@ -365,6 +365,43 @@ static void test_drive_queues_default(void **state)
 	vmdesc_release(&d);
 }
 
+/* iothreads=M: 1 to the queues, pci only, a local disk without rate limiter; JSON as flags. */
+static void test_drive_iothreads(void **state)
+{
+	char msg[VMDESC_MSG_MAX];
+	struct vmdesc_drive a, b = { 0 };
+	struct vm_desc d;
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(devarg_disk("path=/x,queues=4,iothreads=2", 0, &a), 0);
+	j = parse("{\"drive_id\":\"blk0\",\"path_on_host\":\"/x\",\"queues\":4,"
+		  "\"iothreads\":2,\"is_root_device\":false}");
+	assert_int_equal(vmjson_drive(j, &b, msg), 0);
+	json_decref(j);
+	assert_int_equal(a.iothreads, 2);
+	assert_int_equal(b.iothreads, 2);
+	vmdesc_drive_release(&b);
+	vmdesc_init(&d);
+	d.machine.vcpus = 2;
+	assert_int_equal(vmdesc_put_drive(&d, &a, msg), 0);
+	assert_int_equal(vmdesc_validate(&d, msg), -EINVAL);
+	assert_string_equal(msg, "drive 'blk0': iothreads=2 needs --transport=pci");
+	d.transport = EVVM_TRANSPORT_PCI;
+	assert_int_equal(vmdesc_validate(&d, msg), 0);
+	/* With the default queues: one per vCPU, 2 here. */
+	d.drives[0].queues = 0;
+	assert_int_equal(vmdesc_validate(&d, msg), 0);
+	d.drives[0].iothreads = 3;
+	assert_int_equal(vmdesc_validate(&d, msg), -EINVAL);
+	assert_string_equal(msg, "drive 'blk0': iothreads=3: more than its 2 queues");
+	d.drives[0].iothreads = 2;
+	d.drives[0].rate_limited = true;
+	assert_int_equal(vmdesc_validate(&d, msg), -EINVAL);
+	assert_non_null(strstr(msg, "iothreads: for a local disk without rate_limiter"));
+	vmdesc_release(&d);
+}
+
 /* A local disk with queues= builds a device with that many queues, VIRTIO_BLK_F_MQ offered. */
 static void test_build_multiqueue_disk(void **state)
 {
@@ -392,6 +429,12 @@ static void test_build_multiqueue_disk(void **state)
 	d.transport = EVVM_TRANSPORT_PCI;
 	assert_int_equal(vmdesc_build(&d, demo, sizeof(demo), -1, &b, msg), 0);
 	assert_int_equal(b.cfg.devices[0]->ops->nr_queues, 2);
+	assert_int_equal(b.cfg.devices[0]->nr_iothreads, 0);
+	vmdesc_unbuild(&b);
+	/* iothreads= reaches the device, for its transport. */
+	d.drives[0].iothreads = 2;
+	assert_int_equal(vmdesc_build(&d, demo, sizeof(demo), -1, &b, msg), 0);
+	assert_int_equal(b.cfg.devices[0]->nr_iothreads, 2);
 	vmdesc_unbuild(&b);
 	vmdesc_release(&d);
 	unlink(path);
@@ -410,6 +453,7 @@ int main(void)
 		cmocka_unit_test(test_build_devices_in_order),
 		cmocka_unit_test(test_drive_queues_default),
 		cmocka_unit_test(test_build_multiqueue_disk),
+		cmocka_unit_test(test_drive_iothreads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
