@@ -116,26 +116,6 @@ unsigned int vmdesc_drive_slot(const struct vm_desc *d, unsigned int i)
 	return pos;
 }
 
-/*
- * A local disk without queues=: one per vCPU on pci (as QEMU's
- * virtio-blk-pci), where each queue has its own doorbell and its own
- * MSI-X vector, so a CPU submits and completes on a queue of its own; one
- * on mmio, where every queue shares one QueueNotify register and one
- * interrupt line, so more queues would only add rings for the one I/O
- * thread to scan. 0: one queue and no VIRTIO_BLK_F_MQ, as before queues=.
- * A vhost-user disk keeps 1 (the backend must have what is asked).
- */
-unsigned int vmdesc_drive_queues(const struct vm_desc *d, const struct vmdesc_drive *drv)
-{
-	unsigned int n = d->machine.vcpus;
-
-	if (drv->queues || drv->socket || d->transport != EVVM_TRANSPORT_PCI)
-		return drv->queues;
-	if (n > EVVM_VIRTIO_MAX_QUEUES)
-		n = EVVM_VIRTIO_MAX_QUEUES;
-	return n > 1 ? n : 0;
-}
-
 /* Waits on a vhost-user backend give up once @cancel_fd is readable (-ECANCELED). */
 static int add_devices(const struct vm_desc *d, int cancel_fd, struct evvm_vm_config *cfg)
 {

@@ -26,6 +26,7 @@
 #include "pci.h"
 #include "virtio_core.h"
 #include "virtio_pci.h"
+#include "virtio_pci_int.h"
 
 /* Capability types (4.1.4). */
 enum {
@@ -40,84 +41,12 @@ enum {
 #define CAP_LEN		16
 #define CAP_NOTIFY_LEN	20
 #define CAP_PCI_CFG_LEN 20
-#define COMMON_LEN	0x38
 #define SUBSYS_ID	0x1100 /* non-transitional: 0x40 or above (4.1.2.1) */
 #define CLASS_OTHER	0xff0000
 
-/* Common configuration fields (4.1.4.3). */
-enum {
-	CC_DFSELECT = 0x00,
-	CC_DF = 0x04,
-	CC_GFSELECT = 0x08,
-	CC_GF = 0x0c,
-	CC_MSIX = 0x10,
-	CC_NUMQ = 0x12,
-	CC_STATUS = 0x14,
-	CC_CFGGEN = 0x15,
-	CC_Q_SELECT = 0x16,
-	CC_Q_SIZE = 0x18,
-	CC_Q_MSIX = 0x1a,
-	CC_Q_ENABLE = 0x1c,
-	CC_Q_NOFF = 0x1e,
-	CC_Q_DESC = 0x20,
-	CC_Q_AVAIL = 0x28,
-	CC_Q_USED = 0x30,
-};
-
-struct virtio_pci {
-	struct virtio_pci_host host;
-	struct evvm_virtio_dev *dev;
-	char name[72];
-	struct pci_func f;
-	bool on_bus;
-	struct msix msix;
-	bool msix_ready;
-	struct vcore core;
-	bool core_ready;
-	unsigned int pcfg; /* offset of the PCI-config access capability */
-
-	/* Register state, under @lock (vCPU threads). */
-	pthread_mutex_t lock;
-	uint32_t dfselect, gfselect;
-	uint16_t queue_sel;
-	uint64_t notify_base; /* BAR0 + NOTIFY_OFF, or PCI_BAR_UNMAPPED */
-
-	/* Also read on the I/O thread. */
-	_Atomic uint16_t config_vector;
-	_Atomic uint16_t queue_vector[EVVM_VIRTIO_MAX_QUEUES];
-	_Atomic uint32_t isr;
-	_Atomic uint32_t config_generation; /* bumped by each config change */
-	_Atomic uint64_t interrupts[EVVM_VIRTIO_MAX_QUEUES], config_interrupts; /* --stats */
-	atomic_bool intx_disabled;
-
-	/*
-	 * A device served by another process: per queue, the eventfd its
-	 * backend signals when the queue has no MSI-X vector to signal
-	 * directly (MSI-X off at DRIVER_OK, or NO_VECTOR); read here.
-	 */
-	struct vpci_relay {
-		struct virtio_pci *t;
-		unsigned int q;
-		int fd;
-	} relay[EVVM_VIRTIO_MAX_QUEUES];
-
-	int intx_fd, resample_fd;
-	struct irqfd *intx;
-	uint32_t gsi;
-	struct evvm_iothread *io;
-	/* dev->nr_iothreads > 1: the other threads and their clones of @dev (vcore groups). */
-	struct evvm_iothread *more_io[EVVM_VIRTIO_MAX_QUEUES];
-	struct evvm_virtio_dev *clones[EVVM_VIRTIO_MAX_QUEUES];
-	unsigned int nr_clones;
-	pthread_mutex_t rl_lock;
-	struct evvm_ratelimit rl;
-};
-
-static void pci_warn(struct virtio_pci *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 /* A line about something the guest did: rate-limited. */
-static void pci_warn(struct virtio_pci *t, const char *fmt, ...)
+void vpci_warn(struct virtio_pci *t, const char *fmt, ...)
 {
 	unsigned long dropped = 0;
 	char line[200];
@@ -236,7 +165,7 @@ static void vpci_relay_call(void *opaque, uint32_t events)
  * nothing; msix.c holds it while masked) or, with no vector, its relay.
  * Fixed until the reset. @lock held.
  */
-static void vpci_bind_calls(struct virtio_pci *t)
+void vpci_bind_calls(struct virtio_pci *t)
 {
 	struct evvm_virtio_dev *dev = t->dev;
 	bool msix = msix_enabled(&t->msix);
@@ -250,231 +179,6 @@ static void vpci_bind_calls(struct virtio_pci *t)
 	dev->per_queue_calls = true;
 }
 
-/* Common configuration: fields and their widths. */
-static unsigned int field_size(uint32_t off)
-{
-	switch (off) {
-	case CC_DFSELECT:
-	case CC_DF:
-	case CC_GFSELECT:
-	case CC_GF:
-		return 4;
-	case CC_STATUS:
-	case CC_CFGGEN:
-		return 1;
-	case CC_Q_DESC:
-	case CC_Q_AVAIL:
-	case CC_Q_USED:
-		return 8;
-	default:
-		return off < CC_Q_DESC && !(off & 1) ? 2 : 0;
-	}
-}
-
-/*
- * The field an access of @len at @off reaches, or -1: a whole field, or
- * one 32-bit half of a 64-bit one (4.1.3.1: drivers may split them).
- */
-static int common_field(uint32_t off, unsigned int len)
-{
-	uint32_t base = off >= CC_Q_DESC ? off & ~7u : off;
-	unsigned int size;
-
-	if (off >= COMMON_LEN)
-		return -1;
-	size = field_size(base);
-	if (len == size && off == base)
-		return (int)base;
-	if (size == 8 && len == 4 && (off & 3) == 0)
-		return (int)base;
-	return -1;
-}
-
-static struct vcore_queue *selected(struct virtio_pci *t)
-{
-	return t->queue_sel < t->dev->ops->nr_queues ? &t->core.q[t->queue_sel] : NULL;
-}
-
-static uint64_t common_get(struct virtio_pci *t, uint32_t field)
-{
-	struct vcore_queue *mq = selected(t);
-	uint64_t feats = vcore_offered(&t->core);
-
-	switch (field) {
-	case CC_DFSELECT:
-		return t->dfselect;
-	case CC_DF:
-		return t->dfselect < 2 ? (uint32_t)(feats >> (32 * t->dfselect)) : 0;
-	case CC_GFSELECT:
-		return t->gfselect;
-	case CC_GF:
-		return t->gfselect < 2 ? (uint32_t)(t->core.driver_features >> (32 * t->gfselect))
-				       : 0;
-	case CC_MSIX:
-		return atomic_load(&t->config_vector);
-	case CC_NUMQ:
-		return t->dev->ops->nr_queues;
-	case CC_STATUS:
-		return atomic_load(&t->core.status) & 0xff;
-	case CC_CFGGEN:
-		return (uint8_t)atomic_load(&t->config_generation);
-	case CC_Q_SELECT:
-		return t->queue_sel;
-	case CC_Q_SIZE:
-		return mq ? mq->num : 0;
-	case CC_Q_MSIX:
-		return mq ? atomic_load(&t->queue_vector[t->queue_sel]) : MSIX_NO_VECTOR;
-	case CC_Q_ENABLE:
-		return mq ? mq->ready : 0;
-	case CC_Q_NOFF:
-		return mq ? t->queue_sel : 0;
-	case CC_Q_DESC:
-		return mq ? mq->desc : 0;
-	case CC_Q_AVAIL:
-		return mq ? mq->avail : 0;
-	case CC_Q_USED:
-		return mq ? mq->used : 0;
-	}
-	return 0;
-}
-
-/* A vector the driver asks for: one of ours, else NO_VECTOR (4.1.4.3.2: it reads back). */
-static uint16_t vector_check(struct virtio_pci *t, uint64_t v)
-{
-	if (v == MSIX_NO_VECTOR || v < t->msix.nr)
-		return (uint16_t)v;
-	pci_warn(t, "MSI-X vector %llu does not exist (%u vectors)", (unsigned long long)v,
-		 t->msix.nr);
-	return MSIX_NO_VECTOR;
-}
-
-static void common_set_queue(struct virtio_pci *t, uint32_t field, uint64_t v)
-{
-	struct vcore_queue *mq = selected(t);
-
-	if (!mq)
-		return;
-	if (field == CC_Q_MSIX) {
-		if (!t->dev->ops->kick && (atomic_load(&t->core.status) & VIRTIO_STATUS_DRIVER_OK)) {
-			pci_warn(t, "queue %u vector changed after DRIVER_OK: its backend keeps the "
-				    "old one until a reset", mq->index);
-			return;
-		}
-		atomic_store(&t->queue_vector[t->queue_sel], vector_check(t, v));
-		return;
-	}
-	if (mq->ready) {
-		pci_warn(t, "queue %u changed while enabled; ignored", mq->index);
-		return;
-	}
-	switch (field) {
-	case CC_Q_SIZE:
-		mq->num = (uint16_t)v;
-		break;
-	case CC_Q_ENABLE:
-		if (v == 1)
-			vcore_queue_enable(&t->core, mq->index);
-		break;
-	case CC_Q_DESC:
-		mq->desc = v;
-		break;
-	case CC_Q_AVAIL:
-		mq->avail = v;
-		break;
-	case CC_Q_USED:
-		mq->used = v;
-		break;
-	}
-}
-
-static void vpci_reset(struct virtio_pci *t)
-{
-	vcore_reset(&t->core);
-	t->dfselect = t->gfselect = 0;
-	t->queue_sel = 0;
-	atomic_store(&t->config_vector, MSIX_NO_VECTOR);
-	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
-		atomic_store(&t->queue_vector[q], MSIX_NO_VECTOR);
-	atomic_store(&t->isr, 0);
-}
-
-static void common_set(struct virtio_pci *t, uint32_t field, uint64_t v)
-{
-	uint32_t status = atomic_load(&t->core.status);
-
-	switch (field) {
-	case CC_DFSELECT:
-		t->dfselect = (uint32_t)v;
-		return;
-	case CC_GFSELECT:
-		t->gfselect = (uint32_t)v;
-		return;
-	case CC_GF:
-		if ((status & VIRTIO_STATUS_FEATURES_OK) || t->gfselect > 1)
-			return; /* negotiation is over, or no such word */
-		t->core.driver_features &= ~(0xffffffffULL << (32 * t->gfselect));
-		t->core.driver_features |= (v & 0xffffffffULL) << (32 * t->gfselect);
-		return;
-	case CC_MSIX:
-		atomic_store(&t->config_vector, vector_check(t, v));
-		return;
-	case CC_STATUS:
-		if (v == 0) {
-			vpci_reset(t);
-			return;
-		}
-		if ((v & VIRTIO_STATUS_DRIVER_OK) && !(status & VIRTIO_STATUS_DRIVER_OK) &&
-		    !t->dev->ops->kick)
-			vpci_bind_calls(t);
-		vcore_set_status(&t->core, (uint32_t)v);
-		return;
-	case CC_Q_SELECT:
-		t->queue_sel = (uint16_t)v;
-		return;
-	case CC_DF:
-	case CC_NUMQ:
-	case CC_CFGGEN:
-	case CC_Q_NOFF:
-		return; /* read-only */
-	}
-	common_set_queue(t, field, v);
-}
-
-static void common_read(struct virtio_pci *t, uint32_t off, void *data, unsigned int len)
-{
-	int field = common_field(off, len);
-	uint8_t buf[8];
-
-	if (field < 0) {
-		pci_warn(t, "common config: %u-byte read at 0x%x is no field", len, off);
-		return;
-	}
-	pthread_mutex_lock(&t->lock);
-	put_le64(buf, common_get(t, (uint32_t)field) >> (8 * (off - (uint32_t)field)));
-	pthread_mutex_unlock(&t->lock);
-	memcpy(data, buf, len);
-}
-
-static void common_write(struct virtio_pci *t, uint32_t off, const void *data, unsigned int len)
-{
-	int field = common_field(off, len);
-	uint8_t buf[8];
-	uint64_t v;
-
-	if (field < 0) {
-		pci_warn(t, "common config: %u-byte write at 0x%x is no field", len, off);
-		return;
-	}
-	pthread_mutex_lock(&t->lock);
-	/* A half of a 64-bit field: merge it into the rest. */
-	put_le64(buf, common_get(t, (uint32_t)field));
-	memcpy(buf + (off - (uint32_t)field), data, len);
-	v = get_le64(buf);
-	if (field_size((uint32_t)field) < 8)
-		v &= (1ULL << (8 * field_size((uint32_t)field))) - 1;
-	common_set(t, (uint32_t)field, v);
-	pthread_mutex_unlock(&t->lock);
-}
 
 /* BAR0: common, ISR, device config, doorbells. Unowned parts read zero. */
 static void bar0_read(void *opaque, uint64_t off, void *data, unsigned int len)
@@ -484,7 +188,7 @@ static void bar0_read(void *opaque, uint64_t off, void *data, unsigned int len)
 
 	memset(data, 0, len);
 	if (off < COMMON_LEN) {
-		common_read(t, (uint32_t)off, data, len);
+		vpci_common_read(t, (uint32_t)off, data, len);
 	} else if (off == VIRTIO_PCI_ISR_OFF) {
 		/* Reading the ISR clears it and lowers INTx (4.1.4.5). */
 		*(uint8_t *)data = (uint8_t)atomic_exchange(&t->isr, 0);
@@ -502,7 +206,7 @@ static void notify_write(struct virtio_pci *t, uint64_t off)
 	unsigned int q = (unsigned int)(rel / VIRTIO_PCI_NOTIFY_MULT);
 
 	if (rel % VIRTIO_PCI_NOTIFY_MULT || q >= t->dev->ops->nr_queues) {
-		pci_warn(t, "doorbell write at BAR0+0x%llx: no queue's", (unsigned long long)off);
+		vpci_warn(t, "doorbell write at BAR0+0x%llx: no queue's", (unsigned long long)off);
 		return;
 	}
 	/* No ioeventfd took it: before DRIVER_OK (ignored), or through the PCI-config window. */
@@ -517,7 +221,7 @@ static void bar0_write(void *opaque, uint64_t off, const void *data, unsigned in
 	const struct evvm_device_ops *ops = t->dev->ops;
 
 	if (off < COMMON_LEN)
-		common_write(t, (uint32_t)off, data, len);
+		vpci_common_write(t, (uint32_t)off, data, len);
 	else if (off >= VIRTIO_PCI_NOTIFY_OFF && off < VIRTIO_PCI_NOTIFY_OFF + 0x1000)
 		notify_write(t, off);
 	else if (off >= VIRTIO_PCI_DEVICE_OFF &&
@@ -531,7 +235,7 @@ static void bar1_read(void *opaque, uint64_t off, void *data, unsigned int len)
 
 	if (!msix_bar_read(&t->msix, off, data, len)) {
 		memset(data, 0, len);
-		pci_warn(t, "MSI-X: %u-byte read at BAR1+0x%llx is past the table and PBA", len,
+		vpci_warn(t, "MSI-X: %u-byte read at BAR1+0x%llx is past the table and PBA", len,
 			 (unsigned long long)off);
 	}
 }
@@ -541,7 +245,7 @@ static void bar1_write(void *opaque, uint64_t off, const void *data, unsigned in
 	struct virtio_pci *t = opaque;
 
 	if (!msix_bar_write(&t->msix, off, data, len))
-		pci_warn(t, "MSI-X: %u-byte write at BAR1+0x%llx is past the table and PBA", len,
+		vpci_warn(t, "MSI-X: %u-byte write at BAR1+0x%llx is past the table and PBA", len,
 			 (unsigned long long)off);
 }
 
@@ -560,7 +264,7 @@ static bool pcfg_target(struct virtio_pci *t, unsigned int *bar, uint32_t *off, 
 	size = *bar == 0 ? VIRTIO_PCI_BAR0_SIZE : *bar == 1 ? VIRTIO_PCI_BAR1_SIZE : 0;
 	if ((*len != 1 && *len != 2 && *len != 4) || *off % *len || *off >= size ||
 	    *len > size - *off) {
-		pci_warn(t, "PCI-config window: BAR%u+0x%x length %u is no access", *bar, *off,
+		vpci_warn(t, "PCI-config window: BAR%u+0x%x length %u is no access", *bar, *off,
 			 *len);
 		return false;
 	}
