@@ -81,11 +81,10 @@ static void vcore_kick(void *opaque, uint32_t events)
 {
 	struct vcore_queue *mq = opaque;
 	struct vcore *c = mq->c;
+	struct vcore_group *g = group_of(c, mq->index);
 	uint64_t n;
 
 	(void)events;
-	struct vcore_group *g = group_of(c, mq->index);
-
 	/* Paused: the kick waits in the eventfd (a batch may still hold its event). */
 	if (g->io_quiesced || read(mq->kick_fd, &n, sizeof(n)) != sizeof(n))
 		return;
