@@ -431,7 +431,7 @@ static int vpci_add_iothreads(struct virtio_pci *t)
 		c->config_changed = vpci_config_changed;
 		c->transport = t;
 		c->call_fd = -1;
-		snprintf(io_name, sizeof(io_name), "%.9s-io%u", dev->id, i);
+		snprintf(io_name, sizeof(io_name), "%.9s-io%u", dev->id, (unsigned char)i); /* i < 16 */
 		err = iothread_create(io_name, t->host.poll_max_us, &t->more_io[i - 1]);
 		if (err)
 			return err;
