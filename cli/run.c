@@ -121,8 +121,7 @@ static void run_usage(FILE *f)
 		"command line. docs/boot.md describes the boot protocols.\n",
 		EVVM_CMDLINE_MAX, EVVM_MAX_CPUS, EVVM_MAX_CPUS, EVVM_MEM_MIN >> 20,
 		DEFAULT_MEM_SIZE >> 20, EVVM_VIRTIO_MAX_QUEUES, EVVM_VIRTIO_MAX_QUEUES,
-		VMDESC_RECONNECT_MAX,
-		VHOST_USER_REPLY_TIMEOUT_MS, EVVM_EXIT_FAILURE, EXIT_USAGE);
+		VMDESC_RECONNECT_MAX, VHOST_USER_REPLY_TIMEOUT_MS, EVVM_EXIT_FAILURE, EXIT_USAGE);
 }
 
 /* What the flags fill: the VM description, and how this command runs it. */

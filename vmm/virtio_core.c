@@ -163,7 +163,8 @@ static int vcore_start_on_loop(void *opaque)
 		if (!mq->ready)
 			continue;
 		/* Kicks of a queue served by another process are that process's to read. */
-		err = dev->ops->kick ? loop_add(dev->loop, mq->kick_fd, EPOLLIN, vcore_kick, mq) : 0;
+		err = dev->ops->kick ? loop_add(dev->loop, mq->kick_fd, EPOLLIN, vcore_kick, mq)
+				     : 0;
 		if (err)
 			return err;
 		mq->watched = dev->ops->kick;

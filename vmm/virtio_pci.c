@@ -44,7 +44,6 @@ enum {
 #define SUBSYS_ID	0x1100 /* non-transitional: 0x40 or above (4.1.2.1) */
 #define CLASS_OTHER	0xff0000
 
-
 /* A line about something the guest did: rate-limited. */
 void vpci_warn(struct virtio_pci *t, const char *fmt, ...)
 {
@@ -174,11 +173,10 @@ void vpci_bind_calls(struct virtio_pci *t)
 		uint16_t vec = atomic_load(&t->queue_vector[q]);
 
 		dev->call_fds[q] = msix && vec != MSIX_NO_VECTOR ? msix_vector_fd(&t->msix, vec)
-								: t->relay[q].fd;
+								 : t->relay[q].fd;
 	}
 	dev->per_queue_calls = true;
 }
-
 
 /* BAR0: common, ISR, device config, doorbells. Unowned parts read zero. */
 static void bar0_read(void *opaque, uint64_t off, void *data, unsigned int len)
@@ -236,7 +234,7 @@ static void bar1_read(void *opaque, uint64_t off, void *data, unsigned int len)
 	if (!msix_bar_read(&t->msix, off, data, len)) {
 		memset(data, 0, len);
 		vpci_warn(t, "MSI-X: %u-byte read at BAR1+0x%llx is past the table and PBA", len,
-			 (unsigned long long)off);
+			  (unsigned long long)off);
 	}
 }
 
@@ -246,7 +244,7 @@ static void bar1_write(void *opaque, uint64_t off, const void *data, unsigned in
 
 	if (!msix_bar_write(&t->msix, off, data, len))
 		vpci_warn(t, "MSI-X: %u-byte write at BAR1+0x%llx is past the table and PBA", len,
-			 (unsigned long long)off);
+			  (unsigned long long)off);
 }
 
 static const struct iobus_ops bar0_ops = { .read = bar0_read, .write = bar0_write };
@@ -265,7 +263,7 @@ static bool pcfg_target(struct virtio_pci *t, unsigned int *bar, uint32_t *off, 
 	if ((*len != 1 && *len != 2 && *len != 4) || *off % *len || *off >= size ||
 	    *len > size - *off) {
 		vpci_warn(t, "PCI-config window: BAR%u+0x%x length %u is no access", *bar, *off,
-			 *len);
+			  *len);
 		return false;
 	}
 	return true;
@@ -431,7 +429,8 @@ static int vpci_add_iothreads(struct virtio_pci *t)
 		c->config_changed = vpci_config_changed;
 		c->transport = t;
 		c->call_fd = -1;
-		snprintf(io_name, sizeof(io_name), "%.9s-io%u", dev->id, (unsigned char)i); /* i < 16 */
+		/* (i < 16: the cast tells gcc the name fits) */
+		snprintf(io_name, sizeof(io_name), "%.9s-io%u", dev->id, (unsigned char)i);
 		err = iothread_create(io_name, t->host.poll_max_us, &t->more_io[i - 1]);
 		if (err)
 			return err;

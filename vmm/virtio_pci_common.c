@@ -104,7 +104,7 @@ static uint16_t vector_check(struct virtio_pci *t, uint64_t v)
 	if (v == MSIX_NO_VECTOR || v < t->msix.nr)
 		return (uint16_t)v;
 	vpci_warn(t, "MSI-X vector %llu does not exist (%u vectors)", (unsigned long long)v,
-		 t->msix.nr);
+		  t->msix.nr);
 	return MSIX_NO_VECTOR;
 }
 
@@ -115,9 +115,12 @@ static void common_set_queue(struct virtio_pci *t, uint32_t field, uint64_t v)
 	if (!mq)
 		return;
 	if (field == CC_Q_MSIX) {
-		if (!t->dev->ops->kick && (atomic_load(&t->core.status) & VIRTIO_STATUS_DRIVER_OK)) {
-			vpci_warn(t, "queue %u vector changed after DRIVER_OK: its backend keeps the "
-				    "old one until a reset", mq->index);
+		if (!t->dev->ops->kick &&
+		    (atomic_load(&t->core.status) & VIRTIO_STATUS_DRIVER_OK)) {
+			vpci_warn(t,
+				  "queue %u vector changed after DRIVER_OK: its backend keeps the "
+				  "old one until a reset",
+				  mq->index);
 			return;
 		}
 		atomic_store(&t->queue_vector[t->queue_sel], vector_check(t, v));

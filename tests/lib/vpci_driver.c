@@ -173,9 +173,9 @@ void vpci_msix_on(struct vpci_fx *f, unsigned int nr)
 void vpci_driver_ok(struct vpci_fx *f)
 {
 	vpci_cc_wr(f, 0x14,
-	      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-		      VIRTIO_STATUS_DRIVER_OK,
-	      1);
+		   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			   VIRTIO_STATUS_DRIVER_OK,
+		   1);
 	assert_false(vpci_cc_rd(f, 0x14, 1) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
@@ -260,7 +260,8 @@ void vpci_blk_get_id(struct vpci_fx *f, unsigned int q)
 	assert_int_equal(bell, f->bar0 + VIRTIO_PCI_NOTIFY_OFF + 4 * q);
 	assert_true(vpci_mmio_wr(f, bell, q, 2));
 	for (int i = 0; i < 5000 && __atomic_load_n((uint16_t *)(base + 0x2000 + 2),
-						    __ATOMIC_ACQUIRE) != (uint16_t)(n + 1); i++)
+						    __ATOMIC_ACQUIRE) != (uint16_t)(n + 1);
+	     i++)
 		usleep(1000);
 	assert_int_equal(get_le16(base + 0x2000 + 2), (uint16_t)(n + 1));
 	assert_int_equal(buf[0x200], 0); /* VIRTIO_BLK_S_OK */
@@ -275,12 +276,13 @@ void vpci_blk_negotiate(struct vpci_fx *f, unsigned int queues)
 	assert_true(vpci_cc_rd(f, 0x04, 4) & VIRTIO_BIT(VIRTIO_BLK_F_MQ));
 	assert_int_equal(vpci_cc_rd(f, 0x12, 2), queues); /* num_queues (common) */
 	/* num_queues in the device config (offset 34). */
-	assert_int_equal(vpci_mmio_rd(f, f->bar0 + vpci_cfg_rd(f, f->cap[4] + 8, 4) + 34, 2), queues);
+	assert_int_equal(vpci_mmio_rd(f, f->bar0 + vpci_cfg_rd(f, f->cap[4] + 8, 4) + 34, 2),
+			 queues);
 	vpci_cc_wr(f, 0x08, 0, 4);
 	vpci_cc_wr(f, 0x0c, VIRTIO_BIT(VIRTIO_BLK_F_MQ), 4);
 	vpci_cc_wr(f, 0x08, 1, 4);
 	vpci_cc_wr(f, 0x0c, 1, 4); /* VERSION_1 */
-	vpci_cc_wr(f, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK,
-	      1);
+	vpci_cc_wr(f, 0x14,
+		   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
 	assert_true(vpci_cc_rd(f, 0x14, 1) & VIRTIO_STATUS_FEATURES_OK);
 }

@@ -52,8 +52,9 @@ static void probe(struct vpci_fx *f)
 			assert_int_not_equal(f->cap[i], 0);
 	assert_int_equal(f->cap[4], 0);
 	assert_int_not_equal(f->msix, 0);
-	assert_int_equal(vpci_cfg_rd(f, f->cap[2] + 16, 4), 4);	/* notify_off_multiplier */
-	assert_int_equal(vpci_cfg_rd(f, f->msix + 2, 2) & 0x7ff, 1); /* 2 vectors: config + 1 queue */
+	assert_int_equal(vpci_cfg_rd(f, f->cap[2] + 16, 4), 4); /* notify_off_multiplier */
+	/* 2 vectors: config + 1 queue */
+	assert_int_equal(vpci_cfg_rd(f, f->msix + 2, 2) & 0x7ff, 1);
 }
 
 static void negotiate(struct vpci_fx *f)
@@ -71,8 +72,8 @@ static void negotiate(struct vpci_fx *f)
 	vpci_cc_wr(f, 0x0c, 1, 4); /* VERSION_1 */
 	vpci_cc_wr(f, 0x08, 0, 4);
 	vpci_cc_wr(f, 0x0c, 0, 4);
-	vpci_cc_wr(f, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK,
-	      1);
+	vpci_cc_wr(f, 0x14,
+		   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
 	assert_true(vpci_cc_rd(f, 0x14, 1) & VIRTIO_STATUS_FEATURES_OK);
 }
 
@@ -185,7 +186,8 @@ static void test_intx_without_msix(void **state)
 	wait_used(f, idx);
 	assert_int_equal(vpci_wait_irq(f, gsi), 1);
 	/* The ISR says why, and reading it clears it. */
-	assert_int_equal(vpci_mmio_rd(f, f->bar0 + vpci_cfg_rd(f, f->cap[3] + 8, 4), 1), VIRTIO_INT_VRING);
+	assert_int_equal(vpci_mmio_rd(f, f->bar0 + vpci_cfg_rd(f, f->cap[3] + 8, 4), 1),
+			 VIRTIO_INT_VRING);
 	assert_int_equal(vpci_mmio_rd(f, f->bar0 + vpci_cfg_rd(f, f->cap[3] + 8, 4), 1), 0);
 	assert_int_equal(f->irqt.nr_msi, 0);
 }
@@ -279,8 +281,9 @@ static void test_hostile_driver(void **state)
 				vpci_mmio_wr(f, f->bar0 + off, ~0ULL, lens[i]);
 		}
 		assert_int_equal(vpci_mmio_rd(f, f->bar0 + 0x13, lens[i]), 0);
-		assert_int_equal(vpci_mmio_rd(f, f->bar1 + 0x900, lens[i]), 0); /* past table and PBA */
-		vpci_mmio_wr(f, f->bar1 + 0x20, ~0ULL, lens[i]);		   /* past the table */
+		/* Past the table and the PBA; past the table. */
+		assert_int_equal(vpci_mmio_rd(f, f->bar1 + 0x900, lens[i]), 0);
+		vpci_mmio_wr(f, f->bar1 + 0x20, ~0ULL, lens[i]);
 	}
 	/* A 64-bit field takes aligned halves only. */
 	vpci_cc_wr(f, 0x16, 0, 2);

@@ -94,7 +94,7 @@ static void test_blk_multiqueue(void **state)
 	vpci_find_caps(f);
 	assert_int_equal(vpci_cfg_rd(f, PCI_DEVICE_ID, 2), 0x1040 + VIRTIO_ID_BLOCK);
 	assert_int_equal(vpci_cfg_rd(f, f->msix + 2, 2) & 0x7ff, BLK_QUEUES); /* config + 4 */
-	assert_int_equal(vpci_cfg_rd(f, f->cap[2] + 12, 4), BLK_QUEUES * 4);	 /* notify length */
+	assert_int_equal(vpci_cfg_rd(f, f->cap[2] + 12, 4), BLK_QUEUES * 4);  /* notify length */
 	vpci_blk_negotiate(f, BLK_QUEUES);
 	vpci_msix_on(f, BLK_QUEUES + 1);
 	for (unsigned int q = 0; q < BLK_QUEUES; q++)
