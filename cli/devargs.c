@@ -63,22 +63,31 @@ static int disk_parse(char *arg, struct vmdesc_drive *d)
 			d->queues = v;
 		} else if (!strcmp(key, "reconnect") && parse_reconnect(val, &d->reconnect_s)) {
 			continue;
+		} else if (!strcmp(key, "iothreads") &&
+			   !parse_uint(val, 1, EVVM_VIRTIO_MAX_QUEUES, &v)) {
+			d->iothreads = v;
 		} else {
 			fprintf(stderr,
 				"evvm: --disk %s=%s: expected path=FILE, readonly=on|off, "
 				"id=NAME (at most %d characters), vhost_user=on|off, "
-				"socket=PATH, queues=1..%u or reconnect=1..%u\n",
-				key, val, VMDESC_ID_MAX, EVVM_VIRTIO_MAX_QUEUES, VMDESC_RECONNECT_MAX);
+				"socket=PATH, queues=1..%u, iothreads=1..%u or reconnect=1..%u\n",
+				key, val, VMDESC_ID_MAX, EVVM_VIRTIO_MAX_QUEUES,
+				EVVM_VIRTIO_MAX_QUEUES, VMDESC_RECONNECT_MAX);
 			return -EINVAL;
 		}
 	}
 	if (r < 0)
 		goto usage;
+	if (d->queues && d->iothreads > d->queues) {
+		fprintf(stderr, "evvm: --disk iothreads=%u: at most queues=%u\n", d->iothreads,
+			d->queues);
+		return -EINVAL;
+	}
 	if (vhost_user) {
-		/* The backend owns the disk: its file and mode are its business. */
-		if (!d->socket || d->path || readonly_given) {
+		/* The backend owns the disk: its file, mode and threads are its business. */
+		if (!d->socket || d->path || readonly_given || d->iothreads) {
 			fprintf(stderr, "evvm: --disk vhost_user=on: expected socket=PATH, and no "
-					"path= or readonly= (the backend decides those)\n");
+					"path=, readonly= or iothreads= (the backend decides those)\n");
 			return -EINVAL;
 		}
 		return 0;
@@ -87,15 +96,15 @@ static int disk_parse(char *arg, struct vmdesc_drive *d)
 		fprintf(stderr, "evvm: --disk socket=%s: needs vhost_user=on\n", d->socket);
 		return -EINVAL;
 	}
-	if (d->queues || d->reconnect_s) {
-		fprintf(stderr, "evvm: --disk queues= and reconnect=: need vhost_user=on\n");
+	if (d->reconnect_s) {
+		fprintf(stderr, "evvm: --disk reconnect=: needs vhost_user=on\n");
 		return -EINVAL;
 	}
 	if (d->path)
 		return 0;
 usage:
-	fprintf(stderr, "evvm: --disk: expected path=FILE[,readonly=on][,id=NAME] or "
-			"vhost_user=on,socket=PATH[,queues=N][,reconnect=SECS]\n");
+	fprintf(stderr, "evvm: --disk: expected path=FILE[,readonly=on][,id=NAME][,queues=N]"
+			"[,iothreads=M] or vhost_user=on,socket=PATH[,queues=N][,reconnect=SECS]\n");
 	return -EINVAL;
 }
 

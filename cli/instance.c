@@ -294,6 +294,11 @@ static int find_disk(struct instance *in, const char *id, const char *what, unsi
 			    "Drive update (patch) failed: drive `%s` is served by a "
 			    "vhost-user backend: %s cannot be changed",
 			    id, what);
+	if (d->drives[i].iothreads > 1)
+		return fail(msg,
+			    "Drive update (patch) failed: drive `%s` is served by %u I/O "
+			    "threads: %s cannot be changed",
+			    id, d->drives[i].iothreads, what);
 	*dev = vm_virtio_dev(in->vm, vmdesc_drive_slot(d, i));
 	if (!*dev)
 		return fail(msg, "Drive update (patch) failed: no device for drive `%s`", id);

@@ -63,9 +63,14 @@ static void run_usage(FILE *f)
 		"0)\n"
 		"  --stats[=FORMAT]    print fabric and device (net) counters to stderr at exit:\n"
 		"                      text (default) or json\n"
-		"  --disk path=F[,readonly=on][,id=NAME]\n"
+		"  --disk path=F[,readonly=on][,id=NAME][,queues=N][,iothreads=M]\n"
 		"                      a virtio-blk disk on file F (repeatable); id is the\n"
-		"                      serial the guest reads (default blkN)\n"
+		"                      serial the guest reads (default blkN); N request queues,\n"
+		"                      1..%u (default: one per vCPU with --transport=pci, where\n"
+		"                      each has its own doorbell and MSI-X vector; 1 on mmio,\n"
+		"                      where all share one register and one interrupt line);\n"
+		"                      M I/O threads serve them, queue q on thread q %% M\n"
+		"                      (1..N, default 1; pci only, no rate limiter)\n"
 		"  --disk vhost_user=on,socket=PATH[,queues=N][,reconnect=SECS]\n"
 		"                      a virtio-blk disk served by a vhost-user backend, with\n"
 		"                      N queues (1..%u, default 1; the backend must have them);\n"
@@ -86,7 +91,8 @@ static void run_usage(FILE *f)
 		"  --acpi=on|off       ACPI tables (default on; off: the MP table only)\n"
 		"  --transport=T       virtio transport of every device: mmio (default) or pci\n"
 		"                      (modern virtio-pci with MSI-X behind a PCI root complex,\n"
-		"                      described by ACPI; not yet for vhost-user devices)\n"
+		"                      described by ACPI; a vhost-user backend signals each\n"
+		"                      queue's MSI-X vector itself)\n"
 		"  --api-sock PATH     serve Firecracker's REST API on unix socket PATH while\n"
 		"                      the VM runs (GET /, /vm/config, /machine-config;\n"
 		"                      FlushMetrics); a path that exists is refused unless it\n"
@@ -117,8 +123,8 @@ static void run_usage(FILE *f)
 		"(triple fault, KVM error), 128+N when stopped by signal N, %d for a bad\n"
 		"command line. docs/boot.md describes the boot protocols.\n",
 		EVVM_CMDLINE_MAX, EVVM_MAX_CPUS, EVVM_MAX_CPUS, EVVM_MEM_MIN >> 20,
-		DEFAULT_MEM_SIZE >> 20, EVVM_VIRTIO_MAX_QUEUES, VMDESC_RECONNECT_MAX,
-		VHOST_USER_REPLY_TIMEOUT_MS, EVVM_EXIT_FAILURE, EXIT_USAGE);
+		DEFAULT_MEM_SIZE >> 20, EVVM_VIRTIO_MAX_QUEUES, EVVM_VIRTIO_MAX_QUEUES,
+		VMDESC_RECONNECT_MAX, VHOST_USER_REPLY_TIMEOUT_MS, EVVM_EXIT_FAILURE, EXIT_USAGE);
 }
 
 /* What the flags fill: the VM description, and how this command runs it. */

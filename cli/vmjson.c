@@ -199,6 +199,21 @@ static int jid(const json_t *j, const char *key, char *out, char *msg)
 	return 0;
 }
 
+/* An optional count of queues or threads, 1 to EVVM_VIRTIO_MAX_QUEUES. */
+static int jcount(const json_t *j, const char *key, unsigned int *out, char *msg)
+{
+	json_int_t v;
+
+	if (!json_is_integer(json_object_get(j, key)))
+		return 0;
+	v = json_integer_value(json_object_get(j, key));
+	if (v < 1 || v > EVVM_VIRTIO_MAX_QUEUES)
+		return fail(msg, "%s %lld: expected 1 to %u", key, (long long)v,
+			    EVVM_VIRTIO_MAX_QUEUES);
+	*out = (unsigned int)v;
+	return 0;
+}
+
 int vmjson_drive(const json_t *j, struct vmdesc_drive *drv, char *msg)
 {
 	static const struct jfield f[] = {
@@ -210,6 +225,8 @@ int vmjson_drive(const json_t *j, struct vmdesc_drive *drv, char *msg)
 		{ "cache_type", JT_STR },
 		{ "io_engine", JT_STR },
 		{ "socket", JT_STR },
+		{ "queues", JT_INT },	 /* evvm's: Firecracker has one queue */
+		{ "iothreads", JT_INT }, /* evvm's */
 		{ "rate_limiter", JT_OBJ },
 	};
 	struct vmjson_rate_limiter rl;
@@ -230,6 +247,8 @@ int vmjson_drive(const json_t *j, struct vmdesc_drive *drv, char *msg)
 	if (s && strcmp(s, "Sync") && strcmp(s, "Async"))
 		return fail(msg, "io_engine `%s`: expected Sync or Async", s);
 	drv->io_async = s && !strcmp(s, "Async");
+	if (jcount(j, "queues", &drv->queues, msg) || jcount(j, "iothreads", &drv->iothreads, msg))
+		return -EINVAL;
 	if (vmjson_rate_limiter(json_object_get(j, "rate_limiter"), "rate_limiter", &rl, msg))
 		return -EINVAL;
 	drv->rate_limited = rl.set;
@@ -489,6 +508,10 @@ static json_t *export_drive(const struct vmdesc_drive *drv)
 		set_str(o, "path_on_host", drv->path);
 		set_str(o, "socket", drv->socket);
 		set_str(o, "partuuid", drv->partuuid);
+		if (drv->queues)
+			json_object_set_new(o, "queues", json_integer(drv->queues));
+		if (drv->iothreads)
+			json_object_set_new(o, "iothreads", json_integer(drv->iothreads));
 		if (drv->rate_limited)
 			json_object_set_new(o, "rate_limiter",
 					    export_rate_limiter(&drv->rate_limit));

@@ -1448,9 +1448,9 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 		goto fail;
 
 	dev->host_features = blk_features(b, cfg);
-	pr_info("%s: disk '%s': %llu sectors%s%s", dev->id, cfg->path,
-		(unsigned long long)b->capacity, b->readonly ? ", read-only" : "",
-		b->can_punch ? ", discard" : "");
+	pr_info("%s: disk '%s': %llu sectors, %u queue%s%s%s", dev->id, cfg->path,
+		(unsigned long long)b->capacity, b->ops.nr_queues, b->ops.nr_queues == 1 ? "" : "s",
+		b->readonly ? ", read-only" : "", b->can_punch ? ", discard" : "");
 	*out = dev;
 	return 0;
 fail:

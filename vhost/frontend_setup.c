@@ -263,6 +263,14 @@ static int vu_set_inflight(struct vhost_frontend *f)
 			  &f->inflight_fd, 1);
 }
 
+/* Queue @q's interrupt eventfd: the one given at create, else the transport's. */
+static int vu_call_fd(const struct vhost_frontend *f, unsigned int q)
+{
+	if (f->call_fds[q] >= 0)
+		return f->call_fds[q];
+	return f->dev->per_queue_calls ? f->dev->call_fds[q] : f->dev->call_fd;
+}
+
 static int vu_start_ring(struct vhost_frontend *f, unsigned int q, bool restart)
 {
 	struct evvm_virtio_dev *dev = f->dev;
@@ -289,8 +297,7 @@ static int vu_start_ring(struct vhost_frontend *f, unsigned int q, bool restart)
 	if (!err)
 		err = vu_ring_state(c, VHOST_USER_SET_VRING_BASE, q, base);
 	if (!err)
-		err = vu_ring_fd(c, VHOST_USER_SET_VRING_CALL, q,
-				 f->call_fds[q] >= 0 ? f->call_fds[q] : dev->call_fd);
+		err = vu_ring_fd(c, VHOST_USER_SET_VRING_CALL, q, vu_call_fd(f, q));
 	/* The kick fd starts the ring (vhost-user.rst, "Ring states"): last. */
 	if (!err)
 		err = vu_ring_fd(c, VHOST_USER_SET_VRING_KICK, q, dev->kick_fds[q]);

@@ -131,8 +131,16 @@ int vmdesc_check_drive(const struct vmdesc_drive *drv, char *msg)
 	if (drv->socket && drv->rate_limited)
 		return fail(msg, "drive '%s': rate_limiter: a vhost-user backend does its own",
 			    drv->id);
-	if (!drv->socket && (drv->queues || drv->reconnect_s))
-		return fail(msg, "drive '%s': queues and reconnect are for a vhost-user socket",
+	if (!drv->socket && drv->reconnect_s)
+		return fail(msg, "drive '%s': reconnect is for a vhost-user socket", drv->id);
+	if (drv->iothreads > EVVM_VIRTIO_MAX_QUEUES || (drv->queues && drv->iothreads > drv->queues))
+		return fail(msg, "drive '%s': iothreads %u: 1 to the drive's queues", drv->id,
+			    drv->iothreads);
+	/* (a clone of the disk has no rate limiter, and a new path would reach one thread) */
+	if (drv->iothreads > 1 && (drv->socket || drv->rate_limited))
+		return fail(msg,
+			    "drive '%s': iothreads: for a local disk without rate_limiter "
+			    "(a vhost-user backend has its own --iothreads)",
 			    drv->id);
 	if (drv->queues > EVVM_VIRTIO_MAX_QUEUES || drv->reconnect_s > VMDESC_RECONNECT_MAX)
 		return fail(msg, "drive '%s': queues (1 to %u) or reconnect (1 to %u s) out of range",
@@ -201,6 +209,43 @@ static int check_drives_distinct(const struct vm_desc *d, unsigned int i, char *
 	return 0;
 }
 
+/*
+ * A local disk without queues=: one per vCPU on pci (as QEMU's
+ * virtio-blk-pci), where each queue has its own doorbell and its own
+ * MSI-X vector, so a CPU submits and completes on a queue of its own; one
+ * on mmio, where every queue shares one QueueNotify register and one
+ * interrupt line, so more queues would only add rings for the one I/O
+ * thread to scan. 0: one queue and no VIRTIO_BLK_F_MQ, as before queues=.
+ * A vhost-user disk keeps 1 (the backend must have what is asked).
+ */
+unsigned int vmdesc_drive_queues(const struct vm_desc *d, const struct vmdesc_drive *drv)
+{
+	unsigned int n = d->machine.vcpus;
+
+	if (drv->queues || drv->socket || d->transport != EVVM_TRANSPORT_PCI)
+		return drv->queues;
+	if (n > EVVM_VIRTIO_MAX_QUEUES)
+		n = EVVM_VIRTIO_MAX_QUEUES;
+	return n > 1 ? n : 0;
+}
+
+/* iothreads=M against the VM: pci only, and at most the queues the disk gets. */
+static int check_drive_iothreads(const struct vm_desc *d, const struct vmdesc_drive *drv,
+				 char *msg)
+{
+	unsigned int queues = vmdesc_drive_queues(d, drv);
+
+	if (drv->iothreads <= 1)
+		return 0;
+	if (d->transport != EVVM_TRANSPORT_PCI)
+		return fail(msg, "drive '%s': iothreads=%u needs --transport=pci", drv->id,
+			    drv->iothreads);
+	if (drv->iothreads > (queues ? queues : 1))
+		return fail(msg, "drive '%s': iothreads=%u: more than its %u queue%s", drv->id,
+			    drv->iothreads, queues ? queues : 1, queues > 1 ? "s" : "");
+	return 0;
+}
+
 int vmdesc_validate(const struct vm_desc *d, char *msg)
 {
 	unsigned int nr = d->nr_drives + d->nr_nets + d->rng + d->console, roots = 0;
@@ -218,6 +263,8 @@ int vmdesc_validate(const struct vm_desc *d, char *msg)
 			if (!strcmp(d->drives[i].id, d->drives[j].id))
 				return fail(msg, "drive_id '%s': given twice", d->drives[i].id);
 		if (check_drives_distinct(d, i, msg))
+			return -EINVAL;
+		if (check_drive_iothreads(d, &d->drives[i], msg))
 			return -EINVAL;
 	}
 	if (roots > 1)

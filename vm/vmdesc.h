@@ -50,7 +50,8 @@ struct vmdesc_drive {
 	bool is_root;
 	bool writeback; /* Firecracker's cache_type Writeback (flush reaches the file) */
 	bool io_async;	/* Firecracker's io_engine Async (evvm always uses io_uring) */
-	unsigned int queues;	  /* vhost-user only: 0 or 1..EVVM_VIRTIO_MAX_QUEUES */
+	unsigned int queues;	  /* 1..EVVM_VIRTIO_MAX_QUEUES, 0: the default (vmdesc_drive_queues) */
+	unsigned int iothreads;	  /* local, pci: 0 (one) or 1..queues; queue q on thread q % M */
 	unsigned int reconnect_s; /* vhost-user only: 0 or 1..VMDESC_RECONNECT_MAX */
 	bool rate_limited;		  /* rate_limiter given (not for vhost-user) */
 	struct evvm_rate_limit rate_limit;
@@ -171,6 +172,9 @@ void vmdesc_unbuild(struct vmdesc_built *b);
 
 /* The device slot vmdesc_build() gives d->drives[@i] (the root drive comes first). */
 unsigned int vmdesc_drive_slot(const struct vm_desc *d, unsigned int i);
+
+/* The queues vmdesc_build() gives @drv (0: one, without VIRTIO_BLK_F_MQ). */
+unsigned int vmdesc_drive_queues(const struct vm_desc *d, const struct vmdesc_drive *drv);
 
 /* "52:54:00:12:34:5N" for the Nth network device (N from 0). */
 void vmdesc_default_mac(uint8_t mac[6], unsigned int index);

@@ -131,17 +131,21 @@ static int add_devices(const struct vm_desc *d, int cancel_fd, struct evvm_vm_co
 
 	for (unsigned int i = 0; i < d->nr_drives && !err; i++) {
 		const struct vmdesc_drive *drv = drive_at(d, i);
-		const struct blk_config bc = { drv->path, drv->readonly, drv->id, 0,
+		const struct blk_config bc = { drv->path, drv->readonly, drv->id,
+					       vmdesc_drive_queues(d, drv),
 					       drv->rate_limited ? &drv->rate_limit : NULL };
 		const struct vhost_user_opts vu = { drv->socket, drv->queues, drv->reconnect_s,
 						    cancel_fd };
 		char id[16];
 
 		snprintf(id, sizeof(id), "blk%u", i);
-		if (drv->socket)
+		if (drv->socket) {
 			err = vhost_user_dev_create(id, VIRTIO_ID_BLOCK, &vu, &dev);
-		else
+		} else {
 			err = blk_create(id, &bc, &dev);
+			if (!err)
+				dev->nr_iothreads = drv->iothreads;
+		}
 		err = add_device(cfg, err, dev);
 	}
 	for (unsigned int i = 0; i < d->nr_nets && !err; i++) {

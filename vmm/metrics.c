@@ -20,11 +20,14 @@ static void metrics_dev(struct virtio_mmio *mmio, struct virtio_pci *pci,
 
 	d->id = dev->id;
 	d->device_id = dev->ops->device_id;
-	if (dev->ops->counters)
+	if (pci)
+		d->nr_counters = virtio_pci_counters(pci, d->counters, EVVM_DEV_MAX_COUNTERS);
+	else if (dev->ops->counters)
 		d->nr_counters = dev->ops->counters(dev, d->counters, EVVM_DEV_MAX_COUNTERS);
-	if (!mmio)
-		return; /* virtio-pci keeps no doorbell counters yet */
-	virtio_mmio_get_stats(mmio, &s);
+	if (mmio)
+		virtio_mmio_get_stats(mmio, &s);
+	else
+		virtio_pci_get_stats(pci, &s);
 	d->kicks_seen = s.kicks_seen;
 	d->config_interrupts = s.config_interrupts;
 	if (!s.kicks_seen)

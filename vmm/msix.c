@@ -109,11 +109,34 @@ static bool vector_route(struct msix *m, unsigned int i)
 	return true;
 }
 
+/*
+ * Vector @i is not deliverable: its eventfd leaves KVM (or the injector),
+ * so what another process writes there waits in the counter. Lock held.
+ */
+static void vector_unbind(struct msix *m, unsigned int i)
+{
+	struct msix_vector *v = &m->v[i];
+
+	if (v->irqfd && irqfd_deassign(m->irqfds, v->fd, v->gsi))
+		pr_warn("%s: MSI-X vector %u: unbind failed", m->name, i);
+	v->irqfd = NULL;
+}
+
+/* Another process's interrupts that waited in the unbound eventfd: pending. Lock held. */
+static void vector_collect(struct msix *m, unsigned int i)
+{
+	uint64_t n;
+
+	if (!m->v[i].irqfd && read(m->v[i].fd, &n, sizeof(n)) == sizeof(n) && n)
+		m->pending |= 1ULL << i;
+}
+
 /* Deliver vector @i now: its route is current. Lock held. */
 static void vector_fire(struct msix *m, unsigned int i)
 {
 	if (!vector_route(m, i)) {
 		m->pending |= 1ULL << i;
+		vector_unbind(m, i);
 		return;
 	}
 	m->pending &= ~(1ULL << i);
@@ -121,12 +144,30 @@ static void vector_fire(struct msix *m, unsigned int i)
 		pr_warn("%s: MSI-X vector %u: signal failed", m->name, i);
 }
 
-/* After a mask bit cleared: deliver what waited. Lock held. */
-static void msix_flush_pending(struct msix *m)
+/*
+ * Vector @i's deliverability changed, or its entry: bound to its route
+ * exactly while deliverable, and what waited delivered. Lock held.
+ */
+static void vector_sync(struct msix *m, unsigned int i)
+{
+	struct msix_vector *v = &m->v[i];
+
+	if (vector_masked(m, v)) {
+		vector_unbind(m, i);
+		return;
+	}
+	vector_collect(m, i);
+	if (m->pending & (1ULL << i))
+		vector_fire(m, i);
+	else if (!vector_route(m, i))
+		vector_unbind(m, i); /* (its address is no local APIC's) */
+}
+
+/* After the enable or function-mask bit changed. Lock held. */
+static void msix_sync_all(struct msix *m)
 {
 	for (unsigned int i = 0; i < m->nr; i++)
-		if ((m->pending & (1ULL << i)) && !vector_masked(m, &m->v[i]))
-			vector_fire(m, i);
+		vector_sync(m, i);
 }
 
 int msix_notify(struct msix *m, unsigned int vec)
@@ -142,6 +183,11 @@ int msix_notify(struct msix *m, unsigned int vec)
 		vector_fire(m, vec);
 	pthread_mutex_unlock(&m->lock);
 	return 0;
+}
+
+int msix_vector_fd(struct msix *m, unsigned int vec)
+{
+	return vec < m->nr ? m->v[vec].fd : -1;
 }
 
 bool msix_enabled(struct msix *m)
@@ -164,7 +210,7 @@ void msix_cfg_write(struct msix *m, struct pci_func *f, uint32_t off, unsigned i
 	pthread_mutex_lock(&m->lock);
 	m->enabled = ctrl & MSIX_CTRL_ENABLE;
 	m->func_masked = ctrl & MSIX_CTRL_FUNC_MASK;
-	msix_flush_pending(m);
+	msix_sync_all(m);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -193,6 +239,8 @@ bool msix_bar_read(struct msix *m, uint64_t off, void *data, unsigned int len)
 	} else if (off >= p && off < p + 8) {
 		if (access_ok(off, len)) {
 			pthread_mutex_lock(&m->lock);
+			for (unsigned int i = 0; i < m->nr; i++)
+				vector_collect(m, i);
 			put_le64(buf, m->pending);
 			pthread_mutex_unlock(&m->lock);
 			memmove(buf, buf + (off - p), len);
@@ -225,10 +273,7 @@ static void table_write32(struct msix *m, uint64_t o, uint32_t val)
 		break;
 	}
 	/* An unmasked entry changed: the route follows (the spec leaves this undefined). */
-	if ((m->pending & (1ULL << i)) && !vector_masked(m, v))
-		vector_fire(m, i);
-	else if (v->routed && !vector_masked(m, v))
-		vector_route(m, i);
+	vector_sync(m, i);
 }
 
 bool msix_bar_write(struct msix *m, uint64_t off, const void *data, unsigned int len)

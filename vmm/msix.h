@@ -23,6 +23,12 @@ struct pci_func;
  * and updated only while a vector is deliverable, under the same lock as
  * delivery, so no interrupt is delivered through a stale route or lost to
  * an update (the eventfd keeps its count until KVM consumes it).
+ *
+ * A vector's eventfd is bound (irqfd) to its route exactly while the
+ * vector is deliverable, so another process may write it directly (a
+ * vhost-user backend's call fd, msix_vector_fd): while the vector is
+ * masked the writes wait in the eventfd's counter, which a PBA read and
+ * the unmask turn into the pending bit and its delivery.
  */
 
 #define MSIX_MAX_VECTORS 64
@@ -82,6 +88,12 @@ void msix_cfg_write(struct msix *m, struct pci_func *f, uint32_t off, unsigned i
  */
 bool msix_bar_read(struct msix *m, uint64_t off, void *data, unsigned int len);
 bool msix_bar_write(struct msix *m, uint64_t off, const void *data, unsigned int len);
+
+/*
+ * Vector @vec's eventfd (-1 past the table): writing it raises the vector
+ * as msix_notify() does, from any process. Owned by @m.
+ */
+int msix_vector_fd(struct msix *m, unsigned int vec);
 
 /* MSI-X is enabled: interrupts go through msix_notify, not INTx. */
 bool msix_enabled(struct msix *m);

@@ -123,7 +123,10 @@ static void stats_devices(struct evvm_vm *vm, FILE *f, bool json)
 			dev = virtio_pci_dev(vm->virtio_pci[i]);
 		if (!dev || !dev->ops->counters)
 			continue;
-		n = dev->ops->counters(dev, c, EVVM_DEV_MAX_COUNTERS);
+		if (vm->virtio_pci[i]) /* (summed over its I/O threads' instances) */
+			n = virtio_pci_counters(vm->virtio_pci[i], c, EVVM_DEV_MAX_COUNTERS);
+		else
+			n = dev->ops->counters(dev, c, EVVM_DEV_MAX_COUNTERS);
 		fprintf(f, json ? "%s\"%s\": {" : "%sdevice %s:", json && !first ? ", " : "",
 			dev->id);
 		for (unsigned int k = 0; k < n; k++)
@@ -151,15 +154,21 @@ static void stats_virtio(struct evvm_vm *vm, FILE *f, bool json)
 		struct virtio_mmio_stats s;
 		const char *id;
 
-		if (!vm->virtio[i])
+		if (vm->virtio[i]) {
+			id = virtio_mmio_dev(vm->virtio[i])->id;
+			virtio_mmio_get_stats(vm->virtio[i], &s);
+		} else if (vm->virtio_pci[i]) {
+			id = virtio_pci_dev(vm->virtio_pci[i])->id;
+			virtio_pci_get_stats(vm->virtio_pci[i], &s);
+		} else {
 			continue;
-		id = virtio_mmio_dev(vm->virtio[i])->id;
-		virtio_mmio_get_stats(vm->virtio[i], &s);
+		}
 		if (!json && first)
 			fprintf(f,
-				"virtio doorbells (kicks: guest writes to QueueNotify, summed from "
-				"the kick eventfd's counter by the device's I/O thread; wakeups: "
-				"its reads; interrupts: used-buffer notifications sent):\n");
+				"virtio doorbells (kicks: guest writes to QueueNotify or a pci "
+				"doorbell, summed from the kick eventfd's counter by the device's "
+				"I/O thread; wakeups: its reads; interrupts: used-buffer "
+				"notifications sent):\n");
 		if (json) {
 			fprintf(f,
 				"%s\"%s\": {\"kicks_seen\": %s, \"config_interrupts\": %llu, "

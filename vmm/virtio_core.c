@@ -24,6 +24,8 @@ int vcore_init(struct vcore *c, struct evvm_virtio_dev *dev, const char *name,
 		snprintf(c->q[q].name, sizeof(c->q[q].name), "%s.q%u", dev->id, q);
 		dev->kick_fds[q] = -1;
 	}
+	c->g[0] = (struct vcore_group){ .c = c, .dev = dev };
+	c->nr_groups = 1;
 	if (dev->ops->nr_queues > EVVM_VIRTIO_MAX_QUEUES)
 		return -EINVAL;
 	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
@@ -34,6 +36,23 @@ int vcore_init(struct vcore *c, struct evvm_virtio_dev *dev, const char *name,
 		c->q[q].num = dev->ops->queue_max;
 	}
 	return 0;
+}
+
+int vcore_add_instance(struct vcore *c, struct evvm_virtio_dev *inst)
+{
+	if (c->nr_groups >= c->dev->ops->nr_queues)
+		return -ENOSPC;
+	c->g[c->nr_groups] = (struct vcore_group){ .c = c, .dev = inst, .index = c->nr_groups };
+	c->nr_groups++;
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		inst->kick_fds[q] = c->q[q].kick_fd;
+	return 0;
+}
+
+/* The group that serves queue @q. */
+static struct vcore_group *group_of(struct vcore *c, unsigned int q)
+{
+	return &c->g[q % c->nr_groups];
 }
 
 void vcore_destroy(struct vcore *c)
@@ -62,15 +81,21 @@ static void vcore_kick(void *opaque, uint32_t events)
 {
 	struct vcore_queue *mq = opaque;
 	struct vcore *c = mq->c;
+	struct vcore_group *g = group_of(c, mq->index);
 	uint64_t n;
 
 	(void)events;
 	/* Paused: the kick waits in the eventfd (a batch may still hold its event). */
-	if (c->io_quiesced || read(mq->kick_fd, &n, sizeof(n)) != sizeof(n))
+	if (g->io_quiesced || read(mq->kick_fd, &n, sizeof(n)) != sizeof(n))
 		return;
+	/* Each doorbell write added 1 to the eventfd's counter. */
+	atomic_fetch_add_explicit(&mq->kicks, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&mq->kick_wakeups, 1, memory_order_relaxed);
+	if (mq->doorbell)
+		ioeventfd_note_kicks(mq->doorbell, n);
 	if (atomic_load(&c->status) & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
-	c->dev->ops->kick(c->dev, mq->index);
+	g->dev->ops->kick(g->dev, mq->index);
 }
 
 static void queue_unhook(struct vcore *c, struct vcore_queue *mq)
@@ -78,6 +103,7 @@ static void queue_unhook(struct vcore *c, struct vcore_queue *mq)
 	if (mq->assigned)
 		ioeventfd_deassign(c->ioeventfds, &mq->key, mq->kick_fd);
 	mq->assigned = false;
+	mq->doorbell = NULL;
 }
 
 /* The ioeventfd where the transport says the doorbell is now, if anywhere. */
@@ -87,7 +113,9 @@ static int queue_hook(struct vcore *c, struct vcore_queue *mq)
 
 	if (!c->ops->notify_key(c->opaque, mq->index, &mq->key))
 		return 0;
-	err = ioeventfd_assign(c->ioeventfds, &mq->key, mq->kick_fd, NULL);
+	/* (no handle for a queue served elsewhere: its kicks are not read here) */
+	err = ioeventfd_assign(c->ioeventfds, &mq->key, mq->kick_fd,
+			       c->dev->ops->kick ? &mq->doorbell : NULL);
 	mq->assigned = !err;
 	return err;
 }
@@ -114,52 +142,57 @@ void vcore_kick_by_hand(struct vcore *c, unsigned int q)
 {
 	uint64_t one = 1;
 
-	if (!c->started || q >= c->dev->ops->nr_queues || !c->q[q].ready || !c->dev->ops->kick)
+	/* (a device served elsewhere: its backend reads the same eventfd) */
+	if (!c->started || q >= c->dev->ops->nr_queues || !c->q[q].ready)
 		return;
 	if (write(c->q[q].kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		pr_warn("%s: queue %u kick: %s", c->name, q, evvm_strerror(errno));
 }
 
-/* What runs on the I/O thread at DRIVER_OK. */
+/* What runs on each group's I/O thread at DRIVER_OK, for its queues. */
 static int vcore_start_on_loop(void *opaque)
 {
-	struct vcore *c = opaque;
-	struct evvm_virtio_dev *dev = c->dev;
+	struct vcore_group *g = opaque;
+	struct vcore *c = g->c;
+	struct evvm_virtio_dev *dev = g->dev;
 	int err;
 
-	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
+	for (unsigned int q = g->index; q < dev->ops->nr_queues; q += c->nr_groups) {
 		struct vcore_queue *mq = &c->q[q];
 
 		if (!mq->ready)
 			continue;
-		err = loop_add(dev->loop, mq->kick_fd, EPOLLIN, vcore_kick, mq);
+		/* Kicks of a queue served by another process are that process's to read. */
+		err = dev->ops->kick ? loop_add(dev->loop, mq->kick_fd, EPOLLIN, vcore_kick, mq)
+				     : 0;
 		if (err)
 			return err;
-		mq->watched = true;
+		mq->watched = dev->ops->kick;
 		err = queue_hook(c, mq);
 		if (err)
 			return err;
 	}
 	err = dev->ops->start(dev);
-	if (err)
+	if (err || !dev->ops->kick)
 		return err;
 	/* Buffers made available before DRIVER_OK sent no kick. */
-	for (unsigned int q = 0; q < dev->ops->nr_queues; q++)
+	for (unsigned int q = g->index; q < dev->ops->nr_queues; q += c->nr_groups)
 		if (c->q[q].ready)
 			dev->ops->kick(dev, q);
 	return 0;
 }
 
-/* What runs on the I/O thread at reset: after it, nothing touches the rings. */
+/* What runs on each group's I/O thread at reset: after it, nothing touches its rings. */
 static int vcore_stop_on_loop(void *opaque)
 {
-	struct vcore *c = opaque;
-	struct evvm_virtio_dev *dev = c->dev;
+	struct vcore_group *g = opaque;
+	struct vcore *c = g->c;
+	struct evvm_virtio_dev *dev = g->dev;
 
 	if (c->started)
 		dev->ops->stop(dev);
-	c->io_quiesced = false;
-	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
+	g->io_quiesced = false;
+	for (unsigned int q = g->index; q < dev->ops->nr_queues; q += c->nr_groups) {
 		struct vcore_queue *mq = &c->q[q];
 
 		queue_unhook(c, mq);
@@ -171,37 +204,43 @@ static int vcore_stop_on_loop(void *opaque)
 	return 0;
 }
 
-/* On the I/O thread: kicks off and the device quiet, or the reverse. */
+/* On each group's I/O thread: kicks off and the instance quiet, or the reverse. */
 static int vcore_quiesce_on_loop(void *opaque)
 {
-	struct vcore *c = opaque;
-	struct evvm_virtio_dev *dev = c->dev;
+	struct vcore_group *g = opaque;
+	struct vcore *c = g->c;
+	struct evvm_virtio_dev *dev = g->dev;
 	int err = 0;
 
-	c->io_quiesced = c->quiesced;
+	g->io_quiesced = c->quiesced;
 	if (c->quiesced)
 		err = dev->ops->quiesce ? dev->ops->quiesce(dev, true) : -ENOTSUP;
 	/* Kicks wait in their eventfds while paused, and are read once resumed. */
-	for (unsigned int q = 0; !err && q < dev->ops->nr_queues; q++)
+	for (unsigned int q = g->index; !err && q < dev->ops->nr_queues; q += c->nr_groups)
 		if (c->q[q].watched)
 			loop_mod(dev->loop, c->q[q].kick_fd, c->quiesced ? 0 : EPOLLIN);
 	if (!err && !c->quiesced && dev->ops->quiesce)
 		err = dev->ops->quiesce(dev, false);
 	if (err)
-		c->io_quiesced = !c->quiesced;
+		g->io_quiesced = !c->quiesced;
 	return err;
 }
 
 int vcore_quiesce(struct vcore *c, bool quiesced)
 {
-	int err;
+	unsigned int i;
+	int err = 0;
 
 	if (!c->started || c->quiesced == quiesced)
 		return 0;
 	c->quiesced = quiesced;
-	err = loop_call(c->dev->loop, vcore_quiesce_on_loop, c);
+	for (i = 0; i < c->nr_groups && !err; i++)
+		err = loop_call(c->g[i].dev->loop, vcore_quiesce_on_loop, &c->g[i]);
 	if (err) {
+		/* The groups that changed go back (group i - 1 failed and stayed). */
 		c->quiesced = !quiesced;
+		for (unsigned int j = 0; j + 1 < i; j++)
+			loop_call(c->g[j].dev->loop, vcore_quiesce_on_loop, &c->g[j]);
 		pr_err("%s: %s: %s", c->name, quiesced ? "pause" : "resume", evvm_strerror(err));
 	}
 	return err;
@@ -209,7 +248,8 @@ int vcore_quiesce(struct vcore *c, bool quiesced)
 
 void vcore_reset(struct vcore *c)
 {
-	loop_call(c->dev->loop, vcore_stop_on_loop, c);
+	for (unsigned int i = 0; i < c->nr_groups; i++)
+		loop_call(c->g[i].dev->loop, vcore_stop_on_loop, &c->g[i]);
 	c->started = false;
 	c->quiesced = false;
 	c->driver_features = 0;
@@ -250,7 +290,8 @@ void vcore_set_status(struct vcore *c, uint32_t v)
 				(unsigned long long)vcore_offered(c));
 			v &= ~VIRTIO_STATUS_FEATURES_OK;
 		}
-		c->dev->features = c->driver_features;
+		for (unsigned int i = 0; i < c->nr_groups; i++)
+			c->g[i].dev->features = c->driver_features;
 	}
 	atomic_fetch_or(&c->status, v);
 
@@ -261,7 +302,9 @@ void vcore_set_status(struct vcore *c, uint32_t v)
 			vcore_fail(c);
 			return;
 		}
-		err = loop_call(c->dev->loop, vcore_start_on_loop, c);
+		err = 0;
+		for (unsigned int i = 0; i < c->nr_groups && !err; i++)
+			err = loop_call(c->g[i].dev->loop, vcore_start_on_loop, &c->g[i]);
 		c->started = true; /* so that reset stops what did start */
 		if (err) {
 			pr_warn("%s: start: %s", c->name, evvm_strerror(err));
@@ -287,7 +330,8 @@ void vcore_queue_enable(struct vcore *c, unsigned int q)
 		vcore_fail(c);
 		return;
 	}
-	/* vq_init() says what is wrong with the queue. */
+	/* vq_init() says what is wrong with the queue; its instance's ring. */
+	dev = group_of(c, q)->dev;
 	if (vq_init(&dev->vqs[q], dev->mem, mq->name, mq->num, mq->desc, mq->avail, mq->used,
 		    c->driver_features)) {
 		vcore_fail(c);

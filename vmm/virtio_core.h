@@ -40,9 +40,23 @@ struct vcore_queue {
 	bool watched;  /* kick_fd on the I/O thread's loop */
 	bool assigned; /* the ioeventfd @key is in place */
 	struct ioeventfd_key key;
+	struct ioeventfd *doorbell; /* while assigned: its kicks counter */
+	/* Counted on the I/O thread, read by --stats: as virtio_mmio_queue_stats. */
+	_Atomic uint64_t kicks, kick_wakeups;
 	struct vcore *c;
 	unsigned int index;
 	char name[48]; /* "blk0.q0", for the virtqueue's messages */
+};
+
+/*
+ * An I/O thread's device instance (group 0: the device; others: its
+ * clones, ops->clone). Queue q is served by group q % nr_groups.
+ */
+struct vcore_group {
+	struct vcore *c;
+	struct evvm_virtio_dev *dev; /* on its own dev->loop */
+	unsigned int index;
+	bool io_quiesced; /* vm_pause() quiesced it, as its I/O thread sees it */
 };
 
 struct vcore {
@@ -53,10 +67,11 @@ struct vcore {
 	void *opaque;
 	uint64_t driver_features;
 	bool started;
-	bool quiesced;	  /* vm_pause() quiesced the device */
-	bool io_quiesced; /* the same, as the I/O thread sees it */
+	bool quiesced; /* vm_pause() quiesced the device */
 	_Atomic uint32_t status;
 	struct vcore_queue q[EVVM_VIRTIO_MAX_QUEUES];
+	struct vcore_group g[EVVM_VIRTIO_MAX_QUEUES];
+	unsigned int nr_groups;
 };
 
 /*
@@ -65,6 +80,14 @@ struct vcore {
  */
 int vcore_init(struct vcore *c, struct evvm_virtio_dev *dev, const char *name,
 	       struct ioeventfd_table *ioeventfds, const struct vcore_ops *ops, void *opaque);
+
+/*
+ * Serve some of the queues with @inst (a clone of the device, on a loop of
+ * its own, wired to the same transport): queue q goes to instance
+ * q % (instances), the device itself being instance 0. Before the driver
+ * starts the device; not owned. 0, or -ENOSPC past one per queue.
+ */
+int vcore_add_instance(struct vcore *c, struct evvm_virtio_dev *inst);
 
 /* Close the kick eventfds. The device must be stopped (vcore_reset). */
 void vcore_destroy(struct vcore *c);

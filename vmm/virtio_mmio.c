@@ -571,6 +571,13 @@ int virtio_mmio_create(struct evvm_vm *vm, struct evvm_virtio_dev *dev, uint64_t
 
 	if (dev->ops->nr_queues > EVVM_VIRTIO_MAX_QUEUES)
 		goto fail_inval;
+	if (dev->nr_iothreads > 1) {
+		/* (its queue logic is its own, not virtio_core.c's groups) */
+		pr_err("%s: %u I/O threads: only --transport=pci serves a device on more than "
+		       "one",
+		       t->name, dev->nr_iothreads);
+		goto fail_inval;
+	}
 	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
 		t->q[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (t->q[q].kick_fd < 0)

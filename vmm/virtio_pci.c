@@ -26,6 +26,7 @@
 #include "pci.h"
 #include "virtio_core.h"
 #include "virtio_pci.h"
+#include "virtio_pci_int.h"
 
 /* Capability types (4.1.4). */
 enum {
@@ -40,68 +41,11 @@ enum {
 #define CAP_LEN		16
 #define CAP_NOTIFY_LEN	20
 #define CAP_PCI_CFG_LEN 20
-#define COMMON_LEN	0x38
 #define SUBSYS_ID	0x1100 /* non-transitional: 0x40 or above (4.1.2.1) */
 #define CLASS_OTHER	0xff0000
 
-/* Common configuration fields (4.1.4.3). */
-enum {
-	CC_DFSELECT = 0x00,
-	CC_DF = 0x04,
-	CC_GFSELECT = 0x08,
-	CC_GF = 0x0c,
-	CC_MSIX = 0x10,
-	CC_NUMQ = 0x12,
-	CC_STATUS = 0x14,
-	CC_CFGGEN = 0x15,
-	CC_Q_SELECT = 0x16,
-	CC_Q_SIZE = 0x18,
-	CC_Q_MSIX = 0x1a,
-	CC_Q_ENABLE = 0x1c,
-	CC_Q_NOFF = 0x1e,
-	CC_Q_DESC = 0x20,
-	CC_Q_AVAIL = 0x28,
-	CC_Q_USED = 0x30,
-};
-
-struct virtio_pci {
-	struct virtio_pci_host host;
-	struct evvm_virtio_dev *dev;
-	char name[72];
-	struct pci_func f;
-	bool on_bus;
-	struct msix msix;
-	bool msix_ready;
-	struct vcore core;
-	bool core_ready;
-	unsigned int pcfg; /* offset of the PCI-config access capability */
-
-	/* Register state, under @lock (vCPU threads). */
-	pthread_mutex_t lock;
-	uint32_t dfselect, gfselect;
-	uint16_t queue_sel;
-	uint64_t notify_base; /* BAR0 + NOTIFY_OFF, or PCI_BAR_UNMAPPED */
-
-	/* Also read on the I/O thread. */
-	_Atomic uint16_t config_vector;
-	_Atomic uint16_t queue_vector[EVVM_VIRTIO_MAX_QUEUES];
-	_Atomic uint32_t isr;
-	_Atomic uint32_t config_generation; /* bumped by each config change */
-	atomic_bool intx_disabled;
-
-	int intx_fd, resample_fd;
-	struct irqfd *intx;
-	uint32_t gsi;
-	struct evvm_iothread *io;
-	pthread_mutex_t rl_lock;
-	struct evvm_ratelimit rl;
-};
-
-static void pci_warn(struct virtio_pci *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
 /* A line about something the guest did: rate-limited. */
-static void pci_warn(struct virtio_pci *t, const char *fmt, ...)
+void vpci_warn(struct virtio_pci *t, const char *fmt, ...)
 {
 	unsigned long dropped = 0;
 	char line[200];
@@ -134,6 +78,8 @@ static void vpci_notify(struct evvm_virtio_dev *dev, unsigned int q)
 {
 	struct virtio_pci *t = dev->transport;
 
+	if (q < EVVM_VIRTIO_MAX_QUEUES)
+		atomic_fetch_add_explicit(&t->interrupts[q], 1, memory_order_relaxed);
 	if (msix_enabled(&t->msix))
 		msix_notify(&t->msix, atomic_load(&t->queue_vector[q]));
 	else
@@ -145,6 +91,7 @@ static void vpci_config_interrupt(void *opaque)
 {
 	struct virtio_pci *t = opaque;
 
+	atomic_fetch_add_explicit(&t->config_interrupts, 1, memory_order_relaxed);
 	if (msix_enabled(&t->msix))
 		msix_notify(&t->msix, atomic_load(&t->config_vector));
 	else
@@ -200,221 +147,35 @@ static void vpci_resample(void *opaque, uint32_t events)
 		irqfd_signal(t->intx);
 }
 
-/* Common configuration: fields and their widths. */
-static unsigned int field_size(uint32_t off)
+/* I/O thread: a backend's interrupt for a queue without a vector of its own. */
+static void vpci_relay_call(void *opaque, uint32_t events)
 {
-	switch (off) {
-	case CC_DFSELECT:
-	case CC_DF:
-	case CC_GFSELECT:
-	case CC_GF:
-		return 4;
-	case CC_STATUS:
-	case CC_CFGGEN:
-		return 1;
-	case CC_Q_DESC:
-	case CC_Q_AVAIL:
-	case CC_Q_USED:
-		return 8;
-	default:
-		return off < CC_Q_DESC && !(off & 1) ? 2 : 0;
-	}
+	struct vpci_relay *r = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(r->fd, &n, sizeof(n)) == sizeof(n))
+		vpci_notify(r->t->dev, r->q);
 }
 
 /*
- * The field an access of @len at @off reaches, or -1: a whole field, or
- * one 32-bit half of a 64-bit one (4.1.3.1: drivers may split them).
+ * DRIVER_OK of a device served by another process: each queue's call fd,
+ * its MSI-X vector's eventfd (the backend's interrupt then costs evvm
+ * nothing; msix.c holds it while masked) or, with no vector, its relay.
+ * Fixed until the reset. @lock held.
  */
-static int common_field(uint32_t off, unsigned int len)
+void vpci_bind_calls(struct virtio_pci *t)
 {
-	uint32_t base = off >= CC_Q_DESC ? off & ~7u : off;
-	unsigned int size;
+	struct evvm_virtio_dev *dev = t->dev;
+	bool msix = msix_enabled(&t->msix);
 
-	if (off >= COMMON_LEN)
-		return -1;
-	size = field_size(base);
-	if (len == size && off == base)
-		return (int)base;
-	if (size == 8 && len == 4 && (off & 3) == 0)
-		return (int)base;
-	return -1;
-}
+	for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
+		uint16_t vec = atomic_load(&t->queue_vector[q]);
 
-static struct vcore_queue *selected(struct virtio_pci *t)
-{
-	return t->queue_sel < t->dev->ops->nr_queues ? &t->core.q[t->queue_sel] : NULL;
-}
-
-static uint64_t common_get(struct virtio_pci *t, uint32_t field)
-{
-	struct vcore_queue *mq = selected(t);
-	uint64_t feats = vcore_offered(&t->core);
-
-	switch (field) {
-	case CC_DFSELECT:
-		return t->dfselect;
-	case CC_DF:
-		return t->dfselect < 2 ? (uint32_t)(feats >> (32 * t->dfselect)) : 0;
-	case CC_GFSELECT:
-		return t->gfselect;
-	case CC_GF:
-		return t->gfselect < 2 ? (uint32_t)(t->core.driver_features >> (32 * t->gfselect))
-				       : 0;
-	case CC_MSIX:
-		return atomic_load(&t->config_vector);
-	case CC_NUMQ:
-		return t->dev->ops->nr_queues;
-	case CC_STATUS:
-		return atomic_load(&t->core.status) & 0xff;
-	case CC_CFGGEN:
-		return (uint8_t)atomic_load(&t->config_generation);
-	case CC_Q_SELECT:
-		return t->queue_sel;
-	case CC_Q_SIZE:
-		return mq ? mq->num : 0;
-	case CC_Q_MSIX:
-		return mq ? atomic_load(&t->queue_vector[t->queue_sel]) : MSIX_NO_VECTOR;
-	case CC_Q_ENABLE:
-		return mq ? mq->ready : 0;
-	case CC_Q_NOFF:
-		return mq ? t->queue_sel : 0;
-	case CC_Q_DESC:
-		return mq ? mq->desc : 0;
-	case CC_Q_AVAIL:
-		return mq ? mq->avail : 0;
-	case CC_Q_USED:
-		return mq ? mq->used : 0;
+		dev->call_fds[q] = msix && vec != MSIX_NO_VECTOR ? msix_vector_fd(&t->msix, vec)
+								 : t->relay[q].fd;
 	}
-	return 0;
-}
-
-/* A vector the driver asks for: one of ours, else NO_VECTOR (4.1.4.3.2: it reads back). */
-static uint16_t vector_check(struct virtio_pci *t, uint64_t v)
-{
-	if (v == MSIX_NO_VECTOR || v < t->msix.nr)
-		return (uint16_t)v;
-	pci_warn(t, "MSI-X vector %llu does not exist (%u vectors)", (unsigned long long)v,
-		 t->msix.nr);
-	return MSIX_NO_VECTOR;
-}
-
-static void common_set_queue(struct virtio_pci *t, uint32_t field, uint64_t v)
-{
-	struct vcore_queue *mq = selected(t);
-
-	if (!mq)
-		return;
-	if (field == CC_Q_MSIX) {
-		atomic_store(&t->queue_vector[t->queue_sel], vector_check(t, v));
-		return;
-	}
-	if (mq->ready) {
-		pci_warn(t, "queue %u changed while enabled; ignored", mq->index);
-		return;
-	}
-	switch (field) {
-	case CC_Q_SIZE:
-		mq->num = (uint16_t)v;
-		break;
-	case CC_Q_ENABLE:
-		if (v == 1)
-			vcore_queue_enable(&t->core, mq->index);
-		break;
-	case CC_Q_DESC:
-		mq->desc = v;
-		break;
-	case CC_Q_AVAIL:
-		mq->avail = v;
-		break;
-	case CC_Q_USED:
-		mq->used = v;
-		break;
-	}
-}
-
-static void vpci_reset(struct virtio_pci *t)
-{
-	vcore_reset(&t->core);
-	t->dfselect = t->gfselect = 0;
-	t->queue_sel = 0;
-	atomic_store(&t->config_vector, MSIX_NO_VECTOR);
-	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
-		atomic_store(&t->queue_vector[q], MSIX_NO_VECTOR);
-	atomic_store(&t->isr, 0);
-}
-
-static void common_set(struct virtio_pci *t, uint32_t field, uint64_t v)
-{
-	uint32_t status = atomic_load(&t->core.status);
-
-	switch (field) {
-	case CC_DFSELECT:
-		t->dfselect = (uint32_t)v;
-		return;
-	case CC_GFSELECT:
-		t->gfselect = (uint32_t)v;
-		return;
-	case CC_GF:
-		if ((status & VIRTIO_STATUS_FEATURES_OK) || t->gfselect > 1)
-			return; /* negotiation is over, or no such word */
-		t->core.driver_features &= ~(0xffffffffULL << (32 * t->gfselect));
-		t->core.driver_features |= (v & 0xffffffffULL) << (32 * t->gfselect);
-		return;
-	case CC_MSIX:
-		atomic_store(&t->config_vector, vector_check(t, v));
-		return;
-	case CC_STATUS:
-		if (v == 0)
-			vpci_reset(t);
-		else
-			vcore_set_status(&t->core, (uint32_t)v);
-		return;
-	case CC_Q_SELECT:
-		t->queue_sel = (uint16_t)v;
-		return;
-	case CC_DF:
-	case CC_NUMQ:
-	case CC_CFGGEN:
-	case CC_Q_NOFF:
-		return; /* read-only */
-	}
-	common_set_queue(t, field, v);
-}
-
-static void common_read(struct virtio_pci *t, uint32_t off, void *data, unsigned int len)
-{
-	int field = common_field(off, len);
-	uint8_t buf[8];
-
-	if (field < 0) {
-		pci_warn(t, "common config: %u-byte read at 0x%x is no field", len, off);
-		return;
-	}
-	pthread_mutex_lock(&t->lock);
-	put_le64(buf, common_get(t, (uint32_t)field) >> (8 * (off - (uint32_t)field)));
-	pthread_mutex_unlock(&t->lock);
-	memcpy(data, buf, len);
-}
-
-static void common_write(struct virtio_pci *t, uint32_t off, const void *data, unsigned int len)
-{
-	int field = common_field(off, len);
-	uint8_t buf[8];
-	uint64_t v;
-
-	if (field < 0) {
-		pci_warn(t, "common config: %u-byte write at 0x%x is no field", len, off);
-		return;
-	}
-	pthread_mutex_lock(&t->lock);
-	/* A half of a 64-bit field: merge it into the rest. */
-	put_le64(buf, common_get(t, (uint32_t)field));
-	memcpy(buf + (off - (uint32_t)field), data, len);
-	v = get_le64(buf);
-	if (field_size((uint32_t)field) < 8)
-		v &= (1ULL << (8 * field_size((uint32_t)field))) - 1;
-	common_set(t, (uint32_t)field, v);
-	pthread_mutex_unlock(&t->lock);
+	dev->per_queue_calls = true;
 }
 
 /* BAR0: common, ISR, device config, doorbells. Unowned parts read zero. */
@@ -425,7 +186,7 @@ static void bar0_read(void *opaque, uint64_t off, void *data, unsigned int len)
 
 	memset(data, 0, len);
 	if (off < COMMON_LEN) {
-		common_read(t, (uint32_t)off, data, len);
+		vpci_common_read(t, (uint32_t)off, data, len);
 	} else if (off == VIRTIO_PCI_ISR_OFF) {
 		/* Reading the ISR clears it and lowers INTx (4.1.4.5). */
 		*(uint8_t *)data = (uint8_t)atomic_exchange(&t->isr, 0);
@@ -443,7 +204,7 @@ static void notify_write(struct virtio_pci *t, uint64_t off)
 	unsigned int q = (unsigned int)(rel / VIRTIO_PCI_NOTIFY_MULT);
 
 	if (rel % VIRTIO_PCI_NOTIFY_MULT || q >= t->dev->ops->nr_queues) {
-		pci_warn(t, "doorbell write at BAR0+0x%llx: no queue's", (unsigned long long)off);
+		vpci_warn(t, "doorbell write at BAR0+0x%llx: no queue's", (unsigned long long)off);
 		return;
 	}
 	/* No ioeventfd took it: before DRIVER_OK (ignored), or through the PCI-config window. */
@@ -458,7 +219,7 @@ static void bar0_write(void *opaque, uint64_t off, const void *data, unsigned in
 	const struct evvm_device_ops *ops = t->dev->ops;
 
 	if (off < COMMON_LEN)
-		common_write(t, (uint32_t)off, data, len);
+		vpci_common_write(t, (uint32_t)off, data, len);
 	else if (off >= VIRTIO_PCI_NOTIFY_OFF && off < VIRTIO_PCI_NOTIFY_OFF + 0x1000)
 		notify_write(t, off);
 	else if (off >= VIRTIO_PCI_DEVICE_OFF &&
@@ -472,8 +233,8 @@ static void bar1_read(void *opaque, uint64_t off, void *data, unsigned int len)
 
 	if (!msix_bar_read(&t->msix, off, data, len)) {
 		memset(data, 0, len);
-		pci_warn(t, "MSI-X: %u-byte read at BAR1+0x%llx is past the table and PBA", len,
-			 (unsigned long long)off);
+		vpci_warn(t, "MSI-X: %u-byte read at BAR1+0x%llx is past the table and PBA", len,
+			  (unsigned long long)off);
 	}
 }
 
@@ -482,8 +243,8 @@ static void bar1_write(void *opaque, uint64_t off, const void *data, unsigned in
 	struct virtio_pci *t = opaque;
 
 	if (!msix_bar_write(&t->msix, off, data, len))
-		pci_warn(t, "MSI-X: %u-byte write at BAR1+0x%llx is past the table and PBA", len,
-			 (unsigned long long)off);
+		vpci_warn(t, "MSI-X: %u-byte write at BAR1+0x%llx is past the table and PBA", len,
+			  (unsigned long long)off);
 }
 
 static const struct iobus_ops bar0_ops = { .read = bar0_read, .write = bar0_write };
@@ -501,8 +262,8 @@ static bool pcfg_target(struct virtio_pci *t, unsigned int *bar, uint32_t *off, 
 	size = *bar == 0 ? VIRTIO_PCI_BAR0_SIZE : *bar == 1 ? VIRTIO_PCI_BAR1_SIZE : 0;
 	if ((*len != 1 && *len != 2 && *len != 4) || *off % *len || *off >= size ||
 	    *len > size - *off) {
-		pci_warn(t, "PCI-config window: BAR%u+0x%x length %u is no access", *bar, *off,
-			 *len);
+		vpci_warn(t, "PCI-config window: BAR%u+0x%x length %u is no access", *bar, *off,
+			  *len);
 		return false;
 	}
 	return true;
@@ -629,8 +390,59 @@ static int vpci_build_func(struct virtio_pci *t, uint32_t bar_base)
 static int vpci_watch_resample(void *opaque)
 {
 	struct virtio_pci *t = opaque;
+	int err = loop_add(t->dev->loop, t->resample_fd, EPOLLIN, vpci_resample, t);
 
-	return loop_add(t->dev->loop, t->resample_fd, EPOLLIN, vpci_resample, t);
+	for (unsigned int q = 0; !err && q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		if (t->relay[q].fd >= 0)
+			err = loop_add(t->dev->loop, t->relay[q].fd, EPOLLIN, vpci_relay_call,
+				       &t->relay[q]);
+	return err;
+}
+
+/*
+ * I/O threads 1 to M - 1, each with a clone of the device (as `evvm
+ * vhost-user-blk --iothreads` serves its rings): vcore sends queue q to
+ * thread q % M.
+ */
+static int vpci_add_iothreads(struct virtio_pci *t)
+{
+	struct evvm_virtio_dev *dev = t->dev;
+	unsigned int m = dev->nr_iothreads;
+	char io_name[16];
+	int err;
+
+	if (m > 1 && (!dev->ops->clone || m > dev->ops->nr_queues)) {
+		pr_err("%s: %u I/O threads: the device serves %u queues%s", t->name, m,
+		       dev->ops->nr_queues, dev->ops->clone ? "" : " on one thread only");
+		return -EINVAL;
+	}
+	for (unsigned int i = 1; i < m; i++) {
+		struct evvm_virtio_dev *c;
+
+		err = dev->ops->clone(dev, &c);
+		if (err)
+			return err;
+		t->clones[t->nr_clones++] = c;
+		c->mem = dev->mem;
+		c->notify = vpci_notify;
+		c->needs_reset = vpci_fail;
+		c->config_changed = vpci_config_changed;
+		c->transport = t;
+		c->call_fd = -1;
+		/* (i < 16: the cast tells gcc the name fits) */
+		snprintf(io_name, sizeof(io_name), "%.9s-io%u", dev->id, (unsigned char)i);
+		err = iothread_create(io_name, t->host.poll_max_us, &t->more_io[i - 1]);
+		if (err)
+			return err;
+		c->loop = iothread_loop(t->more_io[i - 1]);
+		err = vcore_add_instance(&t->core, c);
+		if (err)
+			return err;
+	}
+	if (m > 1)
+		pr_info("%s: %u queues on %u I/O threads (queue q on thread q %% %u)", t->name,
+			dev->ops->nr_queues, m, m);
+	return 0;
 }
 
 static int vpci_connect(struct virtio_pci *t)
@@ -649,6 +461,11 @@ static int vpci_connect(struct virtio_pci *t)
 	t->resample_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (t->intx_fd < 0 || t->resample_fd < 0)
 		return -errno;
+	for (unsigned int q = 0; !t->dev->ops->kick && q < t->dev->ops->nr_queues; q++) {
+		t->relay[q].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (t->relay[q].fd < 0)
+			return -errno;
+	}
 	err = irqfd_assign(t->host.irqfds, t->intx_fd, t->gsi, t->resample_fd, &t->intx);
 	if (err)
 		return err;
@@ -658,7 +475,8 @@ static int vpci_connect(struct virtio_pci *t)
 		return err;
 	t->dev->loop = iothread_loop(t->io);
 	t->dev->call_fd = -1; /* interrupts go through the transport */
-	return loop_call(t->dev->loop, vpci_watch_resample, t);
+	err = loop_call(t->dev->loop, vpci_watch_resample, t);
+	return err ? err : vpci_add_iothreads(t);
 }
 
 int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev *dev,
@@ -674,6 +492,8 @@ int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev
 	t->host = *host;
 	t->dev = dev;
 	t->intx_fd = t->resample_fd = -1;
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		t->relay[q] = (struct vpci_relay){ t, q, -1 };
 	t->notify_base = PCI_BAR_UNMAPPED;
 	snprintf(t->name, sizeof(t->name), "virtio-pci %s", dev->id);
 	pthread_mutex_init(&t->lock, NULL);
@@ -688,12 +508,6 @@ int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev
 	dev->config_changed = vpci_config_changed;
 	dev->transport = t;
 
-	if (!dev->ops->kick) {
-		pr_err("%s: served by another process: only --transport=mmio carries it for now",
-		       t->name);
-		err = -ENOTSUP;
-		goto fail_quiet;
-	}
 	err = vcore_init(&t->core, dev, t->name, host->ioeventfds, &vpci_core_ops, t);
 	t->core_ready = true;
 	if (!err) {
@@ -710,7 +524,6 @@ int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev
 	return 0;
 fail:
 	pr_err("%s: %s", t->name, evvm_strerror(err));
-fail_quiet:
 	virtio_pci_destroy(t);
 	return err;
 }
@@ -731,8 +544,17 @@ static int vpci_destroy_on_loop(void *opaque)
 	struct virtio_pci *t = opaque;
 
 	loop_del(t->dev->loop, t->resample_fd);
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		if (t->relay[q].fd >= 0)
+			loop_del(t->dev->loop, t->relay[q].fd);
 	virtio_dev_destroy(t->dev);
 	t->dev = NULL;
+	return 0;
+}
+
+static int vpci_destroy_clone(void *opaque)
+{
+	virtio_dev_destroy(opaque);
 	return 0;
 }
 
@@ -744,11 +566,18 @@ void virtio_pci_destroy(struct virtio_pci *t)
 	if (t->on_bus)
 		pci_func_remove(t->host.bus, &t->f);
 	if (t->io) {
-		vcore_reset(&t->core); /* the device stops on its I/O thread */
+		vcore_reset(&t->core); /* the device stops on its I/O threads */
 		loop_call(t->dev->loop, vpci_destroy_on_loop, t);
 		iothread_destroy(t->io);
 	}
 	virtio_dev_destroy(t->dev); /* not started: no I/O thread to run it on */
+	for (unsigned int i = 0; i < t->nr_clones; i++) {
+		if (t->clones[i]->loop)
+			loop_call(t->clones[i]->loop, vpci_destroy_clone, t->clones[i]);
+		else
+			virtio_dev_destroy(t->clones[i]);
+		iothread_destroy(t->more_io[i]);
+	}
 	if (t->intx)
 		irqfd_deassign(t->host.irqfds, t->intx_fd, t->gsi);
 	if (t->msix_ready)
@@ -759,6 +588,9 @@ void virtio_pci_destroy(struct virtio_pci *t)
 		close(t->intx_fd);
 	if (t->resample_fd >= 0)
 		close(t->resample_fd);
+	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++)
+		if (t->relay[q].fd >= 0)
+			close(t->relay[q].fd);
 	pthread_mutex_destroy(&t->rl_lock);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
@@ -767,4 +599,38 @@ void virtio_pci_destroy(struct virtio_pci *t)
 struct evvm_virtio_dev *virtio_pci_dev(struct virtio_pci *t)
 {
 	return t->dev;
+}
+
+void virtio_pci_get_stats(struct virtio_pci *t, struct virtio_mmio_stats *s)
+{
+	*s = (struct virtio_mmio_stats){
+		.kicks_seen = t->dev->ops->kick != NULL,
+		.nr_queues = t->dev->ops->nr_queues,
+		.config_interrupts = atomic_load(&t->config_interrupts),
+	};
+	for (unsigned int q = 0; q < s->nr_queues; q++) {
+		s->q[q].kicks = atomic_load(&t->core.q[q].kicks);
+		s->q[q].kick_wakeups = atomic_load(&t->core.q[q].kick_wakeups);
+		s->q[q].interrupts = atomic_load(&t->interrupts[q]);
+	}
+}
+
+unsigned int virtio_pci_counters(struct virtio_pci *t, struct evvm_dev_counter *out,
+				 unsigned int max)
+{
+	const struct evvm_device_ops *ops = t->dev->ops;
+	struct evvm_dev_counter more[EVVM_DEV_MAX_COUNTERS];
+	unsigned int n;
+
+	if (!ops->counters)
+		return 0;
+	n = ops->counters(t->dev, out, max);
+	/* A clone has the same counters in the same order. */
+	for (unsigned int i = 0; i < t->nr_clones; i++) {
+		unsigned int m = ops->counters(t->clones[i], more, EVVM_DEV_MAX_COUNTERS);
+
+		for (unsigned int k = 0; k < n && k < m; k++)
+			out[k].value += more[k].value;
+	}
+	return n;
 }

@@ -7,6 +7,8 @@
 #include <evvm/device.h>
 #include <evvm/mem.h>
 
+#include "virtio_mmio.h" /* struct virtio_mmio_stats */
+
 struct pci_bus;
 struct ioeventfd_table;
 struct irqfd_table;
@@ -44,10 +46,14 @@ struct virtio_pci_host {
  * 4.1): common, notify (one length-0 ioeventfd per queue at
  * BAR0 + 0x3000 + 4 * q once the driver is up), ISR, device and PCI-config
  * access capabilities, and MSI-X with a vector for config changes and one
- * per queue; INTx (resampled, level) while MSI-X is off. Its BARs start at
+ * per queue; INTx (resampled, level) while MSI-X is off. Its queues are
+ * served on dev->nr_iothreads I/O threads (queue q on thread q % M, each
+ * with a clone of @dev). Its BARs start at
  * @bar_base (64 KiB aligned, inside the PCI MMIO window). The transport
- * owns @dev from then on (also on failure). Devices served by another
- * process (no ops->kick) are refused with -ENOTSUP. 0 or -errno after
+ * owns @dev from then on (also on failure). A device served by another
+ * process (no ops->kick, a vhost-user frontend) gets, at DRIVER_OK, each
+ * queue's MSI-X vector eventfd as its call fd (dev->call_fds), or one the
+ * I/O thread relays when the queue has no vector. 0 or -errno after
  * logging.
  */
 int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev *dev,
@@ -57,11 +63,25 @@ int virtio_pci_create(const struct virtio_pci_host *host, struct evvm_virtio_dev
 struct evvm_virtio_dev *virtio_pci_dev(struct virtio_pci *t);
 
 /*
+ * A snapshot of @t's doorbell and interrupt counters, as virtio-mmio's
+ * (kicks: the doorbell eventfd's counts the I/O thread read; interrupts:
+ * used-buffer notifications sent, whatever the vector's mask).
+ */
+void virtio_pci_get_stats(struct virtio_pci *t, struct virtio_mmio_stats *s);
+
+/*
  * vm_pause() (@quiesced) or vm_resume(), with the vCPUs parked: kick
  * eventfds not read and the device quiesced (ops->quiesce), or the
  * reverse. 0 or -errno after logging; on failure nothing changed.
  */
 int virtio_pci_quiesce(struct virtio_pci *t, bool quiesced);
+
+/*
+ * The device's counters (ops->counters, 0 without), summed over its
+ * instances when it runs on several I/O threads (dev->nr_iothreads).
+ */
+unsigned int virtio_pci_counters(struct virtio_pci *t, struct evvm_dev_counter *out,
+				 unsigned int max);
 
 /* Take the function off the bus, reset the device, free everything. NULL is ignored. */
 void virtio_pci_destroy(struct virtio_pci *t);

@@ -130,6 +130,13 @@ struct evvm_virtio_dev {
 	const struct evvm_device_ops *ops;
 	void *priv;  /* the device's own state */
 	char id[32]; /* instance name in messages: "blk0" */
+	/*
+	 * Set by whoever creates the device: the I/O threads its transport
+	 * serves the queues on (0 or 1: one), queue q on thread q % M, each
+	 * thread with an instance of its own (ops->clone). Only virtio-pci
+	 * takes more than one.
+	 */
+	unsigned int nr_iothreads;
 
 	uint64_t host_features; /* offered (the transport adds VIRTIO_F_VERSION_1) */
 	uint64_t features;	/* negotiated; valid from start() */
@@ -150,6 +157,14 @@ struct evvm_virtio_dev {
 	 */
 	int kick_fds[EVVM_VIRTIO_MAX_QUEUES];
 	int call_fd;
+	/*
+	 * With @per_queue_calls (virtio-pci), queue q's used-buffer
+	 * interrupt is call_fds[q] instead: its MSI-X vector's eventfd, or
+	 * one the transport relays. Set before start() and left alone until
+	 * the next reset; for a device served by another process.
+	 */
+	bool per_queue_calls;
+	int call_fds[EVVM_VIRTIO_MAX_QUEUES];
 };
 
 /*

@@ -67,6 +67,8 @@ DEFS = {
             "path_on_host": {"type": "string"},
             "io_engine": {"enum": ["Sync", "Async"]},
             "socket": {"type": "string"},
+            "queues": {"type": "integer", "minimum": 1, "maximum": 16},
+            "iothreads": {"type": "integer", "minimum": 1, "maximum": 16},
             "rate_limiter": {"$ref": "#/definitions/RateLimiter"},
         },
         "additionalProperties": False,

@@ -545,8 +545,8 @@ static void test_frontend_errors(void **state)
 	run_evvm(&r, TIMEOUT,
 		 (const char *[]){ "run", "--disk", "vhost_user=on,socket=/s,path=/x", NULL });
 	assert_int_equal(r.status, 2);
-	assert_contains(r.err, "--disk vhost_user=on: expected socket=PATH, and no path= or "
-			       "readonly= (the backend decides those)");
+	assert_contains(r.err, "--disk vhost_user=on: expected socket=PATH, and no path=, "
+			       "readonly= or iothreads= (the backend decides those)");
 	run_result_free(&r);
 
 	run_evvm(&r, TIMEOUT, (const char *[]){ "run", "--disk", "socket=/s", NULL });

@@ -396,6 +396,44 @@ static void test_no_inflight_call_fds(void **state)
 	assert_int_equal(eventfd_take(e->call), 1 + 2);
 }
 
+/*
+ * A transport with a vector per queue (virtio-pci: dev->per_queue_calls)
+ * gives each queue its call fd at start: SET_VRING_CALL sends those, and
+ * again to a backend that reconnects.
+ */
+static void test_transport_call_fds(void **state)
+{
+	struct env *e = *state;
+	const struct fake_vhost_config cfg = {
+		.stall_at = ~0u,
+		.protocol = PROTO_BASE,
+		.queues = 2,
+		.features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_BLK_F_MQ) |
+			    VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES),
+		.signal_calls = true,
+	};
+	int calls[2] = { eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
+			 eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) };
+
+	assert_true(calls[0] >= 0 && calls[1] >= 0);
+	e->fake = fake_vhost_start(e->sock, &cfg);
+	assert_int_equal(create(e, 2, 0), 0);
+	e->dev->features |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
+	e->dev->per_queue_calls = true;
+	e->dev->call_fds[0] = calls[0];
+	e->dev->call_fds[1] = calls[1];
+	assert_int_equal(devtest_start(e->loop, e->dev), 0);
+	assert_int_equal(fake_vhost_count(e->fake, VHOST_USER_SET_VRING_CALL), 2);
+	assert_int_equal(eventfd_take(calls[0]), 1);
+	assert_int_equal(eventfd_take(calls[1]), 2);
+	assert_int_equal(eventfd_take(e->call), 0);
+	devtest_stop(e->loop, e->dev);
+	loop_call(e->loop, destroy_on_loop, e->dev);
+	e->dev = NULL;
+	close(calls[0]);
+	close(calls[1]);
+}
+
 /* queues=2 against a backend without VIRTIO_BLK_F_MQ is refused. */
 static void test_queues_need_mq(void **state)
 {
@@ -550,6 +588,7 @@ int main(void)
 						env_teardown),
 		cmocka_unit_test_setup_teardown(test_queues, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_queues_need_mq, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_transport_call_fds, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_no_inflight_call_fds, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_disconnect_needs_reset, env_setup,
 						env_teardown),

@@ -4,7 +4,8 @@
  * guest reads and writes in the capability, the table and the PBA, which
  * MSI routes and irqfds exist, and when a vector's eventfd is written.
  * Masking as the spec has it: a masked vector (or a masked or disabled
- * function) holds the interrupt in the PBA and delivers it on unmask.
+ * function) holds the interrupt in the PBA and delivers it on unmask, also
+ * one another process wrote into the vector's eventfd.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -166,6 +167,70 @@ static void test_masked_vector_pends_then_fires_on_unmask(void **state)
 	assert_int_equal(fired(x, 2), 0);
 }
 
+static bool bound(struct fixture *x, unsigned int vec)
+{
+	for (unsigned int i = 0; i < x->irqfds.nr; i++)
+		if (x->irqfds.entries[i]->fd == x->m.v[vec].fd)
+			return true;
+	return false;
+}
+
+static void signal_fd(int fd)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
+}
+
+/*
+ * Another process (a vhost-user backend) writes the vector's eventfd: it
+ * is bound while the vector is deliverable, and while masked the write
+ * waits and shows in the PBA, then arrives once on unmask.
+ */
+static void test_foreign_writer_follows_the_mask(void **state)
+{
+	struct fixture *x = *state;
+	int fd = msix_vector_fd(&x->m, 2);
+
+	assert_int_equal(fd, x->m.v[2].fd);
+	assert_int_equal(msix_vector_fd(&x->m, NR_VEC), -1);
+	program(x, 2, 0xfee00000, 0x42);
+	set_ctrl(x, 0x8000);
+	assert_false(bound(x, 2)); /* masked */
+	wr32(x, TABLE_OFF + 32 + 12, 0);
+	assert_true(bound(x, 2)); /* deliverable: KVM takes the writes */
+	assert_non_null(route_of(x, 2));
+
+	/* Masked: unbound; two writes pend as one, the PBA shows it. */
+	wr32(x, TABLE_OFF + 32 + 12, 1);
+	assert_false(bound(x, 2));
+	signal_fd(fd);
+	signal_fd(fd);
+	assert_int_equal(rd32(x, PBA_OFF), 1u << 2);
+	assert_int_equal(fired(x, 2), 0); /* the PBA read took the count */
+	wr32(x, TABLE_OFF + 32 + 12, 0);
+	assert_true(bound(x, 2));
+	assert_int_equal(fired(x, 2), 1);
+	assert_int_equal(rd32(x, PBA_OFF), 0);
+
+	/* Function masked, written, unmasked without a PBA read: delivered. */
+	set_ctrl(x, 0xc000);
+	assert_false(bound(x, 2));
+	signal_fd(fd);
+	set_ctrl(x, 0x8000);
+	assert_true(bound(x, 2));
+	assert_int_equal(fired(x, 2), 1);
+	/* MSI-X off: unbound, held; on again: delivered. */
+	set_ctrl(x, 0);
+	assert_false(bound(x, 2));
+	signal_fd(fd);
+	set_ctrl(x, 0x8000);
+	assert_int_equal(fired(x, 2), 1);
+	assert_int_equal(rd32(x, PBA_OFF), 0);
+	assert_int_equal(fired(x, 0), 0);
+	assert_int_equal(fired(x, 1), 0);
+}
+
 static void test_function_mask_and_disable(void **state)
 {
 	struct fixture *x = *state;
@@ -284,6 +349,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_masked_vector_pends_then_fires_on_unmask,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_function_mask_and_disable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_writer_follows_the_mask, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_route_follows_the_entry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_accesses, setup, teardown),
 		cmocka_unit_test(test_bad_vector_counts),

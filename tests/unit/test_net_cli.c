@@ -90,7 +90,7 @@ static void bad_disk(const char *value, const char *want)
 	assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1); /* one line */
 }
 
-/* --disk vhost_user=on's own keys: queues and reconnect, each with its range. */
+/* --disk's queues (local or vhost-user) and reconnect (vhost-user), each with its range. */
 static void test_run_disk_vhost_user(void **state)
 {
 	const char *good[] = { "run",
@@ -98,6 +98,8 @@ static void test_run_disk_vhost_user(void **state)
 			       "vhost_user=on,socket=/tmp/a.sock,queues=16,reconnect=1",
 			       "--disk",
 			       "vhost_user=on,socket=/tmp/b.sock,reconnect=3600",
+			       "--disk",
+			       "path=/tmp/c.img,queues=16,iothreads=16",
 			       "--net",
 			       "vhost_user=on,socket=/tmp/c.sock,reconnect=2",
 			       "--help",
@@ -110,8 +112,14 @@ static void test_run_disk_vhost_user(void **state)
 	bad_disk("vhost_user=on,socket=/s,queues=x", "evvm: --disk queues=x: expected");
 	bad_disk("vhost_user=on,socket=/s,reconnect=0", "evvm: --disk reconnect=0: expected");
 	bad_disk("vhost_user=on,socket=/s,reconnect=-1", "evvm: --disk reconnect=-1: expected");
-	bad_disk("path=/x,queues=2", "evvm: --disk queues= and reconnect=: need vhost_user=on");
-	bad_disk("path=/x,reconnect=1", "evvm: --disk queues= and reconnect=: need vhost_user=on");
+	bad_disk("path=/x,reconnect=1", "evvm: --disk reconnect=: needs vhost_user=on");
+	bad_disk("path=/x,queues=0", "evvm: --disk queues=0: expected");
+	bad_disk("path=/x,queues=17", "evvm: --disk queues=17: expected");
+	bad_disk("path=/x,iothreads=0", "evvm: --disk iothreads=0: expected");
+	bad_disk("path=/x,queues=2,iothreads=3", "evvm: --disk iothreads=3: at most queues=2");
+	bad_disk("vhost_user=on,socket=/s,iothreads=2",
+		 "evvm: --disk vhost_user=on: expected socket=PATH, and no path=, readonly= or "
+		 "iothreads=");
 	bad_disk("socket=/s", "evvm: --disk socket=/s: needs vhost_user=on");
 	assert_int_equal(run(cmd_run, good, err, sizeof(err)), 0);
 	assert_string_equal(err, "");

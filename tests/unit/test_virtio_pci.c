@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * virtio-pci (vmm/virtio_pci.c) driven by a driver written here, through
- * the same io buses, ioeventfd matching and irqfd table a VM uses (no KVM:
- * the ioeventfd table matches doorbells in userspace, as --ioeventfd=user
- * does, and the irqfd table records routes without injecting). The device
- * is virtio-rng on its own I/O thread. What a driver sees: the
- * capabilities, feature negotiation, a request completed with its MSI-X
- * vector fired or held pending while masked, INTx with the ISR when MSI-X
- * is off, doorbells that follow a moved BAR, the PCI-config access window;
- * and what a hostile one gets: NO_VECTOR for vectors past the table,
- * nothing for doorbells no queue owns or accesses no field covers, and
- * NEEDS_RESET for a bad queue.
+ * virtio-pci (vmm/virtio_pci.c) driven by a driver written here
+ * (tests/lib/vpci_driver.c). The device is virtio-rng on its own I/O
+ * thread. What a driver sees: the capabilities, feature negotiation, a
+ * request completed with its MSI-X vector fired or held pending while
+ * masked, INTx with the ISR when MSI-X is off, doorbells that follow a
+ * moved BAR, the PCI-config access window; and what a hostile one gets:
+ * NO_VECTOR for vectors past the table, nothing for doorbells no queue owns
+ * or accesses no field covers, and NEEDS_RESET for a bad queue.
+ * test_virtio_pci_blk.c has the multiqueue and vhost-user cases.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -20,225 +18,94 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
-#include <evvm/devices.h>
 #include <evvm/log.h>
 #include <evvm/virtio.h>
 #include <evvm/virtqueue.h>
 
-#include "ioeventfd.h"
-#include "irqfd.h"
 #include "le.h"
 #include "msix.h"
-#include "pci.h"
-#include "virtio_pci.h"
+#include "vpci_driver.h"
 
-#define RAM_SIZE  (1u << 20)
-#define SLOT	  1
 #define DESC_GPA  0x1000
 #define AVAIL_GPA 0x2000
 #define USED_GPA  0x3000
 #define BUF_GPA	  0x10000
-#define QSIZE	  8
-
-struct fixture {
-	struct iobus pio, mmio;
-	struct pci_bus bus;
-	struct ioeventfd_table iot;
-	struct irqfd_table irqt;
-	struct evvm_mem mem;
-	uint8_t *ram;
-	struct virtio_pci *t;
-	uint64_t bar0, bar1;
-	unsigned int cap[6]; /* config offset of each virtio capability type */
-	unsigned int msix;
-	uint16_t avail_idx;
-};
-
-/* Configuration space through ECAM. */
-static uint32_t cfg_rd(struct fixture *f, uint32_t reg, unsigned int len)
-{
-	uint32_t v = 0;
-
-	assert_true(iobus_read(&f->mmio, PCI_ECAM_BASE + (SLOT << 15) + reg, &v, len));
-	return v;
-}
-
-static void cfg_wr(struct fixture *f, uint32_t reg, uint32_t v, unsigned int len)
-{
-	assert_true(iobus_write(&f->mmio, PCI_ECAM_BASE + (SLOT << 15) + reg, &v, len));
-}
-
-/* An MMIO write as vcpu.c makes it: ioeventfds first. True if one took it. */
-static bool mmio_wr(struct fixture *f, uint64_t addr, uint64_t v, unsigned int len)
-{
-	if (ioeventfd_user_write(&f->iot, IOEVENTFD_MMIO, addr, &v, len))
-		return true;
-	iobus_write(&f->mmio, addr, &v, len);
-	return false;
-}
-
-static uint64_t mmio_rd(struct fixture *f, uint64_t addr, unsigned int len)
-{
-	uint64_t v = 0;
-
-	iobus_read(&f->mmio, addr, &v, len);
-	return v;
-}
-
-static void cc_wr(struct fixture *f, uint32_t off, uint64_t v, unsigned int len)
-{
-	mmio_wr(f, f->bar0 + cfg_rd(f, f->cap[1] + 8, 4) + off, v, len);
-}
-
-static uint64_t cc_rd(struct fixture *f, uint32_t off, unsigned int len)
-{
-	return mmio_rd(f, f->bar0 + cfg_rd(f, f->cap[1] + 8, 4) + off, len);
-}
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct evvm_mem_region r = { .gpa = 0, .size = RAM_SIZE, .fd = -1 };
-	struct evvm_virtio_dev *dev;
-	struct virtio_pci_host host;
-
-	evvm_log_set_level(EVVM_LOG_ERR); /* the hostile cases warn */
-	assert_non_null(f);
-	f->ram = calloc(1, RAM_SIZE);
-	assert_non_null(f->ram);
-	r.hva = f->ram;
-	mem_init(&f->mem);
-	assert_int_equal(mem_add_region(&f->mem, &r), 0);
-	assert_int_equal(iobus_init(&f->pio, "pio"), 0);
-	assert_int_equal(iobus_init(&f->mmio, "mmio"), 0);
-	assert_int_equal(pci_bus_init(&f->bus, &f->pio, &f->mmio), 0);
-	assert_int_equal(ioeventfd_table_init(&f->iot, -1, true), 0);
-	assert_int_equal(irqfd_table_init(&f->irqt, -1, false), 0);
-	host = (struct virtio_pci_host){ &f->mem, &f->bus, &f->iot, &f->irqt, 0 };
-	assert_int_equal(rng_create("rng0", &dev), 0);
-	assert_int_equal(virtio_pci_create(&host, dev, PCI_MMIO_BASE, &f->t), 0);
-	*state = f;
-	return 0;
+	return vpci_setup(state, calloc(1, sizeof(struct vpci_fx)), NULL);
 }
 
-static int teardown(void **state)
+static void probe(struct vpci_fx *f)
 {
-	struct fixture *f = *state;
-
-	virtio_pci_destroy(f->t);
-	irqfd_table_destroy(&f->irqt);
-	ioeventfd_table_destroy(&f->iot);
-	pci_bus_destroy(&f->bus);
-	iobus_destroy(&f->mmio);
-	iobus_destroy(&f->pio);
-	free(f->ram);
-	free(f);
-	return 0;
-}
-
-/* What a driver does first: find the function's capabilities, turn on decoding. */
-static void probe(struct fixture *f)
-{
-	assert_int_equal(cfg_rd(f, PCI_VENDOR_ID, 2), 0x1af4);
-	assert_int_equal(cfg_rd(f, PCI_DEVICE_ID, 2), 0x1040 + VIRTIO_ID_RNG);
-	assert_true(cfg_rd(f, PCI_REVISION, 1) >= 1);
-	assert_true(cfg_rd(f, PCI_SUBSYS_ID, 2) >= 0x40);
-	assert_true(cfg_rd(f, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
-	for (uint32_t c = cfg_rd(f, PCI_CAP_PTR, 1); c; c = cfg_rd(f, c + 1, 1)) {
-		uint8_t id = (uint8_t)cfg_rd(f, c, 1);
-
-		if (id == 0x09) {
-			uint8_t type = (uint8_t)cfg_rd(f, c + 3, 1);
-
-			assert_true(type >= 1 && type <= 5);
-			f->cap[type] = c;
-		} else if (id == MSIX_CAP_ID) {
-			f->msix = c;
-		}
-	}
+	assert_int_equal(vpci_cfg_rd(f, PCI_VENDOR_ID, 2), 0x1af4);
+	assert_int_equal(vpci_cfg_rd(f, PCI_DEVICE_ID, 2), 0x1040 + VIRTIO_ID_RNG);
+	assert_true(vpci_cfg_rd(f, PCI_REVISION, 1) >= 1);
+	assert_true(vpci_cfg_rd(f, PCI_SUBSYS_ID, 2) >= 0x40);
+	assert_true(vpci_cfg_rd(f, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
+	vpci_find_caps(f);
 	for (unsigned int i = 1; i <= 5; i++)
 		if (i != 4) /* rng has no device config */
 			assert_int_not_equal(f->cap[i], 0);
 	assert_int_equal(f->cap[4], 0);
 	assert_int_not_equal(f->msix, 0);
-	assert_int_equal(cfg_rd(f, f->cap[2] + 16, 4), 4);	/* notify_off_multiplier */
-	assert_int_equal(cfg_rd(f, f->msix + 2, 2) & 0x7ff, 1); /* 2 vectors: config + 1 queue */
-	f->bar0 = cfg_rd(f, PCI_BAR0, 4) & ~0xfu;
-	f->bar1 = cfg_rd(f, PCI_BAR0 + 4, 4) & ~0xfu;
-	assert_int_equal(f->bar0, PCI_MMIO_BASE);
-	cfg_wr(f, PCI_COMMAND, PCI_COMMAND_MEM | PCI_COMMAND_MASTER, 2);
+	assert_int_equal(vpci_cfg_rd(f, f->cap[2] + 16, 4), 4); /* notify_off_multiplier */
+	/* 2 vectors: config + 1 queue */
+	assert_int_equal(vpci_cfg_rd(f, f->msix + 2, 2) & 0x7ff, 1);
 }
 
-static void negotiate(struct fixture *f)
+static void negotiate(struct vpci_fx *f)
 {
 	uint64_t feats;
 
-	cc_wr(f, 0x14, 0, 1);
-	cc_wr(f, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
-	cc_wr(f, 0x00, 1, 4);
-	feats = cc_rd(f, 0x04, 4) << 32;
-	cc_wr(f, 0x00, 0, 4);
-	feats |= cc_rd(f, 0x04, 4);
+	vpci_cc_wr(f, 0x14, 0, 1);
+	vpci_cc_wr(f, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+	vpci_cc_wr(f, 0x00, 1, 4);
+	feats = vpci_cc_rd(f, 0x04, 4) << 32;
+	vpci_cc_wr(f, 0x00, 0, 4);
+	feats |= vpci_cc_rd(f, 0x04, 4);
 	assert_true(feats & VIRTIO_BIT(VIRTIO_F_VERSION_1));
-	cc_wr(f, 0x08, 1, 4);
-	cc_wr(f, 0x0c, 1, 4); /* VERSION_1 */
-	cc_wr(f, 0x08, 0, 4);
-	cc_wr(f, 0x0c, 0, 4);
-	cc_wr(f, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK,
-	      1);
-	assert_true(cc_rd(f, 0x14, 1) & VIRTIO_STATUS_FEATURES_OK);
+	vpci_cc_wr(f, 0x08, 1, 4);
+	vpci_cc_wr(f, 0x0c, 1, 4); /* VERSION_1 */
+	vpci_cc_wr(f, 0x08, 0, 4);
+	vpci_cc_wr(f, 0x0c, 0, 4);
+	vpci_cc_wr(f, 0x14,
+		   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
+	assert_true(vpci_cc_rd(f, 0x14, 1) & VIRTIO_STATUS_FEATURES_OK);
 }
 
-static void msix_on(struct fixture *f)
+static void msix_on(struct vpci_fx *f)
 {
-	cfg_wr(f, f->msix + 2, 0x8000, 2);
-	for (unsigned int v = 0; v < 2; v++) {
-		mmio_wr(f, f->bar1 + v * 16, 0xfee00000, 4);
-		mmio_wr(f, f->bar1 + v * 16 + 4, 0, 4);
-		mmio_wr(f, f->bar1 + v * 16 + 8, 0x40 + v, 4);
-		mmio_wr(f, f->bar1 + v * 16 + 12, 0, 4);
-	}
-	cc_wr(f, 0x10, 0, 2);
-	assert_int_equal(cc_rd(f, 0x10, 2), 0);
+	vpci_msix_on(f, 2);
 }
 
-static void queue_up(struct fixture *f)
+static void queue_up(struct vpci_fx *f)
 {
-	cc_wr(f, 0x16, 0, 2);
-	assert_int_equal(cc_rd(f, 0x18, 2), 256); /* rng's queue_max */
-	cc_wr(f, 0x18, QSIZE, 2);
-	cc_wr(f, 0x20, DESC_GPA, 4); /* the 64-bit fields in halves, as Linux writes them */
-	cc_wr(f, 0x24, 0, 4);
-	cc_wr(f, 0x28, AVAIL_GPA, 8);
-	cc_wr(f, 0x30, USED_GPA, 8);
-	assert_int_equal(cc_rd(f, 0x28, 8), AVAIL_GPA);
-	cc_wr(f, 0x1c, 1, 2);
-	assert_int_equal(cc_rd(f, 0x1c, 2), 1);
-}
-
-static void driver_ok(struct fixture *f)
-{
-	cc_wr(f, 0x14,
-	      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-		      VIRTIO_STATUS_DRIVER_OK,
-	      1);
-	assert_false(cc_rd(f, 0x14, 1) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	vpci_cc_wr(f, 0x16, 0, 2);
+	assert_int_equal(vpci_cc_rd(f, 0x18, 2), 256); /* rng's queue_max */
+	vpci_cc_wr(f, 0x18, QSIZE, 2);
+	vpci_cc_wr(f, 0x20, DESC_GPA, 4); /* the 64-bit fields in halves, as Linux writes them */
+	vpci_cc_wr(f, 0x24, 0, 4);
+	vpci_cc_wr(f, 0x28, AVAIL_GPA, 8);
+	vpci_cc_wr(f, 0x30, USED_GPA, 8);
+	assert_int_equal(vpci_cc_rd(f, 0x28, 8), AVAIL_GPA);
+	vpci_cc_wr(f, 0x1c, 1, 2);
+	assert_int_equal(vpci_cc_rd(f, 0x1c, 2), 1);
 }
 
 /* Queue q's doorbell, from the notify capability and queue_notify_off. */
-static uint64_t doorbell(struct fixture *f)
+static uint64_t doorbell(struct vpci_fx *f)
 {
-	cc_wr(f, 0x16, 0, 2);
-	return f->bar0 + cfg_rd(f, f->cap[2] + 8, 4) +
-	       cc_rd(f, 0x1e, 2) * cfg_rd(f, f->cap[2] + 16, 4);
+	vpci_cc_wr(f, 0x16, 0, 2);
+	return f->bar0 + vpci_cfg_rd(f, f->cap[2] + 8, 4) +
+	       vpci_cc_rd(f, 0x1e, 2) * vpci_cfg_rd(f, f->cap[2] + 16, 4);
 }
 
 /* Make one 64-byte device-writable buffer available; returns the used index to wait for. */
-static uint16_t post(struct fixture *f)
+static uint16_t post(struct vpci_fx *f)
 {
 	uint8_t *desc = f->ram + DESC_GPA, *avail = f->ram + AVAIL_GPA;
 	unsigned int slot = f->avail_idx % QSIZE;
@@ -251,7 +118,7 @@ static uint16_t post(struct fixture *f)
 	return f->avail_idx;
 }
 
-static void wait_used(struct fixture *f, uint16_t idx)
+static void wait_used(struct vpci_fx *f, uint16_t idx)
 {
 	for (int i = 0; i < 2000; i++) {
 		if (__atomic_load_n((uint16_t *)(f->ram + USED_GPA + 2), __ATOMIC_ACQUIRE) == idx)
@@ -261,41 +128,9 @@ static void wait_used(struct fixture *f, uint16_t idx)
 	fail_msg("used index never reached %u", idx);
 }
 
-/* The eventfd bound to @gsi's irqfd: how often it was signalled since the last look. */
-static uint64_t irq_count(struct fixture *f, uint32_t gsi)
-{
-	uint64_t n = 0;
-
-	for (unsigned int i = 0; i < f->irqt.nr; i++)
-		if (f->irqt.entries[i]->gsi == gsi)
-			if (read(f->irqt.entries[i]->fd, &n, sizeof(n)) != sizeof(n))
-				n = 0;
-	return n;
-}
-
-static uint32_t msi_gsi(struct fixture *f, uint32_t data)
-{
-	for (unsigned int i = 0; i < f->irqt.nr_msi; i++)
-		if (f->irqt.msi[i].data == data && f->irqt.msi[i].addr == 0xfee00000)
-			return f->irqt.msi[i].gsi;
-	return 0;
-}
-
-static uint64_t wait_irq(struct fixture *f, uint32_t gsi)
-{
-	uint64_t n = 0;
-
-	for (int i = 0; i < 2000 && !n; i++) {
-		n = irq_count(f, gsi);
-		if (!n)
-			usleep(1000);
-	}
-	return n;
-}
-
 static void test_request_with_msix(void **state)
 {
-	struct fixture *f = *state;
+	struct vpci_fx *f = *state;
 	static const uint8_t zero[64];
 	uint16_t idx;
 	uint32_t gsi;
@@ -304,208 +139,184 @@ static void test_request_with_msix(void **state)
 	negotiate(f);
 	msix_on(f);
 	queue_up(f);
-	cc_wr(f, 0x1a, 1, 2);
-	assert_int_equal(cc_rd(f, 0x1a, 2), 1);
-	driver_ok(f);
+	vpci_cc_wr(f, 0x1a, 1, 2);
+	assert_int_equal(vpci_cc_rd(f, 0x1a, 2), 1);
+	vpci_driver_ok(f);
 
 	idx = post(f);
 	/* The doorbell is a length-0 ioeventfd: any write there is taken. */
-	assert_true(mmio_wr(f, doorbell(f), 0, 2));
+	assert_true(vpci_mmio_wr(f, doorbell(f), 0, 2));
 	wait_used(f, idx);
 	assert_int_equal(get_le32(f->ram + USED_GPA + 4 + 4), 64);
 	assert_memory_not_equal(f->ram + BUF_GPA, zero, 64);
-	gsi = msi_gsi(f, 0x41);
+	gsi = vpci_msi_gsi(f, 0x41);
 	assert_true(gsi >= IRQFD_PINS);
-	assert_int_equal(wait_irq(f, gsi), 1);
+	assert_int_equal(vpci_wait_irq(f, gsi), 1);
 
 	/* Masked: the request completes, the interrupt waits in the PBA. */
-	mmio_wr(f, f->bar1 + 16 + 12, 1, 4);
+	vpci_mmio_wr(f, f->bar1 + 16 + 12, 1, 4);
 	idx = post(f);
-	assert_true(mmio_wr(f, doorbell(f), 0, 4));
+	assert_true(vpci_mmio_wr(f, doorbell(f), 0, 4));
 	wait_used(f, idx);
-	for (int i = 0; i < 1000 && !(mmio_rd(f, f->bar1 + VIRTIO_PCI_MSIX_PBA, 8) & 2); i++)
+	for (int i = 0; i < 1000 && !(vpci_mmio_rd(f, f->bar1 + VIRTIO_PCI_MSIX_PBA, 8) & 2); i++)
 		usleep(1000);
-	assert_int_equal(mmio_rd(f, f->bar1 + VIRTIO_PCI_MSIX_PBA, 8), 2);
-	assert_int_equal(irq_count(f, gsi), 0);
+	assert_int_equal(vpci_mmio_rd(f, f->bar1 + VIRTIO_PCI_MSIX_PBA, 8), 2);
+	assert_int_equal(vpci_irq_count(f, gsi), 0);
 	/* Unmasked: it arrives, once. */
-	mmio_wr(f, f->bar1 + 16 + 12, 0, 4);
-	assert_int_equal(irq_count(f, gsi), 1);
-	assert_int_equal(mmio_rd(f, f->bar1 + VIRTIO_PCI_MSIX_PBA, 8), 0);
-	/* The config vector saw nothing. */
-	assert_int_equal(msi_gsi(f, 0x40), 0);
+	vpci_mmio_wr(f, f->bar1 + 16 + 12, 0, 4);
+	assert_int_equal(vpci_irq_count(f, gsi), 1);
+	assert_int_equal(vpci_mmio_rd(f, f->bar1 + VIRTIO_PCI_MSIX_PBA, 8), 0);
+	/* The config vector (routed once unmasked) saw nothing. */
+	assert_int_equal(vpci_irq_count(f, vpci_msi_gsi(f, 0x40)), 0);
 }
 
 static void test_intx_without_msix(void **state)
 {
-	struct fixture *f = *state;
+	struct vpci_fx *f = *state;
 	uint32_t gsi = PCI_INTX_GSI_BASE + SLOT % PCI_INTX_GSIS;
 	uint16_t idx;
 
 	probe(f);
-	assert_int_equal(cfg_rd(f, PCI_INT_PIN, 1), 1);
+	assert_int_equal(vpci_cfg_rd(f, PCI_INT_PIN, 1), 1);
 	negotiate(f);
 	queue_up(f);
-	driver_ok(f);
+	vpci_driver_ok(f);
 	idx = post(f);
-	assert_true(mmio_wr(f, doorbell(f), 0, 2));
+	assert_true(vpci_mmio_wr(f, doorbell(f), 0, 2));
 	wait_used(f, idx);
-	assert_int_equal(wait_irq(f, gsi), 1);
+	assert_int_equal(vpci_wait_irq(f, gsi), 1);
 	/* The ISR says why, and reading it clears it. */
-	assert_int_equal(mmio_rd(f, f->bar0 + cfg_rd(f, f->cap[3] + 8, 4), 1), VIRTIO_INT_VRING);
-	assert_int_equal(mmio_rd(f, f->bar0 + cfg_rd(f, f->cap[3] + 8, 4), 1), 0);
+	assert_int_equal(vpci_mmio_rd(f, f->bar0 + vpci_cfg_rd(f, f->cap[3] + 8, 4), 1),
+			 VIRTIO_INT_VRING);
+	assert_int_equal(vpci_mmio_rd(f, f->bar0 + vpci_cfg_rd(f, f->cap[3] + 8, 4), 1), 0);
 	assert_int_equal(f->irqt.nr_msi, 0);
 }
 
 static void test_doorbell_follows_bar(void **state)
 {
-	struct fixture *f = *state;
+	struct vpci_fx *f = *state;
 	uint64_t old;
 	uint16_t idx;
 
 	probe(f);
 	negotiate(f);
 	queue_up(f);
-	driver_ok(f);
+	vpci_driver_ok(f);
 	old = doorbell(f);
-	cfg_wr(f, PCI_BAR0, PCI_MMIO_BASE + 0x100000, 4);
+	vpci_cfg_wr(f, PCI_BAR0, PCI_MMIO_BASE + 0x100000, 4);
 	f->bar0 = PCI_MMIO_BASE + 0x100000;
 	assert_int_equal(doorbell(f), old + 0x100000);
-	assert_false(mmio_wr(f, old, 0, 2)); /* nothing there any more */
+	assert_false(vpci_mmio_wr(f, old, 0, 2)); /* nothing there any more */
 	idx = post(f);
-	assert_true(mmio_wr(f, doorbell(f), 0, 2));
+	assert_true(vpci_mmio_wr(f, doorbell(f), 0, 2));
 	wait_used(f, idx);
 
 	/* Decoding off: no doorbell at all; back on: it returns. */
-	cfg_wr(f, PCI_COMMAND, 0, 2);
-	assert_false(mmio_wr(f, doorbell(f), 0, 2));
-	cfg_wr(f, PCI_COMMAND, PCI_COMMAND_MEM, 2);
+	vpci_cfg_wr(f, PCI_COMMAND, 0, 2);
+	assert_false(vpci_mmio_wr(f, doorbell(f), 0, 2));
+	vpci_cfg_wr(f, PCI_COMMAND, PCI_COMMAND_MEM, 2);
 	idx = post(f);
-	assert_true(mmio_wr(f, doorbell(f), 0, 2));
+	assert_true(vpci_mmio_wr(f, doorbell(f), 0, 2));
 	wait_used(f, idx);
 }
 
 static void test_pci_cfg_window(void **state)
 {
-	struct fixture *f = *state;
+	struct vpci_fx *f = *state;
 	unsigned int c;
 	uint16_t idx;
 
 	probe(f);
 	c = f->cap[5];
 	/* BAR0 + num_queues (16 bits) through configuration space. */
-	cfg_wr(f, c + 4, 0, 1);
-	cfg_wr(f, c + 8, 0x12, 4);
-	cfg_wr(f, c + 12, 2, 4);
-	assert_int_equal(cfg_rd(f, c + 16, 4) & 0xffff, 1);
+	vpci_cfg_wr(f, c + 4, 0, 1);
+	vpci_cfg_wr(f, c + 8, 0x12, 4);
+	vpci_cfg_wr(f, c + 12, 2, 4);
+	assert_int_equal(vpci_cfg_rd(f, c + 16, 4) & 0xffff, 1);
 	/* A kick through the window, when there is no ioeventfd to take it. */
 	negotiate(f);
 	queue_up(f);
-	driver_ok(f);
+	vpci_driver_ok(f);
 	idx = post(f);
-	cfg_wr(f, c + 8, cfg_rd(f, f->cap[2] + 8, 4), 4);
-	cfg_wr(f, c + 16, 0, 4);
+	vpci_cfg_wr(f, c + 8, vpci_cfg_rd(f, f->cap[2] + 8, 4), 4);
+	vpci_cfg_wr(f, c + 16, 0, 4);
 	wait_used(f, idx);
 	/* Nonsense windows do nothing: length 3, past the BAR, BAR 5. */
-	cfg_wr(f, c + 12, 3, 4);
-	assert_int_equal(cfg_rd(f, c + 16, 4), 0);
-	cfg_wr(f, c + 12, 4, 4);
-	cfg_wr(f, c + 8, VIRTIO_PCI_BAR0_SIZE, 4);
-	cfg_wr(f, c + 16, 0xffffffff, 4);
-	cfg_wr(f, c + 4, 5, 1);
-	cfg_wr(f, c + 8, 0, 4);
-	cfg_wr(f, c + 16, 0xffffffff, 4);
-	assert_false(cc_rd(f, 0x14, 1) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	vpci_cfg_wr(f, c + 12, 3, 4);
+	assert_int_equal(vpci_cfg_rd(f, c + 16, 4), 0);
+	vpci_cfg_wr(f, c + 12, 4, 4);
+	vpci_cfg_wr(f, c + 8, VIRTIO_PCI_BAR0_SIZE, 4);
+	vpci_cfg_wr(f, c + 16, 0xffffffff, 4);
+	vpci_cfg_wr(f, c + 4, 5, 1);
+	vpci_cfg_wr(f, c + 8, 0, 4);
+	vpci_cfg_wr(f, c + 16, 0xffffffff, 4);
+	assert_false(vpci_cc_rd(f, 0x14, 1) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
 static void test_hostile_driver(void **state)
 {
-	struct fixture *f = *state;
+	struct vpci_fx *f = *state;
 	static const unsigned int lens[] = { 1, 2, 4, 8 };
 
 	probe(f);
 	negotiate(f);
 	msix_on(f);
 	/* Vectors past the table read back as NO_VECTOR. */
-	cc_wr(f, 0x10, 2, 2);
-	assert_int_equal(cc_rd(f, 0x10, 2), MSIX_NO_VECTOR);
-	cc_wr(f, 0x16, 0, 2);
-	cc_wr(f, 0x1a, 0x7fff, 2);
-	assert_int_equal(cc_rd(f, 0x1a, 2), MSIX_NO_VECTOR);
+	vpci_cc_wr(f, 0x10, 2, 2);
+	assert_int_equal(vpci_cc_rd(f, 0x10, 2), MSIX_NO_VECTOR);
+	vpci_cc_wr(f, 0x16, 0, 2);
+	vpci_cc_wr(f, 0x1a, 0x7fff, 2);
+	assert_int_equal(vpci_cc_rd(f, 0x1a, 2), MSIX_NO_VECTOR);
 	/* A queue that does not exist: reads as absent, takes nothing. */
-	cc_wr(f, 0x16, 5, 2);
-	assert_int_equal(cc_rd(f, 0x18, 2), 0);
-	assert_int_equal(cc_rd(f, 0x1a, 2), MSIX_NO_VECTOR);
-	cc_wr(f, 0x1c, 1, 2);
-	assert_int_equal(cc_rd(f, 0x1c, 2), 0);
+	vpci_cc_wr(f, 0x16, 5, 2);
+	assert_int_equal(vpci_cc_rd(f, 0x18, 2), 0);
+	assert_int_equal(vpci_cc_rd(f, 0x1a, 2), MSIX_NO_VECTOR);
+	vpci_cc_wr(f, 0x1c, 1, 2);
+	assert_int_equal(vpci_cc_rd(f, 0x1c, 2), 0);
 	/* Accesses no field covers, of every size, all over BAR0 and BAR1. */
 	for (unsigned int i = 0; i < 4; i++) {
 		for (uint64_t off = 0; off < VIRTIO_PCI_BAR0_SIZE; off += 0x1f3) {
-			mmio_rd(f, f->bar0 + off, lens[i]);
+			vpci_mmio_rd(f, f->bar0 + off, lens[i]);
 			if (off >= 0x40 && (off < 0x3000 || off >= 0x3004))
-				mmio_wr(f, f->bar0 + off, ~0ULL, lens[i]);
+				vpci_mmio_wr(f, f->bar0 + off, ~0ULL, lens[i]);
 		}
-		assert_int_equal(mmio_rd(f, f->bar0 + 0x13, lens[i]), 0);
-		assert_int_equal(mmio_rd(f, f->bar1 + 0x900, lens[i]), 0); /* past table and PBA */
-		mmio_wr(f, f->bar1 + 0x20, ~0ULL, lens[i]);		   /* past the table */
+		assert_int_equal(vpci_mmio_rd(f, f->bar0 + 0x13, lens[i]), 0);
+		/* Past the table and the PBA; past the table. */
+		assert_int_equal(vpci_mmio_rd(f, f->bar1 + 0x900, lens[i]), 0);
+		vpci_mmio_wr(f, f->bar1 + 0x20, ~0ULL, lens[i]);
 	}
 	/* A 64-bit field takes aligned halves only. */
-	cc_wr(f, 0x16, 0, 2);
-	cc_wr(f, 0x20, 0x1000, 8);
-	cc_wr(f, 0x22, 0xffffffff, 4);
-	assert_int_equal(cc_rd(f, 0x20, 8), 0x1000);
-	assert_int_equal(cc_rd(f, 0x22, 4), 0);
+	vpci_cc_wr(f, 0x16, 0, 2);
+	vpci_cc_wr(f, 0x20, 0x1000, 8);
+	vpci_cc_wr(f, 0x22, 0xffffffff, 4);
+	assert_int_equal(vpci_cc_rd(f, 0x20, 8), 0x1000);
+	assert_int_equal(vpci_cc_rd(f, 0x22, 4), 0);
 	/* Doorbells at offsets no queue owns: no ioeventfd, nothing kicked. */
-	assert_false(mmio_wr(f, f->bar0 + 0x3004, 0, 2));
-	assert_false(mmio_wr(f, f->bar0 + 0x3002, 0, 2));
+	assert_false(vpci_mmio_wr(f, f->bar0 + 0x3004, 0, 2));
+	assert_false(vpci_mmio_wr(f, f->bar0 + 0x3002, 0, 2));
 	/* A queue larger than the device takes: NEEDS_RESET, told through the config vector. */
-	cc_wr(f, 0x10, 0, 2);
-	cc_wr(f, 0x16, 0, 2);
-	cc_wr(f, 0x18, 1024, 2);
-	cc_wr(f, 0x1c, 1, 2);
-	assert_true(cc_rd(f, 0x14, 1) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
-	assert_int_equal(cc_rd(f, 0x1c, 2), 0);
+	vpci_cc_wr(f, 0x10, 0, 2);
+	vpci_cc_wr(f, 0x16, 0, 2);
+	vpci_cc_wr(f, 0x18, 1024, 2);
+	vpci_cc_wr(f, 0x1c, 1, 2);
+	assert_true(vpci_cc_rd(f, 0x14, 1) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	assert_int_equal(vpci_cc_rd(f, 0x1c, 2), 0);
 	/* The config vector fired for it. */
-	assert_int_equal(wait_irq(f, msi_gsi(f, 0x40)), 1);
+	assert_int_equal(vpci_wait_irq(f, vpci_msi_gsi(f, 0x40)), 1);
 	/* Reset clears it all. */
-	cc_wr(f, 0x14, 0, 1);
-	assert_int_equal(cc_rd(f, 0x14, 1), 0);
-	assert_int_equal(cc_rd(f, 0x10, 2), MSIX_NO_VECTOR);
-}
-
-static const struct evvm_device_ops served_elsewhere_ops = {
-	.name = "remote",
-	.device_id = VIRTIO_ID_BLOCK,
-	.nr_queues = 1,
-	.queue_max = 128,
-};
-
-/* A device whose queues another process serves (vhost-user) is refused, and freed. */
-static void test_kickless_device_refused(void **state)
-{
-	struct fixture *f = *state;
-	struct evvm_virtio_dev *dev = calloc(1, sizeof(*dev));
-	struct virtio_pci_host host = { &f->mem, &f->bus, &f->iot, &f->irqt, 0 };
-	struct virtio_pci *t = NULL;
-
-	assert_non_null(dev);
-	dev->ops = &served_elsewhere_ops;
-	snprintf(dev->id, sizeof(dev->id), "remote0");
-	assert_int_equal(virtio_pci_create(&host, dev, PCI_MMIO_BASE + 0x10000, &t), -ENOTSUP);
-	assert_null(t);
-	assert_int_equal(cfg_rd(f, PCI_VENDOR_ID, 2), 0x1af4); /* the rng is still slot 1 */
-	assert_true(iobus_read(&f->mmio, PCI_ECAM_BASE + (2 << 15), &(uint32_t){ 0 }, 4));
-	assert_int_equal(f->irqt.nr, 1); /* only the rng's INTx */
+	vpci_cc_wr(f, 0x14, 0, 1);
+	assert_int_equal(vpci_cc_rd(f, 0x14, 1), 0);
+	assert_int_equal(vpci_cc_rd(f, 0x10, 2), MSIX_NO_VECTOR);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_request_with_msix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_intx_without_msix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_doorbell_follows_bar, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pci_cfg_window, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_driver, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_kickless_device_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_with_msix, setup, vpci_teardown),
+		cmocka_unit_test_setup_teardown(test_intx_without_msix, setup, vpci_teardown),
+		cmocka_unit_test_setup_teardown(test_doorbell_follows_bar, setup, vpci_teardown),
+		cmocka_unit_test_setup_teardown(test_pci_cfg_window, setup, vpci_teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_driver, setup, vpci_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -244,6 +244,22 @@ static void test_flags_and_json_agree(void **state)
 	vmdesc_drive_release(&a);
 	vmdesc_drive_release(&b);
 
+	assert_int_equal(devarg_disk("path=/x,queues=4", 0, &a), 0);
+	j = parse("{\"drive_id\":\"blk0\",\"path_on_host\":\"/x\",\"queues\":4,"
+		  "\"is_root_device\":false}");
+	assert_int_equal(vmjson_drive(j, &b, msg), 0);
+	assert_int_equal(a.queues, 4);
+	assert_int_equal(b.queues, 4);
+	json_decref(j);
+	vmdesc_drive_release(&b);
+	j = parse("{\"drive_id\":\"blk0\",\"path_on_host\":\"/x\",\"queues\":17,"
+		  "\"is_root_device\":false}");
+	assert_int_equal(vmjson_drive(j, &b, msg), -EINVAL);
+	assert_string_equal(msg, "queues 17: expected 1 to 16");
+	json_decref(j);
+	vmdesc_drive_release(&a);
+	vmdesc_drive_release(&b);
+
 	assert_int_equal(devarg_disk("vhost_user=on,socket=/s", 2, &a), 0);
 	assert_string_equal(a.id, "blk2");
 	assert_string_equal(a.socket, "/s");
@@ -332,6 +348,105 @@ static void test_build_devices_in_order(void **state)
 	unlink(path);
 }
 
+/* queues=: as given; else one per vCPU (at most 16) on pci, one on mmio and for vhost-user. */
+static void test_drive_queues_default(void **state)
+{
+	struct vmdesc_drive local = { .path = "/x" }, vu = { .socket = "/s" };
+	struct vm_desc d;
+
+	(void)state;
+	vmdesc_init(&d);
+	d.machine.vcpus = 4;
+	assert_int_equal(vmdesc_drive_queues(&d, &local), 0); /* mmio: the default */
+	d.transport = EVVM_TRANSPORT_PCI;
+	assert_int_equal(vmdesc_drive_queues(&d, &local), 4);
+	assert_int_equal(vmdesc_drive_queues(&d, &vu), 0);
+	d.machine.vcpus = 64;
+	assert_int_equal(vmdesc_drive_queues(&d, &local), 16);
+	d.machine.vcpus = 1;
+	assert_int_equal(vmdesc_drive_queues(&d, &local), 0); /* one, without MQ */
+	local.queues = 3;
+	assert_int_equal(vmdesc_drive_queues(&d, &local), 3);
+	d.transport = EVVM_TRANSPORT_MMIO;
+	assert_int_equal(vmdesc_drive_queues(&d, &local), 3);
+	vmdesc_release(&d);
+}
+
+/* iothreads=M: 1 to the queues, pci only, a local disk without rate limiter; JSON as flags. */
+static void test_drive_iothreads(void **state)
+{
+	char msg[VMDESC_MSG_MAX];
+	struct vmdesc_drive a, b = { 0 };
+	struct vm_desc d;
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(devarg_disk("path=/x,queues=4,iothreads=2", 0, &a), 0);
+	j = parse("{\"drive_id\":\"blk0\",\"path_on_host\":\"/x\",\"queues\":4,"
+		  "\"iothreads\":2,\"is_root_device\":false}");
+	assert_int_equal(vmjson_drive(j, &b, msg), 0);
+	json_decref(j);
+	assert_int_equal(a.iothreads, 2);
+	assert_int_equal(b.iothreads, 2);
+	vmdesc_drive_release(&b);
+	vmdesc_init(&d);
+	d.machine.vcpus = 2;
+	assert_int_equal(vmdesc_put_drive(&d, &a, msg), 0);
+	assert_int_equal(vmdesc_validate(&d, msg), -EINVAL);
+	assert_string_equal(msg, "drive 'blk0': iothreads=2 needs --transport=pci");
+	d.transport = EVVM_TRANSPORT_PCI;
+	assert_int_equal(vmdesc_validate(&d, msg), 0);
+	/* With the default queues: one per vCPU, 2 here. */
+	d.drives[0].queues = 0;
+	assert_int_equal(vmdesc_validate(&d, msg), 0);
+	d.drives[0].iothreads = 3;
+	assert_int_equal(vmdesc_validate(&d, msg), -EINVAL);
+	assert_string_equal(msg, "drive 'blk0': iothreads=3: more than its 2 queues");
+	d.drives[0].iothreads = 2;
+	d.drives[0].rate_limited = true;
+	assert_int_equal(vmdesc_validate(&d, msg), -EINVAL);
+	assert_non_null(strstr(msg, "iothreads: for a local disk without rate_limiter"));
+	vmdesc_release(&d);
+}
+
+/* A local disk with queues= builds a device with that many queues, VIRTIO_BLK_F_MQ offered. */
+static void test_build_multiqueue_disk(void **state)
+{
+	static const unsigned char demo[16];
+	char path[] = "/tmp/evvm-vmdesc-XXXXXX", msg[VMDESC_MSG_MAX];
+	struct vmdesc_drive drv = { .id = "data", .queues = 3 };
+	struct vmdesc_built b;
+	struct vm_desc d;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	close(fd);
+	vmdesc_init(&d);
+	drv.path = strdup(path);
+	assert_int_equal(vmdesc_put_drive(&d, &drv, msg), 0);
+	assert_int_equal(vmdesc_build(&d, demo, sizeof(demo), -1, &b, msg), 0);
+	assert_int_equal(b.cfg.devices[0]->ops->nr_queues, 3);
+	assert_true(b.cfg.devices[0]->host_features & VIRTIO_BIT(VIRTIO_BLK_F_MQ));
+	vmdesc_unbuild(&b);
+	/* The default on pci with 2 vCPUs: 2. */
+	d.drives[0].queues = 0;
+	d.machine.vcpus = 2;
+	d.transport = EVVM_TRANSPORT_PCI;
+	assert_int_equal(vmdesc_build(&d, demo, sizeof(demo), -1, &b, msg), 0);
+	assert_int_equal(b.cfg.devices[0]->ops->nr_queues, 2);
+	assert_int_equal(b.cfg.devices[0]->nr_iothreads, 0);
+	vmdesc_unbuild(&b);
+	/* iothreads= reaches the device, for its transport. */
+	d.drives[0].iothreads = 2;
+	assert_int_equal(vmdesc_build(&d, demo, sizeof(demo), -1, &b, msg), 0);
+	assert_int_equal(b.cfg.devices[0]->nr_iothreads, 2);
+	vmdesc_unbuild(&b);
+	vmdesc_release(&d);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +458,9 @@ int main(void)
 		cmocka_unit_test(test_flags_and_json_agree),
 		cmocka_unit_test(test_build_root_drive),
 		cmocka_unit_test(test_build_devices_in_order),
+		cmocka_unit_test(test_drive_queues_default),
+		cmocka_unit_test(test_build_multiqueue_disk),
+		cmocka_unit_test(test_drive_iothreads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
