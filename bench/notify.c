@@ -78,8 +78,8 @@ enum {
 };
 
 static const char *const path_names[NR_PATHS] = {
-	"raw",	       "raw-len0",    "user",	    "kernel",	  "kernel-dm", "kernel-len0",
-	"kernel-poll", "virtio-mmio", "virtio-pci", "loop",	  "loop-poll",
+	"raw",	       "raw-len0",    "user",	    "kernel", "kernel-dm", "kernel-len0",
+	"kernel-poll", "virtio-mmio", "virtio-pci", "loop",   "loop-poll",
 };
 
 /* How each testdev path registers its doorbells (guest bench.db=). */
@@ -437,7 +437,8 @@ int main(int argc, char **argv)
 		       med_rt[KERNEL_POLL] / med_rt[KERNEL]);
 		printf("pci doorbell (kernel-len0) / mmio doorbell (kernel-dm): %.2fx; "
 		       "kernel-len0 / raw-len0 doorbell: %.2fx\n",
-		       med_db[KERNEL_LEN0] / med_db[KERNEL_DM], med_db[KERNEL_LEN0] / med_db[RAW_LEN0]);
+		       med_db[KERNEL_LEN0] / med_db[KERNEL_DM],
+		       med_db[KERNEL_LEN0] / med_db[RAW_LEN0]);
 		printf("virtio-pci (MSI-X) / virtio-mmio (pin) round trip: %.2fx\n",
 		       med_rt[VIRTIO_PCI] / med_rt[VIRTIO_MMIO]);
 	}
