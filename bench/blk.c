@@ -2,7 +2,9 @@
 /*
  * bench/blk: 4 KiB random read and write IOPS and mean/p99 latency of
  * evvm's virtio-blk, measured from inside the guest (tests=blk-bench,
- * guest/test_blk_bench.c), at queue depth 1 and 32, on two fabric paths:
+ * guest/test_blk_bench.c), at queue depth 1 and 32, on both transports
+ * (--transport=mmio: virtio-mmio; pci: modern virtio-pci with MSI-X) and
+ * two fabric paths:
  *
  *   kernel  KVM ioeventfd (QueueNotify never leaves the kernel) and KVM
  *           irqfd (the blk I/O thread's eventfd write injects the interrupt)
@@ -11,8 +13,17 @@
  *           thread injects every interrupt
  *
  * The disk is bench/disk.h's file on tmpfs, which the VMs open through
- * /proc/self/fd. Every request goes guest -> virtio-mmio -> blk I/O
- * thread -> io_uring (readv/writev on the file) -> used ring -> interrupt.
+ * /proc/self/fd. Every request goes guest -> virtio-mmio or virtio-pci ->
+ * blk I/O thread -> io_uring (readv/writev on the file) -> used ring ->
+ * interrupt (an IOAPIC pin whose handler reads InterruptStatus and writes
+ * InterruptACK, or an MSI-X vector whose handler touches no register).
+ *
+ * exits/req counts the vCPU exits that reach evvm (port I/O and MMIO:
+ * vm_get_metrics()) per request: the run's total less a baseline run of
+ * the same path with one request (boot, discovery, setup and the output
+ * lines, which differ by a few characters: +-0.01 at 2000 requests), over
+ * n - 1. Exits KVM handles itself (an ioeventfd doorbell, hlt, EOI) are
+ * not seen by evvm and not counted.
  *
  * The guest counts in TSC cycles (per-request latency from just before the
  * request is queued to the completion poll that sees it; the driver sleeps
@@ -62,8 +73,14 @@
 #define CONSOLE_MAX	 65536
 #define HOST_REF_N	 20000
 
-enum { KERNEL, USER, NR_PATHS };
-static const char *const path_names[NR_PATHS] = { "kernel", "user" };
+/* Fabric (path / 2: KERNEL or USER) times transport (path % 2). */
+enum { KERNEL_MMIO, KERNEL_PCI, USER_MMIO, USER_PCI, NR_PATHS };
+enum { KERNEL, USER };
+static const char *const fabric_names[] = { "kernel", "user" };
+static const char *const transport_names[] = { "mmio", "pci" };
+#define FABRIC(p)    ((p) / 2)
+#define IS_PCI(p)    ((p) % 2)
+#define BASELINE_N   1 /* requests of the exit-count baseline run */
 
 struct workload {
 	const char *rw;
@@ -79,6 +96,8 @@ static const struct workload workloads[] = {
 
 struct sample {
 	double iops, mean_us, p99_us;
+	double exits; /* the run's whole count; main() turns it into exits per request */
+	double mmio_exits;
 };
 
 struct opts {
@@ -86,6 +105,7 @@ struct opts {
 	int pin;
 	const char *json, *wait;
 	bool verbose;
+	bool want[NR_PATHS]; /* --fabric and --transport */
 };
 
 struct watchdog {
@@ -133,7 +153,7 @@ static bool find_line(const char *buf, const char *prefix, char *out, size_t max
  * MARK interval. Returns 0, or 1 after printing one line.
  */
 static int run_one(const struct opts *o, const char *disk, uint64_t sectors, int path,
-		   const struct workload *w, unsigned int seed, struct sample *s)
+		   const struct workload *w, unsigned int req, unsigned int seed, struct sample *s)
 {
 	char cmdline[256], what[64], *out = NULL, line[512];
 	struct blk_config bc = { .path = disk };
@@ -145,14 +165,16 @@ static int run_one(const struct opts *o, const char *disk, uint64_t sectors, int
 		.kernel_size = demo_guest_end - demo_guest_start,
 		.cmdline = cmdline,
 		.console_in = -1,
-		.ioeventfd_user = path == USER,
-		.irqfd_user = path == USER,
+		.ioeventfd_user = FABRIC(path) == USER,
+		.irqfd_user = FABRIC(path) == USER,
 		.testdev = true,
+		.transport = IS_PCI(path) ? EVVM_TRANSPORT_PCI : EVVM_TRANSPORT_MMIO,
 	};
+	struct evvm_vm_metrics m;
 	struct watchdog wd = { .fd = -1 };
 	struct evvm_mark marks[16];
 	/* Generous: a request costs ~1 ms of emulated guest code. */
-	struct itimerspec its = { .it_value.tv_sec = 60 + o->n / 100 };
+	struct itimerspec its = { .it_value.tv_sec = 60 + req / 100 };
 	struct evvm_vm *vm = NULL;
 	unsigned int nr, qd, n;
 	uint64_t start = 0, end = 0, cycles, mean, p99;
@@ -161,11 +183,12 @@ static int run_one(const struct opts *o, const char *disk, uint64_t sectors, int
 	ssize_t got;
 	int con, status, err, rc = 1;
 
-	snprintf(what, sizeof(what), "%s %s qd=%u", path_names[path], w->rw, w->qd);
+	snprintf(what, sizeof(what), "%s %s %s qd=%u n=%u", fabric_names[FABRIC(path)],
+		 transport_names[IS_PCI(path)], w->rw, w->qd, req);
 	snprintf(cmdline, sizeof(cmdline),
 		 "tests=blk-bench bbench.rw=%s bbench.qd=%u bbench.n=%u bbench.seed=%u "
 		 "bbench.sectors=%" PRIu64 " bbench.wait=%s",
-		 w->rw, w->qd, o->n, seed, sectors, o->wait);
+		 w->rw, w->qd, req, seed, sectors, o->wait);
 
 	con = memfd_create("blk-bench-console", MFD_CLOEXEC);
 	if (con < 0) {
@@ -193,6 +216,9 @@ static int run_one(const struct opts *o, const char *disk, uint64_t sectors, int
 
 	status = vm_run(vm);
 	nr = vm_marks(vm, marks, 16);
+	vm_get_metrics(vm, &m);
+	s->mmio_exits = (double)(m.exit_mmio_read + m.exit_mmio_write);
+	s->exits = s->mmio_exits + (double)(m.exit_io_in + m.exit_io_out);
 	if (nr > 16)
 		nr = 16;
 
@@ -226,7 +252,7 @@ static int run_one(const struct opts *o, const char *disk, uint64_t sectors, int
 	if (!find_line(out, "evvm-guest: blk-bench: ", line, sizeof(line)) ||
 	    sscanf(line, "rw=%15s qd=%u n=%u cycles=%" SCNu64 " mean=%" SCNu64 " p99=%" SCNu64,
 		   rw, &qd, &n, &cycles, &mean, &p99) != 6 ||
-	    strcmp(rw, w->rw) || qd != w->qd || n != o->n || !cycles) {
+	    strcmp(rw, w->rw) || qd != w->qd || n != req || !cycles) {
 		fprintf(stderr, "blk: %s: no valid 'blk-bench:' line in the guest's output\n", what);
 		goto out;
 	}
@@ -307,7 +333,7 @@ struct host_ref {
  * every path; 0, or 1 after printing one line. The disk is gone on return.
  */
 static int measure(const struct opts *o, struct sample (*samples)[NR_PATHS][MAX_RUNS],
-		   struct host_ref *ref, struct disk *d)
+		   struct sample *base, struct host_ref *ref, struct disk *d)
 {
 	uint64_t sectors;
 	char disk[64], *buf;
@@ -344,13 +370,23 @@ static int measure(const struct opts *o, struct sample (*samples)[NR_PATHS][MAX_
 		return 1;
 	}
 
+	/* Each path's exit-count baseline: the same VM doing BASELINE_N requests. */
+	for (int p = 0; p < NR_PATHS; p++) {
+		if (o->want[p] &&
+		    run_one(o, disk, sectors, p, &workloads[0], BASELINE_N, 1, &base[p])) {
+			close(fd);
+			return 1;
+		}
+	}
 	for (unsigned int r = 0; r < o->runs; r++) {
 		for (unsigned int w = 0; w < NR_WORKLOADS; w++) {
 			for (int i = 0; i < NR_PATHS; i++) {
 				/* Alternate which path goes first. */
 				int p = (i + r) % NR_PATHS;
 
-				if (run_one(o, disk, sectors, p, &workloads[w], r + 1,
+				if (!o->want[p])
+					continue;
+				if (run_one(o, disk, sectors, p, &workloads[w], o->n, r + 1,
 					    &samples[w][p][r])) {
 					close(fd);
 					return 1;
@@ -362,15 +398,32 @@ static int measure(const struct opts *o, struct sample (*samples)[NR_PATHS][MAX_
 	return 0;
 }
 
+/* --fabric / --transport: @names[0], @names[1] or "both" into @on[2]; false after a message. */
+static bool opt_pair(const char *flag, const char *arg, const char *const *names, bool *on)
+{
+	bool both = !strcmp(arg, "both");
+
+	if (!both && strcmp(arg, names[0]) && strcmp(arg, names[1])) {
+		fprintf(stderr, "blk: --%s '%s': want %s, %s or both\n", flag, arg, names[0],
+			names[1]);
+		return false;
+	}
+	on[0] = both || !strcmp(arg, names[0]);
+	on[1] = both || !strcmp(arg, names[1]);
+	return true;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: bench/blk [--runs R] [--n N] [--pin CPU | --no-pin] [--json FILE]\n"
 		"  4 KiB random read/write at queue depth 1 and 32, measured in the guest,\n"
-		"  on KVM's ioeventfd/irqfd path (kernel) and evvm's (user), against a\n"
-		"  %d MiB disk file on /dev/shm.\n"
+		"  on KVM's ioeventfd/irqfd path (kernel) and evvm's (user), over virtio-mmio\n"
+		"  and virtio-pci, against a %d MiB disk file on /dev/shm.\n"
 		"  --runs R         repetitions of every workload and path, interleaved (default 3)\n"
-		"  --n N            requests per run, 1..%d (default 2000)\n"
+		"  --n N            requests per run, 2..%d (default 2000)\n"
+		"  --fabric F       kernel, user or both (default both)\n"
+		"  --transport T    mmio, pci or both (default both)\n"
 		"  --pin CPU        run every thread on host CPU (default 0)\n"
 		"  --no-pin         let the scheduler place threads\n"
 		"  --wait hlt|spin  how the guest waits for completions (default hlt:\n"
@@ -387,11 +440,14 @@ int main(int argc, char **argv)
 		{ "json", required_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
 		{ "pin", required_argument, NULL, 'c' },  { "no-pin", no_argument, NULL, 'u' },
 		{ "wait", required_argument, NULL, 'w' }, { "verbose", no_argument, NULL, 'v' },
+		{ "fabric", required_argument, NULL, 'f' },
+		{ "transport", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .runs = 3, .n = 2000, .pin = 0, .wait = "hlt" };
 	static struct sample samples[NR_WORKLOADS][NR_PATHS][MAX_RUNS];
-	struct sample med[NR_WORKLOADS][NR_PATHS];
+	struct sample med[NR_WORKLOADS][NR_PATHS], base[NR_PATHS];
+	bool fabric[2] = { true, true }, transport[2] = { true, true };
 	struct host_ref ref;
 	double v[MAX_RUNS];
 	struct disk d;
@@ -407,7 +463,7 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'n':
-			if (!opt_uint("blk", "n", optarg, 1, GUEST_N_MAX, &o.n))
+			if (!opt_uint("blk", "n", optarg, BASELINE_N + 1, GUEST_N_MAX, &o.n))
 				return 2;
 			break;
 		case 'j':
@@ -430,6 +486,13 @@ int main(int argc, char **argv)
 		case 'v':
 			o.verbose = true;
 			break;
+		case 'f':
+		case 't':
+			if (!opt_pair(opt == 'f' ? "fabric" : "transport", optarg,
+				      opt == 'f' ? fabric_names : transport_names,
+				      opt == 'f' ? fabric : transport))
+				return 2;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -442,6 +505,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "blk: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return 2;
 	}
+	for (int p = 0; p < NR_PATHS; p++)
+		o.want[p] = fabric[FABRIC(p)] && transport[IS_PCI(p)];
 
 	/* Fail now rather than after minutes of runs. */
 	if (o.json) {
@@ -452,7 +517,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	if (measure(&o, samples, &ref, &d)) {
+	if (measure(&o, samples, base, &ref, &d)) {
 		if (json) {
 			fclose(json);
 			unlink(o.json);
@@ -462,6 +527,15 @@ int main(int argc, char **argv)
 
 	for (unsigned int w = 0; w < NR_WORKLOADS; w++) {
 		for (int p = 0; p < NR_PATHS; p++) {
+			if (!o.want[p])
+				continue;
+			for (unsigned int r = 0; r < o.runs; r++)
+				v[r] = (samples[w][p][r].exits - base[p].exits) / (o.n - BASELINE_N);
+			med[w][p].exits = median(v, o.runs);
+			for (unsigned int r = 0; r < o.runs; r++)
+				v[r] = (samples[w][p][r].mmio_exits - base[p].mmio_exits) /
+				       (o.n - BASELINE_N);
+			med[w][p].mmio_exits = median(v, o.runs);
 			for (unsigned int r = 0; r < o.runs; r++)
 				v[r] = samples[w][p][r].iops;
 			med[w][p].iops = median(v, o.runs);
@@ -481,23 +555,32 @@ int main(int argc, char **argv)
 	else
 		printf("unpinned, ");
 	printf("guest waits by %s; medians\n", o.wait);
-	printf("%-7s %-6s %3s %10s %10s %10s %11s\n", "path", "rw", "qd", "IOPS", "mean_us",
-	       "p99_us", "IOPS u/k");
+	printf("%-7s %-5s %-6s %3s %10s %10s %10s %10s %10s %11s\n", "path", "trans", "rw", "qd",
+	       "IOPS", "mean_us", "p99_us", "exits/req", "mmio/req", "IOPS p/m");
 	for (unsigned int w = 0; w < NR_WORKLOADS; w++) {
 		for (int p = 0; p < NR_PATHS; p++) {
-			printf("%-7s %-6s %3u %10.0f %10.1f %10.1f", path_names[p], workloads[w].rw,
+			if (!o.want[p])
+				continue;
+			printf("%-7s %-5s %-6s %3u %10.0f %10.1f %10.1f %10.2f %10.2f",
+			       fabric_names[FABRIC(p)], transport_names[IS_PCI(p)], workloads[w].rw,
 			       workloads[w].qd, med[w][p].iops, med[w][p].mean_us,
-			       med[w][p].p99_us);
-			if (p == USER)
-				printf(" %10.2fx", med[w][USER].iops / med[w][KERNEL].iops);
+			       med[w][p].p99_us, med[w][p].exits, med[w][p].mmio_exits);
+			if (IS_PCI(p) && o.want[p - 1])
+				printf(" %10.2fx", med[w][p].iops / med[w][p - 1].iops);
 			printf("\n");
 		}
 	}
-	printf("user / kernel mean latency:");
-	for (unsigned int w = 0; w < NR_WORKLOADS; w++)
-		printf(" %s qd%u %.2fx%s", workloads[w].rw, workloads[w].qd,
-		       med[w][USER].mean_us / med[w][KERNEL].mean_us,
-		       w + 1 < NR_WORKLOADS ? "," : "\n");
+	for (int t = 0; t < 2; t++) {
+		int k = t ? KERNEL_PCI : KERNEL_MMIO, u = t ? USER_PCI : USER_MMIO;
+
+		if (!o.want[k] || !o.want[u])
+			continue;
+		printf("user / kernel mean latency, %s:", transport_names[t]);
+		for (unsigned int w = 0; w < NR_WORKLOADS; w++)
+			printf(" %s qd%u %.2fx%s", workloads[w].rw, workloads[w].qd,
+			       med[w][u].mean_us / med[w][k].mean_us,
+			       w + 1 < NR_WORKLOADS ? "," : "\n");
+	}
 	printf("host reference, synchronous 4 KiB on the same file (no VM): pread %.2f us, "
 	       "pwrite %.2f us\n",
 	       ref.read_us, ref.write_us);
@@ -511,15 +594,24 @@ int main(int argc, char **argv)
 			"\"host_ref_us\": {\"pread\": %.3f, \"pwrite\": %.3f}, \"workloads\": [",
 			o.n, o.pin, o.wait, DISK_MIB, d.dir, d.tmpfs ? "true" : "false",
 			ref.read_us, ref.write_us);
-		for (unsigned int w = 0; w < NR_WORKLOADS; w++)
-			for (int p = 0; p < NR_PATHS; p++)
+		for (unsigned int w = 0, first = 1; w < NR_WORKLOADS; w++) {
+			for (int p = 0; p < NR_PATHS; p++) {
+				if (!o.want[p])
+					continue;
 				fprintf(f,
-					"%s\n  {\"path\": \"%s\", \"rw\": \"%s\", \"qd\": %u, "
-					"\"iops\": %.1f, \"mean_us\": %.2f, \"p99_us\": %.2f, "
+					"%s\n  {\"path\": \"%s\", \"transport\": \"%s\", "
+					"\"rw\": \"%s\", \"qd\": %u, \"iops\": %.1f, "
+					"\"mean_us\": %.2f, \"p99_us\": %.2f, "
+					"\"exits_per_req\": %.3f, \"mmio_exits_per_req\": %.3f, "
 					"\"runs\": %u}",
-					w || p ? "," : "", path_names[p], workloads[w].rw,
+					first ? "" : ",", fabric_names[FABRIC(p)],
+					transport_names[IS_PCI(p)], workloads[w].rw,
 					workloads[w].qd, med[w][p].iops, med[w][p].mean_us,
-					med[w][p].p99_us, o.runs);
+					med[w][p].p99_us, med[w][p].exits, med[w][p].mmio_exits,
+					o.runs);
+				first = 0;
+			}
+		}
 		fprintf(f, "\n]}\n");
 		if (fclose(f)) {
 			fprintf(stderr, "blk: %s: %s\n", o.json, evvm_strerror(errno));

@@ -6,9 +6,20 @@
  * on a noisy machine; the table shows medians.
  *
  *   raw          bench/raw_kvm.c: KVM ioeventfd + irqfd + one answering thread
+ *   raw-len0     the same with a length-0 ioeventfd (any write matches)
  *   user         evvm --ioeventfd=user --irqfd=user (every doorbell exits)
  *   kernel       evvm, KVM ioeventfd + irqfd, I/O thread sleeps in epoll
- *   kernel-poll  the same with adaptive busy polling (--poll-max-us)
+ *   kernel-dm    the same, doorbells registered as virtio-mmio registers its
+ *                QueueNotify: length 4 with datamatch (the queue index)
+ *   kernel-len0  the same, doorbells registered as virtio-pci registers its
+ *                notify addresses: length 0 (KVM's fast MMIO bus)
+ *   kernel-poll  kernel with adaptive busy polling (--poll-max-us)
+ *   virtio-mmio  round trip only: a virtio-rng request on --transport=mmio,
+ *                kick (datamatch doorbell) -> used-buffer interrupt on an
+ *                IOAPIC pin, whose handler reads InterruptStatus and writes
+ *                InterruptACK (guest/test_bench_virtio.c)
+ *   virtio-pci   the same on --transport=pci: length-0 doorbell -> MSI-X
+ *                vector, whose handler touches no device register
  *   loop         no KVM: a thread standing in for the vCPU works --work-us,
  *                kicks an eventfd and sleeps until an evvm loop answers on
  *                another eventfd (the kick -> interrupt round trip of the
@@ -35,6 +46,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <evvm/devices.h>
 #include <evvm/log.h>
 #include <evvm/loop.h>
 #include <evvm/vm.h>
@@ -50,10 +62,37 @@
 #define MARK_END 0x100
 #define MAX_RUNS 64
 
-enum { RAW, USER, KERNEL, KERNEL_POLL, LOOP, LOOP_POLL, NR_PATHS };
+enum {
+	RAW,
+	RAW_LEN0,
+	USER,
+	KERNEL,
+	KERNEL_DM,
+	KERNEL_LEN0,
+	KERNEL_POLL,
+	VIRTIO_MMIO,
+	VIRTIO_PCI,
+	LOOP,
+	LOOP_POLL,
+	NR_PATHS
+};
 
-static const char *const path_names[NR_PATHS] = { "raw",	 "user", "kernel",
-						  "kernel-poll", "loop", "loop-poll" };
+static const char *const path_names[NR_PATHS] = {
+	"raw",	       "raw-len0",    "user",	    "kernel", "kernel-dm", "kernel-len0",
+	"kernel-poll", "virtio-mmio", "virtio-pci", "loop",   "loop-poll",
+};
+
+/* How each testdev path registers its doorbells (guest bench.db=). */
+static const char *db_mode(int path)
+{
+	return path == KERNEL_DM ? "datamatch" : path == KERNEL_LEN0 ? "len0" : "wild";
+}
+
+/* Paths with a doorbell figure of their own (the others: round trip only). */
+static bool has_doorbell(int path)
+{
+	return path < VIRTIO_MMIO;
+}
 
 #define LOOP_WARMUP 1000 /* round trips before timing: the polling choice settles */
 
@@ -99,8 +138,9 @@ static int run_evvm(int path, unsigned int n, unsigned int poll_us, double ph[3]
 	int status, err;
 
 	snprintf(cmdline, sizeof(cmdline),
-		 "tests=bench bench.n=%u bench.vector=0x%x bench.addr=0x%llx bench.setup=testdev",
-		 n, VECTOR, DOORBELL);
+		 "tests=bench bench.n=%u bench.vector=0x%x bench.addr=0x%llx bench.setup=testdev "
+		 "bench.db=%s",
+		 n, VECTOR, DOORBELL, db_mode(path));
 	err = vm_create(&cfg, &vm);
 	if (err)
 		return err;
@@ -117,7 +157,49 @@ static int run_evvm(int path, unsigned int n, unsigned int poll_us, double ph[3]
 	return 0;
 }
 
-static int run_raw(unsigned int n, double ph[3])
+/* virtio-mmio / virtio-pci: a virtio-rng's kick -> interrupt round trip, in ph[2]. */
+static int run_virtio(int path, unsigned int n, double ph[3])
+{
+	char cmdline[96];
+	struct evvm_vm_config cfg = {
+		.mem_size = MEM_MB << 20,
+		.nr_cpus = 1,
+		.kernel_name = "(bundled test guest)",
+		.kernel = demo_guest_start,
+		.kernel_size = demo_guest_end - demo_guest_start,
+		.cmdline = cmdline,
+		.console_in = -1,
+		.console_out = -1,
+		.testdev = true,
+		.transport = path == VIRTIO_PCI ? EVVM_TRANSPORT_PCI : EVVM_TRANSPORT_MMIO,
+		.nr_devices = 1,
+	};
+	struct evvm_mark marks[16];
+	struct evvm_vm *vm;
+	unsigned int nr;
+	int status, err;
+
+	snprintf(cmdline, sizeof(cmdline), "tests=bench-virtio bench.n=%u", n);
+	err = rng_create("rng0", &cfg.devices[0]);
+	if (err)
+		return err;
+	err = vm_create(&cfg, &vm); /* owns the device from here on, also when it fails */
+	if (err)
+		return err;
+	status = vm_run(vm);
+	nr = vm_marks(vm, marks, 16);
+	vm_destroy(vm);
+	if (status != 0) {
+		fprintf(stderr, "notify: %s: guest exited with status %d\n", path_names[path],
+			status);
+		return -EIO;
+	}
+	ph[0] = ph[1] = 0; /* no doorbell figure of its own */
+	ph[2] = phase_ns(marks, nr < 16 ? nr : 16, 3);
+	return 0;
+}
+
+static int run_raw(int path, unsigned int n, double ph[3])
 {
 	char cmdline[160];
 	struct raw_result r;
@@ -127,11 +209,12 @@ static int run_raw(unsigned int n, double ph[3])
 		 "tests=bench bench.n=%u bench.vector=0x%x bench.addr=0x%llx bench.setup=none", n,
 		 VECTOR, DOORBELL);
 	err = raw_kvm_run(demo_guest_start, demo_guest_end - demo_guest_start, cmdline, DOORBELL,
-			  VECTOR, MEM_MB, &r);
+			  path == RAW_LEN0 ? 0 : 4, VECTOR, MEM_MB, &r);
 	if (err)
 		return err;
 	if (r.status != 0) {
-		fprintf(stderr, "notify: raw: guest exited with status %d\n", r.status);
+		fprintf(stderr, "notify: %s: guest exited with status %d\n", path_names[path],
+			r.status);
 		return -EIO;
 	}
 	memcpy(ph, r.phase_ns, sizeof(r.phase_ns));
@@ -303,9 +386,14 @@ int main(int argc, char **argv)
 
 			if (p < LOOP && !kvm)
 				continue;
-			err = p == RAW	  ? run_raw(n, ph)
-			      : p >= LOOP ? run_loop(p, n, poll_us, work_us, ph, &st[p])
-					  : run_evvm(p, n, poll_us, ph);
+			if (p <= RAW_LEN0)
+				err = run_raw(p, n, ph);
+			else if (p >= LOOP)
+				err = run_loop(p, n, poll_us, work_us, ph, &st[p]);
+			else if (p >= VIRTIO_MMIO)
+				err = run_virtio(p, n, ph);
+			else
+				err = run_evvm(p, n, poll_us, ph);
 			if (err || ph[0] < 0 || ph[1] < 0 || ph[2] < 0) {
 				fprintf(stderr, "notify: path %s, run %u failed: %s\n",
 					path_names[p], r + 1,
@@ -331,16 +419,28 @@ int main(int argc, char **argv)
 		med_db[p] = ran[p] ? median(db[p], runs) : 0;
 		med_rt[p] = ran[p] ? median(rt[p], runs) : 0;
 	}
-	for (int p = 0; p < LOOP; p++)
-		if (ran[p])
+	for (int p = 0; p < LOOP; p++) {
+		if (!ran[p])
+			continue;
+		if (has_doorbell(p))
 			printf("%-12s %14.0f %14.0f %11.2fx %11.2fx\n", path_names[p], med_db[p],
 			       med_rt[p], med_db[p] / med_db[RAW], med_rt[p] / med_rt[RAW]);
+		else
+			printf("%-12s %14s %14.0f %12s %11.2fx\n", path_names[p], "-", med_rt[p],
+			       "-", med_rt[p] / med_rt[RAW]);
+	}
 	for (int p = LOOP; p < NR_PATHS; p++)
 		printf("%-12s %14s %14.0f %12s %12s\n", path_names[p], "-", med_rt[p], "-", "-");
 	if (kvm) {
 		printf("user / kernel doorbell: %.2fx\n", med_db[USER] / med_db[KERNEL]);
 		printf("kernel-poll / kernel round trip: %.3fx\n",
 		       med_rt[KERNEL_POLL] / med_rt[KERNEL]);
+		printf("pci doorbell (kernel-len0) / mmio doorbell (kernel-dm): %.2fx; "
+		       "kernel-len0 / raw-len0 doorbell: %.2fx\n",
+		       med_db[KERNEL_LEN0] / med_db[KERNEL_DM],
+		       med_db[KERNEL_LEN0] / med_db[RAW_LEN0]);
+		printf("virtio-pci (MSI-X) / virtio-mmio (pin) round trip: %.2fx\n",
+		       med_rt[VIRTIO_PCI] / med_rt[VIRTIO_MMIO]);
 	}
 	printf("loop-poll / loop round trip: %.3fx (work %u us; last run: polling %s, mean wait "
 	       "%llu ns polling, %llu ns sleeping, %llu trials, window %llu ns)\n",
@@ -362,10 +462,10 @@ int main(int argc, char **argv)
 		for (int p = 0, first = 1; p < NR_PATHS; p++) {
 			if (!ran[p])
 				continue;
-			fprintf(f,
-				"%s\"%s\": {\"doorbell_ns\": %.1f, \"roundtrip_ns\": %.1f, "
-				"\"runs\": %u}",
-				first ? "" : ", ", path_names[p], med_db[p], med_rt[p], runs);
+			fprintf(f, "%s\"%s\": {", first ? "" : ", ", path_names[p]);
+			if (has_doorbell(p) && p < LOOP)
+				fprintf(f, "\"doorbell_ns\": %.1f, ", med_db[p]);
+			fprintf(f, "\"roundtrip_ns\": %.1f, \"runs\": %u}", med_rt[p], runs);
 			first = 0;
 		}
 		fprintf(f, "}}\n");

@@ -432,7 +432,8 @@ static int setup_routing(struct raw_vm *r, unsigned int vector)
 	return err;
 }
 
-static int setup_fabric(struct raw_vm *r, uint64_t doorbell, unsigned int vector)
+static int setup_fabric(struct raw_vm *r, uint64_t doorbell, unsigned int doorbell_len,
+			unsigned int vector)
 {
 	struct kvm_irqfd irqfd;
 	struct kvm_ioeventfd ioev;
@@ -454,9 +455,9 @@ static int setup_fabric(struct raw_vm *r, uint64_t doorbell, unsigned int vector
 		return sys_fail("eventfd (ioeventfd)");
 	ioev = (struct kvm_ioeventfd){
 		.addr = doorbell,
-		.len = 4,
+		.len = doorbell_len, /* 0: any write (KVM_FAST_MMIO_BUS where it has one) */
 		.fd = r->kick_fd,
-		.flags = 0, /* MMIO, no datamatch: every 4-byte write */
+		.flags = 0, /* MMIO, no datamatch: every write of that length */
 	};
 	if (ioctl(r->vm_fd, KVM_IOEVENTFD, &ioev) < 0)
 		return sys_fail("KVM_IOEVENTFD");
@@ -635,7 +636,8 @@ static void raw_vm_destroy(struct raw_vm *r)
 }
 
 int raw_kvm_run(const void *elf, size_t size, const char *cmdline, uint64_t doorbell,
-		unsigned int vector, unsigned int mem_mb, struct raw_result *out)
+		unsigned int doorbell_len, unsigned int vector, unsigned int mem_mb,
+		struct raw_result *out)
 {
 	struct raw_vm r = {
 		.kvm_fd = -1,
@@ -655,6 +657,8 @@ int raw_kvm_run(const void *elf, size_t size, const char *cmdline, uint64_t door
 	if (mem_mb < MEM_MB_MIN || mem_mb > MEM_MB_MAX)
 		return fail(-EINVAL, "memory %u MiB: want %u..%llu", mem_mb, MEM_MB_MIN,
 			    (unsigned long long)MEM_MB_MAX);
+	if (doorbell_len != 0 && doorbell_len != 4)
+		return fail(-EINVAL, "doorbell length %u: want 0 or 4", doorbell_len);
 	if (vector < 32 || vector > 255)
 		return fail(-EINVAL, "MSI vector %u: want 32..255", vector);
 	if (doorbell < ((uint64_t)mem_mb << 20) || doorbell > UINT64_MAX - QUIET_OFFSET - 4)
@@ -672,7 +676,7 @@ int raw_kvm_run(const void *elf, size_t size, const char *cmdline, uint64_t door
 		err = setup_vcpu(&r);
 	}
 	if (!err)
-		err = setup_fabric(&r, doorbell, vector);
+		err = setup_fabric(&r, doorbell, doorbell_len, vector);
 	if (!err)
 		err = start_responder(&r);
 	if (!err)

@@ -19,13 +19,15 @@ struct raw_result {
 
 /*
  * Boot the PVH ELF @elf/@size with @cmdline (at most 4095 bytes) on 1 vCPU
- * and @mem_mb MiB of RAM (2..3072); ioeventfd (MMIO, wildcard, len 4) at
- * @doorbell, an MSI irqfd to @vector on APIC 0, and a thread that answers
- * each kick by writing the irqfd. Runs until the guest writes port 0xf4.
+ * and @mem_mb MiB of RAM (2..3072); ioeventfd (MMIO, no datamatch, length
+ * @doorbell_len: 4, or 0 for any write) at @doorbell, an MSI irqfd to
+ * @vector on APIC 0, and a thread that answers each kick by writing the
+ * irqfd. Runs until the guest writes port 0xf4.
  * Returns 0 (see @out->status for the guest's verdict) or -errno (with a
  * message on stderr).
  */
 int raw_kvm_run(const void *elf, size_t size, const char *cmdline, uint64_t doorbell,
-		unsigned int vector, unsigned int mem_mb, struct raw_result *out);
+		unsigned int doorbell_len, unsigned int vector, unsigned int mem_mb,
+		struct raw_result *out);
 
 #endif
