@@ -210,7 +210,7 @@ static void test_cpu_limit(void **state)
 
 /* ---- README and --help name the same flags ---- */
 
-#define MAX_FORMS 64
+#define MAX_FORMS 128
 
 /* "--flag" or "--flag key" (for "--flag key=..."), as found in a text. */
 struct forms {
@@ -223,7 +223,10 @@ static void forms_add(struct forms *fs, const char *s, size_t len)
 	for (unsigned int i = 0; i < fs->n; i++)
 		if (strlen(fs->f[i]) == len && !strncmp(fs->f[i], s, len))
 			return;
-	assert_true(fs->n < MAX_FORMS && len < sizeof(fs->f[0]));
+	if (fs->n == MAX_FORMS || len >= sizeof(fs->f[0]))
+		fail_msg("flag form '%.*s': more than %d forms or longer than %zu bytes "
+			 "(raise MAX_FORMS or the form size)",
+			 (int)len, s, MAX_FORMS, sizeof(fs->f[0]) - 1);
 	memcpy(fs->f[fs->n], s, len);
 	fs->f[fs->n++][len] = 0;
 }
