@@ -11,7 +11,7 @@
 struct httpd;
 
 struct httpd_limits {
-	unsigned int max_connections; /* more at once are closed as they come */
+	unsigned int max_connections; /* at once; more wait to be accepted */
 	unsigned int idle_timeout_s;  /* a connection idle this long is closed */
 	size_t max_body;	      /* read whole up to this; libevent's own 413 past it */
 	size_t max_headers;	      /* the request line and headers */
