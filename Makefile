@@ -25,8 +25,8 @@ CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-
 LDFLAGS	+= -fsanitize=address,undefined
 endif
 override CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
-# libmicrohttpd is loaded by cli/mhd.c when an API server starts (its GnuTLS
-# dependencies would otherwise load with every evvm process).
+# libevent (evhttp) is loaded by cli/libevent.c when an API server starts:
+# other commands do not pay for loading it.
 LIB_LDLIBS := -pthread -luring -lz -llzma -llz4 -lzstd -lseccomp
 LDLIBS	+= $(LIB_LDLIBS) -ljansson
 

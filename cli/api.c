@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Firecracker's REST API over a unix socket: libmicrohttpd parses HTTP on
- * its own thread, each request is routed by a table to a handler that
- * reads its body with cli/vmjson.c and changes the instance under its lock.
+ * Firecracker's REST API over a unix socket: cli/httpd.c reads each request
+ * on a thread of its own, a table routes it to a handler that reads its
+ * body with cli/vmjson.c and changes the instance under its lock.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,35 +16,30 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <microhttpd.h>
 
 #include <evvm/log.h>
 
 #include "api.h"
 #include "cli.h"
-#include "mhd.h"
+#include "httpd.h"
 #include "vmjson.h"
 
 #define API_VERSION   "1.17.0" /* the Firecracker API whose subset evvm speaks */
 #define API_LOG_BURST 20
 
 struct api_server {
-	struct MHD_Daemon *mhd;
+	struct httpd *httpd;
 	struct instance *in;
 	struct evvm_ratelimit log; /* refused requests: a client can send many */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
-/* libmicrohttpd's functions, set by the first api_start(). */
-static const struct mhd_fns *mhd;
-
 enum { M_GET = 1, M_PUT = 2, M_PATCH = 4 };
 
 /* One request: its body as it arrives, then the answer. */
 struct api_req {
-	char *body;
+	const char *body; /* the server's, read whole */
 	size_t len;
-	bool too_big;
 	struct instance *in;
 	int method;
 	const char *id; /* the path's {id}, or NULL */
@@ -560,37 +555,6 @@ static void dispatch(struct api_req *r, const char *url, const char *method)
 		fault(r, 500, "out of memory");
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, json_t *body)
-{
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-
-	if (body && !text)
-		return MHD_NO;
-	resp = mhd->create_response_from_buffer(text ? strlen(text) : 0, text ? text : (char *)"",
-						text ? MHD_RESPMEM_MUST_FREE
-						     : MHD_RESPMEM_PERSISTENT);
-	if (!resp) {
-		free(text);
-		return MHD_NO;
-	}
-	if (text)
-		mhd->add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	ret = mhd->queue_response(c, status, resp);
-	mhd->destroy_response(resp);
-	return ret;
-}
-
-static enum MHD_Result reply_fault(struct MHD_Connection *c, unsigned int status, const char *msg)
-{
-	json_t *j = json_pack("{s:s}", "fault_message", msg);
-	enum MHD_Result ret = j ? reply(c, status, j) : MHD_NO;
-
-	json_decref(j);
-	return ret;
-}
-
 static int parse_method(const char *m)
 {
 	if (!strcmp(m, "GET"))
@@ -600,26 +564,6 @@ static int parse_method(const char *m)
 	if (!strcmp(m, "PATCH"))
 		return M_PATCH;
 	return 0;
-}
-
-/* The body so far: appended up to API_MAX_BODY, counted (and dropped) past it. */
-static void take_body(struct api_req *r, const char *data, size_t size)
-{
-	char *nb;
-
-	if (r->too_big || r->len + size > API_MAX_BODY) {
-		r->too_big = true;
-		r->len += size;
-		return;
-	}
-	nb = realloc(r->body, r->len + size);
-	if (!nb) {
-		r->too_big = true;
-		return;
-	}
-	memcpy(nb + r->len, data, size);
-	r->body = nb;
-	r->len += size;
 }
 
 /* One line per refused request, at most API_LOG_BURST a second (only the API thread logs). */
@@ -635,71 +579,51 @@ static void log_refused(struct api_server *api, const char *method, const char *
 	pr_info("API: %.16s %.128s: %u: %s", method, url, r->status, r->msg);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version, const char *upload_data,
-				  size_t *upload_data_size, void **ctx)
+/* The body's limit: from Content-Length when it was sent, else from the bytes read (chunked). */
+static int check_size(struct api_req *r, const struct httpd_request *rq)
 {
-	struct api_server *api = cls;
-	struct api_req *r = *ctx;
-	const char *cl;
-	enum MHD_Result ret;
-
-	(void)version;
-	if (!r) {
-		r = calloc(1, sizeof(*r));
-		if (!r)
-			return MHD_NO;
-		r->in = api->in;
-		r->method = parse_method(method);
-		*ctx = r;
-		cl = mhd->lookup_connection_value(c, MHD_HEADER_KIND,
-						  MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > API_MAX_BODY) {
-			char m[128];
-
-			snprintf(m, sizeof(m),
-				 "Request payload with size %.20s is larger than the limit of %u "
-				 "allowed by server.",
-				 cl, API_MAX_BODY);
-			return reply_fault(c, 413, m);
-		}
-		return MHD_YES;
-	}
-	if (*upload_data_size) {
-		take_body(r, upload_data, *upload_data_size);
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
-	if (r->too_big) {
-		snprintf(r->msg, sizeof(r->msg),
-			 "Request payload with size %zu is larger than the limit of %u allowed by "
-			 "server.",
-			 r->len, API_MAX_BODY);
-		return reply_fault(c, 413, r->msg);
-	}
-	dispatch(r, url, method);
-	if (r->status >= 400)
-		log_refused(api, method, url, r);
-	ret = r->status >= 400 ? reply_fault(c, r->status, r->msg)
-			       : reply(c, r->status, r->status == 200 ? r->reply : NULL);
-	return ret;
+	if (rq->content_length && strtoull(rq->content_length, NULL, 10) > API_MAX_BODY)
+		return fault(r, 413,
+			     "Request payload with size %.20s is larger than the limit of %u "
+			     "allowed by server.",
+			     rq->content_length, API_MAX_BODY);
+	if (rq->len > API_MAX_BODY)
+		return fault(r, 413,
+			     "Request payload with size %zu is larger than the limit of %u allowed "
+			     "by server.",
+			     rq->len, API_MAX_BODY);
+	return 0;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
-			 enum MHD_RequestTerminationCode toe)
+/* httpd's handler: one request, read whole, on the API thread. */
+static void on_request(void *arg, const struct httpd_request *rq, struct httpd_reply *rp)
 {
-	struct api_req *r = *ctx;
+	struct api_server *api = arg;
+	struct api_req *r = calloc(1, sizeof(*r));
+	json_t *j;
 
-	(void)cls;
-	(void)c;
-	(void)toe;
+	rp->status = 500;
 	if (!r)
 		return;
+	r->in = api->in;
+	r->method = parse_method(rq->method);
+	r->body = rq->body;
+	r->len = rq->len;
+	if (!check_size(r, rq))
+		dispatch(r, rq->path, rq->method);
+	if (r->status >= 400) {
+		log_refused(api, rq->method, rq->path, r);
+		j = json_pack("{s:s}", "fault_message", r->msg);
+		rp->json = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		json_decref(j);
+	} else if (r->status == 200) {
+		rp->json = json_dumps(r->reply, JSON_COMPACT);
+	}
+	/* Without memory for its body, an answer is a bare 500. */
+	rp->status = r->status == 204 || rp->json ? r->status : 500;
 	json_decref(r->json);
 	json_decref(r->reply);
-	free(r->body);
 	free(r);
-	*ctx = NULL;
 }
 
 /* Remove @path if it is a socket nobody answers on; refuse anything else. */
@@ -758,13 +682,15 @@ static int listen_unix(const char *path)
 
 int api_start(const char *path, struct instance *in, struct api_server **out)
 {
-	struct api_server *api;
-	int fd;
+	static const struct httpd_limits lim = {
+		.max_connections = API_MAX_CONNECTIONS,
+		.idle_timeout_s = API_TIMEOUT_S,
+		.max_body = API_READ_MAX,
+		.max_headers = API_MAX_HEADERS,
+	};
+	struct api_server *api = calloc(1, sizeof(*api));
+	int fd, err;
 
-	mhd = mhd_load();
-	if (!mhd)
-		return -ENOENT;
-	api = calloc(1, sizeof(*api));
 	if (!api)
 		return -ENOMEM;
 	fd = listen_unix(path);
@@ -775,19 +701,11 @@ int api_start(const char *path, struct instance *in, struct api_server **out)
 	api->in = in;
 	api->log = (struct evvm_ratelimit)EVVM_RATELIMIT_INIT(API_LOG_BURST);
 	strcpy(api->path, path);
-	/* One thread polls every connection: a slow client costs a slot, never the thread. */
-	api->mhd =
-		mhd->start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-				  on_request, api, MHD_OPTION_LISTEN_SOCKET, fd,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_MAX_CONNECTIONS,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_TIMEOUT_S,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
-	if (!api->mhd) {
-		pr_err("API socket '%s': libmicrohttpd did not start", path);
-		close(fd);
+	err = httpd_start(fd, &lim, on_request, api, &api->httpd);
+	if (err) {
 		unlink(path);
 		free(api);
-		return -EIO;
+		return err;
 	}
 	pr_info("API listening on '%s'", path);
 	*out = api;
@@ -798,8 +716,7 @@ void api_stop(struct api_server *api)
 {
 	if (!api)
 		return;
-	/* mhd->stop_daemon() closes the listen socket it was given. */
-	mhd->stop_daemon(api->mhd);
+	httpd_stop(api->httpd);
 	unlink(api->path);
 	free(api);
 }

@@ -5,8 +5,8 @@
  * shared libraries, so the jail gets the loader (PT_INTERP) and the
  * DT_NEEDED closure, each at a path the loader searches without
  * /etc/ld.so.cache, and the libraries it declares it may dlopen() (ELF
- * notes as systemd's dlopen metadata: evvm's for libmicrohttpd, in
- * cli/mhd.c). Every offset read from a file is bounds-checked.
+ * notes as systemd's dlopen metadata: evvm's for libevent, in
+ * cli/libevent.c). Every offset read from a file is bounds-checked.
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -317,7 +317,7 @@ static int deps_scan(struct jail_deps *deps, const char *path)
 		else if (!deps_have(deps, lib))
 			err = deps_add(deps, lib);
 	}
-	/* What it may dlopen() comes too, when the host has it: evvm's API needs libmicrohttpd. */
+	/* What it may dlopen() comes too, when the host has it: evvm's API needs libevent. */
 	for (unsigned int i = 0; !err && i < info.nr_dlopen; i++)
 		if (!lib_resolve(info.dlopen[i], info.runpath, lib, sizeof(lib)) &&
 		    !deps_have(deps, lib))

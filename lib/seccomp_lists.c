@@ -112,7 +112,6 @@ static const struct sc_rule main_thread[] = {
 	ALLOW(tgkill),			    /* vcpu_kick(): SIGUSR1 ends KVM_RUN */
 	ALLOW(rt_sigpending),		    /* instance_stop_signal(): which stop signal came */
 	ALLOW(unlink),			    /* the API socket at exit */
-	ALLOW(shutdown),		    /* libmicrohttpd closing its listening socket */
 	ALLOW(newfstatat),    ALLOW(fstat), /* stdio, the --stats lines */
 	ALLOW(lseek),	      ALLOW(fcntl),
 	ALLOW_IOCTL(TCGETS),  ALLOW_IOCTL(TCSETS), /* the terminal's mode back at exit */

@@ -29,7 +29,8 @@
 
 #define TIMEOUT	  FC_TIMEOUT
 #define API_LIMIT 51200
-#define API_IDLE  5 /* evvm closes a connection idle this long */
+#define API_IDLE  5   /* evvm closes a connection idle this long */
+#define API_CONNS 128 /* evvm serves this many connections at once */
 
 static const char not_before_start[] =
 	"The requested operation is not supported before starting the microVM.";
@@ -244,6 +245,44 @@ static void test_slow_and_many_clients(void **state)
 	assert_int_equal(api_read_response(stalled, API_IDLE + 10, NULL), -1);
 	assert_true(now_s() - t0 < API_IDLE + 9); /* closed (EOF), not our own timeout */
 	close(stalled);
+	EXPECT(&f, "GET", "/", NULL, 200, "InstanceInfo", "Not started");
+	fc_stop(&f);
+}
+
+/*
+ * More than API_CONNS clients at once: those past it wait to be accepted and
+ * are answered in turn. Clients that go before their answer (evvm's writes
+ * to them fail) cost nothing.
+ */
+static void test_connection_limit(void **state)
+{
+	static const char get[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	static const char gets[] = "GET /vm/config HTTP/1.1\r\nHost: x\r\n\r\n";
+	int fds[API_CONNS + 8];
+	struct fc f;
+
+	(void)state;
+	/* As a shell starts it: SIGPIPE not ignored (this test's SIG_IGN would be inherited). */
+	signal(SIGPIPE, SIG_DFL);
+	fc_start(&f);
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < API_CONNS + 8; i++) {
+		fds[i] = api_connect(f.sock);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(api_send_all(fds[i], get, sizeof(get) - 1), 0);
+	}
+	for (int i = 0; i < API_CONNS + 8; i++) {
+		assert_int_equal(api_read_response(fds[i], 10, NULL), 200);
+		close(fds[i]);
+	}
+	for (int i = 0; i < 200; i++) {
+		int fd = api_connect(f.sock);
+
+		assert_true(fd >= 0);
+		for (int j = 0; j < 20; j++)
+			api_send_all(fd, gets, sizeof(gets) - 1);
+		close(fd);
+	}
 	EXPECT(&f, "GET", "/", NULL, 200, "InstanceInfo", "Not started");
 	fc_stop(&f);
 }
@@ -547,6 +586,7 @@ int main(void)
 		cmocka_unit_test(test_endpoints),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_slow_and_many_clients),
+		cmocka_unit_test(test_connection_limit),
 		cmocka_unit_test(test_socket_path),
 		cmocka_unit_test(test_command_line),
 		cmocka_unit_test(test_config_file_errors),

@@ -396,7 +396,7 @@ static void test_boots_the_test_guest(void **state)
 
 /*
  * `evvm firecracker` jailed: Firecracker's arguments after the word, and
- * its API (libmicrohttpd, which evvm dlopen()s, came into the jail by
+ * its API (libevent's evhttp, which evvm dlopen()s, came into the jail by
  * evvm's dlopen note) answering through the jail's socket.
  */
 static void test_firecracker_api_jailed(void **state)
