@@ -630,19 +630,22 @@ int net_create(const char *id, const struct net_config *cfg, struct evvm_virtio_
 	struct evvm_virtio_dev *dev = calloc(1, sizeof(*dev));
 	struct net *n = calloc(1, sizeof(*n));
 	uint64_t f;
+	int err;
 
 	if (!dev || !n || !(n->rx_buf = malloc(NET_RX_BUF))) {
 		pr_err("%s: out of memory", id);
 		goto fail;
 	}
-	net_rl_init(n);
 	n->cfg = *cfg;
 	snprintf(n->tap_name, sizeof(n->tap_name), "%s", cfg->tap);
 	n->cfg.tap = n->tap_name;
 	n->tap_fd = tap_open(id, cfg->tap);
-	if (n->tap_fd < 0) {
-		int err = n->tap_fd;
-
+	err = n->tap_fd < 0 ? n->tap_fd : net_rl_init(n);
+	if (err) {
+		if (n->tap_fd >= 0) {
+			pr_err("%s: rate limiter timers: %s", id, evvm_strerror(err));
+			close(n->tap_fd);
+		}
 		free(n->rx_buf);
 		free(n);
 		free(dev);

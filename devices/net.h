@@ -103,8 +103,8 @@ void net_ctrl(struct evvm_virtio_dev *dev);
 /* net.c: whether @dev is a net_create() device. */
 bool net_serves(const struct evvm_virtio_dev *dev);
 
-/* net_rl.c: no limits, no timers (at create). */
-void net_rl_init(struct net *n);
+/* net_rl.c: no limits, and the timers (at create): 0 or -errno. */
+int net_rl_init(struct net *n);
 
 /*
  * Pay for a frame of @bytes (vnet header included) in direction @tx:

@@ -15,10 +15,19 @@
 
 #include "net.h"
 
-void net_rl_init(struct net *n)
+int net_rl_init(struct net *n)
 {
+	int err;
+
 	ratelimit_init(&n->rx_rl);
 	ratelimit_init(&n->tx_rl);
+	/* Their timers now: PATCH /network-interfaces comes when seccomp forbids making them. */
+	err = ratelimit_prepare(&n->rx_rl);
+	if (!err)
+		err = ratelimit_prepare(&n->tx_rl);
+	if (err)
+		net_rl_fini(n);
+	return err;
 }
 
 bool net_rl_admit(struct net *n, bool tx, uint64_t bytes)

@@ -25,6 +25,13 @@ void ratelimit_init(struct ratelimit *rl)
 	tbucket_init(&rl->ops, 0, 0, 0, 0);
 }
 
+int ratelimit_prepare(struct ratelimit *rl)
+{
+	if (rl->timer_fd < 0)
+		rl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	return rl->timer_fd < 0 ? -errno : 0;
+}
+
 int ratelimit_set(struct ratelimit *rl, const struct evvm_rate_limit *cfg, uint64_t now_ns)
 {
 	static const struct evvm_rate_limit none;

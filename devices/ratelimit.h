@@ -22,6 +22,13 @@ struct ratelimit {
 /* No limit, no timer. */
 void ratelimit_init(struct ratelimit *rl);
 
+/*
+ * Make the timer now, while timerfd_create is allowed: a thread under
+ * evvm's seccomp lists may not call it (limits set at run time). 0 or
+ * -errno.
+ */
+int ratelimit_prepare(struct ratelimit *rl);
+
 /* The limits of @cfg (NULL: none), buckets full at @now_ns; the timer is made when first needed. 0
  * or -errno. */
 int ratelimit_set(struct ratelimit *rl, const struct evvm_rate_limit *cfg, uint64_t now_ns);
