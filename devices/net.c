@@ -227,7 +227,7 @@ void net_rx(struct evvm_virtio_dev *dev)
 			budget--;
 			n->rx_paid = false;
 		}
-		/* Paid once, whatever happens next: a frame waiting for buffers does not pay again. */
+		/* Paid once: a frame that then waits for buffers does not pay again. */
 		if (!n->rx_paid && !(n->rx_paid = net_rl_admit(n, false, n->rx_len))) {
 			n->rx_throttled = true;
 			break;
@@ -579,7 +579,8 @@ static unsigned int net_counters(struct evvm_virtio_dev *dev, struct evvm_dev_co
 		C(rx_dropped_too_long), C(rx_stalls),
 		C(tx_eagain),		C(rx_notifies),
 		C(tx_notifies),		C(ctrl_commands),
-		C(rx_rate_limiter_throttled), C(tx_rate_limiter_throttled),
+		C(rx_rate_limiter_throttled),
+		C(tx_rate_limiter_throttled),
 #undef C
 	};
 	unsigned int nr = sizeof(all) / sizeof(all[0]);

@@ -66,8 +66,8 @@ struct net {
 	bool rx_held_gap;     /* a chain was pushed after the first held one was popped */
 	uint64_t rx_room;     /* their in_len sum */
 
-	bool rx_paid;	      /* the pending frame passed the rx limiter */
-	bool rx_throttled;    /* the pending frame waits for the rx limiter's timer */
+	bool rx_paid;	   /* the pending frame passed the rx limiter */
+	bool rx_throttled; /* the pending frame waits for the rx limiter's timer */
 
 	struct vq_elem tx_elem;
 	bool tx_pending; /* tx_elem is popped and waits for the tap */

@@ -306,9 +306,10 @@ static void test_patch_net(void **state)
 	       "\"refill_time\":1000},\"bandwidth\":{\"size\":5000,\"refill_time\":10}}}",
 	       204, NULL, NULL);
 	m = expect(&f, "GET", "/vm/config", NULL, 200, "FullVmConfiguration", NULL);
-	assert_contains(m, "\"rx_rate_limiter\":{\"bandwidth\":{\"size\":1000000,"
-			   "\"one_time_burst\":0,\"refill_time\":100}},\"tx_rate_limiter\":"
-			   "{\"bandwidth\":{\"size\":5000,\"one_time_burst\":0,\"refill_time\":10}}}");
+	assert_contains(m,
+			"\"rx_rate_limiter\":{\"bandwidth\":{\"size\":1000000,"
+			"\"one_time_burst\":0,\"refill_time\":100}},\"tx_rate_limiter\":"
+			"{\"bandwidth\":{\"size\":5000,\"one_time_burst\":0,\"refill_time\":10}}}");
 	free(m);
 	EXPECT(&f, "PATCH", "/network-interfaces/eth0",
 	       "{\"iface_id\":\"eth0\",\"tx_rate_limiter\":{\"ops\":{\"size\":\"1\","
@@ -317,8 +318,7 @@ static void test_patch_net(void **state)
 	EXPECT(&f, "PATCH", "/network-interfaces/eth9",
 	       "{\"iface_id\":\"eth9\",\"rx_rate_limiter\":{}}", 400, NULL,
 	       "no interface with id `eth9`");
-	EXPECT(&f, "PATCH", "/network-interfaces/eth0", "{\"iface_id\":\"eth0\"}", 204, NULL,
-	       NULL);
+	EXPECT(&f, "PATCH", "/network-interfaces/eth0", "{\"iface_id\":\"eth0\"}", 204, NULL, NULL);
 	flush_metrics(&f);
 	line = last_metrics(metrics);
 	assert_int_equal(metric(line, "net_eth0", "tx_rate_limiter_throttled"), 0);

@@ -204,7 +204,9 @@ static uint64_t post_rx(struct fake *f)
 
 static void inject(struct fake *f, uint32_t seq)
 {
-	struct sockaddr_ll sa = { .sll_family = AF_PACKET, .sll_ifindex = f->ifindex, .sll_halen = 6 };
+	struct sockaddr_ll sa = { .sll_family = AF_PACKET,
+				  .sll_ifindex = f->ifindex,
+				  .sll_halen = 6 };
 	uint8_t frame[FRAME];
 
 	make_frame(frame, seq, dev_mac);
@@ -313,8 +315,7 @@ static void attach(struct fake *f, const struct evvm_rate_limit *rx,
 			VIRTIO_BIT(VIRTIO_F_VERSION_1);
 	for (unsigned int q = 0; q < NQ; q++)
 		assert_int_equal(vq_init(&dev->vqs[q], &f->g.mem, names[q], QSIZE, desc_gpa(q),
-					 desc_gpa(q) + 0x1000, desc_gpa(q) + 0x2000,
-					 dev->features),
+					 desc_gpa(q) + 0x1000, desc_gpa(q) + 0x2000, dev->features),
 				 0);
 	assert_int_equal(devtest_start(f->loop, dev), 0);
 	f->started = true;
@@ -472,7 +473,9 @@ static void test_rx_bandwidth_timer(void **state)
 {
 	struct fake *f = *state;
 	const struct evvm_rate_limit bw = {
-		.bandwidth = { .size = HDR + FRAME, .one_time_burst = HDR + FRAME, .refill_ms = 50 },
+		.bandwidth = { .size = HDR + FRAME,
+			       .one_time_burst = HDR + FRAME,
+			       .refill_ms = 50 },
 	};
 
 	NEED_TAP();
