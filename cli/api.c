@@ -199,7 +199,7 @@ static int h_drive(struct api_req *r)
 	return 0;
 }
 
-/* PATCH /network-interfaces/{id}: after start, rate limiters only (not yet). */
+/* PATCH /network-interfaces/{id}: after start, rate limiters only. */
 static int h_net_patch(struct api_req *r)
 {
 	const struct vm_desc *d = &r->in->desc;
@@ -219,10 +219,9 @@ static int h_net_patch(struct api_req *r)
 	if (i == d->nr_nets)
 		return fault(r, 400, "Network interface update failed: no interface with id `%s`",
 			     u.id);
-	if (u.rx.set || u.tx.set)
-		return fault(r, 400,
-			     "Network interface update failed: rate limiters are not "
-			     "implemented by evvm yet");
+	if ((u.rx.set || u.tx.set) &&
+	    instance_set_net_rate_limit_locked(r->in, u.id, &u.rx, &u.tx, r->msg))
+		return fault(r, 400, "%s", r->msg);
 	return 0;
 }
 

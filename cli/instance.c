@@ -324,6 +324,45 @@ int instance_set_drive_rate_limit_locked(struct instance *in, const char *id,
 	return 0;
 }
 
+int instance_set_net_rate_limit_locked(struct instance *in, const char *id,
+				       const struct vmjson_rate_limiter *rx,
+				       const struct vmjson_rate_limiter *tx, char *msg)
+{
+	struct vm_desc *d = &in->desc;
+	struct evvm_virtio_dev *dev;
+	struct evvm_rate_limit next_rx, next_tx;
+	struct vmdesc_net *n;
+	unsigned int i;
+
+	if (started(in, msg))
+		return -EINVAL;
+	for (i = 0; i < d->nr_nets && strcmp(d->nets[i].id, id); i++)
+		;
+	if (i == d->nr_nets)
+		return fail(msg, "Network interface update failed: no interface with id `%s`", id);
+	n = &d->nets[i];
+	if (n->socket)
+		return fail(msg,
+			    "Network interface update failed: interface `%s` is served by a "
+			    "vhost-user backend: its rate limiters cannot be changed",
+			    id);
+	dev = vm_virtio_dev(in->vm, vmdesc_net_slot(d, i));
+	if (!dev)
+		return fail(msg, "Network interface update failed: no device for interface `%s`",
+			    id);
+	next_rx = n->rx_rate_limit;
+	vmjson_rate_limit_apply(rx, &next_rx);
+	next_tx = n->tx_rate_limit;
+	vmjson_rate_limit_apply(tx, &next_tx);
+	if (net_set_rate_limit(dev, rx->set ? &next_rx : NULL, tx->set ? &next_tx : NULL))
+		return fail(msg, "Network interface update failed: rate limiter (see the log)");
+	n->rx_rate_limit = next_rx;
+	n->rx_rate_limited |= rx->set;
+	n->tx_rate_limit = next_tx;
+	n->tx_rate_limited |= tx->set;
+	return 0;
+}
+
 int instance_set_drive_path_locked(struct instance *in, const char *id, const char *path, char *msg)
 {
 	struct vm_desc *d = &in->desc;

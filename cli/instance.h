@@ -129,6 +129,16 @@ int instance_set_drive_path_locked(struct instance *in, const char *id, const ch
 int instance_set_drive_rate_limit_locked(struct instance *in, const char *id,
 					 const struct vmjson_rate_limiter *rl, char *msg);
 
+/*
+ * PATCH /network-interfaces/{id} with rx_rate_limiter and/or
+ * tx_rate_limiter, with @in->lock held: for each limiter given, as for a
+ * drive (net_set_rate_limit); a limiter not given stays as it is. 0 or
+ * -EINVAL with @msg.
+ */
+int instance_set_net_rate_limit_locked(struct instance *in, const char *id,
+				       const struct vmjson_rate_limiter *rx,
+				       const struct vmjson_rate_limiter *tx, char *msg);
+
 /* SendCtrlAltDel, with @in->lock held: the keys on the started VM's i8042. */
 int instance_ctrl_alt_del_locked(struct instance *in, char *msg);
 

@@ -19,6 +19,8 @@ static const struct {
 	{ VIRTIO_ID_NET, "tx_bytes", "tx_bytes_count" },
 	{ VIRTIO_ID_NET, "tx_errors", "tx_fails" },
 	{ VIRTIO_ID_NET, "tx_dropped_bad_header", "tx_malformed_frames" },
+	{ VIRTIO_ID_NET, "rx_rate_limiter_throttled", "rx_rate_limiter_throttled" },
+	{ VIRTIO_ID_NET, "tx_rate_limiter_throttled", "tx_rate_limiter_throttled" },
 	{ VIRTIO_ID_BLOCK, "read_count", "read_count" },
 	{ VIRTIO_ID_BLOCK, "write_count", "write_count" },
 	{ VIRTIO_ID_BLOCK, "read_bytes", "read_bytes" },

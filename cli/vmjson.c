@@ -263,9 +263,10 @@ int vmjson_net(const json_t *j, unsigned int index, struct vmdesc_net *n, char *
 		{ "host_dev_name", JT_STR, true },
 		{ "guest_mac", JT_STR },
 		{ "mtu", JT_INT, false, true },
-		{ "rx_rate_limiter", JT_OBJ, false, true },
-		{ "tx_rate_limiter", JT_OBJ, false, true },
+		{ "rx_rate_limiter", JT_OBJ },
+		{ "tx_rate_limiter", JT_OBJ },
 	};
+	struct vmjson_rate_limiter rx, tx;
 	const char *s;
 
 	if (jcheck(j, f, sizeof(f) / sizeof(f[0]), false, msg) || jid(j, "iface_id", n->id, msg))
@@ -279,6 +280,14 @@ int vmjson_net(const json_t *j, unsigned int index, struct vmdesc_net *n, char *
 	if (s && parse_mac(s, n->mac))
 		return fail(msg, "guest_mac `%s`: expected a unicast XX:XX:XX:XX:XX:XX", s);
 	n->mac_given = s;
+	if (vmjson_rate_limiter(json_object_get(j, "rx_rate_limiter"), "rx_rate_limiter", &rx,
+				msg) ||
+	    vmjson_rate_limiter(json_object_get(j, "tx_rate_limiter"), "tx_rate_limiter", &tx, msg))
+		return -EINVAL;
+	n->rx_rate_limited = rx.set;
+	vmjson_rate_limit_apply(&rx, &n->rx_rate_limit);
+	n->tx_rate_limited = tx.set;
+	vmjson_rate_limit_apply(&tx, &n->tx_rate_limit);
 	return vmdesc_check_net(n, msg);
 }
 
@@ -531,6 +540,10 @@ static json_t *export_net(const struct vmdesc_net *n)
 	set_str(o, "host_dev_name", n->tap ? n->tap : "");
 	if (!n->socket)
 		set_str(o, "guest_mac", mac);
+	if (n->rx_rate_limited)
+		json_object_set_new(o, "rx_rate_limiter", export_rate_limiter(&n->rx_rate_limit));
+	if (n->tx_rate_limited)
+		json_object_set_new(o, "tx_rate_limiter", export_rate_limiter(&n->tx_rate_limit));
 	return o;
 }
 

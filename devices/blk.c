@@ -34,7 +34,7 @@
 #include <evvm/devices.h>
 #include <evvm/log.h>
 
-#include "blk_rl.h"
+#include "ratelimit.h"
 #include "persist.h"
 
 #define SECTOR_SHIFT	    9
@@ -179,7 +179,7 @@ struct blk {
 	bool paused;	   /* quiesce(): pop nothing, complete nothing until resumed */
 
 	/* Rate limits: a request without tokens waits here, popped, until the timer. */
-	struct blk_rl rl;
+	struct ratelimit rl;
 	struct evvm_loop *rl_loop; /* where rl.timer_fd is watched, or NULL */
 	struct blk_req *throttled;
 	unsigned int throttled_q;
@@ -733,7 +733,7 @@ static bool blk_throttled_go(struct blk *b)
 {
 	struct blk_req *req = b->throttled;
 
-	if (blk_rl_admit(&b->rl, blk_req_bytes(req), blk_rl_now()))
+	if (ratelimit_admit(&b->rl, blk_req_bytes(req), ratelimit_now()))
 		return false;
 	b->throttled = NULL;
 	blk_request(b, b->throttled_q, req);
@@ -798,7 +798,7 @@ static void blk_drain(struct blk *b, unsigned int q)
 			notify_on = false;
 		}
 		__atomic_fetch_add(&b->requests[q], 1, __ATOMIC_RELAXED);
-		if (b->rl.on && blk_rl_admit(&b->rl, blk_req_bytes(req), blk_rl_now())) {
+		if (b->rl.on && ratelimit_admit(&b->rl, blk_req_bytes(req), ratelimit_now())) {
 			/* Kicks stay off: the timer comes back for it and the rest. */
 			__atomic_store_n(&b->throttled_events, b->throttled_events + 1,
 					 __ATOMIC_RELAXED);
@@ -1003,7 +1003,7 @@ static void blk_stop(struct evvm_virtio_dev *dev)
 	if (b->throttled) /* cancelled with the queues, as those in flight are */
 		blk_req_put(b, b->throttled);
 	b->throttled = NULL;
-	blk_rl_disarm(&b->rl);
+	ratelimit_disarm(&b->rl);
 	blk_rl_unwatch(b);
 	b->started = false;
 	b->pushed = 0;
@@ -1032,7 +1032,7 @@ static void blk_free(struct blk *b)
 	if (b->fd >= 0)
 		close(b->fd); /* drops the flock */
 	blk_free_reqs(b);
-	blk_rl_fini(&b->rl);
+	ratelimit_fini(&b->rl);
 	pthread_mutex_destroy(&b->config_lock);
 	free(b->path);
 	free(b);
@@ -1305,7 +1305,7 @@ static int blk_clone(struct evvm_virtio_dev *dev, struct evvm_virtio_dev **out)
 		return -ENOMEM;
 	}
 	b->efd = -1;
-	blk_rl_init(&b->rl); /* clones serve vhost-user rings: no rate limit */
+	ratelimit_init(&b->rl); /* clones serve vhost-user rings: no rate limit */
 	b->log = (struct evvm_ratelimit)EVVM_RATELIMIT_INIT(BLK_LOG_BURST);
 	b->dev = cdev;
 	b->readonly = src->readonly;
@@ -1415,7 +1415,7 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 	}
 	b->fd = -1;
 	b->efd = -1;
-	blk_rl_init(&b->rl);
+	ratelimit_init(&b->rl);
 	pthread_mutex_init(&b->config_lock, NULL);
 	b->log = (struct evvm_ratelimit)EVVM_RATELIMIT_INIT(BLK_LOG_BURST);
 	b->dev = dev;
@@ -1438,7 +1438,7 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 		goto fail;
 	}
 	blk_note_rl(b, cfg->rate_limit);
-	err = blk_rl_set(&b->rl, cfg->rate_limit, blk_rl_now());
+	err = ratelimit_set(&b->rl, cfg->rate_limit, ratelimit_now());
 	if (err) {
 		pr_err("disk '%s': rate limiter timer: %s", cfg->path, evvm_strerror(err));
 		goto fail;
@@ -1552,7 +1552,7 @@ static int blk_set_rl_on_loop(void *opaque)
 {
 	struct blk_rl_arg *a = opaque;
 	struct blk *b = a->dev->priv;
-	int err = blk_rl_set(&b->rl, a->rl, blk_rl_now());
+	int err = ratelimit_set(&b->rl, a->rl, ratelimit_now());
 
 	if (!err)
 		blk_note_rl(b, a->rl);

@@ -17,6 +17,9 @@
  * tx: the queue is drained with kicks off, one interrupt per batch. When
  * the tap is full (EAGAIN) the chain is kept and the tap watched for
  * EPOLLOUT; draining resumes from it.
+ *
+ * Rate limiters (net_rl.c) hold a frame short of tokens the same way: an
+ * rx frame stays pending, a tx chain goes back to the ring.
  */
 #include <endian.h>
 #include <errno.h>
@@ -34,75 +37,7 @@
 #include <evvm/log.h>
 #include <evvm/tap.h>
 
-enum { NET_RXQ, NET_TXQ, NET_CTRLQ };
-
-#define NET_HDR_LEN   sizeof(struct virtio_net_hdr_v1)
-#define NET_QUEUE_MAX 256
-/* Largest tx frame, header included (64 KiB of GSO payload and headers). */
-#define NET_TX_MAX 65550
-/* Largest frame the tap hands us: a 64 KiB GSO frame with Ethernet and VLAN headers. */
-#define NET_RX_BUF (NET_HDR_LEN + 65535 + 14 + 4)
-/* Frames moved per tap wakeup before the loop serves other fds (epoll is level-triggered). */
-#define NET_RX_BUDGET 64
-
-/*
- * 5.1.4. mtu is read only with VIRTIO_NET_F_MTU (not offered), but evvm's
- * vhost-user frontend asks for all 12 bytes.
- */
-struct net_config_space {
-	uint8_t mac[6];
-	uint16_t status;
-	uint16_t max_virtqueue_pairs;
-	uint16_t mtu;
-} __attribute__((packed));
-
-/* Counters; written by the I/O thread only, read by anyone (relaxed atomics). */
-struct net_counters {
-	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
-	uint64_t tx_dropped_too_long, tx_dropped_bad_header, tx_errors;
-	uint64_t rx_dropped_too_short, rx_dropped_too_long;
-	uint64_t rx_stalls;   /* the guest ran out of rx buffers: tap read paused */
-	uint64_t tx_eagain;   /* the tap was full: tx waited for EPOLLOUT */
-	uint64_t rx_notifies; /* interrupts sent for rx and tx */
-	uint64_t tx_notifies;
-	uint64_t ctrl_commands;
-};
-
-struct net {
-	struct net_config cfg;
-	char tap_name[16];
-	int tap_fd;
-	bool tap_watched;
-	uint32_t tap_events; /* what the loop watches now */
-
-	bool paused;	 /* quiesce(): the tap is not watched, the rings not touched */
-	bool rx_enabled; /* an rx kick came since start: the ring may be written */
-	bool rx_stalled; /* waiting for the guest's rx buffers */
-	uint8_t *rx_buf; /* the pending frame, header first */
-	size_t rx_len;	 /* 0: none */
-	struct vq_elem *rx_elems[NET_QUEUE_MAX]; /* allocated as needed, kept */
-	uint32_t rx_written[NET_QUEUE_MAX];
-	unsigned int rx_held; /* rx_elems[0 .. rx_held) are popped, not pushed */
-	bool rx_held_gap;     /* a chain was pushed after the first held one was popped */
-	uint64_t rx_room;     /* their in_len sum */
-
-	struct vq_elem tx_elem;
-	bool tx_pending; /* tx_elem is popped and waits for the tap */
-	bool tx_write_failed;
-
-	struct vq_elem ctrl_elem;
-	struct net_counters c;
-};
-
-static void count(uint64_t *c, uint64_t n)
-{
-	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
-}
-
-static bool has(const struct evvm_virtio_dev *dev, unsigned int bit)
-{
-	return dev->features & VIRTIO_BIT(bit);
-}
+#include "net.h"
 
 /* Watch the tap for what we can use now: frames if rx may run, room if tx waits. */
 static void net_tap_update(struct evvm_virtio_dev *dev)
@@ -114,7 +49,7 @@ static void net_tap_update(struct evvm_virtio_dev *dev)
 		return;
 	if (n->paused)
 		ev = 0;
-	else if (n->rx_enabled && !n->rx_stalled)
+	else if (n->rx_enabled && !n->rx_stalled && !n->rx_throttled)
 		ev |= EPOLLIN;
 	if (n->tx_pending && !n->paused)
 		ev |= EPOLLOUT;
@@ -269,15 +204,15 @@ static void rx_give_back(struct evvm_virtio_dev *dev)
  * Move frames from the tap to the guest until the tap is empty, the guest
  * has no buffers left (then wait for its kick), or the budget is spent.
  */
-static void net_rx(struct evvm_virtio_dev *dev)
+void net_rx(struct evvm_virtio_dev *dev)
 {
 	struct net *n = dev->priv;
 	struct evvm_vq *vq = &dev->vqs[NET_RXQ];
 	bool pushed = false, stalled = false;
 	int r = 0;
 
-	if (!n->rx_enabled)
-		return;
+	if (!n->rx_enabled || n->rx_throttled)
+		return; /* a kick, a timer or a resume starts us */
 	if (!vq->ready) {
 		/* A stopped vhost-user ring: wait for its restart's kick, don't spin on EPOLLIN. */
 		n->rx_stalled = true;
@@ -290,6 +225,12 @@ static void net_rx(struct evvm_virtio_dev *dev)
 			if (r <= 0)
 				break;
 			budget--;
+			n->rx_paid = false;
+		}
+		/* Paid once: a frame that then waits for buffers does not pay again. */
+		if (!n->rx_paid && !(n->rx_paid = net_rl_admit(n, false, n->rx_len))) {
+			n->rx_throttled = true;
+			break;
 		}
 		r = rx_gather(dev, &pushed);
 		if (r == 0) {
@@ -418,8 +359,24 @@ static bool tx_complete(struct evvm_virtio_dev *dev, bool *pushed, bool *failed)
 	return !*failed;
 }
 
+/*
+ * A chain just popped: sent as tx_complete() does, unless the tx limiter
+ * is short, which puts it back in the ring to wait for its timer.
+ */
+static bool tx_next(struct evvm_virtio_dev *dev, bool *pushed, bool *failed)
+{
+	struct net *n = dev->priv;
+
+	if (net_rl_admit(n, true, n->tx_elem.out_len))
+		return tx_complete(dev, pushed, failed);
+	if (vq_unpop(&dev->vqs[NET_TXQ], 1) < 0)
+		*failed = true;
+	n->tx_throttled = true;
+	return false;
+}
+
 /* Drain the tx queue: kicks off meanwhile, re-check after enabling, one interrupt. */
-static void net_tx(struct evvm_virtio_dev *dev)
+void net_tx(struct evvm_virtio_dev *dev)
 {
 	struct net *n = dev->priv;
 	struct evvm_vq *vq = &dev->vqs[NET_TXQ];
@@ -431,13 +388,15 @@ static void net_tx(struct evvm_virtio_dev *dev)
 		net_tap_update(dev);
 		return;
 	}
+	if (n->tx_throttled)
+		return; /* the limiter's timer resumes us */
 	if (n->tx_pending && !tx_complete(dev, &pushed, &failed))
 		goto out;
 	for (;;) {
 		vq_set_notify(vq, false);
 		while (!failed && (r = vq_pop(vq, &n->tx_elem)) > 0)
-			if (!tx_complete(dev, &pushed, &failed))
-				goto out; /* the tap's EPOLLOUT resumes us */
+			if (!tx_next(dev, &pushed, &failed))
+				goto out; /* the tap's EPOLLOUT or the limiter's timer resumes us */
 		if (failed || r < 0) {
 			failed = true;
 			break;
@@ -448,7 +407,7 @@ static void net_tx(struct evvm_virtio_dev *dev)
 			failed = true;
 		if (r <= 0)
 			break;
-		if (!tx_complete(dev, &pushed, &failed))
+		if (!tx_next(dev, &pushed, &failed))
 			goto out;
 	}
 out:
@@ -459,88 +418,6 @@ out:
 		count(&n->c.tx_notifies, 1);
 		dev->notify(dev, NET_TXQ);
 	}
-}
-
-/* ---- control queue ---- */
-
-static uint8_t ctrl_handle(const struct vq_elem *e)
-{
-	uint8_t cmd[2], on;
-
-	iov_to_buf(e->iov, e->out_num, 0, cmd, sizeof(cmd));
-	switch (cmd[0]) {
-	case VIRTIO_NET_CTRL_RX:
-		/* The tap sees every frame for us anyway: promisc and allmulti are no-ops. */
-		if ((cmd[1] == VIRTIO_NET_CTRL_RX_PROMISC ||
-		     cmd[1] == VIRTIO_NET_CTRL_RX_ALLMULTI) &&
-		    iov_to_buf(e->iov, e->out_num, 2, &on, 1) == 1)
-			return VIRTIO_NET_OK;
-		break;
-	case VIRTIO_NET_CTRL_MAC:
-		/* No filtering: accept the tables (Linux sends them with CTRL_RX). */
-		if (cmd[1] == VIRTIO_NET_CTRL_MAC_TABLE_SET)
-			return VIRTIO_NET_OK;
-		break;
-	}
-	return VIRTIO_NET_ERR;
-}
-
-/* One command: 5.1.6.5, class and command out, an ack byte in. Returns 0 or -EINVAL. */
-static int ctrl_one(struct evvm_virtio_dev *dev, struct vq_elem *e)
-{
-	struct net *n = dev->priv;
-	uint8_t ack;
-
-	if (e->out_len < 2 || e->in_len < 1) {
-		pr_err("%s: control command chain of %llu+%llu bytes, needs 2+1", dev->id,
-		       (unsigned long long)e->out_len, (unsigned long long)e->in_len);
-		return -EINVAL;
-	}
-	ack = ctrl_handle(e);
-	count(&n->c.ctrl_commands, 1);
-	iov_from_buf(&e->iov[e->out_num], e->in_num, 0, &ack, 1);
-	return vq_push(&dev->vqs[NET_CTRLQ], e, 1);
-}
-
-/*
- * Drain the control queue with kicks off, then ask for kicks again and look
- * once more: a command made available in between sent none (with
- * EVENT_IDX, avail_event must move on or the driver never kicks again).
- */
-static void net_ctrl(struct evvm_virtio_dev *dev)
-{
-	struct net *n = dev->priv;
-	struct evvm_vq *vq = &dev->vqs[NET_CTRLQ];
-	struct vq_elem *e = &n->ctrl_elem;
-	bool pushed = false, rearmed = false;
-	int r;
-
-	vq_set_notify(vq, false);
-	for (;;) {
-		r = vq_pop(vq, e);
-		if (r > 0) {
-			r = ctrl_one(dev, e);
-		} else if (r == 0 && !rearmed) {
-			/* Empty: kicks on, then one more look. */
-			vq_set_notify(vq, true);
-			rearmed = true;
-			continue;
-		} else {
-			break; /* empty after re-arming, or a ring error */
-		}
-		if (r < 0)
-			break;
-		pushed = true;
-		if (rearmed) {
-			/* Work raced the re-arm: drain with kicks off again. */
-			vq_set_notify(vq, false);
-			rearmed = false;
-		}
-	}
-	if (r < 0)
-		virtio_dev_fail(dev);
-	if (pushed)
-		virtio_dev_notify(dev, NET_CTRLQ);
 }
 
 /* ---- device ops ---- */
@@ -599,6 +476,8 @@ static int net_quiesce(struct evvm_virtio_dev *dev, bool quiesced)
 
 	n->paused = quiesced;
 	net_tap_update(dev);
+	if (!quiesced)
+		net_rl_resume(dev);
 	return 0;
 }
 
@@ -634,12 +513,17 @@ static int net_start(struct evvm_virtio_dev *dev)
 	n->tx_pending = false;
 	n->paused = false;
 	n->tap_events = 0;
+	err = net_rl_start(dev);
+	if (err)
+		return err;
 	err = loop_add(dev->loop, n->tap_fd, 0, net_on_tap, dev);
 	if (err) {
 		pr_err("%s: tap '%s': watch: %s", dev->id, n->tap_name, evvm_strerror(err));
+		net_rl_stop(dev);
 		return err;
 	}
 	n->tap_watched = true;
+	n->started = true;
 	return 0;
 }
 
@@ -650,6 +534,8 @@ static void net_stop(struct evvm_virtio_dev *dev)
 	if (n->tap_watched)
 		loop_del(dev->loop, n->tap_fd);
 	n->tap_watched = false;
+	net_rl_stop(dev);
+	n->started = false;
 	/*
 	 * Chains in flight are cancelled with the queues; a frame already read
 	 * stays pending for the next start.
@@ -693,6 +579,8 @@ static unsigned int net_counters(struct evvm_virtio_dev *dev, struct evvm_dev_co
 		C(rx_dropped_too_long), C(rx_stalls),
 		C(tx_eagain),		C(rx_notifies),
 		C(tx_notifies),		C(ctrl_commands),
+		C(rx_rate_limiter_throttled),
+		C(tx_rate_limiter_throttled),
 #undef C
 	};
 	unsigned int nr = sizeof(all) / sizeof(all[0]);
@@ -709,6 +597,7 @@ static void net_destroy(struct evvm_virtio_dev *dev)
 
 	if (n->tap_fd >= 0)
 		close(n->tap_fd);
+	net_rl_fini(n);
 	for (unsigned int i = 0; i < NET_QUEUE_MAX; i++)
 		free(n->rx_elems[i]);
 	free(n->rx_buf);
@@ -732,11 +621,17 @@ static void net_destroy(struct evvm_virtio_dev *dev)
 static const struct evvm_device_ops net_ops = NET_OPS(3);
 static const struct evvm_device_ops net_vu_ops = NET_OPS(2);
 
+bool net_serves(const struct evvm_virtio_dev *dev)
+{
+	return dev->ops == &net_ops || dev->ops == &net_vu_ops;
+}
+
 int net_create(const char *id, const struct net_config *cfg, struct evvm_virtio_dev **out)
 {
 	struct evvm_virtio_dev *dev = calloc(1, sizeof(*dev));
 	struct net *n = calloc(1, sizeof(*n));
 	uint64_t f;
+	int err;
 
 	if (!dev || !n || !(n->rx_buf = malloc(NET_RX_BUF))) {
 		pr_err("%s: out of memory", id);
@@ -746,9 +641,12 @@ int net_create(const char *id, const struct net_config *cfg, struct evvm_virtio_
 	snprintf(n->tap_name, sizeof(n->tap_name), "%s", cfg->tap);
 	n->cfg.tap = n->tap_name;
 	n->tap_fd = tap_open(id, cfg->tap);
-	if (n->tap_fd < 0) {
-		int err = n->tap_fd;
-
+	err = n->tap_fd < 0 ? n->tap_fd : net_rl_init(n);
+	if (err) {
+		if (n->tap_fd >= 0) {
+			pr_err("%s: rate limiter timers: %s", id, evvm_strerror(err));
+			close(n->tap_fd);
+		}
 		free(n->rx_buf);
 		free(n);
 		free(dev);

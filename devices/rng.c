@@ -11,7 +11,7 @@
 #include <evvm/log.h>
 #include <evvm/loop.h>
 
-#include "blk_rl.h"
+#include "ratelimit.h"
 
 /* Entropy per request at most: a huge buffer must not stall the I/O thread. */
 #define RNG_MAX_PER_REQUEST (64 * 1024)
@@ -22,7 +22,7 @@ struct rng {
 	 * Firecracker's entropy rate limiter: a request short of tokens goes
 	 * back to the ring (vq_unpop) and the queue waits for the timer.
 	 */
-	struct blk_rl rl;
+	struct ratelimit rl;
 	struct evvm_loop *rl_loop; /* where rl.timer_fd is watched, or NULL */
 	bool started, paused, throttled;
 	/* Relaxed atomics: the I/O thread writes, the metrics read. */
@@ -80,7 +80,7 @@ static uint64_t rng_request_bytes(const struct vq_elem *e)
  */
 static int rng_serve(struct rng *rng, struct evvm_vq *vq)
 {
-	if (blk_rl_admit(&rng->rl, rng_request_bytes(&rng->elem), blk_rl_now())) {
+	if (ratelimit_admit(&rng->rl, rng_request_bytes(&rng->elem), ratelimit_now())) {
 		vq_unpop(vq, 1);
 		rng->throttled = true;
 		__atomic_store_n(&rng->throttled_events, rng->throttled_events + 1,
@@ -180,7 +180,7 @@ static void rng_stop(struct evvm_virtio_dev *dev)
 	struct rng *rng = dev->priv;
 
 	/* Nothing is in flight; a held request goes with the reset ring. */
-	blk_rl_disarm(&rng->rl);
+	ratelimit_disarm(&rng->rl);
 	if (rng->rl_loop)
 		loop_del(rng->rl_loop, rng->rl.timer_fd);
 	rng->rl_loop = NULL;
@@ -196,7 +196,7 @@ static int rng_set_rl_on_loop(void *opaque)
 {
 	struct rng_rl_arg *a = opaque;
 	struct rng *rng = a->dev->priv;
-	int err = blk_rl_set(&rng->rl, a->rl, blk_rl_now());
+	int err = ratelimit_set(&rng->rl, a->rl, ratelimit_now());
 
 	if (!err && rng->started)
 		err = rng_rl_watch(a->dev);
@@ -204,7 +204,7 @@ static int rng_set_rl_on_loop(void *opaque)
 		return err;
 	/* A request held under the old limits is judged by the new ones. */
 	if (rng->started && rng->throttled) {
-		blk_rl_disarm(&rng->rl);
+		ratelimit_disarm(&rng->rl);
 		rng->throttled = false;
 		rng_kick(a->dev, 0);
 	}
@@ -249,7 +249,7 @@ static void rng_destroy(struct evvm_virtio_dev *dev)
 {
 	struct rng *rng = dev->priv;
 
-	blk_rl_fini(&rng->rl);
+	ratelimit_fini(&rng->rl);
 	free(rng);
 }
 
@@ -288,7 +288,7 @@ int rng_create(const char *id, struct evvm_virtio_dev **out)
 		free(dev);
 		return -ENOMEM;
 	}
-	blk_rl_init(&((struct rng *)dev->priv)->rl);
+	ratelimit_init(&((struct rng *)dev->priv)->rl);
 	dev->ops = &rng_ops;
 	snprintf(dev->id, sizeof(dev->id), "%s", id);
 	dev->host_features = VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);

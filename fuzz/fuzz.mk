@@ -28,13 +28,13 @@ FUZZ_SRCS_bzimage	:= fuzz/fuzz_bzimage.c $(FUZZ_BOOT_SRCS)
 FUZZ_LIBS_bzimage	:= $(FUZZ_BOOT_LIBS)
 FUZZ_SRCS_decompress	:= fuzz/fuzz_decompress.c $(FUZZ_BOOT_SRCS)
 FUZZ_LIBS_decompress	:= $(FUZZ_BOOT_LIBS)
-FUZZ_SRCS_blk		:= fuzz/fuzz_blk.c tests/lib/fakeguest.c devices/blk.c devices/blk_rl.c lib/tbucket.c \
+FUZZ_SRCS_blk		:= fuzz/fuzz_blk.c tests/lib/fakeguest.c devices/blk.c devices/ratelimit.c lib/tbucket.c \
 			   lib/virtqueue.c lib/mem.c \
 			   lib/log.c lib/loop.c
 FUZZ_LIBS_blk		:= -luring -pthread
 # The vhost-user backend's message parser, with the device (blk) it serves.
 FUZZ_SRCS_vhost_msg	:= fuzz/fuzz_vhost_msg.c $(wildcard vhost/backend*.c) vhost/memtable.c \
-			   vhost/inflight.c vhost/sigbus.c vhost/wire.c devices/blk.c devices/blk_rl.c \
+			   vhost/inflight.c vhost/sigbus.c vhost/wire.c devices/blk.c devices/ratelimit.c \
 			   lib/tbucket.c devices/device.c \
 			   lib/virtqueue.c lib/mem.c lib/log.c lib/loop.c lib/iothread.c \
 			   lib/confine.c lib/privs.c lib/seccomp.c lib/seccomp_lists.c

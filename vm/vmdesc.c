@@ -167,6 +167,11 @@ int vmdesc_check_net(const struct vmdesc_net *n, char *msg)
 			    "network interface '%s': socket: a vhost-user backend decides "
 			    "the MAC and features, and needs a path",
 			    n->id);
+	if (n->socket && (n->rx_rate_limited || n->tx_rate_limited))
+		return fail(msg,
+			    "network interface '%s': rx_rate_limiter, tx_rate_limiter: a "
+			    "vhost-user backend does its own",
+			    n->id);
 	if (n->reconnect_s && (!n->socket || n->reconnect_s > VMDESC_RECONNECT_MAX))
 		return fail(msg,
 			    "network interface '%s': reconnect: 1 to %u s, for a vhost-user socket",

@@ -67,6 +67,9 @@ struct vmdesc_net {
 	bool event_idx;
 	bool event_idx_given;
 	unsigned int reconnect_s; /* vhost-user only, as for drives */
+	/* rx_rate_limiter, tx_rate_limiter given (not for vhost-user) */
+	bool rx_rate_limited, tx_rate_limited;
+	struct evvm_rate_limit rx_rate_limit, tx_rate_limit;
 };
 
 struct vmdesc_logger {
@@ -172,6 +175,9 @@ void vmdesc_unbuild(struct vmdesc_built *b);
 
 /* The device slot vmdesc_build() gives d->drives[@i] (the root drive comes first). */
 unsigned int vmdesc_drive_slot(const struct vm_desc *d, unsigned int i);
+
+/* The device slot vmdesc_build() gives d->nets[@i] (after the drives). */
+unsigned int vmdesc_net_slot(const struct vm_desc *d, unsigned int i);
 
 /* The queues vmdesc_build() gives @drv (0: one, without VIRTIO_BLK_F_MQ). */
 unsigned int vmdesc_drive_queues(const struct vm_desc *d, const struct vmdesc_drive *drv);

@@ -116,6 +116,20 @@ unsigned int vmdesc_drive_slot(const struct vm_desc *d, unsigned int i)
 	return pos;
 }
 
+unsigned int vmdesc_net_slot(const struct vm_desc *d, unsigned int i)
+{
+	return d->nr_drives + i;
+}
+
+/* The rx and tx rate limiters of @n's device @dev, if it has any. */
+static int net_limits(const struct vmdesc_net *n, struct evvm_virtio_dev *dev)
+{
+	if (!n->rx_rate_limited && !n->tx_rate_limited)
+		return 0;
+	return net_set_rate_limit(dev, n->rx_rate_limited ? &n->rx_rate_limit : NULL,
+				  n->tx_rate_limited ? &n->tx_rate_limit : NULL);
+}
+
 /* Waits on a vhost-user backend give up once @cancel_fd is readable (-ECANCELED). */
 static int add_devices(const struct vm_desc *d, int cancel_fd, struct evvm_vm_config *cfg)
 {
@@ -156,8 +170,8 @@ static int add_devices(const struct vm_desc *d, int cancel_fd, struct evvm_vm_co
 		memcpy(nc.mac, n->mac, sizeof(nc.mac));
 		if (n->socket)
 			err = vhost_user_dev_create(n->id, VIRTIO_ID_NET, &vu, &dev);
-		else
-			err = net_create(n->id, &nc, &dev);
+		else if (!(err = net_create(n->id, &nc, &dev)) && (err = net_limits(n, dev)))
+			virtio_dev_destroy(dev);
 		err = add_device(cfg, err, dev);
 	}
 	/* Create, then add: in one call the old @dev could be read before it is set. */

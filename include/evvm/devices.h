@@ -91,6 +91,19 @@ struct net_config {
 int net_create(const char *id, const struct net_config *cfg, struct evvm_virtio_dev **out);
 
 /*
+ * Rate limits for the net @dev (a net_create() device): @rx on frames
+ * delivered to the guest, @tx on frames it sends; each frame costs one op
+ * and its length in bytes (the 12-byte virtio_net_hdr included), as in
+ * Firecracker. NULL leaves that direction as it is; otherwise full buckets
+ * from now, all zero removes the limit. A frame short of tokens waits
+ * (rx: read from the tap and held; tx: in the ring) until its buckets have
+ * them; none is dropped. 0 or -errno after logging. Before the device is
+ * on a transport, or from any thread but the device's I/O thread.
+ */
+int net_set_rate_limit(struct evvm_virtio_dev *dev, const struct evvm_rate_limit *rx,
+		       const struct evvm_rate_limit *tx);
+
+/*
  * A device again from what its ops->save() wrote in another process
  * (a snapshot): @device_id (VIRTIO_ID_*) and @id as saved, @len bytes of
  * @state, checked here (-EINVAL after a line naming @env->origin, @id and

@@ -98,6 +98,8 @@ DEFS = {
             "guest_mac": {"type": "string"},
             "host_dev_name": {"type": "string"},
             "iface_id": {"type": "string"},
+            "rx_rate_limiter": {"$ref": "#/definitions/RateLimiter"},
+            "tx_rate_limiter": {"$ref": "#/definitions/RateLimiter"},
         },
         "additionalProperties": False,
     },
@@ -141,7 +143,7 @@ BLOCK = counters("read_count", "write_count", "read_bytes", "write_bytes", "flus
                  "rate_limiter_throttled_events")
 NET = counters("rx_packets_count", "rx_bytes_count", "tx_packets_count", "tx_bytes_count",
                "tx_fails", "tx_malformed_frames", "rx_queue_event_count",
-               "tx_queue_event_count")
+               "tx_queue_event_count", "rx_rate_limiter_throttled", "tx_rate_limiter_throttled")
 DEFS["MetricsLine"] = {
     "type": "object",
     "required": ["utc_timestamp_ms", "api_server", "vmm", "latencies_us", "logger"],

@@ -73,6 +73,11 @@ static void test_endpoints(void **state)
 	       "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":"
 	       "\"06:00:ac:10:00:02\"}",
 	       204, NULL, NULL);
+	EXPECT(&f, "PUT", "/network-interfaces/eth1",
+	       "{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"rx_rate_limiter\":{\"ops\":"
+	       "{\"size\":100,\"refill_time\":1000}},\"tx_rate_limiter\":{\"bandwidth\":"
+	       "{\"size\":1000000,\"one_time_burst\":5,\"refill_time\":100}}}",
+	       204, NULL, NULL);
 	EXPECT(&f, "PUT", "/entropy", "{}", 204, NULL, NULL);
 	snprintf(body, sizeof(body), "{\"log_path\":\"%s/fc.log\",\"level\":\"Info\"}", f.dir);
 	EXPECT(&f, "PUT", "/logger", body, 204, NULL, NULL);
@@ -98,6 +103,11 @@ static void test_endpoints(void **state)
 			   "\"one_time_burst\":0,\"refill_time\":100}}");
 	assert_contains(m, "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":"
 			   "\"06:00:ac:10:00:02\"}");
+	assert_contains(m, "{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\",\"guest_mac\":"
+			   "\"52:54:00:12:34:51\",\"rx_rate_limiter\":{\"ops\":{\"size\":100,"
+			   "\"one_time_burst\":0,\"refill_time\":1000}},\"tx_rate_limiter\":{"
+			   "\"bandwidth\":{\"size\":1000000,\"one_time_burst\":5,"
+			   "\"refill_time\":100}}}");
 	assert_contains(m, "\"entropy\":{}");
 	assert_contains(m, "\"vcpu_count\":2,\"mem_size_mib\":64");
 	assert_contains(m, "\"metrics\":{\"metrics_path\":");
@@ -170,6 +180,14 @@ static void test_bad_input(void **state)
 	       "{\"drive_id\":\"d1\",\"socket\":\"/s\",\"is_root_device\":false,"
 	       "\"rate_limiter\":{\"ops\":{\"size\":1,\"refill_time\":1}}}",
 	       400, NULL, "rate_limiter: a vhost-user backend does its own");
+	EXPECT(&f, "PUT", "/network-interfaces/n1",
+	       "{\"iface_id\":\"n1\",\"host_dev_name\":\"tap0\",\"tx_rate_limiter\":{\"ops\":"
+	       "{\"size\":-1,\"refill_time\":1}}}",
+	       400, NULL, "tx_rate_limiter.ops: field `size`: -1 is below the minimum of 0");
+	EXPECT(&f, "PUT", "/network-interfaces/n1",
+	       "{\"iface_id\":\"n1\",\"host_dev_name\":\"tap0\",\"rx_rate_limiter\":{\"ops\":"
+	       "{\"size\":1,\"refill_time\":1},\"bytes\":{}}}",
+	       400, NULL, "rx_rate_limiter: unknown field `bytes`");
 	EXPECT(&f, "PUT", "/drives/d1",
 	       "{\"drive_id\":\"d1\",\"path_on_host\":\"/x\",\"is_root_device\":false,"
 	       "\"cache_type\":\"Sometimes\"}",

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * `evvm firecracker` after InstanceStart: PATCH /vm (pause and resume while
- * the guest does block I/O), PATCH /drives (a new backing file),
+ * the guest does block I/O), PATCH /drives (a new backing file), PATCH
+ * /network-interfaces (rate limiters, on a tap in a namespace of its own),
  * SendCtrlAltDel, and the metrics of a paused VM. Each boots evvm's test
  * guest, so each needs /dev/kvm.
  */
@@ -24,6 +25,7 @@
 #include "api_client.h"
 #include "fc.h"
 #include "harness.h"
+#include "netpeer.h"
 #include "proc.h"
 
 #define LOOP_BYTES (128 * 512) /* what tests=blk-loop rewrites each round */
@@ -254,6 +256,78 @@ static void test_patch_drive(void **state)
 	fc_stop(&f);
 }
 
+/* The namespace of test_patch_net, deleted by its teardown also after a failure. */
+static struct netns patch_ns = { .home_fd = -1 };
+
+static int patch_net_teardown(void **state)
+{
+	(void)state;
+	netns_destroy(&patch_ns);
+	return 0;
+}
+
+/*
+ * PATCH /network-interfaces after the start: the rate limiters given reach
+ * the tap's device (a bucket given replaces the interface's, size 0 turns
+ * it off, the others stay) and GET /vm/config follows; what cannot apply
+ * is refused, naming the field. The device's side is test_net_rl's.
+ */
+static void test_patch_net(void **state)
+{
+	char err[160], metrics[256];
+	struct fc f;
+	json_t *line;
+	char *m;
+
+	(void)state;
+	if (geteuid() != 0 || access("/dev/net/tun", F_OK)) {
+		print_message("SKIP: a tap needs root and /dev/net/tun\n");
+		skip();
+	}
+	require_kvm();
+	if (netns_create(&patch_ns, "patchnet", "evtap9", err, sizeof(err)))
+		fail_msg("%s", err);
+	fc_start(&f);
+	configure(&f, "tests=idle", NULL);
+	EXPECT(&f, "PUT", "/network-interfaces/eth0",
+	       "{\"iface_id\":\"eth0\",\"host_dev_name\":\"evtap9\",\"tx_rate_limiter\":"
+	       "{\"ops\":{\"size\":1000,\"refill_time\":1000}}}",
+	       204, NULL, NULL);
+	put_metrics(&f, metrics, sizeof(metrics));
+	EXPECT(&f, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}", 204, NULL, NULL);
+	wait_log(&f, "evvm-guest: idle\n", FC_TIMEOUT);
+
+	EXPECT(&f, "PATCH", "/network-interfaces/eth0",
+	       "{\"iface_id\":\"eth0\",\"rx_rate_limiter\":{\"bandwidth\":{\"size\":1000000,"
+	       "\"refill_time\":100}}}",
+	       204, NULL, NULL);
+	EXPECT(&f, "PATCH", "/network-interfaces/eth0",
+	       "{\"iface_id\":\"eth0\",\"tx_rate_limiter\":{\"ops\":{\"size\":0,"
+	       "\"refill_time\":1000},\"bandwidth\":{\"size\":5000,\"refill_time\":10}}}",
+	       204, NULL, NULL);
+	m = expect(&f, "GET", "/vm/config", NULL, 200, "FullVmConfiguration", NULL);
+	assert_contains(m,
+			"\"rx_rate_limiter\":{\"bandwidth\":{\"size\":1000000,"
+			"\"one_time_burst\":0,\"refill_time\":100}},\"tx_rate_limiter\":"
+			"{\"bandwidth\":{\"size\":5000,\"one_time_burst\":0,\"refill_time\":10}}}");
+	free(m);
+	EXPECT(&f, "PATCH", "/network-interfaces/eth0",
+	       "{\"iface_id\":\"eth0\",\"tx_rate_limiter\":{\"ops\":{\"size\":\"1\","
+	       "\"refill_time\":1}}}",
+	       400, NULL, "tx_rate_limiter.ops: field `size`: invalid type");
+	EXPECT(&f, "PATCH", "/network-interfaces/eth9",
+	       "{\"iface_id\":\"eth9\",\"rx_rate_limiter\":{}}", 400, NULL,
+	       "no interface with id `eth9`");
+	EXPECT(&f, "PATCH", "/network-interfaces/eth0", "{\"iface_id\":\"eth0\"}", 204, NULL, NULL);
+	flush_metrics(&f);
+	line = last_metrics(metrics);
+	assert_int_equal(metric(line, "net_eth0", "tx_rate_limiter_throttled"), 0);
+	assert_int_equal(metric(line, "net_eth0", "rx_rate_limiter_throttled"), 0);
+	json_decref(line);
+	check_schemas(&f);
+	fc_stop(&f);
+}
+
 /*
  * SendCtrlAltDel reaches the guest: tests=i8042-keys routes IRQ 1 through
  * its IOAPIC, reads the four bytes at port 0x60 in the handler and checks
@@ -290,6 +364,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pause_resume_block_io),
 		cmocka_unit_test(test_patch_drive),
+		cmocka_unit_test_teardown(test_patch_net, patch_net_teardown),
 		cmocka_unit_test(test_send_ctrl_alt_del),
 	};
 

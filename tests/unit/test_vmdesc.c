@@ -61,7 +61,9 @@ static const char full_config[] =
 	"\"is_read_only\":true,\"cache_type\":\"Writeback\",\"io_engine\":\"Async\"}],"
 	"\"machine-config\":{\"vcpu_count\":2,\"mem_size_mib\":256,\"smt\":false},"
 	"\"network-interfaces\":[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\","
-	"\"guest_mac\":\"06:00:ac:10:00:02\"}],"
+	"\"guest_mac\":\"06:00:ac:10:00:02\","
+	"\"rx_rate_limiter\":{\"bandwidth\":{\"size\":1000000,\"refill_time\":100}},"
+	"\"tx_rate_limiter\":{\"ops\":{\"size\":100,\"one_time_burst\":7,\"refill_time\":1000}}}],"
 	"\"entropy\":{\"rate_limiter\":{\"bandwidth\":{\"size\":4096,\"refill_time\":100},"
 	"\"ops\":{\"size\":10,\"one_time_burst\":5,\"refill_time\":1000}}},"
 	"\"logger\":{\"log_path\":\"/l\",\"level\":\"debug\",\"show_level\":true},"
@@ -89,6 +91,13 @@ static void test_config_fills_the_description(void **state)
 	assert_int_equal(d.nr_nets, 1);
 	assert_string_equal(d.nets[0].tap, "tap0");
 	assert_int_equal(d.nets[0].mac[5], 2);
+	assert_true(d.nets[0].rx_rate_limited && d.nets[0].tx_rate_limited);
+	assert_int_equal(d.nets[0].rx_rate_limit.bandwidth.size, 1000000);
+	assert_int_equal(d.nets[0].rx_rate_limit.bandwidth.refill_ms, 100);
+	assert_int_equal(d.nets[0].rx_rate_limit.ops.size, 0);
+	assert_int_equal(d.nets[0].tx_rate_limit.ops.size, 100);
+	assert_int_equal(d.nets[0].tx_rate_limit.ops.one_time_burst, 7);
+	assert_int_equal(d.nets[0].tx_rate_limit.bandwidth.size, 0);
 	assert_true(d.rng && d.rng_rate_limited);
 	assert_int_equal(d.rng_rate_limit.bandwidth.size, 4096);
 	assert_int_equal(d.rng_rate_limit.bandwidth.refill_ms, 100);
@@ -152,6 +161,17 @@ static void test_config_errors_name_the_field(void **state)
 	config_fails("{\"boot-source\":{\"kernel_image_path\":\"/k\"},\"network-interfaces\":"
 		     "[{\"iface_id\":\"n\",\"host_dev_name\":\"t\",\"mtu\":1500}]}",
 		     "network-interfaces[0]: field `mtu`: not supported");
+	config_fails("{\"boot-source\":{\"kernel_image_path\":\"/k\"},\"network-interfaces\":"
+		     "[{\"iface_id\":\"n\",\"host_dev_name\":\"t\",\"tx_rate_limiter\":"
+		     "{\"bandwidth\":{\"size\":-5,\"refill_time\":1}}}]}",
+		     "network-interfaces[0]: tx_rate_limiter.bandwidth: field `size`: -5 is below");
+	config_fails("{\"boot-source\":{\"kernel_image_path\":\"/k\"},\"network-interfaces\":"
+		     "[{\"iface_id\":\"n\",\"host_dev_name\":\"t\",\"rx_rate_limiter\":"
+		     "{\"iops\":{}}}]}",
+		     "network-interfaces[0]: rx_rate_limiter: unknown field `iops`");
+	config_fails("{\"boot-source\":{\"kernel_image_path\":\"/k\"},\"network-interfaces\":"
+		     "[{\"iface_id\":\"n\",\"host_dev_name\":\"t\",\"rx_rate_limiter\":[]}]}",
+		     "network-interfaces[0]: field `rx_rate_limiter`: invalid type");
 	config_fails("{\"boot-source\":{\"kernel_image_path\":\"/k\"},\"logger\":"
 		     "{\"module\":\"api_server\"}}",
 		     "logger: field `module`: not supported");
@@ -277,6 +297,21 @@ static void test_flags_and_json_agree(void **state)
 	json_decref(j);
 	vmdesc_net_release(&n);
 	vmdesc_net_release(&m);
+}
+
+/* A vhost-user interface's backend does its own rate limiting: evvm's limiters are refused. */
+static void test_net_rate_limit_not_for_vhost_user(void **state)
+{
+	char msg[VMDESC_MSG_MAX];
+	struct vmdesc_net n = { .id = "eth0", .socket = "/s" };
+
+	(void)state;
+	assert_int_equal(vmdesc_check_net(&n, msg), 0);
+	n.tx_rate_limited = true;
+	assert_int_equal(vmdesc_check_net(&n, msg), -EINVAL);
+	assert_non_null(strstr(msg, "network interface 'eth0': rx_rate_limiter, tx_rate_limiter"));
+	n = (struct vmdesc_net){ .id = "eth0", .tap = "tap0", .rx_rate_limited = true };
+	assert_int_equal(vmdesc_check_net(&n, msg), 0);
 }
 
 /* A root drive goes first and adds root= to the command line, as Firecracker does. */
@@ -456,6 +491,7 @@ int main(void)
 		cmocka_unit_test(test_device_limit_and_replace),
 		cmocka_unit_test(test_machine_patch_keeps_the_rest),
 		cmocka_unit_test(test_flags_and_json_agree),
+		cmocka_unit_test(test_net_rate_limit_not_for_vhost_user),
 		cmocka_unit_test(test_build_root_drive),
 		cmocka_unit_test(test_build_devices_in_order),
 		cmocka_unit_test(test_drive_queues_default),

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* A disk's rate limiter: Firecracker's two token buckets and a wake-up timer. */
+/* A device's rate limiter: Firecracker's two token buckets and a wake-up timer. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sys/timerfd.h>
@@ -8,9 +8,9 @@
 
 #include <evvm/log.h>
 
-#include "blk_rl.h"
+#include "ratelimit.h"
 
-uint64_t blk_rl_now(void)
+uint64_t ratelimit_now(void)
 {
 	struct timespec ts;
 
@@ -18,14 +18,21 @@ uint64_t blk_rl_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-void blk_rl_init(struct blk_rl *rl)
+void ratelimit_init(struct ratelimit *rl)
 {
-	*rl = (struct blk_rl){ .timer_fd = -1 };
+	*rl = (struct ratelimit){ .timer_fd = -1 };
 	tbucket_init(&rl->bytes, 0, 0, 0, 0);
 	tbucket_init(&rl->ops, 0, 0, 0, 0);
 }
 
-int blk_rl_set(struct blk_rl *rl, const struct evvm_rate_limit *cfg, uint64_t now_ns)
+int ratelimit_prepare(struct ratelimit *rl)
+{
+	if (rl->timer_fd < 0)
+		rl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	return rl->timer_fd < 0 ? -errno : 0;
+}
+
+int ratelimit_set(struct ratelimit *rl, const struct evvm_rate_limit *cfg, uint64_t now_ns)
 {
 	static const struct evvm_rate_limit none;
 
@@ -47,16 +54,16 @@ int blk_rl_set(struct blk_rl *rl, const struct evvm_rate_limit *cfg, uint64_t no
 	return 0;
 }
 
-static void blk_rl_arm(struct blk_rl *rl, uint64_t ns)
+static void ratelimit_arm(struct ratelimit *rl, uint64_t ns)
 {
 	struct itimerspec its = { .it_value = { .tv_sec = ns / 1000000000ULL,
 						.tv_nsec = ns % 1000000000ULL } };
 
 	if (timerfd_settime(rl->timer_fd, 0, &its, NULL) < 0)
-		pr_err("disk rate limiter: timerfd_settime: %s", evvm_strerror(errno));
+		pr_err("rate limiter: timerfd_settime: %s", evvm_strerror(errno));
 }
 
-uint64_t blk_rl_admit(struct blk_rl *rl, uint64_t bytes, uint64_t now_ns)
+uint64_t ratelimit_admit(struct ratelimit *rl, uint64_t bytes, uint64_t now_ns)
 {
 	uint64_t wb, wo;
 
@@ -71,22 +78,22 @@ uint64_t blk_rl_admit(struct blk_rl *rl, uint64_t bytes, uint64_t now_ns)
 	wb = wb > wo ? wb : wo;
 	if (!wb)
 		wb = 1; /* cannot happen: the waits said both would take */
-	blk_rl_arm(rl, wb);
+	ratelimit_arm(rl, wb);
 	return wb;
 }
 
-void blk_rl_disarm(struct blk_rl *rl)
+void ratelimit_disarm(struct ratelimit *rl)
 {
 	uint64_t n;
 
 	if (rl->timer_fd < 0)
 		return;
-	blk_rl_arm(rl, 0);
+	ratelimit_arm(rl, 0);
 	if (read(rl->timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		pr_warn("disk rate limiter: timerfd: %s", evvm_strerror(errno));
+		pr_warn("rate limiter: timerfd: %s", evvm_strerror(errno));
 }
 
-void blk_rl_fini(struct blk_rl *rl)
+void ratelimit_fini(struct ratelimit *rl)
 {
 	if (rl->timer_fd >= 0)
 		close(rl->timer_fd);
