@@ -1438,7 +1438,10 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 		goto fail;
 	}
 	blk_note_rl(b, cfg->rate_limit);
-	err = ratelimit_set(&b->rl, cfg->rate_limit, ratelimit_now());
+	/* Made now: a limit PATCHed in later is set on the I/O thread, whose seccomp list has no timerfd_create. */
+	err = ratelimit_prepare(&b->rl);
+	if (!err)
+		err = ratelimit_set(&b->rl, cfg->rate_limit, ratelimit_now());
 	if (err) {
 		pr_err("disk '%s': rate limiter timer: %s", cfg->path, evvm_strerror(err));
 		goto fail;

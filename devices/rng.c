@@ -289,6 +289,14 @@ int rng_create(const char *id, struct evvm_virtio_dev **out)
 		return -ENOMEM;
 	}
 	ratelimit_init(&((struct rng *)dev->priv)->rl);
+	/* Made now, as blk's: rng_set_rate_limit() may run on the I/O thread. */
+	if (ratelimit_prepare(&((struct rng *)dev->priv)->rl)) {
+		int err = -errno;
+
+		free(dev->priv);
+		free(dev);
+		return err;
+	}
 	dev->ops = &rng_ops;
 	snprintf(dev->id, sizeof(dev->id), "%s", id);
 	dev->host_features = VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
