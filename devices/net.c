@@ -134,6 +134,9 @@ static int rx_fill(struct evvm_virtio_dev *dev)
 	iov_from_buf(&n->rx_elems[0]->iov[n->rx_elems[0]->out_num], n->rx_elems[0]->in_num,
 		     offsetof(struct virtio_net_hdr_v1, num_buffers), &hdr->num_buffers,
 		     sizeof(hdr->num_buffers));
+	/* Counted before the guest can see the frame: the counters never lag the ring. */
+	count(&n->c.rx_packets, 1);
+	count(&n->c.rx_bytes, n->rx_len - NET_HDR_LEN);
 	if (vq_push_n(&dev->vqs[NET_RXQ], n->rx_elems, n->rx_written, used) < 0)
 		return -EINVAL;
 	/* Chains not needed stay held for the next frame, in order. */
@@ -148,8 +151,6 @@ static int rx_fill(struct evvm_virtio_dev *dev)
 	n->rx_room = 0;
 	for (unsigned int i = 0; i < n->rx_held; i++)
 		n->rx_room += n->rx_elems[i]->in_len;
-	count(&n->c.rx_packets, 1);
-	count(&n->c.rx_bytes, n->rx_len - NET_HDR_LEN);
 	n->rx_len = 0;
 	return 0;
 }
