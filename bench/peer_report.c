@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "peer.h"
@@ -33,6 +34,11 @@ static unsigned int case_rows(const struct pcase *c, struct row *r)
 			 c->mem_mib);
 		return 1;
 	case K_BLK:
+		if (!(c->sides & 1u << SIDE_QEMU)) {
+			r[0] = (struct row){ "", "IOPS", false, 1, 0, SIDE_QEMU };
+			snprintf(r[0].label, sizeof(r[0].label), "blk 4K %s qd%u", c->rw, c->qd);
+			return 1;
+		}
 		for (int i = 0; i < 2; i++) {
 			r[i] = (struct row){ "", "IOPS", false, 1, 0,
 					     i ? SIDE_QEMU_URING : SIDE_QEMU };
@@ -90,7 +96,8 @@ void report_table(const struct peer_env *env, const struct opts *o, const struct
 		}
 	}
 	if (!env->qemu)
-		printf("QEMU rows missing: no qemu-system-x86_64 in PATH (or $QEMU)\n");
+		printf("QEMU rows missing: %s\n", getenv("QEMU") && *getenv("QEMU") ?
+			"$QEMU is not an executable" : "no qemu-system-x86_64 in PATH (nor $QEMU)");
 }
 
 int report_json(const struct peer_env *env, const struct opts *o, const struct pcase *c,

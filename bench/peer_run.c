@@ -300,8 +300,8 @@ int vm_run_one(const struct peer_env *env, const struct vm_spec *s, struct vm_re
 	r->out = read_out(out);
 	close(out);
 	if (env->verbose && r->out)
-		fprintf(stderr, "--- %s: %.1f ms, cpu %.1f ms\n%s", what, r->wall_ms, r->cpu_ms,
-			r->out);
+		fprintf(stderr, "--- %s: %.1f ms, cpu %.1f ms, rss %.0f KiB, guest RAM rss %.0f KiB\n%s",
+			what, r->wall_ms, r->cpu_ms, r->rss_kib, r->guest_kib, r->out);
 	if (!rc && !s->idle && !guest_passed(s->side, status)) {
 		const char *fail = r->out ? out_line(r->out, "evvm-guest: test ") : NULL;
 
