@@ -58,7 +58,7 @@ INT_TESTS  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildca
 
 # Benchmarks: every build compiles them into $(B)/bench/; the default build
 # also leaves the executables at bench/<name>.
-BENCHES := bench/notify bench/blk bench/vhost-blk bench/net bench/api bench/jailer
+BENCHES := bench/notify bench/blk bench/vhost-blk bench/net bench/api bench/jailer bench/peer
 BENCH_TARGETS := $(addprefix $(B)/,$(BENCHES))
 ifeq ($(B),build)
 BENCH_TARGETS += $(BENCHES)
@@ -140,6 +140,9 @@ $(B)/bench/api: $(B)/bench/api.o $(B)/tests/lib/api_client.o
 
 $(B)/bench/jailer: $(B)/bench/jailer.o
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^)
+
+$(B)/bench/peer: $(B)/bench/peer.o $(B)/bench/peer_run.o $(B)/bench/peer_report.o $(LIBEVVM)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
 bench/%: $(B)/bench/%
 	cp $< $@

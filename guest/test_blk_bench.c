@@ -14,6 +14,9 @@
  *				(default: the capacity rounded down to 4 KiB)
  *	bbench.wait=hlt|spin	how the driver waits for completions
  *				(default hlt)
+ *	bbench.marks=on|off	off: no testdev, no MARK writes (for a VMM
+ *				without testdev, such as QEMU: bench/peer
+ *				converts cycles with the host's TSC rate)
  *
  * The timed part is bracketed by testdev MARK writes (0x10 before the
  * first submission, 0x110 after the n-th completion), so the host gets the
@@ -118,14 +121,10 @@ static u32 bb_rank(u32 *a, u32 n, u32 rank)
 	return a[0];
 }
 
-static void bb_mark(u32 v)
-{
-	outl(v, TESTDEV_MARK);
-}
-
 struct bb_params {
 	bool write;
 	bool spin;
+	bool marks;
 	u32 qd, n;
 	u64 seed, sectors;
 };
@@ -134,6 +133,7 @@ static int bb_args(struct bb_params *p)
 {
 	const char *rw = cmdline_get("bbench.rw");
 	const char *wait = cmdline_get("bbench.wait");
+	const char *marks = cmdline_get("bbench.marks");
 	u64 v;
 
 	if (!rw || !strcmp(rw, "read"))
@@ -148,6 +148,12 @@ static int bb_args(struct bb_params *p)
 		p->spin = true;
 	else
 		return test_fail("bad bbench.wait '%s' (hlt or spin)", wait);
+	if (!marks || !strcmp(marks, "on"))
+		p->marks = true;
+	else if (!strcmp(marks, "off"))
+		p->marks = false;
+	else
+		return test_fail("bad bbench.marks '%s' (on or off)", marks);
 	if (test_arg_u64("bbench.qd", 1, 1, BB_QD_MAX, &v))
 		return -1;
 	p->qd = v;
@@ -158,6 +164,12 @@ static int bb_args(struct bb_params *p)
 	    test_arg_u64("bbench.sectors", 0, 0, ~0ULL, &p->sectors))
 		return -1;
 	return 0;
+}
+
+static void bb_mark(const struct bb_params *p, u32 v)
+{
+	if (p->marks)
+		outl(v, TESTDEV_MARK);
 }
 
 static int bb_submit(struct blk *b, const struct bb_params *p, u64 *rng,
@@ -237,7 +249,7 @@ static int bb_run(struct blk *b, const struct bb_params *p, u64 *cycles,
 		rng = 1;
 	det->irqs = READ_ONCE(b->dev->used_irqs);
 	det->notifies = b->vq->notifies;
-	bb_mark(BB_MARK_START);
+	bb_mark(p, BB_MARK_START);
 	t0 = rdtsc();
 	for (slot = 0; slot < p->qd && submitted < p->n; slot++, submitted++)
 		if (bb_submit(b, p, &rng, slot))
@@ -276,7 +288,7 @@ static int bb_run(struct blk *b, const struct bb_params *p, u64 *cycles,
 			bb_kick(b->vq, det);
 	}
 	*cycles = rdtsc() - t0;
-	bb_mark(BB_MARK_END);
+	bb_mark(p, BB_MARK_END);
 	det->irqs = READ_ONCE(b->dev->used_irqs) - det->irqs;
 	det->notifies = b->vq->notifies - det->notifies;
 	return 0;
@@ -291,7 +303,7 @@ static int test_blk_bench(void)
 	u32 i, p99;
 	int rc;
 
-	if (bb_args(&p) || testdev_check())
+	if (bb_args(&p) || (p.marks && testdev_check()))
 		return -1;
 	if (blk_open(&b, p.write ? BLK_WRITABLE : BLK_ANY))
 		return -1;
