@@ -64,7 +64,7 @@ ifeq ($(B),build)
 BENCH_TARGETS += $(BENCHES)
 endif
 
-.PHONY: all tests demo test check clean format install uninstall install-check
+.PHONY: all tests demo test bench-check check clean format install uninstall install-check
 all: $(EVVM) $(LIBEVVM_SO) $(GUEST_ELF) linuxboot tests $(BENCH_TARGETS)
 
 tests: $(UNIT_TESTS) $(INT_TESTS) $(EVVM_HOOKS) $(B)/helpers/jail-probe
@@ -156,22 +156,29 @@ demo:
 test: all
 	@tools/run-tests $(B)
 
+# Every benchmark of one build once, short: that it runs, not its figures.
+bench-check: all
+	@tools/bench-check $(B)
+
 # Everything CI runs: the tests built with gcc, then in two lanes side by
 # side: the gcc build's KVM tests under tools/kvm-nested where /dev/kvm is
 # missing (QEMU TCG: one CPU, the longest part of check), and on the other
 # CPU the fuzzers for a bounded time, the tests built with gcc and
 # ASan+UBSan (leaks fail) and with clang, and the gcc build installed and
 # used as a user would (install-check). The ASan and clang builds skip the
-# KVM tests, saying why. All of them run even if one fails; the last line
+# KVM tests, saying why. Then every benchmark once in a short mode
+# (tools/bench-check: it runs, prints its table, writes valid JSON; figures
+# not judged). All of them run even if one fails; the last line
 # sums them, and the exit status is non-zero if any build or test failed.
 CHECK_BUILDS := build build-asan build-clang build-install
+CHECK_RESULTS := $(CHECK_BUILDS) build/bench-check
 # fuzz.mk's default (60 s for `make fuzz-run`) is not check's: 120 s unless
 # FUZZ_SECONDS is given on the command line or in the environment.
 CHECK_FUZZ_SECONDS = $(if $(filter command line environment,$(origin FUZZ_SECONDS)),$(FUZZ_SECONDS),120)
 
 check:
 	@tools/deps test
-	@rm -f $(addsuffix /test-counts,$(CHECK_BUILDS))
+	@rm -f $(addsuffix /test-counts,$(CHECK_RESULTS))
 	@EVVM_NESTED=defer $(MAKE) --no-print-directory test B=build; \
 	tools/run-tests --nested build >build/nested-pass.log 2>&1 & nested=$$!; \
 	$(MAKE) --no-print-directory fuzz-run B=build-fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS); \
@@ -180,7 +187,8 @@ check:
 	EVVM_NESTED=off $(MAKE) --no-print-directory test B=build-clang CC=clang; \
 	$(MAKE) --no-print-directory install-check B=build; \
 	wait $$nested; cat build/nested-pass.log; \
-	tools/test-verdict $(CHECK_BUILDS) && [ $$fuzz = 0 ] || \
+	tools/bench-check build; \
+	tools/test-verdict $(CHECK_RESULTS) && [ $$fuzz = 0 ] || \
 	{ [ $$fuzz = 0 ] || echo "make check: the fuzzers failed (above)"; exit 1; }
 
 clean:
