@@ -14,6 +14,10 @@
  *   kernel-len0  the same, doorbells registered as virtio-pci registers its
  *                notify addresses: length 0 (KVM's fast MMIO bus)
  *   kernel-poll  kernel with adaptive busy polling (--poll-max-us)
+ *   user+sc, kernel+sc, virtio-pci+sc
+ *                user, kernel and virtio-pci in a child process confined
+ *                as `evvm run` is (--seccomp=on: every thread under its
+ *                seccomp list, no capabilities): what the filters cost
  *   virtio-mmio  round trip only: a virtio-rng request on --transport=mmio,
  *                kick (datamatch doorbell) -> used-buffer interrupt on an
  *                IOAPIC pin, whose handler reads InterruptStatus and writes
@@ -44,8 +48,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <evvm/confine.h>
 #include <evvm/devices.h>
 #include <evvm/log.h>
 #include <evvm/loop.h>
@@ -70,17 +77,32 @@ enum {
 	KERNEL_DM,
 	KERNEL_LEN0,
 	KERNEL_POLL,
+	USER_SC,
+	KERNEL_SC,
 	VIRTIO_MMIO,
 	VIRTIO_PCI,
+	VIRTIO_PCI_SC,
 	LOOP,
 	LOOP_POLL,
 	NR_PATHS
 };
 
 static const char *const path_names[NR_PATHS] = {
-	"raw",	       "raw-len0",    "user",	    "kernel", "kernel-dm", "kernel-len0",
-	"kernel-poll", "virtio-mmio", "virtio-pci", "loop",   "loop-poll",
+	"raw",	       "raw-len0",	"user",	   "kernel",	"kernel-dm",
+	"kernel-len0", "kernel-poll",	"user+sc", "kernel+sc", "virtio-mmio",
+	"virtio-pci",  "virtio-pci+sc", "loop",	   "loop-poll",
 };
+
+/* The +sc paths: the path they run confined. */
+static int unconfined_path(int path)
+{
+	return path == USER_SC ? USER : path == KERNEL_SC ? KERNEL : VIRTIO_PCI;
+}
+
+static bool confined(int path)
+{
+	return path == USER_SC || path == KERNEL_SC || path == VIRTIO_PCI_SC;
+}
 
 /* How each testdev path registers its doorbells (guest bench.db=). */
 static const char *db_mode(int path)
@@ -197,6 +219,54 @@ static int run_virtio(int path, unsigned int n, double ph[3])
 	ph[0] = ph[1] = 0; /* no doorbell figure of its own */
 	ph[2] = phase_ns(marks, nr < 16 ? nr : 16, 3);
 	return 0;
+}
+
+/*
+ * A +sc path: @path run in a child that confines itself as `evvm run
+ * --seccomp=on` does (confine_setup() is once per process, and vm_run()
+ * leaves the main thread under its list). The child's phases come back
+ * through a pipe; a thread killed by its list fails the run.
+ */
+static int run_confined(int path, unsigned int n, unsigned int poll_us, double ph[3])
+{
+	const struct evvm_confine conf = {
+		.seccomp = EVVM_SECCOMP_ON,
+		.devs = path == VIRTIO_PCI ? EVVM_SECCOMP_DEV_RNG : 0,
+	};
+	int fds[2], status;
+	ssize_t got;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		int err = confine_setup(&conf);
+
+		close(fds[0]);
+		if (!err)
+			err = path == VIRTIO_PCI ? run_virtio(path, n, ph)
+						 : run_evvm(path, n, poll_us, ph);
+		if (!err && write(fds[1], ph, 3 * sizeof(double)) != 3 * sizeof(double))
+			err = -EIO;
+		_exit(err ? 1 : 0);
+	}
+	close(fds[1]);
+	got = read(fds[0], ph, 3 * sizeof(double));
+	close(fds[0]);
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	if (WIFSIGNALED(status)) {
+		fprintf(stderr, "notify: %s, confined: killed by signal %d\n", path_names[path],
+			WTERMSIG(status));
+		return -EIO;
+	}
+	return WEXITSTATUS(status) || got != 3 * sizeof(double) ? -EIO : 0;
 }
 
 static int run_raw(int path, unsigned int n, double ph[3])
@@ -386,7 +456,9 @@ int main(int argc, char **argv)
 
 			if (p < LOOP && !kvm)
 				continue;
-			if (p <= RAW_LEN0)
+			if (confined(p))
+				err = run_confined(unconfined_path(p), n, poll_us, ph);
+			else if (p <= RAW_LEN0)
 				err = run_raw(p, n, ph);
 			else if (p >= LOOP)
 				err = run_loop(p, n, poll_us, work_us, ph, &st[p]);
@@ -441,6 +513,11 @@ int main(int argc, char **argv)
 		       med_db[KERNEL_LEN0] / med_db[RAW_LEN0]);
 		printf("virtio-pci (MSI-X) / virtio-mmio (pin) round trip: %.2fx\n",
 		       med_rt[VIRTIO_PCI] / med_rt[VIRTIO_MMIO]);
+		printf("seccomp on / off: user doorbell %.3fx, round trip %.3fx; kernel doorbell "
+		       "%.3fx, round trip %.3fx; virtio-pci round trip %.3fx\n",
+		       med_db[USER_SC] / med_db[USER], med_rt[USER_SC] / med_rt[USER],
+		       med_db[KERNEL_SC] / med_db[KERNEL], med_rt[KERNEL_SC] / med_rt[KERNEL],
+		       med_rt[VIRTIO_PCI_SC] / med_rt[VIRTIO_PCI]);
 	}
 	printf("loop-poll / loop round trip: %.3fx (work %u us; last run: polling %s, mean wait "
 	       "%llu ns polling, %llu ns sleeping, %llu trials, window %llu ns)\n",

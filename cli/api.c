@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include <evvm/confine.h>
 #include <evvm/log.h>
 
 #include "api.h"
@@ -679,6 +680,27 @@ static int listen_unix(const char *path)
 	return fd;
 }
 
+static int confine_api_thread(void *unused)
+{
+	(void)unused;
+	return confine_thread(EVVM_THREAD_API);
+}
+
+/*
+ * Before the guest runs: the API thread takes its own seccomp list, which
+ * covers serving and the requests a started VM accepts, not the VM's
+ * set-up (InstanceStart, PUT /snapshot/load come before this).
+ */
+static int api_confine(void *opaque)
+{
+	struct api_server *api = opaque;
+	int err = httpd_call(api->httpd, confine_api_thread, NULL);
+
+	if (err)
+		pr_err("API: cannot confine its thread: %s", evvm_strerror(err));
+	return err;
+}
+
 int api_start(const char *path, struct instance *in, struct api_server **out)
 {
 	static const struct httpd_limits lim = {
@@ -706,6 +728,7 @@ int api_start(const char *path, struct instance *in, struct api_server **out)
 		free(api);
 		return err;
 	}
+	instance_set_before_run(in, api_confine, api);
 	pr_info("API listening on '%s'", path);
 	*out = api;
 	return 0;

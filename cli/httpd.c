@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,8 +40,14 @@ struct httpd {
 	struct evconnlistener *listener; /* evhttp's, on the listening socket */
 	struct event *stop;		 /* on stop_fd */
 	struct event *adopt;		 /* activated by each new connection */
+	struct event *call;		 /* on call_fd */
 	int stop_fd;			 /* an eventfd httpd_stop() writes */
-	struct bufferevent **fresh;	 /* connections evhttp set up, not adopted yet (held) */
+	int call_fd;			 /* an eventfd httpd_call() writes */
+	int (*call_fn)(void *);		 /* what httpd_call() runs on the thread, */
+	void *call_arg;
+	int call_ret; /* and its result */
+	sem_t call_done;
+	struct bufferevent **fresh; /* connections evhttp set up, not adopted yet (held) */
 	unsigned int nr_fresh, cap_fresh;
 	unsigned int nr_conns; /* open, adopted or not */
 	pthread_t thread;
@@ -197,6 +204,19 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	h->ev->base_loopbreak(h->base);
 }
 
+/* httpd_call(): between two requests, run the caller's function here. */
+static void on_call(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpd *h = arg;
+	uint64_t n;
+
+	(void)what;
+	if (read(fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	h->call_ret = h->call_fn(h->call_arg);
+	sem_post(&h->call_done);
+}
+
 /* Everything libevent holds; the connections are closed. */
 static void loop_free(struct httpd *h)
 {
@@ -210,6 +230,8 @@ static void loop_free(struct httpd *h)
 	free(h->fresh);
 	if (h->adopt)
 		ev->event_free(h->adopt);
+	if (h->call)
+		ev->event_free(h->call);
 	if (h->stop)
 		ev->event_free(h->stop);
 	if (h->base)
@@ -248,7 +270,9 @@ static int loop_setup(struct httpd *h, int fd)
 		return -ENOMEM;
 	h->stop = ev->event_new(h->base, h->stop_fd, EV_READ, on_stop, h);
 	h->adopt = ev->event_new(h->base, -1, 0, on_adopt, h);
-	if (!h->stop || !h->adopt || ev->event_add(h->stop, NULL))
+	h->call = ev->event_new(h->base, h->call_fd, EV_READ | EV_PERSIST, on_call, h);
+	if (!h->stop || !h->adopt || !h->call || ev->event_add(h->stop, NULL) ||
+	    ev->event_add(h->call, NULL))
 		return -ENOMEM;
 	ev->http_set_timeout(h->http, (int)h->lim.idle_timeout_s);
 	ev->http_set_max_body_size(h->http, (ev_ssize_t)h->lim.max_body);
@@ -283,10 +307,11 @@ int httpd_start(int fd, const struct httpd_limits *lim, httpd_handler *fn, void 
 	}
 	*h = (struct httpd){ .ev = ev, .lim = *lim, .fn = fn, .arg = arg };
 	h->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (h->stop_fd < 0) {
+	h->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->stop_fd < 0 || h->call_fd < 0 || sem_init(&h->call_done, 0, 0) < 0) {
 		err = -errno;
 		close(fd);
-		goto free_h;
+		goto close_fds;
 	}
 	err = loop_setup(h, fd);
 	if (err) {
@@ -301,8 +326,12 @@ int httpd_start(int fd, const struct httpd_limits *lim, httpd_handler *fn, void 
 
 free_loop:
 	loop_free(h);
-	close(h->stop_fd);
-free_h:
+	sem_destroy(&h->call_done);
+close_fds:
+	if (h->call_fd >= 0)
+		close(h->call_fd);
+	if (h->stop_fd >= 0)
+		close(h->stop_fd);
 	free(h);
 	pr_err("API: cannot start its server: %s", evvm_strerror(err));
 	return err;
@@ -320,6 +349,22 @@ void httpd_stop(struct httpd *h)
 		return;
 	}
 	pthread_join(h->thread, NULL);
+	sem_destroy(&h->call_done);
+	close(h->call_fd);
 	close(h->stop_fd);
 	free(h);
+}
+
+int httpd_call(struct httpd *h, int (*fn)(void *), void *arg)
+{
+	uint64_t one = 1;
+
+	h->call_fn = fn;
+	h->call_arg = arg;
+	if (write(h->call_fd, &one, sizeof(one)) != sizeof(one))
+		return -errno;
+	while (sem_wait(&h->call_done) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return h->call_ret;
 }

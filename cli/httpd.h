@@ -43,6 +43,13 @@ typedef void httpd_handler(void *arg, const struct httpd_request *rq, struct htt
 int httpd_start(int fd, const struct httpd_limits *lim, httpd_handler *fn, void *arg,
 		struct httpd **out);
 
+/*
+ * Run @fn(@arg) on the server's thread, between two requests, and return
+ * its result (-errno if it could not be asked). The server must be
+ * serving; one caller at a time.
+ */
+int httpd_call(struct httpd *h, int (*fn)(void *), void *arg);
+
 /* Stop serving, wait for the thread, close every connection. NULL is ignored. */
 void httpd_stop(struct httpd *h);
 

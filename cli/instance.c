@@ -224,6 +224,16 @@ int instance_restore_locked(struct instance *in, const char *state_path, const c
 			    const struct evvm_disk_override *ov, unsigned int nr_ov, bool resume,
 			    char *msg)
 {
+	uint64_t one = 1;
+	int err;
+
+	/* Refused before anything is looked at: the API thread may be confined by now. */
+	if (in->state != INSTANCE_NOT_STARTED)
+		return fail(
+			msg,
+			"Loading a microVM snapshot not allowed after configuring boot-specific "
+			"resources.");
+
 	const struct evvm_vm_config base = {
 		.disk_overrides = ov,
 		.nr_disk_overrides = nr_ov,
@@ -233,14 +243,7 @@ int instance_restore_locked(struct instance *in, const char *state_path, const c
 		.ioeventfd_user = in->desc.ioeventfd_user,
 		.irqfd_user = in->desc.irqfd_user,
 	};
-	uint64_t one = 1;
-	int err;
 
-	if (in->state != INSTANCE_NOT_STARTED)
-		return fail(
-			msg,
-			"Loading a microVM snapshot not allowed after configuring boot-specific "
-			"resources.");
 	err = vm_restore(&base, state_path, mem_path, &in->vm);
 	if (err) {
 		in->vm = NULL;
@@ -558,6 +561,12 @@ static int wait_start(struct instance *in, int sigfd)
 	}
 }
 
+void instance_set_before_run(struct instance *in, int (*fn)(void *), void *arg)
+{
+	in->before_run = fn;
+	in->before_run_arg = arg;
+}
+
 int instance_run(struct instance *in)
 {
 	struct run_signals sigs = { .fd = in->sig_fd };
@@ -568,6 +577,10 @@ int instance_run(struct instance *in)
 	status = wait_start(in, sigs.fd);
 	if (status)
 		goto out;
+	if (in->before_run && in->before_run(in->before_run_arg)) {
+		status = EVVM_EXIT_FAILURE;
+		goto out;
+	}
 	/* The VM exists and no request touches it: run it without the lock. */
 	pthread_mutex_lock(&in->lock);
 	sigs.vm = in->vm;

@@ -45,6 +45,8 @@ struct instance {
 	unsigned long lost_metrics;
 	uint64_t pause_us, resume_us;	  /* how long the last PATCH /vm took */
 	struct metrics_last metrics_last; /* the counters of the last metrics line */
+	int (*before_run)(void *);	  /* instance_set_before_run() */
+	void *before_run_arg;
 };
 
 /* The stop signal (SIGINT, SIGTERM, SIGHUP) pending, or 0. */
@@ -144,6 +146,13 @@ int instance_ctrl_alt_del_locked(struct instance *in, char *msg);
 
 /* FlushMetrics, with @in->lock held: one JSON line to the metrics file. */
 int instance_flush_metrics_locked(struct instance *in, char *msg);
+
+/*
+ * Have instance_run() call @fn(@arg) once the VM exists and before the
+ * guest runs (the API confines its thread there); a non-zero result ends
+ * the instance instead.
+ */
+void instance_set_before_run(struct instance *in, int (*fn)(void *), void *arg);
 
 /*
  * On the main thread, with SIGINT, SIGTERM and SIGHUP blocked in every

@@ -39,9 +39,13 @@
 #define SC_NAME_LEN 24
 
 static const char *const kind_names[EVVM_THREAD_KINDS] = {
-	[EVVM_THREAD_MAIN] = "main",	 [EVVM_THREAD_VCPU] = "vcpu",
-	[EVVM_THREAD_IO] = "io",	 [EVVM_THREAD_IRQFD] = "irqfd",
-	[EVVM_THREAD_VU_CTL] = "vu-ctl", [EVVM_THREAD_VU_SIGNAL] = "vu-signal",
+	[EVVM_THREAD_MAIN] = "main",
+	[EVVM_THREAD_VCPU] = "vcpu",
+	[EVVM_THREAD_IO] = "io",
+	[EVVM_THREAD_IRQFD] = "irqfd",
+	[EVVM_THREAD_API] = "api",
+	[EVVM_THREAD_VU_CTL] = "vu-ctl",
+	[EVVM_THREAD_VU_SIGNAL] = "vu-signal",
 };
 
 static enum evvm_seccomp_mode sc_mode = EVVM_SECCOMP_OFF;

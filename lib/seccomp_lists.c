@@ -80,16 +80,19 @@ static const struct sc_rule common[] = {
 	 * glibc fall back to clone(), whose flags a list can check.
 	 */
 	REFUSE(clone3, ENOSYS),
+};
+
 #ifndef SC_SANITIZER
-	/*
-	 * No file is opened after set-up, but glibc's free() may probe
-	 * /proc/sys/vm/overcommit_memory when it shrinks a thread's heap, and
-	 * copes with a failure: refused, not fatal.
-	 */
+/*
+ * Every thread but the API's: no file is opened after set-up, but glibc's
+ * free() may probe /proc/sys/vm/overcommit_memory when it shrinks a
+ * thread's heap, and copes with a failure: refused, not fatal.
+ */
+static const struct sc_rule no_open[] = {
 	REFUSE(open, EACCES),
 	REFUSE(openat, EACCES),
-#endif
 };
+#endif
 
 /* A thread running an evvm_loop (lib/loop.c): epoll, eventfd and timerfd reads. */
 static const struct sc_rule loop[] = {
@@ -150,6 +153,31 @@ static const struct sc_rule irqfd[] = {
 	ALLOW_IOCTL(KVM_GET_IRQCHIP),
 };
 
+/*
+ * The API thread once the VM runs (before, it builds the VM unconfined):
+ * libevent's evhttp serving the socket, and the requests a started VM
+ * takes: pause and resume, PATCH /drives (a new file), PATCH
+ * /network-interfaces, PUT /snapshot/create (files written and synced),
+ * FlushMetrics, SendCtrlAltDel.
+ */
+static const struct sc_rule api[] = {
+	/* evhttp's connections; FIONREAD sizes evbuffer_read()'s read */
+	ALLOW(accept4), ALLOW(readv), ALLOW(writev), ALLOW(shutdown), ALLOW(fcntl),
+	ALLOW(gettimeofday), ALLOW_IOCTL(FIONREAD),
+	/* PATCH /drives: the new file opened, locked and probed as --disk does */
+	ALLOW(openat), ALLOW(fstat), ALLOW(newfstatat), ALLOW(fstatfs), ALLOW(flock),
+	/* PUT /snapshot/create: a temporary file written, synced, renamed */
+	ALLOW(lseek), ALLOW(ftruncate), ALLOW(pwrite64), ALLOW(fsync), ALLOW(fdatasync),
+	ALLOW(rename), ALLOW(renameat), ALLOW(unlink),
+	ALLOW(getrandom), /* mkostemp()'s name, in the glibc versions that use it */
+	/* and the paused VM's state read */
+	ALLOW_IOCTL(KVM_GET_MSR_INDEX_LIST), ALLOW_IOCTL(KVM_GET_REGS), ALLOW_IOCTL(KVM_GET_SREGS),
+	ALLOW_IOCTL(KVM_GET_XCRS), ALLOW_IOCTL(KVM_GET_XSAVE), ALLOW_IOCTL(KVM_GET_DEBUGREGS),
+	ALLOW_IOCTL(KVM_GET_LAPIC), ALLOW_IOCTL(KVM_GET_MSRS), ALLOW_IOCTL(KVM_GET_VCPU_EVENTS),
+	ALLOW_IOCTL(KVM_GET_MP_STATE), ALLOW_IOCTL(KVM_GET_PIT2), ALLOW_IOCTL(KVM_GET_CLOCK),
+	ALLOW(tgkill), /* a pause kicks the vCPUs out of KVM_RUN */
+};
+
 /* A vhost-user backend's control thread: the socket, the frontend's messages and fds. */
 static const struct sc_rule vu_ctl[] = {
 	ALLOW(accept4),	     ALLOW_EQ(getsockopt, 1, SOL_SOCKET), /* SO_PEERCRED, SO_PEERGROUPS */
@@ -190,7 +218,7 @@ static const struct sc_rule dev_console[] = {
 static const struct sc_rule dev_vhost_frontend[] = {
 	ALLOW(fstat),	       /* the inflight region's size */
 	ALLOW(timerfd_create), /* reconnect=SECS: the retry timer, made when the backend goes */
-	ALLOW(poll),  /* vhost/wire.c: one deadline per message */
+	ALLOW(poll),	       /* vhost/wire.c: one deadline per message */
 	ALLOW_EQ(socket, 0, AF_UNIX),
 	ALLOW(connect),
 	ALLOW(sendmsg),
@@ -241,14 +269,21 @@ unsigned int sc_tables(enum evvm_thread_kind kind, unsigned int devs, const stru
 				     t_blk = TABLE("blk", dev_blk), t_rng = TABLE("rng", dev_rng),
 				     t_net = TABLE("net", dev_net),
 				     t_con = TABLE("console", dev_console),
+				     t_api = TABLE("api", api),
 				     t_vuf = TABLE("vhost-frontend", dev_vhost_frontend);
 #ifdef SC_SANITIZER
 	static const struct sc_table t_san = TABLE("sanitizer", sanitizer);
+#else
+	static const struct sc_table t_no_open = TABLE("no-open", no_open);
 #endif
 	unsigned int n = 0;
 	bool devices = false;
 
 	out[n++] = &t_common;
+#ifndef SC_SANITIZER
+	if (kind != EVVM_THREAD_API)
+		out[n++] = &t_no_open;
+#endif
 	switch (kind) {
 	case EVVM_THREAD_MAIN:
 		out[n++] = &t_loop;
@@ -278,6 +313,12 @@ unsigned int sc_tables(enum evvm_thread_kind kind, unsigned int devs, const stru
 		break;
 	case EVVM_THREAD_VU_SIGNAL:
 		out[n++] = &t_sig;
+		break;
+	case EVVM_THREAD_API:
+		out[n++] = &t_loop;
+		out[n++] = &t_kvm;
+		out[n++] = &t_api;
+		devices = true; /* a PATCH runs on the device's thread, a drive's file opens here */
 		break;
 	default:
 		break;

@@ -185,6 +185,20 @@ static void test_run_irqfd_violation(void **state)
 	vm_violation(state, "irqfd", "user");
 }
 
+/* The API thread takes its list once the VM exists, before the guest runs. */
+static void test_run_api_violation(void **state)
+{
+	struct ctx *c = *state;
+	struct run_result r;
+
+	require_kvm();
+	run_violating(c, &r, "api",
+		      (const char *[]){ "run", "--kernel", guest_elf(), "--cmdline=exit=0",
+					"--api-sock", c->sock, NULL });
+	assert_killed(&r, "api");
+	run_result_free(&r);
+}
+
 /* Wait until @path contains @text; false after @timeout_s. */
 static bool wait_log(const char *path, const char *text, double timeout_s)
 {
@@ -394,6 +408,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_run_vcpu_violation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_io_violation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_irqfd_violation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_api_violation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_confined, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_seccomp_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_seccomp_log, setup, teardown),

@@ -119,6 +119,10 @@ static void test_device_calls_follow_the_devices(void **state)
 	assert_false(lists(EVVM_THREAD_IO, ALL_DEVS, SYS_accept4));
 	assert_true(lists(EVVM_THREAD_VU_CTL, 0, SYS_accept4));
 	assert_false(lists(EVVM_THREAD_IRQFD, ALL_DEVS, SYS_accept4));
+	/* The API thread serves its socket; it never runs the guest. */
+	assert_true(lists(EVVM_THREAD_API, 0, SYS_accept4));
+	assert_false(lists(EVVM_THREAD_VCPU, ALL_DEVS, SYS_accept4));
+	assert_false(lists(EVVM_THREAD_API, ALL_DEVS, SYS_eventfd2));
 }
 
 /* In a child: confine as @mode, then call personality(2), in no list. Its status. */
