@@ -58,7 +58,8 @@ INT_TESTS  := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildca
 
 # Benchmarks: every build compiles them into $(B)/bench/; the default build
 # also leaves the executables at bench/<name>.
-BENCHES := bench/notify bench/blk bench/vhost-blk bench/net bench/api bench/jailer bench/peer
+BENCHES := bench/notify bench/blk bench/vhost-blk bench/net bench/api bench/jailer bench/peer \
+	bench/snapshot
 BENCH_TARGETS := $(addprefix $(B)/,$(BENCHES))
 ifeq ($(B),build)
 BENCH_TARGETS += $(BENCHES)
@@ -136,6 +137,9 @@ $(B)/bench/net: $(B)/bench/net.o $(B)/tests/lib/frame_peer.o $(B)/tests/lib/netp
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) -pthread
 
 $(B)/bench/api: $(B)/bench/api.o $(B)/tests/lib/api_client.o
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^)
+
+$(B)/bench/snapshot: $(B)/bench/snapshot.o $(B)/tests/lib/api_client.o
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^)
 
 $(B)/bench/jailer: $(B)/bench/jailer.o

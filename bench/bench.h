@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <x86intrin.h>
 
 /*
  * What every benchmark's main() does the same way: option values, pinning
@@ -71,6 +72,19 @@ static inline int pin_cpu(int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+/* The host's TSC rate in Hz, measured against CLOCK_MONOTONIC (~@ms ms). */
+static inline double tsc_rate_hz(unsigned int ms)
+{
+	double t0 = now_ns(), t1;
+	unsigned long long c0 = __rdtsc(), c1;
+
+	do {
+		t1 = now_ns();
+	} while (t1 - t0 < ms * 1e6);
+	c1 = __rdtsc();
+	return (double)(c1 - c0) / ((t1 - t0) / 1e9);
 }
 
 #endif

@@ -2,6 +2,7 @@
 #ifndef EVVM_BENCH_EVVM_PATH_H
 #define EVVM_BENCH_EVVM_PATH_H
 
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,20 @@ static const char *find_evvm(void)
 		}
 	}
 	snprintf(path, sizeof(path), "%s/../build/evvm", self);
+	return path;
+}
+
+/* The test guest: $GUEST_ELF, else guest/evvm-guest.elf beside evvm. */
+static inline const char *find_guest(const char *evvm)
+{
+	static char path[PATH_MAX];
+	const char *env = getenv("GUEST_ELF");
+	char dir[PATH_MAX];
+
+	if (env && *env)
+		return env;
+	snprintf(dir, sizeof(dir), "%s", evvm);
+	snprintf(path, sizeof(path), "%s/guest/evvm-guest.elf", dirname(dir));
 	return path;
 }
 

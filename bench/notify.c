@@ -30,6 +30,9 @@
  *                I/O thread alone; runs where /dev/kvm does not exist)
  *   loop-poll    the same with the loop's adaptive busy polling
  *
+ * Every KVM path's runs are made in a child process of their own, so
+ * the +sc rows compare with the others on equal terms.
+ *
  * Pinned, the poller and the thread it waits for share one CPU: polling
  * can only steal time from the kicker, and must turn itself off. Unpinned
  * (--no-pin, a CPU free), polling saves the wakeup and should win.
@@ -84,24 +87,28 @@ enum {
 	VIRTIO_PCI_SC,
 	LOOP,
 	LOOP_POLL,
+	LOOP_SC,
 	NR_PATHS
 };
 
 static const char *const path_names[NR_PATHS] = {
 	"raw",	       "raw-len0",	"user",	   "kernel",	"kernel-dm",
 	"kernel-len0", "kernel-poll",	"user+sc", "kernel+sc", "virtio-mmio",
-	"virtio-pci",  "virtio-pci+sc", "loop",	   "loop-poll",
+	"virtio-pci",  "virtio-pci+sc", "loop",	   "loop-poll", "loop+sc",
 };
 
 /* The +sc paths: the path they run confined. */
 static int unconfined_path(int path)
 {
-	return path == USER_SC ? USER : path == KERNEL_SC ? KERNEL : VIRTIO_PCI;
+	return path == USER_SC	   ? USER
+	       : path == KERNEL_SC ? KERNEL
+	       : path == LOOP_SC   ? LOOP
+				   : VIRTIO_PCI;
 }
 
 static bool confined(int path)
 {
-	return path == USER_SC || path == KERNEL_SC || path == VIRTIO_PCI_SC;
+	return path == USER_SC || path == KERNEL_SC || path == VIRTIO_PCI_SC || path == LOOP_SC;
 }
 
 /* How each testdev path registers its doorbells (guest bench.db=). */
@@ -221,53 +228,10 @@ static int run_virtio(int path, unsigned int n, double ph[3])
 	return 0;
 }
 
-/*
- * A +sc path: @path run in a child that confines itself as `evvm run
- * --seccomp=on` does (confine_setup() is once per process, and vm_run()
- * leaves the main thread under its list). The child's phases come back
- * through a pipe; a thread killed by its list fails the run.
- */
-static int run_confined(int path, unsigned int n, unsigned int poll_us, double ph[3])
-{
-	const struct evvm_confine conf = {
-		.seccomp = EVVM_SECCOMP_ON,
-		.devs = path == VIRTIO_PCI ? EVVM_SECCOMP_DEV_RNG : 0,
-	};
-	int fds[2], status;
-	ssize_t got;
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -errno;
-	}
-	if (pid == 0) {
-		int err = confine_setup(&conf);
-
-		close(fds[0]);
-		if (!err)
-			err = path == VIRTIO_PCI ? run_virtio(path, n, ph)
-						 : run_evvm(path, n, poll_us, ph);
-		if (!err && write(fds[1], ph, 3 * sizeof(double)) != 3 * sizeof(double))
-			err = -EIO;
-		_exit(err ? 1 : 0);
-	}
-	close(fds[1]);
-	got = read(fds[0], ph, 3 * sizeof(double));
-	close(fds[0]);
-	if (waitpid(pid, &status, 0) < 0)
-		return -errno;
-	if (WIFSIGNALED(status)) {
-		fprintf(stderr, "notify: %s, confined: killed by signal %d\n", path_names[path],
-			WTERMSIG(status));
-		return -EIO;
-	}
-	return WEXITSTATUS(status) || got != 3 * sizeof(double) ? -EIO : 0;
-}
+/* What every run of a path takes from the command line. */
+struct run_args {
+	unsigned int n, poll_us, work_us;
+};
 
 static int run_raw(int path, unsigned int n, double ph[3])
 {
@@ -326,9 +290,9 @@ static int loop_rt_once(struct loop_rt *rt, double work_ns)
 }
 
 /* The loop paths: the mean round trip, work included, in ph[2] (per n: see main). */
-static int run_loop(int path, unsigned int n, unsigned int poll_us, unsigned int work_us,
-		    double ph[3], struct evvm_loop_stats *st)
+static int run_loop(int path, const struct run_args *a, double ph[3], struct evvm_loop_stats *st)
 {
+	unsigned int n = a->n, work_us = a->work_us;
 	struct loop_rt rt = { .kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
 			      .irq = eventfd(0, EFD_CLOEXEC) };
 	struct evvm_loop *loop = NULL;
@@ -339,11 +303,13 @@ static int run_loop(int path, unsigned int n, unsigned int poll_us, unsigned int
 	if (err)
 		goto close_fds;
 	if (path == LOOP_POLL)
-		loop_set_poll_max(loop, poll_us);
+		loop_set_poll_max(loop, a->poll_us);
 	err = loop_add(loop, rt.kick, EPOLLIN, loop_rt_kick, &rt);
 	if (err)
 		goto destroy_loop;
-	err = -pthread_create(&thread, NULL, loop_rt_thread, loop);
+	err = path == LOOP_SC
+		      ? confine_pthread_create(&thread, EVVM_THREAD_IO, loop_rt_thread, loop)
+		      : -pthread_create(&thread, NULL, loop_rt_thread, loop);
 	if (err)
 		goto destroy_loop;
 	for (unsigned int i = 0; i < LOOP_WARMUP && !err; i++)
@@ -364,6 +330,69 @@ close_fds:
 	if (rt.irq >= 0)
 		close(rt.irq);
 	return err;
+}
+
+/* What a run's child sends back. */
+struct child_result {
+	double ph[3];
+	struct evvm_loop_stats st;
+};
+
+/*
+ * One run of @path in a child process, every path alike: a +sc path's
+ * child confines itself first as `evvm run --seccomp=on` does
+ * (confine_setup() is once per process, and vm_run() leaves the main
+ * thread under its list; loop+sc confines its loop thread as an I/O
+ * thread, not the kicker standing in for a vCPU). The figures come back
+ * through a pipe; a thread killed by its list fails the run.
+ */
+static int run_child(int path, const struct run_args *a, double ph[3], struct evvm_loop_stats *st)
+{
+	int base = confined(path) ? unconfined_path(path) : path;
+	const struct evvm_confine conf = {
+		.seccomp = EVVM_SECCOMP_ON,
+		.devs = base == VIRTIO_PCI ? EVVM_SECCOMP_DEV_RNG : 0,
+	};
+	struct child_result res = { { -1, -1, -1 } };
+	int fds[2], status;
+	ssize_t got;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		struct child_result r = { { 0 } };
+		int err = confined(path) ? confine_setup(&conf) : 0;
+
+		close(fds[0]);
+		if (!err)
+			err = base <= RAW_LEN0	    ? run_raw(base, a->n, r.ph)
+			      : base >= LOOP	    ? run_loop(path, a, r.ph, &r.st)
+			      : base >= VIRTIO_MMIO ? run_virtio(base, a->n, r.ph)
+						    : run_evvm(base, a->n, a->poll_us, r.ph);
+		if (!err && write(fds[1], &r, sizeof(r)) != sizeof(r))
+			err = -EIO;
+		_exit(err ? 1 : 0);
+	}
+	close(fds[1]);
+	got = read(fds[0], &res, sizeof(res));
+	close(fds[0]);
+	memcpy(ph, res.ph, sizeof(res.ph));
+	*st = res.st;
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	if (WIFSIGNALED(status)) {
+		fprintf(stderr, "notify: %s: killed by signal %d\n", path_names[path],
+			WTERMSIG(status));
+		return -EIO;
+	}
+	return WEXITSTATUS(status) || got != sizeof(res) ? -EIO : 0;
 }
 
 static void usage(FILE *f)
@@ -450,22 +479,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	const struct run_args args = { .n = n, .poll_us = poll_us, .work_us = work_us };
+
 	for (unsigned int r = 0; r < runs; r++) {
 		for (int p = 0; p < NR_PATHS; p++) {
-			double ph[3];
+			double ph[3] = { 0 };
 
 			if (p < LOOP && !kvm)
 				continue;
-			if (confined(p))
-				err = run_confined(unconfined_path(p), n, poll_us, ph);
-			else if (p <= RAW_LEN0)
-				err = run_raw(p, n, ph);
-			else if (p >= LOOP)
-				err = run_loop(p, n, poll_us, work_us, ph, &st[p]);
-			else if (p >= VIRTIO_MMIO)
-				err = run_virtio(p, n, ph);
-			else
-				err = run_evvm(p, n, poll_us, ph);
+			err = run_child(p, &args, ph, &st[p]);
 			if (err || ph[0] < 0 || ph[1] < 0 || ph[2] < 0) {
 				fprintf(stderr, "notify: path %s, run %u failed: %s\n",
 					path_names[p], r + 1,
@@ -526,6 +548,8 @@ int main(int argc, char **argv)
 	       (unsigned long long)st[LOOP_POLL].poll_mean_ns[1],
 	       (unsigned long long)st[LOOP_POLL].poll_trials,
 	       (unsigned long long)st[LOOP_POLL].poll_ns);
+	printf("loop+sc / loop round trip: %.3fx (the I/O thread under its seccomp list)\n",
+	       med_rt[LOOP_SC] / med_rt[LOOP]);
 
 	if (json) {
 		FILE *f = fopen(json, "w");

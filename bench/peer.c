@@ -63,8 +63,14 @@ static unsigned int build_cases(const struct opts *o, bool qemu, struct pcase *c
 			c[n++] = (struct pcase){ K_MEM, pci, 1024, 0, NULL, 1 | q };
 		for (unsigned int w = 0; w < sizeof(blk_loads) / sizeof(blk_loads[0]); w++)
 			if (!o->quick || w == 0 || w == 3)
-				c[n++] = (struct pcase){ K_BLK, pci, 128, blk_loads[w].qd, blk_loads[w].rw,
-						 1 | (qemu ? q | 1u << SIDE_QEMU_URING : 0) };
+				c[n++] = (struct pcase){
+					K_BLK,
+					pci,
+					128,
+					blk_loads[w].qd,
+					blk_loads[w].rw,
+					1 | (qemu ? q | 1u << SIDE_QEMU_URING : 0)
+				};
 		c[n++] = (struct pcase){ K_RNG, pci, 128, 0, NULL, 1 | q };
 	}
 	return n;
@@ -88,7 +94,8 @@ static int parse_run(const struct peer_env *env, const struct pcase *c, const st
 		return 0;
 	case K_BLK:
 		line = out_line(r->out, "evvm-guest: blk-bench: rw=");
-		if (line && sscanf(line, "%*s qd=%*u n=%" SCNu64 " cycles=%" SCNu64, &n, &cycles) == 2 &&
+		if (line &&
+		    sscanf(line, "%*s qd=%*u n=%" SCNu64 " cycles=%" SCNu64, &n, &cycles) == 2 &&
 		    n == o->blk_n && cycles) {
 			v[0] = n / (cycles / env->tsc_hz);
 			return 0;
@@ -96,8 +103,10 @@ static int parse_run(const struct peer_env *env, const struct pcase *c, const st
 		break;
 	case K_RNG:
 		line = out_line(r->out, "evvm-guest: rng-bench: ");
-		if (line && sscanf(line, "bytes=%" SCNu64 " n=%" SCNu64 " cycles=%" SCNu64, &bytes, &n,
-				   &cycles) == 3 && n == o->rng_n && cycles) {
+		if (line &&
+		    sscanf(line, "bytes=%" SCNu64 " n=%" SCNu64 " cycles=%" SCNu64, &bytes, &n,
+			   &cycles) == 3 &&
+		    n == o->rng_n && cycles) {
 			v[0] = bytes * n / (cycles / env->tsc_hz) / (1 << 20);
 			return 0;
 		}
@@ -185,10 +194,14 @@ static void usage(FILE *f)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lopts[] = {
-		{ "runs", required_argument, NULL, 'r' },  { "quick", no_argument, NULL, 'q' },
-		{ "blk-n", required_argument, NULL, 'b' }, { "rng-n", required_argument, NULL, 'g' },
-		{ "json", required_argument, NULL, 'j' },  { "transport", required_argument, NULL, 't' },
-		{ "verbose", no_argument, NULL, 'v' },	   { "help", no_argument, NULL, 'h' },
+		{ "runs", required_argument, NULL, 'r' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "blk-n", required_argument, NULL, 'b' },
+		{ "rng-n", required_argument, NULL, 'g' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "transport", required_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool runs_set = false, blk_set = false, rng_set = false;
@@ -218,7 +231,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->json = optarg;
 			break;
 		case 't':
-			if (strcmp(optarg, "mmio") && strcmp(optarg, "pci") && strcmp(optarg, "both")) {
+			if (strcmp(optarg, "mmio") && strcmp(optarg, "pci") &&
+			    strcmp(optarg, "both")) {
 				fprintf(stderr, "peer: --transport '%s': want mmio, pci or both\n",
 					optarg);
 				return 2;
@@ -262,20 +276,6 @@ static const char *find_qemu(void)
 	return NULL;
 }
 
-/* The test guest: $GUEST_ELF, else guest/evvm-guest.elf beside evvm. */
-static const char *find_guest(const char *evvm)
-{
-	static char path[PATH_MAX];
-	const char *env = getenv("GUEST_ELF");
-	char dir[PATH_MAX];
-
-	if (env && *env)
-		return env;
-	snprintf(dir, sizeof(dir), "%s", evvm);
-	snprintf(path, sizeof(path), "%s/guest/evvm-guest.elf", dirname(dir));
-	return path;
-}
-
 /* Everything a run needs that is not an option; 0, or 1 after a line. */
 static int setup(struct peer_env *env, struct disk *d, char *disk, size_t max)
 {
@@ -300,8 +300,9 @@ static int setup(struct peer_env *env, struct disk *d, char *disk, size_t max)
 	}
 	if (!env->qemu)
 		fprintf(stderr, "peer: note: %s: only evvm's figures\n",
-			getenv("QEMU") && *getenv("QEMU") ? "$QEMU is not an executable"
-							  : "no qemu-system-x86_64 in PATH (nor $QEMU)");
+			getenv("QEMU") && *getenv("QEMU")
+				? "$QEMU is not an executable"
+				: "no qemu-system-x86_64 in PATH (nor $QEMU)");
 	if (disk_make("peer", d))
 		return 1;
 	/* The VMMs open the disk through /proc/self/fd/N: let them inherit it. */

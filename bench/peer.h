@@ -26,18 +26,18 @@ struct peer_env {
 /* One VMM process: what to run it with. */
 struct vm_spec {
 	enum side side;
-	bool pci;		/* evvm --transport=pci; QEMU q35 with virtio-*-pci */
+	bool pci; /* evvm --transport=pci; QEMU q35 with virtio-*-pci */
 	unsigned int mem_mib;
-	const char *cmdline;	/* the guest's */
-	bool idle;		/* tests=idle: sample memory, then SIGTERM */
+	const char *cmdline; /* the guest's */
+	bool idle;	     /* tests=idle: sample memory, then SIGTERM */
 };
 
 struct vm_result {
-	double wall_ms;		/* fork to reaped (idle: to the memory sample) */
-	double cpu_ms;		/* user + sys of the VMM and all its threads */
-	double rss_kib;		/* idle only: the whole process */
-	double guest_kib;	/* idle only: Rss of the guest RAM mapping(s) */
-	char *out;		/* the serial console (and the VMM's stderr), malloc'd */
+	double wall_ms;	  /* fork to reaped (idle: to the memory sample) */
+	double cpu_ms;	  /* user + sys of the VMM and all its threads */
+	double rss_kib;	  /* idle only: the whole process */
+	double guest_kib; /* idle only: Rss of the guest RAM mapping(s) */
+	char *out;	  /* the serial console (and the VMM's stderr), malloc'd */
 };
 
 const char *side_name(enum side s);
@@ -47,9 +47,6 @@ int vm_run_one(const struct peer_env *env, const struct vm_spec *spec, struct vm
 
 /* The text after @prefix on the first line of @buf that starts with it, or NULL. */
 const char *out_line(const char *buf, const char *prefix);
-
-/* The host's TSC rate in Hz, measured against CLOCK_MONOTONIC (~@ms ms). */
-double tsc_rate_hz(unsigned int ms);
 
 #define MAX_RUNS 32
 

@@ -21,16 +21,15 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <x86intrin.h>
 
 #include "bench.h"
 #include "peer.h"
 
 #define ARGV_MAX     48
 #define OUT_MAX	     (1 << 20)
-#define RUN_TIMEOUT  300	/* s: nested TCG is slow, a stuck guest is not */
-#define IDLE_TIMEOUT 120	/* s until the idle guest says so */
-#define IDLE_SETTLE  300	/* ms after that before the memory sample */
+#define RUN_TIMEOUT  300		    /* s: nested TCG is slow, a stuck guest is not */
+#define IDLE_TIMEOUT 120		    /* s until the idle guest says so */
+#define IDLE_SETTLE  300		    /* ms after that before the memory sample */
 #define QEMU_EXIT    "iobase=0xf4,iosize=4" /* the guest's EXIT_PORT */
 #define Q35_ECAM     "pci.ecam=0xb0000000"
 
@@ -94,8 +93,9 @@ static void qemu_argv(const struct peer_env *env, const struct vm_spec *s, struc
 
 	arg(a, "%s", env->qemu);
 	arg(a, "-M");
-	arg(a, "%s", s->pci ? "q35" :
-		"microvm,x-option-roms=off,rtc=off,isa-serial=on,pic=off,pit=off,acpi=off");
+	arg(a, "%s",
+	    s->pci ? "q35"
+		   : "microvm,x-option-roms=off,rtc=off,isa-serial=on,pic=off,pit=off,acpi=off");
 	arg(a, "-accel");
 	arg(a, "kvm");
 	arg(a, "-cpu");
@@ -136,18 +136,6 @@ const char *out_line(const char *buf, const char *prefix)
 		if (!strncmp(p, prefix, len))
 			return p + len;
 	return NULL;
-}
-
-double tsc_rate_hz(unsigned int ms)
-{
-	double t0 = now_ns(), t1;
-	uint64_t c0 = __rdtsc(), c1;
-
-	do {
-		t1 = now_ns();
-	} while (t1 - t0 < ms * 1e6);
-	c1 = __rdtsc();
-	return (double)(c1 - c0) / ((t1 - t0) / 1e9);
 }
 
 /* The memfd's text so far into a fresh NUL-terminated buffer, or NULL. */
@@ -300,7 +288,8 @@ int vm_run_one(const struct peer_env *env, const struct vm_spec *s, struct vm_re
 	r->out = read_out(out);
 	close(out);
 	if (env->verbose && r->out)
-		fprintf(stderr, "--- %s: %.1f ms, cpu %.1f ms, rss %.0f KiB, guest RAM rss %.0f KiB\n%s",
+		fprintf(stderr,
+			"--- %s: %.1f ms, cpu %.1f ms, rss %.0f KiB, guest RAM rss %.0f KiB\n%s",
 			what, r->wall_ms, r->cpu_ms, r->rss_kib, r->guest_kib, r->out);
 	if (!rc && !s->idle && !guest_passed(s->side, status)) {
 		const char *fail = r->out ? out_line(r->out, "evvm-guest: test ") : NULL;
