@@ -37,6 +37,7 @@
 #define TOUCH_BASE_MB 64   /* guest/test_mem_touch.c: pages from 64 MiB up */
 #define MAX_MEM_MB    3008 /* the guest maps RAM below 3 GiB */
 #define API_TIMEOUT   120.0
+#define CALL_TIMEOUT  600.0 /* a create writes all of guest RAM */
 
 struct opts {
 	unsigned int sizes[MAX_SIZES], nr_sizes, runs, timeout_s;
@@ -152,7 +153,7 @@ static int timed_call(const char *sock, const char *method, const char *path, co
 {
 	double t0 = now_ns();
 	char *resp = NULL;
-	int status = api_call(sock, method, path, body, &resp);
+	int status = api_call_timeout(sock, method, path, body, CALL_TIMEOUT, &resp);
 
 	*ms = (now_ns() - t0) / 1e6;
 	if (status != want) {

@@ -293,3 +293,32 @@ bool msix_bar_write(struct msix *m, uint64_t off, const void *data, unsigned int
 	pthread_mutex_unlock(&m->lock);
 	return true;
 }
+
+void msix_save(struct msix *m, struct msix_entry *e, uint64_t *pending)
+{
+	pthread_mutex_lock(&m->lock);
+	for (unsigned int i = 0; i < m->nr; i++) {
+		const struct msix_vector *v = &m->v[i];
+
+		vector_collect(m, i);
+		e[i] = (struct msix_entry){ v->addr_lo, v->addr_hi, v->data, v->ctrl };
+	}
+	*pending = m->pending;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void msix_load(struct msix *m, const struct msix_entry *e, uint64_t pending)
+{
+	pthread_mutex_lock(&m->lock);
+	for (unsigned int i = 0; i < m->nr; i++) {
+		struct msix_vector *v = &m->v[i];
+
+		/* As table_write32() takes them; routes follow when msix_cfg_write() enables. */
+		v->addr_lo = e[i].addr_lo & ~3u;
+		v->addr_hi = e[i].addr_hi;
+		v->data = e[i].data;
+		v->ctrl = e[i].ctrl & MSIX_VEC_MASKED;
+	}
+	m->pending = pending & (m->nr < 64 ? (1ULL << m->nr) - 1 : ~0ULL);
+	pthread_mutex_unlock(&m->lock);
+}

@@ -98,6 +98,22 @@ int msix_vector_fd(struct msix *m, unsigned int vec);
 /* MSI-X is enabled: interrupts go through msix_notify, not INTx. */
 bool msix_enabled(struct msix *m);
 
+/* A vector table entry as the guest wrote it (snapshots; on disk as is). */
+struct msix_entry {
+	uint32_t addr_lo, addr_hi, data, ctrl;
+};
+
+/* The table into @e[0 .. nr) and the PBA (waiting eventfd counts included) into *@pending. */
+void msix_save(struct msix *m, struct msix_entry *e, uint64_t *pending);
+
+/*
+ * Load a saved table and PBA into @m while MSI-X is still disabled (a
+ * function just created): nothing is routed or delivered until
+ * msix_cfg_write() applies the saved Message Control; then what is
+ * pending and deliverable is delivered, as after any enable.
+ */
+void msix_load(struct msix *m, const struct msix_entry *e, uint64_t pending);
+
 /*
  * Raise vector @vec: delivered now if deliverable, else left pending.
  * MSIX_NO_VECTOR does nothing. Returns 0, or -EINVAL for a vector past the

@@ -192,6 +192,37 @@ uint32_t pci_func_cfg32(struct pci_func *f, uint32_t off)
 	return off <= PCI_CFG_SIZE - 4 ? get_le32(&f->cfg[off]) : 0;
 }
 
+void pci_func_save_cfg(struct pci_bus *bus, struct pci_func *f, uint8_t cfg[PCI_CFG_SIZE])
+{
+	pthread_mutex_lock(&bus->cfg_lock);
+	memcpy(cfg, f->cfg, PCI_CFG_SIZE);
+	pthread_mutex_unlock(&bus->cfg_lock);
+}
+
+int pci_func_load_cfg(struct pci_bus *bus, struct pci_func *f, const uint8_t cfg[PCI_CFG_SIZE],
+		      const char *file)
+{
+	pthread_mutex_lock(&bus->cfg_lock);
+	for (unsigned int i = 0; i < PCI_CFG_SIZE; i++) {
+		/* (the status register's bits are the device's to say, not the file's) */
+		if (i == PCI_STATUS || i == PCI_STATUS + 1)
+			continue;
+		if ((cfg[i] ^ f->cfg[i]) & ~f->wmask[i]) {
+			pthread_mutex_unlock(&bus->cfg_lock);
+			pr_err("snapshot '%s': %s: configuration byte 0x%x is 0x%02x, this device "
+			       "has 0x%02x there",
+			       file, f->name, i, cfg[i], f->cfg[i]);
+			return -EINVAL;
+		}
+	}
+	for (unsigned int i = 0; i < PCI_CFG_SIZE; i++)
+		if (i != PCI_STATUS && i != PCI_STATUS + 1)
+			f->cfg[i] = (f->cfg[i] & ~f->wmask[i]) | (cfg[i] & f->wmask[i]);
+	pci_remap(bus, f);
+	pthread_mutex_unlock(&bus->cfg_lock);
+	return 0;
+}
+
 /* 0xcf8-0xcff: CONFIG_ADDRESS (32-bit accesses only) and CONFIG_DATA. */
 static void pio_decode(struct pci_bus *bus, uint64_t off, unsigned int len, uint32_t *busnr,
 		       uint32_t *dev, uint32_t *fn, uint32_t *reg, bool *ok)

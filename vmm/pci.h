@@ -165,4 +165,18 @@ void pci_cfg_write(struct pci_bus *bus, unsigned int busnr, unsigned int dev, un
 /* Current 32-bit config value at @off of @f (for the owner, under no lock of its own). */
 uint32_t pci_func_cfg32(struct pci_func *f, uint32_t off);
 
+/* Snapshots: @f's configuration space as the guest left it. */
+void pci_func_save_cfg(struct pci_bus *bus, struct pci_func *f, uint8_t cfg[PCI_CFG_SIZE]);
+
+/*
+ * Load a saved configuration space into @f, a function on @bus built the
+ * same way: the bytes a guest cannot write must be what @f has (the same
+ * device and capabilities; the status register aside), the others are
+ * taken, and the BARs decode where they now say (bar_map runs). No
+ * cfg_write hook runs: the owner derives its own state from @f->cfg. 0,
+ * or -EINVAL after a line naming @file and the first byte that differs.
+ */
+int pci_func_load_cfg(struct pci_bus *bus, struct pci_func *f, const uint8_t cfg[PCI_CFG_SIZE],
+		      const char *file);
+
 #endif

@@ -45,8 +45,8 @@ struct snap_virtio_dev {
 /*
  * Append every virtio device of the paused @vm (snapshot_dev.c): what
  * builds it again, and its transport's state. -ENOTSUP, logged naming
- * @sf's file, for what is not saved yet (the test device, virtio-pci,
- * devices without ops->save: net, vhost-user).
+ * @sf's file, for what is not saved yet (the test device, devices
+ * without ops->save: net, vhost-user).
  */
 int snapshot_devices_save(struct evvm_vm *vm, struct snapfile *sf);
 

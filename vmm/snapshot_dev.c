@@ -19,17 +19,41 @@
 #include "snapshot.h"
 #include "snapshot_file.h"
 #include "virtio_mmio.h"
+#include "virtio_pci.h"
 #include "virtio_state.h"
 #include "vm.h"
 
 #define DEV_STATE_MAX 8192 /* a device's own bytes (blk: its path) */
 
-static int save_one(struct virtio_mmio *t, unsigned int slot, struct snapfile *sf)
+/* The device in @slot of @vm's transport, or NULL past the last one. */
+static struct evvm_virtio_dev *slot_dev(struct evvm_vm *vm, unsigned int slot)
 {
-	struct evvm_virtio_dev *dev = virtio_mmio_dev(t);
+	if (slot >= EVVM_MAX_VIRTIO)
+		return NULL;
+	if (vm->pci)
+		return vm->virtio_pci[slot] ? virtio_pci_dev(vm->virtio_pci[slot]) : NULL;
+	return vm->virtio[slot] ? virtio_mmio_dev(vm->virtio[slot]) : NULL;
+}
+
+/* The transport's part: its registers and the device's queues. */
+static int save_transport(struct evvm_vm *vm, unsigned int slot, struct snapfile *sf)
+{
+	struct virtio_pci_state ps;
+	struct virtio_state vs;
+
+	if (vm->pci) {
+		virtio_pci_save(vm->virtio_pci[slot], &ps);
+		return snapfile_add(sf, SNAP_VIRTIO_PCI, slot, &ps, sizeof(ps));
+	}
+	virtio_mmio_save(vm->virtio[slot], &vs);
+	return snapfile_add(sf, SNAP_VIRTIO_MMIO, slot, &vs, sizeof(vs));
+}
+
+static int save_one(struct evvm_vm *vm, unsigned int slot, struct snapfile *sf)
+{
+	struct evvm_virtio_dev *dev = slot_dev(vm, slot);
 	_Alignas(8) char buf[sizeof(struct snap_virtio_dev) + DEV_STATE_MAX];
 	struct snap_virtio_dev *h = (struct snap_virtio_dev *)buf;
-	struct virtio_state vs;
 	int n, err;
 
 	if (!dev->ops->save) {
@@ -46,26 +70,22 @@ static int save_one(struct virtio_mmio *t, unsigned int slot, struct snapfile *s
 		return n;
 	}
 	err = snapfile_add(sf, SNAP_VIRTIO_DEV, slot, buf, sizeof(*h) + n);
-	virtio_mmio_save(t, &vs);
-	if (!err)
-		err = snapfile_add(sf, SNAP_VIRTIO_MMIO, slot, &vs, sizeof(vs));
-	return err;
+	return err ? err : save_transport(vm, slot, sf);
 }
 
 int snapshot_devices_save(struct evvm_vm *vm, struct snapfile *sf)
 {
-	struct snap_virtio sv = { .transport = EVVM_TRANSPORT_MMIO };
+	struct snap_virtio sv = { .transport = vm->pci ? EVVM_TRANSPORT_PCI : EVVM_TRANSPORT_MMIO };
 	int err = 0;
 
-	if (vm->testdev || vm->pci) {
-		pr_err("snapshot '%s': %s is not saved yet", sf->path,
-		       vm->testdev ? "the test device" : "a VM with virtio-pci devices");
+	if (vm->testdev) {
+		pr_err("snapshot '%s': the test device is not saved yet", sf->path);
 		return -ENOTSUP;
 	}
-	while (sv.nr_devices < EVVM_MAX_VIRTIO && vm->virtio[sv.nr_devices])
+	while (slot_dev(vm, sv.nr_devices))
 		sv.nr_devices++;
 	for (unsigned int i = 0; !err && i < sv.nr_devices; i++)
-		err = save_one(vm->virtio[i], i, sf);
+		err = save_one(vm, i, sf);
 	if (!err)
 		err = snapfile_add(sf, SNAP_VM_VIRTIO, 0, &sv, sizeof(sv));
 	return err;
@@ -127,10 +147,12 @@ int snapshot_devices_build(const struct snapfile *sf, struct evvm_vm_config *cfg
 	}
 	if (sv && !snapfile_find(sf, SNAP_VM_VIRTIO, 0, sizeof(*sv), NULL))
 		return -EINVAL;
-	if (sv && (sv->transport != EVVM_TRANSPORT_MMIO || sv->nr_devices > EVVM_MAX_VIRTIO)) {
+	if (sv && ((sv->transport != EVVM_TRANSPORT_MMIO && sv->transport != EVVM_TRANSPORT_PCI) ||
+		   sv->nr_devices > EVVM_MAX_VIRTIO)) {
 		pr_err("snapshot '%s': %u devices on transport %u: this evvm restores up to %u on "
-		       "virtio-mmio",
-		       sf->path, sv->nr_devices, sv->transport, EVVM_MAX_VIRTIO);
+		       "virtio-mmio (%u) or virtio-pci (%u)",
+		       sf->path, sv->nr_devices, sv->transport, EVVM_MAX_VIRTIO,
+		       EVVM_TRANSPORT_MMIO, EVVM_TRANSPORT_PCI);
 		return -EINVAL;
 	}
 	for (unsigned int i = 0; sv && !err && i < sv->nr_devices; i++) {
@@ -147,19 +169,28 @@ int snapshot_devices_build(const struct snapfile *sf, struct evvm_vm_config *cfg
 	}
 	if (err)
 		drop_devices(cfg);
-	cfg->transport = EVVM_TRANSPORT_MMIO;
+	cfg->transport = sv ? sv->transport : EVVM_TRANSPORT_MMIO;
 	return err;
+}
+
+static int restore_one(struct evvm_vm *vm, unsigned int slot, const struct snapfile *sf)
+{
+	const struct virtio_pci_state *ps;
+	const struct virtio_state *vs;
+
+	if (vm->pci) {
+		ps = snapfile_find(sf, SNAP_VIRTIO_PCI, slot, sizeof(*ps), NULL);
+		return ps ? virtio_pci_restore(vm->virtio_pci[slot], ps, sf->path) : -EINVAL;
+	}
+	vs = snapfile_find(sf, SNAP_VIRTIO_MMIO, slot, sizeof(*vs), NULL);
+	return vs ? virtio_mmio_restore(vm->virtio[slot], vs, sf->path) : -EINVAL;
 }
 
 int snapshot_devices_restore(struct evvm_vm *vm, const struct snapfile *sf)
 {
-	for (unsigned int i = 0; i < EVVM_MAX_VIRTIO && vm->virtio[i]; i++) {
-		const struct virtio_state *vs =
-			snapfile_find(sf, SNAP_VIRTIO_MMIO, i, sizeof(*vs), NULL);
-		int err = vs ? virtio_mmio_restore(vm->virtio[i], vs, sf->path) : -EINVAL;
+	int err = 0;
 
-		if (err)
-			return err;
-	}
-	return 0;
+	for (unsigned int i = 0; !err && slot_dev(vm, i); i++)
+		err = restore_one(vm, i, sf);
+	return err;
 }

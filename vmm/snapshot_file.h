@@ -38,6 +38,7 @@ enum snapfile_tag {
 	SNAP_VM_VIRTIO,	  /* struct snap_virtio: the transport, how many devices */
 	SNAP_VIRTIO_DEV,  /* index: slot; struct snap_virtio_dev, then the device's ops->save() */
 	SNAP_VIRTIO_MMIO, /* index: slot; struct virtio_state (vmm/virtio_state.h) */
+	SNAP_VIRTIO_PCI,  /* index: slot; struct virtio_pci_state (vmm/virtio_pci.h) */
 };
 
 struct snapfile_section {

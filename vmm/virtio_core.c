@@ -9,6 +9,7 @@
 #include <evvm/log.h>
 
 #include "virtio_core.h"
+#include "virtio_state.h"
 
 int vcore_init(struct vcore *c, struct evvm_virtio_dev *dev, const char *name,
 	       struct ioeventfd_table *ioeventfds, const struct vcore_ops *ops, void *opaque)
@@ -338,4 +339,63 @@ void vcore_queue_enable(struct vcore *c, unsigned int q)
 		return;
 	}
 	mq->ready = true;
+}
+
+void vcore_save(struct vcore *c, struct virtio_state *s)
+{
+	s->device_id = c->dev->ops->device_id;
+	s->nr_queues = c->dev->ops->nr_queues;
+	s->status = atomic_load(&c->status);
+	s->offered = vcore_offered(c);
+	s->driver_features = c->driver_features;
+	for (unsigned int q = 0; q < c->dev->ops->nr_queues; q++) {
+		const struct vcore_queue *mq = &c->q[q];
+		struct virtio_state_queue *sq = &s->q[q];
+
+		sq->num = mq->num;
+		sq->ready = mq->ready;
+		sq->desc = mq->desc;
+		sq->avail = mq->avail;
+		sq->used = mq->used;
+		if (mq->ready)
+			virtio_state_save_queue(sq, &group_of(c, q)->dev->vqs[q]);
+	}
+}
+
+int vcore_restore(struct vcore *c, const struct virtio_state *s, const char *file)
+{
+	const uint32_t live = VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	int err = virtio_state_check(s, c->dev, vcore_offered(c), file);
+
+	for (unsigned int q = 0; !err && q < c->dev->ops->nr_queues; q++) {
+		struct vcore_queue *mq = &c->q[q];
+		const struct virtio_state_queue *sq = &s->q[q];
+
+		mq->num = sq->num;
+		mq->desc = sq->desc;
+		mq->avail = sq->avail;
+		mq->used = sq->used;
+		if (sq->ready)
+			err = virtio_state_load_queue(s, group_of(c, q)->dev, q, mq->name, file);
+		mq->ready = sq->ready && !err;
+	}
+	if (err) {
+		vcore_reset(c);
+		return err;
+	}
+	c->driver_features = s->driver_features;
+	for (unsigned int i = 0; i < c->nr_groups; i++)
+		c->g[i].dev->features = s->driver_features;
+	atomic_store(&c->status, s->status);
+	/* A device that failed waits for the driver's reset, as it did. */
+	if ((s->status & live) != VIRTIO_STATUS_DRIVER_OK)
+		return 0;
+	for (unsigned int i = 0; i < c->nr_groups && !err; i++)
+		err = loop_call(c->g[i].dev->loop, vcore_start_on_loop, &c->g[i]);
+	c->started = true; /* so that reset stops what did start */
+	if (err) {
+		pr_err("snapshot '%s': %s: start: %s", file, c->name, evvm_strerror(err));
+		vcore_reset(c);
+	}
+	return err;
 }

@@ -118,6 +118,23 @@ void vcore_rekey(struct vcore *c);
  */
 int vcore_quiesce(struct vcore *c, bool quiesced);
 
+struct virtio_state;
+
+/*
+ * Snapshots, under the transport's lock with the device quiesced: the
+ * device status, features and queues of @c into @s (the transport adds
+ * its registers).
+ */
+void vcore_save(struct vcore *c, struct virtio_state *s);
+
+/*
+ * Load @s (read from @file: checked first) into @c, a device just created
+ * and not started, and start it if the driver had (each queue looked at
+ * once, so kicks the old process never read are not lost). 0, or -errno
+ * after a line naming @file; the device is then reset.
+ */
+int vcore_restore(struct vcore *c, const struct virtio_state *s, const char *file);
+
 /* A doorbell write that reached the transport instead of an ioeventfd: kick @q if live. */
 void vcore_kick_by_hand(struct vcore *c, unsigned int q);
 

@@ -65,8 +65,7 @@ void vpci_warn(struct virtio_pci *t, const char *fmt, ...)
 	pr_warn("%s: %s", t->name, line);
 }
 
-/* INTx: the ISR bit, then the (level) line; it stays up until the guest's EOI. */
-static void intx_raise(struct virtio_pci *t, uint32_t why)
+void vpci_intx_raise(struct virtio_pci *t, uint32_t why)
 {
 	atomic_fetch_or(&t->isr, why);
 	if (!atomic_load(&t->intx_disabled))
@@ -83,7 +82,7 @@ static void vpci_notify(struct evvm_virtio_dev *dev, unsigned int q)
 	if (msix_enabled(&t->msix))
 		msix_notify(&t->msix, atomic_load(&t->queue_vector[q]));
 	else
-		intx_raise(t, VIRTIO_INT_VRING);
+		vpci_intx_raise(t, VIRTIO_INT_VRING);
 }
 
 /* vcore: NEEDS_RESET was set. */
@@ -95,7 +94,7 @@ static void vpci_config_interrupt(void *opaque)
 	if (msix_enabled(&t->msix))
 		msix_notify(&t->msix, atomic_load(&t->config_vector));
 	else
-		intx_raise(t, VIRTIO_INT_CONFIG);
+		vpci_intx_raise(t, VIRTIO_INT_CONFIG);
 }
 
 /* dev->config_changed: a new config generation and a configuration-change interrupt. */

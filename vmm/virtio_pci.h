@@ -7,7 +7,9 @@
 #include <evvm/device.h>
 #include <evvm/mem.h>
 
+#include "msix.h"
 #include "virtio_mmio.h" /* struct virtio_mmio_stats */
+#include "virtio_state.h"
 
 struct pci_bus;
 struct ioeventfd_table;
@@ -82,6 +84,35 @@ int virtio_pci_quiesce(struct virtio_pci *t, bool quiesced);
  */
 unsigned int virtio_pci_counters(struct virtio_pci *t, struct evvm_dev_counter *out,
 				 unsigned int max);
+
+/*
+ * virtio-pci's part of a snapshot (vmm/virtio_pci_state.c; section
+ * SNAP_VIRTIO_PCI, index: the device's slot). On disk as is:
+ * little-endian, naturally aligned, reserved fields zero.
+ */
+struct virtio_pci_state {
+	struct virtio_state vs; /* its selectors, ISR and generation are this transport's */
+	uint8_t cfg[256];	/* the function's configuration space */
+	struct msix_entry msix[MSIX_MAX_VECTORS];
+	uint64_t msix_pending;
+	uint32_t nr_vectors;
+	uint16_t config_vector;
+	uint16_t queue_vector[EVVM_VIRTIO_MAX_QUEUES];
+	uint16_t reserved;
+};
+
+/* Save the paused device's transport state (the device quiesced). */
+void virtio_pci_save(struct virtio_pci *t, struct virtio_pci_state *s);
+
+/*
+ * Load @s, read from @file, into @t: a function just created in the same
+ * slot for a device built from the same snapshot, before any vCPU runs.
+ * Everything is checked first; then the configuration space (BARs where
+ * the guest put them), the MSI-X table and pending bits, the common
+ * configuration, and the device's queues, started if the driver had. 0 or
+ * -EINVAL after a line naming @file and the fault.
+ */
+int virtio_pci_restore(struct virtio_pci *t, const struct virtio_pci_state *s, const char *file);
 
 /* Take the function off the bus, reset the device, free everything. NULL is ignored. */
 void virtio_pci_destroy(struct virtio_pci *t);

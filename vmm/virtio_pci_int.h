@@ -90,6 +90,9 @@ struct virtio_pci {
 /* A line about something the guest did: rate-limited. */
 void vpci_warn(struct virtio_pci *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* INTx: the ISR bit @why, then the (level) line; it stays up until the guest's EOI. */
+void vpci_intx_raise(struct virtio_pci *t, uint32_t why);
+
 /* DRIVER_OK of a device served by another process: each queue's call fd. @lock held. */
 void vpci_bind_calls(struct virtio_pci *t);
 

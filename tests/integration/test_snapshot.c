@@ -46,6 +46,7 @@ struct snap {
 	char dir[64];
 	char sock[128], log[128], state[128], mem[128], disk[128];
 	bool devices;	    /* snap-io with a disk, rng and console; else snap-loop */
+	bool pci;	    /* the devices on virtio-pci, and 2 vCPUs */
 	const char *test;   /* "snap-loop" or "snap-io" */
 	const char *rounds; /* the guest's last round */
 	unsigned int round; /* the last round the guest printed before the snapshot */
@@ -75,6 +76,7 @@ static unsigned int last_round(const char *test, const char *text)
 static void snap_paths(struct snap *s, bool devices)
 {
 	s->devices = devices;
+	s->pci = false;
 	s->test = devices ? "snap-io" : "snap-loop";
 	s->rounds = devices ? IO_ROUNDS : ROUNDS;
 	strcpy(s->dir, "/tmp/evvm-snap-XXXXXX");
@@ -92,9 +94,9 @@ static pid_t boot(struct snap *s)
 	char cmdline[96], disk[160];
 	const char *plain[] = { evvm_bin(), "run",	  "--kernel", guest_elf(), "--cmdline",
 				cmdline,    "--api-sock", s->sock,    NULL };
-	const char *devs[] = { evvm_bin(),   "run",    "--kernel", guest_elf(), "--cmdline",
-			       cmdline,	     "--disk", disk,	   "--rng",	"--console",
-			       "--api-sock", s->sock,  NULL };
+	const char *devs[] = { evvm_bin(), "run", "--kernel", guest_elf(), "--cmdline",	 cmdline,
+			       "--disk",   disk,  "--rng",    "--console", "--api-sock", s->sock,
+			       NULL,	   NULL,  NULL,	      NULL };
 	char cmd[256];
 
 	snprintf(disk, sizeof(disk), "path=%s", s->disk);
@@ -102,20 +104,27 @@ static pid_t boot(struct snap *s)
 		snprintf(cmdline, sizeof(cmdline), "tests=snap-io snapio.rounds=%s", s->rounds);
 		snprintf(cmd, sizeof(cmd), "truncate -s 2M '%s'", s->disk);
 		assert_int_equal(system(cmd), 0);
+		if (s->pci) {
+			devs[12] = "--transport=pci";
+			devs[13] = "--cpus";
+			devs[14] = "boot=2";
+		}
 		return spawn(devs, s->log);
 	}
 	snprintf(cmdline, sizeof(cmdline), "tests=snap-loop snap_rounds=%s", s->rounds);
 	return spawn(plain, s->log);
 }
 
-/* Boot the loop, pause it after round 5, snapshot it, kill the process. */
-static void take_snapshot_of(struct snap *s, bool devices)
+/* Boot the loop (on @pci, see struct snap), pause it after round 5, snapshot it, kill the process.
+ */
+static void take_snapshot_on(struct snap *s, bool devices, bool pci)
 {
 	char body[512], *out, round5[32];
 	pid_t pid;
 	int st;
 
 	snap_paths(s, devices);
+	s->pci = pci;
 	pid = boot(s);
 	assert_true(wait_listening(pid, s->sock, 30, &st));
 	snprintf(round5, sizeof(round5), "%s round 5 ", s->test);
@@ -138,6 +147,11 @@ static void take_snapshot_of(struct snap *s, bool devices)
 	free(out);
 	assert_true(s->round >= 5);
 	assert_true(s->round < (unsigned int)atoi(s->rounds));
+}
+
+static void take_snapshot_of(struct snap *s, bool devices)
+{
+	take_snapshot_on(s, devices, false);
 }
 
 static void take_snapshot(struct snap *s)
@@ -243,8 +257,10 @@ static void load_through_api(bool devices)
 	snprintf(body, sizeof(body),
 		 "{\"snapshot_path\":\"%s\",\"mem_backend\":{\"backend_type\":\"File\","
 		 "\"backend_path\":\"%s\"},\"resume_vm\":true%s%s%s}",
-		 s.state, s.mem, devices ? ",\"evvm_drive_overrides\":[{\"drive_id\":\"blk0\","
-					   "\"path_on_host\":\"" : "",
+		 s.state, s.mem,
+		 devices ? ",\"evvm_drive_overrides\":[{\"drive_id\":\"blk0\","
+			   "\"path_on_host\":\""
+			 : "",
 		 devices ? s.dir : "", devices ? "/api.img\"}]" : "");
 	EXPECT(&f, "PUT", "/snapshot/load", body, 204, NULL, NULL);
 	/* A second load into the same process is refused. */
@@ -473,50 +489,35 @@ static void test_devices_refused(void **state)
 	cleanup(&s);
 }
 
-/* What is not saved yet is refused by name, and the VM runs on. */
-static void test_pci_not_saved(void **state)
+/*
+ * Devices on virtio-pci (MSI-X vectors, BARs where the guest put them)
+ * and 2 vCPUs: two clones continue, each on its own copy of the disk.
+ */
+static void test_pci_two_vcpus(void **state)
 {
-	char cmdline[] = "tests=snap-loop snap_rounds=" ROUNDS, body[512], *out;
-	const char *argv[] = { evvm_bin(),   "run",   "--kernel", guest_elf(),
-			       "--cmdline",  cmdline, "--rng",	  "--transport=pci",
-			       "--api-sock", NULL,    NULL };
 	struct snap s;
-	pid_t pid;
-	int st;
+	char copy[2][160], cmd[1024];
 
 	(void)state;
 	require_kvm();
-	snap_paths(&s, false);
-	argv[9] = s.sock;
-	pid = spawn(argv, s.log);
-	assert_true(wait_listening(pid, s.sock, 30, &st));
-	wait_file(s.log, "snap-loop round 2 ", FC_TIMEOUT);
-	assert_int_equal(api_call(s.sock, "PATCH", "/vm", "{\"state\":\"Paused\"}", NULL), 204);
-	snprintf(body, sizeof(body), "{\"snapshot_path\":\"%s\",\"mem_file_path\":\"%s\"}", s.state,
-		 s.mem);
-	assert_int_equal(api_call(s.sock, "PUT", "/snapshot/create", body, &out), 400);
-	free(out);
-	assert_int_equal(access(s.state, F_OK), -1);
-	assert_int_equal(api_call(s.sock, "PATCH", "/vm", "{\"state\":\"Resumed\"}", NULL), 204);
-	assert_int_equal(wait_exit(pid, FC_TIMEOUT), 0);
-	out = slurp(s.log);
-	if (!strstr(out, "a VM with virtio-pci devices is not saved yet") ||
-	    !strstr(out, "test snap-loop: ok"))
-		fail_msg("want the refusal and the guest to finish:\n%s", out);
-	free(out);
+	take_snapshot_on(&s, true, true);
+	for (unsigned int i = 0; i < 2; i++) {
+		snprintf(copy[i], sizeof(copy[i]), "%s/copy%u.img", s.dir, i);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", s.disk, copy[i]);
+		assert_int_equal(system(cmd), 0);
+	}
+	restore_cli_disk(&s, "pci1", copy[0]);
+	restore_cli_disk(&s, "pci2", copy[1]);
 	cleanup(&s);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_devices_clones),
-		cmocka_unit_test(test_devices_api_load),
-		cmocka_unit_test(test_devices_refused),
-		cmocka_unit_test(test_restore_twice),
-		cmocka_unit_test(test_load_through_api),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_pci_not_saved),
+		cmocka_unit_test(test_devices_clones),	 cmocka_unit_test(test_devices_api_load),
+		cmocka_unit_test(test_devices_refused),	 cmocka_unit_test(test_restore_twice),
+		cmocka_unit_test(test_load_through_api), cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_pci_two_vcpus),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

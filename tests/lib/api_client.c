@@ -98,6 +98,12 @@ int api_read_response(int fd, double timeout_s, char **body)
 
 int api_call(const char *sock, const char *method, const char *path, const char *json, char **body)
 {
+	return api_call_timeout(sock, method, path, json, 10, body);
+}
+
+int api_call_timeout(const char *sock, const char *method, const char *path, const char *json,
+		     double timeout_s, char **body)
+{
 	char *req = NULL;
 	int fd, n, status = -1;
 
@@ -111,7 +117,7 @@ int api_call(const char *sock, const char *method, const char *path, const char 
 		     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
 		     method, path, json ? strlen(json) : 0, json ? json : "");
 	if (n > 0 && !api_send_all(fd, req, n))
-		status = api_read_response(fd, 10, body);
+		status = api_read_response(fd, timeout_s, body);
 	free(req);
 	close(fd);
 	if (body && !*body)

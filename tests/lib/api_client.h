@@ -25,4 +25,8 @@ int api_read_response(int fd, double timeout_s, char **body);
 /* METHOD PATH with @json (NULL: no body) on a new connection; status as above. */
 int api_call(const char *sock, const char *method, const char *path, const char *json, char **body);
 
+/* The same, waiting up to @timeout_s for the response (api_call: 10 s). */
+int api_call_timeout(const char *sock, const char *method, const char *path, const char *json,
+		     double timeout_s, char **body);
+
 #endif

@@ -7,7 +7,8 @@
  * masked, INTx with the ISR when MSI-X is off, doorbells that follow a
  * moved BAR, the PCI-config access window; and what a hostile one gets:
  * NO_VECTOR for vectors past the table, nothing for doorbells no queue owns
- * or accesses no field covers, and NEEDS_RESET for a bad queue.
+ * or accesses no field covers, and NEEDS_RESET for a bad queue. And a
+ * snapshot of the transport loaded into a fresh one.
  * test_virtio_pci_blk.c has the multiqueue and vhost-user cases.
  */
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <evvm/devices.h>
 #include <evvm/log.h>
 #include <evvm/virtio.h>
 #include <evvm/virtqueue.h>
@@ -170,6 +172,79 @@ static void test_request_with_msix(void **state)
 	assert_int_equal(vpci_irq_count(f, vpci_msi_gsi(f, 0x40)), 0);
 }
 
+/* A fresh transport in the same slot, for a device built again (as a restore makes it). */
+static void recreate(struct vpci_fx *f)
+{
+	struct virtio_pci_host host = { &f->mem, &f->bus, &f->iot, &f->irqt, 0 };
+	struct evvm_virtio_dev *dev;
+
+	virtio_pci_destroy(f->t);
+	f->t = NULL;
+	assert_int_equal(rng_create("rng0", &dev), 0);
+	assert_int_equal(virtio_pci_create(&host, dev, PCI_MMIO_BASE, &f->t), 0);
+}
+
+/*
+ * virtio_pci_save() of a paused device loaded into a fresh transport
+ * (virtio_pci_restore): the BAR the driver moved decodes there with its
+ * doorbell, the vectors and the MSI-X table are back, the interrupt held
+ * pending while masked fires once on unmask, and the queue goes on from
+ * where it was. A state whose read-only configuration bytes are another
+ * device's is refused, and nothing is loaded.
+ */
+static void test_save_restore(void **state)
+{
+	struct vpci_fx *f = *state;
+	struct virtio_pci_state *st = calloc(1, sizeof(*st)), *bad = calloc(1, sizeof(*bad));
+	uint32_t moved = PCI_MMIO_BASE + 0x100000;
+	uint16_t idx;
+	uint32_t gsi;
+
+	probe(f);
+	negotiate(f);
+	msix_on(f);
+	queue_up(f);
+	vpci_cc_wr(f, 0x1a, 1, 2);
+	vpci_driver_ok(f);
+	vpci_cfg_wr(f, PCI_BAR0, moved, 4);
+	f->bar0 = moved;
+	vpci_mmio_wr(f, f->bar1 + 16 + 12, 1, 4); /* vector 1 masked */
+	idx = post(f);
+	assert_true(vpci_mmio_wr(f, doorbell(f), 0, 2));
+	wait_used(f, idx);
+	for (int i = 0; i < 1000 && !(vpci_mmio_rd(f, f->bar1 + VIRTIO_PCI_MSIX_PBA, 8) & 2); i++)
+		usleep(1000);
+	assert_int_equal(virtio_pci_quiesce(f->t, true), 0);
+	virtio_pci_save(f->t, st);
+	assert_int_equal(st->msix_pending, 2);
+
+	*bad = *st;
+	bad->cfg[PCI_DEVICE_ID] ^= 1;
+	recreate(f);
+	assert_int_equal(virtio_pci_restore(f->t, bad, "bad.state"), -EINVAL);
+	assert_int_equal(vpci_cfg_rd(f, PCI_BAR0, 4) & ~0xfu, PCI_MMIO_BASE);
+
+	recreate(f);
+	assert_int_equal(virtio_pci_restore(f->t, st, "test.state"), 0);
+	assert_int_equal(vpci_cfg_rd(f, PCI_BAR0, 4) & ~0xfu, moved);
+	assert_int_equal(vpci_cc_rd(f, 0x14, 1) & VIRTIO_STATUS_DRIVER_OK, VIRTIO_STATUS_DRIVER_OK);
+	vpci_cc_wr(f, 0x16, 0, 2);
+	assert_int_equal(vpci_cc_rd(f, 0x1a, 2), 1);
+	assert_int_equal(vpci_cc_rd(f, 0x1c, 2), 1);
+	assert_int_equal(vpci_mmio_rd(f, f->bar1 + 16 + 8, 4), 0x41);
+	assert_int_equal(vpci_mmio_rd(f, f->bar1 + VIRTIO_PCI_MSIX_PBA, 8), 2);
+	vpci_mmio_wr(f, f->bar1 + 16 + 12, 0, 4);
+	gsi = vpci_msi_gsi(f, 0x41);
+	assert_int_equal(vpci_irq_count(f, gsi), 1);
+	assert_int_equal(vpci_mmio_rd(f, f->bar1 + VIRTIO_PCI_MSIX_PBA, 8), 0);
+	idx = post(f);
+	assert_true(vpci_mmio_wr(f, doorbell(f), 0, 2));
+	wait_used(f, idx);
+	assert_int_equal(vpci_wait_irq(f, gsi), 1);
+	free(bad);
+	free(st);
+}
+
 static void test_intx_without_msix(void **state)
 {
 	struct vpci_fx *f = *state;
@@ -314,6 +389,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_request_with_msix, setup, vpci_teardown),
 		cmocka_unit_test_setup_teardown(test_intx_without_msix, setup, vpci_teardown),
+		cmocka_unit_test_setup_teardown(test_save_restore, setup, vpci_teardown),
 		cmocka_unit_test_setup_teardown(test_doorbell_follows_bar, setup, vpci_teardown),
 		cmocka_unit_test_setup_teardown(test_pci_cfg_window, setup, vpci_teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_driver, setup, vpci_teardown),
