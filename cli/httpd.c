@@ -190,6 +190,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 	rq.body = rq.len ? (const char *)ev->buf_pullup(in, -1) : NULL;
 	if (decoded && (!rq.len || rq.body))
 		h->fn(h->arg, &rq, &rp);
+	/*
+	 * libevent dates the reply's write timeout from the time it cached
+	 * when this callback began: after a handler that took longer than the
+	 * idle timeout (a snapshot of a large VM) the reply would be dropped
+	 * as timed out before it is written.
+	 */
+	ev->base_update_cache_time(h->base);
 	send_reply(h, req, &rp);
 	free(rp.json);
 	free(decoded);

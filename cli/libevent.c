@@ -49,6 +49,7 @@ static void libevent_do_load(void)
 		SYM(base_free, event_base_free),
 		SYM(base_dispatch, event_base_dispatch),
 		SYM(base_loopbreak, event_base_loopbreak),
+		SYM(base_update_cache_time, event_base_update_cache_time),
 		SYM(event_new, event_new),
 		SYM(event_free, event_free),
 		SYM(event_add, event_add),

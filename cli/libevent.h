@@ -19,6 +19,7 @@ struct libevent_fns {
 	typeof(&event_base_free) base_free;
 	typeof(&event_base_dispatch) base_dispatch;
 	typeof(&event_base_loopbreak) base_loopbreak;
+	typeof(&event_base_update_cache_time) base_update_cache_time;
 	typeof(&event_new) event_new;
 	typeof(&event_free) event_free;
 	typeof(&event_add) event_add;
