@@ -337,6 +337,9 @@ static int h_actions(struct api_req *r)
 		return 0;
 	}
 	if (!strcmp(action, "FlushMetrics")) {
+		/* Refused pre-boot as Firecracker does (the 60 s and last lines are not). */
+		if (r->in->state == INSTANCE_NOT_STARTED)
+			return fault(r, 400, "%s", not_before_start);
 		if (instance_flush_metrics_locked(r->in, r->msg))
 			return fault(r, 400, "%s", r->msg);
 		return 0;

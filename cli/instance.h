@@ -144,7 +144,10 @@ int instance_set_net_rate_limit_locked(struct instance *in, const char *id,
 /* SendCtrlAltDel, with @in->lock held: the keys on the started VM's i8042. */
 int instance_ctrl_alt_del_locked(struct instance *in, char *msg);
 
-/* FlushMetrics, with @in->lock held: one JSON line to the metrics file. */
+/*
+ * One JSON line to the metrics file, with @in->lock held (FlushMetrics, the
+ * 60 s timer, the end); none, and no error, without a metrics file.
+ */
 int instance_flush_metrics_locked(struct instance *in, char *msg);
 
 /*

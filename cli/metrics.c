@@ -84,6 +84,24 @@ static const char *dev_section(const struct vm_desc *d, unsigned int slot, uint3
 	return NULL;
 }
 
+/*
+ * Queue @q's entry under "evvm": its kicks, interrupts and kick-to-interrupt
+ * histogram (vmm/kick_latency.h's buckets), all since the previous line.
+ */
+static json_t *queue_entry(const struct evvm_dev_metrics *now, const struct evvm_dev_metrics *was,
+			   unsigned int q)
+{
+	json_t *hist = json_array();
+
+	for (unsigned int i = 0; hist && i < EVVM_KICK_LATENCY_BUCKETS; i++)
+		json_array_append_new(hist,
+				      json_integer((json_int_t)(now->kick_to_interrupt[q][i] -
+								was->kick_to_interrupt[q][i])));
+	return json_pack("{s:I, s:I, s:o*}", "kicks", (json_int_t)(now->kicks[q] - was->kicks[q]),
+			 "interrupts", (json_int_t)(now->interrupts[q] - was->interrupts[q]),
+			 "kick_to_interrupt_us", hist);
+}
+
 /* One device: its Firecracker section(s), and its counters and queues under "evvm". */
 static void line_dev(json_t *line, const struct metrics_input *in, unsigned int slot,
 		     const struct evvm_dev_metrics *now, const struct evvm_dev_metrics *was)
@@ -114,9 +132,7 @@ static void line_dev(json_t *line, const struct metrics_input *in, unsigned int 
 		uint64_t dk = now->kicks[q] - was->kicks[q];
 
 		kicks += dk;
-		json_array_append_new(
-			queues, json_pack("{s:I, s:I}", "kicks", (json_int_t)dk, "interrupts",
-					  (json_int_t)(now->interrupts[q] - was->interrupts[q])));
+		json_array_append_new(queues, queue_entry(now, was, q));
 		if (now->device_id == VIRTIO_ID_NET && q < 2) {
 			add(own, q ? "tx_queue_event_count" : "rx_queue_event_count", dk);
 			add(sum, q ? "tx_queue_event_count" : "rx_queue_event_count", dk);

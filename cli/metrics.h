@@ -17,7 +17,9 @@
  * line, as Firecracker's are. Sections: api_server, block (all drives) and
  * block_<drive_id>, vhost_user_block_<drive_id>, net and net_<iface_id>,
  * entropy, vcpu, vmm, uart, latencies_us, logger; and evvm's own under
- * "evvm": per device its counters and, per queue, kicks and interrupts.
+ * "evvm": per device its counters and, per queue, kicks, interrupts and
+ * the kick-to-interrupt histogram ("kick_to_interrupt_us": the samples per
+ * bucket of EVVM_KICK_LATENCY_BUCKETS).
  */
 
 /* What the instance knows besides the VM's counters. */

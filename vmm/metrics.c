@@ -36,6 +36,8 @@ static void metrics_dev(struct virtio_mmio *mmio, struct virtio_pci *pci,
 	for (unsigned int q = 0; q < s.nr_queues; q++) {
 		d->kicks[q] = s.q[q].kicks;
 		d->interrupts[q] = s.q[q].interrupts;
+		memcpy(d->kick_to_interrupt[q], s.q[q].kick_to_interrupt,
+		       sizeof(d->kick_to_interrupt[q]));
 	}
 }
 

@@ -139,10 +139,39 @@ static void stats_devices(struct evvm_vm *vm, FILE *f, bool json)
 }
 
 /*
+ * A queue's kick-to-interrupt histogram: JSON an array of the buckets'
+ * counts; text the buckets that have samples, "<1us 3, <4us 12, >=65536us 1".
+ */
+static void stats_latency(FILE *f, bool json, const uint64_t *b)
+{
+	bool first = true;
+
+	if (json) {
+		fprintf(f, ", \"kick_to_interrupt_us\": [");
+		for (unsigned int i = 0; i < EVVM_KICK_LATENCY_BUCKETS; i++)
+			fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)b[i]);
+		fprintf(f, "]");
+		return;
+	}
+	for (unsigned int i = 0; i < EVVM_KICK_LATENCY_BUCKETS; i++) {
+		if (!b[i])
+			continue;
+		if (i + 1 < EVVM_KICK_LATENCY_BUCKETS)
+			fprintf(f, "%s<%lluus %llu", first ? "; kick to interrupt: " : ", ",
+				1ULL << i, (unsigned long long)b[i]);
+		else
+			fprintf(f, "%s>=%lluus %llu", first ? "; kick to interrupt: " : ", ",
+				1ULL << (i - 1), (unsigned long long)b[i]);
+		first = false;
+	}
+}
+
+/*
  * Each virtio device's doorbells, per queue (see struct virtio_mmio_stats):
- * text "virtio blk0 q0: 12 kicks (10 wakeups), 12 interrupts", JSON
- * "virtio": {"blk0": {"kicks_seen": true, "config_interrupts": 0,
- * "queues": [{"kicks": 12, "kick_wakeups": 10, "interrupts": 12}]}}.
+ * text "virtio blk0 q0: 12 kicks (10 wakeups), 12 interrupts; kick to
+ * interrupt: <16us 10", JSON "virtio": {"blk0": {"kicks_seen": true,
+ * "config_interrupts": 0, "queues": [{"kicks": 12, "kick_wakeups": 10,
+ * "interrupts": 12, "kick_to_interrupt_us": [0, ...]}]}}.
  */
 static void stats_virtio(struct evvm_vm *vm, FILE *f, bool json)
 {
@@ -168,20 +197,24 @@ static void stats_virtio(struct evvm_vm *vm, FILE *f, bool json)
 				"virtio doorbells (kicks: guest writes to QueueNotify or a pci "
 				"doorbell, summed from the kick eventfd's counter by the device's "
 				"I/O thread; wakeups: its reads; interrupts: used-buffer "
-				"notifications sent):\n");
+				"notifications sent; kick to interrupt: from a wakeup to the "
+				"queue's next interrupt, samples per bucket):\n");
 		if (json) {
 			fprintf(f,
 				"%s\"%s\": {\"kicks_seen\": %s, \"config_interrupts\": %llu, "
 				"\"queues\": [",
 				first ? "" : ", ", id, s.kicks_seen ? "true" : "false",
 				(unsigned long long)s.config_interrupts);
-			for (unsigned int q = 0; q < s.nr_queues; q++)
+			for (unsigned int q = 0; q < s.nr_queues; q++) {
 				fprintf(f,
 					"%s{\"kicks\": %llu, \"kick_wakeups\": %llu, "
-					"\"interrupts\": %llu}",
+					"\"interrupts\": %llu",
 					q ? ", " : "", (unsigned long long)s.q[q].kicks,
 					(unsigned long long)s.q[q].kick_wakeups,
 					(unsigned long long)s.q[q].interrupts);
+				stats_latency(f, true, s.q[q].kick_to_interrupt);
+				fprintf(f, "}");
+			}
 			fprintf(f, "]}");
 		} else if (!s.kicks_seen) {
 			fprintf(f,
@@ -189,11 +222,14 @@ static void stats_virtio(struct evvm_vm *vm, FILE *f, bool json)
 				"sends its interrupts itself (not counted here)\n",
 				id);
 		} else {
-			for (unsigned int q = 0; q < s.nr_queues; q++)
-				fprintf(f, "  %s q%u: %llu kicks (%llu wakeups), %llu interrupts\n",
+			for (unsigned int q = 0; q < s.nr_queues; q++) {
+				fprintf(f, "  %s q%u: %llu kicks (%llu wakeups), %llu interrupts",
 					id, q, (unsigned long long)s.q[q].kicks,
 					(unsigned long long)s.q[q].kick_wakeups,
 					(unsigned long long)s.q[q].interrupts);
+				stats_latency(f, false, s.q[q].kick_to_interrupt);
+				fprintf(f, "\n");
+			}
 			if (s.config_interrupts)
 				fprintf(f, "  %s: %llu configuration interrupts\n", id,
 					(unsigned long long)s.config_interrupts);

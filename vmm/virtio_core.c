@@ -92,6 +92,7 @@ static void vcore_kick(void *opaque, uint32_t events)
 	/* Each doorbell write added 1 to the eventfd's counter. */
 	atomic_fetch_add_explicit(&mq->kicks, n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&mq->kick_wakeups, 1, memory_order_relaxed);
+	kick_latency_kicked(&mq->latency);
 	if (mq->doorbell)
 		ioeventfd_note_kicks(mq->doorbell, n);
 	if (atomic_load(&c->status) & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
@@ -200,6 +201,7 @@ static int vcore_stop_on_loop(void *opaque)
 		if (mq->watched)
 			loop_del(dev->loop, mq->kick_fd);
 		mq->watched = false;
+		kick_latency_forget(&mq->latency);
 		vq_reset(&dev->vqs[q]);
 	}
 	return 0;

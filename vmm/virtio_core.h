@@ -9,6 +9,7 @@
 #include <evvm/device.h>
 
 #include "ioeventfd.h"
+#include "kick_latency.h"
 
 /*
  * What a virtio transport does whatever its registers look like (virtio
@@ -43,6 +44,7 @@ struct vcore_queue {
 	struct ioeventfd *doorbell; /* while assigned: its kicks counter */
 	/* Counted on the I/O thread, read by --stats: as virtio_mmio_queue_stats. */
 	_Atomic uint64_t kicks, kick_wakeups;
+	struct kick_latency latency; /* stopped by the transport's interrupt */
 	struct vcore *c;
 	unsigned int index;
 	char name[48]; /* "blk0.q0", for the virtqueue's messages */

@@ -64,6 +64,7 @@ struct mmio_queue {
 	_Atomic uint64_t kicks;	       /* the eventfd counts read: one per guest kick */
 	_Atomic uint64_t kick_wakeups; /* reads of the eventfd (kicks coalesced into one) */
 	_Atomic uint64_t interrupts;   /* used-buffer notifications sent for this queue */
+	struct kick_latency latency;
 	struct virtio_mmio *t;
 	unsigned int index;
 	char name[48]; /* "blk0.q0", for the virtqueue's messages */
@@ -108,8 +109,11 @@ static void mmio_notify(struct evvm_virtio_dev *dev, unsigned int q)
 {
 	struct virtio_mmio *t = dev->transport;
 
-	if (q < EVVM_VIRTIO_MAX_QUEUES)
+	/* Counted first: whoever sees the interrupt sees it counted. */
+	if (q < EVVM_VIRTIO_MAX_QUEUES) {
 		atomic_fetch_add_explicit(&t->q[q].interrupts, 1, memory_order_relaxed);
+		kick_latency_interrupted(&t->q[q].latency);
+	}
 	mmio_interrupt(t, VIRTIO_INT_VRING);
 }
 
@@ -150,6 +154,7 @@ static void mmio_kick(void *opaque, uint32_t events)
 	/* Each guest write to QueueNotify added 1 to the eventfd's counter. */
 	atomic_fetch_add_explicit(&mq->kicks, n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&mq->kick_wakeups, 1, memory_order_relaxed);
+	kick_latency_kicked(&mq->latency);
 	if (mq->doorbell)
 		ioeventfd_note_kicks(mq->doorbell, n);
 	if (atomic_load(&t->status) & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
@@ -223,6 +228,7 @@ static int mmio_stop_on_loop(void *opaque)
 			mq->kick_assigned = false;
 			mq->doorbell = NULL;
 		}
+		kick_latency_forget(&mq->latency);
 		vq_reset(&dev->vqs[q]);
 	}
 	return 0;
@@ -661,6 +667,7 @@ void virtio_mmio_get_stats(struct virtio_mmio *t, struct virtio_mmio_stats *s)
 		s->q[q].kicks = atomic_load(&t->q[q].kicks);
 		s->q[q].kick_wakeups = atomic_load(&t->q[q].kick_wakeups);
 		s->q[q].interrupts = atomic_load(&t->q[q].interrupts);
+		kick_latency_get(&t->q[q].latency, s->q[q].kick_to_interrupt);
 	}
 }
 

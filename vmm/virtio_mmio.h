@@ -6,6 +6,8 @@
 
 #include <evvm/device.h>
 
+#include "kick_latency.h"
+
 struct evvm_vm;
 struct virtio_mmio;
 
@@ -30,10 +32,12 @@ struct evvm_virtio_dev *virtio_mmio_dev(struct virtio_mmio *t);
  * read from its kick eventfd (KVM or evvm adds 1 per write, so this is
  * exact whether or not the VMM saw the write); kick_wakeups: those reads,
  * each one wakeup of the I/O thread for any number of kicks; interrupts:
- * used-buffer notifications the device sent for the queue.
+ * used-buffer notifications the device sent for the queue;
+ * kick_to_interrupt: the queue's struct kick_latency histogram.
  */
 struct virtio_mmio_queue_stats {
 	uint64_t kicks, kick_wakeups, interrupts;
+	uint64_t kick_to_interrupt[EVVM_KICK_LATENCY_BUCKETS];
 };
 
 struct virtio_mmio_stats {

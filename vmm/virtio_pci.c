@@ -77,8 +77,10 @@ static void vpci_notify(struct evvm_virtio_dev *dev, unsigned int q)
 {
 	struct virtio_pci *t = dev->transport;
 
-	if (q < EVVM_VIRTIO_MAX_QUEUES)
+	if (q < EVVM_VIRTIO_MAX_QUEUES) {
 		atomic_fetch_add_explicit(&t->interrupts[q], 1, memory_order_relaxed);
+		kick_latency_interrupted(&t->core.q[q].latency);
+	}
 	if (msix_enabled(&t->msix))
 		msix_notify(&t->msix, atomic_load(&t->queue_vector[q]));
 	else
@@ -611,6 +613,7 @@ void virtio_pci_get_stats(struct virtio_pci *t, struct virtio_mmio_stats *s)
 		s->q[q].kicks = atomic_load(&t->core.q[q].kicks);
 		s->q[q].kick_wakeups = atomic_load(&t->core.q[q].kick_wakeups);
 		s->q[q].interrupts = atomic_load(&t->interrupts[q]);
+		kick_latency_get(&t->core.q[q].latency, s->q[q].kick_to_interrupt);
 	}
 }
 

@@ -28,6 +28,13 @@ struct evvm_virtio_dev;
 /* Exit status of vm_run() when the VM failed (triple fault, KVM error). */
 #define EVVM_EXIT_FAILURE 1
 
+/*
+ * Kick-to-interrupt latency histograms (vmm/kick_latency.h): bucket i below
+ * EVVM_KICK_LATENCY_BUCKETS - 1 counts samples under 2^i us (<1, <2, <4 ...
+ * <65536 us), the last one samples of 65536 us or more.
+ */
+#define EVVM_KICK_LATENCY_BUCKETS 18
+
 /* How the boot vCPU enters the kernel (docs/boot.md). */
 enum evvm_boot_protocol {
 	EVVM_BOOT_AUTO,	   /* PVH for an ELF with the PVH note, else the 64-bit Linux protocol */
@@ -161,10 +168,12 @@ struct evvm_dev_metrics {
 	uint32_t device_id;	  /* VIRTIO_ID_* */
 	unsigned int nr_counters; /* the device's own (ops->counters) */
 	struct evvm_dev_counter counters[EVVM_DEV_MAX_COUNTERS];
-	bool kicks_seen; /* false: not counted here (vhost-user backend, or virtio-pci) */
+	bool kicks_seen; /* false: not counted here (a vhost-user backend reads them) */
 	unsigned int nr_queues;
 	uint64_t kicks[EVVM_VIRTIO_MAX_QUEUES];	     /* the guest's QueueNotify writes */
 	uint64_t interrupts[EVVM_VIRTIO_MAX_QUEUES]; /* used-buffer notifications sent */
+	/* Samples of the time from a kick's wakeup to the queue's next interrupt. */
+	uint64_t kick_to_interrupt[EVVM_VIRTIO_MAX_QUEUES][EVVM_KICK_LATENCY_BUCKETS];
 	uint64_t config_interrupts;
 };
 

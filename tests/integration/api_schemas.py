@@ -144,6 +144,11 @@ BLOCK = counters("read_count", "write_count", "read_bytes", "write_bytes", "flus
 NET = counters("rx_packets_count", "rx_bytes_count", "tx_packets_count", "tx_bytes_count",
                "tx_fails", "tx_malformed_frames", "rx_queue_event_count",
                "tx_queue_event_count", "rx_rate_limiter_throttled", "tx_rate_limiter_throttled")
+# evvm's per-queue entry: kick_to_interrupt_us holds the samples of each of
+# the 18 buckets (<1 us, <2 us ... <65536 us, the rest; vmm/kick_latency.h).
+QUEUE = counters("kicks", "interrupts", required=("kicks", "interrupts", "kick_to_interrupt_us"))
+QUEUE["properties"]["kick_to_interrupt_us"] = {
+    "type": "array", "items": COUNT, "minItems": 18, "maxItems": 18}
 DEFS["MetricsLine"] = {
     "type": "object",
     "required": ["utc_timestamp_ms", "api_server", "vmm", "latencies_us", "logger"],
@@ -177,8 +182,7 @@ DEFS["MetricsLine"] = {
                 "properties": {
                     "counters": {"type": "object", "additionalProperties": COUNT},
                     "kicks_seen": {"type": "boolean"},
-                    "queues": {"type": "array", "items": counters(
-                        "kicks", "interrupts", required=("kicks", "interrupts"))},
+                    "queues": {"type": "array", "items": QUEUE},
                     "config_interrupts": COUNT,
                 },
                 "additionalProperties": False,

@@ -87,6 +87,21 @@ static json_int_t metric(json_t *line, const char *sec, const char *key)
 	return json_integer_value(v);
 }
 
+/* The kick-to-interrupt samples of queue @q of evvm's device @dev in @line. */
+static json_int_t kick_samples(json_t *line, const char *dev, unsigned int q)
+{
+	json_t *queue = json_array_get(
+		json_object_get(json_object_get(json_object_get(line, "evvm"), dev), "queues"), q);
+	json_t *hist = json_object_get(queue, "kick_to_interrupt_us"), *v;
+	json_int_t n = 0;
+	size_t i;
+
+	if (!json_is_array(hist))
+		fail_msg("metrics: evvm.%s.queues[%u].kick_to_interrupt_us missing", dev, q);
+	json_array_foreach(hist, i, v) n += json_integer_value(v);
+	return n;
+}
+
 /* How many times @needle occurs in @hay. */
 static unsigned int count(const char *hay, const char *needle)
 {
@@ -139,6 +154,7 @@ static void test_pause_resume_block_io(void **state)
 	assert_true(metric(line, "block_rootfs", "write_count") > 0);
 	assert_true(metric(line, "block_rootfs", "read_bytes") > 0);
 	assert_true(metric(line, "latencies_us", "pause_vm") > 0);
+	assert_true(kick_samples(line, "blk0", 0) > 0);
 	json_decref(line);
 	log = slurp(f.log);
 	guest_lines = count(log, "evvm-guest:");
@@ -163,6 +179,7 @@ static void test_pause_resume_block_io(void **state)
 	assert_int_equal(metric(line, "vcpu", "exit_io_out"), 0);
 	assert_int_equal(metric(line, "vcpu", "exit_mmio_write"), 0);
 	assert_int_equal(metric(line, "uart", "write_count"), 0);
+	assert_int_equal(kick_samples(line, "blk0", 0), 0);
 	json_decref(line);
 
 	/* Pausing again is no error; resuming lets the guest finish. */

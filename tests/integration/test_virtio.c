@@ -203,11 +203,31 @@ static unsigned long long json_number(const char *json, const char *from, const 
 	return strtoull(p + strlen(k), NULL, 10);
 }
 
+/* The sum of the array after "\"@key\": " in @json from @from on (a histogram's samples). */
+static unsigned long long json_array_sum(const char *json, const char *from, const char *key)
+{
+	unsigned long long sum = 0;
+	char k[64], *end;
+	const char *p;
+
+	snprintf(k, sizeof(k), "\"%s\": [", key);
+	p = strstr(from, k);
+	if (!p)
+		fail_msg("no %s after offset %td in the stats: %s", k, from - json, json);
+	for (p += strlen(k); *p != ']'; p = end + (*end == ',')) {
+		sum += strtoull(p, &end, 10);
+		if (end == p)
+			fail_msg("%s: not a list of numbers: %.40s", key, p);
+	}
+	return sum;
+}
+
 /*
  * --stats counts the guest's doorbells: the blk queue's kicks equal the
  * QueueNotify writes the guest made (with KVM's ioeventfd, evvm never sees
  * the write, only the eventfd count its I/O thread reads), and each
- * interrupt the guest took was sent. mmio only: --stats has no virtio-pci
+ * interrupt the guest took was sent; an interrupt that answered a kick
+ * is one kick-to-interrupt sample. mmio only: --stats has no virtio-pci
  * doorbell counters yet.
  */
 static void test_blk_doorbells_counted(void **state)
@@ -220,7 +240,7 @@ static void test_blk_doorbells_counted(void **state)
 	make_disk(disk, DISK_SECTORS);
 	snprintf(arg, sizeof(arg), "path=%s", disk);
 	for (int i = 0; i < 2; i++) {
-		unsigned long long notifies, used_irqs, kicks, wakeups, irqs;
+		unsigned long long notifies, used_irqs, kicks, wakeups, irqs, samples;
 		const char *json, *blk;
 
 		expect_pass_result(&r,
@@ -237,6 +257,7 @@ static void test_blk_doorbells_counted(void **state)
 		kicks = json_number(json, blk, "kicks");
 		wakeups = json_number(json, blk, "kick_wakeups");
 		irqs = json_number(json, blk, "interrupts");
+		samples = json_array_sum(json, blk, "kick_to_interrupt_us");
 		print_message("%s: guest wrote QueueNotify %llu times; evvm counted %llu kicks "
 			      "in %llu wakeups, sent %llu interrupts (guest took %llu)\n",
 			      modes[i], notifies, kicks, wakeups, irqs, used_irqs);
@@ -244,6 +265,7 @@ static void test_blk_doorbells_counted(void **state)
 		assert_int_equal(kicks, notifies);
 		assert_true(wakeups >= 1 && wakeups <= kicks);
 		assert_true(irqs >= used_irqs && irqs > 0);
+		assert_true(samples > 0 && samples <= irqs);
 		run_result_free(&r);
 	}
 	unlink(disk);

@@ -91,6 +91,19 @@ static json_int_t at(json_t *line, const char *sec, const char *key)
 	return json_integer_value(v);
 }
 
+/* Bucket @b of queue 0's kick-to-interrupt histogram of evvm device @dev. */
+static json_int_t hist_at(json_t *line, const char *dev, unsigned int b)
+{
+	json_t *q = json_array_get(
+		json_object_get(json_object_get(json_object_get(line, "evvm"), dev), "queues"), 0);
+	json_t *hist = json_object_get(q, "kick_to_interrupt_us");
+
+	if (json_array_size(hist) != EVVM_KICK_LATENCY_BUCKETS)
+		fail_msg("%s: queue 0 has no kick_to_interrupt_us of %u buckets", dev,
+			 EVVM_KICK_LATENCY_BUCKETS);
+	return json_integer_value(json_array_get(hist, b));
+}
+
 static json_t *line_of(struct fixture *f, const struct metrics_input *mi, FILE *schemas)
 {
 	json_t *line = metrics_line(mi, &f->last);
@@ -129,6 +142,8 @@ static void test_sections_and_deltas(void **state)
 	set_counter(&f->vm.dev[3], "entropy_bytes", 64);
 	f->vm.dev[0].kicks[0] = 9;
 	f->vm.dev[0].interrupts[0] = 8;
+	f->vm.dev[0].kick_to_interrupt[0][3] = 5;
+	f->vm.dev[0].kick_to_interrupt[0][EVVM_KICK_LATENCY_BUCKETS - 1] = 1;
 	f->vm.dev[2].kicks[1] = 4;
 	f->vm.exit_io_out = 100;
 	f->vm.uart_write_count = 100;
@@ -155,12 +170,16 @@ static void test_sections_and_deltas(void **state)
 	assert_int_equal(json_integer_value(json_object_get(
 				 json_array_get(json_object_get(q, "queues"), 0), "interrupts")),
 			 8);
+	assert_int_equal(hist_at(line, "blk0", 3), 5);
+	assert_int_equal(hist_at(line, "blk0", EVVM_KICK_LATENCY_BUCKETS - 1), 1);
+	assert_int_equal(hist_at(line, "blk0", 0), 0);
 	assert_non_null(json_object_get(json_object_get(line, "evvm"), "console0"));
 	assert_null(json_object_get(line, "id"));
 	json_decref(line);
 
 	/* The next line: only what happened since. */
 	set_counter(&f->vm.dev[0], "read_count", 15);
+	f->vm.dev[0].kick_to_interrupt[0][3] = 7;
 	f->vm.exit_io_out = 130;
 	mi.requests = 6;
 	mi.lost_logs = 2;
@@ -170,6 +189,8 @@ static void test_sections_and_deltas(void **state)
 	line = line_of(f, &mi, schemas);
 	assert_int_equal(at(line, "block_rootfs", "read_count"), 5);
 	assert_int_equal(at(line, "block_rootfs", "queue_event_count"), 0);
+	assert_int_equal(hist_at(line, "blk0", 3), 2);
+	assert_int_equal(hist_at(line, "blk0", EVVM_KICK_LATENCY_BUCKETS - 1), 0);
 	assert_int_equal(at(line, "block", "write_count"), 0);
 	assert_int_equal(at(line, "vcpu", "exit_io_out"), 30);
 	assert_int_equal(at(line, "api_server", "requests"), 1);

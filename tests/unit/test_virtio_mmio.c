@@ -5,7 +5,8 @@
  * then kicks its queue the two ways a guest's QueueNotify write arrives:
  * as KVM's ioeventfd does (the kick eventfd is signalled, evvm never sees
  * the write) and through evvm's user-mode match. Every kick must be counted
- * in the transport's stats, and the interrupts the device sent.
+ * in the transport's stats, and the interrupts the device sent; each
+ * interrupt that answers a kick is one kick-to-interrupt sample.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -189,11 +190,106 @@ static void test_user_ioeventfd_kicks_counted(void **state)
 	env_free(e);
 }
 
+static uint64_t samples(const uint64_t *hist)
+{
+	uint64_t n = 0;
+
+	for (unsigned int i = 0; i < EVVM_KICK_LATENCY_BUCKETS; i++)
+		n += hist[i];
+	return n;
+}
+
+/* The used entry comes before the interrupt: wait until queue 0 counted @n. */
+static void wait_interrupts(struct env *e, uint64_t n, struct virtio_mmio_stats *s)
+{
+	for (int i = 0;; i++) {
+		virtio_mmio_get_stats(e->t, s);
+		if (s->q[0].interrupts >= n)
+			return;
+		if (i > 20000)
+			fail_msg("interrupt %llu not sent within 10 s", (unsigned long long)n);
+		usleep(500);
+	}
+}
+
+/*
+ * Each round (a kick, the buffer used, the interrupt) adds exactly one
+ * sample, in a bucket no later than that of the time the test saw pass
+ * from its kick to the interrupt, which holds the measured interval.
+ */
+static void test_kick_to_interrupt_histogram(void **state)
+{
+	struct env *e = env_new(false);
+	struct virtio_mmio_stats s;
+	uint64_t before[EVVM_KICK_LATENCY_BUCKETS] = { 0 };
+	enum { ROUNDS = 5 };
+
+	(void)state;
+	driver_start(e);
+	virtio_mmio_get_stats(e->t, &s);
+	assert_int_equal(s.q[0].interrupts, 0);
+	assert_int_equal(samples(s.q[0].kick_to_interrupt), 0);
+	for (unsigned int r = 1; r <= ROUNDS; r++) {
+		uint64_t t0 = kick_latency_now_ns(), elapsed;
+		unsigned int grew = EVVM_KICK_LATENCY_BUCKETS;
+
+		one_round(e, kick_like_kvm);
+		wait_interrupts(e, r, &s);
+		elapsed = kick_latency_now_ns() - t0;
+		assert_int_equal(s.q[0].interrupts, r);
+		assert_int_equal(samples(s.q[0].kick_to_interrupt), r);
+		for (unsigned int i = 0; i < EVVM_KICK_LATENCY_BUCKETS; i++) {
+			assert_true(s.q[0].kick_to_interrupt[i] - before[i] <= 1);
+			if (s.q[0].kick_to_interrupt[i] != before[i])
+				grew = i;
+			before[i] = s.q[0].kick_to_interrupt[i];
+		}
+		assert_true(grew <= kick_latency_bucket(elapsed));
+	}
+	/* A kick the reset drains waits for no interrupt: no sample later. */
+	kick_like_kvm(e);
+	reg_write(e, R_STATUS, 0);
+	virtio_mmio_get_stats(e->t, &s);
+	assert_int_equal(samples(s.q[0].kick_to_interrupt), ROUNDS);
+	env_free(e);
+}
+
+/* The histogram's rules by themselves: buckets, one sample per answered kick. */
+static void test_kick_latency_rules(void **state)
+{
+	struct kick_latency l = { 0 };
+	uint64_t hist[EVVM_KICK_LATENCY_BUCKETS];
+
+	(void)state;
+	assert_int_equal(kick_latency_bucket(0), 0);
+	assert_int_equal(kick_latency_bucket(999), 0);
+	assert_int_equal(kick_latency_bucket(1000), 1);
+	assert_int_equal(kick_latency_bucket(1999), 1);
+	assert_int_equal(kick_latency_bucket(2000), 2);
+	assert_int_equal(kick_latency_bucket(3999), 2);
+	assert_int_equal(kick_latency_bucket(65535999), EVVM_KICK_LATENCY_BUCKETS - 2);
+	assert_int_equal(kick_latency_bucket(65536000), EVVM_KICK_LATENCY_BUCKETS - 1);
+	assert_int_equal(kick_latency_bucket(UINT64_MAX), EVVM_KICK_LATENCY_BUCKETS - 1);
+
+	kick_latency_interrupted(&l); /* no kick waited: no sample */
+	kick_latency_kicked(&l);
+	kick_latency_kicked(&l); /* the first kick's clock runs on */
+	kick_latency_interrupted(&l);
+	kick_latency_interrupted(&l);
+	kick_latency_kicked(&l);
+	kick_latency_forget(&l);
+	kick_latency_interrupted(&l);
+	kick_latency_get(&l, hist);
+	assert_int_equal(samples(hist), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kernel_ioeventfd_kicks_counted),
 		cmocka_unit_test(test_user_ioeventfd_kicks_counted),
+		cmocka_unit_test(test_kick_to_interrupt_histogram),
+		cmocka_unit_test(test_kick_latency_rules),
 	};
 
 	return cmocka_run_group_tests_name("virtio-mmio", tests, NULL, NULL);

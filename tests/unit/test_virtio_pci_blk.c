@@ -55,6 +55,15 @@ static int setup_blk_iothreads(void **state)
 
 #define VU_QUEUES 2
 
+static uint64_t latency_samples(const uint64_t *hist)
+{
+	uint64_t n = 0;
+
+	for (unsigned int i = 0; i < EVVM_KICK_LATENCY_BUCKETS; i++)
+		n += hist[i];
+	return n;
+}
+
 static void *backend_main(void *arg)
 {
 	vhost_backend_run(arg);
@@ -123,6 +132,8 @@ static void test_blk_multiqueue(void **state)
 		assert_int_equal(st.q[q].kicks, 1);
 		assert_int_equal(st.q[q].kick_wakeups, 1);
 		assert_int_equal(st.q[q].interrupts, 1);
+		/* The interrupt answered the kick: one kick-to-interrupt sample. */
+		assert_int_equal(latency_samples(st.q[q].kick_to_interrupt), 1);
 	}
 	/* Reset: every queue disabled. */
 	vpci_cc_wr(f, 0x14, 0, 1);
@@ -305,6 +316,8 @@ static void test_vhost_user_intx(void **state)
 	for (unsigned int q = 0; q < VU_QUEUES; q++) {
 		assert_int_equal(st.q[q].kicks, 0);
 		assert_int_equal(st.q[q].interrupts, 1);
+		/* No kick read here started a clock: no sample for the relayed interrupt. */
+		assert_int_equal(latency_samples(st.q[q].kick_to_interrupt), 0);
 	}
 }
 
