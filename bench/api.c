@@ -169,20 +169,6 @@ static int one_run(const char *evvm, const char *sock, struct sample *s)
 	return !err && s->cpu_ms >= 0 && s->rss_kib >= 0 ? 0 : -ETIMEDOUT;
 }
 
-/* The test guest: $GUEST_ELF, else guest/evvm-guest.elf beside evvm. */
-static const char *find_guest(const char *evvm)
-{
-	static char path[PATH_MAX];
-	const char *env = getenv("GUEST_ELF");
-	char dir[PATH_MAX];
-
-	if (env && *env)
-		return env;
-	snprintf(dir, sizeof(dir), "%s", evvm);
-	snprintf(path, sizeof(path), "%s/guest/evvm-guest.elf", dirname(dir));
-	return path;
-}
-
 /* Why the boot rows cannot run here, written to @why; NULL when they can. */
 static const char *boot_skip_reason(const char *guest, char *why, size_t size)
 {
