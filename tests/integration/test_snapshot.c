@@ -355,27 +355,36 @@ static void test_refused(void **state)
 	cleanup(&s);
 }
 
-/* Two clones, each on its own copy of the disk; the saved disk itself is left alone. */
+/*
+ * Two clones of @s, each restored on its own copy of the disk: both run to
+ * the end, and the saved disk itself is left alone.
+ */
+static void restore_two_clones(struct snap *s)
+{
+	char copy[3][160], cmd[1024];
+
+	for (unsigned int i = 0; i < 3; i++) {
+		snprintf(copy[i], sizeof(copy[i]), "%s/copy%u.img", s->dir, i);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", s->disk, copy[i]);
+		assert_int_equal(system(cmd), 0);
+	}
+	restore_cli_disk(s, "clone1", copy[1]);
+	restore_cli_disk(s, "clone2", copy[2]);
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", s->disk, copy[0]);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", copy[1], copy[0]);
+	assert_int_not_equal(system(cmd), 0);
+	cleanup(s);
+}
+
 static void test_devices_clones(void **state)
 {
 	struct snap s;
-	char copy[3][160], cmd[1024];
 
 	(void)state;
 	require_kvm();
 	take_snapshot_of(&s, true);
-	for (unsigned int i = 0; i < 3; i++) {
-		snprintf(copy[i], sizeof(copy[i]), "%s/copy%u.img", s.dir, i);
-		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", s.disk, copy[i]);
-		assert_int_equal(system(cmd), 0);
-	}
-	restore_cli_disk(&s, "clone1", copy[1]);
-	restore_cli_disk(&s, "clone2", copy[2]);
-	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", s.disk, copy[0]);
-	assert_int_equal(system(cmd), 0);
-	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", copy[1], copy[0]);
-	assert_int_not_equal(system(cmd), 0);
-	cleanup(&s);
+	restore_two_clones(&s);
 }
 
 /* PUT /snapshot/load of a VM with devices, blk0 on a copy (evvm_drive_overrides). */
@@ -496,19 +505,11 @@ static void test_devices_refused(void **state)
 static void test_pci_two_vcpus(void **state)
 {
 	struct snap s;
-	char copy[2][160], cmd[1024];
 
 	(void)state;
 	require_kvm();
 	take_snapshot_on(&s, true, true);
-	for (unsigned int i = 0; i < 2; i++) {
-		snprintf(copy[i], sizeof(copy[i]), "%s/copy%u.img", s.dir, i);
-		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", s.disk, copy[i]);
-		assert_int_equal(system(cmd), 0);
-	}
-	restore_cli_disk(&s, "pci1", copy[0]);
-	restore_cli_disk(&s, "pci2", copy[1]);
-	cleanup(&s);
+	restore_two_clones(&s);
 }
 
 int main(void)
