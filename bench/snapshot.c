@@ -182,7 +182,7 @@ static int wait_api(pid_t pid, const char *sock, double timeout_s)
 
 /* Boot, pause at a pass's end, save; the saving process is gone on return. */
 static int save(const struct opts *o, const struct paths *p, unsigned int mem_mb,
-		unsigned int *pass, struct sample *s)
+		unsigned int *pass, uint64_t *warm_cycles, struct sample *s)
 {
 	char size[32], cmdline[96], body[640];
 	char *argv[] = { (char *)o->evvm,
@@ -224,9 +224,8 @@ static int save(const struct opts *o, const struct paths *p, unsigned int mem_mb
 		if (!err)
 			err = wait_pass(pid, p->boot_log, *pass + 1, true, o->timeout_s, &cycles);
 	}
-	s->warm_ms = 0;
+	*warm_cycles = cycles;
 	if (!err) {
-		s->warm_ms = (double)cycles;
 		snprintf(body, sizeof(body),
 			 "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"%s\", "
 			 "\"mem_file_path\": \"%s\"}",
@@ -242,12 +241,12 @@ static int save(const struct opts *o, const struct paths *p, unsigned int mem_mb
 }
 
 /* A fresh process loads the files; the guest's next pass touches every page. */
-static int load(const struct opts *o, const struct paths *p, unsigned int pass, struct sample *s)
+static int load(const struct opts *o, const struct paths *p, unsigned int pass,
+		uint64_t *first_cycles, struct sample *s)
 {
 	char *argv[] = { (char *)o->evvm, "firecracker", "--api-sock", (char *)p->sock,
 			 "--level",	  "Warning",	 NULL };
 	char body[640];
-	uint64_t cycles = 0;
 	pid_t pid;
 	int err;
 
@@ -264,9 +263,7 @@ static int load(const struct opts *o, const struct paths *p, unsigned int pass, 
 		err = timed_call(p->sock, "PUT", "/snapshot/load", body, 204, &s->load_ms);
 	}
 	if (!err)
-		err = wait_pass(pid, p->load_log, pass + 1, false, o->timeout_s, &cycles);
-	if (!err)
-		s->first_ms = (double)cycles;
+		err = wait_pass(pid, p->load_log, pass + 1, false, o->timeout_s, first_cycles);
 	stop(pid);
 	return err;
 }
@@ -274,6 +271,7 @@ static int load(const struct opts *o, const struct paths *p, unsigned int pass, 
 static int one_run(const struct opts *o, unsigned int mem_mb, double tsc_hz, struct sample *s)
 {
 	double pages = (mem_mb - TOUCH_BASE_MB) * 256.0;
+	uint64_t warm = 0, first = 0; /* the passes around the snapshot, in guest TSC cycles */
 	unsigned int pass = 0;
 	struct paths p;
 	int err;
@@ -283,9 +281,9 @@ static int one_run(const struct opts *o, unsigned int mem_mb, double tsc_hz, str
 	snprintf(p.mem, sizeof(p.mem), "%s/evvm-snapbench.mem", o->dir);
 	snprintf(p.boot_log, sizeof(p.boot_log), "%s/evvm-snapbench-boot.log", o->dir);
 	snprintf(p.load_log, sizeof(p.load_log), "%s/evvm-snapbench-load.log", o->dir);
-	err = save(o, &p, mem_mb, &pass, s);
+	err = save(o, &p, mem_mb, &pass, &warm, s);
 	if (!err)
-		err = load(o, &p, pass, s);
+		err = load(o, &p, pass, &first, s);
 	unlink(p.sock);
 	unlink(p.state);
 	unlink(p.mem);
@@ -293,10 +291,9 @@ static int one_run(const struct opts *o, unsigned int mem_mb, double tsc_hz, str
 		return err;
 	unlink(p.boot_log);
 	unlink(p.load_log);
-	/* The guest's passes, in cycles so far. */
-	s->page_in_us = (s->first_ms - s->warm_ms) / pages / tsc_hz * 1e6;
-	s->warm_ms = s->warm_ms / tsc_hz * 1e3;
-	s->first_ms = s->first_ms / tsc_hz * 1e3;
+	s->warm_ms = warm / tsc_hz * 1e3;
+	s->first_ms = first / tsc_hz * 1e3;
+	s->page_in_us = ((double)first - (double)warm) / pages / tsc_hz * 1e6;
 	return 0;
 }
 
