@@ -432,37 +432,78 @@ static int drive_overrides(struct api_req *r, json_t *list, struct evvm_disk_ove
 	return 0;
 }
 
+/*
+ * Firecracker's network_overrides: [{"iface_id": ID, "host_dev_name":
+ * TAP}, ...], each interface on a tap of its own (a clone's).
+ */
+static int net_overrides(struct api_req *r, json_t *list, struct evvm_net_override *ov,
+			 unsigned int *nr)
+{
+	json_error_t je;
+	size_t i;
+	json_t *o;
+
+	*nr = 0;
+	if (!list)
+		return 0;
+	if (!json_is_array(list) || json_array_size(list) > EVVM_MAX_VIRTIO)
+		return fault(r, 400, "network_overrides: an array of at most %u entries",
+			     EVVM_MAX_VIRTIO);
+	json_array_foreach(list, i, o)
+	{
+		if (json_unpack_ex(o, &je, JSON_STRICT, "{s:s, s:s}", "iface_id", &ov[i].id,
+				   "host_dev_name", &ov[i].tap) ||
+		    !*ov[i].id || !*ov[i].tap)
+			return fault(r, 400,
+				     "network_overrides[%zu]: want iface_id and host_dev_name, "
+				     "not empty",
+				     i);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(ov[j].id, ov[i].id))
+				return fault(r, 400, "network_overrides: interface '%s' twice",
+					     ov[i].id);
+	}
+	*nr = (unsigned int)i;
+	return 0;
+}
+
 /* PUT /snapshot/load: Firecracker's SnapshotLoadParams; mem_backend File (or mem_file_path). */
 static int h_snapshot_load(struct api_req *r)
 {
-	const char *state = NULL, *mem = NULL, *btype = NULL, *bpath = NULL;
+	const char *btype = NULL, *bpath = NULL;
 	struct evvm_disk_override ov[EVVM_MAX_VIRTIO];
+	struct evvm_net_override nov[EVVM_MAX_VIRTIO];
+	struct instance_restore rs = { .disks = ov, .nets = nov };
 	int resume = 0, diff = 0, dirty = 0;
-	json_t *ovlist = NULL;
-	unsigned int nr_ov;
+	json_t *ovlist = NULL, *novlist = NULL;
 	json_error_t je;
 
 	if (body_json(r))
 		return -EINVAL;
 	if (json_unpack_ex(r->json, &je, JSON_STRICT,
-			   "{s:s, s?s, s?{s:s, s:s}, s?b, s?b, s?b, s?o}", "snapshot_path", &state,
-			   "mem_file_path", &mem, "mem_backend", "backend_type", &btype,
-			   "backend_path", &bpath, "resume_vm", &resume, "enable_diff_snapshots",
-			   &diff, "track_dirty_pages", &dirty, "evvm_drive_overrides", &ovlist))
+			   "{s:s, s?s, s?{s:s, s:s}, s?b, s?b, s?b, s?o, s?o}", "snapshot_path",
+			   &rs.state_path, "mem_file_path", &rs.mem_path, "mem_backend",
+			   "backend_type", &btype, "backend_path", &bpath, "resume_vm", &resume,
+			   "enable_diff_snapshots", &diff, "track_dirty_pages", &dirty,
+			   "evvm_drive_overrides", &ovlist, "network_overrides", &novlist))
 		return fault(r, 400,
 			     "An error occurred when deserializing the json body of a request: %s.",
 			     je.text);
-	if (!mem == !bpath)
+	if (!rs.mem_path == !bpath)
 		return fault(r, 400, "give exactly one of mem_backend and mem_file_path");
 	if (btype && strcmp(btype, "File"))
 		return fault(r, 400, "mem_backend backend_type '%s': evvm loads File only", btype);
 	if (diff || dirty)
 		return fault(r, 400, "dirty page tracking is not implemented by evvm yet");
-	if (!*state || !*(mem ? mem : bpath))
+	if (!rs.mem_path)
+		rs.mem_path = bpath;
+	if (!*rs.state_path || !*rs.mem_path)
 		return fault(r, 400, "snapshot_path and the memory path must not be empty");
-	if (drive_overrides(r, ovlist, ov, &nr_ov))
+	if (drive_overrides(r, ovlist, ov, &rs.nr_disks) ||
+	    net_overrides(r, novlist, nov, &rs.nr_nets))
 		return -EINVAL;
-	if (instance_restore_locked(r->in, state, mem ? mem : bpath, ov, nr_ov, resume, r->msg))
+	rs.resume = resume;
+	if (instance_restore_locked(r->in, &rs, r->msg))
 		return fault(r, 400, "%s", r->msg);
 	return 0;
 }

@@ -220,9 +220,7 @@ int instance_pause_locked(struct instance *in, bool pause, char *msg)
 	return 0;
 }
 
-int instance_restore_locked(struct instance *in, const char *state_path, const char *mem_path,
-			    const struct evvm_disk_override *ov, unsigned int nr_ov, bool resume,
-			    char *msg)
+int instance_restore_locked(struct instance *in, const struct instance_restore *rs, char *msg)
 {
 	uint64_t one = 1;
 	int err;
@@ -235,8 +233,10 @@ int instance_restore_locked(struct instance *in, const char *state_path, const c
 			"resources.");
 
 	const struct evvm_vm_config base = {
-		.disk_overrides = ov,
-		.nr_disk_overrides = nr_ov,
+		.disk_overrides = rs->disks,
+		.nr_disk_overrides = rs->nr_disks,
+		.net_overrides = rs->nets,
+		.nr_net_overrides = rs->nr_nets,
 		.mem_overcommit = in->desc.machine.overcommit,
 		.console_in = isatty(STDIN_FILENO) ? STDIN_FILENO : -1,
 		.console_out = STDOUT_FILENO,
@@ -244,22 +244,22 @@ int instance_restore_locked(struct instance *in, const char *state_path, const c
 		.irqfd_user = in->desc.irqfd_user,
 	};
 
-	err = vm_restore(&base, state_path, mem_path, &in->vm);
+	err = vm_restore(&base, rs->state_path, rs->mem_path, &in->vm);
 	if (err) {
 		in->vm = NULL;
-		return fail(msg, "cannot load the snapshot '%s': %s (see the log)", state_path,
+		return fail(msg, "cannot load the snapshot '%s': %s (see the log)", rs->state_path,
 			    evvm_strerror(err));
 	}
 	/* Parked before their first instruction until resumed (vm_pause()). */
-	if (!resume && vm_pause(in->vm)) {
+	if (!rs->resume && vm_pause(in->vm)) {
 		vm_destroy(in->vm);
 		in->vm = NULL;
 		return fail(msg, "cannot keep the loaded microVM paused");
 	}
-	in->state = resume ? INSTANCE_RUNNING : INSTANCE_PAUSED;
+	in->state = rs->resume ? INSTANCE_RUNNING : INSTANCE_PAUSED;
 	if (write(in->start_fd, &one, sizeof(one)) != sizeof(one))
 		pr_err("snapshot load: cannot wake the main thread: %s", evvm_strerror(errno));
-	pr_info("instance '%s' restored from '%s'", in->id, state_path);
+	pr_info("instance '%s' restored from '%s'", in->id, rs->state_path);
 	return 0;
 }
 

@@ -93,20 +93,28 @@ int instance_set_metrics_locked(struct instance *in, struct vmdesc_metrics *m, c
  */
 int instance_pause_locked(struct instance *in, bool pause, char *msg);
 
+/* What a snapshot load asks for. */
+struct instance_restore {
+	const char *state_path, *mem_path;
+	const struct evvm_disk_override *disks; /* drives on other files */
+	unsigned int nr_disks;
+	const struct evvm_net_override *nets; /* interfaces on other taps */
+	unsigned int nr_nets;
+	bool resume;
+};
+
 /*
  * PUT /snapshot/load or `evvm run --restore`, with @in->lock held, before
- * any start: the VM from the state file @state_path and the memory file
- * @mem_path (vm_restore), with the @nr_ov disks of @ov on other files,
- * running if @resume, else paused until PATCH /vm resumes it; then
- * instance_run() runs it. 0 or -EINVAL with @msg.
+ * any start: the VM from @rs's state file and memory file (vm_restore),
+ * with its overrides, running if @rs->resume, else paused until PATCH /vm
+ * resumes it; then instance_run() runs it. 0 or -EINVAL with @msg.
  */
-int instance_restore_locked(struct instance *in, const char *state_path, const char *mem_path,
-			    const struct evvm_disk_override *ov, unsigned int nr_ov, bool resume,
-			    char *msg);
+int instance_restore_locked(struct instance *in, const struct instance_restore *rs, char *msg);
 
 /* What a restored VM's threads may need: the devices a snapshot can hold. */
-#define INSTANCE_RESTORE_SECCOMP_DEVS \
-	(EVVM_SECCOMP_DEV_BLK | EVVM_SECCOMP_DEV_RNG | EVVM_SECCOMP_DEV_CONSOLE)
+#define INSTANCE_RESTORE_SECCOMP_DEVS                                         \
+	(EVVM_SECCOMP_DEV_BLK | EVVM_SECCOMP_DEV_NET | EVVM_SECCOMP_DEV_RNG | \
+	 EVVM_SECCOMP_DEV_CONSOLE)
 
 /*
  * PUT /snapshot/create, with @in->lock held: the paused VM to @state_path

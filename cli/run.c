@@ -97,14 +97,16 @@ static void run_usage(FILE *f)
 		"                      the VM runs (GET /, /vm/config, /machine-config;\n"
 		"                      FlushMetrics); a path that exists is refused unless it\n"
 		"                      is a stale socket\n"
-		"  --restore state=FILE,mem=FILE[,disk=ID:PATH]...\n"
+		"  --restore state=FILE,mem=FILE[,disk=ID:PATH][,net=ID:TAP]...\n"
 		"                      run the VM of a snapshot (PUT /snapshot/create) instead\n"
 		"                      of booting one: its shape and devices come from the state\n"
 		"                      FILE, its RAM is mapped from the memory FILE (copy-on-\n"
 		"                      write, the file is never written); no kernel or device\n"
 		"                      flags. disk=ID:PATH: drive ID (--disk's id=, else blk0,\n"
 		"                      blk1, ...) on PATH (a copy of its disk) instead of the\n"
-		"                      saved file; the size must be the same\n"
+		"                      saved file; the size must be the same. net=ID:TAP:\n"
+		"                      interface ID (--net's id=, else net0, net1, ...) on\n"
+		"                      tap TAP instead of the saved one (a clone's own)\n"
 		"  --seccomp=on|log|off\n"
 		"                      each thread's seccomp allow-list (docs/seccomp.md): on\n"
 		"                      (default) kills evvm by SIGSYS on a call outside it,\n"
@@ -135,6 +137,8 @@ struct run_opts {
 	char *restore_state, *restore_mem; /* --restore */
 	struct evvm_disk_override restore_disks[EVVM_MAX_VIRTIO];
 	unsigned int nr_restore_disks;
+	struct evvm_net_override restore_nets[EVVM_MAX_VIRTIO];
+	unsigned int nr_restore_nets;
 	int verbose;
 	enum { STATS_NONE, STATS_TEXT, STATS_JSON } stats;
 };
@@ -392,7 +396,23 @@ static int add_restore_disk(struct run_opts *o, char *val)
 	return 0;
 }
 
-/* Parse "state=FILE,mem=FILE[,disk=ID:PATH]..." for --restore. */
+/* "ID:TAP" of --restore's net=: interface ID on tap TAP instead of its saved one. */
+static int add_restore_net(struct run_opts *o, char *val)
+{
+	char *colon = strchr(val, ':');
+
+	if (!colon || colon == val || !colon[1] || o->nr_restore_nets == EVVM_MAX_VIRTIO)
+		return -EINVAL;
+	*colon = '\0';
+	for (unsigned int i = 0; i < o->nr_restore_nets; i++)
+		if (!strcmp(o->restore_nets[i].id, val))
+			return -EINVAL;
+	o->restore_nets[o->nr_restore_nets++] =
+		(struct evvm_net_override){ .id = val, .tap = colon + 1 };
+	return 0;
+}
+
+/* Parse "state=FILE,mem=FILE[,disk=ID:PATH][,net=ID:TAP]..." for --restore. */
 static int set_restore(struct run_opts *o, char *arg)
 {
 	char *key, *val;
@@ -405,12 +425,15 @@ static int set_restore(struct run_opts *o, char *arg)
 			o->restore_mem = val;
 		else if (!strcmp(key, "disk") && !add_restore_disk(o, val))
 			continue;
+		else if (!strcmp(key, "net") && !add_restore_net(o, val))
+			continue;
 		else
 			break;
 	}
 	if (r != 0 || !o->restore_state || !o->restore_mem) {
-		fprintf(stderr, "evvm: --restore: expected state=FILE,mem=FILE[,disk=ID:PATH]... "
-				"(one disk= per drive id)\n");
+		fprintf(stderr, "evvm: --restore: expected "
+				"state=FILE,mem=FILE[,disk=ID:PATH][,net=ID:TAP]... (one disk= per "
+				"drive id, one net= per interface id)\n");
 		return -EINVAL;
 	}
 	return 0;
@@ -522,7 +545,7 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 		fprintf(stderr, "evvm run: --restore takes the VM and its devices from the "
 				"snapshot: no --kernel, --disk, --net, --rng, --console, "
 				"--testdev or --transport (a disk's file: --restore "
-				"...,disk=ID:PATH)\n");
+				"...,disk=ID:PATH; a tap: ...,net=ID:TAP)\n");
 		return -EINVAL;
 	}
 	if (vmdesc_validate(&o->desc, msg)) {
@@ -579,11 +602,19 @@ int cmd_run(int argc, char **argv)
 		o.restore_state ? INSTANCE_RESTORE_SECCOMP_DEVS : instance_seccomp_devs(&in.desc);
 	if (confine_setup(&o.confine))
 		goto out;
+	const struct instance_restore rs = {
+		.state_path = o.restore_state,
+		.mem_path = o.restore_mem,
+		.disks = o.restore_disks,
+		.nr_disks = o.nr_restore_disks,
+		.nets = o.restore_nets,
+		.nr_nets = o.nr_restore_nets,
+		.resume = true,
+	};
+
 	pthread_mutex_lock(&in.lock);
-	r = o.restore_state
-		    ? instance_restore_locked(&in, o.restore_state, o.restore_mem, o.restore_disks,
-					      o.nr_restore_disks, true, msg)
-		    : instance_start_locked(&in, msg);
+	r = o.restore_state ? instance_restore_locked(&in, &rs, msg)
+			    : instance_start_locked(&in, msg);
 	pthread_mutex_unlock(&in.lock);
 	if (r) {
 		status = instance_start_failed();

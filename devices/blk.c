@@ -152,9 +152,7 @@ struct blk {
 	uint64_t capacity;	   /* sectors */
 	uint32_t blksize;	   /* the file system's block size */
 	char serial[VIRTIO_BLK_ID_BYTES];
-	char *path;		       /* the file now (for snapshots) */
-	struct evvm_rate_limit rl_cfg; /* the limits now, if rl_given (for snapshots) */
-	bool rl_given;
+	char *path; /* the file now (for snapshots) */
 	/* Read on vCPU threads; only the capacity changes (blk_set_path), under the lock. */
 	pthread_mutex_t config_lock;
 	struct virtio_blk_config config;
@@ -1339,16 +1337,7 @@ fail:
 	return err;
 }
 
-/* What a snapshot records of the limits (all zero: none). */
-static void blk_note_rl(struct blk *b, const struct evvm_rate_limit *rl)
-{
-	static const struct evvm_rate_limit none;
-
-	b->rl_given = rl && memcmp(rl, &none, sizeof(none));
-	b->rl_cfg = b->rl_given ? *rl : none;
-}
-
-/* ... and of the file; a failed copy keeps the old name (logged). */
+/* What a snapshot records of the file; a failed copy keeps the old name (logged). */
 static void blk_note_path(struct blk *b, const char *path)
 {
 	char *p = strdup(path);
@@ -1361,27 +1350,41 @@ static void blk_note_path(struct blk *b, const char *path)
 	b->path = p;
 }
 
-/* ops->save(): the disk's configuration (devices/persist.h); nothing is in flight. */
+/*
+ * ops->save(): the disk's configuration and its buckets' levels
+ * (devices/persist.h); nothing is in flight.
+ */
 static int blk_save(struct evvm_virtio_dev *dev, void *buf, size_t cap)
 {
+	static const struct evvm_rate_limit none;
 	struct blk *b = dev->priv;
 	struct blk_persist p = {
-		.capacity = b->capacity,
-		.rate_limit = b->rl_cfg,
-		.queues = (dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_MQ)) ? b->ops.nr_queues : 0,
-		.readonly = b->readonly,
-		.rate_limited = b->rl_given,
-		.path_len = b->path ? (uint32_t)strlen(b->path) : 0,
+		.cfg = {
+			.capacity = b->capacity,
+			.queues = (dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_MQ))
+					  ? b->ops.nr_queues : 0,
+			.readonly = b->readonly,
+			.path_len = b->path ? (uint32_t)strlen(b->path) : 0,
+		},
 	};
 
 	if (!b->path)
 		return -ENOTSUP; /* a clone serving queues for another device */
-	if (p.path_len > BLK_PERSIST_PATH_MAX || cap < sizeof(p) + p.path_len)
+	if (p.cfg.path_len > BLK_PERSIST_PATH_MAX || cap < sizeof(p) + p.cfg.path_len)
 		return -ENOSPC;
-	memcpy(p.serial, b->serial, sizeof(p.serial));
+	memcpy(p.cfg.serial, b->serial, sizeof(p.cfg.serial));
+	ratelimit_save(&b->rl, ratelimit_now(), &p.cfg.rate_limit, &p.rate_level);
+	p.cfg.rate_limited = memcmp(&p.cfg.rate_limit, &none, sizeof(none)) != 0;
 	memcpy(buf, &p, sizeof(p));
-	memcpy((char *)buf + sizeof(p), b->path, p.path_len);
-	return (int)(sizeof(p) + p.path_len);
+	memcpy((char *)buf + sizeof(p), b->path, p.cfg.path_len);
+	return (int)(sizeof(p) + p.cfg.path_len);
+}
+
+void blk_set_rate_level(struct evvm_virtio_dev *dev, const struct ratelimit_level *level)
+{
+	struct blk *b = dev->priv;
+
+	ratelimit_set_level(&b->rl, level, ratelimit_now());
 }
 
 int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_dev **out)
@@ -1437,7 +1440,6 @@ int blk_create(const char *id, const struct blk_config *cfg, struct evvm_virtio_
 		err = -ENOMEM;
 		goto fail;
 	}
-	blk_note_rl(b, cfg->rate_limit);
 	/* Made now: a limit PATCHed in later is set on the I/O thread, whose seccomp list has no timerfd_create. */
 	err = ratelimit_prepare(&b->rl);
 	if (!err)
@@ -1556,9 +1558,6 @@ static int blk_set_rl_on_loop(void *opaque)
 	struct blk_rl_arg *a = opaque;
 	struct blk *b = a->dev->priv;
 	int err = ratelimit_set(&b->rl, a->rl, ratelimit_now());
-
-	if (!err)
-		blk_note_rl(b, a->rl);
 
 	if (!err && b->started)
 		err = blk_rl_watch(b, a->dev->loop);

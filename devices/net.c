@@ -616,7 +616,7 @@ static void net_destroy(struct evvm_virtio_dev *dev)
 		.queue_max = NET_QUEUE_MAX, .config_size = sizeof(struct net_config_space),     \
 		.config_read = net_config_read, .config_write = net_config_write,               \
 		.start = net_start, .kick = net_kick, .stop = net_stop, .destroy = net_destroy, \
-		.quiesce = net_quiesce, .counters = net_counters,                               \
+		.quiesce = net_quiesce, .counters = net_counters, .save = net_save,             \
 	}
 
 static const struct evvm_device_ops net_ops = NET_OPS(3);

@@ -100,6 +100,9 @@ void net_tx(struct evvm_virtio_dev *dev);
 /* net_ctrl.c: drain the control queue. */
 void net_ctrl(struct evvm_virtio_dev *dev);
 
+/* net_persist.c: ops->save() (devices/persist.h: struct net_persist). */
+int net_save(struct evvm_virtio_dev *dev, void *buf, size_t cap);
+
 /* net.c: whether @dev is a net_create() device. */
 bool net_serves(const struct evvm_virtio_dev *dev);
 

@@ -35,6 +35,7 @@ int ratelimit_prepare(struct ratelimit *rl)
 int ratelimit_set(struct ratelimit *rl, const struct evvm_rate_limit *cfg, uint64_t now_ns)
 {
 	static const struct evvm_rate_limit none;
+	int err = 0;
 
 	if (!cfg)
 		cfg = &none;
@@ -45,13 +46,16 @@ int ratelimit_set(struct ratelimit *rl, const struct evvm_rate_limit *cfg, uint6
 	if (rl->on && rl->timer_fd < 0) {
 		rl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 		if (rl->timer_fd < 0) {
-			int err = -errno;
-
+			/* No limit rather than one that never wakes what waits. */
+			err = -errno;
+			cfg = &none;
+			tbucket_init(&rl->bytes, 0, 0, 0, now_ns);
+			tbucket_init(&rl->ops, 0, 0, 0, now_ns);
 			rl->on = false;
-			return err;
 		}
 	}
-	return 0;
+	rl->cfg = *cfg;
+	return err;
 }
 
 static void ratelimit_arm(struct ratelimit *rl, uint64_t ns)
@@ -91,6 +95,41 @@ void ratelimit_disarm(struct ratelimit *rl)
 	ratelimit_arm(rl, 0);
 	if (read(rl->timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		pr_warn("rate limiter: timerfd: %s", evvm_strerror(errno));
+}
+
+void ratelimit_save(const struct ratelimit *rl, uint64_t now_ns, struct evvm_rate_limit *cfg,
+		    struct ratelimit_level *level)
+{
+	*cfg = rl->cfg;
+	tbucket_get_level(&rl->bytes, now_ns, &level->bytes);
+	tbucket_get_level(&rl->ops, now_ns, &level->ops);
+}
+
+const char *ratelimit_level_fault(const struct evvm_rate_limit *cfg,
+				  const struct ratelimit_level *level, const char **bucket)
+{
+	static const struct evvm_rate_limit none;
+	struct tbucket bytes, ops;
+	const char *bad;
+
+	if (!cfg)
+		cfg = &none;
+	tbucket_init(&bytes, cfg->bandwidth.size, cfg->bandwidth.one_time_burst,
+		     cfg->bandwidth.refill_ms, 0);
+	tbucket_init(&ops, cfg->ops.size, cfg->ops.one_time_burst, cfg->ops.refill_ms, 0);
+	*bucket = "bandwidth";
+	bad = tbucket_level_fault(&bytes, &level->bytes);
+	if (!bad) {
+		*bucket = "ops";
+		bad = tbucket_level_fault(&ops, &level->ops);
+	}
+	return bad;
+}
+
+void ratelimit_set_level(struct ratelimit *rl, const struct ratelimit_level *level, uint64_t now_ns)
+{
+	tbucket_set_level(&rl->bytes, &level->bytes, now_ns);
+	tbucket_set_level(&rl->ops, &level->ops, now_ns);
 }
 
 void ratelimit_fini(struct ratelimit *rl)

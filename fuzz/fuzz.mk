@@ -46,6 +46,9 @@ FUZZ_LIBS_vmjson	:= -ljansson
 # The snapshot state file loader (header, checksum, sections).
 FUZZ_SRCS_snapshot	:= fuzz/fuzz_snapshot.c vmm/snapshot_file.c lib/log.c
 FUZZ_LIBS_snapshot	:= -lz
+# A device's saved bytes in a snapshot (devices/persist_check.c), before any device is built.
+FUZZ_SRCS_persist	:= fuzz/fuzz_persist.c devices/persist_check.c devices/ratelimit.c lib/tbucket.c \
+			   lib/log.c
 
 # Every fuzz/fuzz_<name>.c is a target.
 FUZZ_NAMES	:= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))

@@ -4,6 +4,8 @@
  * refill_ns, so that a refill adds elapsed_ns * size exactly and no
  * fraction of a token is lost however often the bucket is looked at.
  */
+#include <stddef.h>
+
 #include <evvm/tbucket.h>
 
 typedef unsigned __int128 u128;
@@ -98,4 +100,49 @@ uint64_t tbucket_wait_ns(const struct tbucket *b, uint64_t tokens, uint64_t now_
 	/* Each ns adds size units; round up so the take then succeeds. */
 	need = (need - have + t.size - 1) / t.size;
 	return need > UINT64_MAX ? UINT64_MAX : (uint64_t)need;
+}
+
+static u128 u128_of(uint64_t lo, uint64_t hi)
+{
+	return (u128)hi << 64 | lo;
+}
+
+void tbucket_get_level(const struct tbucket *b, uint64_t now_ns, struct tbucket_level *out)
+{
+	struct tbucket t = *b;
+
+	if (tbucket_limited(&t))
+		tbucket_refill(&t, now_ns);
+	*out = (struct tbucket_level){
+		.budget_lo = (uint64_t)t.budget,
+		.budget_hi = (uint64_t)(t.budget >> 64),
+		.debt_lo = (uint64_t)t.debt,
+		.debt_hi = (uint64_t)(t.debt >> 64),
+		.burst = t.burst,
+	};
+}
+
+const char *tbucket_level_fault(const struct tbucket *b, const struct tbucket_level *l)
+{
+	u128 budget = u128_of(l->budget_lo, l->budget_hi), debt = u128_of(l->debt_lo, l->debt_hi);
+
+	if (!tbucket_limited(b))
+		return budget || debt || l->burst ? "a level for a bucket that limits nothing"
+						  : NULL;
+	if (budget > (u128)b->size * b->refill_ns)
+		return "a budget above the bucket's size";
+	if (l->burst > b->burst)
+		return "more one-time burst left than the bucket was given";
+	/* The largest request is UINT64_MAX tokens; refill pays a debt before the budget grows. */
+	if (debt > (u128)UINT64_MAX * b->refill_ns || (debt && budget))
+		return "a debt no request can leave";
+	return NULL;
+}
+
+void tbucket_set_level(struct tbucket *b, const struct tbucket_level *l, uint64_t now_ns)
+{
+	b->budget = u128_of(l->budget_lo, l->budget_hi);
+	b->debt = u128_of(l->debt_lo, l->debt_hi);
+	b->burst = l->burst;
+	b->last_ns = now_ns;
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <evvm/devices.h>
@@ -22,8 +23,6 @@
 #include "virtio_pci.h"
 #include "virtio_state.h"
 #include "vm.h"
-
-#define DEV_STATE_MAX 8192 /* a device's own bytes (blk: its path) */
 
 /* The device in @slot of @vm's transport, or NULL past the last one. */
 static struct evvm_virtio_dev *slot_dev(struct evvm_vm *vm, unsigned int slot)
@@ -52,8 +51,7 @@ static int save_transport(struct evvm_vm *vm, unsigned int slot, struct snapfile
 static int save_one(struct evvm_vm *vm, unsigned int slot, struct snapfile *sf)
 {
 	struct evvm_virtio_dev *dev = slot_dev(vm, slot);
-	_Alignas(8) char buf[sizeof(struct snap_virtio_dev) + DEV_STATE_MAX];
-	struct snap_virtio_dev *h = (struct snap_virtio_dev *)buf;
+	struct snap_virtio_dev *h;
 	int n, err;
 
 	if (!dev->ops->save) {
@@ -61,15 +59,22 @@ static int save_one(struct evvm_vm *vm, unsigned int slot, struct snapfile *sf)
 		       dev->ops->kick ? dev->ops->name : "vhost-user");
 		return -ENOTSUP;
 	}
-	memset(h, 0, sizeof(*h));
+	/* malloc's alignment is the file's: the device's bytes follow the header. */
+	h = calloc(1, sizeof(*h) + EVVM_DEV_STATE_MAX);
+	if (!h)
+		return -ENOMEM;
 	h->device_id = dev->ops->device_id;
 	snprintf(h->id, sizeof(h->id), "%s", dev->id);
-	n = dev->ops->save(dev, buf + sizeof(*h), DEV_STATE_MAX);
+	n = dev->ops->save(dev, h + 1, EVVM_DEV_STATE_MAX);
 	if (n < 0) {
-		pr_err("snapshot '%s': %s: %s", sf->path, dev->id, evvm_strerror(n));
+		pr_err("snapshot '%s': %s: %s", sf->path, dev->id,
+		       n == -EBUSY ? "rx chains the device holds cannot go back to the ring"
+				   : evvm_strerror(n));
+		free(h);
 		return n;
 	}
-	err = snapfile_add(sf, SNAP_VIRTIO_DEV, slot, buf, sizeof(*h) + n);
+	err = snapfile_add(sf, SNAP_VIRTIO_DEV, slot, h, sizeof(*h) + n);
+	free(h);
 	return err ? err : save_transport(vm, slot, sf);
 }
 
@@ -91,6 +96,11 @@ int snapshot_devices_save(struct evvm_vm *vm, struct snapfile *sf)
 	return err;
 }
 
+/* Which overrides named a device of the snapshot: the others are refused. */
+struct used_overrides {
+	bool disk[EVVM_MAX_VIRTIO], net[EVVM_MAX_VIRTIO];
+};
+
 /* The override for drive @id, marked used, or NULL. */
 static const char *disk_override(const struct evvm_vm_config *cfg, const char *id, bool *used)
 {
@@ -103,12 +113,25 @@ static const char *disk_override(const struct evvm_vm_config *cfg, const char *i
 	return NULL;
 }
 
+/* The tap for interface @id, marked used, or NULL. */
+static const char *net_override(const struct evvm_vm_config *cfg, const char *id, bool *used)
+{
+	for (unsigned int i = 0; i < cfg->nr_net_overrides; i++) {
+		if (!strcmp(cfg->net_overrides[i].id, id)) {
+			used[i] = true;
+			return cfg->net_overrides[i].tap;
+		}
+	}
+	return NULL;
+}
+
 static int build_one(const struct snapfile *sf, unsigned int slot, struct evvm_vm_config *cfg,
-		     bool *used, struct evvm_virtio_dev **out)
+		     struct used_overrides *used, struct evvm_virtio_dev **out)
 {
 	const struct snap_virtio_dev *h;
 	struct virtio_dev_env env = {
 		.origin = sf->path,
+		.format = sf->version,
 		.console = { .in_fd = -1, .out_fd = cfg->console_out },
 	};
 	size_t len = 0;
@@ -122,7 +145,9 @@ static int build_one(const struct snapfile *sf, unsigned int slot, struct evvm_v
 		return -EINVAL;
 	}
 	if (h->device_id == VIRTIO_ID_BLOCK)
-		env.disk_path = disk_override(cfg, h->id, used);
+		env.disk_path = disk_override(cfg, h->id, used->disk);
+	if (h->device_id == VIRTIO_ID_NET)
+		env.tap = net_override(cfg, h->id, used->net);
 	return virtio_dev_load(h->device_id, h->id, h + 1, len - sizeof(*h), &env, out);
 }
 
@@ -133,16 +158,38 @@ static void drop_devices(struct evvm_vm_config *cfg)
 	cfg->nr_devices = 0;
 }
 
+/* An override that named no device of its kind: refused rather than ignored. */
+static int unused_override(const struct snapfile *sf, const struct evvm_vm_config *cfg,
+			   const struct used_overrides *used)
+{
+	for (unsigned int i = 0; i < cfg->nr_disk_overrides; i++) {
+		if (!used->disk[i]) {
+			pr_err("snapshot '%s': no disk '%s' to give the file '%s'", sf->path,
+			       cfg->disk_overrides[i].id, cfg->disk_overrides[i].path);
+			return -EINVAL;
+		}
+	}
+	for (unsigned int i = 0; i < cfg->nr_net_overrides; i++) {
+		if (!used->net[i]) {
+			pr_err("snapshot '%s': no network interface '%s' to give the tap '%s'",
+			       sf->path, cfg->net_overrides[i].id, cfg->net_overrides[i].tap);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int snapshot_devices_build(const struct snapfile *sf, struct evvm_vm_config *cfg)
 {
 	const struct snap_virtio *sv = snapfile_find_opt(sf, SNAP_VM_VIRTIO, 0, NULL);
-	bool used[EVVM_MAX_VIRTIO] = { false };
+	struct used_overrides used = { { false } };
 	int err = 0;
 
 	cfg->nr_devices = 0;
-	if (cfg->nr_disk_overrides > EVVM_MAX_VIRTIO) {
-		pr_err("snapshot '%s': %u disk overrides, a VM has at most %u disks", sf->path,
-		       cfg->nr_disk_overrides, EVVM_MAX_VIRTIO);
+	if (cfg->nr_disk_overrides > EVVM_MAX_VIRTIO || cfg->nr_net_overrides > EVVM_MAX_VIRTIO) {
+		pr_err("snapshot '%s': %u disk and %u network overrides, a VM has at most %u "
+		       "devices",
+		       sf->path, cfg->nr_disk_overrides, cfg->nr_net_overrides, EVVM_MAX_VIRTIO);
 		return -EINVAL;
 	}
 	if (sv && !snapfile_find(sf, SNAP_VM_VIRTIO, 0, sizeof(*sv), NULL))
@@ -156,17 +203,12 @@ int snapshot_devices_build(const struct snapfile *sf, struct evvm_vm_config *cfg
 		return -EINVAL;
 	}
 	for (unsigned int i = 0; sv && !err && i < sv->nr_devices; i++) {
-		err = build_one(sf, i, cfg, used, &cfg->devices[i]);
+		err = build_one(sf, i, cfg, &used, &cfg->devices[i]);
 		if (!err)
 			cfg->nr_devices++;
 	}
-	for (unsigned int i = 0; !err && i < cfg->nr_disk_overrides; i++) {
-		if (!used[i]) {
-			pr_err("snapshot '%s': no disk '%s' to give the file '%s'", sf->path,
-			       cfg->disk_overrides[i].id, cfg->disk_overrides[i].path);
-			err = -EINVAL;
-		}
-	}
+	if (!err)
+		err = unused_override(sf, cfg, &used);
 	if (err)
 		drop_devices(cfg);
 	cfg->transport = sv ? sv->transport : EVVM_TRANSPORT_MMIO;

@@ -71,6 +71,7 @@ int snapfile_init(struct snapfile *sf, const char *path)
 	snprintf(h.evvm_version, sizeof(h.evvm_version), "%s", EVVM_VERSION_STRING);
 	memcpy(sf->buf, &h, sizeof(h));
 	sf->len = sizeof(h);
+	sf->version = SNAPFILE_VERSION;
 	return 0;
 }
 
@@ -197,11 +198,11 @@ static int snapfile_check_header(const char *name, const struct snapfile_header 
 		pr_err("snapshot '%s': not an evvm state file (wrong magic)", name);
 		return -EINVAL;
 	}
-	if (h->version != SNAPFILE_VERSION) {
+	if (h->version < SNAPFILE_VERSION_MIN || h->version > SNAPFILE_VERSION) {
 		pr_err("snapshot '%s': format version %u (written by evvm %.32s), this evvm reads "
-		       "version %u",
+		       "versions %u to %u",
 		       name, h->version, memchr(h->evvm_version, 0, 32) ? h->evvm_version : "?",
-		       SNAPFILE_VERSION);
+		       SNAPFILE_VERSION_MIN, SNAPFILE_VERSION);
 		return -EINVAL;
 	}
 	if (h->file_size > len) {
@@ -289,6 +290,7 @@ int snapfile_parse(struct snapfile *sf, const char *name, const void *data, size
 	}
 	memcpy(sf->buf, data, len);
 	sf->len = sf->cap = len;
+	sf->version = h.version;
 	err = snapfile_index(sf, name, h.nr_sections);
 	if (err)
 		snapfile_free(sf);

@@ -15,7 +15,13 @@
  */
 
 #define SNAPFILE_MAGIC	 "EVVMSNAP"
-#define SNAPFILE_VERSION 2	     /* 2: virtio devices */
+/*
+ * 2: virtio devices; 3: virtio-net, rate limiters' bucket levels (a
+ * disk's state grew). A reader takes every version from
+ * SNAPFILE_VERSION_MIN on and reads each by its own layout.
+ */
+#define SNAPFILE_VERSION     3
+#define SNAPFILE_VERSION_MIN 2
 #define SNAPFILE_MAX	 (64u << 20) /* a state file is small: guest RAM is its own file */
 
 /* Section tags; the index tells apart sections of one tag (vCPU number, slot). */
@@ -54,6 +60,7 @@ struct snapfile {
 	unsigned int nr_sections;
 	struct snapfile_section *sections; /* loaded files only */
 	char *path;			   /* names the file in messages */
+	uint32_t version;		   /* the file's format (SNAPFILE_VERSION when built) */
 };
 
 /* Start an empty state file to be written to @path. 0 or -ENOMEM. */
@@ -72,7 +79,8 @@ int snapfile_commit(struct snapfile *sf);
 
 /*
  * Check @len bytes at @data as a state file named @name in messages:
- * magic, format version, flags, size, checksum, every section inside the
+ * magic, format version (SNAPFILE_VERSION_MIN to SNAPFILE_VERSION, in
+ * sf->version), flags, size, checksum, every section inside the
  * file. On success @sf owns a copy and its section table. -EINVAL (wrong
  * magic, version, flags, checksum, layout) or -ENOMEM, after one line
  * naming @name and the fault.

@@ -117,14 +117,20 @@ struct evvm_device_ops {
 	int (*clone)(struct evvm_virtio_dev *dev, struct evvm_virtio_dev **out);
 
 	/*
-	 * Optional (snapshots): write into @buf (@cap bytes) what
-	 * virtio_dev_load() needs to build the device again in another
-	 * process (blk: its file, read-only, serial, queues, limits), and
-	 * return the length, or -ENOSPC. Called with the VM paused, so the
-	 * device is quiesced. A device without it cannot be snapshotted.
+	 * Optional (snapshots): write into @buf (@cap bytes, at least
+	 * EVVM_DEV_STATE_MAX) what virtio_dev_load() needs to build the
+	 * device again in another process (blk: its file, read-only,
+	 * serial, queues, limits and bucket levels; net: its tap, MAC,
+	 * limits, a frame read and not yet delivered), and return the
+	 * length, or -errno (-ENOSPC, -ENOTSUP). Called with the VM paused,
+	 * so the device is quiesced. A device without it cannot be
+	 * snapshotted.
 	 */
 	int (*save)(struct evvm_virtio_dev *dev, void *buf, size_t cap);
 };
+
+/* The most an ops->save() writes: net's header and a 64 KiB frame. */
+#define EVVM_DEV_STATE_MAX (72u << 10)
 
 struct evvm_virtio_dev {
 	const struct evvm_device_ops *ops;

@@ -107,11 +107,14 @@ int net_set_rate_limit(struct evvm_virtio_dev *dev, const struct evvm_rate_limit
  * A device again from what its ops->save() wrote in another process
  * (a snapshot): @device_id (VIRTIO_ID_*) and @id as saved, @len bytes of
  * @state, checked here (-EINVAL after a line naming @env->origin, @id and
- * the fault). What the snapshot cannot hold comes from @env.
+ * the fault). What the snapshot cannot hold comes from @env. A net device
+ * opens its tap again by name: the saved one, or @env->tap.
  */
 struct virtio_dev_env {
 	const char *origin;    /* names the snapshot in messages */
+	unsigned int format;   /* the state file's format version: the layout of @state */
 	const char *disk_path; /* blk: this file instead of the saved one (a clone's copy) */
+	const char *tap;       /* net: this tap instead of the saved one (a clone's own) */
 	struct console_config console;
 };
 int virtio_dev_load(uint32_t device_id, const char *id, const void *state, size_t len,

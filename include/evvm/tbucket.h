@@ -44,4 +44,33 @@ bool tbucket_take(struct tbucket *b, uint64_t tokens, uint64_t now_ns);
  */
 uint64_t tbucket_wait_ns(const struct tbucket *b, uint64_t tokens, uint64_t now_ns);
 
+/*
+ * A bucket's level, for a snapshot (on disk as is: little-endian, no
+ * padding). budget and debt in the bucket's own unit, tokens x refill_ns,
+ * as 128-bit numbers in two halves: a fraction of a token is not lost.
+ */
+struct tbucket_level {
+	uint64_t budget_lo, budget_hi;
+	uint64_t debt_lo, debt_hi;
+	uint64_t burst; /* one-time tokens left */
+};
+
+/*
+ * The level of @b at @now_ns, refilled up to then: the time between a
+ * save and a restore refills nothing (Firecracker's TokenBucket persist
+ * keeps the time since the last refill the same way).
+ */
+void tbucket_get_level(const struct tbucket *b, uint64_t now_ns, struct tbucket_level *out);
+
+/*
+ * Whether @l can be the level of @b, a bucket just made with the limits
+ * it was saved with: NULL, or what is wrong (a budget above its size, more
+ * burst than it was given, a debt no request can make, a level for a
+ * bucket that limits nothing).
+ */
+const char *tbucket_level_fault(const struct tbucket *b, const struct tbucket_level *l);
+
+/* Give @b the level @l (checked with tbucket_level_fault()), refilled from @now_ns on. */
+void tbucket_set_level(struct tbucket *b, const struct tbucket_level *l, uint64_t now_ns);
+
 #endif

@@ -87,12 +87,21 @@ struct evvm_vm_config {
 	 */
 	const struct evvm_disk_override *disk_overrides;
 	unsigned int nr_disk_overrides;
+	/* vm_restore() only: the snapshot's net devices with these ids on these taps. */
+	const struct evvm_net_override *net_overrides;
+	unsigned int nr_net_overrides;
 };
 
 /* A disk's new file at restore (struct evvm_vm_config). */
 struct evvm_disk_override {
 	const char *id; /* the drive id ("rootfs"; "blkN" for `evvm run --disk`) */
 	const char *path;
+};
+
+/* A network interface's new tap at restore: Firecracker's network_overrides. */
+struct evvm_net_override {
+	const char *id;	 /* the interface id (iface_id; "netN" for `evvm run --net`) */
+	const char *tap; /* host_dev_name */
 };
 
 /* A benchmark marker written by the guest to testdev's MARK register. */
@@ -199,7 +208,7 @@ void vm_print_stats(struct evvm_vm *vm, FILE *f, bool json);
  * on virtio-mmio: transport registers, queues, what builds each device
  * again) to the state file @state_path, each through a temporary file
  * renamed into place. -ENOTSUP for what is not saved yet (the test
- * device, virtio-pci, net, vhost-user devices), -EBUSY if not paused,
+ * device, vhost-user devices), -EBUSY if not paused,
  * else 0 or -errno; every failure is logged naming the file.
  */
 int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *mem_path);
@@ -208,15 +217,18 @@ int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *m
  * A VM from a snapshot: its shape (memory size, vCPUs) from the state
  * file @state_path, guest RAM mapped MAP_PRIVATE from @mem_path (pages
  * load on first touch, the file is never written), its virtio devices
- * built again (disks open their saved files, or @base's disk_overrides),
+ * built again (disks open their saved files, or @base's disk_overrides;
+ * net devices their saved taps, or @base's net_overrides),
  * every saved state loaded. @base gives what the snapshot does not hold:
  * console fds (a virtio console writes to console_out and reads nothing),
- * mem_overcommit, ioeventfd_user, irqfd_user, disk_overrides; its devices
+ * mem_overcommit, ioeventfd_user, irqfd_user, disk_overrides,
+ * net_overrides; its devices
  * must be none. Refuses (-EINVAL, logged naming the file and the fault) a
  * state file of the wrong magic or version, corrupt or truncated, a
  * memory file of the wrong size, device state that does not hold (queues
  * outside RAM, sizes, features not offered, a disk of another size), or
- * an override naming no disk of the snapshot; nothing of a half-restored
+ * an override naming no disk or interface of the snapshot, a tap that
+ * cannot be opened; nothing of a half-restored
  * VM is left. 0 and *@out (run it with vm_run()), or -errno.
  */
 int vm_restore(const struct evvm_vm_config *base, const char *state_path, const char *mem_path,

@@ -2,7 +2,8 @@
 /*
  * Token buckets (lib/tbucket.c) on a clock the test moves: capacity,
  * refill rate without lost fractions, the one-time burst, oversized
- * requests and their debt, and the wait a timer would be armed with.
+ * requests and their debt, and the wait a timer would be armed with; a
+ * level saved and restored (snapshots), and levels that cannot be.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,12 +113,85 @@ static void test_clock_back(void **state)
 	assert_true(tbucket_take(&b, 1, 101 * MS));
 }
 
+/*
+ * A level saved (with what refilled up to the save) and given to a new
+ * bucket at another clock: what was spent stays spent, partial tokens and
+ * debt included, and the time between save and restore refills nothing.
+ */
+static void test_level_roundtrip(void **state)
+{
+	struct tbucket a, b;
+	struct tbucket_level l;
+
+	(void)state;
+	tbucket_init(&a, 100, 20, 100, 0);    /* 1 token a ms, 20 one-time */
+	assert_true(tbucket_take(&a, 90, 0)); /* 20 burst + 70: 30 left */
+	tbucket_get_level(&a, MS / 2, &l);    /* 30.5 tokens */
+	assert_int_equal(l.burst, 0);
+	assert_null(tbucket_level_fault(&a, &l));
+
+	tbucket_init(&b, 100, 20, 100, 0);
+	assert_null(tbucket_level_fault(&b, &l));
+	tbucket_set_level(&b, &l, 1000 * MS);
+	assert_false(tbucket_take(&b, 31, 1000 * MS));
+	assert_true(tbucket_take(&b, 30, 1000 * MS));
+	/* The half token saved and half a ms after the restore make one. */
+	assert_false(tbucket_take(&b, 1, 1000 * MS + MS / 2 - 1));
+	assert_true(tbucket_take(&b, 1, 1000 * MS + MS / 2));
+
+	/* A debt (an oversized take) survives too. */
+	tbucket_init(&a, 100, 0, 100, 0);
+	assert_true(tbucket_take(&a, 150, 0)); /* owes 50 */
+	tbucket_get_level(&a, 0, &l);
+	assert_true(l.debt_lo != 0);
+	tbucket_init(&b, 100, 0, 100, 0);
+	assert_null(tbucket_level_fault(&b, &l));
+	tbucket_set_level(&b, &l, 7 * MS);
+	assert_int_equal(tbucket_wait_ns(&b, 1, 7 * MS), 51 * MS);
+}
+
+/* Levels no bucket with these limits can have are refused, each naming why. */
+static void test_level_faults(void **state)
+{
+	struct tbucket b, none;
+	struct tbucket_level full, l;
+
+	(void)state;
+	tbucket_init(&b, 100, 20, 100, 0);
+	tbucket_init(&none, 0, 0, 0, 0);
+	tbucket_get_level(&b, 0, &full);
+	assert_int_equal(full.burst, 20);
+	assert_null(tbucket_level_fault(&b, &full));
+
+	l = full;
+	l.budget_lo++;
+	assert_string_equal(tbucket_level_fault(&b, &l), "a budget above the bucket's size");
+	l = full;
+	l.budget_hi = 1;
+	assert_string_equal(tbucket_level_fault(&b, &l), "a budget above the bucket's size");
+	l = full;
+	l.burst = 21;
+	assert_string_equal(tbucket_level_fault(&b, &l),
+			    "more one-time burst left than the bucket was given");
+	l = full;
+	l.debt_lo = 1; /* with a budget: refill pays a debt first */
+	assert_string_equal(tbucket_level_fault(&b, &l), "a debt no request can leave");
+	l = (struct tbucket_level){ .debt_hi = 1ULL << 40 };
+	assert_string_equal(tbucket_level_fault(&b, &l), "a debt no request can leave");
+	l = (struct tbucket_level){ .burst = 1 };
+	assert_string_equal(tbucket_level_fault(&none, &l),
+			    "a level for a bucket that limits nothing");
+	l = (struct tbucket_level){ 0 };
+	assert_null(tbucket_level_fault(&none, &l));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_limit),	  cmocka_unit_test(test_capacity_and_rate),
 		cmocka_unit_test(test_no_lost_fractions), cmocka_unit_test(test_one_time_burst),
 		cmocka_unit_test(test_oversized),	  cmocka_unit_test(test_clock_back),
+		cmocka_unit_test(test_level_roundtrip),	  cmocka_unit_test(test_level_faults),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
