@@ -375,7 +375,7 @@ static int h_vm_config(struct api_req *r)
 	return 0;
 }
 
-/* PUT /snapshot/create: Firecracker's SnapshotCreateParams; Full only, the VM paused. */
+/* PUT /snapshot/create: Firecracker's SnapshotCreateParams, the VM paused. */
 static int h_snapshot_create(struct api_req *r)
 {
 	const char *type = "Full", *state = NULL, *mem = NULL;
@@ -388,11 +388,13 @@ static int h_snapshot_create(struct api_req *r)
 		return fault(r, 400,
 			     "An error occurred when deserializing the json body of a request: %s.",
 			     je.text);
-	if (strcmp(type, "Full"))
-		return fault(r, 400, "snapshot_type '%s': evvm makes Full snapshots only", type);
+	if (strcmp(type, "Full") && strcmp(type, "Diff"))
+		return fault(r, 400, "snapshot_type '%s': expected Full or Diff", type);
 	if (!*state || !*mem)
 		return fault(r, 400, "snapshot_path and mem_file_path must not be empty");
-	if (instance_snapshot_locked(r->in, state, mem, r->msg))
+	if (instance_snapshot_locked(r->in, state, mem,
+				     strcmp(type, "Diff") ? EVVM_SNAPSHOT_FULL : EVVM_SNAPSHOT_DIFF,
+				     r->msg))
 		return fault(r, 400, "%s", r->msg);
 	return 0;
 }
@@ -493,8 +495,6 @@ static int h_snapshot_load(struct api_req *r)
 		return fault(r, 400, "give exactly one of mem_backend and mem_file_path");
 	if (btype && strcmp(btype, "File"))
 		return fault(r, 400, "mem_backend backend_type '%s': evvm loads File only", btype);
-	if (diff || dirty)
-		return fault(r, 400, "dirty page tracking is not implemented by evvm yet");
 	if (!rs.mem_path)
 		rs.mem_path = bpath;
 	if (!*rs.state_path || !*rs.mem_path)
@@ -503,8 +503,11 @@ static int h_snapshot_load(struct api_req *r)
 	    net_overrides(r, novlist, nov, &rs.nr_nets))
 		return -EINVAL;
 	rs.resume = resume;
-	if (instance_restore_locked(r->in, &rs, r->msg))
+	/* enable_diff_snapshots: Firecracker's older name of track_dirty_pages. */
+	rs.track_dirty_pages = diff || dirty;
+	if (instance_restore_locked(r->in, &rs, r->msg)) {
 		return fault(r, 400, "%s", r->msg);
+	}
 	return 0;
 }
 

@@ -18,6 +18,7 @@ int cmd_vhost_user_rng(int argc, char **argv);
 int cmd_vhost_user_net(int argc, char **argv);
 
 int cmd_firecracker(int argc, char **argv); /* cli/firecracker.c */
+int cmd_rebase_snap(int argc, char **argv);  /* cli/rebase_snap.c */
 
 /* `evvm jailer` (cli/jailer.c): on success it does not return (it execs). */
 int cmd_jailer(int argc, char **argv);

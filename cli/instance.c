@@ -238,6 +238,7 @@ int instance_restore_locked(struct instance *in, const struct instance_restore *
 		.net_overrides = rs->nets,
 		.nr_net_overrides = rs->nr_nets,
 		.mem_overcommit = in->desc.machine.overcommit,
+		.track_dirty_pages = in->desc.machine.track_dirty_pages || rs->track_dirty_pages,
 		.console_in = isatty(STDIN_FILENO) ? STDIN_FILENO : -1,
 		.console_out = STDOUT_FILENO,
 		.ioeventfd_user = in->desc.ioeventfd_user,
@@ -257,6 +258,7 @@ int instance_restore_locked(struct instance *in, const struct instance_restore *
 		return fail(msg, "cannot keep the loaded microVM paused");
 	}
 	in->state = rs->resume ? INSTANCE_RUNNING : INSTANCE_PAUSED;
+	in->desc.machine.track_dirty_pages = base.track_dirty_pages; /* GET /vm/config says so */
 	if (write(in->start_fd, &one, sizeof(one)) != sizeof(one))
 		pr_err("snapshot load: cannot wake the main thread: %s", evvm_strerror(errno));
 	pr_info("instance '%s' restored from '%s'", in->id, rs->state_path);
@@ -264,7 +266,7 @@ int instance_restore_locked(struct instance *in, const struct instance_restore *
 }
 
 int instance_snapshot_locked(struct instance *in, const char *state_path, const char *mem_path,
-			     char *msg)
+			     enum evvm_snapshot_type type, char *msg)
 {
 	int err;
 
@@ -272,7 +274,7 @@ int instance_snapshot_locked(struct instance *in, const char *state_path, const 
 		return -EINVAL;
 	if (in->state != INSTANCE_PAUSED)
 		return fail(msg, "Create snapshot not allowed: the microVM is not paused.");
-	err = vm_snapshot_create(in->vm, state_path, mem_path);
+	err = vm_snapshot_create(in->vm, state_path, mem_path, type);
 	if (err)
 		return fail(msg, "cannot create the snapshot '%s': %s (see the log)", state_path,
 			    evvm_strerror(err));

@@ -101,6 +101,7 @@ struct instance_restore {
 	const struct evvm_net_override *nets; /* interfaces on other taps */
 	unsigned int nr_nets;
 	bool resume;
+	bool track_dirty_pages; /* the load's own: as if the description had it */
 };
 
 /*
@@ -118,9 +119,11 @@ int instance_restore_locked(struct instance *in, const struct instance_restore *
 
 /*
  * PUT /snapshot/create, with @in->lock held: the paused VM to @state_path
- * and @mem_path (vm_snapshot_create). 0 or -EINVAL with @msg.
+ * and @mem_path, a full or a diff snapshot (vm_snapshot_create). 0 or
+ * -EINVAL with @msg.
  */
 int instance_snapshot_locked(struct instance *in, const char *state_path, const char *mem_path,
+			     enum evvm_snapshot_type type,
 			     char *msg);
 
 /*

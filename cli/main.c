@@ -23,6 +23,7 @@ static void usage(FILE *f)
 		   "  vhost-user-blk  serve a virtio-blk disk to a vhost-user frontend\n"
 		   "  vhost-user-rng  serve a virtio-rng device to a vhost-user frontend\n"
 		   "  vhost-user-net  serve a virtio-net device on a tap to a vhost-user frontend\n"
+		   "  rebase-snap     write a diff snapshot's memory onto its base's\n"
 		   "\n"
 		   "Run 'evvm COMMAND --help' for a command's options.\n"
 		   "  -h, --help     this text\n"
@@ -62,6 +63,8 @@ int main(int argc, char **argv)
 		return cmd_vhost_user_rng(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "vhost-user-net"))
 		return cmd_vhost_user_net(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "rebase-snap"))
+		return cmd_rebase_snap(argc - 1, argv + 1);
 	fprintf(stderr, "evvm: unknown command '%s' (see 'evvm --help')\n", argv[1]);
 	return EXIT_USAGE;
 }

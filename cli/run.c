@@ -50,10 +50,13 @@ static void run_usage(FILE *f)
 		"  --cpus boot=N       number of vCPUs, 1..%u (default 1; the demo guest brings\n"
 		"                      up all %u), and at most what KVM allows\n"
 		"                      (KVM_CAP_MAX_VCPUS, checked at start)\n"
-		"  --memory size=SIZE[,overcommit=on]\n"
+		"  --memory size=SIZE[,overcommit=on][,track_dirty_pages=on]\n"
 		"                      guest RAM, e.g. 512M or 2G, a multiple of 4K, at least\n"
 		"                      %lluM (default %lluM), and at most what the host can\n"
-		"                      back now (MemAvailable + SwapFree) unless overcommit=on\n"
+		"                      back now (MemAvailable + SwapFree) unless overcommit=on;\n"
+		"                      track_dirty_pages=on logs written pages for diff\n"
+		"                      snapshots (PUT /snapshot/create with --api-sock; also\n"
+		"                      with --restore)\n"
 		"  --ioeventfd=MODE    doorbells: kernel (KVM_IOEVENTFD, default) or user "
 		"(matched\n"
 		"                      by evvm after the exit, same rules)\n"
@@ -210,7 +213,7 @@ static int choice(const char *flag, const char *arg, const char *a, const char *
 	return 0;
 }
 
-/* Parse "size=SIZE[,overcommit=on|off]" for --memory. */
+/* Parse "size=SIZE[,overcommit=on|off][,track_dirty_pages=on|off]" for --memory. */
 static int set_memory(struct run_opts *o, char *arg)
 {
 	char *key, *val;
@@ -225,10 +228,18 @@ static int set_memory(struct run_opts *o, char *arg)
 			o->desc.machine.overcommit = !off;
 			continue;
 		}
+		if (!strcmp(key, "track_dirty_pages")) {
+			bool off;
+
+			if (choice("memory track_dirty_pages", val, "on", "off", &off))
+				return -EINVAL;
+			o->desc.machine.track_dirty_pages = !off;
+			continue;
+		}
 		if (strcmp(key, "size")) {
 			fprintf(stderr,
 				"evvm: --memory: unknown key '%s' (expected size=SIZE, "
-				"overcommit=on|off)\n",
+				"overcommit=on|off, track_dirty_pages=on|off)\n",
 				key);
 			return -EINVAL;
 		}
@@ -239,7 +250,8 @@ static int set_memory(struct run_opts *o, char *arg)
 		}
 	}
 	if (r < 0)
-		fprintf(stderr, "evvm: --memory: expected size=SIZE[,overcommit=on|off]\n");
+		fprintf(stderr, "evvm: --memory: expected "
+				"size=SIZE[,overcommit=on|off][,track_dirty_pages=on|off]\n");
 	return r;
 }
 

@@ -9,7 +9,12 @@ import zlib
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "snapshot")
 
 
-def state_file(sections, version=1, flags=0):
+# The format versions the loader reads (vmm/snapshot_file.h SNAPFILE_VERSION_MIN..SNAPFILE_VERSION):
+# seeds of any other version stop at the header.
+VERSION = 3
+
+
+def state_file(sections, version=VERSION, flags=0):
     body = b""
     for tag, index, data in sections:
         body += struct.pack("<IIQ", tag, index, len(data)) + data
@@ -29,6 +34,7 @@ def main():
         "vcpus": state_file([(2, i, bytes(range(i, i + 144))) for i in range(3)]
                             + [(8, 0, b"\xaa" * 1024), (14, 0, b"")]),
         "odd-lengths": state_file([(3, 0, b"x" * n) for n in (1, 7, 9, 15)]),
+        "format-2": state_file([(1, 0, struct.pack("<QII", 128 << 20, 1, 0))], version=2),
     }
     for name, data in seeds.items():
         with open(os.path.join(OUT, name), "wb") as f:

@@ -8,7 +8,10 @@
  * and reads its region back. At the end every region written is read
  * back against the seed of the last round that wrote it. A snapshot
  * taken anywhere in between must lose and repeat nothing: a lost page,
- * block, used entry or timer tick fails or stalls a round. Prints
+ * block, used entry or timer tick fails or stalls a round. The page
+ * "kept" is written by the device alone (the first 4 KiB of the region,
+ * read at the end of each round) and checked in the next round, after
+ * its ticks: a diff snapshot that missed what the device wrote fails it. Prints
  *	evvm-guest: snap-io round R ticks T
  * on the UART and "evvm-guest: snap-io console R" on the console.
  *
@@ -29,6 +32,7 @@
 #define IO_VECTOR		(FREE_VECTOR_BASE + 2)
 #define IO_REGIONS		64
 #define CON_TXQ			1
+#define KEEP_SECTORS		8
 
 #define LAPIC_LVT_TIMER		0x320
 #define LAPIC_TIMER_INIT	0x380
@@ -41,6 +45,9 @@ static u64 io_buf[IO_WORDS];
 static u32 region_seed[IO_REGIONS];
 static char con_line[64] __aligned(64);
 static u8 rnd[32];
+static u32 kept[KEEP_SECTORS * 128] __aligned(4096); /* only the device writes it */
+static u64 kept_first;				      /* its disk word, and its seed */
+static u32 kept_seed;
 static volatile unsigned int io_ticks;
 
 static void io_tick(struct irq_frame *frame)
@@ -146,8 +153,16 @@ static int io_round(struct blk *b, struct virtio_dev *rng, struct virtio_dev *co
 	if (bad != IO_WORDS)
 		return test_fail("snap-io: round %lu: word %u of 256 KiB is not the pattern", r,
 				 bad);
+	if (kept_seed && blk_pattern_check(kept, kept_first, sizeof(kept) / 4, kept_seed) >= 0)
+		return test_fail("snap-io: round %lu: the page the device read in round %u "
+				 "is not what it read",
+				 r, kept_seed);
 	if (blk_verify_pattern(b, reg * sectors, sectors, (u32)r))
 		return -1;
+	if (blk_rw(b, VIRTIO_BLK_T_IN, reg * sectors, KEEP_SECTORS, kept))
+		return -1;
+	kept_first = reg * sectors * (BLK_SECTOR / 4);
+	kept_seed = (u32)r;
 	printf("evvm-guest: snap-io round %lu ticks %u\n", r, io_ticks);
 	return 0;
 }

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -83,6 +84,67 @@ int mem_read(const struct evvm_mem *mem, uint64_t gpa, void *dst, size_t len)
 		return -EFAULT;
 	memcpy(dst, src, len);
 	return 0;
+}
+
+static uint64_t region_pages(const struct evvm_mem_region *r)
+{
+	return (r->size + (1u << EVVM_MEM_PAGE_SHIFT) - 1) >> EVVM_MEM_PAGE_SHIFT;
+}
+
+int mem_log_start(struct evvm_mem *mem)
+{
+	for (unsigned int i = 0; i < mem->nr_regions; i++) {
+		struct evvm_mem_region *r = &mem->regions[i];
+
+		r->dirty = calloc((region_pages(r) + 63) / 64, sizeof(uint64_t));
+		if (!r->dirty) {
+			mem_log_stop(mem);
+			return -ENOMEM;
+		}
+	}
+	mem->log_dirty = true;
+	return 0;
+}
+
+void mem_log_stop(struct evvm_mem *mem)
+{
+	mem->log_dirty = false;
+	for (unsigned int i = 0; i < mem->nr_regions; i++) {
+		free(mem->regions[i].dirty);
+		mem->regions[i].dirty = NULL;
+	}
+}
+
+void mem_mark_dirty(const struct evvm_mem *mem, const void *hva, size_t len)
+{
+	uintptr_t a = (uintptr_t)hva;
+
+	for (unsigned int i = 0; i < mem->nr_regions; i++) {
+		const struct evvm_mem_region *r = &mem->regions[i];
+		uintptr_t base = (uintptr_t)r->hva;
+		uint64_t first, last;
+
+		if (!mem->log_dirty || a < base || a - base >= r->size)
+			continue;
+		/* Clipped to the region: a caller's length never reaches past it. */
+		if (len > r->size - (a - base))
+			len = r->size - (a - base);
+		first = (a - base) >> EVVM_MEM_PAGE_SHIFT;
+		last = (a - base + (len ? len - 1 : 0)) >> EVVM_MEM_PAGE_SHIFT;
+		for (uint64_t p = first; p <= last; p++)
+			__atomic_fetch_or(&r->dirty[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
+		return;
+	}
+}
+
+void mem_log_take(const struct evvm_mem *mem, unsigned int i, uint64_t *bitmap)
+{
+	const struct evvm_mem_region *r = &mem->regions[i];
+
+	if (!mem->log_dirty)
+		return;
+	for (uint64_t w = 0; w < (region_pages(r) + 63) / 64; w++)
+		bitmap[w] |= __atomic_exchange_n(&r->dirty[w], 0, __ATOMIC_RELAXED);
 }
 
 int mem_memfd_create(const char *name, uint64_t size)

@@ -175,7 +175,8 @@ static const struct sc_rule api[] = {
 	ALLOW_IOCTL(KVM_GET_XCRS), ALLOW_IOCTL(KVM_GET_XSAVE), ALLOW_IOCTL(KVM_GET_DEBUGREGS),
 	ALLOW_IOCTL(KVM_GET_LAPIC), ALLOW_IOCTL(KVM_GET_MSRS), ALLOW_IOCTL(KVM_GET_VCPU_EVENTS),
 	ALLOW_IOCTL(KVM_GET_MP_STATE), ALLOW_IOCTL(KVM_GET_PIT2), ALLOW_IOCTL(KVM_GET_CLOCK),
-	ALLOW(tgkill), /* a pause kicks the vCPUs out of KVM_RUN */
+	ALLOW_IOCTL(KVM_GET_DIRTY_LOG), /* a diff snapshot's pages (and any snapshot's, tracked) */
+	ALLOW(tgkill),			/* a pause kicks the vCPUs out of KVM_RUN */
 };
 
 /* A vhost-user backend's control thread: the socket, the frontend's messages and fds. */

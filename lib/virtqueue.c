@@ -144,6 +144,7 @@ int vq_init(struct evvm_vq *vq, const struct evvm_mem *mem, const char *name, ui
 	vq->desc = d;
 	vq->avail = a;
 	vq->used = u;
+	vq->used_len = 6 + 8U * num;
 	vq->num = num;
 	vq->event_idx = features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
 	vq->indirect = features & VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
@@ -353,6 +354,21 @@ int vq_push(struct evvm_vq *vq, const struct vq_elem *elem, uint32_t written)
 	return vq_push_n(vq, &one, &written, 1);
 }
 
+/*
+ * A diff snapshot must hold what the device wrote: the used ring, and every
+ * device-writable buffer of the chains, whatever @written says (a status
+ * byte may lie past it).
+ */
+static void log_pushed(struct evvm_vq *vq, struct vq_elem *const *elems, unsigned int n)
+{
+	mem_mark_dirty(vq->mem, vq->used, vq->used_len);
+	for (unsigned int i = 0; i < n; i++)
+		for (unsigned int j = elems[i]->out_num; j < elems[i]->out_num + elems[i]->in_num;
+		     j++)
+			mem_mark_dirty(vq->mem, elems[i]->iov[j].iov_base,
+				       elems[i]->iov[j].iov_len);
+}
+
 int vq_push_n(struct evvm_vq *vq, struct vq_elem *const *elems, const uint32_t *written,
 	      unsigned int n)
 {
@@ -394,6 +410,8 @@ int vq_push_n(struct evvm_vq *vq, struct vq_elem *const *elems, const uint32_t *
 	/* Release: the driver sees every entry once it sees the index. */
 	__atomic_store_n(used_u16(vq, USED_IDX), vq->used_idx, __ATOMIC_RELEASE);
 	vq->inflight -= n;
+	if (vq->mem->log_dirty)
+		log_pushed(vq, elems, n);
 	if (vq->tracker && vq->tracker->published)
 		vq->tracker->published(vq->tracker, elems, n, vq->used_idx);
 	return 0;
@@ -447,6 +465,8 @@ void vq_set_notify(struct evvm_vq *vq, bool enable)
 						      : vq->last_avail - 1);
 	else
 		guest_store16(used_u16(vq, USED_FLAGS), enable ? 0 : VRING_USED_F_NO_NOTIFY);
+	if (vq->mem->log_dirty)
+		mem_mark_dirty(vq->mem, vq->used, vq->used_len);
 	/* The caller re-pops next: the store must be visible before that reads avail idx. */
 	if (enable)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -202,6 +202,7 @@ int vmdesc_build(const struct vm_desc *d, const void *demo, size_t demo_size, in
 	*cfg = (struct evvm_vm_config){
 		.mem_size = d->machine.mem_size,
 		.mem_overcommit = d->machine.overcommit,
+		.track_dirty_pages = d->machine.track_dirty_pages,
 		.nr_cpus = d->machine.vcpus,
 		.boot = d->boot.boot,
 		.decompress_in_guest = d->boot.decompress_in_guest,

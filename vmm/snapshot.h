@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include <evvm/vm.h>
+
 struct vcpu;
 struct snapfile;
 struct evvm_vm;
@@ -56,6 +58,21 @@ int snapshot_devices_save(struct evvm_vm *vm, struct snapfile *sf);
  * nothing is left in @cfg. 0 or -errno after a line naming the file.
  */
 int snapshot_devices_build(const struct snapfile *sf, struct evvm_vm_config *cfg);
+
+/*
+ * -ENOTSUP, logged naming @state_path, if a device of @vm writes guest
+ * RAM from another process (a vhost-user backend), where no dirty log
+ * sees it: a diff snapshot would miss those pages.
+ */
+int snapshot_devices_logged(struct evvm_vm *vm, const char *state_path);
+
+/*
+ * Guest RAM of the paused @vm to @path as @type says (snapshot_mem.c),
+ * through a temporary file fsync'd and renamed into place. With
+ * cfg.track_dirty_pages it takes the dirty logs, full or diff, so the
+ * snapshot is the next diff's base. 0 or -errno, logged naming @path.
+ */
+int snapshot_mem_save(struct evvm_vm *vm, const char *path, enum evvm_snapshot_type type);
 
 /* Load each device's transport state into the VM built with them. 0 or -errno, logged. */
 int snapshot_devices_restore(struct evvm_vm *vm, const struct snapfile *sf);

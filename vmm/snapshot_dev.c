@@ -96,6 +96,21 @@ int snapshot_devices_save(struct evvm_vm *vm, struct snapfile *sf)
 	return err;
 }
 
+int snapshot_devices_logged(struct evvm_vm *vm, const char *state_path)
+{
+	struct evvm_virtio_dev *dev;
+
+	for (unsigned int i = 0; (dev = slot_dev(vm, i)); i++) {
+		if (!dev->ops->kick) {
+			pr_err("snapshot '%s': %s: a vhost-user backend writes guest memory where "
+			       "no dirty log sees it: take a Full snapshot",
+			       state_path, dev->id);
+			return -ENOTSUP;
+		}
+	}
+	return 0;
+}
+
 /* Which overrides named a device of the snapshot: the others are refused. */
 struct used_overrides {
 	bool disk[EVVM_MAX_VIRTIO], net[EVVM_MAX_VIRTIO];

@@ -80,85 +80,8 @@ static int snap_vm_save(struct evvm_vm *vm, struct snapfile *sf)
 	return err;
 }
 
-/* Copy @len bytes at @off of @src's mapping into @fd; holes stay holes. */
-static int snap_write_range(int fd, const char *ram, uint64_t off, uint64_t len)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, ram + off, len > (1u << 30) ? (1u << 30) : len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		off += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/*
- * Guest RAM to @fd: only what the memfd has data for (SEEK_DATA), the
- * rest is a hole of the file's size; a restored VM's private mapping has
- * no memfd, so all of it.
- */
-static int snap_write_ram(struct evvm_vm *vm, int fd)
-{
-	uint64_t size = vm->ram_size, off = 0;
-	int err = 0;
-
-	if (ftruncate(fd, size) < 0)
-		return -errno;
-	if (vm->mem_fd < 0)
-		return snap_write_range(fd, vm->ram, 0, size);
-	while (off < size && !err) {
-		off_t data = lseek(vm->mem_fd, off, SEEK_DATA), hole;
-
-		if (data < 0)
-			return errno == ENXIO ? 0 : -errno;
-		hole = lseek(vm->mem_fd, data, SEEK_HOLE);
-		if (hole < 0)
-			return -errno;
-		err = snap_write_range(fd, vm->ram, data, hole - data);
-		off = hole;
-	}
-	return err;
-}
-
-/* The memory file: written to a temporary name, fsync'd, renamed into place. */
-static int snap_save_ram(struct evvm_vm *vm, const char *path)
-{
-	char *tmp = NULL;
-	const char *what = "create";
-	int fd, err;
-
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
-		return -ENOMEM;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		goto free_tmp;
-	}
-	what = "write";
-	err = snap_write_ram(vm, fd);
-	if (!err && fsync(fd) < 0) {
-		what = "fsync";
-		err = -errno;
-	}
-	close(fd);
-	if (!err && rename(tmp, path) < 0) {
-		what = "rename";
-		err = -errno;
-	}
-	if (err)
-		unlink(tmp);
-free_tmp:
-	free(tmp);
-	if (err)
-		pr_err("snapshot memory '%s': %s: %s", path, what, evvm_strerror(err));
-	return err;
-}
-
-int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *mem_path)
+int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *mem_path,
+		       enum evvm_snapshot_type type)
 {
 	struct snapfile sf;
 	int err;
@@ -166,6 +89,17 @@ int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *m
 	if (!vm_is_paused(vm)) {
 		pr_err("snapshot '%s': the VM must be paused", state_path);
 		return -EBUSY;
+	}
+	if (type == EVVM_SNAPSHOT_DIFF && !vm->cfg.track_dirty_pages) {
+		pr_err("snapshot '%s': a diff snapshot needs dirty page tracking "
+		       "(track_dirty_pages), which this VM was started without",
+		       state_path);
+		return -EINVAL;
+	}
+	if (type == EVVM_SNAPSHOT_DIFF) {
+		err = snapshot_devices_logged(vm, state_path);
+		if (err)
+			return err;
 	}
 	err = snapfile_init(&sf, state_path);
 	if (err)
@@ -176,7 +110,7 @@ int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *m
 		       evvm_strerror(err));
 	/* The memory first: a state file never names RAM that is not there. */
 	if (!err)
-		err = snap_save_ram(vm, mem_path);
+		err = snapshot_mem_save(vm, mem_path, type);
 	if (!err)
 		err = snapfile_commit(&sf);
 	snapfile_free(&sf);
@@ -292,6 +226,8 @@ int vm_restore(const struct evvm_vm_config *base, const char *state_path, const 
 		vm_destroy(vm);
 		goto free_sf;
 	}
+	/* The memory file is what the next diff snapshot is taken against. */
+	vm->dirty_base = cfg.track_dirty_pages;
 	*out = vm;
 free_sf:
 	snapfile_free(&sf);

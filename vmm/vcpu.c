@@ -170,6 +170,34 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/*
+ * KVM finishes the instruction of an I/O or MMIO exit (an OUT's RIP, an
+ * IN's or MMIO read's register) only when KVM_RUN is entered again
+ * (api.rst, KVM_RUN): until then the registers a snapshot reads are from
+ * before it, and a restored guest would do it twice (a UART byte sent
+ * again, a FIFO byte read twice). So before parking, enter once with
+ * immediate_exit set: KVM completes the exit and returns EINTR without
+ * running the guest. A rep string instruction may exit again first, which
+ * is handled as any exit.
+ */
+static bool vcpu_finish_exit(struct vcpu *vcpu)
+{
+	for (;;) {
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+			if (errno == EINTR || errno == EAGAIN)
+				return true;
+			pr_err("vcpu %u: KVM_RUN (finishing an exit): %s", vcpu->id,
+			       evvm_strerror(errno));
+			vcpu_stop_vm(vcpu, EVVM_EXIT_FAILURE);
+			return false;
+		}
+		if (!vcpu_handle_exit(vcpu))
+			return false;
+	}
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -208,6 +236,8 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 		if (!vcpu_handle_exit(vcpu))
+			break;
+		if (gate_is_closed(&vm->gate) && !vcpu_finish_exit(vcpu))
 			break;
 	}
 	gate_leave(&vm->gate);

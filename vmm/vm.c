@@ -84,6 +84,7 @@ static int vm_add_ram(struct evvm_vm *vm, unsigned int slot, uint64_t gpa, uint6
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uintptr_t)vm->ram + offset,
+		.flags = vm->cfg.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 	};
 	struct evvm_mem_region m = {
 		.gpa = gpa,
@@ -136,9 +137,15 @@ static int vm_create_ram(struct evvm_vm *vm, int ram_fd)
 	/* Backing huge guest RAM with THP where the host allows it; advice only. */
 	madvise(vm->ram, size, MADV_HUGEPAGE);
 
+	/* Slots in address order: region i of vm->mem is slot i. */
 	err = vm_add_ram(vm, 0, 0, 0, low);
 	if (!err && size > low)
 		err = vm_add_ram(vm, 1, HIGH_RAM_START, low, size - low);
+	if (!err && vm->cfg.track_dirty_pages) {
+		err = mem_log_start(&vm->mem);
+		if (err)
+			pr_err("guest RAM: dirty page log: %s", evvm_strerror(err));
+	}
 	return err;
 }
 
@@ -703,6 +710,7 @@ void vm_destroy(struct evvm_vm *vm)
 	loop_destroy(vm->loop);
 	iobus_destroy(&vm->pio);
 	iobus_destroy(&vm->mmio);
+	mem_log_stop(&vm->mem);
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_size);
 	if (vm->mem_fd >= 0)

@@ -45,7 +45,14 @@ struct evvm_vm {
 	int mem_fd; /* memfd backing all guest RAM */
 	void *ram;
 	uint64_t ram_size;
-	struct evvm_mem mem;
+	struct evvm_mem mem; /* region i is KVM memory slot i */
+	/*
+	 * cfg.track_dirty_pages: the last snapshot (or the restore) is the base
+	 * a diff snapshot is taken against; false until then, or after a
+	 * snapshot that failed once the logs were taken: the next diff holds
+	 * every page.
+	 */
+	bool dirty_base;
 
 	struct iobus pio;
 	struct iobus mmio;

@@ -2,6 +2,7 @@
 #ifndef EVVM_MEM_H
 #define EVVM_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,9 +21,11 @@ struct evvm_mem_region {
 	void *hva;	 /* host mapping of the region */
 	int fd;		 /* file backing it, -1 if anonymous; not owned */
 	uint64_t offset; /* offset of the region in @fd */
+	uint64_t *dirty; /* NULL, or a bit per page the host wrote (mem_log_start) */
 };
 
 struct evvm_mem {
+	bool log_dirty; /* between mem_log_start() and mem_log_stop() */
 	unsigned int nr_regions;
 	struct evvm_mem_region regions[EVVM_MEM_MAX_REGIONS];
 };
@@ -49,6 +52,23 @@ const struct evvm_mem_region *mem_find(const struct evvm_mem *mem, uint64_t gpa)
 /* Copy to/from guest memory. Return 0 or -EFAULT if not entirely in one region. */
 int mem_write(const struct evvm_mem *mem, uint64_t gpa, const void *src, size_t len);
 int mem_read(const struct evvm_mem *mem, uint64_t gpa, void *dst, size_t len);
+
+/*
+ * Logging of the host's own writes to guest RAM, for diff snapshots: KVM
+ * logs what the vCPUs write, this what devices write through the rings.
+ * mem_log_start() gives every region a zeroed bitmap (one bit per 4 KiB
+ * page, 64 to a word, as KVM_GET_DIRTY_LOG's), 0 or -ENOMEM;
+ * mem_log_stop() frees them. mem_mark_dirty() sets the bits of the pages
+ * of [@hva, @hva + @len) in the region that maps @hva; it does nothing when
+ * no log was started or @hva is not guest RAM, and is safe from any
+ * thread. mem_log_take() ORs region @i's bits into @bitmap and clears
+ * them; call it while nothing marks (a paused VM).
+ */
+#define EVVM_MEM_PAGE_SHIFT 12
+int mem_log_start(struct evvm_mem *mem);
+void mem_log_stop(struct evvm_mem *mem);
+void mem_mark_dirty(const struct evvm_mem *mem, const void *hva, size_t len);
+void mem_log_take(const struct evvm_mem *mem, unsigned int i, uint64_t *bitmap);
 
 /*
  * A memfd of @size bytes for guest RAM, sealed against shrinking, growing

@@ -85,6 +85,7 @@ struct evvm_vq {
 	struct vring_desc *desc; /* host views of the three areas */
 	uint16_t *avail;	 /* flags, idx, ring[num], used_event */
 	uint8_t *used;		 /* flags, idx, ring[num], avail_event */
+	uint32_t used_len;	 /* bytes of the device area */
 
 	uint16_t last_avail;	 /* next avail ring entry to take */
 	uint16_t used_idx;	 /* our copy of used->idx */

@@ -72,6 +72,7 @@ struct evvm_vm_config {
 	bool testdev;		       /* the fabric test device (docs/testdev.md) */
 	bool no_acpi;		       /* MP table only: no ACPI tables (docs/boot.md) */
 	unsigned int poll_max_us;      /* I/O threads busy-poll this long before sleeping */
+	bool track_dirty_pages;	       /* log written pages: diff snapshots (vm_snapshot_create) */
 	enum evvm_transport transport; /* of every virtio device */
 	/*
 	 * virtio devices, each placed on the transport in this order (see
@@ -201,17 +202,40 @@ void vm_get_metrics(struct evvm_vm *vm, struct evvm_vm_metrics *m);
 /* Write the fabric's counters (ioeventfds, irqfds, loops) as text or JSON. */
 void vm_print_stats(struct evvm_vm *vm, FILE *f, bool json);
 
+/* What a snapshot's memory file holds (Firecracker's snapshot_type). */
+enum evvm_snapshot_type {
+	EVVM_SNAPSHOT_FULL, /* all of guest RAM (sparse where the guest never wrote) */
+	/*
+	 * The pages written since the last snapshot of this VM, or since the
+	 * restore that made it, at their offsets in a sparse file of RAM's
+	 * size; the rest are holes. vm_snapshot_rebase() writes it onto that
+	 * base's memory file. Needs cfg.track_dirty_pages, and no device
+	 * served by another process (a vhost-user backend's writes are not
+	 * logged). Before any base, every page.
+	 */
+	EVVM_SNAPSHOT_DIFF,
+};
+
 /*
- * Snapshot a paused VM (vm_pause()): guest RAM to @mem_path (sparse where
- * the guest never wrote), every vCPU's, the irqchip's, PIT's, clock's, the
- * legacy devices' and the virtio devices' state (virtio-blk, rng, console
- * on virtio-mmio: transport registers, queues, what builds each device
- * again) to the state file @state_path, each through a temporary file
- * renamed into place. -ENOTSUP for what is not saved yet (the test
- * device, vhost-user devices), -EBUSY if not paused,
+ * Snapshot a paused VM (vm_pause()): guest RAM as @type says to
+ * @mem_path, every vCPU's, the irqchip's, PIT's, clock's, the legacy
+ * devices' and the virtio devices' state (transport registers, queues,
+ * what builds each device again) to the state file @state_path, each
+ * through a temporary file renamed into place. -ENOTSUP for what is not
+ * saved yet (the test device, vhost-user devices), -EBUSY if not paused,
+ * -EINVAL for a diff the VM cannot make,
  * else 0 or -errno; every failure is logged naming the file.
  */
-int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *mem_path);
+int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *mem_path,
+		       enum evvm_snapshot_type type);
+
+/*
+ * Write the pages of the diff snapshot memory file @diff_path (its data:
+ * what is not a hole) into the memory file @base_path of the snapshot it
+ * was taken against, in place, and fsync it; both must have one size
+ * (Firecracker's rebase-snap). 0 or -errno, logged naming the file.
+ */
+int vm_snapshot_rebase(const char *base_path, const char *diff_path);
 
 /*
  * A VM from a snapshot: its shape (memory size, vCPUs) from the state
@@ -221,7 +245,8 @@ int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *m
  * net devices their saved taps, or @base's net_overrides),
  * every saved state loaded. @base gives what the snapshot does not hold:
  * console fds (a virtio console writes to console_out and reads nothing),
- * mem_overcommit, ioeventfd_user, irqfd_user, disk_overrides,
+ * mem_overcommit, ioeventfd_user, irqfd_user, track_dirty_pages (the
+ * memory file is then the next diff's base), disk_overrides,
  * net_overrides; its devices
  * must be none. Refuses (-EINVAL, logged naming the file and the fault) a
  * state file of the wrong magic or version, corrupt or truncated, a
