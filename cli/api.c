@@ -400,45 +400,11 @@ static int h_snapshot_create(struct api_req *r)
 }
 
 /*
- * evvm's extension of the load body: "evvm_drive_overrides": [{"drive_id":
- * ID, "path_on_host": PATH}, ...], each drive on its own file (a clone's).
+ * A load body's list of overrides @name: [{@id_key: ID, @val_key: VALUE},
+ * ...], at most one per device, each ID once, neither empty.
  */
-static int drive_overrides(struct api_req *r, json_t *list, struct evvm_disk_override *ov,
-			   unsigned int *nr)
-{
-	json_error_t je;
-	size_t i;
-	json_t *o;
-
-	*nr = 0;
-	if (!list)
-		return 0;
-	if (!json_is_array(list) || json_array_size(list) > EVVM_MAX_VIRTIO)
-		return fault(r, 400, "evvm_drive_overrides: an array of at most %u entries",
-			     EVVM_MAX_VIRTIO);
-	json_array_foreach(list, i, o)
-	{
-		if (json_unpack_ex(o, &je, JSON_STRICT, "{s:s, s:s}", "drive_id", &ov[i].id,
-				   "path_on_host", &ov[i].path) ||
-		    !*ov[i].id || !*ov[i].path)
-			return fault(r, 400,
-				     "evvm_drive_overrides[%zu]: want drive_id and path_on_host, "
-				     "not empty",
-				     i);
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(ov[j].id, ov[i].id))
-				return fault(r, 400, "evvm_drive_overrides: drive '%s' twice",
-					     ov[i].id);
-	}
-	*nr = (unsigned int)i;
-	return 0;
-}
-
-/*
- * Firecracker's network_overrides: [{"iface_id": ID, "host_dev_name":
- * TAP}, ...], each interface on a tap of its own (a clone's).
- */
-static int net_overrides(struct api_req *r, json_t *list, struct evvm_net_override *ov,
+static int override_list(struct api_req *r, json_t *list, const char *name, const char *id_key,
+			 const char *val_key, const char *what, const char **ids, const char **vals,
 			 unsigned int *nr)
 {
 	json_error_t je;
@@ -449,24 +415,52 @@ static int net_overrides(struct api_req *r, json_t *list, struct evvm_net_overri
 	if (!list)
 		return 0;
 	if (!json_is_array(list) || json_array_size(list) > EVVM_MAX_VIRTIO)
-		return fault(r, 400, "network_overrides: an array of at most %u entries",
-			     EVVM_MAX_VIRTIO);
+		return fault(r, 400, "%s: an array of at most %u entries", name, EVVM_MAX_VIRTIO);
 	json_array_foreach(list, i, o)
 	{
-		if (json_unpack_ex(o, &je, JSON_STRICT, "{s:s, s:s}", "iface_id", &ov[i].id,
-				   "host_dev_name", &ov[i].tap) ||
-		    !*ov[i].id || !*ov[i].tap)
-			return fault(r, 400,
-				     "network_overrides[%zu]: want iface_id and host_dev_name, "
-				     "not empty",
-				     i);
+		if (json_unpack_ex(o, &je, JSON_STRICT, "{s:s, s:s}", id_key, &ids[i], val_key,
+				   &vals[i]) ||
+		    !*ids[i] || !*vals[i])
+			return fault(r, 400, "%s[%zu]: want %s and %s, not empty", name, i, id_key,
+				     val_key);
 		for (size_t j = 0; j < i; j++)
-			if (!strcmp(ov[j].id, ov[i].id))
-				return fault(r, 400, "network_overrides: interface '%s' twice",
-					     ov[i].id);
+			if (!strcmp(ids[j], ids[i]))
+				return fault(r, 400, "%s: %s '%s' twice", name, what, ids[i]);
 	}
 	*nr = (unsigned int)i;
 	return 0;
+}
+
+/*
+ * evvm's extension of the load body: "evvm_drive_overrides": [{"drive_id":
+ * ID, "path_on_host": PATH}, ...], each drive on its own file (a clone's).
+ */
+static int drive_overrides(struct api_req *r, json_t *list, struct evvm_disk_override *ov,
+			   unsigned int *nr)
+{
+	const char *ids[EVVM_MAX_VIRTIO], *paths[EVVM_MAX_VIRTIO];
+	int err = override_list(r, list, "evvm_drive_overrides", "drive_id", "path_on_host",
+				"drive", ids, paths, nr);
+
+	for (unsigned int i = 0; !err && i < *nr; i++)
+		ov[i] = (struct evvm_disk_override){ .id = ids[i], .path = paths[i] };
+	return err;
+}
+
+/*
+ * Firecracker's network_overrides: [{"iface_id": ID, "host_dev_name":
+ * TAP}, ...], each interface on a tap of its own (a clone's).
+ */
+static int net_overrides(struct api_req *r, json_t *list, struct evvm_net_override *ov,
+			 unsigned int *nr)
+{
+	const char *ids[EVVM_MAX_VIRTIO], *taps[EVVM_MAX_VIRTIO];
+	int err = override_list(r, list, "network_overrides", "iface_id", "host_dev_name",
+				"interface", ids, taps, nr);
+
+	for (unsigned int i = 0; !err && i < *nr; i++)
+		ov[i] = (struct evvm_net_override){ .id = ids[i], .tap = taps[i] };
+	return err;
 }
 
 /* PUT /snapshot/load: Firecracker's SnapshotLoadParams; mem_backend File (or mem_file_path). */

@@ -207,6 +207,22 @@ static void test_bad_input(void **state)
 	EXPECT(&f, "PUT", "/actions", "{\"action\":\"InstanceStart\"}", 400, NULL,
 	       "unknown field `action`");
 	EXPECT(&f, "PUT", "/actions", NULL, 400, NULL, "Empty PUT request.");
+	/* Snapshot bodies, refused before anything is loaded or written. */
+	EXPECT(&f, "PUT", "/snapshot/create",
+	       "{\"snapshot_type\":\"Partial\",\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\"}",
+	       400, NULL, "snapshot_type 'Partial': expected Full or Diff");
+	EXPECT(&f, "PUT", "/snapshot/load",
+	       "{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\",\"network_overrides\":"
+	       "[{\"iface_id\":\"n0\",\"host_dev_name\":\"t0\"},{\"iface_id\":\"n0\","
+	       "\"host_dev_name\":\"t1\"}]}",
+	       400, NULL, "network_overrides: interface 'n0' twice");
+	EXPECT(&f, "PUT", "/snapshot/load",
+	       "{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\",\"evvm_drive_overrides\":"
+	       "[{\"drive_id\":\"d0\",\"path_on_host\":\"\"}]}",
+	       400, NULL, "evvm_drive_overrides[0]: want drive_id and path_on_host, not empty");
+	EXPECT(&f, "PUT", "/snapshot/load",
+	       "{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\",\"network_overrides\":{}}", 400,
+	       NULL, "network_overrides: an array of at most");
 	EXPECT(&f, "GET", "/", "{}", 400, NULL, "GET request cannot have a body.");
 	EXPECT(&f, "GET", "/nowhere", NULL, 400, NULL,
 	       "Invalid request method and/or path: GET /nowhere.");
