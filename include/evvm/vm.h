@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include <evvm/device.h>
+#include <evvm/devices.h>
 
 /*
  * A virtual machine: guest RAM, vCPU threads, the in-kernel irqchip, the io
@@ -91,12 +92,20 @@ struct evvm_vm_config {
 	/* vm_restore() only: the snapshot's net devices with these ids on these taps. */
 	const struct evvm_net_override *net_overrides;
 	unsigned int nr_net_overrides;
+	/*
+	 * vm_restore() only: builds the devices a vhost-user backend served
+	 * (vhost_user_dev_load: the VMM knows no vhost-user; whoever wires
+	 * the layers gives it), NULL refuses a snapshot that has one. Waits
+	 * on a backend end once @vhost_user_cancel_fd is readable (-1: never).
+	 */
+	virtio_dev_loader *vhost_user_load;
+	int vhost_user_cancel_fd;
 };
 
 /* A disk's new file at restore (struct evvm_vm_config). */
 struct evvm_disk_override {
-	const char *id; /* the drive id ("rootfs"; "blkN" for `evvm run --disk`) */
-	const char *path;
+	const char *id;	  /* the drive id ("rootfs"; "blkN" for `evvm run --disk`) */
+	const char *path; /* the file; for a drive a vhost-user backend serves, its socket */
 };
 
 /* A network interface's new tap at restore: Firecracker's network_overrides. */

@@ -21,6 +21,10 @@
  * runs on, and a diff; the diff's memory file, written onto the full one
  * (evvm rebase-snap), restores with the diff's state and the guest
  * verifies every region and block. A VM without tracking refuses a diff.
+ *
+ * snap-io with its disk behind `evvm vhost-user-blk`: restored against the
+ * backend that served it and against one started again on a copy of the
+ * disk, and refused when the backend's socket is missing.
  */
 #include <sys/stat.h>
 #define _GNU_SOURCE
@@ -51,9 +55,12 @@
 struct snap {
 	char dir[64];
 	char sock[128], log[128], state[128], mem[128], disk[128];
-	bool devices;	    /* snap-io with a disk, rng and console; else snap-loop */
-	bool pci;	    /* the devices on virtio-pci, and 2 vCPUs */
-	bool track;	    /* --memory track_dirty_pages=on */
+	bool devices; /* snap-io with a disk, rng and console; else snap-loop */
+	bool pci;     /* the devices on virtio-pci, and 2 vCPUs */
+	bool track;   /* --memory track_dirty_pages=on */
+	bool vhost;   /* the disk served by `evvm vhost-user-blk` on s->vsock */
+	char vsock[128];
+	pid_t backend;	    /* that backend, or 0 */
 	const char *test;   /* "snap-loop" or "snap-io" */
 	const char *rounds; /* the guest's last round */
 	unsigned int round; /* the last round the guest printed before the snapshot */
@@ -86,6 +93,8 @@ static void snap_paths(struct snap *s, bool devices)
 	s->devices = devices;
 	s->pci = false;
 	s->track = false;
+	s->vhost = false;
+	s->backend = 0;
 	s->test = devices ? "snap-io" : "snap-loop";
 	s->rounds = devices ? IO_ROUNDS : ROUNDS;
 	strcpy(s->dir, "/tmp/evvm-snap-XXXXXX");
@@ -95,6 +104,32 @@ static void snap_paths(struct snap *s, bool devices)
 	snprintf(s->state, sizeof(s->state), "%s/vm.state", s->dir);
 	snprintf(s->mem, sizeof(s->mem), "%s/vm.mem", s->dir);
 	snprintf(s->disk, sizeof(s->disk), "%s/disk.img", s->dir);
+	snprintf(s->vsock, sizeof(s->vsock), "%s/blk.sock", s->dir);
+}
+
+/* `evvm vhost-user-blk` on @disk, listening on @sock. */
+static pid_t backend_start(const char *disk, const char *sock)
+{
+	char arg[160];
+	const char *argv[] = {
+		evvm_bin(), "vhost-user-blk", "--socket", sock, "--disk", arg, NULL
+	};
+	pid_t pid;
+	int st;
+
+	snprintf(arg, sizeof(arg), "path=%s", disk);
+	pid = spawn(argv, NULL);
+	if (!wait_listening(pid, sock, 30, &st))
+		fail_msg("evvm vhost-user-blk on '%s' does not listen on '%s' (status %d)", disk,
+			 sock, st);
+	return pid;
+}
+
+/* A backend must end on SIGTERM with status 0. */
+static void backend_stop(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	assert_int_equal(wait_exit(pid, 30), 0);
 }
 
 /* The guest under `evvm run --api-sock`, with or without its devices. */
@@ -114,6 +149,10 @@ static pid_t boot(struct snap *s)
 		snprintf(cmdline, sizeof(cmdline), "tests=snap-io snapio.rounds=%s", s->rounds);
 		snprintf(cmd, sizeof(cmd), "truncate -s 2M '%s'", s->disk);
 		assert_int_equal(system(cmd), 0);
+		if (s->vhost) {
+			s->backend = backend_start(s->disk, s->vsock);
+			snprintf(disk, sizeof(disk), "vhost_user=on,socket=%s", s->vsock);
+		}
 		if (s->pci) {
 			devs[n++] = "--transport=pci";
 			devs[n++] = "--cpus";
@@ -199,11 +238,11 @@ static void take_diff(struct snap *s)
 }
 
 /*
- * Boot the loop (on @pci, with @track: see struct snap), pause it after
- * round 5, snapshot it (with @track, then a diff: take_diff()), kill the
- * process.
+ * Boot the loop (on @pci, with @track, with a vhost-user disk if @vhost:
+ * see struct snap), pause it after round 5, snapshot it (with @track,
+ * then a diff: take_diff()), kill the process.
  */
-static void take_snapshot_on(struct snap *s, bool devices, bool pci, bool track)
+static void take_snapshot_with(struct snap *s, bool devices, bool pci, bool track, bool vhost)
 {
 	char body[512], *out, round5[32];
 	pid_t pid;
@@ -212,6 +251,7 @@ static void take_snapshot_on(struct snap *s, bool devices, bool pci, bool track)
 	snap_paths(s, devices);
 	s->pci = pci;
 	s->track = track;
+	s->vhost = vhost;
 	pid = boot(s);
 	assert_true(wait_listening(pid, s->sock, 30, &st));
 	snprintf(round5, sizeof(round5), "%s round 5 ", s->test);
@@ -241,6 +281,11 @@ static void take_snapshot_on(struct snap *s, bool devices, bool pci, bool track)
 	assert_true(s->round < (unsigned int)atoi(s->rounds));
 }
 
+static void take_snapshot_on(struct snap *s, bool devices, bool pci, bool track)
+{
+	take_snapshot_with(s, devices, pci, track, false);
+}
+
 static void take_snapshot_of(struct snap *s, bool devices)
 {
 	take_snapshot_on(s, devices, false, false);
@@ -255,6 +300,9 @@ static void cleanup(struct snap *s)
 {
 	char cmd[128];
 
+	if (s->backend > 0)
+		backend_stop(s->backend);
+	s->backend = 0;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
 	assert_int_equal(system(cmd), 0);
 }
@@ -655,6 +703,39 @@ static void test_pci_two_vcpus(void **state)
 	restore_two_clones(&s);
 }
 
+/*
+ * The disk served by `evvm vhost-user-blk`: the snapshot keeps where the
+ * backend stopped its ring. Restored in a new process, the guest goes on
+ * with the same backend (it outlived the first evvm), then from the same
+ * snapshot with a backend started on a copy of the disk as it was at the
+ * snapshot (disk=blk0:SOCKET); every block written is verified. A load
+ * whose backend socket does not exist fails with its message.
+ */
+static void test_vhost_user_disk(void **state)
+{
+	struct snap s;
+	char copy[160], sock2[160], none[300], cmd[512];
+	pid_t second;
+
+	(void)state;
+	require_kvm();
+	take_snapshot_with(&s, true, false, false, true);
+	/* The disk as the snapshot saw it: the paused guest and its backend write nothing. */
+	snprintf(copy, sizeof(copy), "%s/copy.img", s.dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", s.disk, copy);
+	assert_int_equal(system(cmd), 0);
+	restore_cli(&s, "same-backend");
+
+	snprintf(sock2, sizeof(sock2), "%s/blk2.sock", s.dir);
+	second = backend_start(copy, sock2);
+	restore_cli_disk(&s, "second-backend", sock2);
+	backend_stop(second);
+
+	snprintf(none, sizeof(none), "disk=blk0:%s/none.sock", s.dir);
+	expect_refused_with(&s, s.state, s.mem, none, "cannot take the device back");
+	cleanup(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -662,6 +743,7 @@ int main(void)
 		cmocka_unit_test(test_devices_refused),	 cmocka_unit_test(test_restore_twice),
 		cmocka_unit_test(test_load_through_api), cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_pci_two_vcpus),	 cmocka_unit_test(test_diff_rebased),
+		cmocka_unit_test(test_vhost_user_disk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
