@@ -59,7 +59,7 @@ struct snap {
 	bool pci;     /* the devices on virtio-pci, and 2 vCPUs */
 	bool track;   /* --memory track_dirty_pages=on */
 	bool vhost;   /* the disk served by `evvm vhost-user-blk` on s->vsock */
-	char vsock[128];
+	char vsock[128], vlog[128];
 	pid_t backend;	    /* that backend, or 0 */
 	const char *test;   /* "snap-loop" or "snap-io" */
 	const char *rounds; /* the guest's last round */
@@ -105,20 +105,20 @@ static void snap_paths(struct snap *s, bool devices)
 	snprintf(s->mem, sizeof(s->mem), "%s/vm.mem", s->dir);
 	snprintf(s->disk, sizeof(s->disk), "%s/disk.img", s->dir);
 	snprintf(s->vsock, sizeof(s->vsock), "%s/blk.sock", s->dir);
+	snprintf(s->vlog, sizeof(s->vlog), "%s/backend.log", s->dir);
 }
 
-/* `evvm vhost-user-blk` on @disk, listening on @sock. */
-static pid_t backend_start(const char *disk, const char *sock)
+/* `evvm vhost-user-blk -v` on @disk, on @sock, its lines (rings started, stopped) to @log. */
+static pid_t backend_start(const char *disk, const char *sock, const char *log)
 {
 	char arg[160];
-	const char *argv[] = {
-		evvm_bin(), "vhost-user-blk", "--socket", sock, "--disk", arg, NULL
-	};
+	const char *argv[] = { evvm_bin(), "vhost-user-blk", "-v", "--socket",
+			       sock,	   "--disk",	     arg,  NULL };
 	pid_t pid;
 	int st;
 
 	snprintf(arg, sizeof(arg), "path=%s", disk);
-	pid = spawn(argv, NULL);
+	pid = spawn(argv, log);
 	if (!wait_listening(pid, sock, 30, &st))
 		fail_msg("evvm vhost-user-blk on '%s' does not listen on '%s' (status %d)", disk,
 			 sock, st);
@@ -150,7 +150,7 @@ static pid_t boot(struct snap *s)
 		snprintf(cmd, sizeof(cmd), "truncate -s 2M '%s'", s->disk);
 		assert_int_equal(system(cmd), 0);
 		if (s->vhost) {
-			s->backend = backend_start(s->disk, s->vsock);
+			s->backend = backend_start(s->disk, s->vsock, s->vlog);
 			snprintf(disk, sizeof(disk), "vhost_user=on,socket=%s", s->vsock);
 		}
 		if (s->pci) {
@@ -708,28 +708,65 @@ static void test_pci_two_vcpus(void **state)
  * backend stopped its ring. Restored in a new process, the guest goes on
  * with the same backend (it outlived the first evvm), then from the same
  * snapshot with a backend started on a copy of the disk as it was at the
- * snapshot (disk=blk0:SOCKET); every block written is verified. A load
+ * snapshot (disk=blk0:SOCKET); each starts the ring at the index the
+ * first backend stopped at, and every block written is verified. A load
  * whose backend socket does not exist fails with its message.
  */
+/* The index of the last "stopped at avail index N" in the backend log @log; its length in *@len. */
+static unsigned int last_stop(const char *log, size_t *len)
+{
+	char *out = slurp(log);
+	const char *p = out, *hit, *key = "stopped at avail index ";
+	unsigned int n = 0;
+
+	while ((hit = strstr(p, key)) != NULL) {
+		n = (unsigned int)strtoul(hit + strlen(key), NULL, 10);
+		p = hit + 1;
+	}
+	*len = strlen(out);
+	free(out);
+	return n;
+}
+
+/* The backend log @log, from byte @from on, must show the ring started at avail index @base. */
+static void expect_started_at(const char *log, size_t from, unsigned int base)
+{
+	char *out = slurp(log), want[64];
+
+	snprintf(want, sizeof(want), ", avail index %u)", base);
+	if (strlen(out) < from || !strstr(out + from, want))
+		fail_msg("want the restored ring started at the saved base (%s) in:\n%s", want,
+			 strlen(out) >= from ? out + from : out);
+	free(out);
+}
+
 static void test_vhost_user_disk(void **state)
 {
 	struct snap s;
-	char copy[160], sock2[160], none[300], cmd[512];
+	char copy[160], sock2[160], log2[160], none[300], cmd[512];
+	unsigned int base;
+	size_t mark;
 	pid_t second;
 
 	(void)state;
 	require_kvm();
 	take_snapshot_with(&s, true, false, false, true);
+	/* Where GET_VRING_BASE stopped the ring at the pause: the guest had done I/O. */
+	base = last_stop(s.vlog, &mark);
+	assert_true(base > 0);
 	/* The disk as the snapshot saw it: the paused guest and its backend write nothing. */
 	snprintf(copy, sizeof(copy), "%s/copy.img", s.dir);
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", s.disk, copy);
 	assert_int_equal(system(cmd), 0);
 	restore_cli(&s, "same-backend");
+	expect_started_at(s.vlog, mark, base);
 
 	snprintf(sock2, sizeof(sock2), "%s/blk2.sock", s.dir);
-	second = backend_start(copy, sock2);
+	snprintf(log2, sizeof(log2), "%s/backend2.log", s.dir);
+	second = backend_start(copy, sock2, log2);
 	restore_cli_disk(&s, "second-backend", sock2);
 	backend_stop(second);
+	expect_started_at(log2, 0, base);
 
 	snprintf(none, sizeof(none), "disk=blk0:%s/none.sock", s.dir);
 	expect_refused_with(&s, s.state, s.mem, none, "cannot take the device back");
