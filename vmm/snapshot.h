@@ -52,8 +52,8 @@ enum snap_served_by {
 /*
  * Append every virtio device of the paused @vm (snapshot_dev.c): what
  * builds it again, and its transport's state. -ENOTSUP, logged naming
- * @sf's file, for what is not saved yet (the test device, devices
- * without ops->save: net).
+ * @sf's file, for what is not saved yet (the test device, a device
+ * without ops->save).
  */
 int snapshot_devices_save(struct evvm_vm *vm, struct snapfile *sf);
 

@@ -56,7 +56,7 @@ static int save_one(struct evvm_vm *vm, unsigned int slot, struct snapfile *sf)
 
 	if (!dev->ops->save) {
 		pr_err("snapshot '%s': %s: %s devices are not saved yet", sf->path, dev->id,
-		       dev->ops->kick ? dev->ops->name : "vhost-user");
+		       dev->ops->name);
 		return -ENOTSUP;
 	}
 	/* malloc's alignment is the file's: the device's bytes follow the header. */
