@@ -433,7 +433,8 @@ static int override_list(struct api_req *r, json_t *list, const char *name, cons
 
 /*
  * evvm's extension of the load body: "evvm_drive_overrides": [{"drive_id":
- * ID, "path_on_host": PATH}, ...], each drive on its own file (a clone's).
+ * ID, "path_on_host": PATH}, ...], each drive on its own file (a clone's);
+ * for a drive a vhost-user backend served, PATH is a backend's socket.
  */
 static int drive_overrides(struct api_req *r, json_t *list, struct evvm_disk_override *ov,
 			   unsigned int *nr)

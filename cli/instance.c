@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "../vhost/frontend.h"
 #include "cli.h"
 #include "instance.h"
 
@@ -243,6 +244,9 @@ int instance_restore_locked(struct instance *in, const struct instance_restore *
 		.console_out = STDOUT_FILENO,
 		.ioeventfd_user = in->desc.ioeventfd_user,
 		.irqfd_user = in->desc.irqfd_user,
+		/* A stop signal ends a wait on a backend, as at InstanceStart. */
+		.vhost_user_load = vhost_user_dev_load,
+		.vhost_user_cancel_fd = in->sig_fd,
 	};
 
 	err = vm_restore(&base, rs->state_path, rs->mem_path, &in->vm);

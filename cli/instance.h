@@ -115,7 +115,7 @@ int instance_restore_locked(struct instance *in, const struct instance_restore *
 /* What a restored VM's threads may need: the devices a snapshot can hold. */
 #define INSTANCE_RESTORE_SECCOMP_DEVS                                         \
 	(EVVM_SECCOMP_DEV_BLK | EVVM_SECCOMP_DEV_NET | EVVM_SECCOMP_DEV_RNG | \
-	 EVVM_SECCOMP_DEV_CONSOLE)
+	 EVVM_SECCOMP_DEV_CONSOLE | EVVM_SECCOMP_DEV_VHOST_FRONTEND)
 
 /*
  * PUT /snapshot/create, with @in->lock held: the paused VM to @state_path

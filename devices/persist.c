@@ -54,6 +54,13 @@ int virtio_dev_load(uint32_t device_id, const char *id, const void *state, size_
 	char why[160];
 
 	*out = NULL;
+	if (env->vhost_user && !env->vhost_user_load) {
+		pr_err("snapshot '%s': %s: a vhost-user device, which this caller cannot restore",
+		       env->origin, id);
+		return -ENOTSUP;
+	}
+	if (env->vhost_user)
+		return env->vhost_user_load(device_id, id, state, len, env, out);
 	if (virtio_dev_state_check(device_id, state, len, env->format, why, sizeof(why))) {
 		pr_err("snapshot '%s': %s: %s", env->origin, id, why);
 		return -EINVAL;

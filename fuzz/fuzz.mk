@@ -49,6 +49,8 @@ FUZZ_LIBS_snapshot	:= -lz
 # A device's saved bytes in a snapshot (devices/persist_check.c), before any device is built.
 FUZZ_SRCS_persist	:= fuzz/fuzz_persist.c devices/persist_check.c devices/ratelimit.c lib/tbucket.c \
 			   lib/log.c
+# A saved vhost-user frontend's checks (a device section of a snapshot).
+FUZZ_SRCS_vhost_state	:= fuzz/fuzz_vhost_state.c vhost/frontend_state.c lib/log.c
 
 # Every fuzz/fuzz_<name>.c is a target.
 FUZZ_NAMES	:= $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))

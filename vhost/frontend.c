@@ -162,11 +162,17 @@ static int vu_start(struct evvm_virtio_dev *dev)
 	return f->timer_fd >= 0 ? 0 : err;
 }
 
-/* GET_VRING_BASE stops a ring: the backend is done with it once it answers. */
+/*
+ * GET_VRING_BASE stops a ring: the backend is done with it once it
+ * answers. Its answer, the next avail entry it would take, is kept for a
+ * snapshot, and the queue's position follows it (the used index read
+ * from the ring), so that the transport saves where the backend stopped.
+ */
 static int vu_stop_rings(struct vhost_frontend *f)
 {
 	int err = 0;
 
+	f->stopped_rings = 0;
 	for (unsigned int q = 0; q < EVVM_VIRTIO_MAX_QUEUES; q++) {
 		struct vhost_user_vring_state s = { q, 0 };
 
@@ -176,6 +182,13 @@ static int vu_stop_rings(struct vhost_frontend *f)
 		if (!err)
 			err = vu_query(&f->conn, VHOST_USER_GET_VRING_BASE, &s, sizeof(s), &s,
 				       sizeof(s), NULL);
+		if (!err && s.index == q && s.num <= UINT16_MAX) {
+			const struct vq_base b = { .last_avail = s.num };
+
+			f->ring_base[q] = s.num;
+			f->stopped_rings |= 1u << q;
+			vq_set_base(&f->dev->vqs[q], &b, false);
+		}
 	}
 	return err;
 }
@@ -193,6 +206,9 @@ static int vu_quiesce(struct evvm_virtio_dev *dev, bool quiesced)
 	int err;
 
 	f->quiesced = quiesced;
+	/* No backend to stop the rings: a snapshot has no position for them. */
+	if (quiesced)
+		f->stopped_rings = 0;
 	if (!f->running || !vu_conn_up(&f->conn))
 		return 0;
 	err = quiesced ? vu_stop_rings(f) : vu_setup(f, true);
@@ -214,6 +230,7 @@ static void vu_stop(struct evvm_virtio_dev *dev)
 
 	f->running = false;
 	f->quiesced = false;
+	f->restored = false; /* the driver's next start begins its rings at 0 */
 	err = vu_stop_rings(f);
 	/* After a reset, nothing in flight belongs to the driver any more. */
 	vu_inflight_free(f);
@@ -271,6 +288,7 @@ int vhost_user_dev_create(const char *id, uint32_t device_id, const struct vhost
 		.stop = vu_stop,
 		.quiesce = vu_quiesce,
 		.destroy = vu_destroy,
+		.save = vu_save,
 	};
 	dev->priv = f;
 	dev->ops = &f->ops;

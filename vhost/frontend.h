@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <evvm/device.h>
+#include <evvm/devices.h>
 
 /* How a device reaches its backend. */
 struct vhost_user_opts {
@@ -53,5 +54,19 @@ struct vhost_user_opts {
  */
 int vhost_user_dev_create(const char *id, uint32_t device_id, const struct vhost_user_opts *o,
 			  struct evvm_virtio_dev **out);
+
+/*
+ * A device saved by the frontend's ops->save() in another process (a
+ * snapshot; a virtio_dev_loader for virtio_dev_env.vhost_user_load):
+ * @state is checked (frontend_state.h), the backend on the saved socket,
+ * or on env->disk_path instead, is connected to and must serve the device
+ * the guest saw (queues, every feature the driver accepted, the same
+ * config space), else the load is refused naming the backend and what
+ * it lacks. The device's first start (the transport's restore) hands the
+ * backend the saved ring bases. 0, or -errno after a line naming
+ * env->origin and @id.
+ */
+int vhost_user_dev_load(uint32_t device_id, const char *id, const void *state, size_t len,
+			const struct virtio_dev_env *env, struct evvm_virtio_dev **out);
 
 #endif

@@ -24,6 +24,16 @@ struct vhost_frontend {
 	bool quiesced;			      /* the VM is paused: rings stopped, not set up */
 	uint64_t backend_features;	      /* as the first backend offered them */
 	bool started_rings[EVVM_VIRTIO_MAX_QUEUES];
+	/*
+	 * Where GET_VRING_BASE stopped each ring at the last pause (rings in
+	 * @stopped_rings, a mask): the backend's next avail index, saved in a
+	 * snapshot (frontend_persist.c). With @restored (a device built from
+	 * a snapshot, not started since), the first start hands these to the
+	 * backend in SET_VRING_BASE instead of 0.
+	 */
+	uint16_t ring_base[EVVM_VIRTIO_MAX_QUEUES];
+	uint32_t stopped_rings;
+	bool restored;
 
 	/* The in-flight region, from the first GET_INFLIGHT_FD after a start; kept across backends.
 	 */
@@ -33,6 +43,11 @@ struct vhost_frontend {
 	uint8_t config[VHOST_USER_MAX_CONFIG];
 	struct evvm_device_ops ops; /* per instance: queue count, config size */
 };
+
+/* Transport features the frontend can pass on: device bits, rings, version 1. */
+#define VHOST_PASS_FEATURES                                                                  \
+	(0xffffffULL | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | \
+	 VIRTIO_BIT(VIRTIO_F_VERSION_1))
 
 /*
  * frontend_setup.c. What the backend offers, negotiated on a fresh
@@ -58,5 +73,8 @@ void vu_inflight_free(struct vhost_frontend *f);
  * stopping) only closes.
  */
 void vu_lost(struct vhost_frontend *f, int err);
+
+/* frontend_persist.c: ops->save. */
+int vu_save(struct evvm_virtio_dev *dev, void *buf, size_t cap);
 
 #endif

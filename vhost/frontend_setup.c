@@ -13,19 +13,13 @@
 #include <evvm/log.h>
 
 #include "frontend_int.h"
-
-/* Transport features the frontend can pass on: device bits, rings, version 1. */
-#define VHOST_PASS_FEATURES                                                                  \
-	(0xffffffULL | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | \
-	 VIRTIO_BIT(VIRTIO_F_VERSION_1))
+#include "frontend_state.h"
 
 #define VHOST_WANT_PROTOCOL                                                                       \
 	(VIRTIO_BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK) | VIRTIO_BIT(VHOST_USER_PROTOCOL_F_CONFIG) | \
 	 VIRTIO_BIT(VHOST_USER_PROTOCOL_F_MQ) | VIRTIO_BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
 
 #define BLK_CFG_NUM_QUEUES 34 /* offset of num_queues in virtio_blk_config */
-#define BLK_CONFIG_SIZE	   60
-#define NET_CONFIG_SIZE	   12
 
 static int vu_get_u64(struct vu_conn *c, uint32_t request, uint64_t *v)
 {
@@ -44,19 +38,6 @@ static int vu_ring_fd(struct vu_conn *c, uint32_t request, unsigned int q, int f
 	const uint64_t v = q;
 
 	return vu_request(c, request, &v, sizeof(v), &fd, 1);
-}
-
-/* Size of config space per device type (virtio 1.2, 5.x config layouts). */
-static uint32_t config_size(uint32_t device_id)
-{
-	switch (device_id) {
-	case VIRTIO_ID_BLOCK:
-		return BLK_CONFIG_SIZE;
-	case VIRTIO_ID_NET:
-		return NET_CONFIG_SIZE;
-	default:
-		return 0;
-	}
 }
 
 static int vu_read_config(struct vhost_frontend *f)
@@ -175,7 +156,7 @@ int vu_handshake(struct vhost_frontend *f, bool first)
 		       f->dev->id, c->path, (unsigned long long)nr_queues, f->queues);
 		return -ENOTSUP;
 	}
-	f->ops.config_size = config_size(f->ops.device_id);
+	f->ops.config_size = vu_config_size(f->ops.device_id);
 	return vu_shape_device(f, nr_queues);
 }
 
@@ -286,11 +267,23 @@ static int vu_start_ring(struct vhost_frontend *f, unsigned int q, bool restart)
 	 * A new ring starts at 0. After a backend died, the guest's used index
 	 * is where it stopped for sure (QEMU does the same); with the in-flight
 	 * region the backend resubmits what it had taken beyond that, without
-	 * it a request completed out of order may be completed twice.
+	 * it a request completed out of order may be completed twice. A ring
+	 * restored from a snapshot goes on where GET_VRING_BASE stopped it.
 	 */
-	uint16_t base = restart ? vq_used_ring_idx(vq) : 0;
+	uint16_t base = f->restored ? f->ring_base[q] : restart ? vq_used_ring_idx(vq) : 0;
 	int err;
 
+	/*
+	 * The snapshot was taken drained (frontend_persist.c refuses any
+	 * other): a base beyond the used index would skip requests the guest
+	 * still waits for, one behind it would do some twice.
+	 */
+	if (f->restored && base != vq_used_ring_idx(vq)) {
+		pr_err("%s: queue %u: the snapshot's ring base %u is not the used index %u in "
+		       "guest memory",
+		       dev->id, q, base, vq_used_ring_idx(vq));
+		return -EINVAL;
+	}
 	err = vu_ring_state(c, VHOST_USER_SET_VRING_NUM, q, vq->num);
 	if (!err)
 		err = vu_request(c, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
@@ -306,8 +299,11 @@ static int vu_start_ring(struct vhost_frontend *f, unsigned int q, bool restart)
 	if (err)
 		return err;
 	f->started_rings[q] = true;
-	if (restart) {
-		/* Kicks sent while no backend listened were read by nobody: one for the new one. */
+	if (restart || f->restored) {
+		/*
+		 * Kicks sent while no backend listened (or to the process a
+		 * snapshot came from) were read by nobody: one for this one.
+		 */
 		const uint64_t one = 1;
 
 		if (write(dev->kick_fds[q], &one, sizeof(one)) < 0)
@@ -332,5 +328,8 @@ int vu_setup(struct vhost_frontend *f, bool restart)
 	for (unsigned int q = 0; !err && q < f->queues; q++)
 		if (dev->vqs[q].ready)
 			err = vu_start_ring(f, q, restart);
+	/* Once a backend has the saved bases, later set-ups go by the used index. */
+	if (!err)
+		f->restored = false;
 	return err;
 }

@@ -40,15 +40,20 @@ struct snap_virtio {
 /* One device (SNAP_VIRTIO_DEV, index: its slot); its ops->save() bytes follow. */
 struct snap_virtio_dev {
 	uint32_t device_id; /* VIRTIO_ID_* */
-	uint32_t reserved;
-	char id[32]; /* NUL-terminated */
+	uint32_t served_by; /* enum snap_served_by: whose ops->save() the bytes are */
+	char id[32];	    /* NUL-terminated */
+};
+
+enum snap_served_by {
+	SNAP_SERVED_BY_EVVM,	   /* evvm's own device (devices/) */
+	SNAP_SERVED_BY_VHOST_USER, /* a vhost-user backend, through evvm's frontend */
 };
 
 /*
  * Append every virtio device of the paused @vm (snapshot_dev.c): what
  * builds it again, and its transport's state. -ENOTSUP, logged naming
- * @sf's file, for what is not saved yet (the test device, devices
- * without ops->save: net, vhost-user).
+ * @sf's file, for what is not saved yet (the test device, a device
+ * without ops->save).
  */
 int snapshot_devices_save(struct evvm_vm *vm, struct snapfile *sf);
 

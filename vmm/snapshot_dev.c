@@ -56,7 +56,7 @@ static int save_one(struct evvm_vm *vm, unsigned int slot, struct snapfile *sf)
 
 	if (!dev->ops->save) {
 		pr_err("snapshot '%s': %s: %s devices are not saved yet", sf->path, dev->id,
-		       dev->ops->kick ? dev->ops->name : "vhost-user");
+		       dev->ops->name);
 		return -ENOTSUP;
 	}
 	/* malloc's alignment is the file's: the device's bytes follow the header. */
@@ -64,6 +64,8 @@ static int save_one(struct evvm_vm *vm, unsigned int slot, struct snapfile *sf)
 	if (!h)
 		return -ENOMEM;
 	h->device_id = dev->ops->device_id;
+	/* A device without kick() is served by another process: a vhost-user backend. */
+	h->served_by = dev->ops->kick ? SNAP_SERVED_BY_EVVM : SNAP_SERVED_BY_VHOST_USER;
 	snprintf(h->id, sizeof(h->id), "%s", dev->id);
 	n = dev->ops->save(dev, h + 1, EVVM_DEV_STATE_MAX);
 	if (n < 0) {
@@ -148,17 +150,22 @@ static int build_one(const struct snapfile *sf, unsigned int slot, struct evvm_v
 		.origin = sf->path,
 		.format = sf->version,
 		.console = { .in_fd = -1, .out_fd = cfg->console_out },
+		.vhost_user_load = cfg->vhost_user_load,
+		.cancel_fd = cfg->vhost_user_load ? cfg->vhost_user_cancel_fd : -1,
 	};
 	size_t len = 0;
 
 	h = snapfile_find(sf, SNAP_VIRTIO_DEV, slot, 0, &len);
 	if (!h)
 		return -EINVAL;
-	if (len < sizeof(*h) || !memchr(h->id, 0, sizeof(h->id)) || !h->id[0] || h->reserved) {
-		pr_err("snapshot '%s': device %u: header is short, or its id is not a string",
+	if (len < sizeof(*h) || !memchr(h->id, 0, sizeof(h->id)) || !h->id[0] ||
+	    h->served_by > SNAP_SERVED_BY_VHOST_USER) {
+		pr_err("snapshot '%s': device %u: header is short, its id is not a string, or "
+		       "what served it is unknown",
 		       sf->path, slot);
 		return -EINVAL;
 	}
+	env.vhost_user = h->served_by == SNAP_SERVED_BY_VHOST_USER;
 	if (h->device_id == VIRTIO_ID_BLOCK)
 		env.disk_path = disk_override(cfg, h->id, used->disk);
 	if (h->device_id == VIRTIO_ID_NET)

@@ -14,10 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include <evvm/devices.h>
 #include <evvm/log.h>
+#include <evvm/mem.h>
 
 #include "snapshot.h"
 #include "snapshot_file.h"
@@ -178,6 +181,65 @@ static int snap_open_mem(const struct snapfile *sf, const char *mem_path, uint64
 	return fd;
 }
 
+/* Whether a device of @cfg is served by another process (kick() NULL), which maps guest RAM too. */
+static bool ram_shared_needed(const struct evvm_vm_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->nr_devices; i++)
+		if (!cfg->devices[i]->ops->kick)
+			return true;
+	return false;
+}
+
+/*
+ * Guest RAM a vhost-user backend can map: a memfd with the memory file's
+ * data copied in (its holes stay holes), since nothing can share the pages
+ * of a private mapping of the file. The copy costs the data's size at load
+ * instead of a page-in at first touch. The memfd, or -errno after a line.
+ */
+static int snap_shared_ram(int file_fd, const char *mem_path, uint64_t size)
+{
+	int fd = mem_memfd_create("evvm-ram", size), err = 0;
+	uint64_t off = 0;
+	char *ram;
+
+	if (fd < 0) {
+		pr_err("snapshot memory '%s': memfd for a vhost-user backend: %s", mem_path,
+		       evvm_strerror(fd));
+		return fd;
+	}
+	ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (ram == MAP_FAILED)
+		err = -errno;
+	while (!err && off < size) {
+		off_t data = lseek(file_fd, off, SEEK_DATA), hole;
+		ssize_t n;
+
+		if (data < 0) {
+			err = errno == ENXIO ? 0 : -errno;
+			break;
+		}
+		hole = lseek(file_fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > size) {
+			err = hole < 0 ? -errno : -EINVAL;
+			break;
+		}
+		n = pread(file_fd, ram + data, hole - data > (1 << 30) ? (1 << 30) : hole - data,
+			  data);
+		if (n <= 0)
+			err = n < 0 ? -errno : -EIO;
+		off = data + (n > 0 ? n : 0);
+	}
+	if (ram != MAP_FAILED)
+		munmap(ram, size);
+	if (err) {
+		pr_err("snapshot memory '%s': copying into shared memory: %s", mem_path,
+		       evvm_strerror(err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 int vm_restore(const struct evvm_vm_config *base, const char *state_path, const char *mem_path,
 	       struct evvm_vm **out)
 {
@@ -185,6 +247,7 @@ int vm_restore(const struct evvm_vm_config *base, const char *state_path, const 
 	const struct snap_vm_config *c;
 	struct evvm_vm *vm = NULL;
 	struct snapfile sf;
+	bool shared;
 	int fd, err;
 
 	if (base->nr_devices) {
@@ -215,8 +278,21 @@ int vm_restore(const struct evvm_vm_config *base, const char *state_path, const 
 		close(fd);
 		goto free_sf;
 	}
+	shared = ram_shared_needed(&cfg);
+	if (shared) {
+		int mfd = snap_shared_ram(fd, mem_path, cfg.mem_size);
+
+		close(fd);
+		fd = mfd;
+	}
+	if (fd < 0) {
+		err = fd;
+		for (unsigned int i = 0; i < cfg.nr_devices; i++)
+			virtio_dev_destroy(cfg.devices[i]);
+		goto free_sf;
+	}
 	/* vm_create_from() checks the shape (sizes, vCPU count) as for any VM. */
-	err = vm_create_from(&cfg, fd, &vm);
+	err = vm_create_from(&cfg, fd, shared, &vm);
 	close(fd); /* the mapping holds the file */
 	if (err)
 		goto free_sf;

@@ -106,15 +106,22 @@ static int vm_add_ram(struct evvm_vm *vm, unsigned int slot, uint64_t gpa, uint6
  * Guest RAM: one memfd, below 3 GiB and, for the rest, above 4 GiB. A
  * restored VM (@ram_fd >= 0) maps its snapshot's memory file privately
  * instead: pages load on first touch, writes stay in this process, and the
- * regions have no fd (nothing may share a private mapping's pages).
+ * regions have no fd (nothing may share a private mapping's pages); or,
+ * with @shared, the memfd the restore filled (vm_create_from()).
  */
-static int vm_create_ram(struct evvm_vm *vm, int ram_fd)
+static int vm_create_ram(struct evvm_vm *vm, int ram_fd, bool shared)
 {
 	uint64_t size = vm->cfg.mem_size;
 	uint64_t low = size < LOW_RAM_END ? size : LOW_RAM_END;
 	int err;
 
-	if (ram_fd < 0) {
+	if (ram_fd >= 0 && shared) {
+		vm->mem_fd = fcntl(ram_fd, F_DUPFD_CLOEXEC, 0);
+		if (vm->mem_fd < 0)
+			return -errno;
+		ram_fd = -1; /* from here on, as a new VM's memfd */
+	}
+	if (ram_fd < 0 && vm->mem_fd < 0) {
 		vm->mem_fd = mem_memfd_create("evvm-ram", size);
 		if (vm->mem_fd < 0) {
 			err = vm->mem_fd;
@@ -467,10 +474,11 @@ _Static_assert(EVVM_MAX_CPUS == LAYOUT_MAX_CPUS, "the API's vCPU limit is the la
 
 int vm_create(const struct evvm_vm_config *cfg, struct evvm_vm **out)
 {
-	return vm_create_from(cfg, -1, out);
+	return vm_create_from(cfg, -1, false, out);
 }
 
-int vm_create_from(const struct evvm_vm_config *cfg, int ram_fd, struct evvm_vm **out)
+int vm_create_from(const struct evvm_vm_config *cfg, int ram_fd, bool ram_shared,
+		   struct evvm_vm **out)
 {
 	bool restoring = ram_fd >= 0;
 	struct kvm_pit_config pit = { .flags = 0 };
@@ -545,7 +553,7 @@ int vm_create_from(const struct evvm_vm_config *cfg, int ram_fd, struct evvm_vm 
 	if (!err)
 		err = vm_ioctl(vm, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
 	if (!err)
-		err = vm_create_ram(vm, ram_fd);
+		err = vm_create_ram(vm, ram_fd, ram_shared);
 	if (!err)
 		err = vm_create_fabric(vm);
 	if (!err)

@@ -97,8 +97,12 @@ void vcpu_destroy(struct evvm_vm *vm, struct vcpu *vcpu);
  * vm_create(), or with @ram_fd >= 0 the shape of a VM to restore: guest
  * RAM mapped MAP_PRIVATE from @ram_fd (not owned; the mapping keeps the
  * file), no kernel, tables or boot registers (snapshot_vm.c loads them).
+ * With @ram_shared, @ram_fd is a memfd holding the RAM instead, mapped
+ * shared and kept (a dup) as the VM's memfd, which a vhost-user backend
+ * maps too.
  */
-int vm_create_from(const struct evvm_vm_config *cfg, int ram_fd, struct evvm_vm **out);
+int vm_create_from(const struct evvm_vm_config *cfg, int ram_fd, bool ram_shared,
+		   struct evvm_vm **out);
 
 /* Raise or lower an irqchip input line (GSI) from userspace. */
 int vm_set_irq_line(struct evvm_vm *vm, unsigned int gsi, int level);

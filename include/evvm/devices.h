@@ -110,12 +110,29 @@ int net_set_rate_limit(struct evvm_virtio_dev *dev, const struct evvm_rate_limit
  * the fault). What the snapshot cannot hold comes from @env. A net device
  * opens its tap again by name: the saved one, or @env->tap.
  */
+struct virtio_dev_env;
+typedef int virtio_dev_loader(uint32_t device_id, const char *id, const void *state, size_t len,
+			      const struct virtio_dev_env *env, struct evvm_virtio_dev **out);
+
 struct virtio_dev_env {
-	const char *origin;    /* names the snapshot in messages */
-	unsigned int format;   /* the state file's format version: the layout of @state */
-	const char *disk_path; /* blk: this file instead of the saved one (a clone's copy) */
-	const char *tap;       /* net: this tap instead of the saved one (a clone's own) */
+	const char *origin;  /* names the snapshot in messages */
+	unsigned int format; /* the state file's format version: the layout of @state */
+	/*
+	 * blk: this file instead of the saved one (a clone's copy); a disk a
+	 * vhost-user backend served: this backend socket instead.
+	 */
+	const char *disk_path;
+	const char *tap; /* net: this tap instead of the saved one (a clone's own) */
 	struct console_config console;
+	/*
+	 * The state is a vhost-user frontend's (another process served the
+	 * device): devices/ know no vhost-user, so @vhost_user_load builds
+	 * it, given by a caller that may reach backends (NULL: refused).
+	 * Its waits on a backend end once @cancel_fd is readable (-1: never).
+	 */
+	bool vhost_user;
+	virtio_dev_loader *vhost_user_load;
+	int cancel_fd;
 };
 int virtio_dev_load(uint32_t device_id, const char *id, const void *state, size_t len,
 		    const struct virtio_dev_env *env, struct evvm_virtio_dev **out);

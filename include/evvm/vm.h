@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include <evvm/device.h>
+#include <evvm/devices.h>
 
 /*
  * A virtual machine: guest RAM, vCPU threads, the in-kernel irqchip, the io
@@ -91,12 +92,20 @@ struct evvm_vm_config {
 	/* vm_restore() only: the snapshot's net devices with these ids on these taps. */
 	const struct evvm_net_override *net_overrides;
 	unsigned int nr_net_overrides;
+	/*
+	 * vm_restore() only: builds the devices a vhost-user backend served
+	 * (vhost_user_dev_load: the VMM knows no vhost-user; whoever wires
+	 * the layers gives it), NULL refuses a snapshot that has one. Waits
+	 * on a backend end once @vhost_user_cancel_fd is readable (-1: never).
+	 */
+	virtio_dev_loader *vhost_user_load;
+	int vhost_user_cancel_fd;
 };
 
 /* A disk's new file at restore (struct evvm_vm_config). */
 struct evvm_disk_override {
-	const char *id; /* the drive id ("rootfs"; "blkN" for `evvm run --disk`) */
-	const char *path;
+	const char *id;	  /* the drive id ("rootfs"; "blkN" for `evvm run --disk`) */
+	const char *path; /* the file; for a drive a vhost-user backend serves, its socket */
 };
 
 /* A network interface's new tap at restore: Firecracker's network_overrides. */
@@ -220,11 +229,13 @@ enum evvm_snapshot_type {
  * Snapshot a paused VM (vm_pause()): guest RAM as @type says to
  * @mem_path, every vCPU's, the irqchip's, PIT's, clock's, the legacy
  * devices' and the virtio devices' state (transport registers, queues,
- * what builds each device again) to the state file @state_path, each
+ * what builds each device again; a vhost-user device's rings as its
+ * backend stopped them at the pause) to the state file @state_path, each
  * through a temporary file renamed into place. -ENOTSUP for what is not
- * saved yet (the test device, vhost-user devices), -EBUSY if not paused,
- * -EINVAL for a diff the VM cannot make,
- * else 0 or -errno; every failure is logged naming the file.
+ * saved yet (the test device), -EBUSY if not paused or if a vhost-user
+ * backend stopped with requests it had taken and not completed, -EINVAL
+ * for a diff the VM cannot make, else 0 or -errno; every failure is
+ * logged naming the file.
  */
 int vm_snapshot_create(struct evvm_vm *vm, const char *state_path, const char *mem_path,
 		       enum evvm_snapshot_type type);
@@ -240,18 +251,23 @@ int vm_snapshot_rebase(const char *base_path, const char *diff_path);
 /*
  * A VM from a snapshot: its shape (memory size, vCPUs) from the state
  * file @state_path, guest RAM mapped MAP_PRIVATE from @mem_path (pages
- * load on first touch, the file is never written), its virtio devices
- * built again (disks open their saved files, or @base's disk_overrides;
- * net devices their saved taps, or @base's net_overrides),
+ * load on first touch, the file is never written; with a vhost-user
+ * device, whose backend maps guest RAM too, a memfd the file is copied
+ * into instead), its virtio devices built again (disks open their saved
+ * files, or @base's disk_overrides; net devices their saved taps, or
+ * @base's net_overrides; vhost-user devices connect to their saved
+ * sockets, or the disk_overrides', through @base's vhost_user_load),
  * every saved state loaded. @base gives what the snapshot does not hold:
  * console fds (a virtio console writes to console_out and reads nothing),
  * mem_overcommit, ioeventfd_user, irqfd_user, track_dirty_pages (the
  * memory file is then the next diff's base), disk_overrides,
- * net_overrides; its devices
+ * net_overrides, vhost_user_load; its devices
  * must be none. Refuses (-EINVAL, logged naming the file and the fault) a
  * state file of the wrong magic or version, corrupt or truncated, a
  * memory file of the wrong size, device state that does not hold (queues
- * outside RAM, sizes, features not offered, a disk of another size), or
+ * outside RAM, sizes, features not offered, a disk of another size, a
+ * vhost-user backend that is missing, lacks a feature the guest accepted
+ * or shows another config space), or
  * an override naming no disk or interface of the snapshot, a tap that
  * cannot be opened; nothing of a half-restored
  * VM is left. 0 and *@out (run it with vm_run()), or -errno.

@@ -21,6 +21,10 @@
  * runs on, and a diff; the diff's memory file, written onto the full one
  * (evvm rebase-snap), restores with the diff's state and the guest
  * verifies every region and block. A VM without tracking refuses a diff.
+ *
+ * snap-io with its disk behind `evvm vhost-user-blk`: restored against the
+ * backend that served it and against one started again on a copy of the
+ * disk, and refused when the backend's socket is missing.
  */
 #include <sys/stat.h>
 #define _GNU_SOURCE
@@ -51,9 +55,12 @@
 struct snap {
 	char dir[64];
 	char sock[128], log[128], state[128], mem[128], disk[128];
-	bool devices;	    /* snap-io with a disk, rng and console; else snap-loop */
-	bool pci;	    /* the devices on virtio-pci, and 2 vCPUs */
-	bool track;	    /* --memory track_dirty_pages=on */
+	bool devices; /* snap-io with a disk, rng and console; else snap-loop */
+	bool pci;     /* the devices on virtio-pci, and 2 vCPUs */
+	bool track;   /* --memory track_dirty_pages=on */
+	bool vhost;   /* the disk served by `evvm vhost-user-blk` on s->vsock */
+	char vsock[128], vlog[128];
+	pid_t backend;	    /* that backend, or 0 */
 	const char *test;   /* "snap-loop" or "snap-io" */
 	const char *rounds; /* the guest's last round */
 	unsigned int round; /* the last round the guest printed before the snapshot */
@@ -86,6 +93,8 @@ static void snap_paths(struct snap *s, bool devices)
 	s->devices = devices;
 	s->pci = false;
 	s->track = false;
+	s->vhost = false;
+	s->backend = 0;
 	s->test = devices ? "snap-io" : "snap-loop";
 	s->rounds = devices ? IO_ROUNDS : ROUNDS;
 	strcpy(s->dir, "/tmp/evvm-snap-XXXXXX");
@@ -95,6 +104,32 @@ static void snap_paths(struct snap *s, bool devices)
 	snprintf(s->state, sizeof(s->state), "%s/vm.state", s->dir);
 	snprintf(s->mem, sizeof(s->mem), "%s/vm.mem", s->dir);
 	snprintf(s->disk, sizeof(s->disk), "%s/disk.img", s->dir);
+	snprintf(s->vsock, sizeof(s->vsock), "%s/blk.sock", s->dir);
+	snprintf(s->vlog, sizeof(s->vlog), "%s/backend.log", s->dir);
+}
+
+/* `evvm vhost-user-blk -v` on @disk, on @sock, its lines (rings started, stopped) to @log. */
+static pid_t backend_start(const char *disk, const char *sock, const char *log)
+{
+	char arg[160];
+	const char *argv[] = { evvm_bin(), "vhost-user-blk", "-v", "--socket",
+			       sock,	   "--disk",	     arg,  NULL };
+	pid_t pid;
+	int st;
+
+	snprintf(arg, sizeof(arg), "path=%s", disk);
+	pid = spawn(argv, log);
+	if (!wait_listening(pid, sock, 30, &st))
+		fail_msg("evvm vhost-user-blk on '%s' does not listen on '%s' (status %d)", disk,
+			 sock, st);
+	return pid;
+}
+
+/* A backend must end on SIGTERM with status 0. */
+static void backend_stop(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	assert_int_equal(wait_exit(pid, 30), 0);
 }
 
 /* The guest under `evvm run --api-sock`, with or without its devices. */
@@ -114,6 +149,10 @@ static pid_t boot(struct snap *s)
 		snprintf(cmdline, sizeof(cmdline), "tests=snap-io snapio.rounds=%s", s->rounds);
 		snprintf(cmd, sizeof(cmd), "truncate -s 2M '%s'", s->disk);
 		assert_int_equal(system(cmd), 0);
+		if (s->vhost) {
+			s->backend = backend_start(s->disk, s->vsock, s->vlog);
+			snprintf(disk, sizeof(disk), "vhost_user=on,socket=%s", s->vsock);
+		}
 		if (s->pci) {
 			devs[n++] = "--transport=pci";
 			devs[n++] = "--cpus";
@@ -199,11 +238,11 @@ static void take_diff(struct snap *s)
 }
 
 /*
- * Boot the loop (on @pci, with @track: see struct snap), pause it after
- * round 5, snapshot it (with @track, then a diff: take_diff()), kill the
- * process.
+ * Boot the loop (on @pci, with @track, with a vhost-user disk if @vhost:
+ * see struct snap), pause it after round 5, snapshot it (with @track,
+ * then a diff: take_diff()), kill the process.
  */
-static void take_snapshot_on(struct snap *s, bool devices, bool pci, bool track)
+static void take_snapshot_with(struct snap *s, bool devices, bool pci, bool track, bool vhost)
 {
 	char body[512], *out, round5[32];
 	pid_t pid;
@@ -212,6 +251,7 @@ static void take_snapshot_on(struct snap *s, bool devices, bool pci, bool track)
 	snap_paths(s, devices);
 	s->pci = pci;
 	s->track = track;
+	s->vhost = vhost;
 	pid = boot(s);
 	assert_true(wait_listening(pid, s->sock, 30, &st));
 	snprintf(round5, sizeof(round5), "%s round 5 ", s->test);
@@ -241,6 +281,11 @@ static void take_snapshot_on(struct snap *s, bool devices, bool pci, bool track)
 	assert_true(s->round < (unsigned int)atoi(s->rounds));
 }
 
+static void take_snapshot_on(struct snap *s, bool devices, bool pci, bool track)
+{
+	take_snapshot_with(s, devices, pci, track, false);
+}
+
 static void take_snapshot_of(struct snap *s, bool devices)
 {
 	take_snapshot_on(s, devices, false, false);
@@ -255,6 +300,9 @@ static void cleanup(struct snap *s)
 {
 	char cmd[128];
 
+	if (s->backend > 0)
+		backend_stop(s->backend);
+	s->backend = 0;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
 	assert_int_equal(system(cmd), 0);
 }
@@ -655,6 +703,76 @@ static void test_pci_two_vcpus(void **state)
 	restore_two_clones(&s);
 }
 
+/*
+ * The disk served by `evvm vhost-user-blk`: the snapshot keeps where the
+ * backend stopped its ring. Restored in a new process, the guest goes on
+ * with the same backend (it outlived the first evvm), then from the same
+ * snapshot with a backend started on a copy of the disk as it was at the
+ * snapshot (disk=blk0:SOCKET); each starts the ring at the index the
+ * first backend stopped at, and every block written is verified. A load
+ * whose backend socket does not exist fails with its message.
+ */
+/* The index of the last "stopped at avail index N" in the backend log @log; its length in *@len. */
+static unsigned int last_stop(const char *log, size_t *len)
+{
+	char *out = slurp(log);
+	const char *p = out, *hit, *key = "stopped at avail index ";
+	unsigned int n = 0;
+
+	while ((hit = strstr(p, key)) != NULL) {
+		n = (unsigned int)strtoul(hit + strlen(key), NULL, 10);
+		p = hit + 1;
+	}
+	*len = strlen(out);
+	free(out);
+	return n;
+}
+
+/* The backend log @log, from byte @from on, must show the ring started at avail index @base. */
+static void expect_started_at(const char *log, size_t from, unsigned int base)
+{
+	char *out = slurp(log), want[64];
+
+	snprintf(want, sizeof(want), ", avail index %u)", base);
+	if (strlen(out) < from || !strstr(out + from, want))
+		fail_msg("want the restored ring started at the saved base (%s) in:\n%s", want,
+			 strlen(out) >= from ? out + from : out);
+	free(out);
+}
+
+static void test_vhost_user_disk(void **state)
+{
+	struct snap s;
+	char copy[160], sock2[160], log2[160], none[300], cmd[512];
+	unsigned int base;
+	size_t mark;
+	pid_t second;
+
+	(void)state;
+	require_kvm();
+	take_snapshot_with(&s, true, false, false, true);
+	/* Where GET_VRING_BASE stopped the ring at the pause: the guest had done I/O. */
+	base = last_stop(s.vlog, &mark);
+	assert_true(base > 0);
+	/* The disk as the snapshot saw it: the paused guest and its backend write nothing. */
+	snprintf(copy, sizeof(copy), "%s/copy.img", s.dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", s.disk, copy);
+	assert_int_equal(system(cmd), 0);
+	restore_cli(&s, "same-backend");
+	expect_started_at(s.vlog, mark, base);
+
+	snprintf(sock2, sizeof(sock2), "%s/blk2.sock", s.dir);
+	snprintf(log2, sizeof(log2), "%s/backend2.log", s.dir);
+	second = backend_start(copy, sock2, log2);
+	restore_cli_disk(&s, "second-backend", sock2);
+	backend_stop(second);
+	expect_started_at(log2, 0, base);
+
+	snprintf(none, sizeof(none), "disk=blk0:%s/none.sock", s.dir);
+	expect_refused_with(&s, s.state, s.mem, none, "cannot take the device back");
+	cleanup(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -662,6 +780,7 @@ int main(void)
 		cmocka_unit_test(test_devices_refused),	 cmocka_unit_test(test_restore_twice),
 		cmocka_unit_test(test_load_through_api), cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_pci_two_vcpus),	 cmocka_unit_test(test_diff_rebased),
+		cmocka_unit_test(test_vhost_user_disk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -87,9 +87,12 @@ static void fake_answer(struct fake_vhost *f, struct vhost_wire_msg *msg)
 		fake_reply(f, msg, &c, msg->m.hdr.size, -1);
 		return;
 	}
-	case VHOST_USER_GET_VRING_BASE:
-		fake_reply(f, msg, &msg->m.payload.state, sizeof(msg->m.payload.state), -1);
+	case VHOST_USER_GET_VRING_BASE: {
+		struct vhost_user_vring_state s = { msg->m.payload.state.index, f->cfg.stop_base };
+
+		fake_reply(f, msg, &s, sizeof(s), -1);
 		return;
+	}
 	case VHOST_USER_GET_INFLIGHT_FD:
 		fake_get_inflight(f, msg);
 		return;

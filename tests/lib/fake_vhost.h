@@ -13,11 +13,12 @@
  * a time, and the next one once that closes.
  */
 struct fake_vhost_config {
-	uint32_t stall_at; /* first request left unanswered; 0: answer nothing at all */
-	uint64_t features; /* GET_FEATURES */
-	uint64_t protocol; /* GET_PROTOCOL_FEATURES */
-	uint64_t queues;   /* GET_QUEUE_NUM */
-	uint16_t capacity; /* blk config: capacity in sectors (for a recognisable config) */
+	uint32_t stall_at;  /* first request left unanswered; 0: answer nothing at all */
+	uint64_t features;  /* GET_FEATURES */
+	uint64_t protocol;  /* GET_PROTOCOL_FEATURES */
+	uint64_t queues;    /* GET_QUEUE_NUM */
+	uint16_t capacity;  /* blk config: capacity in sectors (for a recognisable config) */
+	uint16_t stop_base; /* GET_VRING_BASE's answer: the next avail entry it would take */
 	/* On SET_VRING_CALL, signal the fd with q + 1: tells a test which fd a queue got. */
 	bool signal_calls;
 };

@@ -142,15 +142,9 @@ static const char *log_end(struct env *e)
 	return e->log;
 }
 
-/* The device @o describes, wired up as a transport would. */
-static int create_opts(struct env *e, uint32_t device_id, const struct vhost_user_opts *o)
+/* @dev wired up as a transport would, its queues in RAM at q * Q_STRIDE. */
+static void wire(struct env *e, struct evvm_virtio_dev *dev)
 {
-	struct evvm_virtio_dev *dev = NULL;
-	int err = vhost_user_dev_create(device_id == VIRTIO_ID_NET ? "net0" : "blk0", device_id, o,
-					&dev);
-
-	if (err)
-		return err;
 	/* What the transport does. */
 	dev->mem = &e->mem;
 	dev->loop = e->loop;
@@ -165,7 +159,18 @@ static int create_opts(struct env *e, uint32_t device_id, const struct vhost_use
 					 dev->features),
 				 0);
 	e->dev = dev;
-	return 0;
+}
+
+/* The device @o describes, wired up as a transport would. */
+static int create_opts(struct env *e, uint32_t device_id, const struct vhost_user_opts *o)
+{
+	struct evvm_virtio_dev *dev = NULL;
+	int err = vhost_user_dev_create(device_id == VIRTIO_ID_NET ? "net0" : "blk0", device_id, o,
+					&dev);
+
+	if (!err)
+		wire(e, dev);
+	return err;
 }
 
 static int create_dev(struct env *e, uint32_t device_id, unsigned int queues,
@@ -575,6 +580,160 @@ static void test_reconnect_net(void **state)
 	assert_int_equal(atomic_load(&resets), 0);
 }
 
+static int quiesce_on_loop(void *dev)
+{
+	struct evvm_virtio_dev *d = dev;
+
+	return d->ops->quiesce(d, true);
+}
+
+#define SNAP_FEATURES                                                                  \
+	(VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VHOST_USER_F_PROTOCOL_FEATURES) | \
+	 VIRTIO_BIT(VIRTIO_BLK_F_FLUSH))
+
+/* A backend for the snapshot tests: 100 sectors, flush, stopping its rings at @stop_base. */
+static void start_snap_fake(struct env *e, uint64_t features, uint16_t capacity, uint16_t stop_base)
+{
+	const struct fake_vhost_config cfg = {
+		.stall_at = ~0u,
+		.protocol = PROTO_BASE | VIRTIO_BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD),
+		.features = features,
+		.capacity = capacity,
+		.stop_base = stop_base,
+	};
+
+	fake_vhost_stop(e->fake);
+	e->fake = fake_vhost_start(e->sock, &cfg);
+}
+
+/*
+ * A started disk whose guest saw 7 requests completed, paused (the backend
+ * stops its ring at @stop_base) and saved into @buf: the length, or
+ * ops->save()'s error.
+ */
+static int snap_save(struct env *e, uint16_t stop_base, void *buf, size_t cap)
+{
+	start_snap_fake(e, SNAP_FEATURES, 100, stop_base);
+	assert_int_equal(create(e, 0, 2), 0);
+	e->dev->features |= VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+	assert_int_equal(devtest_start(e->loop, e->dev), 0);
+	*used_idx(e, 0) = 7;
+	assert_int_equal(loop_call(e->loop, quiesce_on_loop, e->dev), 0);
+	return e->dev->ops->save(e->dev, buf, cap);
+}
+
+/* virtio_dev_load() of @len bytes of @buf as a vhost-user disk, on @sock (NULL: the saved one). */
+static int snap_load(struct env *e, const void *buf, size_t len, const char *sock)
+{
+	const struct virtio_dev_env env = {
+		.origin = "t.state",
+		.disk_path = sock,
+		.vhost_user = true,
+		.vhost_user_load = vhost_user_dev_load,
+		.cancel_fd = e->cancel,
+	};
+	struct evvm_virtio_dev *dev;
+	int err;
+
+	if (e->dev)
+		loop_call(e->loop, destroy_on_loop, e->dev);
+	e->dev = NULL;
+	err = virtio_dev_load(VIRTIO_ID_BLOCK, "blk0", buf, len, &env, &dev);
+	if (!err) {
+		wire(e, dev);
+		dev->features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+	}
+	return err;
+}
+
+/*
+ * Saved at the pause and loaded in "another process" against a backend
+ * started again: the ring goes on at the index GET_VRING_BASE gave (not
+ * 0), with a kick for what the old backend never read, and the guest's
+ * features and config; a fresh in-flight region is asked for.
+ */
+static void test_snapshot_round_trip(void **state)
+{
+	struct env *e = *state;
+	char buf[1024];
+	int n = snap_save(e, 7, buf, sizeof(buf));
+	uint64_t kicks = 0, capacity = 0;
+
+	assert_true(n > 0);
+	/* The transport saves the queue where the backend stopped it. */
+	assert_int_equal(e->dev->vqs[0].last_avail, 7);
+	assert_int_equal(e->dev->ops->save(e->dev, buf, 16), -ENOSPC);
+	start_snap_fake(e, SNAP_FEATURES, 100, 0);
+	assert_int_equal(snap_load(e, buf, n, NULL), 0);
+	assert_true(e->dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_FLUSH));
+	e->dev->ops->config_read(e->dev, 0, &capacity, sizeof(capacity));
+	assert_int_equal(capacity, 100);
+	while (read(e->kick[0], &kicks, sizeof(kicks)) > 0)
+		; /* nothing but the restore's own kick counts */
+	assert_int_equal(devtest_start(e->loop, e->dev), 0);
+	assert_int_equal(fake_vhost_base(e->fake, 0), 7);
+	assert_int_equal(fake_vhost_count(e->fake, VHOST_USER_GET_INFLIGHT_FD), 1);
+	assert_int_equal(read(e->kick[0], &kicks, sizeof(kicks)), (ssize_t)sizeof(kicks));
+	/* A reset after that starts the ring at 0 again, as the driver expects. */
+	devtest_stop(e->loop, e->dev);
+	assert_int_equal(devtest_start(e->loop, e->dev), 0);
+	assert_int_equal(fake_vhost_base(e->fake, 0), 0);
+}
+
+/* A backend that stopped with requests taken and not completed: no snapshot. */
+static void test_snapshot_not_drained(void **state)
+{
+	struct env *e = *state;
+	char buf[1024];
+
+	log_begin(e);
+	assert_int_equal(snap_save(e, 9, buf, sizeof(buf)), -EBUSY);
+	assert_non_null(strstr(log_end(e), "stopped at avail index 9 with requests completed up "
+					   "to 7 only: 2 still in flight would be lost"));
+}
+
+/* Backends that cannot take the device back, and a ring base the guest's memory does not hold. */
+static void test_snapshot_load_refused(void **state)
+{
+	struct env *e = *state;
+	char buf[1024], nope[160], want[300];
+	int n = snap_save(e, 7, buf, sizeof(buf));
+
+	assert_true(n > 0);
+	log_begin(e);
+	start_snap_fake(e, SNAP_FEATURES & ~VIRTIO_BIT(VIRTIO_BLK_F_FLUSH), 100, 0);
+	assert_int_equal(snap_load(e, buf, n, NULL), -EINVAL);
+	snprintf(want, sizeof(want),
+		 "snapshot 't.state': blk0: vhost-user backend '%s' does not offer features the "
+		 "guest had accepted: 0x200 (bits 9)",
+		 e->sock);
+	assert_non_null(strstr(log_end(e), want));
+
+	log_begin(e);
+	start_snap_fake(e, SNAP_FEATURES, 50, 0);
+	assert_int_equal(snap_load(e, buf, n, NULL), -EINVAL);
+	assert_non_null(strstr(log_end(e), "has a disk of 50 sectors, the snapshot's had 100"));
+
+	/* No backend on the socket given at load: refused, nothing built. */
+	snprintf(nope, sizeof(nope), "%s/nope.sock", e->dir);
+	log_begin(e);
+	assert_int_equal(snap_load(e, buf, n, nope), -ENOENT);
+	snprintf(want, sizeof(want),
+		 "snapshot 't.state': blk0: vhost-user backend '%s' cannot take the device back: ",
+		 nope);
+	assert_non_null(strstr(log_end(e), want));
+	assert_null(e->dev);
+
+	/* The memory file's ring is not where the backend stopped: the start fails. */
+	start_snap_fake(e, SNAP_FEATURES, 100, 0);
+	assert_int_equal(snap_load(e, buf, n, NULL), 0);
+	*used_idx(e, 0) = 6;
+	log_begin(e);
+	assert_int_not_equal(devtest_start(e->loop, e->dev), 0);
+	assert_non_null(strstr(log_end(e), "the snapshot's ring base 7 is not the used index 6"));
+	assert_int_equal(fake_vhost_count(e->fake, VHOST_USER_SET_VRING_KICK), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -597,6 +756,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reconnect_before_start, env_setup,
 						env_teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_net, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_round_trip, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_not_drained, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_load_refused, env_setup,
+						env_teardown),
 	};
 
 	return cmocka_run_group_tests_name("vhost-user frontend", tests, NULL, NULL);
