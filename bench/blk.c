@@ -358,6 +358,10 @@ static int run_one(const struct opts *o, const char *disk, uint64_t sectors, str
 	if (wd.fired) {
 		fprintf(stderr, "blk: %s: the guest did not finish within %ld s\n", r->what,
 			(long)its.it_value.tv_sec);
+		/* Where it stuck: kicks and interrupts per queue, and the guest's last words. */
+		vm_print_stats(vm, stderr, false);
+		if (!o->verbose)
+			fputs(out, stderr);
 		goto out;
 	}
 	if (status != 0) {
