@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <x86intrin.h>
 
@@ -36,6 +37,32 @@ static inline bool parse_uint(const char *s, unsigned int *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+/*
+ * "1", "1,2": distinct numbers in @min..@max, at most @cap of them, into
+ * @list; false if anything else (no message).
+ */
+static inline bool parse_uint_list(const char *s, unsigned int min, unsigned int max,
+				   unsigned int *list, unsigned int cap, unsigned int *n)
+{
+	char buf[64], *tok, *save;
+
+	if (strlen(s) >= sizeof(buf))
+		return false;
+	strcpy(buf, s);
+	*n = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		unsigned int v;
+
+		if (*n == cap || !parse_uint(tok, &v) || v < min || v > max)
+			return false;
+		for (unsigned int i = 0; i < *n; i++)
+			if (list[i] == v)
+				return false;
+		list[(*n)++] = v;
+	}
+	return *n > 0;
 }
 
 /* --@name @arg in @min..@max, else false after "@prog: --@name '@arg': want @min..@max". */

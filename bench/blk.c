@@ -3,8 +3,9 @@
  * bench/blk: 4 KiB random read and write IOPS and mean/p99 latency of
  * evvm's virtio-blk, measured from inside the guest (tests=blk-bench,
  * guest/test_blk_bench.c), at queue depth 1 and 32, on both transports
- * (--transport=mmio: virtio-mmio; pci: modern virtio-pci with MSI-X) and
- * two fabric paths:
+ * (--transport=mmio: virtio-mmio; pci: modern virtio-pci with MSI-X), with
+ * one request queue and with N (--queues, default 1,2) and two fabric
+ * paths:
  *
  *   kernel  KVM ioeventfd (QueueNotify never leaves the kernel) and KVM
  *           irqfd (the blk I/O thread's eventfd write injects the interrupt)
@@ -18,12 +19,21 @@
  * interrupt (an IOAPIC pin whose handler reads InterruptStatus and writes
  * InterruptACK, or an MSI-X vector whose handler touches no register).
  *
+ * N queues: the disk is made with queues=N (VIRTIO_BLK_F_MQ) and, on pci,
+ * iothreads=N (queue q on I/O thread q: how evvm spreads a disk's queues;
+ * mmio serves every queue on its one I/O thread, as --disk does). The
+ * guest has one vCPU (its APs only check in and halt), which puts request
+ * k on queue k % N; qd is the total in flight, as with one queue, so the
+ * rows differ only in the rings, doorbells, vectors and threads that carry
+ * the same requests. Pinned to one host CPU (the default), the I/O threads
+ * take turns on it: --no-pin lets them run side by side.
+ *
  * exits/req counts the vCPU exits that reach evvm (port I/O and MMIO:
  * vm_get_metrics()) per request: the run's total less a baseline run of
  * the same path with one request (boot, discovery, setup and the output
  * lines, which differ by a few characters: +-0.01 at 2000 requests), over
- * n - 1. Exits KVM handles itself (an ioeventfd doorbell, hlt, EOI) are
- * not seen by evvm and not counted.
+ * n - 1 (the baseline has the same queue count). Exits KVM handles itself (an ioeventfd doorbell,
+ * hlt, EOI) are not seen by evvm and not counted.
  *
  * The guest counts in TSC cycles (per-request latency from just before the
  * request is queued to the completion poll that sees it; the driver sleeps
@@ -45,6 +55,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,23 +75,25 @@
 
 #include "../cli/cli.h"
 
-#define MEM_MB		 32
-#define IO_BYTES	 DISK_BLOCK
-#define MARK_START	 0x10
-#define MARK_END	 0x110
-#define MAX_RUNS	 64
-#define GUEST_N_MAX	 4096 /* guest/test_blk_bench.c: BB_N_MAX */
-#define CONSOLE_MAX	 65536
-#define HOST_REF_N	 20000
+#define MEM_MB	    32
+#define IO_BYTES    DISK_BLOCK
+#define MARK_START  0x10
+#define MARK_END    0x110
+#define MAX_RUNS    64
+#define GUEST_N_MAX 4096 /* guest/test_blk_bench.c: BB_N_MAX */
+#define CONSOLE_MAX 65536
+#define HOST_REF_N  20000
+#define MAX_QCOUNTS 4 /* queue counts in one --queues list */
+#define GUEST_Q_MAX 4 /* guest/virtio_blk.h: BLK_MAX_QUEUES */
 
 /* Fabric (path / 2: KERNEL or USER) times transport (path % 2). */
 enum { KERNEL_MMIO, KERNEL_PCI, USER_MMIO, USER_PCI, NR_PATHS };
 enum { KERNEL, USER };
 static const char *const fabric_names[] = { "kernel", "user" };
 static const char *const transport_names[] = { "mmio", "pci" };
-#define FABRIC(p)    ((p) / 2)
-#define IS_PCI(p)    ((p) % 2)
-#define BASELINE_N   1 /* requests of the exit-count baseline run */
+#define FABRIC(p)  ((p) / 2)
+#define IS_PCI(p)  ((p) % 2)
+#define BASELINE_N 1 /* requests of the exit-count baseline run */
 
 struct workload {
 	const char *rw;
@@ -102,6 +115,7 @@ struct sample {
 
 struct opts {
 	unsigned int runs, n;
+	unsigned int queues[MAX_QCOUNTS], nq; /* --queues */
 	int pin;
 	const char *json, *wait;
 	bool verbose;
@@ -148,15 +162,110 @@ static bool find_line(const char *buf, const char *prefix, char *out, size_t max
 	return false;
 }
 
-/*
- * One VM, one workload on one path: the guest's figures converted with the
- * MARK interval. Returns 0, or 1 after printing one line.
- */
-static int run_one(const struct opts *o, const char *disk, uint64_t sectors, int path,
-		   const struct workload *w, unsigned int req, unsigned int seed, struct sample *s)
+/* What one run is: the path, the workload, the queues; for messages. */
+struct run {
+	int path;
+	const struct workload *w;
+	unsigned int queues, req, seed;
+	char what[80];
+};
+
+/* pci spreads N queues over N I/O threads; mmio takes one (see the top). */
+static unsigned int iothreads_of(int path, unsigned int queues)
 {
-	char cmdline[256], what[64], *out = NULL, line[512];
-	struct blk_config bc = { .path = disk };
+	return IS_PCI(path) ? queues : 1;
+}
+
+/* The guest's per-request breakdown (-v): where the timed loop's time went. */
+static void print_detail(const struct run *r, const char *out, uint64_t cycles, unsigned int n,
+			 double ns_per_cycle)
+{
+	uint64_t kicked, waited;
+	unsigned int waits, hlts, irqs, notifies;
+	char line[512];
+
+	if (find_line(out, "evvm-guest: blk-bench: detail: ", line, sizeof(line)) &&
+	    sscanf(line,
+		   "kicked=%" SCNu64 " waited=%" SCNu64 " waits=%u hlts=%u irqs=%u notifies=%u",
+		   &kicked, &waited, &waits, &hlts, &irqs, &notifies) == 6 &&
+	    kicked + waited <= cycles)
+		fprintf(stderr,
+			"blk: %s: per request: driver code %.1f us, in kicks %.1f us, "
+			"waiting %.1f us; %.2f interrupts, %.2f notifies, %.2f waits, %.2f hlts\n",
+			r->what, (cycles - kicked - waited) * ns_per_cycle / 1e3 / n,
+			kicked * ns_per_cycle / 1e3 / n, waited * ns_per_cycle / 1e3 / n,
+			(double)irqs / n, (double)notifies / n, (double)waits / n,
+			(double)hlts / n);
+	if (find_line(out, "evvm-guest: blk-bench: per queue: ", line, sizeof(line)))
+		fprintf(stderr, "blk: %s: requests per queue: %s\n", r->what, line);
+}
+
+/*
+ * The guest's figures from its console @out, converted with the MARK
+ * interval into @s. 0, or 1 after printing one line.
+ */
+static int parse_run(const struct opts *o, const struct run *r, const char *out,
+		     const struct evvm_mark *marks, unsigned int nr, struct sample *s)
+{
+	unsigned int qd, n, queues;
+	uint64_t start = 0, end = 0, cycles, mean, p99;
+	char rw[16], line[512];
+	double wall_ns, ns_per_cycle;
+
+	if (!find_line(out, "evvm-guest: blk-bench: ", line, sizeof(line)) ||
+	    sscanf(line,
+		   "rw=%15s qd=%u n=%u cycles=%" SCNu64 " mean=%" SCNu64 " p99=%" SCNu64
+		   " queues=%u",
+		   rw, &qd, &n, &cycles, &mean, &p99, &queues) != 7 ||
+	    strcmp(rw, r->w->rw) || qd != r->w->qd || n != r->req || queues != r->queues ||
+	    !cycles) {
+		fprintf(stderr, "blk: %s: no valid 'blk-bench:' line in the guest's output\n",
+			r->what);
+		return 1;
+	}
+	for (unsigned int i = 0; i < nr; i++) {
+		if (marks[i].value == MARK_START && !start)
+			start = marks[i].ns;
+		else if (marks[i].value == MARK_END && start && !end)
+			end = marks[i].ns;
+	}
+	if (!start || end <= start) {
+		fprintf(stderr, "blk: %s: no MARK 0x%x/0x%x pair from the guest\n", r->what,
+			MARK_START, MARK_END);
+		return 1;
+	}
+	wall_ns = (double)(end - start);
+	ns_per_cycle = wall_ns / (double)cycles;
+	s->iops = n / (wall_ns / 1e9);
+	s->mean_us = mean * ns_per_cycle / 1e3;
+	s->p99_us = p99 * ns_per_cycle / 1e3;
+	if (o->verbose) {
+		fprintf(stderr,
+			"blk: %s: wall %.1f ms, %.3f ns/cycle (%.2f GHz TSC): %.0f IOPS, mean %.1f "
+			"us, p99 %.1f us\n",
+			r->what, wall_ns / 1e6, ns_per_cycle, 1 / ns_per_cycle, s->iops, s->mean_us,
+			s->p99_us);
+		print_detail(r, out, cycles, n, ns_per_cycle);
+	}
+	return 0;
+}
+
+/* Stop a guest that never finishes (a lost interrupt leaves it in hlt). 0 or -errno. */
+static int watchdog_arm(struct watchdog *wd, struct evvm_vm *vm, const struct itimerspec *its)
+{
+	wd->vm = vm;
+	wd->fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (wd->fd < 0 || timerfd_settime(wd->fd, 0, its, NULL))
+		return -errno;
+	return loop_add(vm_loop(vm), wd->fd, EPOLLIN, watchdog_fire, wd);
+}
+
+/* The VM for @r, its console on @con. NULL after a message. */
+static struct evvm_vm *make_vm(const struct opts *o, const struct run *r, const char *disk,
+			       uint64_t sectors, int con)
+{
+	char cmdline[320];
+	struct blk_config bc = { .path = disk, .queues = r->queues > 1 ? r->queues : 0 };
 	struct evvm_vm_config cfg = {
 		.mem_size = (uint64_t)MEM_MB << 20,
 		.nr_cpus = 1,
@@ -165,52 +274,61 @@ static int run_one(const struct opts *o, const char *disk, uint64_t sectors, int
 		.kernel_size = demo_guest_end - demo_guest_start,
 		.cmdline = cmdline,
 		.console_in = -1,
-		.ioeventfd_user = FABRIC(path) == USER,
-		.irqfd_user = FABRIC(path) == USER,
+		.console_out = con,
+		.ioeventfd_user = FABRIC(r->path) == USER,
+		.irqfd_user = FABRIC(r->path) == USER,
 		.testdev = true,
-		.transport = IS_PCI(path) ? EVVM_TRANSPORT_PCI : EVVM_TRANSPORT_MMIO,
+		.transport = IS_PCI(r->path) ? EVVM_TRANSPORT_PCI : EVVM_TRANSPORT_MMIO,
 	};
+	struct evvm_vm *vm = NULL;
+
+	snprintf(cmdline, sizeof(cmdline),
+		 "tests=blk-bench bbench.rw=%s bbench.qd=%u bbench.n=%u bbench.seed=%u "
+		 "bbench.sectors=%" PRIu64 " bbench.wait=%s bbench.queues=%u",
+		 r->w->rw, r->w->qd, r->req, r->seed, sectors, o->wait, r->queues);
+	/* blk_create() and vm_create() log the cause themselves. */
+	if (blk_create("blk0", &bc, &cfg.devices[0]))
+		return NULL;
+	cfg.devices[0]->nr_iothreads = iothreads_of(r->path, r->queues);
+	cfg.nr_devices = 1;
+	if (vm_create(&cfg, &vm)) /* owns the device from here on, also when it fails */
+		return NULL;
+	return vm;
+}
+
+/*
+ * One VM, one workload on one path with r->queues queues: the guest's
+ * figures converted with the MARK interval. Returns 0, or 1 after printing
+ * one line.
+ */
+static int run_one(const struct opts *o, const char *disk, uint64_t sectors, struct run *r,
+		   struct sample *s)
+{
+	char *out = NULL, line[512];
 	struct evvm_vm_metrics m;
 	struct watchdog wd = { .fd = -1 };
 	struct evvm_mark marks[16];
 	/* Generous: a request costs ~1 ms of emulated guest code. */
-	struct itimerspec its = { .it_value.tv_sec = 60 + req / 100 };
+	struct itimerspec its = { .it_value.tv_sec = 60 + r->req / 100 };
 	struct evvm_vm *vm = NULL;
-	unsigned int nr, qd, n;
-	uint64_t start = 0, end = 0, cycles, mean, p99;
-	char rw[16];
-	double wall_ns, ns_per_cycle;
+	unsigned int nr;
 	ssize_t got;
 	int con, status, err, rc = 1;
 
-	snprintf(what, sizeof(what), "%s %s %s qd=%u n=%u", fabric_names[FABRIC(path)],
-		 transport_names[IS_PCI(path)], w->rw, w->qd, req);
-	snprintf(cmdline, sizeof(cmdline),
-		 "tests=blk-bench bbench.rw=%s bbench.qd=%u bbench.n=%u bbench.seed=%u "
-		 "bbench.sectors=%" PRIu64 " bbench.wait=%s",
-		 w->rw, w->qd, req, seed, sectors, o->wait);
-
+	snprintf(r->what, sizeof(r->what), "%s %s %s qd=%u queues=%u n=%u",
+		 fabric_names[FABRIC(r->path)], transport_names[IS_PCI(r->path)], r->w->rw,
+		 r->w->qd, r->queues, r->req);
 	con = memfd_create("blk-bench-console", MFD_CLOEXEC);
 	if (con < 0) {
-		fprintf(stderr, "blk: %s: memfd_create: %s\n", what, evvm_strerror(errno));
+		fprintf(stderr, "blk: %s: memfd_create: %s\n", r->what, evvm_strerror(errno));
 		return 1;
 	}
-	cfg.console_out = con;
-	/* blk_create() and vm_create() log the cause themselves. */
-	if (blk_create("blk0", &bc, &cfg.devices[0]))
+	vm = make_vm(o, r, disk, sectors, con);
+	if (!vm)
 		goto out;
-	cfg.nr_devices = 1;
-	if (vm_create(&cfg, &vm)) /* owns the device from here on, also when it fails */
-		goto out;
-
-	/* A guest that never finishes (a lost interrupt leaves it in hlt) is stopped. */
-	wd.vm = vm;
-	wd.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	err = wd.fd < 0 || timerfd_settime(wd.fd, 0, &its, NULL) ? -errno : 0;
-	if (!err)
-		err = loop_add(vm_loop(vm), wd.fd, EPOLLIN, watchdog_fire, &wd);
+	err = watchdog_arm(&wd, vm, &its);
 	if (err) {
-		fprintf(stderr, "blk: %s: watchdog timer: %s\n", what, evvm_strerror(err));
+		fprintf(stderr, "blk: %s: watchdog timer: %s\n", r->what, evvm_strerror(err));
 		goto out;
 	}
 
@@ -224,12 +342,12 @@ static int run_one(const struct opts *o, const char *disk, uint64_t sectors, int
 
 	out = calloc(1, CONSOLE_MAX + 1);
 	if (!out) {
-		fprintf(stderr, "blk: %s: %s\n", what, evvm_strerror(ENOMEM));
+		fprintf(stderr, "blk: %s: %s\n", r->what, evvm_strerror(ENOMEM));
 		goto out;
 	}
 	got = pread(con, out, CONSOLE_MAX, 0);
 	if (got < 0) {
-		fprintf(stderr, "blk: %s: reading the guest's console: %s\n", what,
+		fprintf(stderr, "blk: %s: reading the guest's console: %s\n", r->what,
 			evvm_strerror(errno));
 		goto out;
 	}
@@ -238,62 +356,22 @@ static int run_one(const struct opts *o, const char *disk, uint64_t sectors, int
 		fputs(out, stderr);
 
 	if (wd.fired) {
-		fprintf(stderr, "blk: %s: the guest did not finish within %ld s\n", what,
+		fprintf(stderr, "blk: %s: the guest did not finish within %ld s\n", r->what,
 			(long)its.it_value.tv_sec);
+		/* Where it stuck: kicks and interrupts per queue, and the guest's last words. */
+		vm_print_stats(vm, stderr, false);
+		if (!o->verbose)
+			fputs(out, stderr);
 		goto out;
 	}
 	if (status != 0) {
 		if (find_line(out, "evvm-guest: test blk-bench: FAILED: ", line, sizeof(line)))
-			fprintf(stderr, "blk: %s: guest failed: %s\n", what, line);
+			fprintf(stderr, "blk: %s: guest failed: %s\n", r->what, line);
 		else
-			fprintf(stderr, "blk: %s: guest exited with status %d\n", what, status);
+			fprintf(stderr, "blk: %s: guest exited with status %d\n", r->what, status);
 		goto out;
 	}
-	if (!find_line(out, "evvm-guest: blk-bench: ", line, sizeof(line)) ||
-	    sscanf(line, "rw=%15s qd=%u n=%u cycles=%" SCNu64 " mean=%" SCNu64 " p99=%" SCNu64,
-		   rw, &qd, &n, &cycles, &mean, &p99) != 6 ||
-	    strcmp(rw, w->rw) || qd != w->qd || n != req || !cycles) {
-		fprintf(stderr, "blk: %s: no valid 'blk-bench:' line in the guest's output\n", what);
-		goto out;
-	}
-	for (unsigned int i = 0; i < nr; i++) {
-		if (marks[i].value == MARK_START && !start)
-			start = marks[i].ns;
-		else if (marks[i].value == MARK_END && start && !end)
-			end = marks[i].ns;
-	}
-	if (!start || end <= start) {
-		fprintf(stderr, "blk: %s: no MARK 0x%x/0x%x pair from the guest\n", what,
-			MARK_START, MARK_END);
-		goto out;
-	}
-	wall_ns = (double)(end - start);
-	ns_per_cycle = wall_ns / (double)cycles;
-	s->iops = n / (wall_ns / 1e9);
-	s->mean_us = mean * ns_per_cycle / 1e3;
-	s->p99_us = p99 * ns_per_cycle / 1e3;
-	if (o->verbose) {
-		uint64_t kicked, waited;
-		unsigned int waits, hlts, irqs, notifies;
-
-		fprintf(stderr,
-			"blk: %s: wall %.1f ms, %.3f ns/cycle (%.2f GHz TSC): %.0f IOPS, mean %.1f us, p99 %.1f us\n",
-			what, wall_ns / 1e6, ns_per_cycle, 1 / ns_per_cycle, s->iops, s->mean_us,
-			s->p99_us);
-		if (find_line(out, "evvm-guest: blk-bench: detail: ", line, sizeof(line)) &&
-		    sscanf(line,
-			   "kicked=%" SCNu64 " waited=%" SCNu64 " waits=%u hlts=%u irqs=%u notifies=%u",
-			   &kicked, &waited, &waits, &hlts, &irqs, &notifies) == 6 &&
-		    kicked + waited <= cycles)
-			fprintf(stderr,
-				"blk: %s: per request: driver code %.1f us, in kicks %.1f us, "
-				"waiting %.1f us; %.2f interrupts, %.2f notifies, %.2f waits, %.2f hlts\n",
-				what, (cycles - kicked - waited) * ns_per_cycle / 1e3 / n,
-				kicked * ns_per_cycle / 1e3 / n, waited * ns_per_cycle / 1e3 / n,
-				(double)irqs / n, (double)notifies / n, (double)waits / n,
-				(double)hlts / n);
-	}
-	rc = 0;
+	rc = parse_run(o, r, out, marks, nr, s);
 out:
 	vm_destroy(vm);
 	if (wd.fd >= 0)
@@ -328,16 +406,86 @@ struct host_ref {
 	double read_us, write_us;
 };
 
+/* Every run's figures, indexed by workload, path, --queues entry (and run). */
+struct results {
+	struct sample s[NR_WORKLOADS][NR_PATHS][MAX_QCOUNTS][MAX_RUNS];
+	struct sample base[NR_PATHS][MAX_QCOUNTS]; /* the exit-count baselines */
+	struct sample med[NR_WORKLOADS][NR_PATHS][MAX_QCOUNTS];
+	struct host_ref ref;
+};
+
+/* The host's own I/O on the disk file: 0, or 1 after one line. */
+static int measure_host(struct disk *d, struct host_ref *ref)
+{
+	char *buf = aligned_alloc(IO_BYTES, IO_BYTES);
+
+	if (!buf) {
+		fprintf(stderr, "blk: %s\n", evvm_strerror(ENOMEM));
+		return 1;
+	}
+	memset(buf, 0x5a, IO_BYTES);
+	errno = 0; /* a short transfer sets none */
+	ref->read_us = host_ref_us(d->fd, d->blocks, false, buf);
+	ref->write_us = host_ref_us(d->fd, d->blocks, true, buf);
+	free(buf);
+	if (ref->read_us < 0 || ref->write_us < 0) {
+		fprintf(stderr, "blk: host 4 KiB %s on the disk file failed: %s\n",
+			ref->read_us < 0 ? "pread" : "pwrite",
+			errno ? evvm_strerror(errno) : "short");
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Every workload on every path and queue count, run after run: each run
+ * interleaves the (path, queue count) pairs, starting one further along
+ * each time. 0, or 1 after one line.
+ */
+static int measure_guest(const struct opts *o, const char *disk, uint64_t sectors,
+			 struct results *res)
+{
+	unsigned int pairs = NR_PATHS * o->nq;
+	struct run r;
+
+	/* Each pair's exit-count baseline: the same VM doing BASELINE_N requests. */
+	for (unsigned int i = 0; i < pairs; i++) {
+		r = (struct run){ .path = i % NR_PATHS,
+				  .w = &workloads[0],
+				  .queues = o->queues[i / NR_PATHS],
+				  .req = BASELINE_N,
+				  .seed = 1 };
+		if (o->want[r.path] &&
+		    run_one(o, disk, sectors, &r, &res->base[r.path][i / NR_PATHS]))
+			return 1;
+	}
+	for (unsigned int k = 0; k < o->runs; k++) {
+		for (unsigned int w = 0; w < NR_WORKLOADS; w++) {
+			for (unsigned int i = 0; i < pairs; i++) {
+				unsigned int j = (i + k) % pairs, c = j / NR_PATHS;
+
+				r = (struct run){ .path = j % NR_PATHS,
+						  .w = &workloads[w],
+						  .queues = o->queues[c],
+						  .req = o->n,
+						  .seed = k + 1 };
+				if (o->want[r.path] &&
+				    run_one(o, disk, sectors, &r, &res->s[w][r.path][c][k]))
+					return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 /*
  * Pin, make the disk, time the host's own I/O and run every workload on
  * every path; 0, or 1 after printing one line. The disk is gone on return.
  */
-static int measure(const struct opts *o, struct sample (*samples)[NR_PATHS][MAX_RUNS],
-		   struct sample *base, struct host_ref *ref, struct disk *d)
+static int measure(const struct opts *o, struct results *res, struct disk *d)
 {
-	uint64_t sectors;
-	char disk[64], *buf;
-	int fd, err;
+	char disk[64];
+	int err, rc;
 
 	/* Every thread created from here on (vCPUs, I/O threads) inherits this. */
 	err = o->pin >= 0 ? pin_cpu(o->pin) : 0;
@@ -345,56 +493,140 @@ static int measure(const struct opts *o, struct sample (*samples)[NR_PATHS][MAX_
 		fprintf(stderr, "blk: --pin %d: %s\n", o->pin, evvm_strerror(err));
 		return 1;
 	}
-
 	if (disk_make("blk", d))
 		return 1;
-	fd = d->fd;
-	sectors = d->blocks * (DISK_BLOCK / 512);
-	snprintf(disk, sizeof(disk), "/proc/self/fd/%d", fd);
+	snprintf(disk, sizeof(disk), "/proc/self/fd/%d", d->fd);
+	rc = measure_host(d, &res->ref);
+	if (!rc)
+		rc = measure_guest(o, disk, d->blocks * (DISK_BLOCK / 512), res);
+	close(d->fd); /* the last reference: tmpfs frees the disk */
+	return rc;
+}
 
-	buf = aligned_alloc(IO_BYTES, IO_BYTES);
-	if (!buf) {
-		fprintf(stderr, "blk: %s\n", evvm_strerror(ENOMEM));
-		close(fd);
-		return 1;
-	}
-	memset(buf, 0x5a, IO_BYTES);
-	errno = 0; /* a short transfer sets none */
-	ref->read_us = host_ref_us(fd, d->blocks, false, buf);
-	ref->write_us = host_ref_us(fd, d->blocks, true, buf);
-	free(buf);
-	if (ref->read_us < 0 || ref->write_us < 0) {
-		fprintf(stderr, "blk: host 4 KiB %s on the disk file failed: %s\n",
-			ref->read_us < 0 ? "pread" : "pwrite", errno ? evvm_strerror(errno) : "short");
-		close(fd);
-		return 1;
-	}
+/* Field @f (a double member offset) of every run of one row, less the baseline's per request. */
+static double med_of(const struct opts *o, const struct sample *runs, size_t f,
+		     const struct sample *base)
+{
+	double v[MAX_RUNS];
 
-	/* Each path's exit-count baseline: the same VM doing BASELINE_N requests. */
-	for (int p = 0; p < NR_PATHS; p++) {
-		if (o->want[p] &&
-		    run_one(o, disk, sectors, p, &workloads[0], BASELINE_N, 1, &base[p])) {
-			close(fd);
-			return 1;
-		}
+	for (unsigned int k = 0; k < o->runs; k++) {
+		v[k] = *(const double *)((const char *)&runs[k] + f);
+		if (base)
+			v[k] = (v[k] - *(const double *)((const char *)base + f)) /
+			       (o->n - BASELINE_N);
 	}
-	for (unsigned int r = 0; r < o->runs; r++) {
-		for (unsigned int w = 0; w < NR_WORKLOADS; w++) {
-			for (int i = 0; i < NR_PATHS; i++) {
-				/* Alternate which path goes first. */
-				int p = (i + r) % NR_PATHS;
+	return median(v, o->runs);
+}
 
-				if (!o->want[p])
-					continue;
-				if (run_one(o, disk, sectors, p, &workloads[w], o->n, r + 1,
-					    &samples[w][p][r])) {
-					close(fd);
-					return 1;
-				}
+static void medians(const struct opts *o, struct results *res)
+{
+	for (unsigned int w = 0; w < NR_WORKLOADS; w++) {
+		for (int p = 0; p < NR_PATHS; p++) {
+			for (unsigned int c = 0; o->want[p] && c < o->nq; c++) {
+				const struct sample *runs = res->s[w][p][c], *b = &res->base[p][c];
+				struct sample *m = &res->med[w][p][c];
+
+				m->exits = med_of(o, runs, offsetof(struct sample, exits), b);
+				m->mmio_exits =
+					med_of(o, runs, offsetof(struct sample, mmio_exits), b);
+				m->iops = med_of(o, runs, offsetof(struct sample, iops), NULL);
+				m->mean_us =
+					med_of(o, runs, offsetof(struct sample, mean_us), NULL);
+				m->p99_us = med_of(o, runs, offsetof(struct sample, p99_us), NULL);
 			}
 		}
 	}
-	close(fd); /* the last reference: tmpfs frees the disk */
+}
+
+static void print_table(const struct opts *o, const struct results *res, const struct disk *d)
+{
+	printf("bench/blk: 4 KiB random I/O on a %d MiB disk in %s (%s), %u runs x %u requests, ",
+	       DISK_MIB, d->dir, d->tmpfs ? "tmpfs" : "not tmpfs", o->runs, o->n);
+	if (o->pin >= 0)
+		printf("host CPU %d, ", o->pin);
+	else
+		printf("unpinned, ");
+	printf("guest waits by %s, one vCPU, qd in all queues; medians\n", o->wait);
+	printf("%-7s %-5s %-6s %3s %2s %5s %10s %10s %10s %10s %10s %9s %9s\n", "path", "trans",
+	       "rw", "qd", "q", "iothr", "IOPS", "mean_us", "p99_us", "exits/req", "mmio/req",
+	       "IOPS p/m", "IOPS /1q");
+	for (unsigned int w = 0; w < NR_WORKLOADS; w++) {
+		for (int p = 0; p < NR_PATHS; p++) {
+			for (unsigned int c = 0; o->want[p] && c < o->nq; c++) {
+				const struct sample *m = &res->med[w][p][c];
+
+				printf("%-7s %-5s %-6s %3u %2u %5u %10.0f %10.1f %10.1f %10.2f "
+				       "%10.2f",
+				       fabric_names[FABRIC(p)], transport_names[IS_PCI(p)],
+				       workloads[w].rw, workloads[w].qd, o->queues[c],
+				       iothreads_of(p, o->queues[c]), m->iops, m->mean_us,
+				       m->p99_us, m->exits, m->mmio_exits);
+				/* pci / mmio at one queue count; N queues / the first count */
+				if (IS_PCI(p) && o->want[p - 1])
+					printf(" %8.2fx", m->iops / res->med[w][p - 1][c].iops);
+				else if (c)
+					printf(" %9s", "");
+				if (c)
+					printf(" %8.2fx", m->iops / res->med[w][p][0].iops);
+				printf("\n");
+			}
+		}
+	}
+	for (int t = 0; t < 2; t++) {
+		int k = t ? KERNEL_PCI : KERNEL_MMIO, u = t ? USER_PCI : USER_MMIO;
+
+		if (!o->want[k] || !o->want[u])
+			continue;
+		printf("user / kernel mean latency, %s, %u queue%s:", transport_names[t],
+		       o->queues[0], o->queues[0] > 1 ? "s" : "");
+		for (unsigned int w = 0; w < NR_WORKLOADS; w++)
+			printf(" %s qd%u %.2fx%s", workloads[w].rw, workloads[w].qd,
+			       res->med[w][u][0].mean_us / res->med[w][k][0].mean_us,
+			       w + 1 < NR_WORKLOADS ? "," : "\n");
+	}
+	printf("host reference, synchronous 4 KiB on the same file (no VM): pread %.2f us, "
+	       "pwrite %.2f us\n",
+	       res->ref.read_us, res->ref.write_us);
+}
+
+/* The figures as JSON into @f (closed): 0, or 1 after one line. */
+static int write_json(const struct opts *o, const struct results *res, const struct disk *d,
+		      FILE *f)
+{
+	fprintf(f,
+		"{\"n\": %u, \"pinned_cpu\": %d, \"wait\": \"%s\", \"disk_mib\": %d, "
+		"\"disk_dir\": \"%s\", \"tmpfs\": %s, \"queue_counts\": [",
+		o->n, o->pin, o->wait, DISK_MIB, d->dir, d->tmpfs ? "true" : "false");
+	for (unsigned int c = 0; c < o->nq; c++)
+		fprintf(f, "%s%u", c ? ", " : "", o->queues[c]);
+	fprintf(f, "], \"host_ref_us\": {\"pread\": %.3f, \"pwrite\": %.3f}, \"workloads\": [",
+		res->ref.read_us, res->ref.write_us);
+	for (unsigned int w = 0, first = 1; w < NR_WORKLOADS; w++) {
+		for (int p = 0; p < NR_PATHS; p++) {
+			for (unsigned int c = 0; o->want[p] && c < o->nq; c++) {
+				const struct sample *m = &res->med[w][p][c];
+
+				fprintf(f,
+					"%s\n  {\"path\": \"%s\", \"transport\": \"%s\", "
+					"\"rw\": \"%s\", \"qd\": %u, \"queues\": %u, "
+					"\"iothreads\": %u, \"iops\": %.1f, "
+					"\"mean_us\": %.2f, \"p99_us\": %.2f, "
+					"\"exits_per_req\": %.3f, \"mmio_exits_per_req\": %.3f, "
+					"\"runs\": %u}",
+					first ? "" : ",", fabric_names[FABRIC(p)],
+					transport_names[IS_PCI(p)], workloads[w].rw,
+					workloads[w].qd, o->queues[c],
+					iothreads_of(p, o->queues[c]), m->iops, m->mean_us,
+					m->p99_us, m->exits, m->mmio_exits, o->runs);
+				first = 0;
+			}
+		}
+	}
+	fprintf(f, "\n]}\n");
+	if (fclose(f)) {
+		fprintf(stderr, "blk: %s: %s\n", o->json, evvm_strerror(errno));
+		return 1;
+	}
 	return 0;
 }
 
@@ -416,12 +648,17 @@ static bool opt_pair(const char *flag, const char *arg, const char *const *names
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: bench/blk [--runs R] [--n N] [--pin CPU | --no-pin] [--json FILE]\n"
+		"Usage: bench/blk [--runs R] [--n N] [--queues Q[,Q]...] [--pin CPU | --no-pin]\n"
+		"                 [--json FILE]\n"
 		"  4 KiB random read/write at queue depth 1 and 32, measured in the guest,\n"
 		"  on KVM's ioeventfd/irqfd path (kernel) and evvm's (user), over virtio-mmio\n"
 		"  and virtio-pci, against a %d MiB disk file on /dev/shm.\n"
-		"  --runs R         repetitions of every workload and path, interleaved (default 3)\n"
+		"  --runs R         repetitions of every workload and path, interleaved (default "
+		"3)\n"
 		"  --n N            requests per run, 2..%d (default 2000)\n"
+		"  --queues Q,...   request queue counts to measure side by side, 1..%d, up to\n"
+		"                   %d of them (default 1,2): the disk gets queues=Q (and on pci\n"
+		"                   iothreads=Q), the guest puts request k on queue k %% Q\n"
 		"  --fabric F       kernel, user or both (default both)\n"
 		"  --transport T    mmio, pci or both (default both)\n"
 		"  --pin CPU        run every thread on host CPU (default 0)\n"
@@ -430,76 +667,86 @@ static void usage(FILE *f)
 		"                   sleep until the interrupt; spin: poll the used ring)\n"
 		"  --json FILE      also write the figures as JSON\n"
 		"  -v, --verbose    print each run's guest output and figures on stderr\n",
-		DISK_MIB, GUEST_N_MAX);
+		DISK_MIB, GUEST_N_MAX, GUEST_Q_MAX, MAX_QCOUNTS);
+}
+
+/* One option into @o (@fabric and @transport: --fabric, --transport); -1, or an exit status. */
+static int parse_opt(int opt, const char *arg, struct opts *o, bool *fabric, bool *transport)
+{
+	switch (opt) {
+	case 'r':
+		return opt_uint("blk", "runs", arg, 1, MAX_RUNS, &o->runs) ? -1 : 2;
+	case 'n':
+		return opt_uint("blk", "n", arg, BASELINE_N + 1, GUEST_N_MAX, &o->n) ? -1 : 2;
+	case 'q':
+		if (parse_uint_list(arg, 1, GUEST_Q_MAX, o->queues, MAX_QCOUNTS, &o->nq))
+			return -1;
+		fprintf(stderr,
+			"blk: --queues '%s': want distinct counts 1..%d, at most %d, e.g. 1,2\n",
+			arg, GUEST_Q_MAX, MAX_QCOUNTS);
+		return 2;
+	case 'j':
+		o->json = arg;
+		return -1;
+	case 'c':
+		return opt_cpu("blk", arg, &o->pin) ? -1 : 2;
+	case 'u':
+		o->pin = -1;
+		return -1;
+	case 'w':
+		if (strcmp(arg, "hlt") && strcmp(arg, "spin")) {
+			fprintf(stderr, "blk: --wait '%s': want hlt or spin\n", arg);
+			return 2;
+		}
+		o->wait = arg;
+		return -1;
+	case 'v':
+		o->verbose = true;
+		return -1;
+	case 'f':
+		return opt_pair("fabric", arg, fabric_names, fabric) ? -1 : 2;
+	case 't':
+		return opt_pair("transport", arg, transport_names, transport) ? -1 : 2;
+	case 'h':
+		usage(stdout);
+		return 0;
+	default:
+		usage(stderr);
+		return 2;
+	}
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
-		{ "runs", required_argument, NULL, 'r' }, { "n", required_argument, NULL, 'n' },
-		{ "json", required_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
-		{ "pin", required_argument, NULL, 'c' },  { "no-pin", no_argument, NULL, 'u' },
-		{ "wait", required_argument, NULL, 'w' }, { "verbose", no_argument, NULL, 'v' },
+		{ "runs", required_argument, NULL, 'r' },
+		{ "n", required_argument, NULL, 'n' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "pin", required_argument, NULL, 'c' },
+		{ "no-pin", no_argument, NULL, 'u' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "fabric", required_argument, NULL, 'f' },
 		{ "transport", required_argument, NULL, 't' },
+		{ "queues", required_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { .runs = 3, .n = 2000, .pin = 0, .wait = "hlt" };
-	static struct sample samples[NR_WORKLOADS][NR_PATHS][MAX_RUNS];
-	struct sample med[NR_WORKLOADS][NR_PATHS], base[NR_PATHS];
+	struct opts o = {
+		.runs = 3, .n = 2000, .pin = 0, .wait = "hlt", .queues = { 1, 2 }, .nq = 2
+	};
+	static struct results res;
 	bool fabric[2] = { true, true }, transport[2] = { true, true };
-	struct host_ref ref;
-	double v[MAX_RUNS];
 	struct disk d;
 	FILE *json = NULL;
-	int opt;
+	int opt, rc;
 
 	evvm_log_set_output(STDERR_FILENO, false); /* the library is silent by default */
 
 	while ((opt = getopt_long(argc, argv, "hv", lopts, NULL)) != -1) {
-		switch (opt) {
-		case 'r':
-			if (!opt_uint("blk", "runs", optarg, 1, MAX_RUNS, &o.runs))
-				return 2;
-			break;
-		case 'n':
-			if (!opt_uint("blk", "n", optarg, BASELINE_N + 1, GUEST_N_MAX, &o.n))
-				return 2;
-			break;
-		case 'j':
-			o.json = optarg;
-			break;
-		case 'c':
-			if (!opt_cpu("blk", optarg, &o.pin))
-				return 2;
-			break;
-		case 'u':
-			o.pin = -1;
-			break;
-		case 'w':
-			if (strcmp(optarg, "hlt") && strcmp(optarg, "spin")) {
-				fprintf(stderr, "blk: --wait '%s': want hlt or spin\n", optarg);
-				return 2;
-			}
-			o.wait = optarg;
-			break;
-		case 'v':
-			o.verbose = true;
-			break;
-		case 'f':
-		case 't':
-			if (!opt_pair(opt == 'f' ? "fabric" : "transport", optarg,
-				      opt == 'f' ? fabric_names : transport_names,
-				      opt == 'f' ? fabric : transport))
-				return 2;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+		rc = parse_opt(opt, optarg, &o, fabric, transport);
+		if (rc >= 0)
+			return rc;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "blk: unexpected argument '%s' (see --help)\n", argv[optind]);
@@ -517,106 +764,14 @@ int main(int argc, char **argv)
 		}
 	}
 
-	if (measure(&o, samples, base, &ref, &d)) {
+	if (measure(&o, &res, &d)) {
 		if (json) {
 			fclose(json);
 			unlink(o.json);
 		}
 		return 1;
 	}
-
-	for (unsigned int w = 0; w < NR_WORKLOADS; w++) {
-		for (int p = 0; p < NR_PATHS; p++) {
-			if (!o.want[p])
-				continue;
-			for (unsigned int r = 0; r < o.runs; r++)
-				v[r] = (samples[w][p][r].exits - base[p].exits) / (o.n - BASELINE_N);
-			med[w][p].exits = median(v, o.runs);
-			for (unsigned int r = 0; r < o.runs; r++)
-				v[r] = (samples[w][p][r].mmio_exits - base[p].mmio_exits) /
-				       (o.n - BASELINE_N);
-			med[w][p].mmio_exits = median(v, o.runs);
-			for (unsigned int r = 0; r < o.runs; r++)
-				v[r] = samples[w][p][r].iops;
-			med[w][p].iops = median(v, o.runs);
-			for (unsigned int r = 0; r < o.runs; r++)
-				v[r] = samples[w][p][r].mean_us;
-			med[w][p].mean_us = median(v, o.runs);
-			for (unsigned int r = 0; r < o.runs; r++)
-				v[r] = samples[w][p][r].p99_us;
-			med[w][p].p99_us = median(v, o.runs);
-		}
-	}
-
-	printf("bench/blk: 4 KiB random I/O on a %d MiB disk in %s (%s), %u runs x %u requests, ",
-	       DISK_MIB, d.dir, d.tmpfs ? "tmpfs" : "not tmpfs", o.runs, o.n);
-	if (o.pin >= 0)
-		printf("host CPU %d, ", o.pin);
-	else
-		printf("unpinned, ");
-	printf("guest waits by %s; medians\n", o.wait);
-	printf("%-7s %-5s %-6s %3s %10s %10s %10s %10s %10s %11s\n", "path", "trans", "rw", "qd",
-	       "IOPS", "mean_us", "p99_us", "exits/req", "mmio/req", "IOPS p/m");
-	for (unsigned int w = 0; w < NR_WORKLOADS; w++) {
-		for (int p = 0; p < NR_PATHS; p++) {
-			if (!o.want[p])
-				continue;
-			printf("%-7s %-5s %-6s %3u %10.0f %10.1f %10.1f %10.2f %10.2f",
-			       fabric_names[FABRIC(p)], transport_names[IS_PCI(p)], workloads[w].rw,
-			       workloads[w].qd, med[w][p].iops, med[w][p].mean_us,
-			       med[w][p].p99_us, med[w][p].exits, med[w][p].mmio_exits);
-			if (IS_PCI(p) && o.want[p - 1])
-				printf(" %10.2fx", med[w][p].iops / med[w][p - 1].iops);
-			printf("\n");
-		}
-	}
-	for (int t = 0; t < 2; t++) {
-		int k = t ? KERNEL_PCI : KERNEL_MMIO, u = t ? USER_PCI : USER_MMIO;
-
-		if (!o.want[k] || !o.want[u])
-			continue;
-		printf("user / kernel mean latency, %s:", transport_names[t]);
-		for (unsigned int w = 0; w < NR_WORKLOADS; w++)
-			printf(" %s qd%u %.2fx%s", workloads[w].rw, workloads[w].qd,
-			       med[w][u].mean_us / med[w][k].mean_us,
-			       w + 1 < NR_WORKLOADS ? "," : "\n");
-	}
-	printf("host reference, synchronous 4 KiB on the same file (no VM): pread %.2f us, "
-	       "pwrite %.2f us\n",
-	       ref.read_us, ref.write_us);
-
-	if (json) {
-		FILE *f = json;
-
-		fprintf(f,
-			"{\"n\": %u, \"pinned_cpu\": %d, \"wait\": \"%s\", \"disk_mib\": %d, "
-			"\"disk_dir\": \"%s\", \"tmpfs\": %s, "
-			"\"host_ref_us\": {\"pread\": %.3f, \"pwrite\": %.3f}, \"workloads\": [",
-			o.n, o.pin, o.wait, DISK_MIB, d.dir, d.tmpfs ? "true" : "false",
-			ref.read_us, ref.write_us);
-		for (unsigned int w = 0, first = 1; w < NR_WORKLOADS; w++) {
-			for (int p = 0; p < NR_PATHS; p++) {
-				if (!o.want[p])
-					continue;
-				fprintf(f,
-					"%s\n  {\"path\": \"%s\", \"transport\": \"%s\", "
-					"\"rw\": \"%s\", \"qd\": %u, \"iops\": %.1f, "
-					"\"mean_us\": %.2f, \"p99_us\": %.2f, "
-					"\"exits_per_req\": %.3f, \"mmio_exits_per_req\": %.3f, "
-					"\"runs\": %u}",
-					first ? "" : ",", fabric_names[FABRIC(p)],
-					transport_names[IS_PCI(p)], workloads[w].rw,
-					workloads[w].qd, med[w][p].iops, med[w][p].mean_us,
-					med[w][p].p99_us, med[w][p].exits, med[w][p].mmio_exits,
-					o.runs);
-				first = 0;
-			}
-		}
-		fprintf(f, "\n]}\n");
-		if (fclose(f)) {
-			fprintf(stderr, "blk: %s: %s\n", o.json, evvm_strerror(errno));
-			return 1;
-		}
-	}
-	return 0;
+	medians(&o, &res);
+	print_table(&o, &res, &d);
+	return json ? write_json(&o, &res, &d, json) : 0;
 }

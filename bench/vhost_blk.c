@@ -509,28 +509,6 @@ static bool parse_backends(const char *s, bool use[NR_BACKENDS])
 	return use[EVVM] || use[QSD];
 }
 
-/* "1", "1,2": distinct counts, 1..MAX_QUEUES, at most MAX_QLIST, into @list. */
-static bool parse_counts(const char *s, unsigned int list[MAX_QLIST], unsigned int *n)
-{
-	char buf[64], *tok, *save;
-
-	if (strlen(s) >= sizeof(buf))
-		return false;
-	strcpy(buf, s);
-	*n = 0;
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		unsigned int v;
-
-		if (*n == MAX_QLIST || !parse_uint(tok, &v) || v < 1 || v > MAX_QUEUES)
-			return false;
-		for (unsigned int i = 0; i < *n; i++)
-			if (list[i] == v)
-				return false;
-		list[(*n)++] = v;
-	}
-	return *n > 0;
-}
-
 /*
  * The rows: every queue count with every I/O thread count up to it; 0, or
  * 2 after one line when an I/O thread count fits no queue count.
@@ -634,8 +612,8 @@ static int parse_opt(int opt, char *arg, struct opts *o)
 	}
 	case 'T':
 	case 'q':
-		if (!parse_counts(arg, opt == 'q' ? o->queues : o->iothreads,
-				  opt == 'q' ? &o->nr_queues : &o->nr_iothreads)) {
+		if (!parse_uint_list(arg, 1, MAX_QUEUES, opt == 'q' ? o->queues : o->iothreads,
+				     MAX_QLIST, opt == 'q' ? &o->nr_queues : &o->nr_iothreads)) {
 			fprintf(stderr,
 				"vhost-blk: --%s '%s': want distinct counts 1..%d, at "
 				"most %d, e.g. 1,2\n",

@@ -4,9 +4,17 @@
  * bbench.qd requests kept in flight until bbench.n have completed. Not in
  * the default test set: it needs a disk and testdev (--testdev).
  *
+ * With bbench.queues=N the driver sets up N request queues
+ * (VIRTIO_BLK_F_MQ) and, from its one vCPU, puts request k on queue k % N:
+ * qd stays the total in flight, so a 1-queue and an N-queue run keep the
+ * same number of requests outstanding and differ only in how many rings
+ * (doorbells, interrupt vectors, device threads) carry them. The test fails
+ * if a queue carried no request.
+ *
  * Arguments (decimal or 0x hex):
  *	bbench.rw=read|write	default read
  *	bbench.qd=N		requests in flight, 1..64 (default 1)
+ *	bbench.queues=N		request queues, 1..BLK_MAX_QUEUES (default 1)
  *	bbench.n=N		requests in all, 1..4096 (default 1000)
  *	bbench.seed=S		offset PRNG seed (default 1)
  *	bbench.sectors=N	offsets are 4 KiB aligned in [0, N) sectors;
@@ -35,15 +43,16 @@
  * interrupt the device sends).
  *
  * Output: the result line, a detail line, then the usual test line:
- *	evvm-guest: blk-bench: rw=read qd=32 n=2000 cycles=<total> mean=<cycles> p99=<cycles>
+ *	evvm-guest: blk-bench: rw=read qd=32 n=2000 cycles=<total> mean=<cycles> p99=<cycles> queues=1
  *	evvm-guest: blk-bench: detail: kicked=<cycles> waited=<cycles> waits=N hlts=N irqs=N notifies=N
+ *	evvm-guest: blk-bench: per queue: <requests>[/<requests>...]
  * p99 is the nearest-rank 99th percentile: the ceil(0.99 n)-th smallest.
  * The detail line says where the timed loop's time went: kicked is the
  * cycles spent in virtq_kick() (see bb_kick()), waited the cycles spent
  * waiting for completions (halted or polling, plus the interrupt handlers
  * that ran meanwhile); cycles - kicked - waited is the driver's own code
  * (queueing, reaping, the PRNG). irqs and notifies count used-buffer
- * interrupts and QueueNotify writes in the loop.
+ * interrupts and QueueNotify writes in the loop (all queues).
  */
 #include "cmdline.h"
 #include "cpu.h"
@@ -125,7 +134,7 @@ struct bb_params {
 	bool write;
 	bool spin;
 	bool marks;
-	u32 qd, n;
+	u32 qd, n, queues;
 	u64 seed, sectors;
 };
 
@@ -157,6 +166,9 @@ static int bb_args(struct bb_params *p)
 	if (test_arg_u64("bbench.qd", 1, 1, BB_QD_MAX, &v))
 		return -1;
 	p->qd = v;
+	if (test_arg_u64("bbench.queues", 1, 1, BLK_MAX_QUEUES, &v))
+		return -1;
+	p->queues = v;
 	if (test_arg_u64("bbench.n", 1000, 1, BB_N_MAX, &v))
 		return -1;
 	p->n = v;
@@ -172,16 +184,18 @@ static void bb_mark(const struct bb_params *p, u32 v)
 		outl(v, TESTDEV_MARK);
 }
 
+/* Request number @k (from 0) on @slot, on queue k % queues. */
 static int bb_submit(struct blk *b, const struct bb_params *p, u64 *rng,
-		     unsigned int slot)
+		     unsigned int slot, u32 k)
 {
 	u64 sector = bb_rand(rng) % (p->sectors / BB_IO_SECTORS) * BB_IO_SECTORS;
+	unsigned int q = k % b->nr_queues;
 
 	bb_submit_tsc[slot] = rdtsc();
-	if (blk_queue(b, slot, p->write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN,
-		      sector, bb_buf[slot], BB_IO_BYTES))
-		return test_fail("blk-bench: no room in the ring for slot %u (queue size %u)",
-				 slot, b->vq->num);
+	if (blk_queue_on(b, q, slot, p->write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN,
+			 sector, bb_buf[slot], BB_IO_BYTES))
+		return test_fail("blk-bench: no room in queue %u's ring for slot %u (queue size %u)",
+				 q, slot, b->vqs[q]->num);
 	return 0;
 }
 
@@ -192,12 +206,34 @@ static int bb_submit(struct blk *b, const struct bb_params *p, u64 *rng,
  * handler then runs right after the write: so this time holds the exit, the
  * device's work and the interrupt handler.
  */
-static void bb_kick(struct virtq *vq, struct bb_detail *det)
+static void bb_kick(struct blk *b, struct bb_detail *det)
 {
 	u64 t = rdtsc();
 
-	virtq_kick(vq);
+	blk_kick(b);
 	det->kicked += rdtsc() - t;
+}
+
+/* Whether any queue's used ring holds something not yet reaped. */
+static bool bb_any_used(const struct blk *b)
+{
+	unsigned int q;
+
+	for (q = 0; q < b->nr_queues; q++)
+		if (READ_ONCE(b->vqs[q]->used->idx) != b->vqs[q]->last_used)
+			return true;
+	return false;
+}
+
+/* Doorbell writes so far, all queues. */
+static u32 bb_notifies(const struct blk *b)
+{
+	unsigned int q;
+	u32 n = 0;
+
+	for (q = 0; q < b->nr_queues; q++)
+		n += b->vqs[q]->notifies;
+	return n;
 }
 
 /*
@@ -205,7 +241,7 @@ static void bb_kick(struct virtq *vq, struct bb_detail *det)
  * VIRTIO_IO_TIMEOUT. In hlt mode a wait with no interrupt at all never
  * returns (there is no timer): the host's watchdog ends the VM then.
  */
-static bool bb_wait(struct virtq *vq, bool spin, struct bb_detail *det)
+static bool bb_wait(const struct blk *b, bool spin, struct bb_detail *det)
 {
 	u64 t = rdtsc(), deadline = t + VIRTIO_IO_TIMEOUT;
 	bool ok = true;
@@ -213,12 +249,12 @@ static bool bb_wait(struct virtq *vq, bool spin, struct bb_detail *det)
 	det->waits++;
 	for (;;) {
 		if (spin) {
-			if (READ_ONCE(vq->used->idx) != vq->last_used)
+			if (bb_any_used(b))
 				break;
 			cpu_relax();
 		} else {
 			cli();
-			if (READ_ONCE(vq->used->idx) != vq->last_used) {
+			if (bb_any_used(b)) {
 				sti();
 				break;
 			}
@@ -235,38 +271,34 @@ static bool bb_wait(struct virtq *vq, bool spin, struct bb_detail *det)
 	return ok;
 }
 
-/* The timed loop; fills bb_lat[0..n) and *@cycles. 0, or -1 (test_fail()). */
-static int bb_run(struct blk *b, const struct bb_params *p, u64 *cycles,
-		  struct bb_detail *det)
+/* Progress of the timed loop. */
+struct bb_state {
+	u64 rng;
+	u32 submitted, done;
+};
+
+/*
+ * Reap what every queue's used ring held at @seen (read just before @now,
+ * the completion time of all of it) and note which slots to resubmit. The
+ * number of those, or -1 (test_fail()).
+ */
+static int bb_reap(struct blk *b, const struct bb_params *p, struct bb_state *st,
+		   const u16 *seen, u64 now)
 {
-	u64 rng = p->seed ^ 0x9e3779b97f4a7c15ULL, t0, now, w;
-	u32 submitted = 0, done = 0, nre, i, used_len;
-	unsigned int slot;
-	u16 seen;
+	unsigned int q, slot, nre = 0;
+	u32 used_len;
+	u64 w;
 	u8 status;
+	int rc;
 
-	if (!rng)
-		rng = 1;
-	det->irqs = READ_ONCE(b->dev->used_irqs);
-	det->notifies = b->vq->notifies;
-	bb_mark(p, BB_MARK_START);
-	t0 = rdtsc();
-	for (slot = 0; slot < p->qd && submitted < p->n; slot++, submitted++)
-		if (bb_submit(b, p, &rng, slot))
-			return -1;
-	bb_kick(b->vq, det);
-
-	while (done < p->n) {
-		if (!bb_wait(b->vq, p->spin, det))
-			return test_fail("blk-bench: %u of %u requests done, %u in flight, none completed within %lu cycles",
-					 done, p->n, b->inflight, VIRTIO_IO_TIMEOUT);
-		/* The entries up to @seen had completed by @now. */
-		seen = READ_ONCE(b->vq->used->idx);
-		now = rdtsc();
-		nre = 0;
-		while (b->vq->last_used != seen) {
-			if (blk_reap(b, &slot, &status, &used_len) < 0)
+	for (q = 0; q < b->nr_queues; q++) {
+		while (b->vqs[q]->last_used != seen[q]) {
+			rc = blk_reap_on(b, q, &slot, &status, &used_len);
+			if (rc < 0)
 				return -1;
+			if (!rc)
+				return test_fail("blk-bench: queue %u: used->idx %u, but no element to reap",
+						 q, seen[q]);
 			if (status != VIRTIO_BLK_S_OK)
 				return test_fail("blk-bench: %s of slot %u: status %u",
 						 p->write ? "write" : "read", slot, status);
@@ -274,23 +306,59 @@ static int bb_run(struct blk *b, const struct bb_params *p, u64 *cycles,
 				return test_fail("blk-bench: read of slot %u: used len %u, want %u",
 						 slot, used_len, BB_IO_BYTES + 1);
 			w = now - bb_submit_tsc[slot];
-			bb_lat[done] = w > 0xffffffffULL ? 0xffffffffU : (u32)w;
-			done++;
-			if (submitted < p->n) {
+			bb_lat[st->done++] = w > 0xffffffffULL ? 0xffffffffU : (u32)w;
+			if (st->submitted < p->n) {
 				bb_resubmit[nre++] = slot;
-				submitted++;
+				st->submitted++;
 			}
 		}
+	}
+	return nre;
+}
+
+/* The timed loop; fills bb_lat[0..n) and *@cycles. 0, or -1 (test_fail()). */
+static int bb_run(struct blk *b, const struct bb_params *p, u64 *cycles,
+		  struct bb_detail *det)
+{
+	struct bb_state st = { .rng = p->seed ^ 0x9e3779b97f4a7c15ULL };
+	u16 seen[BLK_MAX_QUEUES];
+	unsigned int slot, q;
+	u64 t0, now;
+	int nre, i;
+
+	if (!st.rng)
+		st.rng = 1;
+	det->irqs = READ_ONCE(b->dev->used_irqs);
+	det->notifies = bb_notifies(b);
+	bb_mark(p, BB_MARK_START);
+	t0 = rdtsc();
+	for (slot = 0; slot < p->qd && st.submitted < p->n; slot++, st.submitted++)
+		if (bb_submit(b, p, &st.rng, slot, st.submitted))
+			return -1;
+	bb_kick(b, det);
+
+	while (st.done < p->n) {
+		if (!bb_wait(b, p->spin, det))
+			return test_fail("blk-bench: %u of %u requests done, %u in flight, none completed within %lu cycles",
+					 st.done, p->n, b->inflight, VIRTIO_IO_TIMEOUT);
+		/* The entries up to @seen had completed by @now. */
+		for (q = 0; q < b->nr_queues; q++)
+			seen[q] = READ_ONCE(b->vqs[q]->used->idx);
+		now = rdtsc();
+		nre = bb_reap(b, p, &st, seen, now);
+		if (nre < 0)
+			return -1;
+		/* Resubmitted requests keep their numbers: k = submitted - nre + i. */
 		for (i = 0; i < nre; i++)
-			if (bb_submit(b, p, &rng, bb_resubmit[i]))
+			if (bb_submit(b, p, &st.rng, bb_resubmit[i], st.submitted - nre + i))
 				return -1;
 		if (nre)
-			bb_kick(b->vq, det);
+			bb_kick(b, det);
 	}
 	*cycles = rdtsc() - t0;
 	bb_mark(p, BB_MARK_END);
 	det->irqs = READ_ONCE(b->dev->used_irqs) - det->irqs;
-	det->notifies = b->vq->notifies - det->notifies;
+	det->notifies = bb_notifies(b) - det->notifies;
 	return 0;
 }
 
@@ -305,7 +373,7 @@ static int test_blk_bench(void)
 
 	if (bb_args(&p) || (p.marks && testdev_check()))
 		return -1;
-	if (blk_open(&b, p.write ? BLK_WRITABLE : BLK_ANY))
+	if (blk_open_mq(&b, p.write ? BLK_WRITABLE : BLK_ANY, p.queues))
 		return -1;
 	if (!p.sectors)
 		p.sectors = b.capacity / BB_IO_SECTORS * BB_IO_SECTORS;
@@ -316,6 +384,7 @@ static int test_blk_bench(void)
 		blk_close(&b);
 		return -1;
 	}
+	/* Each queue has the same size; qd requests fit in the first, so in any. */
 	if (!virtio_has(b.dev, VIRTIO_F_INDIRECT_DESC) && b.vq->num < 3 * p.qd) {
 		test_fail("blk-bench: queue size %u is too small for %u 3-descriptor chains without VIRTIO_F_INDIRECT_DESC",
 			  b.vq->num, p.qd);
@@ -329,6 +398,11 @@ static int test_blk_bench(void)
 				((u64 *)bb_buf[i])[w] = (w + 1) * 0x9e3779b97f4a7c15ULL ^ i;
 
 	rc = bb_run(&b, &p, &cycles, &det);
+	/* Requests k, k + N, ... went to queue k % N: each must have carried some. */
+	for (i = 0; !rc && i < b.nr_queues && i < p.n; i++)
+		if (!b.completed[i])
+			rc = test_fail("blk-bench: queue %u of %u completed no request",
+				       i, b.nr_queues);
 	if (blk_close(&b))
 		rc = -1;
 	if (rc)
@@ -337,10 +411,15 @@ static int test_blk_bench(void)
 	for (i = 0; i < p.n; i++)
 		sum += bb_lat[i];
 	p99 = bb_rank(bb_lat, p.n, (u32)(((u64)p.n * 99 + 99) / 100));
-	printf("evvm-guest: blk-bench: rw=%s qd=%u n=%u cycles=%lu mean=%lu p99=%u\n",
-	       p.write ? "write" : "read", p.qd, p.n, cycles, sum / p.n, p99);
+	/* queues= last: bench/peer parses the fields before it. */
+	printf("evvm-guest: blk-bench: rw=%s qd=%u n=%u cycles=%lu mean=%lu p99=%u queues=%u\n",
+	       p.write ? "write" : "read", p.qd, p.n, cycles, sum / p.n, p99, b.nr_queues);
 	printf("evvm-guest: blk-bench: detail: kicked=%lu waited=%lu waits=%u hlts=%u irqs=%u notifies=%u\n",
 	       det.kicked, det.waited, det.waits, det.hlts, det.irqs, det.notifies);
+	printf("evvm-guest: blk-bench: per queue:");
+	for (i = 0; i < b.nr_queues; i++)
+		printf("%s%u", i ? "/" : " ", b.completed[i]);
+	printf("\n");
 	return 0;
 }
 GUEST_TEST("blk-bench", test_blk_bench);

@@ -80,7 +80,7 @@ struct virtq_used {
 };
 
 #define VIRTIO_MAX_DEVS			8
-#define VIRTIO_MAX_QUEUES		3	/* virtio-net: rx, tx, ctrl */
+#define VIRTIO_MAX_QUEUES		4	/* virtio-net: rx, tx, ctrl; blk: 4 */
 #define VIRTQ_MAX_SIZE			256
 
 /* Default time limits, in TSC cycles (at least this long at <= 1 GHz). */

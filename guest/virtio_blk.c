@@ -2,9 +2,12 @@
  * virtio-blk driver: a request is a chain of header (device-readable), data
  * and status byte (device-writable); with VIRTIO_F_INDIRECT_DESC the chain
  * sits in the slot's own indirect table and takes one ring descriptor.
+ * Slots are shared by all queues (a slot is on one queue at a time); the
+ * head descriptor that names a slot is per queue.
  */
 #include "virtio_blk.h"
 #include "cmdline.h"
+#include "cpu.h"
 #include "lib.h"
 #include "printf.h"
 #include "test.h"
@@ -18,10 +21,11 @@ struct blk_slot {
 	u32 data_len;
 	bool busy;
 	u8 status;
+	u8 q;			/* the queue it was queued on */
 } __aligned(64);
 
 static struct blk_slot slots[BLK_SLOTS];
-static u16 head_slot[VIRTQ_MAX_SIZE];
+static u16 head_slot[BLK_MAX_QUEUES][VIRTQ_MAX_SIZE];
 
 /* Staging buffer for blk_rw() users: BLK_BATCH requests' worth. */
 #define STAGE_SECTORS		BLK_STAGE_SECTORS
@@ -32,7 +36,63 @@ static const char *want_name(enum blk_want want)
 	return want == BLK_WRITABLE ? "writable" : "read-only";
 }
 
-int blk_open(struct blk *b, enum blk_want want)
+/* How many queues to set up on @d (negotiated): 1..BLK_MAX_QUEUES, or -1 after test_fail(). */
+static int mq_count(struct virtio_dev *d, unsigned int want)
+{
+	unsigned int have = 1;
+
+	if (virtio_has(d, VIRTIO_BLK_F_MQ))
+		have = virtio_cfg_read16(d, VIRTIO_BLK_CFG_NUM_QUEUES);
+	if (!have)
+		return test_fail("virtio-blk at %s: VIRTIO_BLK_F_MQ with num_queues 0", d->where);
+	if (!want)
+		return have < BLK_MAX_QUEUES ? have : BLK_MAX_QUEUES;
+	if (want > have)
+		return test_fail("virtio-blk at %s: %u queues wanted, the device has %u%s",
+				 d->where, want, have,
+				 virtio_has(d, VIRTIO_BLK_F_MQ) ? "" :
+				 " (no VIRTIO_BLK_F_MQ; give evvm --disk ...,queues=N)");
+	return want;
+}
+
+/* The device's queues and configuration, then DRIVER_OK. */
+static int setup(struct blk *b, struct virtio_dev *d, unsigned int queues)
+{
+	int n = mq_count(d, queues);
+	unsigned int q;
+
+	if (n < 0) {
+		virtio_dev_reset(d);
+		return -1;
+	}
+	b->dev = d;
+	for (q = 0; q < (unsigned int)n; q++) {
+		b->vqs[q] = virtio_queue_setup(d, q, VIRTQ_MAX_SIZE);
+		if (!b->vqs[q]) {
+			virtio_dev_reset(d);
+			return -1;
+		}
+	}
+	b->vq = b->vqs[0];
+	b->nr_queues = n;
+	b->capacity = virtio_cfg_read64(d, VIRTIO_BLK_CFG_CAPACITY);
+	if (virtio_has(d, VIRTIO_BLK_F_DISCARD)) {
+		b->max_discard_sectors =
+			virtio_cfg_read32(d, VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS);
+		b->max_discard_seg =
+			virtio_cfg_read32(d, VIRTIO_BLK_CFG_MAX_DISCARD_SEG);
+		b->discard_align =
+			virtio_cfg_read32(d, VIRTIO_BLK_CFG_DISCARD_ALIGN);
+	}
+	if (virtio_has(d, VIRTIO_BLK_F_WRITE_ZEROES)) {
+		b->max_wz_sectors =
+			virtio_cfg_read32(d, VIRTIO_BLK_CFG_MAX_WZ_SECTORS);
+		b->max_wz_seg = virtio_cfg_read32(d, VIRTIO_BLK_CFG_MAX_WZ_SEG);
+	}
+	return virtio_dev_ready(d);
+}
+
+int blk_open_mq(struct blk *b, enum blk_want want, unsigned int queues)
 {
 	u64 feat = VIRTIO_BIT(VIRTIO_BLK_F_RO) | VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |
 		   VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) |
@@ -43,6 +103,12 @@ int blk_open(struct blk *b, enum blk_want want)
 
 	memset(b, 0, sizeof(*b));
 	memset(slots, 0, sizeof(slots));
+	if (queues > BLK_MAX_QUEUES)
+		return test_fail("virtio-blk: %u queues wanted, the driver takes at most %u",
+				 queues, BLK_MAX_QUEUES);
+	/* One queue: leave VIRTIO_BLK_F_MQ off, as a single-queue driver does. */
+	if (queues != 1)
+		feat |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
 	for (nth = 0;; nth++) {
 		d = virtio_find(VIRTIO_ID_BLOCK, nth, nth > 0);
 		if (!d && !nth)
@@ -63,27 +129,12 @@ int blk_open(struct blk *b, enum blk_want want)
 		}
 		break;
 	}
-	b->dev = d;
-	b->vq = virtio_queue_setup(d, 0, VIRTQ_MAX_SIZE);
-	if (!b->vq) {
-		virtio_dev_reset(d);
-		return -1;
-	}
-	b->capacity = virtio_cfg_read64(d, VIRTIO_BLK_CFG_CAPACITY);
-	if (virtio_has(d, VIRTIO_BLK_F_DISCARD)) {
-		b->max_discard_sectors =
-			virtio_cfg_read32(d, VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS);
-		b->max_discard_seg =
-			virtio_cfg_read32(d, VIRTIO_BLK_CFG_MAX_DISCARD_SEG);
-		b->discard_align =
-			virtio_cfg_read32(d, VIRTIO_BLK_CFG_DISCARD_ALIGN);
-	}
-	if (virtio_has(d, VIRTIO_BLK_F_WRITE_ZEROES)) {
-		b->max_wz_sectors =
-			virtio_cfg_read32(d, VIRTIO_BLK_CFG_MAX_WZ_SECTORS);
-		b->max_wz_seg = virtio_cfg_read32(d, VIRTIO_BLK_CFG_MAX_WZ_SEG);
-	}
-	return virtio_dev_ready(d);
+	return setup(b, d, queues);
+}
+
+int blk_open(struct blk *b, enum blk_want want)
+{
+	return blk_open_mq(b, want, 1);
 }
 
 int blk_close(struct blk *b)
@@ -93,8 +144,8 @@ int blk_close(struct blk *b)
 	return virtio_dev_reset(b->dev);
 }
 
-int blk_queue(struct blk *b, unsigned int slot, u32 type, u64 sector,
-	      void *data, u32 len)
+int blk_queue_on(struct blk *b, unsigned int q, unsigned int slot, u32 type,
+		 u64 sector, void *data, u32 len)
 {
 	struct blk_slot *s = &slots[slot];
 	struct vbuf bufs[3];
@@ -118,33 +169,71 @@ int blk_queue(struct blk *b, unsigned int slot, u32 type, u64 sector,
 	bufs[n].addr = (u64)(unsigned long)&s->status;
 	bufs[n].len = 1;
 	bufs[n++].write = true;
-	head = virtq_add(b->vq, bufs, n, s->indirect);
+	head = virtq_add(b->vqs[q], bufs, n, s->indirect);
 	if (head < 0)
 		return -1;
-	head_slot[head] = slot;
+	head_slot[q][head] = slot;
+	s->q = q;
 	s->busy = true;
 	b->inflight++;
 	return 0;
 }
 
-int blk_reap(struct blk *b, unsigned int *slot, u8 *status, u32 *used_len)
+int blk_queue(struct blk *b, unsigned int slot, u32 type, u64 sector,
+	      void *data, u32 len)
+{
+	return blk_queue_on(b, slot % b->nr_queues, slot, type, sector, data,
+			    len);
+}
+
+void blk_kick(struct blk *b)
+{
+	unsigned int q;
+
+	for (q = 0; q < b->nr_queues; q++)
+		if (b->vqs[q]->avail_idx != b->vqs[q]->kicked_idx)
+			virtq_kick(b->vqs[q]);
+}
+
+int blk_reap_on(struct blk *b, unsigned int q, unsigned int *slot, u8 *status,
+		u32 *used_len)
 {
 	u32 id, len;
 	int rc;
 
-	rc = virtq_wait_used(b->vq, &id, &len, VIRTIO_IO_TIMEOUT);
-	if (rc < 0)
-		return -1;
-	if (!rc)
-		return test_fail("virtio-blk: %u requests not completed within %lu cycles (Status 0x%x)",
-				 b->inflight, VIRTIO_IO_TIMEOUT,
-				 virtio_status(b->dev));
-	*slot = head_slot[id];
+	rc = virtq_get_used(b->vqs[q], &id, &len);
+	if (rc <= 0)
+		return rc;
+	*slot = head_slot[q][id];
+	if (!slots[*slot].busy || slots[*slot].q != q)
+		return test_fail("virtio-blk: queue %u completed head %u, whose slot %u is not in flight there",
+				 q, id, *slot);
 	slots[*slot].busy = false;
 	*status = READ_ONCE(slots[*slot].status);
 	*used_len = len;
 	b->inflight--;
+	b->completed[q]++;
 	return 1;
+}
+
+int blk_reap(struct blk *b, unsigned int *slot, u8 *status, u32 *used_len)
+{
+	u64 deadline = tsc_deadline(VIRTIO_IO_TIMEOUT);
+	unsigned int q;
+	int rc;
+
+	for (;;) {
+		for (q = 0; q < b->nr_queues; q++) {
+			rc = blk_reap_on(b, q, slot, status, used_len);
+			if (rc)
+				return rc;
+		}
+		if (tsc_passed(deadline))
+			return test_fail("virtio-blk: %u requests not completed within %lu cycles (Status 0x%x)",
+					 b->inflight, VIRTIO_IO_TIMEOUT,
+					 virtio_status(b->dev));
+		cpu_relax();
+	}
 }
 
 /* A completed IN must report data + status as written (2.7.8: used len). */
@@ -167,7 +256,7 @@ int blk_sync(struct blk *b, u32 type, u64 sector, void *data, u32 len)
 
 	if (blk_queue(b, 0, type, sector, data, len))
 		return test_fail("virtio-blk: no room in the ring");
-	virtq_kick(b->vq);
+	blk_kick(b);
 	if (blk_reap(b, &slot, &status, &used_len) < 0)
 		return -1;
 	if (check_len(slot, status, used_len))
@@ -198,7 +287,7 @@ int blk_rw(struct blk *b, u32 type, u64 sector, u64 count, void *buf)
 			added = true;
 		}
 		if (added)
-			virtq_kick(b->vq);
+			blk_kick(b);
 		if (!b->inflight)
 			return test_fail("virtio-blk: a request does not fit an empty ring");
 		if (blk_reap(b, &slot, &status, &used_len) < 0)

@@ -1,4 +1,7 @@
-/* virtio-blk (virtio 1.2 5.2): one request queue, 512-byte sectors. */
+/*
+ * virtio-blk (virtio 1.2 5.2): 512-byte sectors; one request queue, or with
+ * blk_open_mq() up to BLK_MAX_QUEUES (VIRTIO_BLK_F_MQ).
+ */
 #ifndef GUEST_VIRTIO_BLK_H
 #define GUEST_VIRTIO_BLK_H
 
@@ -12,6 +15,7 @@
 #define VIRTIO_BLK_F_RO		5
 #define VIRTIO_BLK_F_BLK_SIZE	6
 #define VIRTIO_BLK_F_FLUSH	9
+#define VIRTIO_BLK_F_MQ		12
 #define VIRTIO_BLK_F_DISCARD	13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 
@@ -33,14 +37,16 @@
 
 /* Configuration space offsets. */
 #define VIRTIO_BLK_CFG_CAPACITY		0
+#define VIRTIO_BLK_CFG_NUM_QUEUES	34
 #define VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS 36
 #define VIRTIO_BLK_CFG_MAX_DISCARD_SEG	40
 #define VIRTIO_BLK_CFG_DISCARD_ALIGN	44
 #define VIRTIO_BLK_CFG_MAX_WZ_SECTORS	48
 #define VIRTIO_BLK_CFG_MAX_WZ_SEG	52
 
-/* Requests in flight at most (one slot each). */
+/* Requests in flight at most (one slot each), over all queues. */
 #define BLK_SLOTS		64
+#define BLK_MAX_QUEUES		VIRTIO_MAX_QUEUES
 
 /* Which device blk_open() takes. */
 enum blk_want {
@@ -51,7 +57,10 @@ enum blk_want {
 
 struct blk {
 	struct virtio_dev *dev;
-	struct virtq *vq;
+	struct virtq *vq;	/* vqs[0] */
+	struct virtq *vqs[BLK_MAX_QUEUES];
+	unsigned int nr_queues;
+	u32 completed[BLK_MAX_QUEUES];	/* requests reaped, by queue */
 	u64 capacity;		/* sectors */
 	u32 max_discard_sectors, max_discard_seg, discard_align;
 	u32 max_wz_sectors, max_wz_seg;
@@ -61,22 +70,39 @@ struct blk {
 /* Find, negotiate, set up and start a device. 0, or -1 after test_fail(). */
 int blk_open(struct blk *b, enum blk_want want);
 
+/*
+ * The same with @queues request queues (1 to BLK_MAX_QUEUES; 0: as many as
+ * the device has, at most BLK_MAX_QUEUES). More than one needs
+ * VIRTIO_BLK_F_MQ and a num_queues at least as large.
+ */
+int blk_open_mq(struct blk *b, enum blk_want want, unsigned int queues);
+
 /* Reset the device. 0, or -1 after test_fail(). */
 int blk_close(struct blk *b);
 
 /*
  * Queue request @type on @slot (< BLK_SLOTS) without notifying: header,
  * @len bytes at @data (none if @len is 0; device-writable for IN and GET_ID)
- * and the status byte. 0, or -1 (no room in the ring; no test_fail()).
+ * and the status byte, on queue @slot % nr_queues. 0, or -1 (no room in the
+ * ring; no test_fail()).
  */
 int blk_queue(struct blk *b, unsigned int slot, u32 type, u64 sector,
 	      void *data, u32 len);
+/* The same on queue @q (< nr_queues). */
+int blk_queue_on(struct blk *b, unsigned int q, unsigned int slot, u32 type,
+		 u64 sector, void *data, u32 len);
+
+/* Notify every queue that has requests the device has not been told of. */
+void blk_kick(struct blk *b);
 
 /*
- * Wait for one completion; its slot, status and used length. 1, or -1 after
- * test_fail() (timeout, bad id).
+ * Wait for one completion on any queue; its slot, status and used length.
+ * 1, or -1 after test_fail() (timeout, bad id).
  */
 int blk_reap(struct blk *b, unsigned int *slot, u8 *status, u32 *used_len);
+/* One completion already in queue @q's used ring: 1, 0 if none, -1 (test_fail()). */
+int blk_reap_on(struct blk *b, unsigned int q, unsigned int *slot, u8 *status,
+		u32 *used_len);
 
 /* One request, synchronously; returns its status byte, or -1 (test_fail()). */
 int blk_sync(struct blk *b, u32 type, u64 sector, void *data, u32 len);

@@ -134,6 +134,31 @@ static void test_blk_guest_verifies_host_data(void **state)
 	unlink(disk);
 }
 
+/*
+ * Two request queues (on pci each on an I/O thread of its own): the guest
+ * spreads the pattern's writes and reads over both, fails unless each
+ * carried some, and the host finds the pattern in the file.
+ */
+static void test_blk_two_queues_carry_io(void **state)
+{
+	char disk[64], arg[128];
+	struct run_result r;
+
+	require_kvm();
+	make_disk(disk, DISK_SECTORS);
+	snprintf(arg, sizeof(arg), "path=%s,queues=2%s", disk, on_pci(state) ? ",iothreads=2" : "");
+	expect_pass_result(&r,
+			   (const char *[]){ "run", transport(state), "--disk", arg, "--cmdline",
+					     "tests=virtio-blk-mq blk.queues=2 blk.seed=91 "
+					     "blk.sectors=2048",
+					     NULL },
+			   "virtio-blk-mq");
+	assert_contains(r.out, "evvm-guest: virtio-blk: 2 queues, requests ");
+	run_result_free(&r);
+	assert_int_equal(pattern_check(disk, 91, 2048), 0);
+	unlink(disk);
+}
+
 /* Write, read back, both notification schemes and with and without indirect. */
 static void test_blk_roundtrip_event_idx_on_and_off(void **state)
 {
@@ -370,6 +395,7 @@ int main(void)
 		BOTH(test_blk_write_then_host_checks_file),
 		BOTH(test_blk_guest_verifies_host_data),
 		BOTH(test_blk_roundtrip_event_idx_on_and_off),
+		BOTH(test_blk_two_queues_carry_io),
 		MMIO_ONLY(test_blk_doorbells_counted),
 		BOTH(test_blk_errors_id_discard_zeroes),
 		BOTH(test_blk_readonly_refuses_writes),
