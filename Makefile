@@ -137,7 +137,7 @@ $(B)/bench/net: $(B)/bench/net.o $(B)/tests/lib/frame_peer.o $(B)/tests/lib/netp
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) -pthread
 
 $(B)/bench/api: $(B)/bench/api.o $(B)/tests/lib/api_client.o
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) -ljansson
 
 $(B)/bench/snapshot: $(B)/bench/snapshot.o $(B)/tests/lib/api_client.o
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^)

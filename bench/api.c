@@ -32,6 +32,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "../tests/lib/api_client.h"
 #include "bench.h"
 #include "evvm_path.h"
@@ -264,7 +266,8 @@ static int boot_measure(pid_t pid, const char *sock, int out, struct boot_sample
 /* One boot of the test guest through the API; its RSS once idle. 0 or -errno. */
 static int boot_run(const char *evvm, const char *guest, const char *sock, struct boot_sample *s)
 {
-	char body[PATH_MAX + 64];
+	json_t *boot;
+	char *body;
 	int out[2], err;
 	long total, ram;
 	pid_t pid;
@@ -278,10 +281,13 @@ static int boot_run(const char *evvm, const char *guest, const char *sock, struc
 		return -errno;
 	}
 	err = wait_api(pid, sock);
-	snprintf(body, sizeof(body), "{\"kernel_image_path\":\"%s\",\"boot_args\":\"tests=idle\"}",
-		 guest);
-	if (!err && api_call(sock, "PUT", "/boot-source", body, NULL) != 204)
+	/* jansson writes the path escaped, whatever GUEST_ELF holds. */
+	boot = json_pack("{s:s, s:s}", "kernel_image_path", guest, "boot_args", "tests=idle");
+	body = boot ? json_dumps(boot, JSON_COMPACT) : NULL;
+	json_decref(boot);
+	if (!err && (!body || api_call(sock, "PUT", "/boot-source", body, NULL) != 204))
 		err = -EINVAL;
+	free(body);
 	if (!err)
 		err = boot_measure(pid, sock, out[0], s);
 	if (!err)
