@@ -29,7 +29,8 @@ unsigned int last_round(const char *test, const char *text)
 		char *end;
 		unsigned long v = strtoul(hit + klen, &end, 10);
 
-		if (!strncmp(end, " ticks", 6) && strchr(end, '\n'))
+		if ((!strncmp(end, " ticks", 6) || !strncmp(end, " replies", 8)) &&
+		    strchr(end, '\n'))
 			n = (unsigned int)v;
 		p = hit + klen;
 	}
@@ -97,19 +98,24 @@ void snap_cleanup(struct snap *s)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* Whether @line is one whole line of @test's (a round's or, for snap-io, a console line). */
+/*
+ * Whether @line is one whole line of @test's: a round's ("ticks T", or
+ * snap-net's "replies N resent M") or, for snap-io, a console line.
+ */
 static bool guest_line(const char *test, const char *line)
 {
+	int len = (int)strlen(line), n1 = -1, n2 = -1, n3 = -1;
+	unsigned int a, b, c;
 	char name[32];
-	unsigned int a, b;
-	int n = -1;
 
-	if (sscanf(line, "evvm-guest: %31s round %u ticks %u%n", name, &a, &b, &n) != 3 ||
-	    n != (int)strlen(line))
-		if (sscanf(line, "evvm-guest: %31s console %u%n", name, &a, &n) != 2 ||
-		    n != (int)strlen(line))
-			return false;
-	return !strcmp(name, test);
+	if ((sscanf(line, "evvm-guest: %31s round %u ticks %u%n", name, &a, &b, &n1) == 3 &&
+	     n1 == len) ||
+	    (sscanf(line, "evvm-guest: %31s console %u%n", name, &a, &n2) == 2 && n2 == len) ||
+	    (sscanf(line, "evvm-guest: %31s round %u replies %u resent %u%n", name, &a, &b, &c,
+		    &n3) == 4 &&
+	     n3 == len))
+		return !strcmp(name, test);
+	return false;
 }
 
 /*

@@ -19,7 +19,7 @@ struct snap {
 	bool vhost;   /* the disk served by `evvm vhost-user-blk` on s->vsock */
 	char vsock[128], vlog[128];
 	pid_t backend;	    /* that backend, or 0 */
-	const char *test;   /* "snap-loop" or "snap-io" */
+	const char *test;   /* "snap-loop", "snap-io" or "snap-net" */
 	const char *rounds; /* the guest's last round */
 	unsigned int round; /* the last round the guest printed before the snapshot */
 	bool cut_line;	    /* the snapshot came in the middle of a line of the guest's */
