@@ -8,6 +8,16 @@
  *	net.pings=N		echo requests, one at a time (default 3)
  *
  * Output: "evvm-guest: virtio-net-ping: <peer> is at <mac>, N/N echo replies".
+ *
+ * snap-net: the same in rounds, for snapshot/restore onto another tap
+ * (tests/integration/test_snapshot_net.c). After the ARP, each round sends
+ * snapnet.pings (default 2) echo requests one at a time, each resent after
+ * PING_TIMEOUT up to ECHO_TRIES times (a snapshot may cut a request or
+ * its reply off: the old tap's queue is not the new one's), and checks the
+ * device's MAC and link status in its configuration space; prints
+ *	evvm-guest: snap-net round R replies N resent M
+ * for rounds 1..snapnet.rounds (default 60), then
+ *	evvm-guest: snap-net: R rounds, N echo replies, M resent
  */
 #include "cmdline.h"
 #include "cpu.h"
@@ -27,6 +37,7 @@
 #define PING_ID			0x4576	/* "Ev" */
 #define PING_PAYLOAD		32
 #define ARP_TRIES		5
+#define ECHO_TRIES		5
 /* Per ARP or echo attempt. */
 #define PING_TIMEOUT		(2 * VIRTIO_IO_TIMEOUT)
 
@@ -233,13 +244,31 @@ static int await(struct ping *p, int seq, u64 deadline)
 	}
 }
 
+/* ARP for the peer, up to ARP_TRIES requests: 0, or -1 after test_fail(). */
+static int arp_peer(struct ping *p)
+{
+	int tries, r = 0;
+
+	for (tries = 0; tries < ARP_TRIES && !r; tries++) {
+		if (send_arp(p, ARP_REQUEST, NULL, p->peer))
+			return -1;
+		r = await(p, -1, tsc_deadline(PING_TIMEOUT));
+	}
+	if (r < 0)
+		return -1;
+	if (!r)
+		return test_fail("virtio-net-ping: no ARP reply for %u.%u.%u.%u after %d requests",
+				 p->peer[0], p->peer[1], p->peer[2], p->peer[3], ARP_TRIES);
+	return 0;
+}
+
 static struct ping ping;
 
 static int test_net_ping(void)
 {
 	struct ping *p = &ping;
 	u64 pings;
-	int tries, r = 0, rc = -1;
+	int r, rc = -1;
 	const char *s;
 	u16 seq;
 
@@ -251,19 +280,8 @@ static int test_net_ping(void)
 		return test_fail("bad net.pings '%s' (want 1..1000)", s);
 	if (net_open(&p->n, false))
 		return -1;
-	for (tries = 0; tries < ARP_TRIES; tries++) {
-		if (send_arp(p, ARP_REQUEST, NULL, p->peer))
-			goto out;
-		r = await(p, -1, tsc_deadline(PING_TIMEOUT));
-		if (r)
-			break;
-	}
-	if (r <= 0) {
-		if (!r)
-			test_fail("virtio-net-ping: no ARP reply for %u.%u.%u.%u after %d requests",
-				  p->peer[0], p->peer[1], p->peer[2], p->peer[3], ARP_TRIES);
+	if (arp_peer(p))
 		goto out;
-	}
 	for (seq = 0; seq < pings; seq++) {
 		if (send_echo(p, seq))
 			goto out;
@@ -287,3 +305,75 @@ out:
 	return rc;
 }
 GUEST_TEST("virtio-net-ping", test_net_ping);
+
+/* Echo @seq answered, sent up to ECHO_TRIES times (*@resent counts the repeats): 0 or -1. */
+static int echo_retried(struct ping *p, u16 seq, u32 *resent)
+{
+	int tries, r = 0;
+
+	for (tries = 0; tries < ECHO_TRIES && !r; tries++) {
+		if (tries)
+			(*resent)++;
+		if (send_echo(p, seq))
+			return -1;
+		r = await(p, seq, tsc_deadline(PING_TIMEOUT));
+	}
+	if (r < 0)
+		return -1;
+	if (!r)
+		return test_fail("snap-net: no echo reply %u from %u.%u.%u.%u after %d requests",
+				 seq, p->peer[0], p->peer[1], p->peer[2], p->peer[3], ECHO_TRIES);
+	return 0;
+}
+
+/* The device still says our MAC and link up (a restored device keeps both). */
+static int check_config(struct ping *p, u64 round)
+{
+	struct virtio_dev *d = p->n.dev;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		if (virtio_cfg_read8(d, VIRTIO_NET_CFG_MAC + i) != p->n.mac[i])
+			return test_fail("snap-net: round %lu: MAC byte %d is 0x%x, was 0x%x", round,
+					 i, virtio_cfg_read8(d, VIRTIO_NET_CFG_MAC + i),
+					 p->n.mac[i]);
+	if (!(virtio_cfg_read16(d, VIRTIO_NET_CFG_STATUS) & VIRTIO_NET_S_LINK_UP))
+		return test_fail("snap-net: round %lu: link is down", round);
+	return 0;
+}
+
+static int test_snap_net(void)
+{
+	struct ping *p = &ping;
+	u32 replies = 0, resent = 0;
+	u64 rounds, pings, r, k;
+	int rc = -1;
+
+	if (parse_ip("net.ip", "10.0.2.15", p->ip) || parse_ip("net.peer", "10.0.2.2", p->peer) ||
+	    test_arg_u64("snapnet.rounds", 60, 1, 100000, &rounds) ||
+	    test_arg_u64("snapnet.pings", 2, 1, 100, &pings))
+		return -1;
+	if (net_open(&p->n, false))
+		return -1;
+	if (arp_peer(p))
+		goto out;
+	for (r = 1; r <= rounds; r++) {
+		for (k = 0; k < pings; k++) {
+			if (echo_retried(p, (u16)((r - 1) * pings + k), &resent))
+				goto out;
+			replies++;
+		}
+		if (check_config(p, r))
+			goto out;
+		printf("evvm-guest: snap-net round %lu replies %u resent %u\n", r, replies, resent);
+	}
+	printf("evvm-guest: snap-net: %lu rounds, %u echo replies, %u resent\n", rounds, replies,
+	       resent);
+	rc = net_tx_drain(&p->n);
+out:
+	net_report(&p->n, "snap-net");
+	if (net_close(&p->n))
+		rc = -1;
+	return rc;
+}
+GUEST_TEST("snap-net", test_snap_net);

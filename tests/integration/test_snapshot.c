@@ -45,68 +45,10 @@
 #include "fc.h"
 #include "harness.h"
 #include "proc.h"
+#include "snaptest.h"
 #include "snapshot.h"
 #include "snapshot_file.h"
 #include "virtio_state.h"
-
-#define ROUNDS	  "150"
-#define IO_ROUNDS "200"
-
-struct snap {
-	char dir[64];
-	char sock[128], log[128], state[128], mem[128], disk[128];
-	bool devices; /* snap-io with a disk, rng and console; else snap-loop */
-	bool pci;     /* the devices on virtio-pci, and 2 vCPUs */
-	bool track;   /* --memory track_dirty_pages=on */
-	bool vhost;   /* the disk served by `evvm vhost-user-blk` on s->vsock */
-	char vsock[128], vlog[128];
-	pid_t backend;	    /* that backend, or 0 */
-	const char *test;   /* "snap-loop" or "snap-io" */
-	const char *rounds; /* the guest's last round */
-	unsigned int round; /* the last round the guest printed before the snapshot */
-	bool cut_line;	    /* the snapshot came in the middle of a line of the guest's */
-	char cut[96];	    /* that line's start, as the first process printed it */
-};
-
-/* The last "<test> round N " in @text, or 0. */
-static unsigned int last_round(const char *test, const char *text)
-{
-	const char *p = text, *hit;
-	unsigned int n = 0;
-	char key[32];
-	size_t klen = (size_t)snprintf(key, sizeof(key), "%s round ", test);
-
-	/* Only whole lines: a VM paused in the middle of one printed part of it. */
-	while ((hit = strstr(p, key)) != NULL) {
-		char *end;
-		unsigned long v = strtoul(hit + klen, &end, 10);
-
-		if (!strncmp(end, " ticks", 6) && strchr(end, '\n'))
-			n = (unsigned int)v;
-		p = hit + klen;
-	}
-	return n;
-}
-
-static void snap_paths(struct snap *s, bool devices)
-{
-	s->devices = devices;
-	s->pci = false;
-	s->track = false;
-	s->vhost = false;
-	s->backend = 0;
-	s->test = devices ? "snap-io" : "snap-loop";
-	s->rounds = devices ? IO_ROUNDS : ROUNDS;
-	strcpy(s->dir, "/tmp/evvm-snap-XXXXXX");
-	assert_non_null(mkdtemp(s->dir));
-	snprintf(s->sock, sizeof(s->sock), "%s/api.sock", s->dir);
-	snprintf(s->log, sizeof(s->log), "%s/boot.log", s->dir);
-	snprintf(s->state, sizeof(s->state), "%s/vm.state", s->dir);
-	snprintf(s->mem, sizeof(s->mem), "%s/vm.mem", s->dir);
-	snprintf(s->disk, sizeof(s->disk), "%s/disk.img", s->dir);
-	snprintf(s->vsock, sizeof(s->vsock), "%s/blk.sock", s->dir);
-	snprintf(s->vlog, sizeof(s->vlog), "%s/backend.log", s->dir);
-}
 
 /* `evvm vhost-user-blk -v` on @disk, on @sock, its lines (rings started, stopped) to @log. */
 static pid_t backend_start(const char *disk, const char *sock, const char *log)
@@ -123,13 +65,6 @@ static pid_t backend_start(const char *disk, const char *sock, const char *log)
 		fail_msg("evvm vhost-user-blk on '%s' does not listen on '%s' (status %d)", disk,
 			 sock, st);
 	return pid;
-}
-
-/* A backend must end on SIGTERM with status 0. */
-static void backend_stop(pid_t pid)
-{
-	kill(pid, SIGTERM);
-	assert_int_equal(wait_exit(pid, 30), 0);
 }
 
 /* The guest under `evvm run --api-sock`, with or without its devices. */
@@ -166,23 +101,6 @@ static pid_t boot(struct snap *s)
 	}
 	snprintf(cmdline, sizeof(cmdline), "tests=snap-loop snap_rounds=%s", s->rounds);
 	return spawn(plain, s->log);
-}
-
-/*
- * The guest's output in @log, without evvm's own lines ("evvm: ...\n",
- * on stderr into the same file), which may come in the middle of a line
- * of the guest's: a line the pause cut must still look cut.
- */
-static char *guest_output(const char *log)
-{
-	char *out = slurp(log), *p;
-
-	while ((p = strstr(out, "evvm: ")) != NULL) {
-		char *nl = strchr(p, '\n');
-
-		memmove(p, nl ? nl + 1 : p + strlen(p), strlen(nl ? nl + 1 : p + strlen(p)) + 1);
-	}
-	return out;
 }
 
 /* A VM without dirty page tracking refuses a diff snapshot, and writes no file. */
@@ -272,13 +190,7 @@ static void take_snapshot_with(struct snap *s, bool devices, bool pci, bool trac
 		take_diff(s);
 	kill(pid, SIGKILL);
 	assert_int_equal(wait_exit(pid, 30), 128 + SIGKILL);
-	out = guest_output(s->log);
-	s->round = last_round(s->test, out);
-	s->cut_line = *out && out[strlen(out) - 1] != '\n';
-	snprintf(s->cut, sizeof(s->cut), "%s", strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out);
-	free(out);
-	assert_true(s->round >= 5);
-	assert_true(s->round < (unsigned int)atoi(s->rounds));
+	snap_killed(s);
 }
 
 static void take_snapshot_on(struct snap *s, bool devices, bool pci, bool track)
@@ -294,79 +206,6 @@ static void take_snapshot_of(struct snap *s, bool devices)
 static void take_snapshot(struct snap *s)
 {
 	take_snapshot_of(s, false);
-}
-
-static void cleanup(struct snap *s)
-{
-	char cmd[128];
-
-	if (s->backend > 0)
-		backend_stop(s->backend);
-	s->backend = 0;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
-	assert_int_equal(system(cmd), 0);
-}
-
-/*
- * The restored guest's output: the round after the snapshot first, no
- * boot, all rounds (with devices: every region verified), ok.
- */
-/* Whether @line is one whole line of @test's (a round's or, for snap-io, a console line). */
-static bool guest_line(const char *test, const char *line)
-{
-	char name[32];
-	unsigned int a, b;
-	int n = -1;
-
-	if (sscanf(line, "evvm-guest: %31s round %u ticks %u%n", name, &a, &b, &n) != 3 ||
-	    n != (int)strlen(line))
-		if (sscanf(line, "evvm-guest: %31s console %u%n", name, &a, &n) != 2 ||
-		    n != (int)strlen(line))
-			return false;
-	return !strcmp(name, test);
-}
-
-/*
- * The seam: a line the snapshot cut is finished by the restored guest's
- * first bytes, with no byte sent twice or lost (a vCPU saved before KVM
- * finished an OUT would send its byte again).
- */
-static void check_seam(const struct snap *s, const char *out)
-{
-	char line[192];
-	size_t n = strcspn(out, "\n");
-
-	if (!s->cut_line)
-		return;
-	snprintf(line, sizeof(line), "%s%.*s", s->cut, (int)n, out);
-	if (!guest_line(s->test, line))
-		fail_msg("the line the snapshot cut ('%s') and the restored guest's first bytes "
-			 "('%.*s') do not make one line",
-			 s->cut, (int)n, out);
-}
-
-static void check_continued(const struct snap *s, const char *log)
-{
-	char *out = guest_output(log), first[64], key[32], last[64], ok[32];
-	const char *hit;
-
-	snprintf(key, sizeof(key), "%s round ", s->test);
-	snprintf(first, sizeof(first), "%s round %u ", s->test, s->round + 1);
-	snprintf(last, sizeof(last), "%s round %s ", s->test, s->rounds);
-	snprintf(ok, sizeof(ok), "test %s: ok", s->test);
-	hit = strstr(out, key);
-	/* Paused within a round's line: its rest comes first, the next round is the first whole. */
-	if (s->cut_line && hit && strncmp(hit, first, strlen(first)))
-		snprintf(first, sizeof(first), "%s round %u ", s->test, s->round + 2);
-	if (!hit || strncmp(hit, first, strlen(first)) || strstr(out, "booted") ||
-	    !strstr(out, last) || !strstr(out, ok) ||
-	    (s->devices && !strstr(out, "every region verified")))
-		fail_msg("restored guest did not continue from round %u to the end (cut line: "
-			 "%d, first: '%.40s'); it printed:\n%.300s\n...\n%s",
-			 s->round + 1, s->cut_line, hit ? hit : "", out,
-			 strlen(out) > 300 ? out + strlen(out) - 200 : "");
-	check_seam(s, out);
-	free(out);
 }
 
 /* `evvm run --restore`; with @disk, the disk blk0 on that file. */
@@ -402,7 +241,7 @@ static void test_restore_twice(void **state)
 	take_snapshot(&s);
 	restore_cli(&s, "clone1");
 	restore_cli(&s, "clone2");
-	cleanup(&s);
+	snap_cleanup(&s);
 }
 
 static void load_through_api(bool devices)
@@ -459,31 +298,13 @@ static void load_through_api(bool devices)
 	unlink(body);
 	unlink(f.sock);
 	rmdir(f.dir);
-	cleanup(&s);
+	snap_cleanup(&s);
 }
 
 static void test_load_through_api(void **state)
 {
 	(void)state;
 	load_through_api(false);
-}
-
-/* `evvm run --restore` with @state, @mem and @extra (or NULL) fails with @needle. */
-static void expect_refused_with(const struct snap *s, const char *state_path, const char *mem_path,
-				const char *extra, const char *needle)
-{
-	char arg[512], log[160], *out, key[32];
-	const char *argv[] = { evvm_bin(), "run", "--restore", arg, NULL };
-
-	snprintf(arg, sizeof(arg), "state=%s,mem=%s%s%s", state_path, mem_path, extra ? "," : "",
-		 extra ? extra : "");
-	snprintf(log, sizeof(log), "%s/refused.log", s->dir);
-	snprintf(key, sizeof(key), "%s round", s->test);
-	assert_int_equal(run_cmd(argv, log, FC_TIMEOUT), 1);
-	out = slurp(log);
-	if (!strstr(out, needle) || strstr(out, key))
-		fail_msg("want '%s' and no guest output:\n%s", needle, out);
-	free(out);
 }
 
 static void expect_refused(const struct snap *s, const char *state_path, const char *mem_path,
@@ -532,7 +353,7 @@ static void test_refused(void **state)
 		 bad, bad);
 	assert_int_equal(system(cmd), 0);
 	expect_refused(&s, s.state, bad, "bytes of guest RAM");
-	cleanup(&s);
+	snap_cleanup(&s);
 }
 
 /*
@@ -554,7 +375,7 @@ static void restore_two_clones(struct snap *s)
 	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", copy[1], copy[0]);
 	assert_int_not_equal(system(cmd), 0);
-	cleanup(s);
+	snap_cleanup(s);
 }
 
 static void test_devices_clones(void **state)
@@ -675,7 +496,7 @@ static void test_devices_refused(void **state)
 	assert_int_equal(system(cmd), 0);
 	snprintf(extra, sizeof(extra), "disk=blk0:%s", small);
 	expect_refused_with(&s, s.state, s.mem, extra, "has 2048 sectors, the snapshot's had 4096");
-	cleanup(&s);
+	snap_cleanup(&s);
 }
 
 /* A full snapshot, 5 rounds, a diff rebased onto it: two clones continue from the diff. */
@@ -765,12 +586,12 @@ static void test_vhost_user_disk(void **state)
 	snprintf(log2, sizeof(log2), "%s/backend2.log", s.dir);
 	second = backend_start(copy, sock2, log2);
 	restore_cli_disk(&s, "second-backend", sock2);
-	backend_stop(second);
+	snap_backend_stop(second);
 	expect_started_at(log2, 0, base);
 
 	snprintf(none, sizeof(none), "disk=blk0:%s/none.sock", s.dir);
 	expect_refused_with(&s, s.state, s.mem, none, "cannot take the device back");
-	cleanup(&s);
+	snap_cleanup(&s);
 }
 
 int main(void)
