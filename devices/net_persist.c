@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <net/if.h>
 
 #include <evvm/log.h>
 
@@ -92,6 +93,18 @@ int net_load(const char *id, const struct net_persist *p, const struct virtio_de
 	int err;
 
 	memcpy(cfg.mac, p->mac, sizeof(cfg.mac));
+	/*
+	 * Opening a tap that is not there creates it (with CAP_NET_ADMIN):
+	 * unconfigured, attached to nothing, where the restored guest's
+	 * traffic would silently go nowhere. Booting may make one; a restore
+	 * wants the one the host set up.
+	 */
+	if (!if_nametoindex(cfg.tap)) {
+		pr_err("snapshot '%s': %s: tap '%s' does not exist: create and set it up first, "
+		       "or give another tap (--restore ...,net=%s:TAP; network_overrides)",
+		       env->origin, id, cfg.tap, id);
+		return -ENODEV;
+	}
 	err = net_create(id, &cfg, out); /* logs a line naming the tap */
 	if (err)
 		return err;

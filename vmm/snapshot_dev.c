@@ -201,6 +201,26 @@ static int unused_override(const struct snapfile *sf, const struct evvm_vm_confi
 	return 0;
 }
 
+/*
+ * Mark the overrides that name a device of @sf, from the headers alone:
+ * one naming none is refused before any device opens its file or tap.
+ */
+static void mark_overrides(const struct snapfile *sf, unsigned int nr,
+			   const struct evvm_vm_config *cfg, struct used_overrides *used)
+{
+	for (unsigned int i = 0; i < nr; i++) {
+		size_t len = 0;
+		const struct snap_virtio_dev *h = snapfile_find_opt(sf, SNAP_VIRTIO_DEV, i, &len);
+
+		if (!h || len < sizeof(*h) || !memchr(h->id, 0, sizeof(h->id)))
+			continue; /* build_one() says what is wrong with it */
+		if (h->device_id == VIRTIO_ID_BLOCK)
+			disk_override(cfg, h->id, used->disk);
+		if (h->device_id == VIRTIO_ID_NET)
+			net_override(cfg, h->id, used->net);
+	}
+}
+
 int snapshot_devices_build(const struct snapfile *sf, struct evvm_vm_config *cfg)
 {
 	const struct snap_virtio *sv = snapfile_find_opt(sf, SNAP_VM_VIRTIO, 0, NULL);
@@ -224,13 +244,13 @@ int snapshot_devices_build(const struct snapfile *sf, struct evvm_vm_config *cfg
 		       EVVM_TRANSPORT_MMIO, EVVM_TRANSPORT_PCI);
 		return -EINVAL;
 	}
+	mark_overrides(sf, sv ? sv->nr_devices : 0, cfg, &used);
+	err = unused_override(sf, cfg, &used);
 	for (unsigned int i = 0; sv && !err && i < sv->nr_devices; i++) {
 		err = build_one(sf, i, cfg, &used, &cfg->devices[i]);
 		if (!err)
 			cfg->nr_devices++;
 	}
-	if (!err)
-		err = unused_override(sf, cfg, &used);
 	if (err)
 		drop_devices(cfg);
 	cfg->transport = sv ? sv->transport : EVVM_TRANSPORT_MMIO;
