@@ -46,8 +46,8 @@
  * end in the same page cache):
  *
  *   evvm  as it comes: its blk device, io_uring on the device's I/O thread,
- *         no busy polling (--evvm-arg=--poll-max-us=N adds it; on 2 CPUs
- *         it costs more than it saves)
+ *         which polls up to 32 us while that pays (--poll-max-us's
+ *         default; --evvm-arg=--poll-max-us=0 measures it without)
  *   qsd   aio=native with cache.direct=on (QEMU's cache=none,aio=native):
  *         Linux AIO on tmpfs completes within io_submit(), qsd's fastest
  *         at QD1 by about 2x; --qsd-aio io_uring (cache.direct=off, evvm's
