@@ -10,8 +10,10 @@
  * resume_vm: from the request to its 204, which comes once the vCPUs run
  * again: load-to-running). The guest's first pass after the load touches
  * every page of the memory file mapped MAP_PRIVATE; the page-in cost is
- * that pass less the last pass before the snapshot, per page. The VM runs
- * with dirty page tracking: after the full snapshot it is resumed for one
+ * that pass less the last pass before the snapshot, per page. With --diff
+ * the VM runs with dirty page tracking (KVM write-protects each page until
+ * its first write, which costs the guest's first pass dearly under nested
+ * TCG: off by default), and after the full snapshot it is resumed for one
  * more pass (which only reads) and a diff snapshot is taken (PUT
  * /snapshot/create, Diff: until its 204), what an orchestrator taking
  * snapshots of an idle VM over and over pays; the load uses the full
@@ -45,6 +47,7 @@
 
 struct opts {
 	unsigned int sizes[MAX_SIZES], nr_sizes, runs, timeout_s;
+	bool diff; /* --diff: track dirty pages and take a diff after the full snapshot */
 	const char *dir, *json, *evvm, *guest;
 };
 
@@ -237,7 +240,7 @@ static int save(const struct opts *o, const struct paths *p, unsigned int mem_mb
 	pid_t pid;
 	int err;
 
-	snprintf(size, sizeof(size), "size=%uM,track_dirty_pages=on", mem_mb);
+	snprintf(size, sizeof(size), "size=%uM%s", mem_mb, o->diff ? ",track_dirty_pages=on" : "");
 	snprintf(cmdline, sizeof(cmdline), "tests=mem-touch memtouch.mib=%u",
 		 mem_mb - TOUCH_BASE_MB);
 	unlink(p->sock);
@@ -267,7 +270,7 @@ static int save(const struct opts *o, const struct paths *p, unsigned int mem_mb
 		err = timed_call(p->sock, "PUT", "/snapshot/create", body, 204, &s->create_ms);
 	}
 	if (!err)
-		err = save_diff(o, p, pid, *pass, s);
+		err = o->diff ? save_diff(o, p, pid, *pass, s) : 0;
 	stop(pid);
 	if (!err && stat(p->mem, &st))
 		err = -errno;
@@ -345,7 +348,9 @@ static void usage(FILE *f)
 		"  --runs R       saves and loads of each size (default 3)\n"
 		"  --dir DIR      where the state and memory files go (default $TMPDIR or /tmp)\n"
 		"  --timeout S    the longest wait for a guest pass (default 600)\n"
-		"  --quick        --mem 128 --runs 1 (for CI)\n"
+		"  --diff         track dirty pages (which slows the guest's first writes to\n"
+		"                 each page) and also time a diff snapshot after the full one\n"
+		"  --quick        --mem 128 --runs 1 --diff (for CI)\n"
 		"  --json FILE    also write the figures as JSON\n"
 		"  Environment: EVVM, GUEST_ELF\n",
 		MAX_MEM_MB);
@@ -381,6 +386,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "json", required_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "quick", no_argument, NULL, 'q' },
+		{ "diff", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -406,7 +412,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (!opt_uint("snapshot", "timeout", optarg, 1, 86400, &o->timeout_s))
 				return 2;
 			break;
+		case 'D':
+			o->diff = true;
+			break;
 		case 'q':
+			o->diff = true;
 			o->sizes[0] = 128;
 			o->nr_sizes = 1;
 			o->runs = 1;
@@ -454,12 +464,13 @@ static int write_json(const struct opts *o, double tsc_hz, double med[][NR_FIGS]
 		fprintf(stderr, "snapshot: %s: %s\n", o->json, strerror(errno));
 		return 1;
 	}
-	fprintf(f, "{\"runs\": %u, \"dir\": \"%s\", \"tsc_hz\": %.0f, \"sizes\": [", o->runs,
-		o->dir, tsc_hz);
+	fprintf(f, "{\"runs\": %u, \"dir\": \"%s\", \"tsc_hz\": %.0f, \"diff\": %s, \"sizes\": [",
+		o->runs, o->dir, tsc_hz, o->diff ? "true" : "false");
 	for (unsigned int i = 0; i < o->nr_sizes; i++) {
 		fprintf(f, "%s{\"mem_mib\": %u, \"pages\": %u", i ? ", " : "", o->sizes[i],
 			(o->sizes[i] - TOUCH_BASE_MB) * 256);
-		for (unsigned int k = 0; k < NR_FIGS; k++)
+		/* The diff's two figures, last, only with --diff. */
+		for (unsigned int k = 0; k < NR_FIGS - (o->diff ? 0 : 2); k++)
 			fprintf(f, ", \"%s\": %.3f", fig_names[k], med[i][k]);
 		fprintf(f, "}");
 	}
@@ -518,9 +529,13 @@ int main(int argc, char **argv)
 	       "diff_MiB");
 	for (unsigned int i = 0; i < o.nr_sizes; i++) {
 		medians(s[i], o.runs, med[i]);
-		printf("%8u %8.2f %9.1f %9.1f %9.0f %12.2f %11.2f %11.2f %12.3f %9.1f %9.2f\n",
-		       o.sizes[i], med[i][0], med[i][1], med[i][2], med[i][2] / (med[i][1] / 1e3),
-		       med[i][3], med[i][4], med[i][5], med[i][6], med[i][7], med[i][8]);
+		printf("%8u %8.2f %9.1f %9.1f %9.0f %12.2f %11.2f %11.2f %12.3f", o.sizes[i],
+		       med[i][0], med[i][1], med[i][2], med[i][2] / (med[i][1] / 1e3), med[i][3],
+		       med[i][4], med[i][5], med[i][6]);
+		if (o.diff)
+			printf(" %9.1f %9.2f\n", med[i][7], med[i][8]);
+		else
+			printf(" %9s %9s\n", "-", "-");
 	}
 	return o.json ? write_json(&o, tsc_hz, med) : 0;
 }
