@@ -79,15 +79,7 @@ static void net_prereq(struct netns *ns, const char *tag)
 {
 	char err[160];
 
-	if (geteuid() != 0) {
-		print_message("SKIP: network namespaces and taps need root\n");
-		skip();
-	}
-	if (access("/dev/net/tun", F_OK) != 0) {
-		print_message("SKIP: /dev/net/tun does not exist on this machine\n");
-		skip();
-	}
-	require_kvm();
+	require_tap_kvm();
 	if (netns_create(ns, tag, TAP, err, sizeof(err)))
 		fail_msg("%s", err);
 }

@@ -60,15 +60,7 @@ static void net_prereq(void)
 	pid_t pid;
 	int ws;
 
-	if (geteuid() != 0) {
-		print_message("SKIP: network namespaces and taps need root\n");
-		skip();
-	}
-	if (access("/dev/net/tun", F_OK) != 0) {
-		print_message("SKIP: /dev/net/tun does not exist on this machine\n");
-		skip();
-	}
-	require_kvm();
+	require_tap_kvm();
 	/* A child asks first: a container may refuse new network namespaces. */
 	pid = fork();
 	if (pid == 0)

@@ -207,6 +207,19 @@ void require_kvm(void)
 	close(fd);
 }
 
+void require_tap_kvm(void)
+{
+	if (geteuid() != 0) {
+		print_message("SKIP: network namespaces and taps need root\n");
+		skip();
+	}
+	if (access("/dev/net/tun", F_OK) != 0) {
+		print_message("SKIP: /dev/net/tun does not exist on this machine\n");
+		skip();
+	}
+	require_kvm();
+}
+
 const char *guest_elf(void)
 {
 	return getenv("GUEST_ELF") ? getenv("GUEST_ELF") : "build/guest/evvm-guest.elf";

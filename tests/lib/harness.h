@@ -52,6 +52,12 @@ void run_result_free(struct run_result *r);
  */
 void require_kvm(void);
 
+/*
+ * For a test on a tap in a network namespace of its own: skips (saying
+ * why) when not root or without /dev/net/tun, then require_kvm().
+ */
+void require_tap_kvm(void);
+
 /* Path of the test guest ELF ($GUEST_ELF, default build/guest/evvm-guest.elf). */
 const char *guest_elf(void);
 
